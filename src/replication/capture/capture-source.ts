@@ -1,0 +1,43 @@
+import type { CapturedTransaction, SourcePosition } from '../change-event.ts';
+import type { DbConnectionConfig, TableFilter } from '../connection-config.ts';
+import type { Logger } from '../logger.ts';
+
+export interface CaptureOptions {
+  connection: DbConnectionConfig;
+  /** Tributary job id; names the PostgreSQL slot and publication (`tributary_<id>`). */
+  jobId: string;
+  tables: TableFilter;
+  /** Where to continue; undefined = the source's current position. */
+  from?: SourcePosition;
+  /** MariaDB replica server id; unique per reader. */
+  serverId?: number;
+  /** Column whose value becomes an event's scope. Default `_change_selector`. */
+  selectorColumn?: string;
+  logger: Logger;
+}
+
+export interface PreparedCapture {
+  /** Position the stream starts from: the snapshot is consistent with it. */
+  position: SourcePosition;
+  /** PostgreSQL: snapshot exported by slot creation, importable while the capture stays prepared and idle. */
+  snapshotName?: string;
+}
+
+/**
+ * A log reader. `prepare()` makes sure the source side exists (slot and
+ * publication on PostgreSQL) and fixes the start position; `run()` streams
+ * committed transactions in commit order to `handler`, awaiting it before the
+ * next one (backpressure), and acknowledges a position to the source only
+ * after the handler for it resolved (durable downstream). It resolves when
+ * `signal` aborts and rejects with a ReplicationError otherwise.
+ */
+export interface CaptureSource {
+  prepare(): Promise<PreparedCapture>;
+  run(handler: (tx: CapturedTransaction) => Promise<void>, signal: AbortSignal): Promise<void>;
+  /** The source's current end of log, for lag and for migration catch-up. */
+  currentPosition(): Promise<SourcePosition>;
+  /** Remove what prepare() created (slot, publication). Idempotent. */
+  drop(): Promise<void>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}

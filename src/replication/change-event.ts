@@ -1,0 +1,129 @@
+/**
+ * The one change shape of Tributary. Capture modules (binlog, pgoutput)
+ * decode their wire formats and map to these types; nothing downstream (feed,
+ * apply, subscriptions, cached queries) sees a driver or wire type.
+ *
+ * Values are JSON-safe so that an event survives the Redis feed unchanged;
+ * the column's `kind` says how to read a value:
+ *
+ * | kind        | value in `before`/`after`                                   |
+ * |-------------|--------------------------------------------------------------|
+ * | int         | number when |v| <= 2^53-1, otherwise a decimal string        |
+ * | decimal     | decimal string, exactly as stored ("12.340")                 |
+ * | float       | number (NaN/Infinity as the strings "NaN", "Infinity", ...) |
+ * | text        | string                                                       |
+ * | binary      | base64 string                                                |
+ * | date        | "YYYY-MM-DD" ("0000-00-00" kept as is for MariaDB zero dates) |
+ * | time        | "HH:MM:SS[.ffffff]" (may be negative / > 24h on MariaDB)     |
+ * | datetime    | "YYYY-MM-DD HH:MM:SS[.ffffff]", no time zone                 |
+ * | timestamptz | "YYYY-MM-DDTHH:MM:SS[.ffffff]Z", always UTC                   |
+ * | json        | JSON text (string), so JSON null and SQL NULL stay distinct  |
+ * | enum        | string label                                                 |
+ * | set         | comma-separated labels, "" for the empty set                 |
+ * | bit         | string of "0"/"1", most significant bit first                |
+ * | bool        | boolean                                                      |
+ * | uuid        | canonical lower-case string                                  |
+ * | other       | string in the source's text representation                   |
+ *
+ * SQL NULL is `null` in every kind.
+ */
+
+/** Change operations; numeric codes follow Transicator (1 insert, 2 update, 3 delete). */
+export enum Operation {
+  Insert = 'insert',
+  Update = 'update',
+  Delete = 'delete',
+  /** Schema change; `ddl` holds the statement (MariaDB) or a synthetic one (PostgreSQL). */
+  Ddl = 'ddl',
+}
+
+export const OPERATION_CODE: Record<Operation, number> = {
+  [Operation.Insert]: 1,
+  [Operation.Update]: 2,
+  [Operation.Delete]: 3,
+  [Operation.Ddl]: 4,
+};
+
+export type SourceKind = 'mysql' | 'postgres';
+
+export type ColumnKind =
+  | 'int' | 'decimal' | 'float' | 'text' | 'binary' | 'date' | 'time' | 'datetime'
+  | 'timestamptz' | 'json' | 'enum' | 'set' | 'bit' | 'bool' | 'uuid' | 'other';
+
+export interface ColumnType {
+  name: string;
+  kind: ColumnKind;
+  /** The source's own type text, e.g. "int(10) unsigned", "numeric(65,30)", "timestamp with time zone". */
+  sourceType: string;
+  nullable?: boolean;
+  /** Integer width in bytes (1,2,3,4,8) for int; total bits for bit. */
+  size?: number;
+  unsigned?: boolean;
+  /** Character length for char/varchar/binary/varbinary. */
+  length?: number;
+  /** true for fixed-length char/binary. */
+  fixed?: boolean;
+  precision?: number;
+  scale?: number;
+  /** Fractional second digits for time/datetime/timestamp. */
+  fsp?: number;
+  /** Labels for enum and set. */
+  values?: string[];
+  /** PostgreSQL type OID when the source is PostgreSQL. */
+  pgOid?: number;
+  /** Original family for text/binary sizing: tinytext, mediumtext, longtext, blob, ... */
+  family?: string;
+}
+
+export type Value = string | number | boolean | null;
+export type Row = Record<string, Value>;
+
+/**
+ * A source position, opaque to everything but its capture module, and
+ * serialisable. A capture started from `resume` re-reads nothing it already
+ * delivered as a committed transaction.
+ */
+export type SourcePosition =
+  | { kind: 'mysql'; file: string; pos: number; gtid?: string }
+  | { kind: 'postgres'; lsn: string };
+
+export interface ChangeEvent {
+  source: SourceKind;
+  /** Feed sequence, Transicator format "<hi hex>.<lo hex>.<index hex>"; see sequence.ts. */
+  sequence: string;
+  /** Source transaction id (PostgreSQL xid; MariaDB GTID seq_no or a file:pos derived number). */
+  txid: string;
+  /** Commit order: the transaction's commit LSN (PostgreSQL) or binlog file/pos (MariaDB) as a 64-bit decimal string. */
+  commitSequence: string;
+  /** 0-based index of this change inside its transaction. */
+  index: number;
+  op: Operation;
+  schema: string;
+  table: string;
+  /** Primary-key column names; empty when the table has none (then the full row is the key). */
+  key: string[];
+  before: Row | null;
+  after: Row | null;
+  columns: ColumnType[];
+  /** Commit time, ms since the epoch. */
+  commitTime: number;
+  /** Scope taken from the configured selector column (default `_change_selector`). */
+  scope?: string;
+  /** DDL statement text for Operation.Ddl. */
+  ddl?: string;
+}
+
+/** A committed transaction as captured: events in source order plus where to resume after it. */
+export interface CapturedTransaction {
+  txid: string;
+  commitSequence: string;
+  commitTime: number;
+  /** Position at which a restarted capture continues after this transaction. */
+  resume: SourcePosition;
+  events: ChangeEvent[];
+}
+
+/** `schema.table` */
+export function qualifiedName(e: { schema: string; table: string }): string {
+  return `${e.schema}.${e.table}`;
+}

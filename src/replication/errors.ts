@@ -1,0 +1,52 @@
+/**
+ * Replication errors are either retriable (I/O, the peer went away: retry
+ * with backoff) or fatal (bad config, auth, an unmappable value: the task
+ * stops with this message). Match with `instanceof`, never by message text.
+ */
+export class ReplicationError extends Error {
+  override readonly name: string = 'ReplicationError';
+  constructor(message: string, readonly retriable: boolean, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export class RetriableError extends ReplicationError {
+  override readonly name = 'RetriableError';
+  constructor(message: string, options?: { cause?: unknown }) { super(message, true, options); }
+}
+
+export class FatalError extends ReplicationError {
+  override readonly name = 'FatalError';
+  constructor(message: string, options?: { cause?: unknown }) { super(message, false, options); }
+}
+
+/** A value that cannot be written to the destination type. Never altered silently. */
+export class UnmappableValueError extends FatalError {
+  constructor(readonly table: string, readonly column: string, readonly value: unknown, reason: string) {
+    super(`cannot map value ${JSON.stringify(value)} of column ${column} in table ${table}: ${reason}`);
+  }
+}
+
+/** DDL the engine does not replicate: the job fails and quotes the statement. */
+export class UnsupportedDdlError extends FatalError {
+  constructor(readonly statement: string) {
+    super(`unsupported DDL on a replicated schema, job stopped to avoid divergence: ${statement}`);
+  }
+}
+
+const RETRIABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST', 'ER_CON_COUNT_ERROR', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT',
+  '57P01', '57P02', '57P03', '53300', '40001', '40P01', '08000', '08003', '08006', '08001', '08004',
+]);
+const FATAL_CODES = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_SPECIFIC_ACCESS_DENIED_ERROR', '28P01', '28000', '3D000', 'ER_BAD_DB_ERROR', 'ENOTFOUND']);
+
+/** Classify any driver error. Unknown errors are retriable: a restart from the checkpoint is always safe. */
+export function classify(err: unknown): ReplicationError {
+  if (err instanceof ReplicationError) return err;
+  const e = err as { code?: string; message?: string };
+  const msg = e?.message ?? String(err);
+  if (e?.code && FATAL_CODES.has(e.code)) return new FatalError(msg, { cause: err });
+  if (e?.code && RETRIABLE_CODES.has(e.code)) return new RetriableError(msg, { cause: err });
+  return new RetriableError(msg, { cause: err });
+}

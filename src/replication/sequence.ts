@@ -1,0 +1,96 @@
+/**
+ * Feed sequences in Transicator's string shape: "<hi hex>.<lo hex>.<index hex>".
+ *
+ * - PostgreSQL: hi/lo are the two 32-bit halves of the transaction's commit
+ *   LSN ("16/B374D848" -> hi 0x16, lo 0xB374D848), index is the change's
+ *   position inside the transaction. Same as Transicator.
+ * - MariaDB/MySQL: hi is the binlog file's numeric suffix (binlog.000042 -> 0x2a)
+ *   and lo is the byte offset of the transaction's first event (its GTID or
+ *   BEGIN event) in that file. Binlog files only grow and are numbered in
+ *   order, so (file, offset) sorts in commit order and a re-read of the same
+ *   transaction yields the same sequence. Offsets stay below 2^32 because
+ *   max_binlog_size is at most 1 GiB.
+ *
+ * The empty sequence is "0.0.0". Sequences compare by their numbers, never as
+ * raw strings (hex digits differ in length); `toStreamId` gives the Redis
+ * Stream entry id "<hi*2^32+lo>-<index>", which Redis orders correctly.
+ */
+
+export interface Sequence { hi: bigint; lo: bigint; index: bigint }
+
+export const ZERO_SEQUENCE = '0.0.0';
+
+const SEQ_RE = /^([0-9a-fA-F]{1,8})\.([0-9a-fA-F]{1,8})\.([0-9a-fA-F]{1,16})$/;
+
+export class InvalidSequenceError extends Error {
+  override readonly name = 'InvalidSequenceError';
+  readonly code = 'PARAMETER_INVALID';
+  constructor(readonly value: string) { super(`invalid sequence "${value}": expected "<hex>.<hex>.<hex>"`); }
+}
+
+export function parseSequence(s: string): Sequence {
+  const m = SEQ_RE.exec(s);
+  if (!m) throw new InvalidSequenceError(s);
+  return { hi: BigInt('0x' + m[1]), lo: BigInt('0x' + m[2]), index: BigInt('0x' + m[3]) };
+}
+
+export function formatSequence(seq: Sequence): string {
+  return `${seq.hi.toString(16)}.${seq.lo.toString(16)}.${seq.index.toString(16)}`;
+}
+
+export function makeSequence(hi: bigint | number, lo: bigint | number, index: bigint | number): string {
+  return formatSequence({ hi: BigInt(hi), lo: BigInt(lo), index: BigInt(index) });
+}
+
+/** From a PostgreSQL LSN text "X/Y" and an index. */
+export function sequenceFromLsn(lsn: string, index: number): string {
+  const [hi, lo] = lsn.split('/');
+  return makeSequence(BigInt('0x' + (hi ?? '0')), BigInt('0x' + (lo ?? '0')), index);
+}
+
+/** LSN "X/Y" as one 64-bit number. */
+export function lsnToBigInt(lsn: string): bigint {
+  const [hi, lo] = lsn.split('/');
+  return (BigInt('0x' + (hi ?? '0')) << 32n) + BigInt('0x' + (lo ?? '0'));
+}
+
+export function bigIntToLsn(v: bigint): string {
+  return `${(v >> 32n).toString(16).toUpperCase()}/${(v & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+/** From a binlog file name ("mysql-bin.000042"), the transaction's start offset and an index. */
+export function sequenceFromBinlog(file: string, offset: number, index: number): string {
+  return makeSequence(binlogFileNumber(file), offset, index);
+}
+
+export function binlogFileNumber(file: string): bigint {
+  const m = /\.(\d+)$/.exec(file);
+  return m ? BigInt(m[1]!) : 0n;
+}
+
+/** Commit order as one 64-bit number: hi*2^32+lo. */
+export function commitNumber(seq: string | Sequence): bigint {
+  const s = typeof seq === 'string' ? parseSequence(seq) : seq;
+  return (s.hi << 32n) + s.lo;
+}
+
+export function compareSequences(a: string, b: string): number {
+  const x = parseSequence(a);
+  const y = parseSequence(b);
+  const ca = commitNumber(x);
+  const cb = commitNumber(y);
+  if (ca !== cb) return ca < cb ? -1 : 1;
+  return x.index === y.index ? 0 : x.index < y.index ? -1 : 1;
+}
+
+/** Redis Stream id for a sequence. */
+export function toStreamId(seq: string): string {
+  const s = parseSequence(seq);
+  return `${commitNumber(s)}-${s.index}`;
+}
+
+export function fromStreamId(id: string): string {
+  const [ms, idx] = id.split('-');
+  const n = BigInt(ms ?? '0');
+  return makeSequence(n >> 32n, n & 0xffffffffn, BigInt(idx ?? '0'));
+}

@@ -1,0 +1,26 @@
+import type { Row, SourcePosition } from '../change-event.ts';
+import type { TableFilter } from '../connection-config.ts';
+import type { ChunkBounds, TableInfo } from '../table-info.ts';
+
+export interface ReadChunkOptions {
+  /** PostgreSQL: import this exported snapshot if it is still available. */
+  snapshotName?: string;
+}
+
+/**
+ * Reads the initial copy. Chunks are primary-key ranges so any chunk can be
+ * (re)read on its own by any worker. Consistency (see docs/consistency.md):
+ * the stream replays from the position fixed before the first chunk, and
+ * apply is idempotent with full row images, so chunks read later than that
+ * position converge.
+ */
+export interface SnapshotReader {
+  listTables(filter: TableFilter): Promise<TableInfo[]>;
+  /** Split a table into key ranges of about `chunkRows` rows. Tables without a key get one chunk. */
+  planChunks(table: TableInfo, chunkRows: number): Promise<ChunkBounds[]>;
+  /** Read one chunk, in batches of up to `batchRows`. */
+  readChunk(table: TableInfo, chunk: ChunkBounds, batchRows: number, opts?: ReadChunkOptions): AsyncIterable<Row[]>;
+  /** The position a snapshot taken now is consistent with (MariaDB: binlog_snapshot_file/pos or gtid). */
+  position(): Promise<SourcePosition>;
+  close(): Promise<void>;
+}
