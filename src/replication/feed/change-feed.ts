@@ -1,0 +1,48 @@
+import type { CapturedTransaction, ChangeEvent, SourcePosition } from '../change-event.ts';
+
+export interface FeedBounds {
+  /** Oldest sequence still retained ("0.0.0" when nothing was ever written). */
+  first: string;
+  /** Newest sequence ever written; survives trimming and an empty feed (sentinel). */
+  last: string;
+}
+
+export interface RetentionPolicy {
+  /** Keep at most this many changes (approximate trimming is fine). */
+  maxChanges?: number;
+  /** Drop changes whose commit time is older than this. */
+  maxAgeMs?: number;
+}
+
+/** A reader asked for a sequence older than retention. */
+export class SnapshotTooOldError extends Error {
+  override readonly name = 'SnapshotTooOldError';
+  readonly code = 'SNAPSHOT_TOO_OLD';
+  constructor(readonly since: string, readonly first: string) {
+    super(`changes since ${since} are no longer retained; the oldest retained sequence is ${first}`);
+  }
+}
+
+/**
+ * One ordered, durable, retained stream of changes per capture, named by its
+ * job (or environmentId). Appends are atomic per transaction and idempotent:
+ * events whose sequence is not above the feed's last one are skipped, so a
+ * capture that crashes and re-reads produces no duplicate and no gap.
+ */
+export interface ChangeFeed {
+  readonly name: string;
+  append(tx: CapturedTransaction): Promise<number>;
+  /** Where the capture continues: the resume position of the last whole transaction appended. */
+  resumePosition(): Promise<SourcePosition | null>;
+  /** Up to `limit` changes with sequence > `since` (exclusive; null = from the start). Throws SnapshotTooOldError. */
+  read(since: string | null, limit: number): Promise<ChangeEvent[]>;
+  /** Like read, but waits up to `blockMs` for the first change when none is there. */
+  readBlocking(since: string | null, limit: number, blockMs: number, signal?: AbortSignal): Promise<ChangeEvent[]>;
+  bounds(): Promise<FeedBounds>;
+  /** Apply retention now; returns how many changes were dropped. */
+  trim(policy: RetentionPolicy): Promise<number>;
+  /** Number of retained changes. */
+  length(): Promise<number>;
+  /** Remove the feed and its sentinel. */
+  destroy(): Promise<void>;
+}
