@@ -1,0 +1,114 @@
+/**
+ * Lua scripts of the Redis change feed. Each runs atomically, so a crash of
+ * the caller can never leave half a transaction in the stream, and the
+ * comparisons against the stored last id happen server-side, with no race
+ * against another appender.
+ *
+ * Stream ids can exceed 2^53 (hi*2^32+lo of an LSN), beyond Lua's exact
+ * numbers, so ids are compared as strings: both halves are decimal without
+ * leading zeros, hence shorter means smaller and equal lengths compare
+ * lexicographically.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+const CMP_ID = `
+local function cmpnum(a, b)
+  if #a ~= #b then return #a < #b and -1 or 1 end
+  if a == b then return 0 end
+  return a < b and -1 or 1
+end
+local function cmpid(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  local c = cmpnum(am, bm)
+  if c ~= 0 then return c end
+  return cmpnum(as, bs)
+end
+`;
+
+/**
+ * KEYS: stream, meta. ARGV: resume JSON, now (ms), then triplets
+ * (stream id, event JSON, commit time ms) in increasing id order.
+ * Adds the entries whose id is above meta.lastId (a re-appended transaction,
+ * whole or partial, adds only what is missing), records the new lastId and
+ * the resume position. Returns the number of entries added.
+ *
+ * The resume position moves only when this call added something or the
+ * transaction had no events: re-appending an old transaction after newer ones
+ * must not drag the stored position backwards.
+ */
+export const APPEND_LUA = `${CMP_ID}
+local last = redis.call('HGET', KEYS[2], 'lastId') or '0-0'
+local added = 0
+for i = 3, #ARGV, 3 do
+  if cmpid(ARGV[i], last) > 0 then
+    redis.call('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 1], 't', ARGV[i + 2])
+    last = ARGV[i]
+    added = added + 1
+  end
+end
+if added > 0 or #ARGV == 2 then
+  redis.call('HSET', KEYS[2], 'lastId', last, 'resume', ARGV[1])
+  redis.call('HSETNX', KEYS[2], 'createdAt', ARGV[2])
+end
+return added
+`;
+
+/**
+ * KEYS: stream, meta. ARGV: maxChanges (-1 = none), cutoff commit time ms
+ * (-1 = none), batch. Drops entries from the head while the feed is longer
+ * than maxChanges or the head entry's commit time is below the cutoff, at most
+ * `batch` per call (the caller loops), so one call never blocks Redis long.
+ * Age is judged on the entry's `t` field (commit time), not its id: ids are
+ * LSN-based, not timestamps. Walking from the head stops at the first entry
+ * young enough, so retention never cuts a hole in the middle of the feed even
+ * if commit times are not perfectly monotonic.
+ * Records meta.trimmedId = the highest id removed. Returns the count removed.
+ */
+export const TRIM_LUA = `
+local maxc = tonumber(ARGV[1])
+local cutoff = tonumber(ARGV[2])
+local batch = tonumber(ARGV[3])
+local len = redis.call('XLEN', KEYS[1])
+local excess = 0
+if maxc >= 0 and len > maxc then excess = len - maxc end
+if len == 0 or (excess == 0 and cutoff < 0) then return 0 end
+local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', batch)
+local removed = 0
+local lastRemoved
+for i, entry in ipairs(entries) do
+  local drop = i <= excess
+  if not drop and cutoff >= 0 then
+    local f = entry[2]
+    for j = 1, #f, 2 do
+      if f[j] == 't' then drop = tonumber(f[j + 1]) < cutoff break end
+    end
+  end
+  if not drop then break end
+  removed = i
+  lastRemoved = entry[1]
+end
+if removed == 0 then return 0 end
+-- The removed entries are exactly the oldest ones, so an exact MAXLEN trim drops precisely them.
+redis.call('XTRIM', KEYS[1], 'MAXLEN', len - removed)
+redis.call('HSET', KEYS[2], 'trimmedId', lastRemoved)
+return removed
+`;
+
+/** EVALSHA with a one-time EVAL fallback when the script cache is empty (first use, restart, SCRIPT FLUSH). */
+export class LuaScript {
+  readonly sha: string;
+  constructor(readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return redis.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+}

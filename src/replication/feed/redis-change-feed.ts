@@ -1,0 +1,203 @@
+/**
+ * ChangeFeed over one Redis Stream per feed.
+ *
+ * Layout (see feed-keys.ts): the stream holds one entry per change, with id
+ * toStreamId(sequence) ("<hi*2^32+lo>-<index>", so Redis orders entries in
+ * commit order) and two fields: `e` = the event as JSON, `t` = its commit
+ * time in ms (read by age retention without parsing `e`). The meta hash holds:
+ *   lastId     stream id of the newest change ever appended (the "last" bound;
+ *              survives trimming and an empty stream)
+ *   trimmedId  stream id of the newest change removed by retention
+ *   resume     JSON of the resume position of the last transaction appended
+ *   createdAt  ms since the epoch of the first append
+ * Ids rather than sequences are stored because the Lua scripts compare them;
+ * sequences are derived with fromStreamId.
+ *
+ * SNAPSHOT_TOO_OLD, exactly: a reader passing `since` has seen every change
+ * up to and including `since`. It has missed something iff retention removed
+ * a change with sequence > since, i.e. iff since < trimmedThrough (the
+ * highest sequence ever removed). So read() throws SnapshotTooOldError when
+ * since < trimmedThrough; since == trimmedThrough (or anything above) is fine.
+ * `since = null` means "from the oldest retained change" and never throws;
+ * "0.0.0" is an explicit position ("seen nothing") and throws once anything
+ * was trimmed. The check and the XRANGE run in one MULTI, so a concurrent
+ * trim cannot slip between them.
+ */
+import type { Redis } from 'ioredis';
+import type { CapturedTransaction, ChangeEvent, SourcePosition } from '../change-event.ts';
+import { compareSequences, fromStreamId, parseSequence, toStreamId, ZERO_SEQUENCE } from '../sequence.ts';
+import { SnapshotTooOldError, type ChangeFeed, type FeedBounds, type RetentionPolicy } from './change-feed.ts';
+import { FeedAppendError, FeedParameterError } from './feed-errors.ts';
+import { compareStreamIds, DEFAULT_FEED_PREFIX, feedKeys, type FeedKeys } from './feed-keys.ts';
+import { APPEND_LUA, LuaScript, TRIM_LUA } from './feed-scripts.ts';
+import { TailWatcher } from './tail-watcher.ts';
+
+export interface RedisChangeFeedOptions {
+  /** Connection for ordinary commands; owned by the caller (close() leaves it open). */
+  redis: Redis;
+  /** Feed name, `^[A-Za-z0-9_.-]{1,128}$`: the job name or environmentId. */
+  name: string;
+  /** Key prefix. Default 'tributary'. */
+  prefix?: string;
+  /** Changes removed per trim script call; bounds how long one call holds Redis. Default 1000. */
+  trimBatch?: number;
+  /** Longest single XREAD BLOCK of the tail watcher, ms. Default 5000. */
+  blockSliceMs?: number;
+  /** Clock for age retention (tests). Default Date.now. */
+  now?: () => number;
+}
+
+/** Largest `limit` accepted by read(); the changeserver API caps at the same value. */
+export const MAX_READ_LIMIT = 100_000;
+
+const appendScript = new LuaScript(APPEND_LUA);
+const trimScript = new LuaScript(TRIM_LUA);
+
+type StreamEntry = [id: string, fields: string[]];
+
+export class RedisChangeFeed implements ChangeFeed {
+  readonly name: string;
+  readonly prefix: string;
+  readonly keys: FeedKeys;
+  private readonly redis: Redis;
+  private readonly trimBatch: number;
+  private readonly now: () => number;
+  private readonly watcher: TailWatcher;
+  private closing?: Promise<void>;
+
+  constructor(opts: RedisChangeFeedOptions) {
+    this.redis = opts.redis;
+    this.name = opts.name;
+    this.prefix = opts.prefix ?? DEFAULT_FEED_PREFIX;
+    this.keys = feedKeys(this.prefix, opts.name); // validates the name
+    this.trimBatch = opts.trimBatch ?? 1000;
+    if (!Number.isInteger(this.trimBatch) || this.trimBatch < 1) throw new FeedParameterError('trimBatch', opts.trimBatch, 'expected a positive integer');
+    this.now = opts.now ?? Date.now;
+    this.watcher = new TailWatcher({ redis: this.redis, key: this.keys.stream, sliceMs: opts.blockSliceMs });
+  }
+
+  async append(tx: CapturedTransaction): Promise<number> {
+    const args: (string | number)[] = [JSON.stringify(tx.resume), this.now()];
+    let prev: string | undefined;
+    for (const event of tx.events) {
+      // Checked before anything is written: a script error halfway would leave a partial transaction.
+      if (prev !== undefined && compareSequences(prev, event.sequence) >= 0) {
+        throw new FeedAppendError(`transaction ${tx.txid}: sequence ${event.sequence} does not follow ${prev}`);
+      }
+      prev = event.sequence;
+      args.push(toStreamId(event.sequence), JSON.stringify(event), event.commitTime);
+    }
+    return (await appendScript.run(this.redis, [this.keys.stream, this.keys.meta], args)) as number;
+  }
+
+  async resumePosition(): Promise<SourcePosition | null> {
+    const raw = await this.redis.hget(this.keys.meta, 'resume');
+    return raw ? (JSON.parse(raw) as SourcePosition) : null;
+  }
+
+  async read(since: string | null, limit: number): Promise<ChangeEvent[]> {
+    checkLimit(limit);
+    const sinceId = since === null ? null : toStreamId(checkSince(since));
+    const res = await this.redis.multi()
+      .hget(this.keys.meta, 'trimmedId')
+      .xrange(this.keys.stream, sinceId === null ? '-' : `(${sinceId}`, '+', 'COUNT', limit)
+      .exec();
+    const [trimmedId, entries] = unwrap<[string | null, StreamEntry[]]>(res);
+    if (sinceId !== null && trimmedId && compareStreamIds(sinceId, trimmedId) < 0) {
+      throw new SnapshotTooOldError(since!, (await this.bounds()).first);
+    }
+    return entries.map(decodeEntry);
+  }
+
+  /**
+   * Returns at once when changes are there; otherwise waits until one is
+   * appended (then reads with the same since/limit), `blockMs` passes, or
+   * `signal` aborts. Timeout and abort both return [] rather than throwing:
+   * to a long-polling client both simply mean "nothing new yet".
+   */
+  async readBlocking(since: string | null, limit: number, blockMs: number, signal?: AbortSignal): Promise<ChangeEvent[]> {
+    const deadline = Date.now() + Math.max(0, blockMs);
+    for (;;) {
+      const events = await this.read(since, limit);
+      const left = deadline - Date.now();
+      if (events.length > 0 || left <= 0 || signal?.aborted) return events;
+      // since null with nothing read means the stream is empty: any entry will do.
+      const woke = await this.watcher.wait(since === null ? '0-0' : toStreamId(since), left, signal);
+      if (!woke) return signal?.aborted ? [] : this.read(since, limit);
+    }
+  }
+
+  async bounds(): Promise<FeedBounds> {
+    const res = await this.redis.multi()
+      .xrange(this.keys.stream, '-', '+', 'COUNT', 1)
+      .hget(this.keys.meta, 'lastId')
+      .exec();
+    const [head, lastId] = unwrap<[StreamEntry[], string | null]>(res);
+    const last = lastId ? fromStreamId(lastId) : ZERO_SEQUENCE;
+    // An empty stream keeps its bounds as a sentinel: everything up to `last` was delivered and trimmed.
+    const first = head[0] ? fromStreamId(head[0][0]) : last;
+    return { first, last };
+  }
+
+  /**
+   * Drops changes beyond `maxChanges` (exactly, oldest first) and changes
+   * whose commit time is older than now - maxAgeMs (walking from the oldest,
+   * stopping at the first young enough one). Runs in batches of `trimBatch`,
+   * each atomic, so readers and appenders interleave with a long trim.
+   */
+  async trim(policy: RetentionPolicy): Promise<number> {
+    const maxChanges = policy.maxChanges ?? -1;
+    if (policy.maxChanges !== undefined && (!Number.isInteger(maxChanges) || maxChanges < 0)) {
+      throw new FeedParameterError('maxChanges', policy.maxChanges, 'expected a non-negative integer');
+    }
+    if (policy.maxAgeMs !== undefined && !(policy.maxAgeMs >= 0)) {
+      throw new FeedParameterError('maxAgeMs', policy.maxAgeMs, 'expected a non-negative number');
+    }
+    const cutoff = policy.maxAgeMs === undefined ? -1 : Math.max(0, this.now() - policy.maxAgeMs);
+    let total = 0;
+    for (;;) {
+      const removed = (await trimScript.run(this.redis, [this.keys.stream, this.keys.meta], [maxChanges, cutoff, this.trimBatch])) as number;
+      total += removed;
+      if (removed < this.trimBatch) return total;
+    }
+  }
+
+  async length(): Promise<number> {
+    return this.redis.xlen(this.keys.stream);
+  }
+
+  async destroy(): Promise<void> {
+    await this.redis.del(this.keys.stream, this.keys.meta);
+  }
+
+  /** Stops the tail watcher and its blocking connection; pending readBlocking calls return []. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.watcher.close().catch(() => undefined);
+    return this.closing;
+  }
+}
+
+function decodeEntry([, fields]: StreamEntry): ChangeEvent {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'e') return JSON.parse(fields[i + 1]!) as ChangeEvent;
+  throw new Error('feed entry without an "e" field');
+}
+
+function checkLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_READ_LIMIT) {
+    throw new FeedParameterError('limit', limit, `expected an integer from 1 to ${MAX_READ_LIMIT}`);
+  }
+}
+
+function checkSince(since: string): string {
+  parseSequence(since); // throws InvalidSequenceError (code PARAMETER_INVALID)
+  return since;
+}
+
+/** MULTI results as plain values; the first command error is thrown. */
+function unwrap<T extends unknown[]>(res: [Error | null, unknown][] | null): T {
+  if (!res) throw new Error('MULTI aborted');
+  return res.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  }) as T;
+}
