@@ -111,6 +111,11 @@ export interface ChangeEvent {
   scope?: string;
   /** DDL statement text for Operation.Ddl. */
   ddl?: string;
+  /**
+   * true when `before` holds only the key columns (PostgreSQL table without
+   * REPLICA IDENTITY FULL): the other columns are absent, not null.
+   */
+  beforeKeyOnly?: boolean;
 }
 
 /** A committed transaction as captured: events in source order plus where to resume after it. */
