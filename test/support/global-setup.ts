@@ -4,6 +4,7 @@
  * vitest's provide/inject. Suites that kill servers start their own.
  */
 import type { TestProject } from 'vitest/node';
+import 'vitest';
 import { startMariadb, startPostgres, startRedis, type PrivateServer } from '../../src/devtools/private-servers.ts';
 
 declare module 'vitest' {

@@ -1,0 +1,193 @@
+/**
+ * The composition root: the only place that builds real objects and wires
+ * them together. Roles: `serve` (gateway), `worker` (BullMQ workers), or both.
+ *
+ * Shutdown order (close()): stop taking HTTP and close subscriptions, stop
+ * workers (running tasks commit their checkpoints), stop heartbeats, then
+ * close queues, pub/sub, Redis and PostgreSQL.
+ */
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { Config } from './config/config.ts';
+import { isLoopback } from './config/config.ts';
+import { createLogger, type Logger } from './observability/logger.ts';
+import { Metrics } from './observability/metrics.ts';
+import { createPool, ensureDatabase, migrate } from './store/database.ts';
+import { resolveSecretKey, SecretBox } from './store/secrets.ts';
+import { TokenRepo } from './store/token.repo.ts';
+import { Authenticator } from './auth/authenticator.ts';
+import { createRedisPubSub, Topic, topicFor, type RedisPubSub } from './events/pubsub.ts';
+import { QueueSet } from './queues/queue-set.ts';
+import { QueueName, TaskKind, clusterQueueName } from './queues/queue-names.ts';
+import { WorkerHost } from './queues/worker-host.ts';
+import { noopProcessor } from './queues/processors/noop.processor.ts';
+import { NodeRegistry } from './services/node-registry.ts';
+import { TaskService } from './services/task.service.ts';
+import type { Services } from './services/services.ts';
+import { buildAppSchema } from './server/schema.ts';
+import { Gateway } from './server/gateway.ts';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+export interface AppOptions {
+  config: Config;
+  serve: boolean;
+  worker: boolean;
+  logger?: Logger;
+}
+
+function redisLabel(url: string): string {
+  const u = new URL(url);
+  return `Redis at ${u.hostname}:${u.port || 6379}`;
+}
+
+async function connectRedis(url: string): Promise<Redis> {
+  const redis = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true, connectTimeout: 5000, retryStrategy: (n) => Math.min(n * 200, 2000) });
+  redis.on('error', () => { /* reconnects; readiness reports it */ });
+  try {
+    await Promise.race([
+      redis.connect().then(() => redis.ping()),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000)),
+    ]);
+  } catch (err) {
+    redis.disconnect();
+    throw new StartupError(`${redisLabel(url)} is unreachable: ${(err as Error).message}`);
+  }
+  return redis;
+}
+
+export class App {
+  readonly logger: Logger;
+  gateway?: Gateway;
+  workerHost?: WorkerHost;
+  services!: Services;
+  pool!: pg.Pool;
+  redis!: Redis;
+  secrets!: SecretBox;
+  private pubsub?: RedisPubSub;
+  private queues?: QueueSet;
+  private nodes?: NodeRegistry;
+  private closing?: Promise<void>;
+
+  constructor(private readonly opts: AppOptions) {
+    this.logger = opts.logger ?? createLogger(opts.config.logLevel);
+  }
+
+  get role(): string {
+    return this.opts.serve && this.opts.worker ? 'start' : this.opts.serve ? 'serve' : 'worker';
+  }
+
+  /** Connect stores, migrate, build services, start the gateway and/or workers. Throws StartupError with one clear line. */
+  async start(): Promise<void> {
+    const { config } = this.opts;
+    this.redis = await connectRedis(config.redisUrl);
+    try {
+      await ensureDatabase(config.databaseUrl);
+    } catch (err) {
+      throw new StartupError((err as Error).message);
+    }
+    this.pool = createPool(config.databaseUrl);
+    try {
+      const m = await migrate(this.pool);
+      if (m.applied.length) this.logger.info({ applied: m.applied }, 'migrations applied');
+    } catch (err) {
+      throw new StartupError((err as Error).message);
+    }
+    const key = resolveSecretKey(config.secretKey, config.secretKeyFile);
+    if (key.generated) this.logger.warn({ file: config.secretKeyFile }, 'TRIBUTARY_SECRET_KEY is not set: generated a key file to encrypt stored secrets; keep it safe');
+    this.secrets = new SecretBox(key.key);
+
+    const tokens = new TokenRepo(this.pool);
+    const auth = new Authenticator(tokens);
+    if (this.opts.serve) {
+      const open = await auth.isOpen();
+      if (open && !isLoopback(config.host)) {
+        throw new StartupError(`refusing to listen on ${config.host} with no API token defined: create one with "tributary token create --role admin" or listen on 127.0.0.1`);
+      }
+      if (open) this.logger.warn('no API token is defined: listening on loopback only, every caller acts as admin');
+    }
+
+    this.pubsub = createRedisPubSub(config.redisUrl, config.queuePrefix);
+    this.queues = new QueueSet({ redisUrl: config.redisUrl, prefix: config.queuePrefix });
+    this.nodes = new NodeRegistry({ redis: this.redis, prefix: config.queuePrefix, role: this.role, version: VERSION, cluster: config.workerCluster });
+    const metrics = new Metrics(async () => {
+      const out: Record<string, Record<string, number>> = {};
+      for (const name of this.queues!.names().length ? this.queues!.names() : [QueueName.Tasks]) {
+        out[name] = await this.queues!.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized');
+      }
+      return out;
+    });
+
+    this.services = {
+      version: VERSION,
+      nodes: this.nodes,
+      tasks: new TaskService(this.queues, this.pubsub.pubSub),
+      tokens,
+      auth,
+      pubSub: this.pubsub.pubSub,
+    };
+
+    await this.nodes.start();
+
+    if (this.opts.worker) {
+      const queueNames = config.workerCluster ? [clusterQueueName(config.workerCluster)] : [QueueName.Tasks];
+      this.workerHost = new WorkerHost({
+        queues: queueNames,
+        prefix: this.queues.prefix,
+        concurrency: config.workerConcurrency,
+        nodeId: this.nodes.id,
+        logger: this.logger,
+        newConnection: () => this.queues!.newConnection(),
+        publishTaskEvent: (e) => this.pubsub!.publish(topicFor(Topic.TaskEvents, e.taskId), e),
+      });
+      this.workerHost.register(TaskKind.Noop, noopProcessor);
+      this.workerHost.start();
+      this.logger.info({ queues: queueNames, concurrency: config.workerConcurrency, node: this.nodes.id }, 'workers started');
+    }
+
+    if (this.opts.serve) {
+      const schema = await buildAppSchema(this.pubsub.pubSub);
+      this.gateway = new Gateway({
+        schema, services: this.services, logger: this.logger, metrics,
+        host: config.host, port: config.port, maxBodyBytes: config.maxBodyBytes,
+        checks: [
+          { name: 'postgres', check: async () => { await this.pool.query('SELECT 1'); } },
+          { name: 'redis', check: async () => { await this.redis.ping(); } },
+        ],
+      });
+      try {
+        const addr = await this.gateway.start();
+        this.logger.info({ host: addr.address, port: addr.port }, 'gateway listening');
+      } catch (err) {
+        throw new StartupError(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  address(): { host: string; port: number } | undefined {
+    const a = this.gateway?.httpServer.address();
+    return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
+  }
+
+  /** Idempotent; every step catches its own failure. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const step = async (name: string, fn: () => Promise<unknown> | unknown) => {
+        try { await fn(); } catch (err) { this.logger.warn({ err, step: name }, 'shutdown step failed'); }
+      };
+      await step('gateway', () => this.gateway?.close());
+      await step('workers', () => this.workerHost?.close());
+      await step('heartbeat', () => this.nodes?.close());
+      await step('queues', () => this.queues?.close());
+      await step('pubsub', () => this.pubsub?.close());
+      await step('redis', () => this.redis?.disconnect());
+      await step('postgres', () => this.pool?.end());
+    })();
+    return this.closing;
+  }
+}

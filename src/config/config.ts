@@ -1,0 +1,102 @@
+/**
+ * Configuration: environment variables, optionally layered over a JSON config
+ * file (TRIBUTARY_CONFIG=path). Validated once at start; an invalid value
+ * becomes one ConfigError line naming the variable.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const optionalPort = z.preprocess((v) => (v === '' || v === undefined ? undefined : v), port.optional());
+
+const urlWith = (protocols: string[]) =>
+  z.string().refine((s) => {
+    try { return protocols.includes(new URL(s).protocol); } catch { return false; }
+  }, { message: `must be a URL with scheme ${protocols.map((p) => p.replace(':', '://')).join(' or ')}` });
+
+/** Every setting, with the environment variable that sets it. */
+export const ENV_VARS = {
+  port: 'PORT',
+  host: 'HOST',
+  databaseUrl: 'DATABASE_URL',
+  redisUrl: 'REDIS_URL',
+  secretKey: 'TRIBUTARY_SECRET_KEY',
+  secretKeyFile: 'TRIBUTARY_SECRET_KEY_FILE',
+  logLevel: 'LOG_LEVEL',
+  workerConcurrency: 'WORKER_CONCURRENCY',
+  workerCluster: 'WORKER_CLUSTER',
+  queuePrefix: 'QUEUE_PREFIX',
+  maxBodyBytes: 'MAX_BODY_BYTES',
+  udupPort: 'UDUP_PORT',
+  celloPort: 'CELLO_PORT',
+  connectionServicePort: 'CONNECTION_SERVICE_PORT',
+  changeserverPort: 'CHANGESERVER_PORT',
+  fateFlowPort: 'FATEFLOW_PORT',
+  changeserverFeed: 'CHANGESERVER_FEED',
+  changeserverSource: 'CHANGESERVER_SOURCE_URL',
+  feedMaxChanges: 'FEED_MAX_CHANGES',
+  feedMaxAgeSeconds: 'FEED_MAX_AGE_SECONDS',
+} as const;
+
+const schema = z.object({
+  port: port.default(8190),
+  host: z.string().min(1).default('127.0.0.1'),
+  databaseUrl: urlWith(['postgres:', 'postgresql:']).default('postgres://127.0.0.1:5432/tributary'),
+  redisUrl: urlWith(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  secretKey: z.string().min(16, 'must be at least 16 characters').optional(),
+  secretKeyFile: z.string().default('.tributary/secret.key'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  workerConcurrency: z.coerce.number().int().min(1).max(1000).default(16),
+  workerCluster: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must match [A-Za-z0-9_-]{1,64}').optional(),
+  queuePrefix: z.string().regex(/^[A-Za-z0-9_:-]{1,64}$/).default('tributary'),
+  maxBodyBytes: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+  udupPort: optionalPort,
+  celloPort: optionalPort,
+  connectionServicePort: optionalPort,
+  changeserverPort: optionalPort,
+  fateFlowPort: optionalPort,
+  changeserverFeed: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/).optional(),
+  changeserverSource: urlWith(['postgres:', 'postgresql:', 'mysql:', 'mariadb:']).optional(),
+  feedMaxChanges: z.coerce.number().int().min(1).default(1_000_000),
+  feedMaxAgeSeconds: z.coerce.number().int().min(1).default(7 * 24 * 3600),
+  clusters: z.array(z.object({
+    name: z.string(), size: z.number().int().min(1), consensus_plugin: z.string().optional(), consensus_mode: z.string().optional(),
+  })).default([]),
+});
+
+export type Config = z.infer<typeof schema>;
+
+/** Reads config from an env map (default process.env) and an optional file. Throws ConfigError. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof Config, unknown>> = {}): Config {
+  let fromFile: Record<string, unknown> = {};
+  const file = env.TRIBUTARY_CONFIG;
+  if (file) {
+    try {
+      fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`TRIBUTARY_CONFIG: cannot read ${file}: ${(err as Error).message}`);
+    }
+  }
+  const raw: Record<string, unknown> = { ...fromFile };
+  for (const [key, name] of Object.entries(ENV_VARS)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') raw[key] = v;
+  }
+  Object.assign(raw, Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)));
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = String(issue.path[0] ?? '');
+    const envName = (ENV_VARS as Record<string, string>)[key] ?? key;
+    throw new ConfigError(`invalid configuration: ${envName}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}

@@ -1,0 +1,32 @@
+/**
+ * The error vocabulary of the GraphQL boundary: every error a caller sees
+ * carries one of these codes in `extensions.code`. Services throw AppError;
+ * the server maps anything else to INTERNAL_SERVER_ERROR without details.
+ */
+export enum ErrorCode {
+  BadUserInput = 'BAD_USER_INPUT',
+  GraphqlParseFailed = 'GRAPHQL_PARSE_FAILED',
+  GraphqlValidationFailed = 'GRAPHQL_VALIDATION_FAILED',
+  Unauthenticated = 'UNAUTHENTICATED',
+  Forbidden = 'FORBIDDEN',
+  NotFound = 'NOT_FOUND',
+  Conflict = 'CONFLICT',
+  QueryTooComplex = 'QUERY_TOO_COMPLEX',
+  PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
+  ParameterInvalid = 'PARAMETER_INVALID',
+  SnapshotTooOld = 'SNAPSHOT_TOO_OLD',
+  ConnectionFailed = 'CONNECTION_FAILED',
+  Unavailable = 'UNAVAILABLE',
+  InvalidState = 'INVALID_STATE',
+  Internal = 'INTERNAL_SERVER_ERROR',
+}
+
+export class AppError extends Error {
+  override readonly name = 'AppError';
+  constructor(readonly code: ErrorCode, message: string, readonly details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export const notFound = (what: string, id: string) => new AppError(ErrorCode.NotFound, `${what} ${id} not found`, { what, id });
+export const badInput = (message: string, field?: string) => new AppError(ErrorCode.BadUserInput, message, field ? { field } : undefined);

@@ -1,0 +1,49 @@
+/**
+ * Cross-instance pub/sub: type-graphql's PubSub interface backed by Redis
+ * pub/sub (@graphql-yoga/redis-event-target), so an event published by any
+ * worker or gateway reaches subscribers on every gateway instance.
+ */
+import { createPubSub, type PubSub } from '@graphql-yoga/subscription';
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import { Redis } from 'ioredis';
+
+/** Every pub/sub topic, in one place. Per-entity topics are `${Topic}:${id}`. */
+export enum Topic {
+  TaskEvents = 'task-events',
+  JobEvents = 'job-events',
+  ClusterEvents = 'cluster-events',
+  FeedAppended = 'feed-appended',
+  CachedQueryResult = 'cached-query-result',
+}
+
+export function topicFor(topic: Topic, id: string): string {
+  return `${topic}:${id}`;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AppPubSub = PubSub<Record<string, [unknown]>>;
+
+export interface RedisPubSub {
+  pubSub: AppPubSub;
+  publish(topic: string, payload: unknown): void;
+  close(): Promise<void>;
+}
+
+export function createRedisPubSub(redisUrl: string, prefix: string): RedisPubSub {
+  const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  publishClient.on('error', () => {});
+  subscribeClient.on('error', () => {});
+  const eventTarget = createRedisEventTarget({ publishClient, subscribeClient });
+  void prefix; // channels are the topic names; deployments sharing one Redis should use separate DB numbers
+  const pubSub = createPubSub({ eventTarget }) as unknown as AppPubSub;
+  let closing: Promise<void> | undefined;
+  return {
+    pubSub,
+    publish(topic, payload) { pubSub.publish(topic, payload as never); },
+    close() {
+      closing ??= (async () => { publishClient.disconnect(); subscribeClient.disconnect(); })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Runs BullMQ workers for one or more queues and dispatches each job to the
+ * processor registered for its task kind. A task's BullMQ job id is its task
+ * id. If this process dies, BullMQ's stalled-job check hands the task to
+ * another worker after `lockDurationMs`; processors resume from their
+ * checkpoints, so that is always safe.
+ */
+import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../observability/logger.ts';
+import type { TaskEvent, TaskPayload } from './task-payloads.ts';
+
+export interface TaskContext {
+  job: Job<TaskPayload>;
+  signal: AbortSignal;
+  nodeId: string;
+  logger: Logger;
+  emit(event: Omit<TaskEvent, 'at' | 'nodeId' | 'taskId' | 'kind'> & Partial<Pick<TaskEvent, 'taskId' | 'kind'>>): void;
+}
+
+export type TaskProcessor = (payload: TaskPayload, ctx: TaskContext) => Promise<unknown>;
+
+export interface WorkerHostOptions {
+  queues: string[];
+  prefix: string;
+  concurrency: number;
+  nodeId: string;
+  logger: Logger;
+  newConnection: () => Redis;
+  publishTaskEvent: (event: TaskEvent) => void;
+  /** Lock lifetime; a dead worker's task moves on after about this long. Default 10000 ms. */
+  lockDurationMs?: number;
+}
+
+export class WorkerHost {
+  private readonly processors = new Map<string, TaskProcessor>();
+  private readonly workers: Worker[] = [];
+  private readonly running = new Map<string, AbortController>();
+  private closing?: Promise<void>;
+
+  constructor(private readonly opts: WorkerHostOptions) {}
+
+  register(kind: string, processor: TaskProcessor): this {
+    this.processors.set(kind, processor);
+    return this;
+  }
+
+  start(): void {
+    const lockDuration = this.opts.lockDurationMs ?? 10_000;
+    for (const name of this.opts.queues) {
+      const worker = new Worker<TaskPayload>(name, (job) => this.process(job), {
+        connection: this.opts.newConnection() as unknown as ConnectionOptions,
+        prefix: this.opts.prefix,
+        concurrency: this.opts.concurrency,
+        lockDuration,
+        stalledInterval: Math.max(1000, Math.floor(lockDuration / 2)),
+        maxStalledCount: 1_000_000,
+        removeOnComplete: { age: 24 * 3600, count: 10_000 },
+        removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+      });
+      worker.on('error', (err) => this.opts.logger.warn({ err, queue: name }, 'worker error'));
+      this.workers.push(worker);
+    }
+  }
+
+  /** Abort a running task on this node (pause/stop); the processor returns at its next check. */
+  abort(taskId: string): boolean {
+    const c = this.running.get(taskId);
+    if (!c) return false;
+    c.abort();
+    return true;
+  }
+
+  runningTasks(): string[] { return [...this.running.keys()]; }
+
+  private async process(job: Job<TaskPayload>): Promise<unknown> {
+    const payload = job.data;
+    const processor = this.processors.get(payload.kind);
+    const base = { taskId: payload.taskId, kind: payload.kind, nodeId: this.opts.nodeId };
+    const emit: TaskContext['emit'] = (e) => this.opts.publishTaskEvent({ ...base, ...e, at: new Date().toISOString() });
+    if (!processor) throw new Error(`no processor for task kind ${payload.kind}`);
+    const controller = new AbortController();
+    this.running.set(payload.taskId, controller);
+    const logger = this.opts.logger.child({ task: payload.taskId, kind: payload.kind });
+    emit({ state: 'active' });
+    try {
+      const result = await processor(payload, { job, signal: controller.signal, nodeId: this.opts.nodeId, logger, emit });
+      emit({ state: 'completed', result, progress: 100 });
+      return result;
+    } catch (err) {
+      emit({ state: 'failed', message: (err as Error).message });
+      throw err;
+    } finally {
+      this.running.delete(payload.taskId);
+    }
+  }
+
+  /** Stop taking tasks, abort running ones (they save their checkpoints), wait for them. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const c of this.running.values()) c.abort();
+      await Promise.all(this.workers.map((w) => w.close().catch(() => undefined)));
+    })();
+    return this.closing;
+  }
+}

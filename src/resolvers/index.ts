@@ -1,0 +1,7 @@
+/** Every resolver class of the schema. Add new resolvers here. */
+import type { NonEmptyArray } from 'type-graphql';
+import { SystemResolver } from './system.resolver.ts';
+import { TaskResolver } from './task.resolver.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+export const resolvers: NonEmptyArray<Function> = [SystemResolver, TaskResolver];

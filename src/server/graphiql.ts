@@ -1,0 +1,81 @@
+/**
+ * GraphiQL served from local node_modules assets: no CDN (machines have no
+ * internet). Subscriptions go over graphql-ws on the same /graphql path.
+ * A token can be given as ?token=... or stored from the prompt in the page;
+ * it is sent as the Authorization header and in connection_init.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import express, { type Router } from 'express';
+
+const require = createRequire(import.meta.url);
+
+const ASSETS: Record<string, string> = {
+  'react.js': 'react/umd/react.production.min.js',
+  'react-dom.js': 'react-dom/umd/react-dom.production.min.js',
+  'graphiql.js': 'graphiql/graphiql.min.js',
+  'graphiql.css': 'graphiql/graphiql.min.css',
+  'graphql-ws.js': 'graphql-ws/umd/graphql-ws.min.js',
+};
+
+function resolveAsset(rel: string): string {
+  const [pkg, ...rest] = rel.split('/');
+  const pkgJson = require.resolve(`${pkg}/package.json`);
+  return path.join(path.dirname(pkgJson), ...rest);
+}
+
+const DEFAULT_QUERY = `# Welcome to Tributary. Try:
+{
+  version
+  nodes { totalCount edges { node { id role host pid lastSeen } } }
+}
+
+# Then dispatch a task through BullMQ and watch it:
+# mutation { runNoop(steps: 5, stepMs: 300) { taskId } }
+# subscription { taskEvents(taskId: "...") { state progress message result } }
+`;
+
+function page(): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8" />
+<title>Tributary GraphiQL</title>
+<link rel="stylesheet" href="/graphiql/assets/graphiql.css" />
+<style>body{margin:0;height:100vh}#graphiql{height:100vh}</style>
+</head>
+<body>
+<div id="graphiql">Loading…</div>
+<script src="/graphiql/assets/react.js"></script>
+<script src="/graphiql/assets/react-dom.js"></script>
+<script src="/graphiql/assets/graphql-ws.js"></script>
+<script src="/graphiql/assets/graphiql.js"></script>
+<script>
+  const params = new URLSearchParams(location.search);
+  const token = params.get('token') || localStorage.getItem('tributary-token') || '';
+  if (params.get('token')) localStorage.setItem('tributary-token', token);
+  const headers = token ? { Authorization: 'Bearer ' + token } : {};
+  const wsUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/graphql';
+  const wsClient = graphqlWs.createClient({ url: wsUrl, connectionParams: token ? { authorization: 'Bearer ' + token } : {}, lazy: true });
+  const fetcher = GraphiQL.createFetcher({ url: '/graphql', headers, wsClient });
+  const root = ReactDOM.createRoot(document.getElementById('graphiql'));
+  root.render(React.createElement(GraphiQL, { fetcher, defaultQuery: ${JSON.stringify(DEFAULT_QUERY)}, defaultEditorToolsVisibility: true }));
+</script>
+</body>
+</html>`;
+}
+
+export function graphiqlRouter(): Router {
+  const router = express.Router();
+  const html = page();
+  router.get('/graphiql', (_req, res) => {
+    res.type('html').set('Cache-Control', 'no-store').send(html);
+  });
+  for (const [name, rel] of Object.entries(ASSETS)) {
+    const file = resolveAsset(rel);
+    router.get(`/graphiql/assets/${name}`, (_req, res) => {
+      res.sendFile(file, { maxAge: '1h' });
+    });
+  }
+  return router;
+}

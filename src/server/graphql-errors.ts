@@ -1,0 +1,38 @@
+/**
+ * Shapes every GraphQL error: a code from ErrorCode in extensions.code, a
+ * message safe to show, never a stack trace, never a secret.
+ */
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { AuthorizationError, AuthenticationError, ArgumentValidationError } from 'type-graphql';
+import { unwrapResolverError } from '@apollo/server/errors';
+import { AppError, ErrorCode } from '../errors.ts';
+import { AuthError } from '../auth/authenticator.ts';
+import { maskSecrets } from '../observability/logger.ts';
+
+const APOLLO_CODES = new Set<string>(Object.values(ErrorCode));
+
+export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  const original = unwrapResolverError(error);
+  const base = { message: maskSecrets(formatted.message), locations: formatted.locations, path: formatted.path };
+  if (original instanceof AppError) {
+    return { ...base, message: maskSecrets(original.message), extensions: { code: original.code, ...(original.details ?? {}) } };
+  }
+  if (original instanceof AuthError) {
+    return { ...base, extensions: { code: original.kind === 'forbidden' ? ErrorCode.Forbidden : ErrorCode.Unauthenticated } };
+  }
+  if (original instanceof AuthorizationError) return { ...base, message: 'your role does not allow this operation', extensions: { code: ErrorCode.Forbidden } };
+  if (original instanceof AuthenticationError) return { ...base, message: 'a bearer token is required', extensions: { code: ErrorCode.Unauthenticated } };
+  if (original instanceof ArgumentValidationError) return { ...base, extensions: { code: ErrorCode.BadUserInput } };
+  const code = formatted.extensions?.code;
+  if (typeof code === 'string' && APOLLO_CODES.has(code)) {
+    return { ...base, extensions: { code } };
+  }
+  if (typeof code === 'string' && ['BAD_REQUEST', 'PERSISTED_QUERY_NOT_FOUND', 'PERSISTED_QUERY_NOT_SUPPORTED', 'OPERATION_RESOLUTION_FAILURE'].includes(code)) {
+    return { ...base, extensions: { code: ErrorCode.BadUserInput } };
+  }
+  if (error instanceof GraphQLError && !error.originalError) {
+    // Validation-phase errors without a code (e.g. from graphql-js rules).
+    return { ...base, extensions: { code: ErrorCode.GraphqlValidationFailed } };
+  }
+  return { message: 'internal error', locations: formatted.locations, path: formatted.path, extensions: { code: ErrorCode.Internal } };
+}

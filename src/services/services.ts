@@ -1,0 +1,15 @@
+/** What resolvers may call. Built once by the composition root (src/app.ts). */
+import type { Authenticator } from '../auth/authenticator.ts';
+import type { NodeRegistry } from './node-registry.ts';
+import type { TaskService } from './task.service.ts';
+import type { TokenRepo } from '../store/token.repo.ts';
+import type { AppPubSub } from '../events/pubsub.ts';
+
+export interface Services {
+  version: string;
+  nodes: NodeRegistry;
+  tasks: TaskService;
+  tokens: TokenRepo;
+  auth: Authenticator;
+  pubSub: AppPubSub;
+}
