@@ -25,7 +25,7 @@ const SEQ_RE = /^([0-9a-fA-F]{1,8})\.([0-9a-fA-F]{1,8})\.([0-9a-fA-F]{1,16})$/;
 export class InvalidSequenceError extends Error {
   override readonly name = 'InvalidSequenceError';
   readonly code = 'PARAMETER_INVALID';
-  constructor(readonly value: string) { super(`invalid sequence "${value}": expected "<hex>.<hex>.<hex>"`); }
+  constructor(readonly value: string, expected = '"<hex>.<hex>.<hex>" (32, 32 and 64 bits)') { super(`invalid sequence "${value}": expected ${expected}`); }
 }
 
 export function parseSequence(s: string): Sequence {
@@ -38,20 +38,40 @@ export function formatSequence(seq: Sequence): string {
   return `${seq.hi.toString(16)}.${seq.lo.toString(16)}.${seq.index.toString(16)}`;
 }
 
+const U32 = 1n << 32n;
+const U64 = 1n << 64n;
+
+/**
+ * hi and lo must fit 32 bits and index 64 bits: a wider part would produce a
+ * string parseSequence rejects, and a lo >= 2^32 would collide with the next hi.
+ */
 export function makeSequence(hi: bigint | number, lo: bigint | number, index: bigint | number): string {
-  return formatSequence({ hi: BigInt(hi), lo: BigInt(lo), index: BigInt(index) });
+  const seq = { hi: BigInt(hi), lo: BigInt(lo), index: BigInt(index) };
+  if (seq.hi < 0n || seq.hi >= U32 || seq.lo < 0n || seq.lo >= U32 || seq.index < 0n || seq.index >= U64) {
+    throw new InvalidSequenceError(`${hi}.${lo}.${index}`);
+  }
+  return formatSequence(seq);
+}
+
+/** PostgreSQL LSN text: two 32-bit hex halves. Stricter than split('/'), which let "1/2/3" or "junk" through. */
+const LSN_RE = /^([0-9a-fA-F]{1,8})\/([0-9a-fA-F]{1,8})$/;
+
+function lsnHalves(lsn: string): [bigint, bigint] {
+  const m = LSN_RE.exec(lsn);
+  if (!m) throw new InvalidSequenceError(lsn, 'a PostgreSQL LSN "<hex>/<hex>"');
+  return [BigInt('0x' + m[1]), BigInt('0x' + m[2])];
 }
 
 /** From a PostgreSQL LSN text "X/Y" and an index. */
 export function sequenceFromLsn(lsn: string, index: number): string {
-  const [hi, lo] = lsn.split('/');
-  return makeSequence(BigInt('0x' + (hi ?? '0')), BigInt('0x' + (lo ?? '0')), index);
+  const [hi, lo] = lsnHalves(lsn);
+  return makeSequence(hi, lo, index);
 }
 
 /** LSN "X/Y" as one 64-bit number. */
 export function lsnToBigInt(lsn: string): bigint {
-  const [hi, lo] = lsn.split('/');
-  return (BigInt('0x' + (hi ?? '0')) << 32n) + BigInt('0x' + (lo ?? '0'));
+  const [hi, lo] = lsnHalves(lsn);
+  return (hi << 32n) + lo;
 }
 
 export function bigIntToLsn(v: bigint): string {
@@ -89,8 +109,12 @@ export function toStreamId(seq: string): string {
   return `${commitNumber(s)}-${s.index}`;
 }
 
+const STREAM_ID_RE = /^(\d{1,20})-(\d{1,20})$/;
+
 export function fromStreamId(id: string): string {
-  const [ms, idx] = id.split('-');
-  const n = BigInt(ms ?? '0');
-  return makeSequence(n >> 32n, n & 0xffffffffn, BigInt(idx ?? '0'));
+  const m = STREAM_ID_RE.exec(id);
+  if (!m) throw new InvalidSequenceError(id, 'a Redis stream id "<ms>-<seq>"');
+  const n = BigInt(m[1]!);
+  if (n >= U64) throw new InvalidSequenceError(id, 'a Redis stream id "<ms>-<seq>"');
+  return makeSequence(n >> 32n, n & 0xffffffffn, BigInt(m[2]!));
 }

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import {
+  bigIntToLsn, binlogFileNumber, commitNumber, compareSequences, formatSequence, fromStreamId, InvalidSequenceError,
+  lsnToBigInt, makeSequence, parseSequence, sequenceFromBinlog, sequenceFromLsn, toStreamId, ZERO_SEQUENCE,
+} from '../../../src/replication/sequence.ts';
+
+describe('sequence format', () => {
+  it('parses and formats Transicator sequences as lower-case hex', () => {
+    expect(parseSequence('16.b374d848.2')).toEqual({ hi: 0x16n, lo: 0xb374d848n, index: 2n });
+    expect(parseSequence('16.B374D848.A')).toEqual({ hi: 0x16n, lo: 0xb374d848n, index: 10n });
+    expect(formatSequence({ hi: 0x16n, lo: 0xb374d848n, index: 10n })).toBe('16.b374d848.a');
+    expect(makeSequence(0, 0, 0)).toBe(ZERO_SEQUENCE);
+    expect(makeSequence(0xffffffff, 0xffffffff, 2n ** 64n - 1n)).toBe('ffffffff.ffffffff.ffffffffffffffff');
+  });
+
+  it('rejects malformed sequences with a PARAMETER_INVALID error', () => {
+    for (const bad of ['', '0.0', '0.0.0.0', 'g.0.0', '123456789.0.0', '0.123456789.0', '0.0.12345678901234567', ' 0.0.0', '-1.0.0', '0..0']) {
+      expect(() => parseSequence(bad), bad).toThrowError(InvalidSequenceError);
+    }
+    expect(() => parseSequence('x')).toThrowError(expect.objectContaining({ code: 'PARAMETER_INVALID', value: 'x' }));
+    expect(() => makeSequence(2 ** 32, 0, 0)).toThrowError(InvalidSequenceError);
+    expect(() => makeSequence(0, 2 ** 32, 0)).toThrowError(InvalidSequenceError);
+    expect(() => makeSequence(0, 0, -1)).toThrowError(InvalidSequenceError);
+  });
+});
+
+describe('ordering', () => {
+  it('compares by number, not by string', () => {
+    const sorted = ['0.0.0', '0.0.1', '0.0.a', '0.0.10', '0.f.0', '0.10.0', '0.ffffffff.0', '1.0.0', '1.0.1', 'a.0.0', '10.0.0'];
+    const shuffled = [...sorted].reverse();
+    expect(shuffled.sort(compareSequences)).toEqual(sorted);
+    expect(compareSequences('0.F.0', '0.f.0')).toBe(0);
+    expect(compareSequences('0.10.0', '0.f.0')).toBe(1);
+    expect('0.10.0' < '0.f.0').toBe(true); // why string comparison is never used
+  });
+
+  it('orders commit numbers hi*2^32+lo', () => {
+    expect(commitNumber('1.2.3')).toBe((1n << 32n) + 2n);
+    expect(commitNumber(parseSequence('0.ffffffff.9'))).toBe(0xffffffffn);
+  });
+});
+
+describe('Redis stream ids', () => {
+  it('round-trips and preserves order', () => {
+    const seqs = ['0.0.0', '0.1.0', '0.1.1', '16.b374d848.2', 'ffffffff.ffffffff.ffffffffffffffff', '1.0.0'];
+    for (const s of seqs) expect(fromStreamId(toStreamId(s))).toBe(parseAndFormat(s));
+    expect(toStreamId('16.b374d848.2')).toBe(`${(0x16n << 32n) + 0xb374d848n}-2`);
+    expect(toStreamId('ffffffff.ffffffff.ffffffffffffffff')).toBe('18446744073709551615-18446744073709551615');
+    expect(fromStreamId('4294967296-0')).toBe('1.0.0');
+    // Redis orders ids by (ms, seq) numerically: the same order as compareSequences
+    const ids = seqs.map(toStreamId).sort(compareIds);
+    expect(ids.map(fromStreamId)).toEqual([...seqs].sort(compareSequences));
+  });
+
+  it('rejects ids that are not Redis stream ids', () => {
+    for (const bad of ['', 'abc', '1', '1-', '-1', '1-2-3', '18446744073709551616-0']) {
+      expect(() => fromStreamId(bad), bad).toThrowError(InvalidSequenceError);
+    }
+  });
+});
+
+describe('source positions', () => {
+  it('maps PostgreSQL LSNs', () => {
+    expect(sequenceFromLsn('16/B374D848', 3)).toBe('16.b374d848.3');
+    expect(sequenceFromLsn('0/0', 0)).toBe('0.0.0');
+    expect(lsnToBigInt('16/B374D848')).toBe((0x16n << 32n) + 0xb374d848n);
+    expect(bigIntToLsn(lsnToBigInt('16/B374D848'))).toBe('16/B374D848');
+    expect(bigIntToLsn(0n)).toBe('0/0');
+    expect(commitNumber(sequenceFromLsn('16/B374D848', 7))).toBe(lsnToBigInt('16/B374D848'));
+    for (const bad of ['', 'junk', '1/2/3', '16', '/1', '123456789/0', '0/123456789', '0x1/2']) {
+      expect(() => lsnToBigInt(bad), bad).toThrowError(InvalidSequenceError);
+      expect(() => sequenceFromLsn(bad, 0), bad).toThrowError(InvalidSequenceError);
+    }
+  });
+
+  it('maps binlog file and offset in commit order', () => {
+    expect(binlogFileNumber('mysql-bin.000042')).toBe(42n);
+    expect(binlogFileNumber('noext')).toBe(0n);
+    expect(sequenceFromBinlog('mysql-bin.000042', 0x1234, 1)).toBe('2a.1234.1');
+    const a = sequenceFromBinlog('binlog.000009', 999_999_999, 0);
+    const b = sequenceFromBinlog('binlog.000010', 4, 0);
+    expect(compareSequences(a, b)).toBe(-1);
+    expect(() => sequenceFromBinlog('binlog.000001', 2 ** 32, 0)).toThrowError(InvalidSequenceError);
+  });
+});
+
+function parseAndFormat(s: string): string { return formatSequence(parseSequence(s)); }
+
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
+}
