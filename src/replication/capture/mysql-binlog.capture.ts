@@ -1,0 +1,373 @@
+/**
+ * MariaDB/MySQL row-binlog capture on top of @vlasky/zongji.
+ *
+ * zongji decodes events; this class groups them into committed transactions
+ * and maps them to ChangeEvents. Data flow:
+ *
+ *   binlog socket --zongji (sync)--> assembler --committed RawTx--> queue --pump (async)--> handler
+ *
+ * The assembler runs synchronously inside zongji's 'binlog' callback, so it
+ * sees events strictly in binlog order and fixes each transaction's file,
+ * start offset (sequence) and GTID state there. The pump converts values
+ * (metadata lookups are async) and awaits the handler one transaction at a
+ * time. When the queue is full the binlog connection is paused (mysql2 holds
+ * further packets), which is the backpressure towards the server.
+ *
+ * Invariants: a transaction reaches the handler only after its commit event
+ * was read; `resume` is the position right after that commit event, so a
+ * capture restarted from it re-reads nothing already delivered.
+ */
+import ZongJi, { MariadbGtidPosition, type AnyBinlogEvent } from '@vlasky/zongji';
+import type mysql from 'mysql2/promise';
+import { randomInt } from 'node:crypto';
+import type { CapturedTransaction, SourcePosition } from '../change-event.ts';
+import { matchesFilter, SYSTEM_SCHEMAS, type TableFilter } from '../connection-config.ts';
+import { classify, FatalError, type ReplicationError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { CaptureOptions, CaptureSource, PreparedCapture } from './capture-source.ts';
+import { assertBinlogSettings } from './mysql-check.ts';
+import { binlogEnd, gtidAt, mysqlConnectionOptions, openMysql, serverInfo, type ServerInfo } from './mysql-connection.ts';
+import { isCommitMarker, isTransactionControl } from './mysql-ddl.ts';
+import { TransactionMapper, type RawTx } from './mysql-transaction.mapper.ts';
+
+export interface MysqlCaptureOptions extends CaptureOptions {
+  /** Committed transactions buffered ahead of the handler before the binlog socket is paused. Default 32. */
+  maxQueuedTransactions?: number;
+  /** Row changes buffered ahead of the handler before the binlog socket is paused. Default 20000. */
+  maxQueuedRows?: number;
+  /**
+   * When only filtered-out traffic passed for this long, deliver one empty
+   * transaction (no events) so the caller can move its checkpoint forward
+   * instead of re-reading that traffic after a restart. 0 disables. Default 10000 ms.
+   */
+  progressIntervalMs?: number;
+}
+
+const DEFAULTS = { maxQueuedTransactions: 32, maxQueuedRows: 20_000, progressIntervalMs: 10_000, selectorColumn: '_change_selector' };
+
+/** Replica server ids are 32-bit; stay clear of the small ids real servers use. */
+function randomServerId(): number {
+  return randomInt(10_000, 4_000_000_000);
+}
+
+export class MysqlBinlogCapture implements CaptureSource {
+  private readonly opts: Required<Pick<MysqlCaptureOptions, 'maxQueuedTransactions' | 'maxQueuedRows' | 'progressIntervalMs' | 'selectorColumn' | 'serverId'>>;
+  private readonly log: Logger;
+  private prepared?: SourcePosition;
+  private db?: mysql.Connection;
+  private info?: ServerInfo;
+  private zongji?: ZongJi;
+  private closing?: Promise<void>;
+
+  constructor(private readonly options: MysqlCaptureOptions) {
+    if (options.connection.kind !== 'mysql') throw new FatalError(`MysqlBinlogCapture needs a mysql connection, got "${options.connection.kind}"`);
+    const serverId = options.serverId ?? randomServerId();
+    if (!Number.isInteger(serverId) || serverId < 1 || serverId > 0xffffffff) throw new FatalError(`invalid serverId ${serverId}`);
+    this.opts = {
+      maxQueuedTransactions: Math.max(1, options.maxQueuedTransactions ?? DEFAULTS.maxQueuedTransactions),
+      maxQueuedRows: Math.max(1, options.maxQueuedRows ?? DEFAULTS.maxQueuedRows),
+      progressIntervalMs: options.progressIntervalMs ?? DEFAULTS.progressIntervalMs,
+      selectorColumn: options.selectorColumn ?? DEFAULTS.selectorColumn,
+      serverId,
+    };
+    this.log = options.logger.child({ component: 'mysql-binlog-capture', jobId: options.jobId, serverId });
+  }
+
+  get serverId(): number { return this.opts.serverId; }
+
+  private async conn(): Promise<mysql.Connection> {
+    if (this.closing) throw new FatalError('capture is closed');
+    if (!this.db) {
+      this.db = await openMysql(this.options.connection);
+      this.info = await serverInfo(this.db);
+    }
+    return this.db;
+  }
+
+  /** Checks log_bin / binlog_format=ROW / binlog_row_image=FULL and fixes the start position. */
+  async prepare(): Promise<PreparedCapture> {
+    const db = await this.conn();
+    await assertBinlogSettings(db);
+    this.prepared = this.options.from ?? (await this.currentPosition());
+    return { position: this.prepared };
+  }
+
+  async currentPosition(): Promise<SourcePosition> {
+    const db = await this.conn();
+    try {
+      const end = await binlogEnd(db);
+      if (!end) throw new FatalError('binary logging is off on the source (log_bin=OFF): capture needs log_bin=ON');
+      const gtid = await gtidAt(db, this.info!, end.file, end.pos);
+      return { kind: 'mysql', file: end.file, pos: end.pos, ...(gtid !== undefined ? { gtid } : {}) };
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  /** Nothing is created on the source for a binlog reader. */
+  async drop(): Promise<void> {}
+
+  run(handler: (tx: CapturedTransaction) => Promise<void>, signal: AbortSignal): Promise<void> {
+    return new BinlogRun(this, handler, signal).start();
+  }
+
+  /** @internal used by BinlogRun */
+  async startContext(): Promise<{ db: mysql.Connection; info: ServerInfo; start: SourcePosition & { kind: 'mysql' } }> {
+    const db = await this.conn();
+    const from = this.options.from ?? this.prepared ?? (await this.currentPosition());
+    if (from.kind !== 'mysql') throw new FatalError(`cannot resume a MariaDB capture from a ${from.kind} position`);
+    return { db, info: this.info!, start: from };
+  }
+
+  /** @internal */
+  newZongji(): ZongJi {
+    const z = new ZongJi(mysqlConnectionOptions(this.options.connection));
+    this.zongji = z;
+    return z;
+  }
+
+  /** @internal */
+  settings(): { opts: MysqlBinlogCapture['opts']; log: Logger; tables: TableFilter } {
+    return { opts: this.opts, log: this.log, tables: this.options.tables };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      try { this.zongji?.stop(); } catch (err) { this.log.warn({ err }, 'zongji stop failed'); }
+      try { await this.db?.end(); } catch { this.db?.destroy(); }
+      this.db = undefined;
+    })();
+    return this.closing;
+  }
+}
+
+/** zongji's schema filter for a TableFilter: fewer table maps fetched, fewer rows decoded. */
+function zongjiSchemaFilter(filter: TableFilter): { includeSchema?: Record<string, string[] | true>; excludeSchema?: Record<string, true> } {
+  if (filter.schemas.length === 0) return { excludeSchema: Object.fromEntries([...SYSTEM_SCHEMAS].map((s) => [s, true as const])) };
+  const include: Record<string, string[] | true> = {};
+  for (const s of filter.schemas) {
+    const prev = include[s.schema];
+    if (!s.tables || s.tables.length === 0 || prev === true) include[s.schema] = true;
+    else include[s.schema] = [...(prev ?? []), ...s.tables];
+  }
+  return { includeSchema: include };
+}
+
+interface OpenTx extends RawTx { sawBegin: boolean }
+
+/** One run() of a capture: zongji wiring, the transaction assembler and the pump. */
+class BinlogRun {
+  private zongji?: ZongJi;
+  private mapper?: TransactionMapper;
+  private file = '';
+  private lastEnd = 0;
+  private headerLen = 19;
+  private gtidPos?: MariadbGtidPosition;
+  private current?: OpenTx;
+  private readonly queue: RawTx[] = [];
+  private queuedRows = 0;
+  private paused = false;
+  private pumping = false;
+  private lastDelivered = Date.now();
+  private failure?: ReplicationError;
+  private finished = false;
+  private settle!: { resolve: () => void; reject: (e: unknown) => void };
+  private readonly log: Logger;
+  private readonly opts: ReturnType<MysqlBinlogCapture['settings']>['opts'];
+  private readonly tables: TableFilter;
+
+  constructor(
+    private readonly capture: MysqlBinlogCapture,
+    private readonly handler: (tx: CapturedTransaction) => Promise<void>,
+    private readonly signal: AbortSignal,
+  ) {
+    const s = capture.settings();
+    this.log = s.log;
+    this.opts = s.opts;
+    this.tables = s.tables;
+  }
+
+  start(): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => { this.settle = { resolve, reject }; });
+    if (this.signal.aborted) return Promise.resolve();
+    this.signal.addEventListener('abort', this.onAbort, { once: true });
+    this.boot().catch((err) => this.finish(classify(err)));
+    return done;
+  }
+
+  private readonly onAbort = (): void => { this.finish(); };
+
+  private async boot(): Promise<void> {
+    const { db, info, start } = await this.capture.startContext();
+    this.mapper = new TransactionMapper(db, { selectorColumn: this.opts.selectorColumn, tables: this.tables, logger: this.log });
+    this.file = start.file;
+    this.lastEnd = start.pos;
+    // MariaDB: seed our own GTID position so every delivered transaction can
+    // carry the exact state after it; BINLOG_GTID_POS gives it for file/pos.
+    const useGtid = info.isMariaDb && start.gtid !== undefined && start.gtid !== '';
+    if (info.isMariaDb) {
+      const seed = start.gtid ?? (await gtidAt(db, info, start.file, start.pos).catch(() => undefined));
+      if (seed !== undefined) this.gtidPos = MariadbGtidPosition.parse(seed);
+    }
+    if (this.finished) return;
+    const z = this.capture.newZongji();
+    this.zongji = z;
+    z.on('error', (err: Error) => this.finish(classify(err)));
+    z.on('binlog', (e: AnyBinlogEvent) => {
+      try {
+        this.onEvent(e);
+      } catch (err) {
+        this.finish(classify(err));
+      }
+    });
+    z.on('ready', () => { this.headerLen = 19 + (z.useChecksum ? 4 : 0); });
+    const base = { serverId: this.opts.serverId, ...zongjiSchemaFilter(this.tables) };
+    this.log.info({ file: start.file, pos: start.pos, gtid: start.gtid, byGtid: useGtid }, 'binlog capture starting');
+    // On MariaDB a GTID start travels in @slave_connect_state: the server
+    // finds the file itself and skips what the position already covers.
+    z.start(useGtid ? { ...base, gtidSet: start.gtid } : { ...base, filename: start.file, position: start.pos });
+  }
+
+  // ---- assembler (synchronous, binlog order) -------------------------------
+
+  private offsetOf(e: AnyBinlogEvent): number {
+    return e.nextPosition > 0 ? e.nextPosition - e.size - this.headerLen : this.lastEnd;
+  }
+
+  private open(e: AnyBinlogEvent, gtid: RawTx['gtid'], sawBegin: boolean): OpenTx {
+    if (this.current && (this.current.items.length > 0)) {
+      // A new group means the previous one ended without a marker we saw.
+      this.log.warn({ file: this.file, pos: this.current.start }, 'transaction without commit marker; delivering it');
+      this.commit(e, this.offsetOf(e));
+    }
+    this.current = { file: this.file, start: this.offsetOf(e), gtid, sawBegin, items: [], commitPos: 0, commitTime: 0, rows: 0 };
+    return this.current;
+  }
+
+  private onEvent(e: AnyBinlogEvent): void {
+    if (this.finished) return;
+    if (this.paused) this.zongji?.connection?.pause();
+    switch (e.getTypeName()) {
+      case 'Rotate': {
+        const r = e as Extract<AnyBinlogEvent, { getTypeName(): 'Rotate' }>;
+        this.file = r.binlogName;
+        this.lastEnd = r.position;
+        return;
+      }
+      case 'MariadbGtid': {
+        const g = e as Extract<AnyBinlogEvent, { getTypeName(): 'MariadbGtid' }>;
+        this.open(e, { text: g.gtid, seqNo: String(g.seqNo), domainId: g.domainId, serverId: g.serverId }, !g.standalone);
+        break;
+      }
+      case 'Gtid': case 'AnonymousGtid': {
+        const g = e as Extract<AnyBinlogEvent, { getTypeName(): 'Gtid' }>;
+        this.open(e, e.getTypeName() === 'Gtid' ? { text: g.gtid, seqNo: String(g.gno) } : undefined, false);
+        break;
+      }
+      case 'Query': {
+        const q = e as Extract<AnyBinlogEvent, { getTypeName(): 'Query' }>;
+        if (isCommitMarker(q.query)) { if (this.current) this.commit(e); break; }
+        if (isTransactionControl(q.query)) {
+          if (/^\s*BEGIN/i.test(q.query)) {
+            if (this.current) this.current.sawBegin = true;
+            else this.open(e, undefined, true);
+          }
+          break;
+        }
+        const tx = this.current ?? this.open(e, undefined, false);
+        tx.items.push({ kind: 'query', sql: q.query, schema: q.schema });
+        // Outside BEGIN..COMMIT a statement (DDL) is its own group.
+        if (!tx.sawBegin) this.commit(e);
+        break;
+      }
+      case 'WriteRows': case 'UpdateRows': case 'DeleteRows': {
+        const r = e as Extract<AnyBinlogEvent, { getTypeName(): 'WriteRows' }>;
+        const map = r.tableMap[r.tableId];
+        if (!map || !matchesFilter(this.tables, map.parentSchema, map.tableName)) break;
+        const tx = this.current ?? this.open(e, undefined, true);
+        tx.items.push({ kind: r.getTypeName() as 'WriteRows', schema: map.parentSchema, table: map.tableName, rows: r.rows as unknown[] });
+        tx.rows += r.rows.length;
+        break;
+      }
+      case 'Xid': case 'XaPrepare':
+        if (this.current) this.commit(e);
+        break;
+      default:
+        break;
+    }
+    if (e.nextPosition > 0) this.lastEnd = e.nextPosition;
+  }
+
+  /** Close the open transaction at commit event `e`; `endPos` overrides where it ends. */
+  private commit(e: AnyBinlogEvent, endPos?: number): void {
+    const tx = this.current;
+    if (!tx) return;
+    this.current = undefined;
+    tx.commitPos = endPos ?? (e.nextPosition > 0 ? e.nextPosition : this.lastEnd);
+    tx.commitTime = e.timestamp;
+    if (tx.gtid?.domainId !== undefined && this.gtidPos) {
+      this.gtidPos.add({ domainId: tx.gtid.domainId, serverId: tx.gtid.serverId!, seqNo: tx.gtid.seqNo });
+      tx.gtidAfter = this.gtidPos.toString();
+    } else if (tx.gtid && tx.gtid.domainId === undefined && this.zongji?.gtidSet) {
+      tx.gtidAfter = this.zongji.gtidSet;
+    }
+    this.queue.push(tx);
+    this.queuedRows += tx.rows;
+    if (this.queue.length >= this.opts.maxQueuedTransactions || this.queuedRows >= this.opts.maxQueuedRows) {
+      this.paused = true;
+      this.zongji?.connection?.pause();
+    }
+    void this.pump();
+  }
+
+  // ---- pump (async, one transaction at a time) -----------------------------
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (!this.finished && this.queue.length > 0) {
+        const raw = this.queue.shift()!;
+        this.queuedRows -= raw.rows;
+        const tx = await this.mapper!.map(raw);
+        if (this.finished) break;
+        const quietFor = Date.now() - this.lastDelivered;
+        if (tx.events.length > 0 || (this.opts.progressIntervalMs > 0 && quietFor >= this.opts.progressIntervalMs)) {
+          await this.handler(tx);
+          this.lastDelivered = Date.now();
+        }
+        if (this.paused && this.queue.length <= this.opts.maxQueuedTransactions / 2 && this.queuedRows <= this.opts.maxQueuedRows / 2) {
+          this.paused = false;
+          this.zongji?.connection?.resume();
+        }
+      }
+    } catch (err) {
+      this.finish(classify(err));
+    } finally {
+      this.pumping = false;
+    }
+    if (this.finished) this.maybeSettle();
+  }
+
+  private finish(err?: ReplicationError): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.failure = err;
+    this.signal.removeEventListener('abort', this.onAbort);
+    if (err) this.log.warn({ err: err.message, retriable: err.retriable }, 'binlog capture failed');
+    const z = this.zongji;
+    if (z) {
+      z.removeAllListeners('binlog');
+      z.on('error', () => undefined);
+      try { z.stop(); } catch { /* already stopped */ }
+    }
+    this.maybeSettle();
+  }
+
+  /** Settle only once the handler in flight (if any) has returned: the caller may close right after. */
+  private maybeSettle(): void {
+    if (!this.finished || this.pumping) return;
+    if (this.failure) this.settle.reject(this.failure);
+    else this.settle.resolve();
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Maps one committed binlog transaction, as the assembler collected it from
+ * zongji, to a CapturedTransaction: sequences, keys, column types and
+ * JSON-safe values (mysql-values.ts), DDL events. Table metadata is read from
+ * information_schema and cached per table until a DDL statement on it passes.
+ */
+import type mysql from 'mysql2/promise';
+import { Operation, type CapturedTransaction, type ChangeEvent, type ColumnType, type Row } from '../change-event.ts';
+import { matchesFilter, SYSTEM_SCHEMAS, type TableFilter } from '../connection-config.ts';
+import type { Logger } from '../logger.ts';
+import { binlogFileNumber, sequenceFromBinlog } from '../sequence.ts';
+import type { TableInfo } from '../table-info.ts';
+import { DdlKind, parseDdl, type TableRef } from './mysql-ddl.ts';
+import { loadTableInfo } from './mysql-schema.ts';
+import { convertRow } from './mysql-values.ts';
+
+export interface RawGtid {
+  /** GTID text as the server writes it ("0-1-42" or "uuid:42"). */
+  text: string;
+  seqNo: string;
+  /** MariaDB only. */
+  domainId?: number;
+  serverId?: number;
+}
+
+export type RawItem =
+  | { kind: 'WriteRows' | 'UpdateRows' | 'DeleteRows'; schema: string; table: string; rows: unknown[] }
+  | { kind: 'query'; sql: string; schema: string };
+
+/** A transaction as read from the binlog, before value conversion. */
+export interface RawTx {
+  file: string;
+  /** Offset of the transaction's first event (GTID or BEGIN) in `file`. */
+  start: number;
+  gtid?: RawGtid;
+  items: RawItem[];
+  /** Offset right after the commit event. */
+  commitPos: number;
+  /** ms since the epoch (binlog timestamps have second resolution). */
+  commitTime: number;
+  rows: number;
+  /** GTID state including this transaction, when known. */
+  gtidAfter?: string;
+}
+
+type DdlBody = Pick<ChangeEvent, 'op' | 'key' | 'before' | 'after' | 'columns' | 'ddl'>;
+
+interface TableMeta {
+  info: TableInfo;
+  byName: Map<string, ColumnType>;
+  /** Types guessed for columns information_schema no longer shows (schema drift). */
+  unknown: Map<string, ColumnType>;
+}
+
+export interface TransactionMapperOptions {
+  selectorColumn: string;
+  tables: TableFilter;
+  logger: Logger;
+}
+
+export class TransactionMapper {
+  private readonly cache = new Map<string, TableMeta>();
+
+  constructor(private readonly db: Pick<mysql.Connection, 'query'>, private readonly opts: TransactionMapperOptions) {}
+
+  async map(raw: RawTx): Promise<CapturedTransaction> {
+    const commitSequence = ((binlogFileNumber(raw.file) << 32n) | BigInt(raw.start)).toString();
+    const txid = raw.gtid?.seqNo ?? commitSequence;
+    const events: ChangeEvent[] = [];
+    const base = (schema: string, table: string) => ({
+      source: 'mysql' as const, sequence: sequenceFromBinlog(raw.file, raw.start, events.length), txid, commitSequence,
+      index: events.length, schema, table, commitTime: raw.commitTime,
+    });
+
+    for (const item of raw.items) {
+      if (item.kind === 'query') {
+        for (const ev of await this.ddlEvents(item.sql, item.schema)) events.push({ ...base(ev.ref.schema, ev.ref.table), ...ev.body });
+        continue;
+      }
+      const meta = await this.meta(item.schema, item.table);
+      for (const r of item.rows) {
+        let before: Row | null = null;
+        let after: Row | null = null;
+        let op: Operation;
+        if (item.kind === 'UpdateRows') {
+          const u = r as { before: Record<string, unknown>; after: Record<string, unknown> };
+          before = this.row(u.before, meta);
+          after = this.row(u.after, meta);
+          op = Operation.Update;
+        } else if (item.kind === 'WriteRows') {
+          after = this.row(r as Record<string, unknown>, meta);
+          op = Operation.Insert;
+        } else {
+          before = this.row(r as Record<string, unknown>, meta);
+          op = Operation.Delete;
+        }
+        const scope = this.scope(after ?? before);
+        events.push({
+          ...base(item.schema, item.table), op, key: meta.info.key, before, after, columns: this.columns(meta),
+          ...(scope !== undefined ? { scope } : {}),
+        });
+      }
+    }
+    return {
+      txid, commitSequence, commitTime: raw.commitTime, events,
+      resume: { kind: 'mysql', file: raw.file, pos: raw.commitPos, ...(raw.gtidAfter !== undefined ? { gtid: raw.gtidAfter } : {}) },
+    };
+  }
+
+  private row(raw: Record<string, unknown>, meta: TableMeta): Row {
+    return convertRow(raw, meta.info.columns, meta.byName, meta.unknown);
+  }
+
+  private columns(meta: TableMeta): ColumnType[] {
+    return meta.unknown.size === 0 ? meta.info.columns : [...meta.info.columns, ...meta.unknown.values()];
+  }
+
+  private scope(row: Row | null): string | undefined {
+    const v = row?.[this.opts.selectorColumn];
+    return v === null || v === undefined ? undefined : String(v);
+  }
+
+  private included(ref: TableRef): boolean {
+    return !SYSTEM_SCHEMAS.has(ref.schema.toLowerCase()) && matchesFilter(this.opts.tables, ref.schema, ref.table);
+  }
+
+  private async ddlEvents(sql: string, schema: string): Promise<{ ref: TableRef; body: DdlBody }[]> {
+    const ddl = parseDdl(sql, schema);
+    if (!ddl) {
+      this.opts.logger.debug({ sql: sql.slice(0, 200) }, 'query event ignored: not table DDL');
+      return [];
+    }
+    const out: { ref: TableRef; body: DdlBody }[] = [];
+    for (const [i, ref] of ddl.tables.entries()) {
+      const target = ddl.renamedTo?.[i];
+      if (!this.included(ref) && !(target && this.included(target))) continue;
+      this.cache.delete(`${ref.schema}.${ref.table}`);
+      if (target) this.cache.delete(`${target.schema}.${target.table}`);
+      // The table as it is now: the new name after RENAME, nothing after DROP.
+      const now = ddl.kind === DdlKind.DropTable ? undefined : await loadTableInfo(this.db, (target ?? ref).schema, (target ?? ref).table);
+      out.push({ ref, body: { op: Operation.Ddl, key: now?.key ?? [], before: null, after: null, columns: now?.columns ?? [], ddl: sql } });
+    }
+    return out;
+  }
+
+  private async meta(schema: string, table: string): Promise<TableMeta> {
+    const key = `${schema}.${table}`;
+    let meta = this.cache.get(key);
+    if (!meta) {
+      // A table dropped since the event was written: values keep guessed types.
+      const info = (await loadTableInfo(this.db, schema, table)) ?? { schema, table, columns: [], key: [], estimatedRows: 0 };
+      meta = { info, byName: new Map(info.columns.map((c) => [c.name, c])), unknown: new Map() };
+      this.cache.set(key, meta);
+    }
+    return meta;
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * Initial copy of MariaDB/MySQL tables with mysql2. Chunks are primary-key
+ * ranges found by ordered key sampling (every `chunkRows`-th key); each chunk
+ * is read in its own `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`
+ * as one streamed, key-ordered query, batched for the caller. Values go
+ * through mysql-values.ts, the same conversion the binlog capture uses.
+ *
+ * Tables without a usable key are one chunk read by a full scan; downstream
+ * the full row is the key.
+ */
+import type { Connection as CoreConnection } from 'mysql2';
+import type mysql from 'mysql2/promise';
+import type { ColumnType, Row, SourcePosition } from '../change-event.ts';
+import type { DbConnectionConfig, TableFilter } from '../connection-config.ts';
+import { classify, FatalError } from '../errors.ts';
+import { silentLogger, type Logger } from '../logger.ts';
+import type { ChunkBounds, TableInfo } from '../table-info.ts';
+import { binlogEnd, gtidAt, openMysql, serverInfo } from '../capture/mysql-connection.ts';
+import { listTableInfos, quoteIdent, quoteTable } from '../capture/mysql-schema.ts';
+import { toParam, toValue } from '../capture/mysql-values.ts';
+import type { ReadChunkOptions, SnapshotReader } from './snapshot-reader.ts';
+
+export interface MysqlSnapshotOptions {
+  connection: DbConnectionConfig;
+  /** Default: silent. */
+  logger?: Logger;
+}
+
+export class MysqlSnapshotReader implements SnapshotReader {
+  private db?: mysql.Connection;
+  private closing?: Promise<void>;
+  private readonly log: Logger;
+
+  constructor(private readonly options: MysqlSnapshotOptions) {
+    if (options.connection.kind !== 'mysql') throw new FatalError(`MysqlSnapshotReader needs a mysql connection, got "${options.connection.kind}"`);
+    this.log = (options.logger ?? silentLogger).child({ component: 'mysql-snapshot' });
+  }
+
+  private async conn(): Promise<mysql.Connection> {
+    if (this.closing) throw new FatalError('snapshot reader is closed');
+    this.db ??= await openMysql(this.options.connection);
+    return this.db;
+  }
+
+  async listTables(filter: TableFilter): Promise<TableInfo[]> {
+    try {
+      return await listTableInfos(await this.conn(), filter);
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  async planChunks(table: TableInfo, chunkRows: number): Promise<ChunkBounds[]> {
+    if (table.key.length === 0) return [{ index: 0 }];
+    if (!(chunkRows >= 1)) throw new FatalError(`chunkRows must be >= 1, got ${chunkRows}`);
+    const db = await this.conn();
+    const keyCols = keyColumns(table);
+    const keyList = keyCols.map((c) => quoteIdent(c.name)).join(', ');
+    const chunks: ChunkBounds[] = [];
+    let after: Row | undefined;
+    try {
+      for (;;) {
+        // The last key of the next chunk: skip chunkRows-1 keys past the previous bound.
+        const where = after ? `WHERE ${afterPredicate(keyCols).sql}` : '';
+        const params = after ? afterPredicate(keyCols).params(after) : [];
+        const [rows] = await db.query(
+          `SELECT ${keyList} FROM ${quoteTable(table.schema, table.table)} ${where} ORDER BY ${keyList} LIMIT 1 OFFSET ${Math.floor(chunkRows) - 1}`,
+          params,
+        );
+        const raw = (rows as Record<string, unknown>[])[0];
+        if (!raw) {
+          chunks.push({ index: chunks.length, ...(after ? { after } : {}) });
+          return chunks;
+        }
+        const upTo: Row = {};
+        for (const c of keyCols) upTo[c.name] = toValue(c, raw[c.name]);
+        chunks.push({ index: chunks.length, ...(after ? { after } : {}), upTo });
+        after = upTo;
+      }
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  readChunk(table: TableInfo, chunk: ChunkBounds, batchRows: number, _opts?: ReadChunkOptions): AsyncIterable<Row[]> {
+    return this.chunkBatches(table, chunk, Math.max(1, Math.floor(batchRows)));
+  }
+
+  private async *chunkBatches(table: TableInfo, chunk: ChunkBounds, batchRows: number): AsyncGenerator<Row[]> {
+    // A connection per chunk: chunks may be read concurrently, each in its own snapshot.
+    const db = await openMysql(this.options.connection);
+    try {
+      await db.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+      const { sql, params } = chunkQuery(table, chunk);
+      // Streaming needs the callback connection under the promise wrapper (untyped there).
+      const core = (db as unknown as { connection: CoreConnection }).connection;
+      const stream = core.query({ sql, values: params }).stream({ highWaterMark: Math.min(batchRows, 1000) });
+      let batch: Row[] = [];
+      for await (const raw of stream as AsyncIterable<Record<string, unknown>>) {
+        batch.push(convertSnapshotRow(raw, table.columns));
+        if (batch.length >= batchRows) {
+          yield batch;
+          batch = [];
+        }
+      }
+      if (batch.length > 0) yield batch;
+      await db.query('COMMIT');
+    } catch (err) {
+      throw classify(err);
+    } finally {
+      await db.end().catch(() => db.destroy());
+    }
+  }
+
+  /**
+   * MariaDB: the binlog file/pos of a consistent snapshot
+   * (binlog_snapshot_file/position) and the GTID state at exactly that point.
+   * MySQL lacks those status variables; there the current end is used.
+   */
+  async position(): Promise<SourcePosition> {
+    const db = await openMysql(this.options.connection);
+    try {
+      const info = await serverInfo(db);
+      await db.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+      const [rows] = await db.query("SHOW STATUS LIKE 'binlog_snapshot_%'");
+      const status = Object.fromEntries((rows as { Variable_name: string; Value: string }[]).map((r) => [r.Variable_name.toLowerCase(), r.Value]));
+      await db.query('COMMIT');
+      let file = status.binlog_snapshot_file;
+      let pos = Number(status.binlog_snapshot_position);
+      if (!file) {
+        const end = await binlogEnd(db);
+        if (!end) throw new FatalError('binary logging is off on the source (log_bin=OFF): no snapshot position');
+        ({ file, pos } = end);
+      }
+      const gtid = await gtidAt(db, info, file, pos);
+      this.log.debug({ file, pos, gtid }, 'snapshot position');
+      return { kind: 'mysql', file, pos, ...(gtid !== undefined ? { gtid } : {}) };
+    } catch (err) {
+      throw classify(err);
+    } finally {
+      await db.end().catch(() => db.destroy());
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      try { await this.db?.end(); } catch { this.db?.destroy(); }
+      this.db = undefined;
+    })();
+    return this.closing;
+  }
+}
+
+function keyColumns(table: TableInfo): ColumnType[] {
+  return table.key.map((k) => {
+    const c = table.columns.find((col) => col.name === k);
+    if (!c) throw new FatalError(`key column ${k} not found in ${table.schema}.${table.table}`);
+    return c;
+  });
+}
+
+/**
+ * `key > after` as a row-value comparison. The redundant `first >= ?` lets
+ * the optimiser use a range scan on the key's leading column, which row
+ * comparisons alone do not always get.
+ */
+function afterPredicate(keyCols: ColumnType[]): { sql: string; params: (row: Row) => unknown[] } {
+  const cols = keyCols.map((c) => quoteIdent(c.name));
+  const marks = keyCols.map(() => '?').join(', ');
+  const first = keyCols[0]!;
+  if (keyCols.length === 1) {
+    return { sql: `${cols[0]} > ?`, params: (row) => [toParam(first, row[first.name] ?? null)] };
+  }
+  return {
+    sql: `${cols[0]} >= ? AND (${cols.join(', ')}) > (${marks})`,
+    params: (row) => [toParam(first, row[first.name] ?? null), ...keyCols.map((c) => toParam(c, row[c.name] ?? null))],
+  };
+}
+
+function upToPredicate(keyCols: ColumnType[]): { sql: string; params: (row: Row) => unknown[] } {
+  const cols = keyCols.map((c) => quoteIdent(c.name));
+  const first = keyCols[0]!;
+  if (keyCols.length === 1) {
+    return { sql: `${cols[0]} <= ?`, params: (row) => [toParam(first, row[first.name] ?? null)] };
+  }
+  return {
+    sql: `${cols[0]} <= ? AND (${cols.join(', ')}) <= (${keyCols.map(() => '?').join(', ')})`,
+    params: (row) => [toParam(first, row[first.name] ?? null), ...keyCols.map((c) => toParam(c, row[c.name] ?? null))],
+  };
+}
+
+/** FLOAT is selected as DOUBLE: the server's FLOAT text keeps only 6 digits, the binlog has all 24 bits. */
+function selectExpr(c: ColumnType): string {
+  const q = quoteIdent(c.name);
+  return c.kind === 'float' && c.size === 4 ? `(${q} + 0e0) AS ${q}` : q;
+}
+
+function chunkQuery(table: TableInfo, chunk: ChunkBounds): { sql: string; params: unknown[] } {
+  const select = `SELECT ${table.columns.map(selectExpr).join(', ')} FROM ${quoteTable(table.schema, table.table)}`;
+  if (table.key.length === 0) return { sql: select, params: [] };
+  const keyCols = keyColumns(table);
+  const conds: string[] = [];
+  const params: unknown[] = [];
+  if (chunk.after) {
+    const p = afterPredicate(keyCols);
+    conds.push(p.sql);
+    params.push(...p.params(chunk.after));
+  }
+  if (chunk.upTo) {
+    const p = upToPredicate(keyCols);
+    conds.push(p.sql);
+    params.push(...p.params(chunk.upTo));
+  }
+  const where = conds.length ? ` WHERE ${conds.join(' AND ')}` : '';
+  return { sql: `${select}${where} ORDER BY ${keyCols.map((c) => quoteIdent(c.name)).join(', ')}`, params };
+}
+
+function convertSnapshotRow(raw: Record<string, unknown>, columns: ColumnType[]): Row {
+  const row: Row = {};
+  for (const c of columns) row[c.name] = toValue(c, raw[c.name]);
+  return row;
+}
