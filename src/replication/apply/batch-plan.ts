@@ -1,0 +1,170 @@
+/**
+ * Turns an ordered batch of change events into the statements' worth of work
+ * an applier runs, independent of the destination dialect:
+ *
+ * - keyed tables: the batch collapses per (table, key) to its net effect, the
+ *   last image winning; an update that changes the key becomes a delete of
+ *   the old key plus an upsert of the new one. Deletes run before upserts, and
+ *   each in the order of the row's last change, so a key freed by a delete can
+ *   be taken by an upsert of the same batch.
+ * - keyless tables: nothing can be collapsed (identical rows are distinct), so
+ *   events keep their order; consecutive inserts are grouped.
+ * - DDL and TRUNCATE are barriers: everything before them is planned and
+ *   flushed first, so a row image never meets a table shape it was not
+ *   captured with.
+ *
+ * Images may be partial (PostgreSQL leaves unchanged TOASTed values out of an
+ * update); upserts are grouped by the set of columns present and only those
+ * columns are written, and successive images of one row are merged.
+ */
+import { Operation, type ChangeEvent, type ColumnType, type Row } from '../change-event.ts';
+
+export interface TableRef {
+  schema: string;
+  table: string;
+}
+
+export type Step =
+  /** Keyed deletes: `keys` hold the key columns only. */
+  | { kind: 'delete'; ref: TableRef; columns: ColumnType[]; key: string[]; keys: Row[] }
+  /** Keyed upserts; every row has exactly `columns` (a subset of the table's). */
+  | { kind: 'upsert'; ref: TableRef; columns: ColumnType[]; key: string[]; rows: Row[] }
+  /** Keyless inserts, in order. */
+  | { kind: 'insert'; ref: TableRef; columns: ColumnType[]; rows: Row[] }
+  /** Keyless delete of ONE row equal to `row` on every column it has. */
+  | { kind: 'delete-one'; ref: TableRef; columns: ColumnType[]; row: Row }
+  | { kind: 'ddl'; event: ChangeEvent };
+
+interface Pending { del: boolean; row: Row }
+
+interface KeyedTable {
+  ref: TableRef;
+  key: string[];
+  columns: ColumnType[];
+  /** Net effect per key; Map order = order of each key's last change. */
+  rows: Map<string, Pending>;
+}
+
+function keyString(row: Row, key: string[]): string {
+  return JSON.stringify(key.map((k) => row[k] ?? null));
+}
+
+function pick(row: Row, cols: string[]): Row {
+  const out: Row = {};
+  for (const c of cols) out[c] = row[c] ?? null;
+  return out;
+}
+
+function refKey(e: TableRef): string {
+  return JSON.stringify([e.schema, e.table]);
+}
+
+/** Plan a batch; see the module comment for the guarantees. */
+export function planBatch(events: ChangeEvent[]): Step[] {
+  const steps: Step[] = [];
+  // Keyed and keyless tables in first-appearance order, flushed at each barrier.
+  let keyed = new Map<string, KeyedTable>();
+  let keyless: Step[] = [];
+
+  const flush = (): void => {
+    for (const t of keyed.values()) steps.push(...keyedSteps(t));
+    steps.push(...keyless);
+    keyed = new Map();
+    keyless = [];
+  };
+
+  for (const e of events) {
+    if (e.op === Operation.Ddl) {
+      flush();
+      steps.push({ kind: 'ddl', event: e });
+      continue;
+    }
+    const ref = { schema: e.schema, table: e.table };
+    if (e.key.length === 0) {
+      addKeyless(keyless, ref, e);
+      continue;
+    }
+    const id = refKey(ref);
+    let t = keyed.get(id);
+    if (!t) {
+      t = { ref, key: e.key, columns: e.columns, rows: new Map() };
+      keyed.set(id, t);
+    }
+    t.columns = e.columns;
+    addKeyed(t, e);
+  }
+  flush();
+  return steps;
+}
+
+function setLast(t: KeyedTable, k: string, p: Pending): void {
+  t.rows.delete(k);
+  t.rows.set(k, p);
+}
+
+function addKeyed(t: KeyedTable, e: ChangeEvent): void {
+  if (e.op === Operation.Delete) {
+    const before = e.before ?? {};
+    setLast(t, keyString(before, t.key), { del: true, row: pick(before, t.key) });
+    return;
+  }
+  const after = e.after ?? {};
+  const newKey = keyString(after, t.key);
+  let carried: Row = {};
+  if (e.op === Operation.Update && e.before) {
+    const oldKey = keyString(e.before, t.key);
+    if (oldKey !== newKey) {
+      // The row moves: what we know of it under the old key travels with it.
+      const prev = t.rows.get(oldKey);
+      if (prev && !prev.del) carried = prev.row;
+      setLast(t, oldKey, { del: true, row: pick(e.before, t.key) });
+    }
+  }
+  const prev = t.rows.get(newKey);
+  const base = prev && !prev.del ? prev.row : carried;
+  setLast(t, newKey, { del: false, row: { ...base, ...after } });
+}
+
+function keyedSteps(t: KeyedTable): Step[] {
+  const keyCols = t.columns.filter((c) => t.key.includes(c.name));
+  const keys: Row[] = [];
+  const groups = new Map<string, { columns: ColumnType[]; rows: Row[] }>();
+  for (const p of t.rows.values()) {
+    if (p.del) { keys.push(p.row); continue; }
+    const cols = t.columns.filter((c) => c.name in p.row);
+    const sig = cols.map((c) => c.name).join('\u0000');
+    let g = groups.get(sig);
+    if (!g) groups.set(sig, (g = { columns: cols, rows: [] }));
+    g.rows.push(p.row);
+  }
+  const out: Step[] = [];
+  if (keys.length) out.push({ kind: 'delete', ref: t.ref, columns: keyCols, key: t.key, keys });
+  for (const g of groups.values()) out.push({ kind: 'upsert', ref: t.ref, columns: g.columns, key: t.key, rows: g.rows });
+  return out;
+}
+
+function addKeyless(out: Step[], ref: TableRef, e: ChangeEvent): void {
+  const id = refKey(ref);
+  if ((e.op === Operation.Update || e.op === Operation.Delete) && e.before) {
+    const cols = e.columns.filter((c) => c.name in e.before!);
+    out.push({ kind: 'delete-one', ref, columns: cols, row: e.before });
+  }
+  if ((e.op === Operation.Insert || e.op === Operation.Update) && e.after) {
+    const cols = e.columns.filter((c) => c.name in e.after!);
+    const last = out[out.length - 1];
+    const sig = cols.map((c) => c.name).join('\u0000');
+    if (last?.kind === 'insert' && refKey(last.ref) === id && last.columns.map((c) => c.name).join('\u0000') === sig) {
+      last.rows.push(e.after);
+    } else {
+      out.push({ kind: 'insert', ref, columns: cols, rows: [e.after] });
+    }
+  }
+}
+
+/** Split rows into statements of at most `maxRows` rows and `maxParams` parameters. */
+export function chunkRows<T>(rows: T[], paramsPerRow: number, maxRows: number, maxParams: number): T[][] {
+  const per = Math.max(1, Math.min(maxRows, Math.floor(maxParams / Math.max(1, paramsPerRow))));
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += per) out.push(rows.slice(i, i + per));
+  return out;
+}

@@ -1,0 +1,79 @@
+/**
+ * Which DDL the appliers replicate. The statement is only classified here;
+ * the new table shape always comes from the event's `columns` (after the DDL),
+ * so no foreign SQL dialect is ever translated. Everything that could make the
+ * destination diverge silently (RENAME, MODIFY/ALTER COLUMN, DROP TABLE, key
+ * changes...) stops the job with UnsupportedDdlError quoting the statement.
+ */
+import { UnsupportedDdlError } from '../errors.ts';
+
+export type DdlAction =
+  | { kind: 'create' }
+  /** ADD and/or DROP of columns; `drops` names the dropped columns. */
+  | { kind: 'columns'; drops: string[] }
+  | { kind: 'truncate' }
+  /** Indexes: they change no row, and the destination keeps only the key. */
+  | { kind: 'ignore' };
+
+const NAME = '(?:`(?:[^`]|``)+`|"(?:[^"]|"")+"|[\\w$]+)';
+const QNAME = `${NAME}(?:\\s*\\.\\s*${NAME})?`;
+
+function unquote(n: string): string {
+  if (n.startsWith('`')) return n.slice(1, -1).replace(/``/g, '`');
+  if (n.startsWith('"')) return n.slice(1, -1).replace(/""/g, '"');
+  return n;
+}
+
+/** Comments out, whitespace collapsed, trailing semicolon dropped. */
+export function normaliseDdl(statement: string): string {
+  return statement
+    .replace(/\/\*[\s\S]*?\*\//g, ' ')
+    .replace(/--[^\n]*/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/;$/, '')
+    .trim();
+}
+
+/** Split at commas that are outside parentheses and quotes. */
+function splitClauses(s: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quote = '';
+  let cur = '';
+  for (const ch of s) {
+    if (quote) { if (ch === quote) quote = ''; cur += ch; continue; }
+    if (ch === "'" || ch === '"' || ch === '`') quote = ch;
+    else if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    else if (ch === ',' && depth === 0) { out.push(cur.trim()); cur = ''; continue; }
+    cur += ch;
+  }
+  if (cur.trim()) out.push(cur.trim());
+  return out;
+}
+
+const ADD_NON_COLUMN = /^ADD\s+(CONSTRAINT|PRIMARY|UNIQUE|FOREIGN|CHECK|PARTITION|PERIOD|SYSTEM)\b/i;
+const ADD_INDEX = /^ADD\s+(INDEX|KEY|FULLTEXT|SPATIAL)\b/i;
+const DROP_INDEX = /^DROP\s+(INDEX|KEY)\b/i;
+const DROP_NON_COLUMN = /^DROP\s+(CONSTRAINT|PRIMARY|FOREIGN|CHECK|PARTITION|PERIOD|SYSTEM|DEFAULT)\b/i;
+const DROP_COLUMN = new RegExp(`^DROP\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(${NAME})(?:\\s+(?:CASCADE|RESTRICT))?$`, 'i');
+
+export function classifyDdl(statement: string): DdlAction {
+  const s = normaliseDdl(statement);
+  if (/^CREATE\s+TABLE\b/i.test(s)) return { kind: 'create' };
+  if (/^(CREATE\s+(UNIQUE\s+)?INDEX|DROP\s+INDEX)\b/i.test(s)) return { kind: 'ignore' };
+  if (new RegExp(`^TRUNCATE\\s+(?:TABLE\\s+)?(?:ONLY\\s+)?${QNAME}$`, 'i').test(s)) return { kind: 'truncate' };
+  const alter = new RegExp(`^ALTER\\s+(?:ONLINE\\s+|IGNORE\\s+)?TABLE\\s+(?:IF\\s+EXISTS\\s+)?(?:ONLY\\s+)?${QNAME}\\s+(.+)$`, 'i').exec(s);
+  if (!alter) throw new UnsupportedDdlError(statement);
+  const drops: string[] = [];
+  let columnChange = false;
+  for (const clause of splitClauses(alter[1]!)) {
+    if (ADD_INDEX.test(clause) || DROP_INDEX.test(clause)) continue;
+    if (/^ADD\b/i.test(clause) && !ADD_NON_COLUMN.test(clause)) { columnChange = true; continue; }
+    const drop = DROP_NON_COLUMN.test(clause) ? null : DROP_COLUMN.exec(clause);
+    if (drop) { drops.push(unquote(drop[1]!)); columnChange = true; continue; }
+    throw new UnsupportedDdlError(statement);
+  }
+  return columnChange ? { kind: 'columns', drops } : { kind: 'ignore' };
+}
