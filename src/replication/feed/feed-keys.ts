@@ -5,6 +5,7 @@
  *
  *   <prefix>:feed:{<name>}:stream   the Redis Stream of events
  *   <prefix>:feed:{<name>}:meta     hash: lastId, trimmedId, resume, createdAt
+ *   <prefix>:feed:{<name>}:columns  hash: column-set id -> column-set JSON
  */
 import { FeedParameterError } from './feed-errors.ts';
 
@@ -20,11 +21,11 @@ export function validateFeedName(name: string): string {
   return name;
 }
 
-export interface FeedKeys { stream: string; meta: string }
+export interface FeedKeys { stream: string; meta: string; columns: string }
 
 export function feedKeys(prefix: string, name: string): FeedKeys {
   const base = `${prefix}:feed:{${validateFeedName(name)}}`;
-  return { stream: `${base}:stream`, meta: `${base}:meta` };
+  return { stream: `${base}:stream`, meta: `${base}:meta`, columns: `${base}:columns` };
 }
 
 /** SCAN pattern for every feed's meta key under `prefix` (glob metacharacters in the prefix escaped). */

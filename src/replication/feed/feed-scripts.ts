@@ -28,11 +28,14 @@ end
 `;
 
 /**
- * KEYS: stream, meta. ARGV: resume JSON, now (ms), then triplets
- * (stream id, event JSON, commit time ms) in increasing id order.
- * Adds the entries whose id is above meta.lastId (a re-appended transaction,
- * whole or partial, adds only what is missing), records the new lastId and
- * the resume position. Returns the number of entries added.
+ * KEYS: stream, meta, columns. ARGV: resume JSON, now (ms), k = number of
+ * column sets, k pairs (column-set id, column-set JSON), then quadruplets
+ * (stream id, event JSON without columns, commit time ms, column-set id) in
+ * increasing id order.
+ * Stores the column sets (content-addressed, so HSETNX is enough), adds the
+ * entries whose id is above meta.lastId (a re-appended transaction, whole or
+ * partial, adds only what is missing), records the new lastId and the resume
+ * position. Returns the number of entries added.
  *
  * The resume position moves only when this call added something or the
  * transaction had no events: re-appending an old transaction after newer ones
@@ -40,15 +43,18 @@ end
  */
 export const APPEND_LUA = `${CMP_ID}
 local last = redis.call('HGET', KEYS[2], 'lastId') or '0-0'
+local k = tonumber(ARGV[3])
+for i = 4, 3 + 2 * k, 2 do redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) end
+local first = 4 + 2 * k
 local added = 0
-for i = 3, #ARGV, 3 do
+for i = first, #ARGV, 4 do
   if cmpid(ARGV[i], last) > 0 then
-    redis.call('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 1], 't', ARGV[i + 2])
+    redis.call('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 1], 't', ARGV[i + 2], 'c', ARGV[i + 3])
     last = ARGV[i]
     added = added + 1
   end
 end
-if added > 0 or #ARGV == 2 then
+if added > 0 or first > #ARGV then
   redis.call('HSET', KEYS[2], 'lastId', last, 'resume', ARGV[1])
   redis.call('HSETNX', KEYS[2], 'createdAt', ARGV[2])
 end

@@ -3,8 +3,10 @@
  *
  * Layout (see feed-keys.ts): the stream holds one entry per change, with id
  * toStreamId(sequence) ("<hi*2^32+lo>-<index>", so Redis orders entries in
- * commit order) and two fields: `e` = the event as JSON, `t` = its commit
- * time in ms (read by age retention without parsing `e`). The meta hash holds:
+ * commit order) and three fields: `e` = the event as JSON without its
+ * columns, `t` = its commit time in ms (read by age retention without parsing
+ * `e`), `c` = the id of its column set, stored once in the columns hash (see
+ * column-sets.ts: that halves the memory per change). The meta hash holds:
  *   lastId     stream id of the newest change ever appended (the "last" bound;
  *              survives trimming and an empty stream)
  *   trimmedId  stream id of the newest change removed by retention
@@ -24,10 +26,11 @@
  * trim cannot slip between them.
  */
 import type { Redis } from 'ioredis';
-import type { CapturedTransaction, ChangeEvent, SourcePosition } from '../change-event.ts';
+import type { CapturedTransaction, ChangeEvent, ColumnType, SourcePosition } from '../change-event.ts';
 import { compareSequences, fromStreamId, parseSequence, toStreamId, ZERO_SEQUENCE } from '../sequence.ts';
 import { SnapshotTooOldError, type ChangeFeed, type FeedBounds, type RetentionPolicy } from './change-feed.ts';
 import { FeedAppendError, FeedParameterError } from './feed-errors.ts';
+import { ColumnSetCodec } from './column-sets.ts';
 import { compareStreamIds, DEFAULT_FEED_PREFIX, feedKeys, type FeedKeys } from './feed-keys.ts';
 import { APPEND_LUA, LuaScript, TRIM_LUA } from './feed-scripts.ts';
 import { TailWatcher } from './tail-watcher.ts';
@@ -63,6 +66,7 @@ export class RedisChangeFeed implements ChangeFeed {
   private readonly trimBatch: number;
   private readonly now: () => number;
   private readonly watcher: TailWatcher;
+  private readonly columnSets: ColumnSetCodec;
   private closing?: Promise<void>;
 
   constructor(opts: RedisChangeFeedOptions) {
@@ -73,11 +77,13 @@ export class RedisChangeFeed implements ChangeFeed {
     this.trimBatch = opts.trimBatch ?? 1000;
     if (!Number.isInteger(this.trimBatch) || this.trimBatch < 1) throw new FeedParameterError('trimBatch', opts.trimBatch, 'expected a positive integer');
     this.now = opts.now ?? Date.now;
+    this.columnSets = new ColumnSetCodec(this.keys.columns);
     this.watcher = new TailWatcher({ redis: this.redis, key: this.keys.stream, sliceMs: opts.blockSliceMs });
   }
 
   async append(tx: CapturedTransaction): Promise<number> {
-    const args: (string | number)[] = [JSON.stringify(tx.resume), this.now()];
+    const sets = new Map<string, string>();
+    const entries: (string | number)[] = [];
     let prev: string | undefined;
     for (const event of tx.events) {
       // Checked before anything is written: a script error halfway would leave a partial transaction.
@@ -85,9 +91,13 @@ export class RedisChangeFeed implements ChangeFeed {
         throw new FeedAppendError(`transaction ${tx.txid}: sequence ${event.sequence} does not follow ${prev}`);
       }
       prev = event.sequence;
-      args.push(toStreamId(event.sequence), JSON.stringify(event), event.commitTime);
+      const cols = this.columnSets.encode(event.columns);
+      sets.set(cols.id, cols.json);
+      const { columns: _omitted, ...rest } = event;
+      entries.push(toStreamId(event.sequence), JSON.stringify(rest), event.commitTime, cols.id);
     }
-    return (await appendScript.run(this.redis, [this.keys.stream, this.keys.meta], args)) as number;
+    const args: (string | number)[] = [JSON.stringify(tx.resume), this.now(), sets.size, ...[...sets].flat(), ...entries];
+    return (await appendScript.run(this.redis, [this.keys.stream, this.keys.meta, this.keys.columns], args)) as number;
   }
 
   async resumePosition(): Promise<SourcePosition | null> {
@@ -106,7 +116,28 @@ export class RedisChangeFeed implements ChangeFeed {
     if (sinceId !== null && trimmedId && compareStreamIds(sinceId, trimmedId) < 0) {
       throw new SnapshotTooOldError(since!, (await this.bounds()).first);
     }
-    return entries.map(decodeEntry);
+    return this.decode(entries);
+  }
+
+  private async decode(entries: StreamEntry[]): Promise<ChangeEvent[]> {
+    const raw = entries.map(([, fields]) => {
+      let e: string | undefined;
+      let c: string | undefined;
+      for (let i = 0; i < fields.length; i += 2) {
+        if (fields[i] === 'e') e = fields[i + 1];
+        else if (fields[i] === 'c') c = fields[i + 1];
+      }
+      if (e === undefined) throw new Error(`feed ${this.name}: entry without an "e" field`);
+      return { e, c };
+    });
+    const ids = new Set<string>();
+    for (const r of raw) if (r.c !== undefined) ids.add(r.c);
+    const sets = ids.size > 0 ? await this.columnSets.resolve(this.redis, ids) : new Map<string, ColumnType[]>();
+    return raw.map(({ e, c }) => {
+      const event = JSON.parse(e) as ChangeEvent;
+      if (c !== undefined) event.columns = sets.get(c)!;
+      return event;
+    });
   }
 
   /**
@@ -167,7 +198,7 @@ export class RedisChangeFeed implements ChangeFeed {
   }
 
   async destroy(): Promise<void> {
-    await this.redis.del(this.keys.stream, this.keys.meta);
+    await this.redis.del(this.keys.stream, this.keys.meta, this.keys.columns);
   }
 
   /** Stops the tail watcher and its blocking connection; pending readBlocking calls return []. Idempotent. */
@@ -175,11 +206,6 @@ export class RedisChangeFeed implements ChangeFeed {
     this.closing ??= this.watcher.close().catch(() => undefined);
     return this.closing;
   }
-}
-
-function decodeEntry([, fields]: StreamEntry): ChangeEvent {
-  for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'e') return JSON.parse(fields[i + 1]!) as ChangeEvent;
-  throw new Error('feed entry without an "e" field');
 }
 
 function checkLimit(limit: number): void {

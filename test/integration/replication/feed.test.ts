@@ -92,6 +92,24 @@ describe('append and read', () => {
     expect(seqs(await feed.read(null, 100))).toEqual([...seqs(tx(1, 3).events), ...seqs(whole.events), ...seqs(tx(3, 1).events)]);
   });
 
+  it('stores each column set once and restores it per event, across schema changes', async () => {
+    const feed = newFeed();
+    const t1 = tx(1, 3);
+    const t2 = tx(2, 2);
+    for (const e of t2.events) e.columns = [...e.columns, { name: 'note', kind: 'text', sourceType: 'text', nullable: true }];
+    await feed.append(t1);
+    await feed.append(t2);
+    expect(await redis.hlen(feed.keys.columns)).toBe(2);
+    const [entry] = await redis.xrange(feed.keys.stream, '-', '+', 'COUNT', 1);
+    expect(entry![1]).toEqual(['e', expect.not.stringContaining('sourceType'), 't', String(t1.commitTime), 'c', expect.any(String)]);
+    // a fresh instance (empty cache) reads the same
+    const fresh = new RedisChangeFeed({ redis, name: feed.name, prefix });
+    expect(await fresh.read(null, 10)).toEqual([...t1.events, ...t2.events]);
+    expect(await feed.read(null, 10)).toEqual([...t1.events, ...t2.events]);
+    await feed.destroy();
+    expect(await redis.exists(feed.keys.stream, feed.keys.meta, feed.keys.columns)).toBe(0);
+  });
+
   it('stores the resume position of transactions without events', async () => {
     const feed = newFeed();
     expect(await feed.resumePosition()).toBeNull();
@@ -264,7 +282,9 @@ describe('filters and names', () => {
       await feed.append(tx(1, 1));
     }
     expect(await listFeeds(redis, p)).toEqual([...names].sort());
-    expect(openFeed(redis, 'a.b-c_1', { prefix: p }).keys).toEqual({ stream: `${p}:feed:{a.b-c_1}:stream`, meta: `${p}:feed:{a.b-c_1}:meta` });
+    expect(openFeed(redis, 'a.b-c_1', { prefix: p }).keys).toEqual({
+      stream: `${p}:feed:{a.b-c_1}:stream`, meta: `${p}:feed:{a.b-c_1}:meta`, columns: `${p}:feed:{a.b-c_1}:columns`,
+    });
     await feeds.at(-1)!.destroy();
     expect(await listFeeds(redis, p)).toEqual(names.slice(0, 2).sort());
   });
