@@ -9,6 +9,9 @@
  * immutable: writers need only HSETNX, readers can cache forever, and a
  * schema change simply yields a new id (old entries keep theirs).
  *
+ * Retention never trims the hash: it holds one small entry per table and
+ * schema version, and destroy() deletes it with the feed.
+ *
  * Readers get the SAME array object for every event of one column set:
  * treat `columns` as read-only.
  */

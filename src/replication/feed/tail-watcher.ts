@@ -17,7 +17,9 @@
  * connection sends `CLIENT UNBLOCK <id>` for the blocking connection, which
  * makes XREAD return at once like a timeout, and the connection stays usable.
  * Each XREAD also blocks for at most `sliceMs`, a safety net should an UNBLOCK
- * be lost across a reconnect. close() disconnects the blocking connection.
+ * be lost (across a reconnect, or sent on the other connection just before
+ * the XREAD reached Redis); the case needs a waiter whose since lies beyond
+ * the stream's tail, so it is rare. close() disconnects the blocking connection.
  *
  *   idle --wait()--> blocking --entry/unblock/slice--> (waiters left? blocking : idle)
  */
