@@ -1,0 +1,120 @@
+/**
+ * Catalog look-ups shared by the pgoutput capture and the snapshot reader, so
+ * both describe a table with the same ColumnType[] and key.
+ */
+import type pg from 'pg';
+import type { ColumnType } from '../change-event.ts';
+import { pgColumnType, type PgTypeInfo } from './pg-values.ts';
+
+export type Queryable = pg.ClientBase | pg.Pool;
+
+interface TypeRow {
+  oid: string | number;
+  typmod: string | number;
+  formatted: string;
+  typtype: string;
+  basename: string;
+  basetypmod: string | number;
+  category: string;
+  labels: string[] | null;
+}
+
+const typeKey = (oid: number, typmod: number): string => `${oid}:${typmod}`;
+
+/**
+ * Type facts for (oid, typmod) pairs, one round trip. A domain is resolved to
+ * its base type (one level), so a domain over int4 maps like int4.
+ */
+export async function loadTypeInfos(q: Queryable, pairs: { oid: number; typmod: number }[]): Promise<Map<string, PgTypeInfo>> {
+  const out = new Map<string, PgTypeInfo>();
+  if (pairs.length === 0) return out;
+  const res = await q.query<TypeRow>(
+    `SELECT p.oid::int8 AS oid, p.typmod, format_type(p.oid, NULLIF(p.typmod, -1)) AS formatted,
+            COALESCE(b.typtype, t.typtype)::text AS typtype,
+            COALESCE(b.typname, t.typname)::text AS basename,
+            CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE p.typmod END AS basetypmod,
+            t.typcategory::text AS category,
+            (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e
+              WHERE e.enumtypid = COALESCE(b.oid, t.oid)) AS labels
+       FROM unnest($1::oid[], $2::int4[]) AS p(oid, typmod)
+       JOIN pg_type t ON t.oid = p.oid
+       LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype`,
+    [pairs.map((p) => p.oid), pairs.map((p) => p.typmod)],
+  );
+  for (const r of res.rows) {
+    const info: PgTypeInfo = {
+      oid: Number(r.oid),
+      typmod: Number(r.typmod),
+      formatted: r.formatted,
+      typtype: r.typtype,
+      baseName: r.basename,
+      baseTypmod: Number(r.basetypmod),
+      category: r.category,
+      enumLabels: r.labels,
+    };
+    out.set(typeKey(info.oid, info.typmod), info);
+  }
+  return out;
+}
+
+export function typeInfoFor(infos: Map<string, PgTypeInfo>, oid: number, typmod: number): PgTypeInfo {
+  return infos.get(typeKey(oid, typmod)) ?? {
+    // A type dropped since the change was written: keep the value as text.
+    oid, typmod, formatted: `oid ${oid}`, typtype: 'b', baseName: 'unknown', baseTypmod: typmod, category: 'X', enumLabels: null,
+  };
+}
+
+interface AttrRow { attname: string; atttypid: string | number; atttypmod: string | number; attnotnull: boolean }
+
+/** Live columns of a relation, in attribute order, as ColumnType[]. */
+export async function loadTableColumns(q: Queryable, relOid: number): Promise<ColumnType[]> {
+  const attrs = await q.query<AttrRow>(
+    `SELECT attname::text, atttypid::int8 AS atttypid, atttypmod, attnotnull FROM pg_attribute
+      WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+    [relOid],
+  );
+  const pairs = attrs.rows.map((a) => ({ oid: Number(a.atttypid), typmod: Number(a.atttypmod) }));
+  const infos = await loadTypeInfos(q, pairs);
+  return attrs.rows.map((a, i) => pgColumnType(a.attname, typeInfoFor(infos, pairs[i]!.oid, pairs[i]!.typmod), !a.attnotnull));
+}
+
+/** NOT NULL flags by column name, for columns described by a Relation message. */
+export async function loadNotNull(q: Queryable, relOid: number): Promise<Map<string, boolean>> {
+  const res = await q.query<{ attname: string; attnotnull: boolean }>(
+    `SELECT attname::text, attnotnull FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped`,
+    [relOid],
+  );
+  return new Map(res.rows.map((r) => [r.attname, r.attnotnull]));
+}
+
+/**
+ * The table's key: its primary key, else the first valid, non-partial unique
+ * index over plain NOT NULL columns; [] when it has neither.
+ */
+export async function loadKey(q: Queryable, relOid: number): Promise<string[]> {
+  const res = await q.query<{ primary: boolean; cols: string[]; notnull: boolean; plain: boolean }>(
+    `SELECT i.indisprimary AS primary,
+            array_agg(a.attname::text ORDER BY k.ord) AS cols,
+            bool_and(COALESCE(a.attnotnull, false)) AS notnull,
+            bool_and(k.attnum > 0) AS plain
+       FROM pg_index i
+       CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+       LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+      WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
+        AND k.ord <= i.indnkeyatts
+      GROUP BY i.indexrelid, i.indisprimary
+      ORDER BY i.indisprimary DESC, i.indexrelid`,
+    [relOid],
+  );
+  const pick = res.rows.find((r) => r.primary) ?? res.rows.find((r) => r.notnull && r.plain);
+  return pick ? pick.cols : [];
+}
+
+/** OID of schema.table, or undefined. */
+export async function relationOid(q: Queryable, schema: string, table: string): Promise<number | undefined> {
+  const res = await q.query<{ oid: string }>(
+    `SELECT c.oid::int8 AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+    [schema, table],
+  );
+  return res.rows[0] ? Number(res.rows[0].oid) : undefined;
+}

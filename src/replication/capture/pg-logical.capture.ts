@@ -1,0 +1,432 @@
+/**
+ * PostgreSQL capture over logical replication (pgoutput), built on
+ * pg-logical-replication for the wire and PgTransactionAssembler for the
+ * mapping.
+ *
+ * Lifecycle:
+ *
+ *   new ──prepare()──> prepared (replication session idle, snapshot importable)
+ *          │                 │
+ *          └──────run()──────┴─> streaming ──abort──> stopped ──run()──> streaming ...
+ *   drop() removes slot + publication; close() ends everything (idempotent).
+ *
+ * Invariants:
+ * - The publication exists before the slot: pgoutput reads publications with
+ *   the historic catalog snapshot, so a publication created after the slot's
+ *   start point would be invisible to it.
+ * - A transaction is acknowledged (confirmed_flush advanced to its commit end
+ *   LSN) only after handler(tx) resolved. Anything not acknowledged is sent
+ *   again by the server on the next run(), with the same commit LSN and so the
+ *   same sequences.
+ * - Values are never parsed by pg: the plugin's per-column parsers are
+ *   replaced by "keep the text" and pg-values.ts does the conversion.
+ *
+ * REPLICA IDENTITY decision: prepare() sets REPLICA IDENTITY FULL on every
+ * included table that does not have it and that the user owns (option
+ * `replicaIdentityFull`, default true). Without it update/delete events carry
+ * only the key in `before`, and tables without a primary key cannot even be
+ * updated once published. It costs extra WAL per update/delete, which is the
+ * price of full before images. Tables the user does not own are left alone
+ * with a warning; their events carry `beforeKeyOnly: true`.
+ */
+import pg from 'pg';
+import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import type { CapturedTransaction, SourcePosition } from '../change-event.ts';
+import { matchesFilter } from '../connection-config.ts';
+import { classify, FatalError, RetriableError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { bigIntToLsn, lsnToBigInt } from '../sequence.ts';
+import type { CaptureOptions, CaptureSource, PreparedCapture } from './capture-source.ts';
+import { describePgTarget, pgClientConfig, quoteIdent, quoteLiteral, quoteTable } from './pg-connection.ts';
+import { canonicalLsn, PgTransactionAssembler, type SchemaBaseline } from './pg-transaction-assembler.ts';
+
+export const PG_OBJECT_PREFIX = 'tributary_';
+/** NAMEDATALEN - 1 */
+const PG_MAX_NAME = 63;
+
+/** Slot and publication name for a job: `tributary_<jobId sanitized to [a-z0-9_]>`. */
+export function pgCaptureName(jobId: string): string {
+  const name = PG_OBJECT_PREFIX + jobId.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  return name.slice(0, PG_MAX_NAME);
+}
+
+export interface PgLogicalCaptureOptions extends CaptureOptions {
+  /** Set REPLICA IDENTITY FULL on included tables the user owns. Default true. */
+  replicaIdentityFull?: boolean;
+  /** Interval of standby status updates (keeps the walsender alive while a handler is slow). Default 10000 ms. */
+  statusIntervalMs?: number;
+}
+
+interface SlotRow { plugin: string; database: string; confirmed: string | null; restart: string | null }
+
+const rawText = (text: unknown): unknown => text;
+
+/** pgoutput plugin whose relation columns keep the server's text instead of pg's global type parsers. */
+class RawTextPgoutputPlugin extends PgoutputPlugin {
+  override parse(buffer: Buffer): Pgoutput.Message {
+    const msg = super.parse(buffer);
+    // The parser caches this object and reads later tuples through it, so the swap covers every row.
+    if (msg.tag === 'relation') for (const c of msg.columns) c.parser = rawText;
+    return msg;
+  }
+}
+
+export class PgLogicalCapture implements CaptureSource {
+  readonly slotName: string;
+  readonly publicationName: string;
+  private readonly logger: Logger;
+  private readonly pool: pg.Pool;
+  private exportClient?: pg.Client;
+  private prepared?: PreparedCapture;
+  /** Published tables' columns as of the slot's consistent point; valid for the first run only. */
+  private exactBaseline?: SchemaBaseline;
+  private active?: { stop: () => void; done: Promise<unknown> };
+  private closing?: Promise<void>;
+
+  constructor(private readonly opts: PgLogicalCaptureOptions) {
+    if (opts.connection.kind !== 'postgres') throw new FatalError('PgLogicalCapture needs a postgres connection');
+    if (!opts.jobId) throw new FatalError('PgLogicalCapture needs a jobId');
+    if (opts.from && opts.from.kind !== 'postgres') throw new FatalError(`cannot resume a PostgreSQL capture from a ${opts.from.kind} position`);
+    this.slotName = pgCaptureName(opts.jobId);
+    this.publicationName = this.slotName;
+    this.logger = opts.logger.child({ component: 'pg-capture', slot: this.slotName, target: describePgTarget(opts.connection) });
+    this.pool = new pg.Pool({ ...pgClientConfig(opts.connection), max: 2, idleTimeoutMillis: 30_000 });
+    this.pool.on('error', (err) => this.logger.warn({ err: err.message }, 'idle catalog connection lost'));
+  }
+
+  async prepare(): Promise<PreparedCapture> {
+    this.assertOpen();
+    if (this.prepared && this.exportClient) return this.prepared;
+    try {
+      await this.ensurePublication();
+      if (this.opts.replicaIdentityFull ?? true) await this.ensureReplicaIdentityFull();
+      const slot = await this.slot();
+      if (slot) {
+        if (slot.plugin !== 'pgoutput') throw new FatalError(`replication slot ${this.slotName} exists with plugin ${slot.plugin}, expected pgoutput`);
+        this.prepared = { position: { kind: 'postgres', lsn: canonicalLsn(slot.confirmed ?? slot.restart) } };
+        return this.prepared;
+      }
+      this.prepared = await this.createSlot();
+      if (this.prepared.snapshotName) this.exactBaseline = await this.loadBaseline(this.prepared.snapshotName);
+      return this.prepared;
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  async run(handler: (tx: CapturedTransaction) => Promise<void>, signal: AbortSignal): Promise<void> {
+    this.assertOpen();
+    if (this.active) throw new FatalError(`capture ${this.slotName} is already running`);
+    if (signal.aborted) return;
+    // The exported snapshot is only needed until streaming starts.
+    await this.closeExportClient();
+    let startLsn: bigint;
+    let baseline: SchemaBaseline;
+    const exact = this.exactBaseline;
+    // Once a run has started, acknowledgements move the slot past that baseline.
+    this.exactBaseline = undefined;
+    try {
+      const slot = await this.slot();
+      if (!slot) throw new FatalError(`replication slot ${this.slotName} does not exist: prepare() must run first (if it was dropped, changes since were lost)`);
+      if (!(await this.publicationExists())) throw new FatalError(`publication ${this.publicationName} does not exist: prepare() must run first`);
+      const confirmed = lsnToBigInt(slot.confirmed ?? slot.restart ?? '0/0');
+      const from = this.opts.from?.kind === 'postgres' ? lsnToBigInt(this.opts.from.lsn) : 0n;
+      startLsn = from > confirmed ? from : confirmed;
+      baseline = exact && startLsn === confirmed ? exact : await this.loadBaseline();
+    } catch (err) {
+      throw classify(err);
+    }
+    const assembler = new PgTransactionAssembler({
+      catalog: this.pool, tables: this.opts.tables, selectorColumn: this.opts.selectorColumn, logger: this.logger,
+      baseline, baselineExact: baseline === exact,
+    });
+    const done = this.stream(assembler, handler, signal, startLsn);
+    return done;
+  }
+
+  async currentPosition(): Promise<SourcePosition> {
+    try {
+      const res = await this.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+      return { kind: 'postgres', lsn: res.rows[0]!.lsn };
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  async drop(): Promise<void> {
+    this.assertOpen();
+    await this.stopActive();
+    await this.closeExportClient();
+    try {
+      // A walsender still holding the slot (a crashed worker's, say) blocks the drop: end it first.
+      await this.pool.query(
+        `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+          WHERE slot_name = $1 AND active_pid IS NOT NULL AND active_pid <> pg_backend_pid()`,
+        [this.slotName],
+      );
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.pool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [this.slotName]);
+          break;
+        } catch (err) {
+          // 55006: still active, the terminated walsender has not exited yet.
+          if ((err as { code?: string }).code !== '55006' || attempt >= 50) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      await this.pool.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(this.publicationName)}`);
+      this.prepared = undefined;
+      this.logger.info('dropped replication slot and publication');
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.stopActive().catch(() => undefined);
+      await this.closeExportClient().catch(() => undefined);
+      await this.pool.end().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'catalog pool close failed'));
+    })();
+    return this.closing;
+  }
+
+  /** Stream until aborted or failed. See the class comment for the acknowledgement invariant. */
+  private stream(
+    assembler: PgTransactionAssembler,
+    handler: (tx: CapturedTransaction) => Promise<void>,
+    signal: AbortSignal,
+    startLsn: bigint,
+  ): Promise<void> {
+    const service = new LogicalReplicationService(pgClientConfig(this.opts.connection, { replication: true }), {
+      // Never let the library acknowledge on its own: its timer would confirm what was received, not what was handled.
+      acknowledge: { auto: false, timeoutSeconds: 0 },
+      // Pause the socket while our listener (and so the handler) runs: memory stays bounded to what is in flight.
+      flowControl: { enabled: true },
+    });
+    const plugin = new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: [this.publicationName] });
+    let confirmed = startLsn;
+    let finished = false;
+    let settle!: (err?: unknown) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      settle = (err?: unknown) => (err === undefined ? resolve() : reject(classify(err)));
+    });
+    // The library adds 1 to what it sends; we want the server to hold exactly the commit end LSN.
+    const sendStatus = (): void => {
+      if (!finished) service.acknowledge(bigIntToLsn(confirmed > 0n ? confirmed - 1n : 0n)).catch(() => undefined);
+    };
+    const timer = setInterval(sendStatus, this.opts.statusIntervalMs ?? 10_000);
+    const finish = (err?: unknown): void => {
+      if (finished) return;
+      finished = true;
+      clearInterval(timer);
+      signal.removeEventListener('abort', onAbort);
+      if (err !== undefined) this.logger.warn({ err: (err as Error)?.message ?? String(err) }, 'capture stream failed');
+      service.stop()
+        .catch(() => undefined)
+        .finally(() => {
+          service.removeAllListeners();
+          this.active = undefined;
+          settle(err);
+        });
+    };
+    const onAbort = (): void => finish();
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.active = { stop: onAbort, done: done.catch(() => undefined) };
+
+    service.on('data', async (_lsn: string, msg: Pgoutput.Message) => {
+      if (finished) return;
+      try {
+        const tx = await assembler.accept(msg);
+        if (!tx) return;
+        if (tx.events.length > 0) await handler(tx);
+        // Aborted while the handler ran: the connection is gone, the server sends this one again next run.
+        if (finished) return;
+        const end = tx.resume.kind === 'postgres' ? lsnToBigInt(tx.resume.lsn) : 0n;
+        if (end > confirmed) confirmed = end;
+        sendStatus();
+      } catch (err) {
+        finish(err ?? new RetriableError('handler failed'));
+      }
+    });
+    service.on('heartbeat', (_lsn: string, _ts: number, shouldRespond: boolean) => {
+      if (shouldRespond) sendStatus();
+    });
+    service.on('error', (err: Error) => finish(err));
+    this.logger.info({ from: bigIntToLsn(startLsn) }, 'starting logical replication');
+    service.subscribe(plugin, this.slotName, bigIntToLsn(startLsn)).then(
+      () => finish(finished ? undefined : new RetriableError('replication stream ended by the server')),
+      (err: unknown) => finish(err ?? new RetriableError('replication stream failed')),
+    );
+    return done;
+  }
+
+  private async ensurePublication(): Promise<void> {
+    if (await this.publicationExists()) return;
+    const pub = quoteIdent(this.publicationName);
+    const filter = this.opts.tables;
+    if (filter.schemas.length === 0) {
+      try {
+        await this.pool.query(`CREATE PUBLICATION ${pub} FOR ALL TABLES`);
+      } catch (err) {
+        if ((err as { code?: string }).code === '42501') {
+          throw new FatalError(
+            `user ${this.opts.connection.user} may not create a publication FOR ALL TABLES (superuser required): `
+            + `list the tables in the job's filter, or have a superuser run CREATE PUBLICATION ${pub} FOR ALL TABLES`,
+            { cause: err },
+          );
+        }
+        if ((err as { code?: string }).code === '42710') return; // created concurrently
+        throw err;
+      }
+      this.logger.info('created publication FOR ALL TABLES');
+      return;
+    }
+    const tables = filter.schemas.flatMap((s) => (s.tables?.length ? s.tables.map((t) => quoteTable(s.schema, t)) : []));
+    const schemas = filter.schemas.filter((s) => !s.tables?.length).map((s) => s.schema);
+    const parts: string[] = [];
+    if (tables.length) parts.push(`TABLE ${tables.join(', ')}`);
+    if (schemas.length) parts.push(`TABLES IN SCHEMA ${schemas.map(quoteIdent).join(', ')}`);
+    try {
+      await this.pool.query(`CREATE PUBLICATION ${pub} FOR ${parts.join(', ')}`);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === '42710') return;
+      // TABLES IN SCHEMA needs PG15 and superuser: fall back to the schemas' tables as they are now.
+      if (schemas.length && (code === '42501' || code === '42601')) {
+        const res = await this.pool.query<{ schema: string; table: string }>(
+          `SELECT n.nspname::text AS schema, c.relname::text AS table FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY($1::text[])`,
+          [schemas],
+        );
+        const all = [...tables, ...res.rows.map((r) => quoteTable(r.schema, r.table))];
+        if (all.length === 0) throw new FatalError(`no tables to publish in schemas ${schemas.join(', ')}`, { cause: err });
+        await this.pool.query(`CREATE PUBLICATION ${pub} FOR TABLE ${all.join(', ')}`);
+        this.logger.warn({ schemas }, 'TABLES IN SCHEMA not allowed: published the current tables only; tables created later are not captured');
+        return;
+      }
+      if (code === '42P01') throw new FatalError(`cannot publish: ${(err as Error).message}`, { cause: err });
+      throw err;
+    }
+    this.logger.info({ tables, schemas }, 'created publication');
+  }
+
+  /** See the class comment for why FULL, and why only on owned tables. */
+  private async ensureReplicaIdentityFull(): Promise<void> {
+    const res = await this.pool.query<{ schema: string; table: string; owned: boolean }>(
+      `SELECT n.nspname::text AS schema, c.relname::text AS table, pg_has_role(c.relowner, 'USAGE') AS owned
+         FROM pg_publication_tables pt
+         JOIN pg_namespace n ON n.nspname = pt.schemaname
+         JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
+        WHERE pt.pubname = $1 AND c.relreplident <> 'f'`,
+      [this.publicationName],
+    );
+    for (const r of res.rows) {
+      if (!matchesFilter(this.opts.tables, r.schema, r.table)) continue;
+      if (!r.owned) {
+        this.logger.warn({ table: `${r.schema}.${r.table}` }, 'not the table owner: REPLICA IDENTITY left as is, before images hold only the key');
+        continue;
+      }
+      await this.pool.query(`ALTER TABLE ${quoteTable(r.schema, r.table)} REPLICA IDENTITY FULL`);
+      this.logger.info({ table: `${r.schema}.${r.table}` }, 'set REPLICA IDENTITY FULL');
+    }
+  }
+
+  /**
+   * CREATE_REPLICATION_SLOT over a replication session, exporting a snapshot.
+   * The session stays open and idle: the snapshot is importable only as long
+   * as it does (until run() or close()).
+   */
+  private async createSlot(): Promise<PreparedCapture> {
+    const client = new pg.Client(pgClientConfig(this.opts.connection, { replication: true }));
+    client.on('error', (err) => this.logger.warn({ err: err.message }, 'snapshot-exporting replication session lost'));
+    await client.connect();
+    try {
+      const res = await client.query<{ consistent_point: string; snapshot_name: string }>(
+        `CREATE_REPLICATION_SLOT ${quoteIdent(this.slotName)} LOGICAL pgoutput EXPORT_SNAPSHOT`,
+      );
+      const row = res.rows[0]!;
+      this.exportClient = client;
+      this.logger.info({ consistentPoint: row.consistent_point, snapshot: row.snapshot_name }, 'created replication slot');
+      return { position: { kind: 'postgres', lsn: canonicalLsn(row.consistent_point) }, snapshotName: row.snapshot_name };
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      if ((err as { code?: string }).code === '42710') {
+        // Created concurrently by another prepare(): use it (no exported snapshot then).
+        const slot = await this.slot();
+        if (slot) return { position: { kind: 'postgres', lsn: canonicalLsn(slot.confirmed ?? slot.restart) } };
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Columns of the published tables: the baseline for synthetic DDL. Under
+   * the exported snapshot they are exactly those at the slot's consistent
+   * point; otherwise they are the catalog's now.
+   */
+  private async loadBaseline(snapshotName?: string): Promise<SchemaBaseline> {
+    const client = await this.pool.connect();
+    let res: pg.QueryResult<{ oid: string; schema: string; table: string; names: string[]; types: string[] }>;
+    try {
+      if (snapshotName) {
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotName)}`);
+      }
+      res = await client.query(
+      `SELECT c.oid::int8 AS oid, pt.schemaname::text AS schema, pt.tablename::text AS table,
+              array_agg(a.attname::text ORDER BY a.attnum) AS names,
+              array_agg(format_type(a.atttypid, NULLIF(a.atttypmod, -1)) ORDER BY a.attnum) AS types
+         FROM pg_publication_tables pt
+         JOIN pg_namespace n ON n.nspname = pt.schemaname
+         JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE pt.pubname = $1
+        GROUP BY 1, 2, 3`,
+        [this.publicationName],
+      );
+      if (snapshotName) await client.query('COMMIT');
+    } catch (err) {
+      if (snapshotName) await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+    const out: SchemaBaseline = new Map();
+    for (const r of res.rows) {
+      out.set(Number(r.oid), { schema: r.schema, table: r.table, types: new Map(r.names.map((n, i) => [n, r.types[i]!])) });
+    }
+    return out;
+  }
+
+  private async slot(): Promise<SlotRow | undefined> {
+    const res = await this.pool.query<SlotRow>(
+      `SELECT plugin::text, database::text, confirmed_flush_lsn::text AS confirmed, restart_lsn::text AS restart
+         FROM pg_replication_slots WHERE slot_name = $1`,
+      [this.slotName],
+    );
+    return res.rows[0];
+  }
+
+  private async publicationExists(): Promise<boolean> {
+    const res = await this.pool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [this.publicationName]);
+    return res.rowCount! > 0;
+  }
+
+  private async closeExportClient(): Promise<void> {
+    const client = this.exportClient;
+    this.exportClient = undefined;
+    if (client) await client.end().catch(() => undefined);
+  }
+
+  private async stopActive(): Promise<void> {
+    const active = this.active;
+    if (!active) return;
+    active.stop();
+    await active.done;
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new FatalError(`capture ${this.slotName} is closed`);
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * Turns decoded pgoutput messages into CapturedTransactions: the mapping half
+ * of the capture (the wire half is pg-logical-replication's parser).
+ *
+ *   Begin ─┬─ Relation* (may yield synthetic DDL) ─ Insert/Update/Delete/Truncate* ─┬─ Commit -> CapturedTransaction
+ *          └────────────────────────────────────────────────────────────────────────┘
+ *
+ * Invariants: events keep source order; event i of a transaction committed at
+ * LSN L has sequence sequenceFromLsn(L, i); `resume` is the commit's end LSN.
+ *
+ * Schema tracking: pgoutput re-sends a Relation message before the first
+ * change to a relation in a session and after any change to it. We compare it
+ * with what we last knew of that relation and turn differences into synthetic
+ * DDL events, so the applier can follow without parsing SQL. What we "knew"
+ * at the start of a run is exact only when the baseline was read under the
+ * slot's exported snapshot (first run after the slot was created). On a later
+ * run the stream re-reads unacknowledged WAL that may predate the current
+ * catalog, and diffing against the catalog would invent DDL (a false DROP
+ * COLUMN destroys data downstream), so the first Relation of each table is
+ * then taken as the truth and only changes seen within the run become DDL.
+ * Limits, written down because they are real: DDL done between the last
+ * acknowledged transaction and a restart yields no DDL event; a column rename
+ * looks like drop + add (the message carries no attnum). Every row event
+ * carries its full `columns`, so an applier can always reconcile from those.
+ */
+import type { Pgoutput } from 'pg-logical-replication';
+import { Operation, type CapturedTransaction, type ChangeEvent, type ColumnType, type Row } from '../change-event.ts';
+import { matchesFilter, type TableFilter } from '../connection-config.ts';
+import type { Logger } from '../logger.ts';
+import { lsnToBigInt, bigIntToLsn, sequenceFromLsn } from '../sequence.ts';
+import { loadKey, loadNotNull, loadTypeInfos, typeInfoFor, type Queryable } from './pg-catalog.ts';
+import { quoteIdent, quoteTable } from './pg-connection.ts';
+import { pgColumnType, pgTextToValue } from './pg-values.ts';
+
+export const DEFAULT_SELECTOR_COLUMN = '_change_selector';
+
+/** What we know of one published relation. */
+interface RelationState {
+  oid: number;
+  schema: string;
+  table: string;
+  identity: Pgoutput.MessageRelation['replicaIdentity'];
+  columns: ColumnType[];
+  key: string[];
+  /** Column names + type oids + typmods as sent; a cheap "did it change" check. */
+  wireSignature: string;
+}
+
+/** Columns of a relation as the catalog showed them when the run started (name -> type text). */
+export type SchemaBaseline = Map<number, { schema: string; table: string; types: Map<string, string> }>;
+
+interface OpenTransaction {
+  xid: number;
+  commitLsn: string;
+  commitTime: number;
+  events: ChangeEvent[];
+}
+
+export interface AssemblerOptions {
+  /** Catalog connection for type, NOT NULL and key look-ups. */
+  catalog: Queryable;
+  tables: TableFilter;
+  selectorColumn?: string;
+  logger: Logger;
+  /** Published tables (and their columns) when the stream starts: tables not in it are new. */
+  baseline: SchemaBaseline;
+  /** true when `baseline` columns are exactly those at the stream's start (read under the exported snapshot). */
+  baselineExact: boolean;
+}
+
+export class PgTransactionAssembler {
+  private readonly relations = new Map<number, RelationState>();
+  private readonly warnedIdentity = new Set<number>();
+  private readonly selector: string;
+  private tx?: OpenTransaction;
+
+  constructor(private readonly opts: AssemblerOptions) {
+    this.selector = opts.selectorColumn ?? DEFAULT_SELECTOR_COLUMN;
+  }
+
+  /** Feed one message; returns the finished transaction on Commit (possibly with no events). */
+  async accept(msg: Pgoutput.Message): Promise<CapturedTransaction | undefined> {
+    switch (msg.tag) {
+      case 'begin':
+        this.tx = { xid: msg.xid >>> 0, commitLsn: canonicalLsn(msg.commitLsn), commitTime: microsToMs(msg.commitTime), events: [] };
+        return undefined;
+      case 'relation':
+        await this.onRelation(msg);
+        return undefined;
+      case 'insert':
+        this.onRow(Operation.Insert, msg.relation, null, msg.new, false);
+        return undefined;
+      case 'update': {
+        const st = this.relations.get(msg.relation.relationOid);
+        if (msg.old) this.onRow(Operation.Update, msg.relation, msg.old, msg.new, false);
+        else if (msg.key) this.onRow(Operation.Update, msg.relation, msg.key, msg.new, true);
+        // Key unchanged under a key-only identity: the server sends no old tuple; the key is in the new row.
+        else if (st && st.identity !== 'nothing') this.onRow(Operation.Update, msg.relation, pick(msg.new, msg.relation.keyColumns), msg.new, true);
+        else this.onRow(Operation.Update, msg.relation, null, msg.new, false);
+        return undefined;
+      }
+      case 'delete':
+        this.onRow(Operation.Delete, msg.relation, msg.old ?? msg.key, null, !msg.old);
+        return undefined;
+      case 'truncate':
+        for (const rel of msg.relations) {
+          const st = this.relations.get(rel.relationOid);
+          if (st && this.included(st)) this.pushDdl(st, `TRUNCATE ${quoteTable(st.schema, st.table)}`);
+        }
+        return undefined;
+      case 'commit':
+        return this.onCommit(msg);
+      default:
+        // type, origin, message: nothing to capture.
+        return undefined;
+    }
+  }
+
+  private onCommit(msg: Pgoutput.MessageCommit): CapturedTransaction {
+    const tx = this.tx;
+    this.tx = undefined;
+    const commitLsn = canonicalLsn(msg.commitLsn);
+    const events = tx?.events ?? [];
+    return {
+      txid: String(tx?.xid ?? 0),
+      commitSequence: lsnToBigInt(commitLsn).toString(),
+      commitTime: microsToMs(msg.commitTime),
+      resume: { kind: 'postgres', lsn: canonicalLsn(msg.commitEndLsn) },
+      events,
+    };
+  }
+
+  private async onRelation(msg: Pgoutput.MessageRelation): Promise<void> {
+    const signature = msg.columns.map((c) => `${c.name}:${c.typeOid}:${c.typeMod}`).join(',') + `|${msg.schema}.${msg.name}|${msg.replicaIdentity}`;
+    const prev = this.relations.get(msg.relationOid);
+    if (prev && prev.wireSignature === signature) return;
+    const state = await this.describe(msg, signature);
+    this.relations.set(msg.relationOid, state);
+    if (!this.included(state)) return;
+    if (state.identity !== 'full' && !this.warnedIdentity.has(state.oid)) {
+      this.warnedIdentity.add(state.oid);
+      this.opts.logger.warn(
+        { table: `${state.schema}.${state.table}`, identity: state.identity },
+        'table lacks REPLICA IDENTITY FULL: update/delete events carry only the key in `before` (beforeKeyOnly)',
+      );
+    }
+    for (const ddl of this.schemaDiff(prev, state)) this.pushDdl(state, ddl);
+  }
+
+  /** Synthetic DDL describing how `next` differs from what we knew before. */
+  private schemaDiff(prev: RelationState | undefined, next: RelationState): string[] {
+    const known = prev
+      ? { schema: prev.schema, table: prev.table, types: new Map(prev.columns.map((c) => [c.name, c.sourceType])) }
+      : this.opts.baseline.get(next.oid);
+    // Existed at the start but its columns back then are unknown: this message is the baseline.
+    if (!prev && known && !this.opts.baselineExact) return [];
+    const target = quoteTable(next.schema, next.table);
+    if (!known) {
+      // Unknown when the run started and never seen since: created under FOR ALL TABLES / TABLES IN SCHEMA.
+      const defs = next.columns.map((c) => `${quoteIdent(c.name)} ${c.sourceType}${c.nullable === false ? ' NOT NULL' : ''}`);
+      if (next.key.length) defs.push(`PRIMARY KEY (${next.key.map(quoteIdent).join(', ')})`);
+      return [`CREATE TABLE ${target} (${defs.join(', ')})`];
+    }
+    const out: string[] = [];
+    if (known.schema !== next.schema || known.table !== next.table) {
+      if (known.schema !== next.schema) out.push(`ALTER TABLE ${quoteTable(known.schema, known.table)} SET SCHEMA ${quoteIdent(next.schema)}`);
+      if (known.table !== next.table) out.push(`ALTER TABLE ${quoteTable(next.schema, known.table)} RENAME TO ${quoteIdent(next.table)}`);
+    }
+    const nextNames = new Set(next.columns.map((c) => c.name));
+    for (const name of known.types.keys()) if (!nextNames.has(name)) out.push(`ALTER TABLE ${target} DROP COLUMN ${quoteIdent(name)}`);
+    for (const c of next.columns) {
+      const was = known.types.get(c.name);
+      if (was === undefined) out.push(`ALTER TABLE ${target} ADD COLUMN ${quoteIdent(c.name)} ${c.sourceType}`);
+      else if (was !== c.sourceType) out.push(`ALTER TABLE ${target} ALTER COLUMN ${quoteIdent(c.name)} TYPE ${c.sourceType}`);
+    }
+    return out;
+  }
+
+  private async describe(msg: Pgoutput.MessageRelation, wireSignature: string): Promise<RelationState> {
+    const pairs = msg.columns.map((c) => ({ oid: c.typeOid, typmod: c.typeMod }));
+    const [infos, notNull, pk] = await Promise.all([
+      loadTypeInfos(this.opts.catalog, pairs),
+      loadNotNull(this.opts.catalog, msg.relationOid),
+      loadKey(this.opts.catalog, msg.relationOid),
+    ]);
+    const columns = msg.columns.map((c) => {
+      const nn = notNull.get(c.name);
+      return pgColumnType(c.name, typeInfoFor(infos, c.typeOid, c.typeMod), nn === undefined ? undefined : !nn);
+    });
+    // The primary key names rows; under FULL identity pgoutput flags every column, so it cannot tell us.
+    const names = new Set(columns.map((c) => c.name));
+    const key = pk.length && pk.every((k) => names.has(k)) ? pk : msg.replicaIdentity === 'full' ? [] : msg.keyColumns;
+    return { oid: msg.relationOid, schema: msg.schema, table: msg.name, identity: msg.replicaIdentity, columns, key, wireSignature };
+  }
+
+  private onRow(op: Operation, rel: Pgoutput.MessageRelation, before: Record<string, unknown> | null, after: Record<string, unknown> | null, keyOnly: boolean): void {
+    const st = this.relations.get(rel.relationOid);
+    if (!st || !this.included(st)) return;
+    const beforeRow = before ? this.toRow(st, before, keyOnly ? new Set(rel.keyColumns.length ? rel.keyColumns : st.key) : undefined) : null;
+    const afterRow = after ? this.toRow(st, after) : null;
+    const scopeValue = (afterRow ?? beforeRow)?.[this.selector];
+    const ev = this.baseEvent(st, op);
+    ev.before = beforeRow;
+    ev.after = afterRow;
+    if (keyOnly && beforeRow) ev.beforeKeyOnly = true;
+    if (scopeValue !== undefined && scopeValue !== null) ev.scope = String(scopeValue);
+    this.push(ev);
+  }
+
+  private pushDdl(st: RelationState, ddl: string): void {
+    const ev = this.baseEvent(st, Operation.Ddl);
+    ev.ddl = ddl;
+    this.push(ev);
+  }
+
+  private baseEvent(st: RelationState, op: Operation): ChangeEvent {
+    const tx = this.tx;
+    return {
+      source: 'postgres',
+      sequence: '',
+      txid: String(tx?.xid ?? 0),
+      commitSequence: tx ? lsnToBigInt(tx.commitLsn).toString() : '0',
+      index: 0,
+      op,
+      schema: st.schema,
+      table: st.table,
+      key: st.key,
+      before: null,
+      after: null,
+      columns: st.columns,
+      commitTime: tx?.commitTime ?? 0,
+    };
+  }
+
+  private push(ev: ChangeEvent): void {
+    // Relation messages may arrive outside a transaction (none in proto v1, but be safe): nothing to attach to.
+    const tx = this.tx;
+    if (!tx) return;
+    ev.index = tx.events.length;
+    ev.sequence = sequenceFromLsn(tx.commitLsn, ev.index);
+    tx.events.push(ev);
+  }
+
+  /**
+   * Wire tuple (raw text, thanks to the identity parsers) -> Row. Columns
+   * absent from the tuple (unchanged TOAST without an old image, or non-key
+   * columns of a key-only image) are left out rather than set to null, so
+   * "unknown" never reads as SQL NULL.
+   */
+  private toRow(st: RelationState, tuple: Record<string, unknown>, only?: Set<string>): Row {
+    const row: Row = {};
+    for (const c of st.columns) {
+      if (only && !only.has(c.name)) continue;
+      const v = tuple[c.name];
+      if (v === undefined) continue;
+      row[c.name] = pgTextToValue(v as string | null, c);
+    }
+    return row;
+  }
+
+  private included(st: RelationState): boolean {
+    return matchesFilter(this.opts.tables, st.schema, st.table);
+  }
+}
+
+function pick(tuple: Record<string, unknown>, keys: string[]): Record<string, unknown> | null {
+  if (keys.length === 0) return null;
+  const out: Record<string, unknown> = {};
+  for (const k of keys) out[k] = tuple[k];
+  return out;
+}
+
+/** "00000016/B374D848" -> "16/B374D848". */
+export function canonicalLsn(lsn: string | null): string {
+  return bigIntToLsn(lsnToBigInt(lsn ?? '0/0'));
+}
+
+function microsToMs(t: bigint | BigInt): number {
+  return Number((t as bigint) / 1000n);
+}
