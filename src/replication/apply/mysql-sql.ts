@@ -1,0 +1,90 @@
+/**
+ * SQL text for the MariaDB/MySQL applier. Values travel as `?` parameters
+ * that mysql2 escapes client-side; only identifiers and type names (from
+ * type-map.ts) are spliced in, quoted.
+ */
+import type { ColumnType } from '../change-event.ts';
+import type { TableRef } from './batch-plan.ts';
+import { mysqlColumnType, type MysqlCaps } from './type-map.ts';
+
+export const META_DB = 'tributary';
+export const CHECKPOINTS = '`tributary`.`tributary_checkpoints`';
+export const CHUNKS = '`tributary`.`tributary_snapshot_chunks`';
+/** Named lock that serialises the applier's DDL across lanes and workers. */
+export const DDL_LOCK = 'tributary.apply.ddl';
+/** Keep each statement well under MariaDB's default max_allowed_packet (16 MiB). */
+export const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
+
+export function qi(name: string): string {
+  return '`' + name.replace(/`/g, '``') + '`';
+}
+
+export function qt(ref: TableRef): string {
+  return `${qi(ref.schema)}.${qi(ref.table)}`;
+}
+
+export const META_DDL = [
+  `CREATE DATABASE IF NOT EXISTS ${qi(META_DB)} CHARACTER SET utf8mb4`,
+  `CREATE TABLE IF NOT EXISTS ${CHECKPOINTS} (
+     job_id varchar(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, lane int NOT NULL,
+     sequence varchar(64) CHARACTER SET ascii NOT NULL, updated_at datetime(6) NOT NULL,
+     PRIMARY KEY (job_id, lane)) ENGINE=InnoDB`,
+  `CREATE TABLE IF NOT EXISTS ${CHUNKS} (
+     job_id varchar(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+     chunk_id varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, done_at datetime(6) NULL,
+     PRIMARY KEY (job_id, chunk_id)) ENGINE=InnoDB`,
+];
+
+function columnSql(col: ColumnType, caps: MysqlCaps, inKey: boolean): string {
+  const type = mysqlColumnType(col, caps, inKey);
+  // Explicit NULL DEFAULT NULL: without it an old-style first timestamp column gets ON UPDATE CURRENT_TIMESTAMP.
+  return `${qi(col.name)} ${type}${inKey ? ' NOT NULL' : ' NULL DEFAULT NULL'}`;
+}
+
+export function createDatabaseSql(db: string): string {
+  return `CREATE DATABASE IF NOT EXISTS ${qi(db)} CHARACTER SET utf8mb4`;
+}
+
+/** Only the key is NOT NULL (see pg-sql.ts for why). */
+export function createTableSql(ref: TableRef, columns: ColumnType[], key: string[], caps: MysqlCaps): string {
+  const cols = columns.map((c) => columnSql(c, caps, key.includes(c.name)));
+  if (key.length) cols.push(`PRIMARY KEY (${key.map(qi).join(', ')})`);
+  return `CREATE TABLE IF NOT EXISTS ${qt(ref)} (${cols.join(', ')}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
+}
+
+export function addColumnSql(ref: TableRef, col: ColumnType, caps: MysqlCaps): string {
+  return `ALTER TABLE ${qt(ref)} ADD COLUMN ${columnSql(col, caps, false)}`;
+}
+
+export function dropColumnSql(ref: TableRef, name: string): string {
+  return `ALTER TABLE ${qt(ref)} DROP COLUMN ${qi(name)}`;
+}
+
+function tuples(nCols: number, nRows: number): string {
+  const one = `(${Array.from({ length: nCols }, () => '?').join(', ')})`;
+  return Array.from({ length: nRows }, () => one).join(', ');
+}
+
+/** Multi-row INSERT; with `key`, ON DUPLICATE KEY UPDATE of the non-key columns present. */
+export function insertSql(ref: TableRef, columns: ColumnType[], nRows: number, key?: string[]): string {
+  let sql = `INSERT INTO ${qt(ref)} (${columns.map((c) => qi(c.name)).join(', ')}) VALUES ${tuples(columns.length, nRows)}`;
+  if (key?.length) {
+    const sets = columns.filter((c) => !key.includes(c.name)).map((c) => `${qi(c.name)} = VALUES(${qi(c.name)})`);
+    // A row of key columns only: a no-op assignment keeps it an idempotent upsert (INSERT IGNORE would hide real errors).
+    sql += ` ON DUPLICATE KEY UPDATE ${sets.length ? sets.join(', ') : `${qi(key[0]!)} = ${qi(key[0]!)}`}`;
+  }
+  return sql;
+}
+
+export function deleteKeysSql(ref: TableRef, keyCols: ColumnType[], nRows: number): string {
+  if (keyCols.length === 1) {
+    return `DELETE FROM ${qt(ref)} WHERE ${qi(keyCols[0]!.name)} IN (${Array.from({ length: nRows }, () => '?').join(', ')})`;
+  }
+  return `DELETE FROM ${qt(ref)} WHERE (${keyCols.map((c) => qi(c.name)).join(', ')}) IN (${tuples(keyCols.length, nRows)})`;
+}
+
+/** Keyless tables: delete exactly one row equal (NULL-safe) to the image. */
+export function deleteOneSql(ref: TableRef, columns: ColumnType[]): string {
+  const conds = columns.map((c) => `${qi(c.name)} <=> ?`);
+  return `DELETE FROM ${qt(ref)} WHERE ${conds.join(' AND ') || '1'} LIMIT 1`;
+}

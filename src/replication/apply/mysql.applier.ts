@@ -1,0 +1,331 @@
+/**
+ * Applier for a MariaDB/MySQL destination (mysql2/promise). Rows and the
+ * lane checkpoint commit in one InnoDB transaction. MariaDB DDL commits
+ * implicitly, so a batch is cut at each DDL event: the rows before it commit
+ * with a checkpoint at their last event, the DDL runs in a form that is safe
+ * to repeat (IF NOT EXISTS, existing columns looked up first), then the
+ * checkpoint moves past it. A crash between DDL and checkpoint replays the
+ * DDL, which then changes nothing. TRUNCATE is applied as DELETE inside the
+ * transaction, so it stays atomic with its checkpoint.
+ *
+ * Sessions run with time_zone '+00:00' (timestamps are written as UTC) and
+ * a strict sql_mode without NO_ZERO_DATE (zero dates from a MariaDB source
+ * are kept as they are).
+ */
+import mysql from 'mysql2/promise';
+import type { ChangeEvent, ColumnType, Row } from '../change-event.ts';
+import type { DbConnectionConfig } from '../connection-config.ts';
+import { FatalError, ReplicationError, UnsupportedDdlError } from '../errors.ts';
+import { silentLogger, type Logger } from '../logger.ts';
+import { compareSequences } from '../sequence.ts';
+import type { TableInfo } from '../table-info.ts';
+import { toApplyError } from './apply-errors.ts';
+import type { Applier, ApplierOptions } from './applier.ts';
+import { planBatch, type Step, type TableRef } from './batch-plan.ts';
+import { classifyDdl } from './ddl.ts';
+import { destTable } from './dest-names.ts';
+import { cutAtDdl } from './lanes.ts';
+import {
+  CHECKPOINTS, CHUNKS, DDL_LOCK, MAX_STATEMENT_BYTES, META_DDL, addColumnSql, createDatabaseSql, createTableSql,
+  deleteKeysSql, deleteOneSql, dropColumnSql, insertSql, qt,
+} from './mysql-sql.ts';
+import { MARIADB_CAPS, toMysqlParam, type MysqlCaps, type ValueSite } from './type-map.ts';
+
+export interface MysqlApplierOptions extends ApplierOptions {
+  /** Connections in the pool; one per concurrently applying lane. Default 4. */
+  poolSize?: number;
+  /** Rows per INSERT/DELETE statement (also bounded to about 4 MiB of SQL). Default 1000. */
+  rowsPerStatement?: number;
+  /** Default: silent. */
+  logger?: Logger;
+}
+
+type Conn = mysql.PoolConnection;
+
+/** Attempts of one transaction that lost a deadlock before the error goes up. */
+const DEADLOCK_RETRIES = 5;
+
+const SESSION_SQL = "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'";
+
+export class MysqlApplier implements Applier {
+  private readonly pool: mysql.Pool;
+  private readonly rowsPerStatement: number;
+  private readonly logger: Logger;
+  private caps: MysqlCaps = MARIADB_CAPS;
+  private meta?: Promise<void>;
+  private closing?: Promise<void>;
+  private readonly keylessChunks = new Map<string, Row[]>();
+  /** Core connections whose session variables are set. */
+  private readonly prepared = new WeakSet<object>();
+
+  constructor(conn: DbConnectionConfig, private readonly opts: MysqlApplierOptions) {
+    if (conn.kind !== 'mysql') throw new FatalError(`MysqlApplier needs a mysql connection, got ${conn.kind}`);
+    if (!opts.jobId) throw new FatalError('MysqlApplier needs a jobId');
+    this.rowsPerStatement = opts.rowsPerStatement ?? 1000;
+    if (!(this.rowsPerStatement >= 1)) throw new FatalError('rowsPerStatement must be >= 1');
+    this.logger = (opts.logger ?? silentLogger).child({ component: 'mysql-applier' });
+    this.pool = mysql.createPool({
+      host: conn.host,
+      port: conn.port,
+      user: conn.user,
+      password: conn.password,
+      database: conn.database,
+      charset: 'utf8mb4',
+      connectionLimit: opts.poolSize ?? 4,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      dateStrings: true,
+      ssl: conn.tls?.enabled ? { rejectUnauthorized: conn.tls.rejectUnauthorized ?? true, ca: conn.tls.ca } : undefined,
+    });
+  }
+
+  async ensureTable(table: TableInfo): Promise<void> {
+    await this.ensureMeta();
+    await this.withConn((c) => this.ensureTableOn(c, table, table.columns, table.key));
+  }
+
+  /** Same contract as PgApplier.loadChunk: keyed batches commit one by one, keyless chunks at their final call. */
+  async loadChunk(table: TableInfo, rows: Row[], chunkId: string, final: boolean): Promise<void> {
+    if (table.key.length === 0) {
+      const held = this.keylessChunks.get(chunkId) ?? [];
+      for (const r of rows) held.push(r);
+      if (!final) { this.keylessChunks.set(chunkId, held); return; }
+      this.keylessChunks.delete(chunkId);
+      rows = held;
+    }
+    await this.ensureMeta();
+    await this.withConn((c) => this.tx(c, async () => {
+      const [done] = await c.query<mysql.RowDataPacket[]>(
+        `SELECT 1 FROM ${CHUNKS} WHERE job_id = ? AND chunk_id = ? AND done_at IS NOT NULL`, [this.opts.jobId, chunkId]);
+      if (done.length) return;
+      const ref = { schema: table.schema, table: table.table };
+      if (table.key.length === 0) {
+        // DELETE, not TRUNCATE: TRUNCATE would commit the transaction on its own.
+        await c.query(`DELETE FROM ${qt(destTable(ref, this.opts.rename))}`);
+        await this.runStep(c, { kind: 'insert', ref, columns: table.columns, rows });
+      } else if (rows.length) {
+        await this.runStep(c, { kind: 'upsert', ref, columns: table.columns, key: table.key, rows });
+      }
+      if (final) {
+        await c.query(
+          `INSERT INTO ${CHUNKS} (job_id, chunk_id, done_at) VALUES (?, ?, UTC_TIMESTAMP(6))
+           ON DUPLICATE KEY UPDATE done_at = VALUES(done_at)`, [this.opts.jobId, chunkId]);
+      }
+    }));
+  }
+
+  async isChunkDone(chunkId: string): Promise<boolean> {
+    await this.ensureMeta();
+    const rows = await this.withConn(async (c) => (await c.query<mysql.RowDataPacket[]>(
+      `SELECT 1 FROM ${CHUNKS} WHERE job_id = ? AND chunk_id = ? AND done_at IS NOT NULL`, [this.opts.jobId, chunkId]))[0]);
+    return rows.length > 0;
+  }
+
+  async applyBatch(events: ChangeEvent[], lane: number, sequence: string): Promise<void> {
+    await this.ensureMeta();
+    await this.withConn(async (c) => {
+      const segments = cutAtDdl(events);
+      if (segments.length === 0) segments.push([]);
+      for (let i = 0; i < segments.length; i++) {
+        const seg = segments[i]!;
+        const segSeq = i === segments.length - 1 ? sequence : seg[seg.length - 1]!.sequence;
+        const ddl = seg.length === 1 && seg[0]!.op === 'ddl' ? seg[0]! : undefined;
+        if (ddl && classifyDdl(ddl.ddl ?? '').kind !== 'truncate') {
+          const cp = await this.readCheckpointOn(c, lane);
+          if (cp === null || compareSequences(ddl.sequence, cp) > 0) await this.applyDdl(c, ddl);
+          await this.tx(c, async () => this.writeCheckpoint(c, lane, segSeq, await this.lockCheckpoint(c, lane)));
+          continue;
+        }
+        await this.tx(c, async () => {
+          const cp = await this.lockCheckpoint(c, lane);
+          const todo = cp === null ? seg : seg.filter((e) => compareSequences(e.sequence, cp) > 0);
+          for (const step of planBatch(todo)) await this.runStep(c, step);
+          await this.writeCheckpoint(c, lane, segSeq, cp);
+        });
+      }
+    });
+  }
+
+  async readCheckpoint(lane: number): Promise<string | null> {
+    await this.ensureMeta();
+    return this.withConn((c) => this.readCheckpointOn(c, lane));
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.pool.end().catch((err: Error) => this.logger.warn({ err: err.message }, 'closing the pool failed'));
+    return this.closing;
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private async withConn<T>(fn: (c: Conn) => Promise<T>): Promise<T> {
+    if (this.closing) throw new FatalError('applier is closed');
+    let c: Conn;
+    try {
+      c = await this.pool.getConnection();
+      if (!this.prepared.has(c.connection)) {
+        await c.query(SESSION_SQL);
+        this.prepared.add(c.connection);
+      }
+    } catch (err) {
+      throw toApplyError(err);
+    }
+    try {
+      return await fn(c);
+    } catch (err) {
+      throw err instanceof ReplicationError ? err : toApplyError(err);
+    } finally {
+      c.release();
+    }
+  }
+
+  /**
+   * Concurrent lanes write disjoint keys, yet InnoDB gap locks can still make
+   * two upserts deadlock; the loser is rolled back whole, so running it again
+   * is safe.
+   */
+  private async tx<T>(c: Conn, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      await c.beginTransaction();
+      try {
+        const out = await fn();
+        await c.commit();
+        return out;
+      } catch (err) {
+        await c.rollback().catch(() => c.destroy());
+        const code = (err as { code?: string }).code;
+        if (attempt >= DEADLOCK_RETRIES || (code !== 'ER_LOCK_DEADLOCK' && code !== 'ER_LOCK_WAIT_TIMEOUT')) throw err;
+        this.logger.debug({ attempt, code }, 'transaction retried');
+        await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 20));
+      }
+    }
+  }
+
+  private ensureMeta(): Promise<void> {
+    this.meta ??= this.withConn(async (c) => {
+      const [rows] = await c.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v');
+      this.caps = capsOf(String(rows[0]?.v ?? ''));
+      for (const sql of META_DDL) await c.query(sql);
+    }).catch((err) => { this.meta = undefined; throw err; });
+    return this.meta;
+  }
+
+  private async readCheckpointOn(c: Conn, lane: number): Promise<string | null> {
+    const [rows] = await c.query<mysql.RowDataPacket[]>(`SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = ? AND lane = ?`, [this.opts.jobId, lane]);
+    return (rows[0]?.sequence as string | undefined) ?? null;
+  }
+
+  /** Also fences off a second worker on the same lane. */
+  private async lockCheckpoint(c: Conn, lane: number): Promise<string | null> {
+    const [rows] = await c.query<mysql.RowDataPacket[]>(
+      `SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = ? AND lane = ? FOR UPDATE`, [this.opts.jobId, lane]);
+    return (rows[0]?.sequence as string | undefined) ?? null;
+  }
+
+  private async writeCheckpoint(c: Conn, lane: number, sequence: string, cp: string | null): Promise<void> {
+    if (cp !== null && compareSequences(sequence, cp) <= 0) return;
+    await c.query(
+      `INSERT INTO ${CHECKPOINTS} (job_id, lane, sequence, updated_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))
+       ON DUPLICATE KEY UPDATE sequence = VALUES(sequence), updated_at = VALUES(updated_at)`, [this.opts.jobId, lane, sequence]);
+  }
+
+  /** CREATE (database and table) or ADD the missing columns, under a named lock. DDL commits implicitly. */
+  private async ensureTableOn(c: Conn, src: TableRef, columns: ColumnType[], key: string[], drops: string[] = []): Promise<void> {
+    const ref = destTable(src, this.opts.rename);
+    for (const k of key) {
+      if (!columns.some((x) => x.name === k)) throw new FatalError(`key column ${k} of ${src.schema}.${src.table} is not among its columns`);
+    }
+    await c.query('SELECT GET_LOCK(?, 60)', [DDL_LOCK]);
+    try {
+      await c.query(createDatabaseSql(ref.schema));
+      const [have] = await c.query<mysql.RowDataPacket[]>(
+        'SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ? AND table_name = ?', [ref.schema, ref.table]);
+      if (have.length === 0) {
+        await c.query(createTableSql(ref, columns, key, this.caps));
+        return;
+      }
+      const existing = new Set(have.map((r) => String(r.c)));
+      for (const col of columns) if (!existing.has(col.name)) await c.query(addColumnSql(ref, col, this.caps));
+      for (const d of drops) {
+        if (existing.has(d) && !columns.some((col) => col.name === d)) await c.query(dropColumnSql(ref, d));
+      }
+    } finally {
+      await c.query('SELECT RELEASE_LOCK(?)', [DDL_LOCK]);
+    }
+  }
+
+  private async applyDdl(c: Conn, e: ChangeEvent): Promise<void> {
+    const stmt = e.ddl ?? '';
+    const action = classifyDdl(stmt);
+    if (action.kind === 'ignore') return;
+    if (action.kind === 'truncate') throw new FatalError('TRUNCATE is applied inside a transaction, not as DDL');
+    if (e.columns.length === 0) throw new UnsupportedDdlError(stmt);
+    await this.ensureTableOn(c, { schema: e.schema, table: e.table }, e.columns, e.key, action.kind === 'columns' ? action.drops : []);
+  }
+
+  private async runStep(c: Conn, step: Step): Promise<void> {
+    if (step.kind === 'ddl') {
+      // Only TRUNCATE reaches here (applyBatch runs other DDL outside transactions).
+      await c.query(`DELETE FROM ${qt(destTable({ schema: step.event.schema, table: step.event.table }, this.opts.rename))}`);
+      return;
+    }
+    const dest = destTable(step.ref, this.opts.rename);
+    const table = `${step.ref.schema}.${step.ref.table}`;
+    const key = step.kind === 'upsert' || step.kind === 'delete' ? step.key : [];
+    const sites: (ValueSite & { inKey: boolean })[] = step.columns.map((column) => ({ table, column, inKey: key.includes(column.name) }));
+    const toParams = (rows: Row[]): unknown[] => {
+      const out: unknown[] = [];
+      for (const row of rows) for (const s of sites) out.push(toMysqlParam(row[s.column.name], s, this.caps, s.inKey));
+      return out;
+    };
+    switch (step.kind) {
+      case 'upsert':
+      case 'insert':
+        for (const part of this.chunk(step.rows)) {
+          await c.query(insertSql(dest, step.columns, part.length, step.kind === 'upsert' ? step.key : undefined), toParams(part));
+        }
+        return;
+      case 'delete':
+        for (const part of this.chunk(step.keys)) await c.query(deleteKeysSql(dest, step.columns, part.length), toParams(part));
+        return;
+      case 'delete-one': {
+        const [res] = await c.query<mysql.ResultSetHeader>(deleteOneSql(dest, step.columns), toParams([step.row]));
+        if (res.affectedRows === 0) this.logger.warn({ table: `${dest.schema}.${dest.table}` }, 'keyless delete/update matched no row');
+        return;
+      }
+    }
+  }
+
+  /** Statements of at most rowsPerStatement rows and about MAX_STATEMENT_BYTES of SQL. */
+  private chunk(rows: Row[]): Row[][] {
+    const out: Row[][] = [];
+    let cur: Row[] = [];
+    let bytes = 0;
+    for (const r of rows) {
+      const size = rowBytes(r);
+      if (cur.length && (cur.length >= this.rowsPerStatement || bytes + size > MAX_STATEMENT_BYTES)) {
+        out.push(cur);
+        cur = [];
+        bytes = 0;
+      }
+      cur.push(r);
+      bytes += size;
+    }
+    if (cur.length) out.push(cur);
+    return out;
+  }
+}
+
+/** Escaped size estimate: binary (base64) becomes hex, about 1.5x; text may double with escapes. */
+function rowBytes(r: Row): number {
+  let n = 8;
+  for (const v of Object.values(r)) n += typeof v === 'string' ? v.length * 2 + 4 : 8;
+  return n;
+}
+
+function capsOf(version: string): MysqlCaps {
+  const m = /^(\d+)\.(\d+)/.exec(version);
+  const [maj, min] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+  if (/mariadb/i.test(version)) return { ...MARIADB_CAPS, uuidType: maj > 10 || (maj === 10 && min >= 7) };
+  return { uuidType: false, textCollation: 'CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin' };
+}

@@ -1,0 +1,106 @@
+/**
+ * SQL text for the PostgreSQL applier. Values always travel as parameters;
+ * only identifiers and type names (from type-map.ts) are spliced in, quoted.
+ */
+import type { ColumnType } from '../change-event.ts';
+import type { TableRef } from './batch-plan.ts';
+import { pgColumnDef } from './type-map.ts';
+
+/** PostgreSQL's limit on bind parameters in one statement. */
+export const PG_MAX_PARAMS = 65535;
+export const META_SCHEMA = 'tributary';
+export const CHECKPOINTS = `${META_SCHEMA}.tributary_checkpoints`;
+export const CHUNKS = `${META_SCHEMA}.tributary_snapshot_chunks`;
+
+export function qi(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function qt(ref: TableRef): string {
+  return `${qi(ref.schema)}.${qi(ref.table)}`;
+}
+
+export const META_DDL = [
+  `CREATE SCHEMA IF NOT EXISTS ${META_SCHEMA}`,
+  `CREATE TABLE IF NOT EXISTS ${CHECKPOINTS} (
+     job_id text NOT NULL, lane int NOT NULL, sequence text NOT NULL,
+     updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job_id, lane))`,
+  `CREATE TABLE IF NOT EXISTS ${CHUNKS} (
+     job_id text NOT NULL, chunk_id text NOT NULL, done_at timestamptz,
+     PRIMARY KEY (job_id, chunk_id))`,
+];
+
+/** All DDL of the applier runs under this advisory lock, so concurrent lanes do not race on CREATE ... IF NOT EXISTS. */
+export const DDL_LOCK_SQL = `SELECT pg_advisory_xact_lock(hashtext('tributary.apply.ddl'))`;
+
+function columnSql(col: ColumnType, inKey: boolean): string {
+  const def = pgColumnDef(col);
+  const check = def.check ? ` CHECK (${def.check(qi(col.name))})` : '';
+  return `${qi(col.name)} ${def.type}${inKey ? ' NOT NULL' : ''}${check}`;
+}
+
+/**
+ * Only the key is NOT NULL: the source enforces its own constraints, and a
+ * column added later must accept the rows that were there before it.
+ */
+export function createTableSql(ref: TableRef, columns: ColumnType[], key: string[]): string {
+  const cols = columns.map((c) => columnSql(c, key.includes(c.name)));
+  if (key.length) cols.push(`PRIMARY KEY (${key.map(qi).join(', ')})`);
+  return `CREATE TABLE IF NOT EXISTS ${qt(ref)} (${cols.join(', ')})`;
+}
+
+export function addColumnSql(ref: TableRef, col: ColumnType): string {
+  return `ALTER TABLE ${qt(ref)} ADD COLUMN IF NOT EXISTS ${columnSql(col, false)}`;
+}
+
+export function dropColumnSql(ref: TableRef, name: string): string {
+  return `ALTER TABLE ${qt(ref)} DROP COLUMN IF EXISTS ${qi(name)}`;
+}
+
+function valuesList(nCols: number, nRows: number, cast?: string[]): string {
+  const rows: string[] = [];
+  let p = 1;
+  for (let r = 0; r < nRows; r++) {
+    const ps: string[] = [];
+    for (let c = 0; c < nCols; c++) ps.push(cast ? `$${p++}::${cast[c]}` : `$${p++}`);
+    rows.push(`(${ps.join(', ')})`);
+  }
+  return rows.join(', ');
+}
+
+/** Multi-row INSERT; with `key`, an upsert that rewrites the non-key columns present. */
+export function insertSql(ref: TableRef, columns: ColumnType[], nRows: number, key?: string[]): string {
+  const names = columns.map((c) => qi(c.name));
+  let sql = `INSERT INTO ${qt(ref)} (${names.join(', ')}) VALUES ${valuesList(columns.length, nRows)}`;
+  if (key?.length) {
+    const sets = columns.filter((c) => !key.includes(c.name)).map((c) => `${qi(c.name)} = EXCLUDED.${qi(c.name)}`);
+    sql += ` ON CONFLICT (${key.map(qi).join(', ')}) DO ${sets.length ? `UPDATE SET ${sets.join(', ')}` : 'NOTHING'}`;
+  }
+  return sql;
+}
+
+/** DELETE by key; parameters are cast so that numeric keys compare exactly. */
+export function deleteKeysSql(ref: TableRef, keyCols: ColumnType[], nRows: number): string {
+  const types = keyCols.map((c) => pgColumnDef(c).type);
+  const lhs = keyCols.length === 1 ? qi(keyCols[0]!.name) : `(${keyCols.map((c) => qi(c.name)).join(', ')})`;
+  const list = keyCols.length === 1
+    ? Array.from({ length: nRows }, (_, i) => `$${i + 1}::${types[0]}`).join(', ')
+    : valuesList(keyCols.length, nRows, types);
+  return `DELETE FROM ${qt(ref)} WHERE ${lhs} IN (${list})`;
+}
+
+/** Types without a usable `=` (json, arbitrary 'other' types) are compared as text. */
+function comparable(col: ColumnType, p: number): [string, string] {
+  const type = pgColumnDef(col).type;
+  if (type === 'json' || col.kind === 'other') return [`${qi(col.name)}::text`, `$${p}::text`];
+  return [qi(col.name), `$${p}::${type}`];
+}
+
+/** Keyless tables: delete exactly one row equal to the image (ctid picks one of several identical rows). */
+export function deleteOneSql(ref: TableRef, columns: ColumnType[]): string {
+  const conds = columns.map((c, i) => {
+    const [l, r] = comparable(c, i + 1);
+    return `${l} IS NOT DISTINCT FROM ${r}`;
+  });
+  return `DELETE FROM ${qt(ref)} WHERE ctid = (SELECT ctid FROM ${qt(ref)} WHERE ${conds.join(' AND ') || 'true'} LIMIT 1)`;
+}

@@ -1,0 +1,274 @@
+/**
+ * Applier for a PostgreSQL destination (`pg`). Every write and the
+ * checkpoint that covers it commit in one transaction; PostgreSQL DDL is
+ * transactional too, so a batch with DDL is still all-or-nothing.
+ *
+ * Bookkeeping lives in the destination database, schema `tributary`:
+ * `tributary_checkpoints(job_id, lane, sequence, updated_at)` and
+ * `tributary_snapshot_chunks(job_id, chunk_id, done_at)`.
+ */
+import pg from 'pg';
+import type { ChangeEvent, ColumnType, Row } from '../change-event.ts';
+import type { DbConnectionConfig } from '../connection-config.ts';
+import { FatalError, ReplicationError, UnsupportedDdlError } from '../errors.ts';
+import { silentLogger, type Logger } from '../logger.ts';
+import { compareSequences } from '../sequence.ts';
+import type { TableInfo } from '../table-info.ts';
+import { toApplyError } from './apply-errors.ts';
+import type { Applier, ApplierOptions } from './applier.ts';
+import { chunkRows, planBatch, type Step, type TableRef } from './batch-plan.ts';
+import { classifyDdl } from './ddl.ts';
+import { destTable } from './dest-names.ts';
+import {
+  CHECKPOINTS, CHUNKS, DDL_LOCK_SQL, META_DDL, PG_MAX_PARAMS, addColumnSql, createTableSql, deleteKeysSql,
+  deleteOneSql, dropColumnSql, insertSql, qi, qt,
+} from './pg-sql.ts';
+import { assertKeyable, toPgParam, type ValueSite } from './type-map.ts';
+
+export interface PgApplierOptions extends ApplierOptions {
+  /** Connections in the pool; one per concurrently applying lane. Default 4. */
+  poolSize?: number;
+  /** Rows per INSERT/DELETE statement (also bounded by 65535 parameters). Default 1000. */
+  rowsPerStatement?: number;
+  /** Default: silent. */
+  logger?: Logger;
+}
+
+type Client = pg.PoolClient;
+
+export class PgApplier implements Applier {
+  private readonly pool: pg.Pool;
+  private readonly rowsPerStatement: number;
+  private readonly logger: Logger;
+  private meta?: Promise<void>;
+  private closing?: Promise<void>;
+  /** Keyless-table snapshot rows held until the chunk's final call (see loadChunk). */
+  private readonly keylessChunks = new Map<string, Row[]>();
+
+  constructor(conn: DbConnectionConfig, private readonly opts: PgApplierOptions) {
+    if (conn.kind !== 'postgres') throw new FatalError(`PgApplier needs a postgres connection, got ${conn.kind}`);
+    if (!opts.jobId) throw new FatalError('PgApplier needs a jobId');
+    this.rowsPerStatement = opts.rowsPerStatement ?? 1000;
+    if (!(this.rowsPerStatement >= 1)) throw new FatalError('rowsPerStatement must be >= 1');
+    this.logger = (opts.logger ?? silentLogger).child({ component: 'pg-applier' });
+    this.pool = new pg.Pool({
+      host: conn.host,
+      port: conn.port,
+      user: conn.user,
+      password: conn.password,
+      database: conn.database ?? 'postgres',
+      max: opts.poolSize ?? 4,
+      application_name: 'tributary-apply',
+      ssl: conn.tls?.enabled ? { rejectUnauthorized: conn.tls.rejectUnauthorized ?? true, ca: conn.tls.ca } : undefined,
+    });
+    // An idle client that dies must not crash the process; the next checkout reconnects.
+    this.pool.on('error', (err) => this.logger.warn({ err: err.message }, 'idle destination connection failed'));
+  }
+
+  async ensureTable(table: TableInfo): Promise<void> {
+    await this.tx(async (c) => this.ensureTableIn(c, table, table.columns, table.key));
+  }
+
+  /**
+   * Keyed tables: each call upserts its rows in its own transaction (a re-run
+   * rewrites the same rows), and the final call of a chunk also marks it done.
+   * Keyless tables have a single chunk (snapshot-reader.ts) and nothing to
+   * upsert on, so their rows are held until the final call, which replaces
+   * the whole table and marks the chunk in one transaction: a crash before
+   * that leaves nothing behind, a crash after leaves the chunk done.
+   */
+  async loadChunk(table: TableInfo, rows: Row[], chunkId: string, final: boolean): Promise<void> {
+    if (table.key.length === 0) {
+      const held = this.keylessChunks.get(chunkId) ?? [];
+      for (const r of rows) held.push(r);
+      if (!final) { this.keylessChunks.set(chunkId, held); return; }
+      this.keylessChunks.delete(chunkId);
+      rows = held;
+    }
+    await this.tx(async (c) => {
+      await this.ensureMeta();
+      const done = await c.query(`SELECT 1 FROM ${CHUNKS} WHERE job_id = $1 AND chunk_id = $2 AND done_at IS NOT NULL`, [this.opts.jobId, chunkId]);
+      if (done.rowCount) return;
+      const ref = { schema: table.schema, table: table.table };
+      if (table.key.length === 0) {
+        await c.query(`TRUNCATE ${qt(destTable(ref, this.opts.rename))}`);
+        await this.runStep(c, { kind: 'insert', ref, columns: table.columns, rows });
+      } else if (rows.length) {
+        await this.runStep(c, { kind: 'upsert', ref, columns: table.columns, key: table.key, rows });
+      }
+      if (final) {
+        await c.query(
+          `INSERT INTO ${CHUNKS} (job_id, chunk_id, done_at) VALUES ($1, $2, now())
+           ON CONFLICT (job_id, chunk_id) DO UPDATE SET done_at = EXCLUDED.done_at`,
+          [this.opts.jobId, chunkId],
+        );
+      }
+    });
+  }
+
+  async isChunkDone(chunkId: string): Promise<boolean> {
+    await this.ensureMeta();
+    const r = await this.query(`SELECT 1 FROM ${CHUNKS} WHERE job_id = $1 AND chunk_id = $2 AND done_at IS NOT NULL`, [this.opts.jobId, chunkId]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async applyBatch(events: ChangeEvent[], lane: number, sequence: string): Promise<void> {
+    await this.ensureMeta();
+    await this.tx(async (c) => {
+      // The lock also fences off a second worker on the same lane (a stalled job picked up twice).
+      const cur = await c.query<{ sequence: string }>(
+        `SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = $1 AND lane = $2 FOR UPDATE`, [this.opts.jobId, lane]);
+      const cp = cur.rows[0]?.sequence ?? null;
+      const todo = cp === null ? events : events.filter((e) => compareSequences(e.sequence, cp) > 0);
+      for (const step of planBatch(todo)) await this.runStep(c, step);
+      if (cp === null || compareSequences(sequence, cp) > 0) {
+        await c.query(
+          `INSERT INTO ${CHECKPOINTS} (job_id, lane, sequence, updated_at) VALUES ($1, $2, $3, now())
+           ON CONFLICT (job_id, lane) DO UPDATE SET sequence = EXCLUDED.sequence, updated_at = EXCLUDED.updated_at`,
+          [this.opts.jobId, lane, sequence],
+        );
+      }
+    });
+  }
+
+  async readCheckpoint(lane: number): Promise<string | null> {
+    await this.ensureMeta();
+    const r = await this.query<{ sequence: string }>(`SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = $1 AND lane = $2`, [this.opts.jobId, lane]);
+    return r.rows[0]?.sequence ?? null;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.pool.end().catch((err: Error) => this.logger.warn({ err: err.message }, 'closing the pool failed'));
+    return this.closing;
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private ensureMeta(): Promise<void> {
+    this.meta ??= this.tx(async (c) => {
+      await c.query(DDL_LOCK_SQL);
+      for (const sql of META_DDL) await c.query(sql);
+    }).catch((err) => { this.meta = undefined; throw err; });
+    return this.meta;
+  }
+
+  private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(sql, params);
+    } catch (err) {
+      throw toApplyError(err);
+    }
+  }
+
+  /** A transaction that lost a deadlock or serialization conflict is rolled back whole, so it runs again. */
+  private async tx<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.txOnce(fn);
+      } catch (err) {
+        const code = ((err as { cause?: { code?: string } }).cause ?? (err as { code?: string })).code;
+        if (attempt >= 5 || (code !== '40P01' && code !== '40001')) throw err;
+        await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 20));
+      }
+    }
+  }
+
+  private async txOnce<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+    if (this.closing) throw new FatalError('applier is closed');
+    let c: Client;
+    try { c = await this.pool.connect(); } catch (err) { throw toApplyError(err); }
+    let broken = false;
+    try {
+      await c.query('BEGIN');
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => { broken = true; });
+      throw err instanceof ReplicationError ? err : toApplyError(err);
+    } finally {
+      c.release(broken);
+    }
+  }
+
+  /** CREATE (schema and table) or ADD the missing columns; serialised by an advisory lock. */
+  private async ensureTableIn(c: Client, src: TableRef, columns: ColumnType[], key: string[]): Promise<void> {
+    const ref = destTable(src, this.opts.rename);
+    const name = `${src.schema}.${src.table}`;
+    for (const k of key) {
+      const col = columns.find((x) => x.name === k);
+      if (!col) throw new FatalError(`key column ${k} of ${name} is not among its columns`);
+      assertKeyable('postgres', col, name);
+    }
+    await c.query(DDL_LOCK_SQL);
+    await c.query(`CREATE SCHEMA IF NOT EXISTS ${qi(ref.schema)}`);
+    const have = await c.query<{ column_name: string }>(
+      `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`, [ref.schema, ref.table]);
+    if (have.rowCount === 0) {
+      await c.query(createTableSql(ref, columns, key));
+      return;
+    }
+    const existing = new Set(have.rows.map((r) => r.column_name));
+    for (const col of columns) if (!existing.has(col.name)) await c.query(addColumnSql(ref, col));
+  }
+
+  private async runStep(c: Client, step: Step): Promise<void> {
+    if (step.kind === 'ddl') return this.applyDdl(c, step.event);
+    const dest = destTable(step.ref, this.opts.rename);
+    const sites = siteList(step.ref, step.columns);
+    switch (step.kind) {
+      case 'upsert':
+      case 'insert': {
+        const key = step.kind === 'upsert' ? step.key : undefined;
+        for (const part of chunkRows(step.rows, sites.length, this.rowsPerStatement, PG_MAX_PARAMS)) {
+          await c.query(insertSql(dest, step.columns, part.length, key), params(part, sites));
+        }
+        return;
+      }
+      case 'delete':
+        for (const part of chunkRows(step.keys, sites.length, this.rowsPerStatement, PG_MAX_PARAMS)) {
+          await c.query(deleteKeysSql(dest, step.columns, part.length), params(part, sites));
+        }
+        return;
+      case 'delete-one': {
+        const r = await c.query(deleteOneSql(dest, step.columns), params([step.row], sites));
+        if (r.rowCount === 0) this.logger.warn({ table: `${dest.schema}.${dest.table}` }, 'keyless delete/update matched no row');
+        return;
+      }
+    }
+  }
+
+  private async applyDdl(c: Client, e: ChangeEvent): Promise<void> {
+    const stmt = e.ddl ?? '';
+    const action = classifyDdl(stmt);
+    const ref = { schema: e.schema, table: e.table };
+    switch (action.kind) {
+      case 'ignore':
+        return;
+      case 'truncate':
+        await c.query(`TRUNCATE ${qt(destTable(ref, this.opts.rename))}`);
+        return;
+      case 'create':
+      case 'columns': {
+        if (e.columns.length === 0) throw new UnsupportedDdlError(stmt);
+        await this.ensureTableIn(c, ref, e.columns, e.key);
+        const dest = destTable(ref, this.opts.rename);
+        if (action.kind === 'columns') {
+          for (const d of action.drops) if (!e.columns.some((col) => col.name === d)) await c.query(dropColumnSql(dest, d));
+        }
+        return;
+      }
+    }
+  }
+}
+
+function siteList(ref: TableRef, columns: ColumnType[]): ValueSite[] {
+  const table = `${ref.schema}.${ref.table}`;
+  return columns.map((column) => ({ table, column }));
+}
+
+function params(rows: Row[], sites: ValueSite[]): unknown[] {
+  const out: unknown[] = [];
+  for (const row of rows) for (const s of sites) out.push(toPgParam(row[s.column.name], s));
+  return out;
+}
