@@ -87,7 +87,10 @@ export class MysqlBinlogCapture implements CaptureSource {
   /** Checks log_bin / binlog_format=ROW / binlog_row_image=FULL and fixes the start position. */
   async prepare(): Promise<PreparedCapture> {
     const db = await this.conn();
-    await assertBinlogSettings(db);
+    const rowMetadata = await assertBinlogSettings(db);
+    if (rowMetadata !== 'FULL') {
+      this.log.warn({ binlog_row_metadata: rowMetadata || 'unsupported' }, 'binlog_row_metadata is not FULL: replaying the binlog across an ALTER TABLE will stop the capture');
+    }
     this.prepared = this.options.from ?? (await this.currentPosition());
     return { position: this.prepared };
   }
@@ -155,6 +158,21 @@ function zongjiSchemaFilter(filter: TableFilter): { includeSchema?: Record<strin
 
 interface OpenTx extends RawTx { sawBegin: boolean }
 
+/**
+ * zongji's errors carry no codes. One of them needs an operator: without
+ * binlog_row_metadata=FULL zongji names row columns from information_schema
+ * as it is now, which fails when the binlog is replayed across a later ALTER
+ * of the table; retrying cannot fix that, so it is fatal.
+ */
+function zongjiError(err: Error): ReplicationError {
+  if (/schema changed between binlog event and metadata fetch/i.test(err.message)) {
+    return new FatalError(
+      `${err.message}. The binlog is being replayed across a later ALTER of this table: set binlog_row_metadata=FULL on the source `
+      + '(MariaDB >= 10.5, MySQL >= 8.0.1) so row events carry their own column names, or start again from a new snapshot', { cause: err });
+  }
+  return classify(err);
+}
+
 /** One run() of a capture: zongji wiring, the transaction assembler and the pump. */
 class BinlogRun {
   private zongji?: ZongJi;
@@ -212,7 +230,7 @@ class BinlogRun {
     if (this.finished) return;
     const z = this.capture.newZongji();
     this.zongji = z;
-    z.on('error', (err: Error) => this.finish(classify(err)));
+    z.on('error', (err: Error) => this.finish(zongjiError(err)));
     z.on('binlog', (e: AnyBinlogEvent) => {
       try {
         this.onEvent(e);

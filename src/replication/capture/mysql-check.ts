@@ -51,13 +51,18 @@ function binlogSettingsMissing(v: Record<string, string>): string[] {
   return missing;
 }
 
-/** Throws a FatalError naming every binlog setting capture needs but the server lacks. */
-export async function assertBinlogSettings(db: Queryable): Promise<void> {
-  const v = await variables(db, ['log_bin', 'binlog_format', 'binlog_row_image']);
+/**
+ * Throws a FatalError naming every binlog setting capture needs but the
+ * server lacks. Returns binlog_row_metadata ('' where the server has none),
+ * which is recommended FULL but not required.
+ */
+export async function assertBinlogSettings(db: Queryable): Promise<string> {
+  const v = await variables(db, ['log_bin', 'binlog_format', 'binlog_row_image', 'binlog_row_metadata']);
   const missing = binlogSettingsMissing(v);
   if (missing.length > 0) {
     throw new FatalError(`source cannot be captured: needs ${missing.join(', ')} (now log_bin=${v.log_bin ?? '?'}, binlog_format=${v.binlog_format ?? '?'}, binlog_row_image=${v.binlog_row_image ?? '?'})`);
   }
+  return (v.binlog_row_metadata ?? '').toUpperCase();
 }
 
 /** Global privileges (and the schemas with SELECT) from SHOW GRANTS output. */

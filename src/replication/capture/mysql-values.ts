@@ -151,6 +151,31 @@ export function repairTime(text: string): string {
   return `-${String(h).padStart(2, '0')}:${String(min).padStart(2, '0')}:${String(s).padStart(2, '0')}${m[4] ?? ''}`;
 }
 
+function formatUuid(b: Buffer): string {
+  const h = Buffer.concat([b, Buffer.alloc(Math.max(0, 16 - b.length))]).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/** RFC 5952 text, as MariaDB prints INET6 (IPv4-mapped and -compatible forms included). */
+function formatInet6(b: Buffer): string {
+  const groups = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2));
+  const v4 = `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `::ffff:${v4}`;
+  if (groups.slice(0, 6).every((g) => g === 0) && (groups[6]! > 0 || groups[7]! > 1)) return `::${v4}`;
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(':');
+  if (bestStart < 0) return hex(groups);
+  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+}
+
 function pad(n: number, w = 2): string { return String(n).padStart(w, '0'); }
 
 function dateText(d: Date, withTime: boolean): string {
@@ -191,11 +216,16 @@ export function toValue(col: ColumnType, raw: unknown): Value {
       if (typeof raw === 'string') return raw;
       if (Buffer.isBuffer(raw)) return raw.toString('utf8');
       return JSON.stringify(raw);
-    case 'uuid': return String(raw).toLowerCase();
+    case 'uuid': return (Buffer.isBuffer(raw) ? formatUuid(raw) : String(raw)).toLowerCase();
     case 'enum': case 'set': case 'text': return textOf(raw);
     case 'other':
     default:
-      if (Buffer.isBuffer(raw)) return raw.toString('base64');
+      if (Buffer.isBuffer(raw)) {
+        // With binlog_row_metadata=FULL zongji sees MariaDB INET4/INET6 as plain binary.
+        if (col.family === 'inet6' && raw.length === 16) return formatInet6(raw);
+        if (col.family === 'inet4' && raw.length === 4) return [...raw].join('.');
+        return raw.toString('base64');
+      }
       if (typeof raw === 'object') return JSON.stringify(raw);
       return typeof raw === 'number' ? raw : String(raw);
   }
