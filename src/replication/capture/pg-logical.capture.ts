@@ -233,6 +233,11 @@ export class PgLogicalCapture implements CaptureSource {
     const onAbort = (): void => finish();
     signal.addEventListener('abort', onAbort, { once: true });
     this.active = { stop: onAbort, done: done.catch(() => undefined) };
+    // Aborted during the set-up awaits: the listener above would never fire.
+    if (signal.aborted) {
+      finish();
+      return done;
+    }
 
     service.on('data', async (_lsn: string, msg: Pgoutput.Message) => {
       if (finished) return;

@@ -164,8 +164,14 @@ describe('PgLogicalCapture: transactions', () => {
     expect(failure).toBeInstanceOf(RetriableError);
     await c2.close();
 
-    // Run 3: the rest.
+    // Run 3: the rest. prepare() on an existing slot keeps it: no new slot, no exported snapshot.
     const c3 = capture('restart-job', filter);
+    const again = await c3.prepare();
+    expect(again.snapshotName).toBeUndefined();
+    const resumeOf = (tx: CapturedTransaction): bigint => lsnToBigInt((tx.resume as { lsn: string }).lsn);
+    const confirmed = lsnToBigInt((again.position as { lsn: string }).lsn);
+    // The 5th of run 2 was in its handler when the walsender died: never acknowledged.
+    expect(confirmed >= resumeOf(handled[4]!) && confirmed <= resumeOf(second[3]!)).toBe(true);
     const third = await collect(c3, (t) => t.length > 0 && t[t.length - 1]!.events.some((e) => e.after?.id === TX * ROWS));
     const elapsed = Date.now() - started;
 
@@ -180,9 +186,56 @@ describe('PgLogicalCapture: transactions', () => {
     const ids = [...bySeq.values()].flatMap((t) => t.events.map((e) => e.after!.id as number)).sort((x, y) => x - y);
     expect(ids).toEqual(Array.from({ length: TX * ROWS }, (_, i) => i + 1));
     expect(bySeq.size).toBe(TX);
-    // Acknowledged transactions are not re-sent: run 2 starts at the 6th.
-    expect(second[0]!.commitSequence).toBe([...bySeq.keys()].sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1))[5]);
+    // Acknowledged transactions are not re-sent: run 2 starts at the 6th; run 3 right after what was confirmed.
+    const order = [...bySeq.keys()].sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1));
+    expect(second[0]!.commitSequence).toBe(order[5]);
+    expect(BigInt(third[0]!.commitSequence) > confirmed).toBe(true);
+    expect(BigInt(third[0]!.commitSequence) <= BigInt(second[4]!.commitSequence)).toBe(true);
     console.info(`[pg-capture] ${TX * ROWS} rows over 3 runs with restarts in ${elapsed} ms`);
+  });
+});
+
+describe('PgLogicalCapture: identity and throughput', () => {
+  it('without REPLICA IDENTITY FULL, before holds only the key and says so', async () => {
+    await db.query(`CREATE TABLE s1.keyonly (id int PRIMARY KEY, v text)`);
+    const c = new PgLogicalCapture({
+      connection: conn, jobId: 'keyonly-job', tables: { schemas: [{ schema: 's1', tables: ['keyonly'] }] }, logger: silentLogger, replicaIdentityFull: false,
+    });
+    captures.push(c);
+    await c.prepare();
+    await db.query(`INSERT INTO s1.keyonly VALUES (1, 'a'), (2, 'b')`);
+    await db.query(`UPDATE s1.keyonly SET v = 'a2' WHERE id = 1`);
+    await db.query(`UPDATE s1.keyonly SET id = 20 WHERE id = 2`);
+    await db.query(`DELETE FROM s1.keyonly WHERE id = 1`);
+    const es = events(await collect(c, (t) => events(t).length >= 5)).slice(2);
+    expect(es.map((e) => [e.op, e.before, e.after, e.beforeKeyOnly])).toEqual([
+      [Operation.Update, { id: 1 }, { id: 1, v: 'a2' }, true],
+      [Operation.Update, { id: 2 }, { id: 20, v: 'b' }, true],
+      [Operation.Delete, { id: 1 }, null, true],
+    ]);
+  });
+
+  it('streams ten thousand rows in commit order (throughput probe)', async () => {
+    await db.query(`CREATE TABLE s1.tp (id int PRIMARY KEY, v text, n numeric(12,2), ts timestamptz)`);
+    const c = capture('throughput-job', { schemas: [{ schema: 's1', tables: ['tp'] }] });
+    await c.prepare();
+    await db.query(`INSERT INTO s1.tp SELECT g, md5(g::text), g / 3.0, now() FROM generate_series(1, 10000) g`);
+    for (let i = 0; i < 200; i++) await db.query(`UPDATE s1.tp SET v = 'u' WHERE id = $1`, [i + 1]);
+    const started = Date.now();
+    let rows = 0;
+    let last = -1n;
+    const txs = await collect(c, (t) => {
+      const tx = t[t.length - 1]!;
+      rows += tx.events.length;
+      const n = BigInt(tx.commitSequence);
+      expect(n > last).toBe(true);
+      last = n;
+      return t.length >= 201;
+    }, 60_000);
+    const ms = Date.now() - started;
+    expect(txs).toHaveLength(201);
+    expect(rows).toBe(10_200);
+    console.info(`[pg-capture] ${rows} rows in ${txs.length} transactions in ${ms} ms (${Math.round((rows * 1000) / ms)} rows/s)`);
   });
 });
 
