@@ -362,3 +362,134 @@ describe('DDL events', () => {
     expect((err as Error).message).toMatch(/binlog_row_metadata=FULL/);
   });
 });
+
+describe('MysqlSnapshotReader', () => {
+  it('chunks composite keys and keyless tables, reads every row once, in key order', async () => {
+    await sql(`CREATE TABLE \`${db}\`.comp (region VARCHAR(8), n INT, payload VARCHAR(20), PRIMARY KEY (region, n))`);
+    await sql(`CREATE TABLE \`${db}\`.nokey (a INT, b VARCHAR(10))`);
+    await sql(`CREATE TABLE \`${db}\`.binkey (k VARBINARY(4) PRIMARY KEY, v INT)`);
+    const regions = ['eu', 'us', 'apac', 'é'];
+    const compRows = regions.flatMap((r) => Array.from({ length: 250 }, (_, i) => [r, i, `${r}-${i}`]));
+    await sql(`INSERT INTO \`${db}\`.comp VALUES ?`, [compRows]);
+    await sql(`INSERT INTO \`${db}\`.nokey VALUES ?`, [Array.from({ length: 300 }, (_, i) => [i % 7, `v${i}`])]);
+    await sql(`INSERT INTO \`${db}\`.binkey VALUES ?`, [Array.from({ length: 50 }, (_, i) => [Buffer.from([i, 0, 255 - i]), i])]);
+    await sql(`ANALYZE TABLE \`${db}\`.comp, \`${db}\`.nokey, \`${db}\`.binkey`);
+
+    const reader = new MysqlSnapshotReader({ connection: conn });
+    try {
+      const tables = await reader.listTables({ schemas: [{ schema: db, tables: ['comp', 'nokey', 'binkey'] }] });
+      expect(tables.map((t) => t.table)).toEqual(['binkey', 'comp', 'nokey']);
+      const [binkey, comp, nokey] = tables as [typeof tables[0] & object, typeof tables[0] & object, typeof tables[0] & object];
+      expect(comp.key).toEqual(['region', 'n']);
+      expect(nokey.key).toEqual([]);
+      expect(comp.estimatedRows).toBeGreaterThan(500);
+
+      const chunks = await reader.planChunks(comp, 90);
+      expect(chunks).toHaveLength(Math.ceil(1000 / 90) + (1000 % 90 === 0 ? 1 : 0));
+      expect(chunks[0]!.after).toBeUndefined();
+      expect(chunks.at(-1)!.upTo).toBeUndefined();
+      for (let i = 1; i < chunks.length; i++) expect(chunks[i]!.after).toEqual(chunks[i - 1]!.upTo);
+      // Chunks travel between workers as JSON.
+      const planned = JSON.parse(JSON.stringify(chunks)) as typeof chunks;
+      const read: Row[] = [];
+      for (const ch of planned.reverse()) {
+        const part: Row[] = [];
+        for await (const batch of reader.readChunk(comp, ch, 37)) {
+          expect(batch.length).toBeLessThanOrEqual(37);
+          part.push(...batch);
+        }
+        expect(part.length).toBeLessThanOrEqual(90);
+        read.unshift(...part);
+      }
+      const expected = (await sql(`SELECT region, n, payload FROM \`${db}\`.comp ORDER BY region, n`)) as Row[];
+      expect(read).toEqual(expected);
+
+      expect(await reader.planChunks(nokey, 10)).toEqual([{ index: 0 }]);
+      const all: Row[] = [];
+      for await (const batch of reader.readChunk(nokey, { index: 0 }, 64)) all.push(...batch);
+      expect(all).toHaveLength(300);
+      expect(new Set(all.map((r) => r.b)).size).toBe(300);
+
+      const binChunks = await reader.planChunks(binkey, 7);
+      const binRows: Row[] = [];
+      for (const ch of binChunks) for await (const batch of reader.readChunk(binkey, ch, 100)) binRows.push(...batch);
+      expect(binRows.map((r) => r.v)).toEqual([...Array(50).keys()]);
+      expect(binRows[3]!.k).toBe(Buffer.from([3, 0, 252]).toString('base64'));
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('position() is consistent with the snapshot: a capture from it sees exactly the later commits', async () => {
+    await sql(`CREATE TABLE \`${db}\`.snappos (id INT PRIMARY KEY, v INT)`);
+    await sql(`INSERT INTO \`${db}\`.snappos VALUES (1, 1), (2, 2)`);
+    const reader = new MysqlSnapshotReader({ connection: conn });
+    const pos = await reader.position();
+    await reader.close();
+    expect(pos).toMatchObject({ kind: 'mysql', file: expect.stringMatching(/\.\d+$/), pos: expect.any(Number), gtid: expect.stringMatching(/^\d+-\d+-\d+/) });
+    await sql(`UPDATE \`${db}\`.snappos SET v = 20 WHERE id = 2`);
+    const txs = await collect({ from: pos, tables: { schemas: [{ schema: db, tables: ['snappos'] }] } }, (t) => t.length >= 1);
+    expect(txs[0]!.events.map((e) => [e.op, e.after])).toEqual([[Operation.Update, { id: 2, v: 20 }]]);
+  });
+});
+
+describe('checkMysqlCapture', () => {
+  it('reports a fully capable private server as ok', async () => {
+    const res = await checkMysqlCapture(conn);
+    expect(res.missing).toEqual([]);
+    expect(res.ok).toBe(true);
+    expect(res.details).toMatchObject({ flavor: 'mariadb', log_bin: 'ON', binlog_format: 'ROW', binlog_row_image: 'FULL', gtid_strict_mode: 'ON' });
+  });
+
+  it('names the missing privileges of a restricted user', async () => {
+    const user = `capcheck_${db}`;
+    await sql(`CREATE USER '${user}'@'%' IDENTIFIED BY 'S3cret-pw'`);
+    await sql(`GRANT SELECT ON \`${db}\`.* TO '${user}'@'%'`);
+    const restricted: DbConnectionConfig = { ...conn, user, password: 'S3cret-pw', database: db };
+    const res = await checkMysqlCapture(restricted);
+    expect(res.ok).toBe(false);
+    expect(res.missing).toEqual(['REPLICATION SLAVE', 'BINLOG MONITOR']);
+    expect(res.details.select_schemas).toBe(db);
+    const noDb = await checkMysqlCapture({ ...restricted, database: undefined });
+    expect(noDb.missing).toEqual(['REPLICATION SLAVE', 'BINLOG MONITOR', 'SELECT']);
+
+    await sql(`GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '${user}'@'%'`);
+    expect((await checkMysqlCapture(restricted)).missing).toEqual([]);
+  });
+
+  it('throws classified errors without the password for a wrong password or an unreachable server', async () => {
+    const bad = await checkMysqlCapture({ ...conn, user: `capcheck_${db}`, password: 'wrong-Pa55word' }).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(FatalError);
+    expect((bad as Error).message).toMatch(/ER_ACCESS_DENIED_ERROR/);
+    expect((bad as Error).message).not.toContain('wrong-Pa55word');
+    const down = await checkMysqlCapture({ ...conn, port: 1 }).catch((e: unknown) => e);
+    expect(down).toBeInstanceOf(RetriableError);
+    expect((down as Error).message).toMatch(/127\.0\.0\.1:1/);
+  });
+
+  it('capture run() rejects fatal on bad credentials and retriable on an unreachable server', async () => {
+    const ac = new AbortController();
+    const from = { kind: 'mysql' as const, file: 'binlog.000001', pos: 4 };
+    const auth = await newCapture({ connection: { ...conn, password: 'nope-nope' , user: 'nobody_here' }, from }).run(async () => undefined, ac.signal).catch((e: unknown) => e);
+    expect(auth).toBeInstanceOf(FatalError);
+    const down = await newCapture({ connection: { ...conn, port: 1 }, from }).run(async () => undefined, ac.signal).catch((e: unknown) => e);
+    expect(down).toBeInstanceOf(RetriableError);
+  });
+
+  it("reports log_bin missing on the machine's own MariaDB at 3306 (which runs without binlog)", async (ctx) => {
+    if (!(await portOpen(3306))) return ctx.skip();
+    const local: DbConnectionConfig = { kind: 'mysql', host: '127.0.0.1', port: 3306, user: 'root', password: '' };
+    let res;
+    try {
+      res = await checkMysqlCapture(local);
+    } catch (err) {
+      if (err instanceof FatalError) return ctx.skip(); // reachable, but not with these credentials
+      throw err;
+    }
+    expect(res.ok).toBe(false);
+    expect(res.missing).toContain('log_bin');
+    const cap = newCapture({ connection: local });
+    await expect(cap.prepare()).rejects.toThrow(/log_bin/);
+    await cap.close();
+  });
+});
