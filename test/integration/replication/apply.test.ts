@@ -437,6 +437,24 @@ describe.each(DESTS)('apply into %s', (dest) => {
     expect(await rows(dest, 'renamed', ['id', 'v'])).toEqual([{ id: '1', v: 'r' }]);
   });
 
+  it('T36/T39: unbounded text and bytea keys get bounded key types on MariaDB; too-long keys are refused', async () => {
+    const k = p({ name: 'k', kind: 'text', sourceType: 'text', family: 'text' });
+    const b = p({ name: 'b', kind: 'binary', sourceType: 'bytea', family: 'bytea' });
+    const a = applier(dest, `job_textkey_${dest}`);
+    await a.ensureTable({ schema: SCHEMA, table: 'textkey', columns: [k, b], key: ['k'], estimatedRows: 0 });
+    await a.ensureTable({ schema: SCHEMA, table: 'binkey', columns: [b], key: ['b'], estimatedRows: 0 });
+    expect((await types(dest, 'textkey')).k).toBe(dest === 'postgres' ? 'text' : 'varchar(768)');
+    expect((await types(dest, 'binkey')).b).toBe(dest === 'postgres' ? 'bytea' : 'varbinary(3072)');
+    const row = (kv: string): ChangeEvent => ev('postgres', 'textkey', Operation.Insert, [k, b], null, { k: kv, b: B4 }, ['k']);
+    const brow = (bytes: number): ChangeEvent => ev('postgres', 'binkey', Operation.Insert, [b], null, { b: Buffer.alloc(bytes, 7).toString('base64') }, ['b']);
+    await a.applyBatch([row('a'), row('A'), row('a '), row('😀'.repeat(768)), brow(3072)], 0, nextSeq());
+    expect((await rows(dest, 'textkey', ['k'], 'k')).length).toBe(4);
+    for (const bad of [row('x'.repeat(769)), brow(3073)]) {
+      const run = a.applyBatch([bad], 0, nextSeq());
+      if (dest === 'postgres') await run; else await expect(run).rejects.toBeInstanceOf(UnmappableValueError);
+    }
+  });
+
   it('throughput: one 20k-row batch', async () => {
     const a = applier(dest, `job_bulk_${dest}`);
     const cols = [...KV, m({ name: 'd', kind: 'decimal', sourceType: 'decimal(12,2)', precision: 12, scale: 2 }), m({ name: 'ts', kind: 'datetime', sourceType: 'datetime(6)', fsp: 6 })];
