@@ -66,6 +66,7 @@ export class PgApplier implements Applier {
   }
 
   async ensureTable(table: TableInfo): Promise<void> {
+    await this.ensureMeta();
     await this.tx(async (c) => this.ensureTableIn(c, table, table.columns, table.key));
   }
 
@@ -85,8 +86,8 @@ export class PgApplier implements Applier {
       this.keylessChunks.delete(chunkId);
       rows = held;
     }
+    await this.ensureMeta();
     await this.tx(async (c) => {
-      await this.ensureMeta();
       const done = await c.query(`SELECT 1 FROM ${CHUNKS} WHERE job_id = $1 AND chunk_id = $2 AND done_at IS NOT NULL`, [this.opts.jobId, chunkId]);
       if (done.rowCount) return;
       const ref = { schema: table.schema, table: table.table };
