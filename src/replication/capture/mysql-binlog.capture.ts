@@ -37,13 +37,24 @@ export interface MysqlCaptureOptions extends CaptureOptions {
   maxQueuedRows?: number;
   /**
    * When only filtered-out traffic passed for this long, deliver one empty
-   * transaction (no events) so the caller can move its checkpoint forward
-   * instead of re-reading that traffic after a restart. 0 disables. Default 10000 ms.
+   * transaction (`events: []`) so the caller can move its checkpoint forward
+   * instead of re-reading that traffic after a restart. Default 0 (off):
+   * every delivered transaction has at least one event.
    */
   progressIntervalMs?: number;
 }
 
-const DEFAULTS = { maxQueuedTransactions: 32, maxQueuedRows: 20_000, progressIntervalMs: 10_000, selectorColumn: '_change_selector' };
+export interface CaptureStats {
+  /** Transactions delivered to the handler. */
+  transactions: number;
+  events: number;
+  /** Committed transactions waiting for the handler now. */
+  queued: number;
+  /** Times the binlog socket was paused because the queue was full. */
+  pauses: number;
+}
+
+const DEFAULTS = { maxQueuedTransactions: 32, maxQueuedRows: 20_000, progressIntervalMs: 0, selectorColumn: '_change_selector' };
 
 /** Replica server ids are 32-bit; stay clear of the small ids real servers use. */
 function randomServerId(): number {
@@ -58,6 +69,8 @@ export class MysqlBinlogCapture implements CaptureSource {
   private info?: ServerInfo;
   private zongji?: ZongJi;
   private closing?: Promise<void>;
+  private active?: BinlogRun;
+  private lastStats: CaptureStats = { transactions: 0, events: 0, queued: 0, pauses: 0 };
 
   constructor(private readonly options: MysqlCaptureOptions) {
     if (options.connection.kind !== 'mysql') throw new FatalError(`MysqlBinlogCapture needs a mysql connection, got "${options.connection.kind}"`);
@@ -111,7 +124,19 @@ export class MysqlBinlogCapture implements CaptureSource {
   async drop(): Promise<void> {}
 
   run(handler: (tx: CapturedTransaction) => Promise<void>, signal: AbortSignal): Promise<void> {
-    return new BinlogRun(this, handler, signal).start();
+    if (this.closing) return Promise.reject(new FatalError('capture is closed'));
+    if (this.active) return Promise.reject(new FatalError('capture is already running'));
+    const run = new BinlogRun(this, handler, signal);
+    this.active = run;
+    return run.start().finally(() => {
+      this.lastStats = run.stats();
+      if (this.active === run) this.active = undefined;
+    });
+  }
+
+  /** Counters of the current (or last) run, for metrics and tests. */
+  stats(): CaptureStats {
+    return this.active?.stats() ?? this.lastStats;
   }
 
   /** @internal used by BinlogRun */
@@ -136,6 +161,8 @@ export class MysqlBinlogCapture implements CaptureSource {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      // A run still going ends as if aborted (after its in-flight handler).
+      if (this.active) await this.active.stop();
       try { this.zongji?.stop(); } catch (err) { this.log.warn({ err }, 'zongji stop failed'); }
       try { await this.db?.end(); } catch { this.db?.destroy(); }
       this.db = undefined;
@@ -187,9 +214,13 @@ class BinlogRun {
   private paused = false;
   private pumping = false;
   private lastDelivered = Date.now();
+  private delivered = 0;
+  private deliveredEvents = 0;
+  private pauses = 0;
   private failure?: ReplicationError;
   private finished = false;
   private settle!: { resolve: () => void; reject: (e: unknown) => void };
+  private done?: Promise<void>;
   private readonly log: Logger;
   private readonly opts: ReturnType<MysqlBinlogCapture['settings']>['opts'];
   private readonly tables: TableFilter;
@@ -207,13 +238,24 @@ class BinlogRun {
 
   start(): Promise<void> {
     const done = new Promise<void>((resolve, reject) => { this.settle = { resolve, reject }; });
-    if (this.signal.aborted) return Promise.resolve();
+    this.done = done;
+    if (this.signal.aborted) { this.finish(); return done; }
     this.signal.addEventListener('abort', this.onAbort, { once: true });
     this.boot().catch((err) => this.finish(classify(err)));
     return done;
   }
 
   private readonly onAbort = (): void => { this.finish(); };
+
+  /** Ends the run as an abort would; resolves once it has settled. */
+  async stop(): Promise<void> {
+    this.finish();
+    await this.done?.catch(() => undefined);
+  }
+
+  stats(): CaptureStats {
+    return { transactions: this.delivered, events: this.deliveredEvents, queued: this.queue.length, pauses: this.pauses };
+  }
 
   private async boot(): Promise<void> {
     const { db, info, start } = await this.capture.startContext();
@@ -301,7 +343,7 @@ class BinlogRun {
       case 'WriteRows': case 'UpdateRows': case 'DeleteRows': {
         const r = e as Extract<AnyBinlogEvent, { getTypeName(): 'WriteRows' }>;
         const map = r.tableMap[r.tableId];
-        if (!map || !matchesFilter(this.tables, map.parentSchema, map.tableName)) break;
+        if (!map || SYSTEM_SCHEMAS.has(map.parentSchema.toLowerCase()) || !matchesFilter(this.tables, map.parentSchema, map.tableName)) break;
         const tx = this.current ?? this.open(e, undefined, true);
         tx.items.push({ kind: r.getTypeName() as 'WriteRows', schema: map.parentSchema, table: map.tableName, rows: r.rows as unknown[] });
         tx.rows += r.rows.length;
@@ -332,6 +374,7 @@ class BinlogRun {
     this.queue.push(tx);
     this.queuedRows += tx.rows;
     if (this.queue.length >= this.opts.maxQueuedTransactions || this.queuedRows >= this.opts.maxQueuedRows) {
+      if (!this.paused) this.pauses++;
       this.paused = true;
       this.zongji?.connection?.pause();
     }
@@ -353,6 +396,8 @@ class BinlogRun {
         if (tx.events.length > 0 || (this.opts.progressIntervalMs > 0 && quietFor >= this.opts.progressIntervalMs)) {
           await this.handler(tx);
           this.lastDelivered = Date.now();
+          this.delivered++;
+          this.deliveredEvents += tx.events.length;
         }
         if (this.paused && this.queue.length <= this.opts.maxQueuedTransactions / 2 && this.queuedRows <= this.opts.maxQueuedRows / 2) {
           this.paused = false;

@@ -153,12 +153,23 @@ describe('MysqlBinlogCapture: transactions', () => {
     for (let i = 0; i < n; i++) await sql(`INSERT INTO \`${db}\`.bp VALUES (?, ?)`, [i, i]);
     let active = 0;
     let maxActive = 0;
-    const txs = await collect({ from: position, maxQueuedTransactions: 4 }, (t) => t.length >= n, 60_000, async () => {
+    const cap = newCapture({ from: position, maxQueuedTransactions: 4 });
+    const txs: CapturedTransaction[] = [];
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 60_000);
+    await cap.run(async (tx) => {
       active++;
       maxActive = Math.max(maxActive, active);
+      txs.push(tx);
+      expect(cap.stats().queued).toBeLessThanOrEqual(4);
       await new Promise((r) => setTimeout(r, 2));
       active--;
-    });
+      if (txs.length >= n) ac.abort();
+    }, ac.signal);
+    clearTimeout(timer);
+    expect(cap.stats()).toMatchObject({ transactions: n, events: n });
+    expect(cap.stats().pauses).toBeGreaterThan(0);
+    await cap.close();
     expect(maxActive).toBe(1);
     expect(txs.map((t) => t.events[0]!.after!.id)).toEqual([...Array(n).keys()]);
   });
@@ -474,6 +485,32 @@ describe('checkMysqlCapture', () => {
     expect(auth).toBeInstanceOf(FatalError);
     const down = await newCapture({ connection: { ...conn, port: 1 }, from }).run(async () => undefined, ac.signal).catch((e: unknown) => e);
     expect(down).toBeInstanceOf(RetriableError);
+  });
+
+  it('run() rejects retriable when the binlog connection is killed, and close() ends a running capture', async () => {
+    await sql(`CREATE TABLE \`${db}\`.killme (id INT PRIMARY KEY)`);
+    const cap = newCapture();
+    await cap.prepare();
+    const ac = new AbortController();
+    const seen: CapturedTransaction[] = [];
+    const running = cap.run(async (tx) => { seen.push(tx); }, ac.signal).catch((e: unknown) => e);
+    await sql(`INSERT INTO \`${db}\`.killme VALUES (1)`);
+    for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toHaveLength(1);
+    const dumps = (await sql(`SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`)) as { ID: number }[];
+    expect(dumps.length).toBeGreaterThan(0);
+    for (const d of dumps) await sql(`KILL ${Number(d.ID)}`).catch(() => undefined);
+    const err = await running;
+    expect(err).toBeInstanceOf(RetriableError);
+    await cap.close();
+
+    // close() while running: run() resolves.
+    const cap2 = newCapture();
+    await cap2.prepare();
+    const running2 = cap2.run(async () => undefined, new AbortController().signal);
+    await new Promise((r) => setTimeout(r, 300));
+    await cap2.close();
+    await expect(running2).resolves.toBeUndefined();
   });
 
   it("reports log_bin missing on the machine's own MariaDB at 3306 (which runs without binlog)", async (ctx) => {
