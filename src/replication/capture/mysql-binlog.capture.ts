@@ -128,10 +128,17 @@ export class MysqlBinlogCapture implements CaptureSource {
     if (this.active) return Promise.reject(new FatalError('capture is already running'));
     const run = new BinlogRun(this, handler, signal);
     this.active = run;
-    return run.start().finally(() => {
-      this.lastStats = run.stats();
-      if (this.active === run) this.active = undefined;
-    });
+    return run.start()
+      .catch((err: unknown) => {
+        // The metadata connection may be the broken part: the next run() reconnects.
+        this.db?.destroy();
+        this.db = undefined;
+        throw err;
+      })
+      .finally(() => {
+        this.lastStats = run.stats();
+        if (this.active === run) this.active = undefined;
+      });
   }
 
   /** Counters of the current (or last) run, for metrics and tests. */
