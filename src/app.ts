@@ -25,6 +25,14 @@ import { noopProcessor } from './queues/processors/noop.processor.ts';
 import { NodeRegistry } from './services/node-registry.ts';
 import { TaskService } from './services/task.service.ts';
 import type { Services } from './services/services.ts';
+import { ConnectionRepo } from './store/connection.repo.ts';
+import { JobRepo } from './store/job.repo.ts';
+import { ConnectionService } from './services/connection.service.ts';
+import { JobService, JOB_CONTROL_TOPIC, type JobControlMessage } from './services/job.service.ts';
+import { captureProcessor } from './queues/processors/capture.processor.ts';
+import { applyProcessor } from './queues/processors/apply.processor.ts';
+import { snapshotChunkProcessor, snapshotDoneProcessor } from './queues/processors/snapshot.processor.ts';
+import type { ReplicationDeps } from './queues/processors/task-run.ts';
 import { buildAppSchema } from './server/schema.ts';
 import { Gateway } from './server/gateway.ts';
 
@@ -73,6 +81,7 @@ export class App {
   private queues?: QueueSet;
   private nodes?: NodeRegistry;
   private closing?: Promise<void>;
+  private stopControl = new AbortController();
 
   constructor(private readonly opts: AppOptions) {
     this.logger = opts.logger ?? createLogger(opts.config.logLevel);
@@ -123,8 +132,14 @@ export class App {
       return out;
     });
 
+    const connections = new ConnectionService(new ConnectionRepo(this.pool, this.secrets));
+    const jobRepo = new JobRepo(this.pool);
+    const feedPrefix = config.queuePrefix;
+    const jobs = new JobService(jobRepo, connections, this.queues, this.pubsub.pubSub, this.redis, feedPrefix);
     this.services = {
       version: VERSION,
+      connections,
+      jobs,
       nodes: this.nodes,
       tasks: new TaskService(this.queues, this.pubsub.pubSub),
       tokens,
@@ -146,6 +161,15 @@ export class App {
         publishTaskEvent: (e) => this.pubsub!.publish(topicFor(Topic.TaskEvents, e.taskId), e),
       });
       this.workerHost.register(TaskKind.Noop, noopProcessor);
+      const deps: ReplicationDeps = {
+        jobs: jobRepo, connections: connections.repo, redis: this.redis, queues: this.queues, feedPrefix,
+        publish: (topic, payload) => this.pubsub!.publish(topic, payload), logger: this.logger, metrics,
+      };
+      this.workerHost.register(TaskKind.Capture, captureProcessor(deps));
+      this.workerHost.register(TaskKind.Apply, applyProcessor(deps));
+      this.workerHost.register(TaskKind.SnapshotChunk, snapshotChunkProcessor(deps));
+      this.workerHost.register(TaskKind.Snapshot, snapshotDoneProcessor(deps));
+      void this.listenForControl().catch(() => undefined);
       this.workerHost.start();
       this.logger.info({ queues: queueNames, concurrency: config.workerConcurrency, node: this.nodes.id }, 'workers started');
     }
@@ -169,6 +193,18 @@ export class App {
     }
   }
 
+  /** Pause/stop/delete reach the node running a job's tasks through pub/sub. */
+  private async listenForControl(): Promise<void> {
+    const it = this.pubsub!.pubSub.subscribe(JOB_CONTROL_TOPIC)[Symbol.asyncIterator]();
+    this.stopControl.signal.addEventListener('abort', () => { it.return?.(); }, { once: true });
+    for (;;) {
+      const n = await it.next();
+      if (n.done) return;
+      const msg = n.value as JobControlMessage;
+      if (msg?.action === 'abort') this.workerHost?.abortJob(msg.jobId);
+    }
+  }
+
   address(): { host: string; port: number } | undefined {
     const a = this.gateway?.httpServer.address();
     return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
@@ -181,6 +217,7 @@ export class App {
         try { await fn(); } catch (err) { this.logger.warn({ err, step: name }, 'shutdown step failed'); }
       };
       await step('gateway', () => this.gateway?.close());
+      this.stopControl.abort();
       await step('workers', () => this.workerHost?.close());
       await step('heartbeat', () => this.nodes?.close());
       await step('queues', () => this.queues?.close());

@@ -36,6 +36,7 @@ export class WorkerHost {
   private readonly processors = new Map<string, TaskProcessor>();
   private readonly workers: Worker[] = [];
   private readonly running = new Map<string, AbortController>();
+  private readonly jobOf = new Map<string, string>();
   private closing?: Promise<void>;
 
   constructor(private readonly opts: WorkerHostOptions) {}
@@ -71,6 +72,15 @@ export class WorkerHost {
     return true;
   }
 
+  /** Abort every task of a job running on this node (pause, stop, delete). */
+  abortJob(jobId: string): number {
+    let n = 0;
+    for (const [taskId, c] of this.running) {
+      if (this.jobOf.get(taskId) === jobId) { c.abort(); n++; }
+    }
+    return n;
+  }
+
   runningTasks(): string[] { return [...this.running.keys()]; }
 
   private async process(job: Job<TaskPayload>): Promise<unknown> {
@@ -81,6 +91,7 @@ export class WorkerHost {
     if (!processor) throw new Error(`no processor for task kind ${payload.kind}`);
     const controller = new AbortController();
     this.running.set(payload.taskId, controller);
+    if ('jobId' in payload) this.jobOf.set(payload.taskId, payload.jobId);
     const logger = this.opts.logger.child({ task: payload.taskId, kind: payload.kind });
     emit({ state: 'active' });
     try {
@@ -92,6 +103,7 @@ export class WorkerHost {
       throw err;
     } finally {
       this.running.delete(payload.taskId);
+      this.jobOf.delete(payload.taskId);
     }
   }
 

@@ -2,6 +2,8 @@
 import type { NonEmptyArray } from 'type-graphql';
 import { SystemResolver } from './system.resolver.ts';
 import { TaskResolver } from './task.resolver.ts';
+import { ConnectionResolver } from './connection.resolver.ts';
+import { JobResolver } from './job.resolver.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export const resolvers: NonEmptyArray<Function> = [SystemResolver, TaskResolver];
+export const resolvers: NonEmptyArray<Function> = [SystemResolver, TaskResolver, ConnectionResolver, JobResolver];

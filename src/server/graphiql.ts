@@ -35,6 +35,30 @@ const DEFAULT_QUERY = `# Welcome to Tributary. Try:
 # subscription { taskEvents(taskId: "...") { state progress message result } }
 `;
 
+/**
+ * Browser-side: the kind ('query', 'mutation', 'subscription') of the
+ * operation `name` (or of the only operation) in `query`, from a scan of
+ * top-level tokens with strings and comments removed; undefined if unknown.
+ */
+const OPERATION_KIND = String.raw`function operationKind(query, name) {
+    const src = String(query).replace(/"""[\s\S]*?"""|"(?:[^"\\\n]|\\.)*"|#[^\n]*/g, ' ');
+    const ops = [];
+    const re = /[{}()]|[_A-Za-z][_0-9A-Za-z]*/g;
+    let depth = 0, cur = null, m;
+    while ((m = re.exec(src))) {
+      const t = m[0];
+      if (t === '{' || t === '(') {
+        if (depth === 0 && t === '{') { ops.push(cur || { kind: 'query', name: undefined }); cur = null; }
+        depth++;
+      } else if (t === '}' || t === ')') depth--;
+      else if (depth === 0 && !cur && /^(query|mutation|subscription|fragment)$/.test(t)) cur = { kind: t, name: undefined };
+      else if (depth === 0 && cur && cur.name === undefined) cur.name = t;
+    }
+    const real = ops.filter((o) => o.kind !== 'fragment');
+    const op = name ? real.find((o) => o.name === name) : real.length === 1 ? real[0] : undefined;
+    return op ? op.kind : undefined;
+  }`;
+
 function page(): string {
   return `<!doctype html>
 <html lang="en">
@@ -57,7 +81,21 @@ function page(): string {
   const headers = token ? { Authorization: 'Bearer ' + token } : {};
   const wsUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/graphql';
   const wsClient = graphqlWs.createClient({ url: wsUrl, connectionParams: token ? { authorization: 'Bearer ' + token } : {}, lazy: true });
-  const fetcher = GraphiQL.createFetcher({ url: '/graphql', headers, wsClient });
+  const httpFetcher = GraphiQL.createFetcher({ url: '/graphql', headers, wsClient });
+  ${OPERATION_KIND}
+  // GraphiQL parses the editor 100 ms after the last edit and sends an
+  // operation over the WebSocket only if that (possibly stale) parse says
+  // "subscription": run right after a paste, a subscription went over HTTP
+  // and failed. Decide from the text actually sent instead.
+  const fetcher = (params, opts) => {
+    if (operationKind(params.query, params.operationName || undefined) === 'subscription') {
+      return { subscribe: (sink) => ({ unsubscribe: wsClient.subscribe(params, {
+        next: (v) => sink.next(v), complete: () => sink.complete(),
+        error: (e) => sink.error(e instanceof CloseEvent ? new Error(('Socket closed with event ' + e.code + ' ' + (e.reason || '')).trim()) : e),
+      }) }) };
+    }
+    return httpFetcher(params, opts);
+  };
   const root = ReactDOM.createRoot(document.getElementById('graphiql'));
   root.render(React.createElement(GraphiQL, { fetcher, defaultQuery: ${JSON.stringify(DEFAULT_QUERY)}, defaultEditorToolsVisibility: true }));
 </script>

@@ -4,6 +4,8 @@ import type { NodeRegistry } from './node-registry.ts';
 import type { TaskService } from './task.service.ts';
 import type { TokenRepo } from '../store/token.repo.ts';
 import type { AppPubSub } from '../events/pubsub.ts';
+import type { ConnectionService } from './connection.service.ts';
+import type { JobService } from './job.service.ts';
 
 export interface Services {
   version: string;
@@ -12,4 +14,6 @@ export interface Services {
   tokens: TokenRepo;
   auth: Authenticator;
   pubSub: AppPubSub;
+  connections: ConnectionService;
+  jobs: JobService;
 }

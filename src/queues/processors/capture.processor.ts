@@ -1,0 +1,167 @@
+/**
+ * The capture task (Udup "Src"): prepare the source (slot/publication), plan
+ * and launch the snapshot flow when the job wants one, hold the exported
+ * snapshot until the chunks are done, then stream into the job's feed from
+ * the feed's own resume position. Migration jobs stop once caught up with the
+ * position at which the snapshot ended.
+ */
+import { FlowProducer, type ConnectionOptions } from 'bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SourcePosition } from '../../replication/change-event.ts';
+import { createApplier, createCapture, createSnapshotReader } from '../../replication/factory.ts';
+import { openFeed } from '../../replication/feed/feed-registry.ts';
+import { runCapture } from '../../replication/pipeline/capture-runner.ts';
+import { parseStartPosition } from '../../replication/position.ts';
+import { JobType, type JobRunState } from '../../services/job-model.ts';
+import { QueueName, TaskKind } from '../queue-names.ts';
+import type { JobTaskPayload } from '../task-payloads.ts';
+import type { TaskProcessor } from '../worker-host.ts';
+import { TaskRun, type ReplicationDeps } from './task-run.ts';
+import type { CaptureSource } from '../../replication/capture/capture-source.ts';
+
+const CHUNK_OPTS = { attempts: 100_000, backoff: { type: 'fixed', delay: 2000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } } as const;
+
+export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
+  return async (payload, ctx) => {
+    const p = payload as JobTaskPayload;
+    const run = await TaskRun.begin(p, ctx, deps);
+    if (!run) return { skipped: 'job not running in this run' };
+    const job = run.job;
+    const source = await deps.connections.config(job.source_connection_id!);
+    const feed = openFeed(deps.redis, job.feed_name!, { prefix: deps.feedPrefix });
+    let capture: CaptureSource | undefined;
+    try {
+      const resume = await feed.resumePosition();
+      const configured = job.spec.startPosition ? parseStartPosition(source.kind, job.spec.startPosition) : undefined;
+      const from = resume ?? (job.state.startPosition as SourcePosition | undefined) ?? configured;
+      capture = createCapture({ connection: source, jobId: job.id, tables: job.spec.tables, from, selectorColumn: job.spec.selectorColumn, logger: run.logger });
+      const prepared = await capture.prepare();
+      const startPosition = from ?? prepared.position;
+      if (!job.state.startPosition) {
+        await deps.jobs.mergeState(job.id, p.runId, { startPosition });
+        await run.log('info', `capture starts at ${JSON.stringify(startPosition)}`);
+      }
+      await deps.jobs.updateTask(p.taskId, { position: startPosition });
+
+      let state: JobRunState = (await run.check())?.state ?? job.state;
+      if (job.spec.snapshot && !state.snapshotDone && job.type !== JobType.Subscribe) {
+        if (!state.snapshotPlanned) await planSnapshot(run, deps, prepared.snapshotName);
+        // Keep the capture prepared and idle while chunks read: PostgreSQL's exported snapshot lives as long as this.
+        while (!run.signal.aborted) {
+          const j = await run.check();
+          if (!j) break;
+          state = j.state;
+          if (state.snapshotDone) break;
+          await sleep(500, undefined, { signal: run.signal }).catch(() => undefined);
+        }
+        if (run.signal.aborted) return await run.endAborted();
+        if (job.type === JobType.Migration && !state.snapshotEndPosition) {
+          const end = await capture.currentPosition();
+          await deps.jobs.mergeState(job.id, p.runId, { snapshotEndPosition: end });
+          state = { ...state, snapshotEndPosition: end };
+        }
+      }
+      let target: SourcePosition | undefined = state.snapshotEndPosition as SourcePosition | undefined;
+      if (job.type === JobType.Migration && !target) {
+        target = await capture.currentPosition();
+        await deps.jobs.mergeState(job.id, p.runId, { snapshotEndPosition: target });
+      }
+      if (state.captureDone) return { done: true };
+      await deps.jobs.mergeProgress(job.id, { phase: job.type === JobType.Migration ? 'catching-up' : 'streaming' });
+
+      const base = { changes: Number(job.metrics.changesCaptured ?? 0), bytes: Number(job.metrics.bytesCaptured ?? 0) };
+      let changes = 0; let bytes = 0; let lastSeq: string | undefined; let lastPos: SourcePosition | undefined;
+      const counterKey = `${deps.feedPrefix}:job:{${job.id}}:inflight`;
+      const flush = async () => {
+        await deps.jobs.mergeMetrics(job.id, { changesCaptured: base.changes + changes, bytesCaptured: base.bytes + bytes, capturedSequence: lastSeq, capturedPosition: lastPos });
+        if (lastPos) await deps.jobs.updateTask(p.taskId, { position: lastPos });
+        const fresh = await deps.jobs.get(job.id);
+        if (fresh) { run.job = fresh; run.publishJob('metrics'); }
+      };
+      const flusher = setInterval(() => { flush().catch(() => undefined); }, 1000);
+      const hasApply = job.type !== JobType.Subscribe;
+      let outcome;
+      try {
+        outcome = await runCapture({
+          capture, feed, signal: run.signal,
+          msgsLimit: job.spec.msgsLimit, bytesLimit: Math.max(job.spec.bytesLimit, job.spec.msgBytesLimit),
+          // ReplChanBufferSize: transactions appended but not yet applied.
+          waitForRoom: hasApply ? async (signal) => {
+            while (!signal.aborted && Number(await deps.redis.get(counterKey) ?? 0) >= job.spec.replChanBufferSize) {
+              await sleep(20);
+            }
+          } : undefined,
+          onAppended: ({ tx, added, bytes: b }) => {
+            if (added > 0) {
+              changes += added; bytes += b;
+              deps.metrics?.changesCaptured.inc({ job: job.name }, added);
+              if (hasApply) deps.redis.incr(counterKey).catch(() => undefined);
+              lastSeq = tx.events.at(-1)?.sequence ?? lastSeq;
+              deps.publish(`feed-appended:${job.feed_name}`, { feed: job.feed_name, last: lastSeq });
+            }
+            lastPos = tx.resume;
+          },
+          stopAt: job.type === JobType.Migration ? () => target : undefined,
+        });
+      } finally {
+        clearInterval(flusher);
+        await flush().catch(() => undefined);
+      }
+      if (outcome === 'reached-target') {
+        await deps.jobs.mergeState(job.id, p.runId, { captureDone: true });
+        await run.log('info', 'migration capture caught up with the snapshot end position');
+        await deps.jobs.updateTask(p.taskId, { status: 'complete' });
+        run.finish();
+        return { caughtUp: true };
+      }
+      return await run.endAborted();
+    } catch (err) {
+      run.finish();
+      if (run.signal.aborted && !(err instanceof Error && /FatalError/.test(err.name))) return await run.endAborted();
+      return await run.fail(err);
+    } finally {
+      run.finish();
+      await capture?.close().catch(() => undefined);
+      await (feed as unknown as { close?: () => Promise<void> }).close?.();
+    }
+  };
+}
+
+/** List tables, create them at the destination, split into chunks, and launch one BullMQ flow: a parent waiting on one child per chunk. */
+async function planSnapshot(run: TaskRun, deps: ReplicationDeps, snapshotName: string | undefined): Promise<void> {
+  const job = run.job;
+  const source = await deps.connections.config(job.source_connection_id!);
+  const dest = await deps.connections.config(job.dest_connection_id!);
+  const reader = createSnapshotReader(source, run.logger);
+  const applier = createApplier(dest, { jobId: job.id, rename: job.spec.rename, logger: run.logger });
+  try {
+    const tables = await reader.listTables(job.spec.tables);
+    const children = [];
+    let estimated = 0;
+    for (const t of tables) {
+      await applier.ensureTable(t);
+      estimated += t.estimatedRows;
+      const chunks = await reader.planChunks(t, job.spec.chunkRows);
+      for (const chunk of chunks) {
+        const chunkId = `${t.schema}.${t.table}#${chunk.index}`;
+        const task = await deps.jobs.upsertTask({ jobId: job.id, kind: TaskKind.SnapshotChunk, name: `chunk ${chunkId}`, status: 'queued', queue: QueueName.Tasks, placement: 'shared pool', detail: { chunkId } });
+        const payload: JobTaskPayload = { kind: TaskKind.SnapshotChunk, taskId: task.id, jobId: job.id, runId: run.payload.runId, detail: { table: t, chunk, chunkId, snapshotName } };
+        children.push({ name: TaskKind.SnapshotChunk, queueName: QueueName.Tasks, data: payload, opts: { ...CHUNK_OPTS, jobId: `${task.id}-r${run.payload.runId}` } });
+      }
+    }
+    const parent = await deps.jobs.upsertTask({ jobId: job.id, kind: TaskKind.Snapshot, name: 'snapshot', status: 'queued', queue: QueueName.Tasks, placement: 'shared pool', detail: { tables: tables.length, chunks: children.length } });
+    const parentPayload: JobTaskPayload = { kind: TaskKind.Snapshot, taskId: parent.id, jobId: job.id, runId: run.payload.runId };
+    await deps.jobs.mergeProgress(job.id, { phase: 'snapshot', rowsEstimated: estimated, rowsDone: 0, chunksTotal: children.length, chunksDone: 0, startedAt: new Date().toISOString() });
+    await deps.jobs.mergeState(job.id, run.payload.runId, { snapshotPlanned: true, snapshotName });
+    const flow = new FlowProducer({ connection: deps.queues.connection as unknown as ConnectionOptions, prefix: deps.queues.prefix });
+    try {
+      await flow.add({ name: TaskKind.Snapshot, queueName: QueueName.Tasks, data: parentPayload, opts: { ...CHUNK_OPTS, jobId: `${parent.id}-r${run.payload.runId}` }, children });
+    } finally {
+      await flow.close();
+    }
+    await run.log('info', `snapshot planned: ${tables.length} tables, ${children.length} chunks, about ${estimated} rows`);
+  } finally {
+    await reader.close().catch(() => undefined);
+    await applier.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * What every replication task shares: loading its job, a guard that aborts
+ * the task when the job leaves `running` or moves to a newer run, failing the
+ * job on fatal errors, and re-queueing on worker shutdown.
+ */
+import { UnrecoverableError } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { JobRepo, JobRow } from '../../store/job.repo.ts';
+import type { ConnectionRepo } from '../../store/connection.repo.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { Metrics } from '../../observability/metrics.ts';
+import { JobStatus } from '../../services/job-model.ts';
+import { jobStatusEvent } from '../../services/job-views.ts';
+import { Topic, topicFor } from '../../events/pubsub.ts';
+import { classify, FatalError } from '../../replication/errors.ts';
+import { maskSecrets } from '../../observability/logger.ts';
+import type { JobTaskPayload } from '../task-payloads.ts';
+import type { TaskContext } from '../worker-host.ts';
+import type { QueueSet } from '../queue-set.ts';
+
+export interface ReplicationDeps {
+  jobs: JobRepo;
+  connections: ConnectionRepo;
+  redis: Redis;
+  queues: QueueSet;
+  feedPrefix: string;
+  publish: (topic: string, payload: unknown) => void;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+/** Thrown when a task stops because its worker is shutting down: BullMQ retries it (elsewhere). */
+export class WorkerShutdownError extends Error {
+  override readonly name = 'WorkerShutdownError';
+  constructor() { super('worker shutting down; the task resumes from its checkpoint on another worker'); }
+}
+
+export class TaskRun {
+  readonly controller = new AbortController();
+  private timer?: NodeJS.Timeout;
+  /** Why the run stopped: the job moved on (pause/stop/new run) or the worker is closing. */
+  stoppedBecause?: 'job-changed' | 'shutdown';
+
+  private constructor(readonly payload: JobTaskPayload, readonly ctx: TaskContext, readonly deps: ReplicationDeps, public job: JobRow) {}
+
+  /** Loads the job; undefined when the task belongs to an older run or the job is not running (it then exits quietly). */
+  static async begin(payload: JobTaskPayload, ctx: TaskContext, deps: ReplicationDeps): Promise<TaskRun | undefined> {
+    const job = await deps.jobs.get(payload.jobId);
+    if (!job || job.run_id !== payload.runId || job.status !== JobStatus.Running) return undefined;
+    const run = new TaskRun(payload, ctx, deps, job);
+    ctx.signal.addEventListener('abort', () => { run.stoppedBecause ??= 'shutdown'; run.controller.abort(); }, { once: true });
+    run.timer = setInterval(() => { run.check().catch(() => undefined); }, 2000);
+    await deps.jobs.updateTask(payload.taskId, { status: 'running', nodeId: ctx.nodeId, attempt: true, error: null });
+    return run;
+  }
+
+  get signal(): AbortSignal { return this.controller.signal; }
+  get logger(): Logger { return this.ctx.logger; }
+
+  /** Re-read the job; abort if it is no longer this run's. */
+  async check(): Promise<JobRow | undefined> {
+    const job = await this.deps.jobs.get(this.payload.jobId);
+    if (!job || job.run_id !== this.payload.runId || job.status !== JobStatus.Running) {
+      this.stoppedBecause ??= 'job-changed';
+      this.controller.abort();
+      return undefined;
+    }
+    this.job = job;
+    return job;
+  }
+
+  /** Called when the job's control message says abort. */
+  abortForJobChange(): void {
+    this.stoppedBecause ??= 'job-changed';
+    this.controller.abort();
+  }
+
+  publishJob(kind = 'progress', message?: string): void {
+    this.deps.publish(topicFor(Topic.JobEvents, this.job.id), jobStatusEvent(this.job, kind, message));
+  }
+
+  async log(level: 'info' | 'warn' | 'error', message: string): Promise<void> {
+    await this.deps.jobs.log(this.job.id, level, maskSecrets(message));
+  }
+
+  /** Turn an error into the task's outcome: fatal -> job failed (no retry); retriable -> BullMQ retries with backoff. */
+  async fail(err: unknown): Promise<never> {
+    const e = classify(err);
+    const message = maskSecrets(e.message);
+    await this.deps.jobs.updateTask(this.payload.taskId, { status: e.retriable ? 'retrying' : 'failed', error: message });
+    if (e instanceof FatalError || !e.retriable) {
+      const failed = await this.deps.jobs.transition(this.job.id, [JobStatus.Running], JobStatus.Failed, { error: message, reason: `${this.payload.kind} failed`, finished: true });
+      await this.log('error', `${this.payload.kind} failed: ${message}`);
+      if (failed) { this.job = failed; this.publishJob('status', message); }
+      throw new UnrecoverableError(message);
+    }
+    await this.log('warn', `${this.payload.kind} interrupted, retrying: ${message}`);
+    throw new Error(message);
+  }
+
+  /** After the work loop ended by abort: exit quietly if the job moved on, else ask BullMQ to retry (worker shutdown). */
+  async endAborted(): Promise<{ stopped: string }> {
+    this.finish();
+    const job = await this.deps.jobs.get(this.payload.jobId);
+    if (this.stoppedBecause === 'shutdown' && job && job.run_id === this.payload.runId && job.status === JobStatus.Running) {
+      await this.deps.jobs.updateTask(this.payload.taskId, { status: 'queued' });
+      throw new WorkerShutdownError();
+    }
+    await this.deps.jobs.updateTask(this.payload.taskId, { status: job?.status === JobStatus.Paused ? 'paused' : 'stopped' });
+    return { stopped: job?.status ?? 'deleted' };
+  }
+
+  finish(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,97 @@
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, Subscription, type SubscribeResolverData } from 'type-graphql';
+import { Role } from '../auth/roles.ts';
+import type { GraphQLContext } from './context.ts';
+import { DbConnection, Job, JobConnection, JobEvent, JobInput, JobLog, JobsArgs, JobUpdateInput, Task } from './job.types.ts';
+import { pageWindow, toPage } from './pagination.ts';
+import { toDbConnection, toJob, toTask } from './mappers.ts';
+import { loaders } from './loaders.ts';
+
+@Resolver(() => Job)
+export class JobResolver {
+  @Authorized(Role.Reader)
+  @Query(() => JobConnection, { complexity: 10 })
+  async jobs(@Args(() => JobsArgs) args: JobsArgs, @Ctx() ctx: GraphQLContext): Promise<JobConnection> {
+    const total = await ctx.services.jobs.count(args);
+    const { start, end } = pageWindow(args, total);
+    const rows = await ctx.services.jobs.list(args, start, end - start);
+    return toPage(rows.map(toJob), start, total) as JobConnection;
+  }
+
+  @Authorized(Role.Reader)
+  @Query(() => Job, { nullable: true, description: 'By id, numeric index or name.' })
+  async job(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Job | null> {
+    const row = await ctx.services.jobs.repo.find(id);
+    return row ? toJob(row) : null;
+  }
+
+  @FieldResolver(() => [Task], { complexity: 5 })
+  async tasks(@Root() job: Job, @Ctx() ctx: GraphQLContext): Promise<Task[]> {
+    return (await loaders(ctx).tasksByJob.load(job.id)).map(toTask);
+  }
+
+  @FieldResolver(() => DbConnection, { nullable: true })
+  async source(@Root() job: Job, @Ctx() ctx: GraphQLContext): Promise<DbConnection | null> {
+    if (!job.sourceConnectionId) return null;
+    const row = await loaders(ctx).connection.load(job.sourceConnectionId);
+    return row ? toDbConnection(row) : null;
+  }
+
+  @FieldResolver(() => DbConnection, { nullable: true })
+  async destination(@Root() job: Job, @Ctx() ctx: GraphQLContext): Promise<DbConnection | null> {
+    if (!job.destConnectionId) return null;
+    const row = await loaders(ctx).connection.load(job.destConnectionId);
+    return row ? toDbConnection(row) : null;
+  }
+
+  @FieldResolver(() => [JobLog], { complexity: 5 })
+  async logs(@Root() job: Job, @Ctx() ctx: GraphQLContext, @Arg('last', () => Int, { defaultValue: 100 }) last: number): Promise<JobLog[]> {
+    const rows = await ctx.services.jobs.repo.logs(job.id, Math.min(Math.max(last, 0), 10_000));
+    return rows.map((r) => ({ at: r.at.toISOString(), level: r.level, message: r.message }));
+  }
+
+  @Authorized(Role.Operator)
+  @Mutation(() => Job, { description: 'Create a job and start it (unless `paused`).' })
+  async createJob(@Arg('input', () => JobInput) input: JobInput, @Ctx() ctx: GraphQLContext): Promise<Job> {
+    return toJob(await ctx.services.jobs.create(input, ctx.principal));
+  }
+
+  @Authorized(Role.Operator)
+  @Mutation(() => Job, { description: 'Change lanes, limits or tables; a running job restarts its tasks from their checkpoints.' })
+  async updateJob(@Arg('id', () => ID) id: string, @Arg('input', () => JobUpdateInput) input: JobUpdateInput, @Ctx() ctx: GraphQLContext): Promise<Job> {
+    return toJob(await ctx.services.jobs.update(id, input));
+  }
+
+  @Authorized(Role.Operator)
+  @Mutation(() => Job)
+  async pauseJob(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Job> {
+    return toJob(await ctx.services.jobs.pause(id));
+  }
+
+  @Authorized(Role.Operator)
+  @Mutation(() => Job)
+  async resumeJob(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Job> {
+    return toJob(await ctx.services.jobs.resume(id));
+  }
+
+  @Authorized(Role.Operator)
+  @Mutation(() => Job, { description: 'Stop for good (status canceled); positions are kept until the job is deleted.' })
+  async stopJob(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Job> {
+    return toJob(await ctx.services.jobs.stop(id));
+  }
+
+  @Authorized(Role.Operator)
+  @Mutation(() => Boolean, { description: 'Stop, drop the slot/publication and the feed, and remove the job.' })
+  async deleteJob(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<boolean> {
+    await ctx.services.jobs.delete(id);
+    return true;
+  }
+
+  @Authorized(Role.Reader)
+  @Subscription(() => JobEvent, {
+    description: 'Status changes, snapshot progress and metrics of a job.',
+    subscribe: ({ args, context }: SubscribeResolverData<unknown, { id: string }, GraphQLContext>) => context.services.jobs.events(args.id),
+  })
+  jobEvents(@Root() event: JobEvent, @Arg('id', () => ID) _id: string): JobEvent {
+    return event;
+  }
+}

@@ -1,0 +1,195 @@
+/** GraphQL types of connections, jobs and tasks. */
+import { ArgsType, Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { JobStatus, JobType } from '../services/job-model.ts';
+import { JSONScalar } from './scalars.ts';
+import { Connection as RelayConnection, PageArgs } from './pagination.ts';
+
+export enum DbKindEnum { MYSQL = 'mysql', POSTGRES = 'postgres' }
+registerEnumType(DbKindEnum, { name: 'DbKind', description: 'mysql covers MySQL and MariaDB.' });
+registerEnumType(JobType, { name: 'JobType' });
+registerEnumType(JobStatus, { name: 'JobStatus' });
+
+@InputType()
+export class TlsInput {
+  @Field(() => Boolean) enabled!: boolean;
+  @Field(() => Boolean, { nullable: true }) rejectUnauthorized?: boolean;
+  @Field(() => String, { nullable: true, description: 'PEM CA bundle.' }) ca?: string;
+}
+
+@ObjectType()
+export class TlsConfig {
+  @Field(() => Boolean) enabled!: boolean;
+  @Field(() => Boolean, { nullable: true }) rejectUnauthorized?: boolean;
+  @Field(() => Boolean, { description: 'Whether a CA bundle is set (never returned).' }) caSet!: boolean;
+}
+
+@InputType()
+export class ConnectionInput {
+  @Field(() => String, { nullable: true, description: 'Unique name; generated from host and port when omitted.' }) name?: string;
+  @Field(() => DbKindEnum) kind!: DbKindEnum;
+  @Field(() => String) host!: string;
+  @Field(() => Int) port!: number;
+  @Field(() => String) user!: string;
+  @Field(() => String, { description: 'Stored encrypted; never returned.' }) password!: string;
+  @Field(() => String, { nullable: true }) database?: string;
+  @Field(() => TlsInput, { nullable: true }) tls?: TlsInput;
+  @Field(() => String, { nullable: true, description: 'Connection-service environment id (names its feed).' }) environmentId?: string;
+}
+
+@ObjectType({ description: 'A source or destination database. The password is never returned.' })
+export class DbConnection {
+  @Field(() => ID) id!: string;
+  @Field(() => String) name!: string;
+  @Field(() => DbKindEnum) kind!: DbKindEnum;
+  @Field(() => String) host!: string;
+  @Field(() => Int) port!: number;
+  @Field(() => String) user!: string;
+  @Field(() => String, { nullable: true }) database?: string | null;
+  @Field(() => TlsConfig, { nullable: true }) tls?: TlsConfig | null;
+  @Field(() => String, { description: 'Always "***".' }) password!: string;
+  @Field(() => String, { nullable: true }) environmentId?: string | null;
+  @Field(() => String) createdAt!: string;
+}
+
+@ObjectType()
+export class DbConnectionConnection extends RelayConnection(DbConnection, 'DbConnection') {}
+
+@ObjectType({ description: 'What capture from this database still lacks.' })
+export class ConnectionCheck {
+  @Field(() => Boolean) ok!: boolean;
+  @Field(() => Boolean) reachable!: boolean;
+  @Field(() => [String]) missing!: string[];
+  @Field(() => JSONScalar) details!: Record<string, string>;
+  @Field(() => String, { nullable: true }) error?: string;
+}
+
+@InputType()
+export class TableSelectionInput {
+  @Field(() => String) schema!: string;
+  @Field(() => [String], { nullable: true, description: 'Empty or omitted = every table of the schema.' }) tables?: string[];
+}
+
+@InputType()
+export class JobInput {
+  @Field(() => String) name!: string;
+  @Field(() => JobType, { defaultValue: JobType.Synchronous }) type!: JobType;
+  @Field(() => ID, { nullable: true }) sourceConnectionId?: string;
+  @Field(() => ConnectionInput, { nullable: true, description: 'Create the source connection inline.' }) source?: ConnectionInput;
+  @Field(() => ID, { nullable: true }) destinationConnectionId?: string;
+  @Field(() => ConnectionInput, { nullable: true }) destination?: ConnectionInput;
+  @Field(() => [TableSelectionInput], { nullable: true, description: 'Udup ReplicateDoDb; empty = everything.' }) tables?: TableSelectionInput[];
+  @Field(() => JSONScalar, { nullable: true, description: '{ schemas: {from: to}, tables: {"schema.table": "schema.table"} }' }) rename?: Record<string, Record<string, string>>;
+  @Field(() => Int, { nullable: true }) parallelWorkers?: number;
+  @Field(() => Int, { nullable: true }) replChanBufferSize?: number;
+  @Field(() => Int, { nullable: true }) msgsLimit?: number;
+  @Field(() => Int, { nullable: true }) msgBytesLimit?: number;
+  @Field(() => Int, { nullable: true }) bytesLimit?: number;
+  @Field(() => String, { nullable: true, description: 'Start position: GTID set, "file:pos" or LSN (Udup Gtid).' }) startPosition?: string;
+  @Field(() => String, { nullable: true }) selectorColumn?: string;
+  @Field(() => Boolean, { nullable: true, description: 'Copy existing rows first (default: true except for subscribe).' }) snapshot?: boolean;
+  @Field(() => Int, { nullable: true }) chunkRows?: number;
+  @Field(() => String, { nullable: true, description: 'Feed name (subscribe jobs); default the job name.' }) feedName?: string;
+  @Field(() => JSONScalar, { nullable: true, description: 'Placement hints per task type, e.g. {"Src": "<node id>"}.' }) nodeHints?: Record<string, string>;
+  @Field(() => Boolean, { nullable: true, description: 'Create but do not start.' }) paused?: boolean;
+}
+
+@InputType()
+export class JobUpdateInput {
+  @Field(() => Int, { nullable: true }) parallelWorkers?: number;
+  @Field(() => Int, { nullable: true }) replChanBufferSize?: number;
+  @Field(() => Int, { nullable: true }) msgsLimit?: number;
+  @Field(() => Int, { nullable: true }) msgBytesLimit?: number;
+  @Field(() => Int, { nullable: true }) bytesLimit?: number;
+  @Field(() => [TableSelectionInput], { nullable: true }) tables?: TableSelectionInput[];
+}
+
+@ArgsType()
+export class JobsArgs extends PageArgs {
+  @Field(() => [JobStatus], { nullable: true }) status?: JobStatus[];
+  @Field(() => [JobType], { nullable: true }) type?: JobType[];
+  @Field(() => String, { nullable: true, description: 'Substring of the name.' }) name?: string;
+}
+
+@ObjectType()
+export class JobProgress {
+  @Field(() => String) phase!: string;
+  @Field(() => Number) rowsDone!: number;
+  @Field(() => Number) rowsEstimated!: number;
+  @Field(() => Number, { nullable: true }) percent!: number | null;
+  @Field(() => Number, { nullable: true }) etaSeconds!: number | null;
+  @Field(() => Int) chunksDone!: number;
+  @Field(() => Int) chunksTotal!: number;
+}
+
+@ObjectType()
+export class JobMetrics {
+  @Field(() => Number) changesCaptured!: number;
+  @Field(() => Number) rowsApplied!: number;
+  @Field(() => Number) bytesCaptured!: number;
+  @Field(() => Number, { nullable: true, description: 'Now minus the commit time of the last applied change.' }) lagMs!: number | null;
+  @Field(() => String, { nullable: true }) capturedSequence?: string;
+  @Field(() => String, { nullable: true }) appliedSequence?: string;
+}
+
+@ObjectType({ description: 'One unit a worker runs.' })
+export class Task {
+  @Field(() => ID) id!: string;
+  @Field(() => String) kind!: string;
+  @Field(() => String) name!: string;
+  @Field(() => String) status!: string;
+  @Field(() => String, { nullable: true }) nodeId?: string | null;
+  @Field(() => String, { nullable: true, description: 'Requested node (Udup NodeId).' }) nodeHint?: string | null;
+  @Field(() => String, { nullable: true, description: 'Where it runs and why.' }) placement?: string | null;
+  @Field(() => String, { nullable: true }) queue?: string | null;
+  @Field(() => JSONScalar, { nullable: true }) position?: unknown;
+  @Field(() => JSONScalar) progress!: Record<string, unknown>;
+  @Field(() => String, { nullable: true }) error?: string | null;
+  @Field(() => Int) attempts!: number;
+}
+
+@ObjectType()
+export class JobLog {
+  @Field(() => String) at!: string;
+  @Field(() => String) level!: string;
+  @Field(() => String) message!: string;
+}
+
+@ObjectType()
+export class Job {
+  @Field(() => ID) id!: string;
+  @Field(() => Int, { description: 'Numeric id (Udup ID / index).' }) index!: number;
+  @Field(() => String) name!: string;
+  @Field(() => JobType) type!: JobType;
+  @Field(() => JobStatus) status!: JobStatus;
+  @Field(() => String, { description: 'Status in Udup\'s words: pending, running, pause, dead, complete.' }) udupStatus!: string;
+  @Field(() => String, { nullable: true }) statusReason?: string | null;
+  @Field(() => String, { nullable: true }) error?: string | null;
+  @Field(() => JSONScalar, { description: 'The job spec (filters, lanes, limits); secrets never appear here.' }) spec!: unknown;
+  @Field(() => String, { nullable: true }) feedName?: string | null;
+  @Field(() => JobProgress) progress!: JobProgress;
+  @Field(() => JobMetrics) metrics!: JobMetrics;
+  @Field(() => JSONScalar, { nullable: true, description: 'Start position of the stream.' }) startPosition?: unknown;
+  @Field(() => String) createdAt!: string;
+  @Field(() => String) updatedAt!: string;
+  @Field(() => String, { nullable: true }) startedAt?: string | null;
+  @Field(() => String, { nullable: true }) finishedAt?: string | null;
+  @Field(() => String) createIndex!: string;
+  @Field(() => String) modifyIndex!: string;
+  // Resolved by field resolvers (DataLoader-batched):
+  sourceConnectionId?: string | null;
+  destConnectionId?: string | null;
+}
+
+@ObjectType()
+export class JobConnection extends RelayConnection(Job, 'Job') {}
+
+@ObjectType({ description: 'A job state, progress or log event.' })
+export class JobEvent {
+  @Field(() => ID) jobId!: string;
+  @Field(() => String, { description: 'status, progress, log or metrics.' }) kind!: string;
+  @Field(() => JobStatus, { nullable: true }) status?: JobStatus;
+  @Field(() => JobProgress, { nullable: true }) progress?: JobProgress;
+  @Field(() => JobMetrics, { nullable: true }) metrics?: JobMetrics;
+  @Field(() => String, { nullable: true }) message?: string;
+  @Field(() => String) at!: string;
+}

@@ -1,0 +1,109 @@
+/**
+ * The job domain: types, states and the Udup state mapping.
+ *
+ *   pending --start--> running --(migration caught up)--> complete
+ *   running --pause--> paused --resume--> running
+ *   pending|running|paused --stop--> canceled
+ *   running --fatal error--> failed --resume--> running
+ *
+ * Invariants: a job's tasks run only while it is `running`, and only tasks
+ * of its current `run_id` (each start/resume increments it) may write
+ * progress; a task of an older run exits at its next check.
+ */
+import type { RenameMap, TableFilter } from '../replication/connection-config.ts';
+
+export enum JobType {
+  Synchronous = 'synchronous',
+  Migration = 'migration',
+  Subscribe = 'subscribe',
+  Pipeline = 'pipeline',
+}
+
+export enum JobStatus {
+  Pending = 'pending',
+  Running = 'running',
+  Paused = 'paused',
+  Complete = 'complete',
+  Failed = 'failed',
+  Canceled = 'canceled',
+}
+
+/** Udup's job statuses (pending, running, pause, dead, complete). */
+export function udupStatus(s: JobStatus): string {
+  switch (s) {
+    case JobStatus.Pending: return 'pending';
+    case JobStatus.Running: return 'running';
+    case JobStatus.Paused: return 'pause';
+    case JobStatus.Complete: return 'complete';
+    case JobStatus.Failed:
+    case JobStatus.Canceled: return 'dead';
+  }
+}
+
+export interface JobSpec {
+  tables: TableFilter;
+  rename?: RenameMap;
+  /** Apply lanes split by primary-key hash. */
+  parallelWorkers: number;
+  /** Transactions in flight between capture and apply before capture waits. */
+  replChanBufferSize: number;
+  /** Rate limits for capture: changes/s and bytes/s (0 = none). */
+  msgsLimit: number;
+  msgBytesLimit: number;
+  bytesLimit: number;
+  /** Start position (Udup `Gtid`): a GTID set, "file:pos", or a PostgreSQL LSN. Empty = current. */
+  startPosition?: string;
+  selectorColumn: string;
+  /** Copy existing rows first. */
+  snapshot: boolean;
+  chunkRows: number;
+  /** Udup NodeId hints per task type. Unknown node ids are kept as hints; the task runs in the shared pool. */
+  nodeHints?: Record<string, string>;
+  /** Feed retention overrides. */
+  feedMaxChanges?: number;
+  feedMaxAgeSeconds?: number;
+}
+
+export const DEFAULT_SPEC: Omit<JobSpec, 'tables'> = {
+  parallelWorkers: 1,
+  replChanBufferSize: 1000,
+  msgsLimit: 0,
+  msgBytesLimit: 0,
+  bytesLimit: 0,
+  selectorColumn: '_change_selector',
+  snapshot: true,
+  chunkRows: 20_000,
+};
+
+/** Mutable run state of a job (jobs.state). */
+export interface JobRunState {
+  /** Position the stream started from (fixed at first prepare). */
+  startPosition?: unknown;
+  /** PostgreSQL exported snapshot name, while importable. */
+  snapshotName?: string;
+  snapshotPlanned?: boolean;
+  snapshotDone?: boolean;
+  /** Source position when the snapshot finished (migration catch-up target). */
+  snapshotEndPosition?: unknown;
+  captureDone?: boolean;
+  applyDone?: boolean;
+}
+
+export interface JobProgressData {
+  phase: 'pending' | 'snapshot' | 'streaming' | 'catching-up' | 'complete';
+  rowsDone: number;
+  rowsEstimated: number;
+  chunksDone: number;
+  chunksTotal: number;
+  startedAt?: string;
+}
+
+export interface JobMetricsData {
+  changesCaptured: number;
+  rowsApplied: number;
+  bytesCaptured: number;
+  lagMs: number | null;
+  capturedSequence?: string;
+  appliedSequence?: string;
+  capturedPosition?: unknown;
+}

@@ -1,0 +1,32 @@
+/** Derived views of a job row (progress %, ETA, metrics) shared by GraphQL and job events. */
+import type { JobRow } from '../store/job.repo.ts';
+
+export interface JobProgressView { phase: string; rowsDone: number; rowsEstimated: number; percent: number | null; etaSeconds: number | null; chunksDone: number; chunksTotal: number }
+export interface JobMetricsView { changesCaptured: number; rowsApplied: number; bytesCaptured: number; lagMs: number | null; capturedSequence?: string; appliedSequence?: string }
+
+export function toProgress(r: JobRow): JobProgressView {
+  const p = r.progress;
+  const done = p.rowsDone ?? 0;
+  const est = p.rowsEstimated ?? 0;
+  const percent = r.status === 'complete' ? 100 : est > 0 ? Math.min(100, Math.round((done / est) * 1000) / 10) : null;
+  let eta: number | null = null;
+  if (p.startedAt && percent !== null && percent > 0 && percent < 100) {
+    const elapsed = (Date.now() - Date.parse(p.startedAt)) / 1000;
+    eta = Math.round((elapsed / percent) * (100 - percent));
+  }
+  return { phase: p.phase ?? 'pending', rowsDone: done, rowsEstimated: est, percent, etaSeconds: eta, chunksDone: p.chunksDone ?? 0, chunksTotal: p.chunksTotal ?? 0 };
+}
+
+export function toMetrics(r: JobRow): JobMetricsView {
+  const m = r.metrics;
+  return {
+    changesCaptured: m.changesCaptured ?? 0, rowsApplied: m.rowsApplied ?? 0, bytesCaptured: m.bytesCaptured ?? 0,
+    lagMs: m.lagMs ?? null, capturedSequence: m.capturedSequence, appliedSequence: m.appliedSequence,
+  };
+}
+
+
+/** The event published on job-events topics. */
+export function jobStatusEvent(r: JobRow, kind = 'status', message?: string) {
+  return { jobId: r.id, kind, status: r.status, progress: toProgress(r), metrics: toMetrics(r), message: message ?? r.status_reason ?? undefined, at: new Date().toISOString() };
+}

@@ -1,0 +1,275 @@
+/**
+ * Jobs: create (with inline connections), start, pause, resume, stop,
+ * delete, and their event stream. See job-model.ts for the state machine.
+ * Tasks run on workers (src/queues/processors); this service only moves
+ * state, enqueues tasks and tells running tasks to stop.
+ */
+import type { Queue } from 'bullmq';
+import type { JobRepo, JobRow } from '../store/job.repo.ts';
+import type { ConnectionService, ConnectionInputData } from './connection.service.ts';
+import type { QueueSet } from '../queues/queue-set.ts';
+import { QueueName, TaskKind } from '../queues/queue-names.ts';
+import type { JobTaskPayload } from '../queues/task-payloads.ts';
+import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
+import { AppError, ErrorCode, badInput, notFound } from '../errors.ts';
+import { DEFAULT_SPEC, JobStatus, JobType, type JobSpec } from './job-model.ts';
+import type { Principal } from '../auth/roles.ts';
+import type { Redis } from 'ioredis';
+import { openFeed } from '../replication/feed/feed-registry.ts';
+import { createCapture } from '../replication/factory.ts';
+import { silentLogger } from '../replication/logger.ts';
+import { parseStartPosition } from '../replication/position.ts';
+import { jobStatusEvent } from './job-views.ts';
+
+export interface JobInputData {
+  name: string;
+  type?: JobType;
+  sourceConnectionId?: string | null;
+  source?: ConnectionInputData | null;
+  destinationConnectionId?: string | null;
+  destination?: ConnectionInputData | null;
+  tables?: { schema: string; tables?: string[] | null }[] | null;
+  rename?: Record<string, Record<string, string>> | null;
+  parallelWorkers?: number | null;
+  replChanBufferSize?: number | null;
+  msgsLimit?: number | null;
+  msgBytesLimit?: number | null;
+  bytesLimit?: number | null;
+  startPosition?: string | null;
+  selectorColumn?: string | null;
+  snapshot?: boolean | null;
+  chunkRows?: number | null;
+  feedName?: string | null;
+  nodeHints?: Record<string, string> | null;
+  paused?: boolean | null;
+}
+
+/** Control messages to workers: abort the tasks of a job. */
+export const JOB_CONTROL_TOPIC = 'job-control';
+export interface JobControlMessage { jobId: string; runId: number; action: 'abort' }
+
+const NAME_RE = /^[A-Za-z0-9_.-]{1,128}$/;
+const TASK_OPTS = { attempts: 100_000, backoff: { type: 'fixed', delay: 2000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } } as const;
+
+function intIn(v: number | null | undefined, name: string, min: number, max: number, dflt: number): number {
+  if (v === undefined || v === null) return dflt;
+  if (!Number.isInteger(v) || v < min || v > max) throw badInput(`${name} must be an integer between ${min} and ${max}`, name);
+  return v;
+}
+
+export class JobService {
+  constructor(
+    readonly repo: JobRepo,
+    private readonly connections: ConnectionService,
+    private readonly queues: QueueSet,
+    private readonly pubSub: AppPubSub,
+    private readonly redis: Redis,
+    private readonly feedPrefix: string,
+  ) {}
+
+  private queue(): Queue { return this.queues.get(QueueName.Tasks); }
+
+  async count(f: { status?: JobStatus[]; type?: JobType[]; name?: string }): Promise<number> {
+    return (await this.repo.list(f, 0, 0)).total;
+  }
+
+  async list(f: { status?: JobStatus[]; type?: JobType[]; name?: string }, offset: number, limit: number): Promise<JobRow[]> {
+    return (await this.repo.list(f, offset, limit)).rows;
+  }
+
+  async get(ref: string): Promise<JobRow> {
+    const row = await this.repo.find(ref);
+    if (!row) throw notFound('job', ref);
+    return row;
+  }
+
+  private buildSpec(input: JobInputData, type: JobType, sourceKind: 'mysql' | 'postgres' | undefined): JobSpec {
+    const tables = (input.tables ?? []).map((t) => {
+      if (!t.schema) throw badInput('every table selection needs a schema', 'tables');
+      return { schema: t.schema, tables: t.tables?.filter(Boolean) ?? undefined };
+    });
+    if (input.startPosition && sourceKind) {
+      try { parseStartPosition(sourceKind, input.startPosition); } catch (err) { throw badInput((err as Error).message, 'startPosition'); }
+    }
+    if (input.selectorColumn && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(input.selectorColumn)) throw badInput('selectorColumn must be a column name', 'selectorColumn');
+    return {
+      tables: { schemas: tables },
+      rename: input.rename ?? undefined,
+      parallelWorkers: intIn(input.parallelWorkers, 'parallelWorkers', 1, 64, DEFAULT_SPEC.parallelWorkers),
+      replChanBufferSize: intIn(input.replChanBufferSize, 'replChanBufferSize', 1, 10_000_000, DEFAULT_SPEC.replChanBufferSize),
+      msgsLimit: intIn(input.msgsLimit, 'msgsLimit', 0, 1_000_000_000, 0),
+      msgBytesLimit: intIn(input.msgBytesLimit, 'msgBytesLimit', 0, 2_000_000_000, 0),
+      bytesLimit: intIn(input.bytesLimit, 'bytesLimit', 0, 2_000_000_000, 0),
+      startPosition: input.startPosition || undefined,
+      selectorColumn: input.selectorColumn || DEFAULT_SPEC.selectorColumn,
+      snapshot: input.snapshot ?? (type !== JobType.Subscribe && !input.startPosition),
+      chunkRows: intIn(input.chunkRows, 'chunkRows', 100, 10_000_000, DEFAULT_SPEC.chunkRows),
+      nodeHints: input.nodeHints ?? undefined,
+    };
+  }
+
+  /** Create and (unless paused) start. Connections given inline are created first and removed again if the job cannot be created. */
+  async create(input: JobInputData, principal?: Principal): Promise<JobRow> {
+    if (!input.name) throw badInput('job name is required', 'name');
+    if (!NAME_RE.test(input.name)) throw badInput(`job name "${input.name}" must match ${NAME_RE.source}`, 'name');
+    const type = input.type ?? JobType.Synchronous;
+    if (type === JobType.Pipeline) throw badInput('pipeline jobs are submitted through the pipeline API', 'type');
+    const feedName = input.feedName ?? input.name;
+    if (!NAME_RE.test(feedName)) throw badInput(`feed name "${feedName}" must match ${NAME_RE.source}`, 'feedName');
+    if (await this.repo.find(input.name)) throw new AppError(ErrorCode.Conflict, `a job named "${input.name}" already exists`);
+    if (!input.sourceConnectionId && !input.source) throw badInput('a source connection is required', 'source');
+    const needsDest = type !== JobType.Subscribe;
+    if (needsDest && !input.destinationConnectionId && !input.destination) throw badInput(`a ${type} job needs a destination connection`, 'destination');
+
+    const created: string[] = [];
+    try {
+      const sourceId = input.sourceConnectionId ?? (created[created.length] = (await this.connections.create({ ...input.source!, name: input.source!.name ?? `${input.name}-src` })).id);
+      const source = await this.connections.repo.get(sourceId);
+      if (!source) throw notFound('connection', sourceId);
+      let destId: string | null = null;
+      if (needsDest) {
+        destId = input.destinationConnectionId ?? (created[created.length] = (await this.connections.create({ ...input.destination!, name: input.destination!.name ?? `${input.name}-dest` })).id);
+        if (!(await this.connections.repo.get(destId))) throw notFound('connection', destId);
+      }
+      const spec = this.buildSpec(input, type, source.kind);
+      (spec as JobSpec & { inlineConnections?: string[] }).inlineConnections = created;
+      let row: JobRow;
+      try {
+        row = await this.repo.create({ name: input.name, type, status: JobStatus.Pending, sourceConnectionId: sourceId, destConnectionId: destId, spec, owner: principal?.name ?? null, feedName });
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505') throw new AppError(ErrorCode.Conflict, `a job named "${input.name}" or a feed named "${feedName}" already exists`);
+        throw err;
+      }
+      await this.repo.log(row.id, 'info', `job created (${type})`);
+      if (input.paused) return row;
+      return await this.start(row, [JobStatus.Pending]);
+    } catch (err) {
+      for (const id of created) await this.connections.repo.delete(id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Move to running with a new run id and enqueue its tasks; they resume from checkpoints. */
+  private async start(row: JobRow, from: JobStatus[]): Promise<JobRow> {
+    const moved = await this.repo.transition(row.id, from, JobStatus.Running, { bumpRun: true, started: true, reason: null });
+    if (!moved) throw new AppError(ErrorCode.InvalidState, `job ${row.name} is ${(await this.repo.get(row.id))?.status ?? 'gone'} and cannot be started`);
+    const kinds: (TaskKind.Capture | TaskKind.Apply)[] = moved.type === JobType.Subscribe ? [TaskKind.Capture] : [TaskKind.Capture, TaskKind.Apply];
+    for (const kind of kinds) {
+      const name = kind === TaskKind.Capture ? 'Src' : 'Dest';
+      const hint = moved.spec.nodeHints?.[name] ?? null;
+      const placement = hint ? `shared pool (requested node ${hint} is a placement hint only)` : 'shared pool';
+      const task = await this.repo.upsertTask({ jobId: moved.id, kind, name, status: 'queued', nodeHint: hint, queue: QueueName.Tasks, placement });
+      const payload: JobTaskPayload = { kind, taskId: task.id, jobId: moved.id, runId: moved.run_id };
+      await this.queue().add(kind, payload, { ...TASK_OPTS, jobId: `${task.id}-r${moved.run_id}` });
+    }
+    await this.repo.log(moved.id, 'info', `started (run ${moved.run_id})`);
+    this.publishStatus(moved);
+    return moved;
+  }
+
+  private publishStatus(row: JobRow): void {
+    this.pubSub.publish(topicFor(Topic.JobEvents, row.id), jobStatusEvent(row) as never);
+  }
+
+  private abortTasks(row: JobRow): void {
+    const msg: JobControlMessage = { jobId: row.id, runId: row.run_id, action: 'abort' };
+    this.pubSub.publish(JOB_CONTROL_TOPIC, msg as never);
+  }
+
+  async pause(ref: string): Promise<JobRow> {
+    const row = await this.get(ref);
+    const moved = await this.repo.transition(row.id, [JobStatus.Running, JobStatus.Pending], JobStatus.Paused, { bumpRun: true, reason: 'paused by request' });
+    if (!moved) throw new AppError(ErrorCode.InvalidState, `job ${row.name} is ${row.status} and cannot be paused`);
+    this.abortTasks(moved);
+    await this.repo.log(moved.id, 'info', 'paused');
+    this.publishStatus(moved);
+    return moved;
+  }
+
+  async resume(ref: string): Promise<JobRow> {
+    const row = await this.get(ref);
+    if (![JobStatus.Paused, JobStatus.Failed, JobStatus.Pending].includes(row.status)) throw new AppError(ErrorCode.InvalidState, `job ${row.name} is ${row.status} and cannot be resumed`);
+    return this.start(row, [JobStatus.Paused, JobStatus.Failed, JobStatus.Pending]);
+  }
+
+  async stop(ref: string): Promise<JobRow> {
+    const row = await this.get(ref);
+    const moved = await this.repo.transition(row.id, [JobStatus.Running, JobStatus.Pending, JobStatus.Paused, JobStatus.Failed], JobStatus.Canceled, { bumpRun: true, finished: true, reason: 'stopped by request' });
+    if (!moved) {
+      if (row.status === JobStatus.Canceled || row.status === JobStatus.Complete) return row;
+      throw new AppError(ErrorCode.InvalidState, `job ${row.name} is ${row.status}`);
+    }
+    this.abortTasks(moved);
+    await this.repo.log(moved.id, 'info', 'stopped');
+    this.publishStatus(moved);
+    return moved;
+  }
+
+  async update(ref: string, input: Partial<Pick<JobInputData, 'parallelWorkers' | 'replChanBufferSize' | 'msgsLimit' | 'msgBytesLimit' | 'bytesLimit' | 'tables'>>): Promise<JobRow> {
+    const row = await this.get(ref);
+    const spec: JobSpec = {
+      ...row.spec,
+      parallelWorkers: intIn(input.parallelWorkers, 'parallelWorkers', 1, 64, row.spec.parallelWorkers),
+      replChanBufferSize: intIn(input.replChanBufferSize, 'replChanBufferSize', 1, 10_000_000, row.spec.replChanBufferSize),
+      msgsLimit: intIn(input.msgsLimit, 'msgsLimit', 0, 1_000_000_000, row.spec.msgsLimit),
+      msgBytesLimit: intIn(input.msgBytesLimit, 'msgBytesLimit', 0, 2_000_000_000, row.spec.msgBytesLimit),
+      bytesLimit: intIn(input.bytesLimit, 'bytesLimit', 0, 2_000_000_000, row.spec.bytesLimit),
+      tables: input.tables ? { schemas: input.tables.map((t) => ({ schema: t.schema, tables: t.tables ?? undefined })) } : row.spec.tables,
+    };
+    if (spec.parallelWorkers !== row.spec.parallelWorkers) {
+      throw new AppError(ErrorCode.InvalidState, 'parallelWorkers cannot change after creation: lane checkpoints are per lane');
+    }
+    const updated = (await this.repo.update(row.id, { spec }))!;
+    await this.repo.log(row.id, 'info', 'spec updated');
+    if (updated.status === JobStatus.Running) {
+      // Restart the tasks so they pick up the new spec; they resume from their checkpoints.
+      const paused = await this.repo.transition(row.id, [JobStatus.Running], JobStatus.Paused, { bumpRun: true });
+      if (paused) { this.abortTasks(paused); return this.start(paused, [JobStatus.Paused]); }
+    }
+    return updated;
+  }
+
+  /** Stop, drop the source's slot/publication and the feed, remove the job (and connections it created inline). */
+  async delete(ref: string): Promise<void> {
+    const row = await this.get(ref);
+    const stopped = (await this.repo.transition(row.id, [JobStatus.Running, JobStatus.Pending, JobStatus.Paused, JobStatus.Failed, JobStatus.Complete], JobStatus.Canceled, { bumpRun: true, finished: true, reason: 'deleted' })) ?? row;
+    this.abortTasks(stopped);
+    if (row.source_connection_id) {
+      try {
+        const capture = createCapture({ connection: await this.connections.repo.config(row.source_connection_id), jobId: row.id, tables: row.spec.tables, logger: silentLogger });
+        // Give the aborted capture a moment to release the slot before dropping it.
+        await new Promise((r) => setTimeout(r, 300));
+        await capture.drop();
+        await capture.close();
+      } catch { /* source unreachable: nothing we can drop now */ }
+    }
+    if (row.feed_name) {
+      const feed = openFeed(this.redis, row.feed_name, { prefix: this.feedPrefix });
+      await feed.destroy().catch(() => undefined);
+      await (feed as unknown as { close?: () => Promise<void> }).close?.();
+    }
+    await this.repo.delete(row.id);
+    for (const id of (row.spec as JobSpec & { inlineConnections?: string[] }).inlineConnections ?? []) {
+      await this.connections.repo.delete(id).catch(() => undefined);
+    }
+    this.pubSub.publish(topicFor(Topic.JobEvents, row.id), { jobId: row.id, kind: 'status', status: JobStatus.Canceled, message: 'deleted', at: new Date().toISOString() } as never);
+  }
+
+  /** Current status, then live events until the subscriber leaves. */
+  async *events(ref: string): AsyncGenerator<unknown> {
+    const row = await this.get(ref);
+    const live = this.pubSub.subscribe(topicFor(Topic.JobEvents, row.id)) as AsyncIterable<unknown>;
+    const it = live[Symbol.asyncIterator]();
+    try {
+      const now = await this.repo.get(row.id);
+      if (now) yield jobStatusEvent(now);
+      for (;;) {
+        const n = await it.next();
+        if (n.done) return;
+        yield n.value;
+      }
+    } finally {
+      await it.return?.();
+    }
+  }
+}
