@@ -1,13 +1,16 @@
 /** GraphQL types of connections, jobs and tasks. */
 import { ArgsType, Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { JobStatus, JobType } from '../services/job-model.ts';
+import type { JobStatus, JobType } from '../services/job-model.ts';
 import { JSONScalar } from './scalars.ts';
 import { Connection as RelayConnection, PageArgs } from './pagination.ts';
 
 export enum DbKindEnum { MYSQL = 'mysql', POSTGRES = 'postgres' }
 registerEnumType(DbKindEnum, { name: 'DbKind', description: 'mysql covers MySQL and MariaDB.' });
-registerEnumType(JobType, { name: 'JobType' });
-registerEnumType(JobStatus, { name: 'JobStatus' });
+/** GraphQL spellings (upper case) of the domain enums; the values are the domain's own strings. */
+export enum JobTypeEnum { SYNCHRONOUS = 'synchronous', MIGRATION = 'migration', SUBSCRIBE = 'subscribe', PIPELINE = 'pipeline' }
+export enum JobStatusEnum { PENDING = 'pending', RUNNING = 'running', PAUSED = 'paused', COMPLETE = 'complete', FAILED = 'failed', CANCELED = 'canceled' }
+registerEnumType(JobTypeEnum, { name: 'JobType' });
+registerEnumType(JobStatusEnum, { name: 'JobStatus' });
 
 @InputType()
 export class TlsInput {
@@ -72,7 +75,7 @@ export class TableSelectionInput {
 @InputType()
 export class JobInput {
   @Field(() => String) name!: string;
-  @Field(() => JobType, { defaultValue: JobType.Synchronous }) type!: JobType;
+  @Field(() => JobTypeEnum, { defaultValue: JobTypeEnum.SYNCHRONOUS }) type!: JobType;
   @Field(() => ID, { nullable: true }) sourceConnectionId?: string;
   @Field(() => ConnectionInput, { nullable: true, description: 'Create the source connection inline.' }) source?: ConnectionInput;
   @Field(() => ID, { nullable: true }) destinationConnectionId?: string;
@@ -105,8 +108,8 @@ export class JobUpdateInput {
 
 @ArgsType()
 export class JobsArgs extends PageArgs {
-  @Field(() => [JobStatus], { nullable: true }) status?: JobStatus[];
-  @Field(() => [JobType], { nullable: true }) type?: JobType[];
+  @Field(() => [JobStatusEnum], { nullable: true }) status?: JobStatus[];
+  @Field(() => [JobTypeEnum], { nullable: true }) type?: JobType[];
   @Field(() => String, { nullable: true, description: 'Substring of the name.' }) name?: string;
 }
 
@@ -159,8 +162,8 @@ export class Job {
   @Field(() => ID) id!: string;
   @Field(() => Int, { description: 'Numeric id (Udup ID / index).' }) index!: number;
   @Field(() => String) name!: string;
-  @Field(() => JobType) type!: JobType;
-  @Field(() => JobStatus) status!: JobStatus;
+  @Field(() => JobTypeEnum) type!: JobType;
+  @Field(() => JobStatusEnum) status!: JobStatus;
   @Field(() => String, { description: 'Status in Udup\'s words: pending, running, pause, dead, complete.' }) udupStatus!: string;
   @Field(() => String, { nullable: true }) statusReason?: string | null;
   @Field(() => String, { nullable: true }) error?: string | null;
@@ -187,7 +190,7 @@ export class JobConnection extends RelayConnection(Job, 'Job') {}
 export class JobEvent {
   @Field(() => ID) jobId!: string;
   @Field(() => String, { description: 'status, progress, log or metrics.' }) kind!: string;
-  @Field(() => JobStatus, { nullable: true }) status?: JobStatus;
+  @Field(() => JobStatusEnum, { nullable: true }) status?: JobStatus;
   @Field(() => JobProgress, { nullable: true }) progress?: JobProgress;
   @Field(() => JobMetrics, { nullable: true }) metrics?: JobMetrics;
   @Field(() => String, { nullable: true }) message?: string;
