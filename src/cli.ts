@@ -124,6 +124,12 @@ token.command('revoke <id>').description('revoke a token by id, prefix or name')
   process.stdout.write(`revoked ${id}\n`);
 });
 
+program.command('demo').description('private MariaDB -> PostgreSQL databases with a live replication job').option('-p, --port <port>', 'HTTP port', '8190')
+  .action(async (o: { port: string }) => {
+    const { runDemo } = await import('./devtools/demo.ts');
+    try { await runDemo(Number(o.port)); } catch (err) { fail(`demo failed: ${(err as Error).message}`); }
+  });
+
 program.command('print-schema').description('print the GraphQL SDL').action(async () => {
   process.stdout.write(await printAppSchema());
 });
