@@ -224,6 +224,8 @@ export async function startMariadb(opts: StartOptions = {}): Promise<PrivateServ
     '--no-defaults', ...(isRoot ? ['--user=mysql'] : []), `--datadir=${data}`, `--port=${port}`, '--bind-address=127.0.0.1',
     `--socket=${path.join(dir, 's.sock')}`, `--pid-file=${path.join(dir, 'mariadb.pid')}`,
     `--log-bin=${path.join(dir, 'binlog')}`, '--binlog-format=ROW', '--binlog-row-image=FULL',
+    // Column names and types in every row event: capture can replay the binlog across a later ALTER TABLE.
+    '--binlog-row-metadata=FULL',
     `--server-id=${opts.serverId ?? 1}`, '--log-slave-updates=ON', '--gtid-strict-mode=ON',
     '--innodb-flush-log-at-trx-commit=2', '--sync-binlog=0', '--innodb-buffer-pool-size=256M',
     '--max-connections=300', '--character-set-server=utf8mb4', '--collation-server=utf8mb4_general_ci',
