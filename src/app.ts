@@ -35,6 +35,7 @@ import { snapshotChunkProcessor, snapshotDoneProcessor } from './queues/processo
 import type { ReplicationDeps } from './queues/processors/task-run.ts';
 import { buildAppSchema } from './server/schema.ts';
 import { Gateway } from './server/gateway.ts';
+import { udupRouter } from './rest-compat/udup/index.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -179,6 +180,7 @@ export class App {
       this.gateway = new Gateway({
         schema, services: this.services, logger: this.logger, metrics,
         host: config.host, port: config.port, maxBodyBytes: config.maxBodyBytes,
+        restRouters: (executor) => [udupRouter(executor)],
         checks: [
           { name: 'postgres', check: async () => { await this.pool.query('SELECT 1'); } },
           { name: 'redis', check: async () => { await this.redis.ping(); } },

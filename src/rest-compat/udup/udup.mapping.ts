@@ -167,7 +167,7 @@ export function blockingParams(req: RestRequest): { index: number; waitMs: numbe
 
 // ---------------------------------------------------------------- job input
 
-export interface ConnectionVars { name: string; kind: 'MYSQL'; host: string; port: number; user: string; password: string }
+export interface ConnectionVars { kind: 'MYSQL'; host: string; port: number; user: string; password: string }
 export interface TableVars { schema: string; tables?: string[] }
 export interface JobInputVars {
   name: string; type: 'SYNCHRONOUS' | 'MIGRATION' | 'SUBSCRIBE';
@@ -204,7 +204,7 @@ function driverKind(driver: unknown): 'MYSQL' {
   throw bad(`unknown driver '${String(driver)}'`);
 }
 
-function connectionOf(task: Record<string, any>, type: UdupTaskType, jobName: string): ConnectionVars {
+function connectionOf(task: Record<string, any>, type: UdupTaskType): ConnectionVars {
   const what = `Task ${type} validation failed:`;
   if (!isObject(task.Config)) throw bad(`${what} missing Config`);
   const cc = task.Config.ConnectionConfig;
@@ -216,7 +216,7 @@ function connectionOf(task: Record<string, any>, type: UdupTaskType, jobName: st
   const user = weakString(cc.User, `${what} ConnectionConfig.User`);
   if (!user) throw bad(`${what} missing ConnectionConfig.User`);
   const password = weakString(cc.Password, `${what} ConnectionConfig.Password`) ?? '';
-  return { name: `${jobName}.${type}`, kind: driverKind(task.Driver), host, port, user, password };
+  return { kind: driverKind(task.Driver), host, port, user, password };
 }
 
 function tablesOf(config: Record<string, any>): TableVars[] | undefined {
@@ -289,8 +289,8 @@ export function decodeUdupJob(body: unknown): UdupJobRequest {
   if (!src) throw bad('Job has no Src task');
   if (!dest && type !== 'SUBSCRIBE') throw bad('Job has no Dest task');
 
-  const source = connectionOf(src, UdupTaskType.Src, name);
-  const destination = dest ? connectionOf(dest, UdupTaskType.Dest, name) : undefined;
+  const source = connectionOf(src, UdupTaskType.Src);
+  const destination = dest ? connectionOf(dest, UdupTaskType.Dest) : undefined;
   const nodeHints: Record<string, string> = {};
   for (const [t, { task }] of byType) {
     const nodeId = weakString(task.NodeId, `Task ${t} NodeId`);
@@ -332,7 +332,7 @@ const DRIVER_BY_KIND: Record<string, string> = { mysql: 'MySQL', postgres: 'Post
 
 function taskNode(job: GqlJob, type: UdupTaskType): { hint?: string; actual?: string } {
   const pattern = type === UdupTaskType.Src ? /capture|snapshot|src|source|extract/i : /apply|dest/i;
-  const task = job.tasks?.find((t) => pattern.test(t.kind));
+  const task = job.tasks?.find((t) => t.name === type) ?? job.tasks?.find((t) => pattern.test(t.kind));
   return { hint: job.spec?.nodeHints?.[type] ?? task?.nodeHint ?? undefined, actual: task?.nodeId ?? undefined };
 }
 
