@@ -160,6 +160,7 @@ export class App {
         logger: this.logger,
         newConnection: () => this.queues!.newConnection(),
         publishTaskEvent: (e) => this.pubsub!.publish(topicFor(Topic.TaskEvents, e.taskId), e),
+        lockDurationMs: config.taskLockMs,
       });
       this.workerHost.register(TaskKind.Noop, noopProcessor);
       const deps: ReplicationDeps = {

@@ -40,6 +40,7 @@ export const ENV_VARS = {
   changeserverSource: 'CHANGESERVER_SOURCE_URL',
   feedMaxChanges: 'FEED_MAX_CHANGES',
   feedMaxAgeSeconds: 'FEED_MAX_AGE_SECONDS',
+  taskLockMs: 'TASK_LOCK_MS',
 } as const;
 
 const schema = z.object({
@@ -63,6 +64,12 @@ const schema = z.object({
   changeserverSource: urlWith(['postgres:', 'postgresql:', 'mysql:', 'mariadb:']).optional(),
   feedMaxChanges: z.coerce.number().int().min(1).default(1_000_000),
   feedMaxAgeSeconds: z.coerce.number().int().min(1).default(7 * 24 * 3600),
+  /**
+   * BullMQ task lock lifetime (ms). A task of a worker that died moves to
+   * another worker about this long after its last lock renewal; shorter
+   * means faster recovery and more Redis traffic (renewal every half lock).
+   */
+  taskLockMs: z.coerce.number().int().min(1000).max(600_000).default(10_000),
   clusters: z.array(z.object({
     name: z.string(), size: z.number().int().min(1), consensus_plugin: z.string().optional(), consensus_mode: z.string().optional(),
   })).default([]),
