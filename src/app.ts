@@ -36,6 +36,10 @@ import type { ReplicationDeps } from './queues/processors/task-run.ts';
 import { buildAppSchema } from './server/schema.ts';
 import { Gateway } from './server/gateway.ts';
 import { udupRouter } from './rest-compat/udup/index.ts';
+import { celloRouter } from './rest-compat/cello/index.ts';
+import { ClusterRepo } from './store/cluster.repo.ts';
+import { ClusterService } from './services/cluster.service.ts';
+import { startLegacyListener, type LegacyListener } from './server/legacy-listener.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -82,6 +86,8 @@ export class App {
   private queues?: QueueSet;
   private nodes?: NodeRegistry;
   private closing?: Promise<void>;
+  private clusters?: ClusterService;
+  private legacyListeners: LegacyListener[] = [];
   private stopControl = new AbortController();
 
   constructor(private readonly opts: AppOptions) {
@@ -137,8 +143,19 @@ export class App {
     const jobRepo = new JobRepo(this.pool);
     const feedPrefix = config.queuePrefix;
     const jobs = new JobService(jobRepo, connections, this.queues, this.pubsub.pubSub, this.redis, feedPrefix);
+    this.clusters = new ClusterService({
+      repo: new ClusterRepo(this.pool), queues: this.queues, nodes: this.nodes, jobs, pubSub: this.pubsub.pubSub, logger: this.logger,
+      redisUrl: config.redisUrl, consensusPlugins: config.clusterConsensusPlugins, consensusModes: config.clusterConsensusModes,
+      apiUrl: () => {
+        const a = this.address();
+        const host = a ? (a.host.includes(':') ? `[${a.host}]` : a.host) : config.host;
+        return `http://${host}:${a?.port ?? config.port}`;
+      },
+    });
+    jobs.placement = (owner, hint) => this.clusters!.placementFor(owner, hint);
     this.services = {
       version: VERSION,
+      clusters: this.clusters,
       connections,
       jobs,
       nodes: this.nodes,
@@ -149,6 +166,9 @@ export class App {
     };
 
     await this.nodes.start();
+    const createdClusters = await this.clusters.applyPool(config.clusters);
+    if (createdClusters.length) this.logger.info({ clusters: createdClusters }, 'cluster pool: created configured clusters');
+    if (this.opts.serve) this.clusters.resumeReleases();
 
     if (this.opts.worker) {
       const queueNames = config.workerCluster ? [clusterQueueName(config.workerCluster)] : [QueueName.Tasks];
@@ -181,7 +201,7 @@ export class App {
       this.gateway = new Gateway({
         schema, services: this.services, logger: this.logger, metrics,
         host: config.host, port: config.port, maxBodyBytes: config.maxBodyBytes,
-        restRouters: (executor) => [udupRouter(executor)],
+        restRouters: (executor) => [celloRouter(executor), udupRouter(executor)],
         checks: [
           { name: 'postgres', check: async () => { await this.pool.query('SELECT 1'); } },
           { name: 'redis', check: async () => { await this.redis.ping(); } },
@@ -192,6 +212,9 @@ export class App {
         this.logger.info({ host: addr.address, port: addr.port }, 'gateway listening');
       } catch (err) {
         throw new StartupError(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
+      }
+      if (config.celloPort !== undefined) {
+        this.legacyListeners.push(await startLegacyListener({ name: 'cello', host: config.host, port: config.celloPort, router: celloRouter(this.gateway.executor), logger: this.logger }));
       }
     }
   }
@@ -219,7 +242,9 @@ export class App {
       const step = async (name: string, fn: () => Promise<unknown> | unknown) => {
         try { await fn(); } catch (err) { this.logger.warn({ err, step: name }, 'shutdown step failed'); }
       };
+      await step('legacy listeners', () => Promise.all(this.legacyListeners.map((l) => l.close())));
       await step('gateway', () => this.gateway?.close());
+      await step('clusters', () => this.clusters?.close());
       this.stopControl.abort();
       await step('workers', () => this.workerHost?.close());
       await step('heartbeat', () => this.nodes?.close());

@@ -41,7 +41,15 @@ export const ENV_VARS = {
   feedMaxChanges: 'FEED_MAX_CHANGES',
   feedMaxAgeSeconds: 'FEED_MAX_AGE_SECONDS',
   taskLockMs: 'TASK_LOCK_MS',
+  clusterConsensusPlugins: 'CLUSTER_CONSENSUS_PLUGINS',
+  clusterConsensusModes: 'CLUSTER_CONSENSUS_MODES',
 } as const;
+
+/** A list from a JSON array (config file) or a comma-separated string (environment). */
+const labelList = (dflt: string[]) => z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v),
+  z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/)).default(dflt),
+);
 
 const schema = z.object({
   port: port.default(8190),
@@ -73,6 +81,9 @@ const schema = z.object({
   clusters: z.array(z.object({
     name: z.string(), size: z.number().int().min(1), consensus_plugin: z.string().optional(), consensus_mode: z.string().optional(),
   })).default([]),
+  /** Cluster labels old Cello callers send (kept as labels and filters only). */
+  clusterConsensusPlugins: labelList(['pbft', 'noops', 'solo', 'kafka', 'raft', 'etcdraft']),
+  clusterConsensusModes: labelList(['batch', 'classic', 'sieve']),
 });
 
 export type Config = z.infer<typeof schema>;

@@ -4,6 +4,7 @@ import { SystemResolver } from './system.resolver.ts';
 import { TaskResolver } from './task.resolver.ts';
 import { ConnectionResolver } from './connection.resolver.ts';
 import { JobResolver } from './job.resolver.ts';
+import { ClusterResolver } from './cluster.resolver.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export const resolvers: NonEmptyArray<Function> = [SystemResolver, TaskResolver, ConnectionResolver, JobResolver];
+export const resolvers: NonEmptyArray<Function> = [SystemResolver, TaskResolver, ConnectionResolver, JobResolver, ClusterResolver];

@@ -4,11 +4,10 @@
  * Tasks run on workers (src/queues/processors); this service only moves
  * state, enqueues tasks and tells running tasks to stop.
  */
-import type { Queue } from 'bullmq';
 import type { JobRepo, JobRow } from '../store/job.repo.ts';
 import type { ConnectionService, ConnectionInputData } from './connection.service.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
-import { QueueName, TaskKind } from '../queues/queue-names.ts';
+import { TaskKind } from '../queues/queue-names.ts';
 import type { JobTaskPayload } from '../queues/task-payloads.ts';
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
 import { AppError, ErrorCode, badInput, notFound } from '../errors.ts';
@@ -20,6 +19,7 @@ import { createCapture } from '../replication/factory.ts';
 import { silentLogger } from '../replication/logger.ts';
 import { parseStartPosition } from '../replication/position.ts';
 import { jobStatusEvent } from './job-views.ts';
+import { sharedPoolOnly, type PlacementResolver } from './placement.ts';
 
 export interface JobInputData {
   name: string;
@@ -58,6 +58,9 @@ function intIn(v: number | null | undefined, name: string, min: number, max: num
 }
 
 export class JobService {
+  /** Where tasks run (queue and note); the composition root sets the cluster service's. */
+  placement: PlacementResolver = sharedPoolOnly;
+
   constructor(
     readonly repo: JobRepo,
     private readonly connections: ConnectionService,
@@ -66,8 +69,6 @@ export class JobService {
     private readonly redis: Redis,
     private readonly feedPrefix: string,
   ) {}
-
-  private queue(): Queue { return this.queues.get(QueueName.Tasks); }
 
   async count(f: { status?: JobStatus[]; type?: JobType[]; name?: string }): Promise<number> {
     return (await this.repo.list(f, 0, 0)).total;
@@ -157,10 +158,10 @@ export class JobService {
     for (const kind of kinds) {
       const name = kind === TaskKind.Capture ? 'Src' : 'Dest';
       const hint = moved.spec.nodeHints?.[name] ?? null;
-      const placement = hint ? `shared pool (requested node ${hint} is a placement hint only)` : 'shared pool';
-      const task = await this.repo.upsertTask({ jobId: moved.id, kind, name, status: 'queued', nodeHint: hint, queue: QueueName.Tasks, placement });
+      const { queue, placement } = await this.placement(moved.owner, hint);
+      const task = await this.repo.upsertTask({ jobId: moved.id, kind, name, status: 'queued', nodeHint: hint, queue, placement });
       const payload: JobTaskPayload = { kind, taskId: task.id, jobId: moved.id, runId: moved.run_id };
-      await this.queue().add(kind, payload, { ...TASK_OPTS, jobId: `${task.id}-r${moved.run_id}` });
+      await this.queues.get(queue).add(kind, payload, { ...TASK_OPTS, jobId: `${task.id}-r${moved.run_id}` });
     }
     await this.repo.log(moved.id, 'info', `started (run ${moved.run_id})`);
     this.publishStatus(moved);
@@ -176,12 +177,12 @@ export class JobService {
     this.pubSub.publish(JOB_CONTROL_TOPIC, msg as never);
   }
 
-  async pause(ref: string): Promise<JobRow> {
+  async pause(ref: string, reason = 'paused by request'): Promise<JobRow> {
     const row = await this.get(ref);
-    const moved = await this.repo.transition(row.id, [JobStatus.Running, JobStatus.Pending], JobStatus.Paused, { bumpRun: true, reason: 'paused by request' });
+    const moved = await this.repo.transition(row.id, [JobStatus.Running, JobStatus.Pending], JobStatus.Paused, { bumpRun: true, reason });
     if (!moved) throw new AppError(ErrorCode.InvalidState, `job ${row.name} is ${row.status} and cannot be paused`);
     this.abortTasks(moved);
-    await this.repo.log(moved.id, 'info', 'paused');
+    await this.repo.log(moved.id, 'info', reason === 'paused by request' ? 'paused' : `paused: ${reason}`);
     this.publishStatus(moved);
     return moved;
   }

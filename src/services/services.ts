@@ -6,6 +6,7 @@ import type { TokenRepo } from '../store/token.repo.ts';
 import type { AppPubSub } from '../events/pubsub.ts';
 import type { ConnectionService } from './connection.service.ts';
 import type { JobService } from './job.service.ts';
+import type { ClusterService } from './cluster.service.ts';
 
 export interface Services {
   version: string;
@@ -16,4 +17,5 @@ export interface Services {
   pubSub: AppPubSub;
   connections: ConnectionService;
   jobs: JobService;
+  clusters: ClusterService;
 }

@@ -135,6 +135,10 @@ async function planSnapshot(run: TaskRun, deps: ReplicationDeps, snapshotName: s
   const reader = createSnapshotReader(source, run.logger);
   const applier = createApplier(dest, { jobId: job.id, rename: job.spec.rename, logger: run.logger });
   try {
+    // Chunks and their parent run where this capture task was placed (a cluster's queue or the shared pool).
+    const own = await deps.jobs.task(run.payload.taskId);
+    const queue = own?.queue ?? QueueName.Tasks;
+    const placement = own?.placement ?? 'shared pool';
     const tables = await reader.listTables(job.spec.tables);
     const children = [];
     let estimated = 0;
@@ -144,18 +148,18 @@ async function planSnapshot(run: TaskRun, deps: ReplicationDeps, snapshotName: s
       const chunks = await reader.planChunks(t, job.spec.chunkRows);
       for (const chunk of chunks) {
         const chunkId = `${t.schema}.${t.table}#${chunk.index}`;
-        const task = await deps.jobs.upsertTask({ jobId: job.id, kind: TaskKind.SnapshotChunk, name: `chunk ${chunkId}`, status: 'queued', queue: QueueName.Tasks, placement: 'shared pool', detail: { chunkId } });
+        const task = await deps.jobs.upsertTask({ jobId: job.id, kind: TaskKind.SnapshotChunk, name: `chunk ${chunkId}`, status: 'queued', queue, placement, detail: { chunkId } });
         const payload: JobTaskPayload = { kind: TaskKind.SnapshotChunk, taskId: task.id, jobId: job.id, runId: run.payload.runId, detail: { table: t, chunk, chunkId, snapshotName } };
-        children.push({ name: TaskKind.SnapshotChunk, queueName: QueueName.Tasks, data: payload, opts: { ...CHUNK_OPTS, jobId: `${task.id}-r${run.payload.runId}` } });
+        children.push({ name: TaskKind.SnapshotChunk, queueName: queue, data: payload, opts: { ...CHUNK_OPTS, jobId: `${task.id}-r${run.payload.runId}` } });
       }
     }
-    const parent = await deps.jobs.upsertTask({ jobId: job.id, kind: TaskKind.Snapshot, name: 'snapshot', status: 'queued', queue: QueueName.Tasks, placement: 'shared pool', detail: { tables: tables.length, chunks: children.length } });
+    const parent = await deps.jobs.upsertTask({ jobId: job.id, kind: TaskKind.Snapshot, name: 'snapshot', status: 'queued', queue, placement, detail: { tables: tables.length, chunks: children.length } });
     const parentPayload: JobTaskPayload = { kind: TaskKind.Snapshot, taskId: parent.id, jobId: job.id, runId: run.payload.runId };
     await deps.jobs.mergeProgress(job.id, { phase: 'snapshot', rowsEstimated: estimated, rowsDone: 0, chunksTotal: children.length, chunksDone: 0, startedAt: new Date().toISOString() });
     await deps.jobs.mergeState(job.id, run.payload.runId, { snapshotPlanned: true, snapshotName });
     const flow = new FlowProducer({ connection: deps.queues.connection as unknown as ConnectionOptions, prefix: deps.queues.prefix });
     try {
-      await flow.add({ name: TaskKind.Snapshot, queueName: QueueName.Tasks, data: parentPayload, opts: { ...CHUNK_OPTS, jobId: `${parent.id}-r${run.payload.runId}` }, children });
+      await flow.add({ name: TaskKind.Snapshot, queueName: queue, data: parentPayload, opts: { ...CHUNK_OPTS, jobId: `${parent.id}-r${run.payload.runId}` }, children });
     } finally {
       await flow.close();
     }

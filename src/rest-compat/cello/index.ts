@@ -1,0 +1,50 @@
+/**
+ * Cello v2 cluster pool API (port 8080 in Cello): the router the gateway
+ * mounts and the OpenAPI document built from the same route table.
+ */
+import express, { type Router } from 'express';
+import type { GraphQLExecutor } from '../executor.ts';
+import { defineRoute, mountRoutes, openApiFor, type RestDialect, type RestRoute } from '../rest-route.ts';
+import { CelloCode, fail, graphqlFail } from './cello.mapping.ts';
+import { celloRoutes } from './cello.routes.ts';
+
+export const CELLO_OPENAPI_PATH = '/v2/openapi.json';
+
+/** Every failure is Cello's FAIL envelope; the body's `code` carries the real reason. */
+export const celloDialect: RestDialect = {
+  error: (err) => fail(err.status >= 500 ? 'internal error' : err.message, typeof err.code === 'number' ? err.code : err.status === 400 ? CelloCode.BadRequest : err.status),
+  graphqlError: graphqlFail,
+};
+
+export function celloOpenApi(): Record<string, unknown> {
+  return openApiFor([...celloRoutes, openApiRoute], {
+    title: 'Cello cluster pool API v2 (Tributary compatibility)',
+    version: '2.0.0',
+    description: 'Hyperledger Cello\'s /v2 cluster pool operations over Tributary clusters (leased worker capacity). See docs/compat.md, "Cello cluster pool v2".',
+    servers: [{ url: 'http://localhost:8080', description: 'Cello\'s default port (CELLO_PORT)' }],
+  });
+}
+
+let cachedOpenApi: Record<string, unknown> | undefined;
+
+const openApiRoute: RestRoute = defineRoute<undefined>({
+  method: 'GET', path: CELLO_OPENAPI_PATH, input: 'query', summary: 'This OpenAPI document',
+  result: () => ({ json: (cachedOpenApi ??= celloOpenApi()) }),
+});
+
+export interface CelloRouterOptions {
+  /** Request body limit in bytes. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Told about unexpected failures (answered code 500). */
+  onInternalError?(err: unknown): void;
+}
+
+export function celloRouter(executor: GraphQLExecutor, opts: CelloRouterOptions = {}): Router {
+  return mountRoutes(express.Router(), [...celloRoutes, openApiRoute], executor, {
+    dialect: celloDialect,
+    maxBodyBytes: opts.maxBodyBytes,
+    onInternalError: opts.onInternalError ? (err) => opts.onInternalError!(err) : undefined,
+  });
+}
+
+export { celloRoutes } from './cello.routes.ts';
