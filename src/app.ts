@@ -36,6 +36,8 @@ import type { ReplicationDeps } from './queues/processors/task-run.ts';
 import { buildAppSchema } from './server/schema.ts';
 import { Gateway } from './server/gateway.ts';
 import { udupRouter } from './rest-compat/udup/index.ts';
+import { changeserverListenerRouter, changeserverRouter, ensureChangeserverSource } from './rest-compat/changeserver/index.ts';
+import { ChangeFeedService } from './services/change-feed.service.ts';
 import { celloRouter } from './rest-compat/cello/index.ts';
 import { ClusterRepo } from './store/cluster.repo.ts';
 import { ClusterService } from './services/cluster.service.ts';
@@ -88,6 +90,7 @@ export class App {
   private closing?: Promise<void>;
   private clusters?: ClusterService;
   private legacyListeners: LegacyListener[] = [];
+  private changeserverListener?: LegacyListener;
   private stopControl = new AbortController();
 
   constructor(private readonly opts: AppOptions) {
@@ -163,6 +166,10 @@ export class App {
       tokens,
       auth,
       pubSub: this.pubsub.pubSub,
+      changes: new ChangeFeedService({
+        redis: this.redis, prefix: feedPrefix, jobs: jobRepo,
+        subscription: { bufferEvents: config.subscriberBufferEvents, stallMs: Math.round(config.subscriberStallSeconds * 1000) },
+      }),
     };
 
     await this.nodes.start();
@@ -201,7 +208,7 @@ export class App {
       this.gateway = new Gateway({
         schema, services: this.services, logger: this.logger, metrics,
         host: config.host, port: config.port, maxBodyBytes: config.maxBodyBytes,
-        restRouters: (executor) => [celloRouter(executor), udupRouter(executor)],
+        restRouters: (executor) => [celloRouter(executor), udupRouter(executor), changeserverRouter(executor, { feed: config.changeserverFeed, onInternalError: (err) => this.logger.error({ err }, 'changeserver request failed') })],
         checks: [
           { name: 'postgres', check: async () => { await this.pool.query('SELECT 1'); } },
           { name: 'redis', check: async () => { await this.redis.ping(); } },
@@ -213,10 +220,50 @@ export class App {
       } catch (err) {
         throw new StartupError(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
       }
+      await this.startChangeserver();
       if (config.celloPort !== undefined) {
         this.legacyListeners.push(await startLegacyListener({ name: 'cello', host: config.host, port: config.celloPort, router: celloRouter(this.gateway.executor), logger: this.logger }));
       }
     }
+  }
+
+  /**
+   * changeserver: its own listener on CHANGESERVER_PORT (with /health, /ready
+   * and /markdown, scoped to that listener), and the SUBSCRIBE job capturing
+   * CHANGESERVER_SOURCE_URL into CHANGESERVER_FEED when none exists yet.
+   */
+  private async startChangeserver(): Promise<void> {
+    const { config } = this.opts;
+    const executor = this.gateway!.executor;
+    const onInternalError = (err: unknown) => this.logger.error({ err }, 'changeserver request failed');
+    if (config.changeserverPort !== undefined) {
+      const failedChecks = async () => {
+        const failed: string[] = [];
+        await this.pool.query('SELECT 1').catch((err: Error) => failed.push(`postgres: ${err.message}`));
+        await this.redis.ping().catch((err: Error) => failed.push(`redis: ${err.message}`));
+        return failed;
+      };
+      const router = changeserverListenerRouter(executor, { feed: config.changeserverFeed, failedChecks, onInternalError });
+      try {
+        this.changeserverListener = await startLegacyListener({ name: 'changeserver', host: config.host, port: config.changeserverPort, router, logger: this.logger });
+        this.legacyListeners.push(this.changeserverListener);
+      } catch (err) {
+        throw new StartupError(`cannot listen on ${config.host}:${config.changeserverPort} (CHANGESERVER_PORT): ${(err as Error).message}`);
+      }
+    }
+    if (config.changeserverSource && config.changeserverFeed) {
+      try {
+        const outcome = await ensureChangeserverSource(executor, config.changeserverFeed, config.changeserverSource);
+        this.logger.info({ feed: config.changeserverFeed, outcome }, 'changeserver capture job');
+      } catch (err) {
+        this.logger.warn({ err, feed: config.changeserverFeed }, 'changeserver capture job not created');
+      }
+    }
+  }
+
+  /** Port of the changeserver listener (CHANGESERVER_PORT), when it runs. */
+  changeserverAddress(): { port: number } | undefined {
+    return this.changeserverListener ? { port: this.changeserverListener.address.port } : undefined;
   }
 
   /** Pause/stop/delete reach the node running a job's tasks through pub/sub. */
@@ -242,6 +289,8 @@ export class App {
       const step = async (name: string, fn: () => Promise<unknown> | unknown) => {
         try { await fn(); } catch (err) { this.logger.warn({ err, step: name }, 'shutdown step failed'); }
       };
+      // Ends live change subscriptions and answers pending long polls, so no listener waits on them.
+      await step('change feeds', () => this.services?.changes?.close());
       await step('legacy listeners', () => Promise.all(this.legacyListeners.map((l) => l.close())));
       await step('gateway', () => this.gateway?.close());
       await step('clusters', () => this.clusters?.close());

@@ -15,6 +15,8 @@ export enum ErrorCode {
   PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
   ParameterInvalid = 'PARAMETER_INVALID',
   SnapshotTooOld = 'SNAPSHOT_TOO_OLD',
+  /** A change subscriber did not consume its bounded buffer in time and was closed. */
+  SubscriberTooSlow = 'SUBSCRIBER_TOO_SLOW',
   ConnectionFailed = 'CONNECTION_FAILED',
   Unavailable = 'UNAVAILABLE',
   InvalidState = 'INVALID_STATE',

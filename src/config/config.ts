@@ -40,6 +40,8 @@ export const ENV_VARS = {
   changeserverSource: 'CHANGESERVER_SOURCE_URL',
   feedMaxChanges: 'FEED_MAX_CHANGES',
   feedMaxAgeSeconds: 'FEED_MAX_AGE_SECONDS',
+  subscriberBufferEvents: 'SUBSCRIBER_BUFFER_EVENTS',
+  subscriberStallSeconds: 'SUBSCRIBER_STALL_SECONDS',
   taskLockMs: 'TASK_LOCK_MS',
   clusterConsensusPlugins: 'CLUSTER_CONSENSUS_PLUGINS',
   clusterConsensusModes: 'CLUSTER_CONSENSUS_MODES',
@@ -72,6 +74,10 @@ const schema = z.object({
   changeserverSource: urlWith(['postgres:', 'postgresql:', 'mysql:', 'mariadb:']).optional(),
   feedMaxChanges: z.coerce.number().int().min(1).default(1_000_000),
   feedMaxAgeSeconds: z.coerce.number().int().min(1).default(7 * 24 * 3600),
+  /** Changes held per live subscriber before it counts as stalled. */
+  subscriberBufferEvents: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
+  /** How long a stalled subscriber's buffer may stay full before it is closed (SUBSCRIBER_TOO_SLOW). */
+  subscriberStallSeconds: z.coerce.number().min(0.1).max(3600).default(10),
   /**
    * BullMQ task lock lifetime (ms). A task of a worker that died moves to
    * another worker about this long after its last lock renewal; shorter

@@ -5,6 +5,7 @@ import { TaskResolver } from './task.resolver.ts';
 import { ConnectionResolver } from './connection.resolver.ts';
 import { JobResolver } from './job.resolver.ts';
 import { ClusterResolver } from './cluster.resolver.ts';
+import { ChangeResolver } from './change.resolver.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export const resolvers: NonEmptyArray<Function> = [SystemResolver, TaskResolver, ConnectionResolver, JobResolver, ClusterResolver];
+export const resolvers: NonEmptyArray<Function> = [SystemResolver, TaskResolver, ConnectionResolver, JobResolver, ChangeResolver, ClusterResolver];

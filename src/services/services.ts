@@ -7,6 +7,7 @@ import type { AppPubSub } from '../events/pubsub.ts';
 import type { ConnectionService } from './connection.service.ts';
 import type { JobService } from './job.service.ts';
 import type { ClusterService } from './cluster.service.ts';
+import type { ChangeFeedService } from './change-feed.service.ts';
 
 export interface Services {
   version: string;
@@ -18,4 +19,5 @@ export interface Services {
   connections: ConnectionService;
   jobs: JobService;
   clusters: ClusterService;
+  changes: ChangeFeedService;
 }

@@ -1,0 +1,121 @@
+/**
+ * changeserver (Apigee Transicator) compatibility: the change routes the
+ * gateway mounts on its own port, the legacy listener (CHANGESERVER_PORT,
+ * Transicator's 9000) with /health, /ready and /markdown, the OpenAPI
+ * document, and the start hook that creates the capture job for
+ * CHANGESERVER_SOURCE_URL.
+ *
+ * Marked down (legacy listener only; the gateway's own /ready is untouched):
+ *   up --GET /markdown--> down ; down: /health as before, /markdown 200, everything else 503 Status
+ */
+import express, { type Request, type Response, type Router } from 'express';
+import type { GraphQLExecutor } from '../executor.ts';
+import { mountRoutes, openApiFor, type RestDialect } from '../rest-route.ts';
+import { errorResponse, ChangeserverCode, graphqlErrorResponse, restErrorResponse, serialize } from './changeserver.mapping.ts';
+import { changeserverRoutes, type ChangeserverRouteOptions } from './changeserver.routes.ts';
+
+export const changeserverDialect: RestDialect = {
+  error: (err) => restErrorResponse(err),
+  graphqlError: (errors) => graphqlErrorResponse(errors),
+  serialize: (value) => serialize(value),
+};
+
+export interface ChangeserverRouterOptions extends ChangeserverRouteOptions {
+  /** Told about unexpected failures (answered 500 INTERNAL_SERVER_ERROR). */
+  onInternalError?(err: unknown): void;
+}
+
+/** /changes and /feeds/:name/changes, for the gateway's port and the legacy listener. */
+export function changeserverRouter(executor: GraphQLExecutor, opts: ChangeserverRouterOptions = {}): Router {
+  return mountRoutes(express.Router(), changeserverRoutes(opts), executor, {
+    dialect: changeserverDialect,
+    onInternalError: opts.onInternalError ? (err) => opts.onInternalError!(err) : undefined,
+  });
+}
+
+export function changeserverOpenApi(): Record<string, unknown> {
+  return openApiFor(changeserverRoutes({ feed: 'configured' }), {
+    title: 'changeserver API (Tributary compatibility)',
+    version: '0.0.1',
+    description: 'Apigee Transicator\'s change feed API served from Tributary feeds. See docs/compat.md, "changeserver".',
+    servers: [{ url: 'http://localhost:9000', description: 'changeserver\'s default port' }],
+  });
+}
+
+export interface ChangeserverListenerOptions extends ChangeserverRouterOptions {
+  /** Failed health checks, e.g. ["redis: timeout"]; empty = healthy. */
+  failedChecks(): Promise<string[]>;
+}
+
+const MARKED_DOWN = 'Marked down';
+
+function sendStatus(req: Request, res: Response, status: number, reason?: string): void {
+  res.status(status);
+  if (reason === undefined) { res.end(); return; }
+  if (String(req.headers.accept ?? '').includes('application/json')) res.json({ reason });
+  else res.type('text/plain').send(reason);
+}
+
+/** The legacy listener's router: health, readiness, markdown, the change routes and the OpenAPI document. */
+export function changeserverListenerRouter(executor: GraphQLExecutor, opts: ChangeserverListenerOptions): Router {
+  let down = false;
+  const app = express.Router();
+  app.get('/health', async (req, res) => {
+    const failed = await opts.failedChecks();
+    if (failed.length) sendStatus(req, res, 503, failed.join('; '));
+    else sendStatus(req, res, 200);
+  });
+  app.get('/markdown', (req, res) => { down = true; sendStatus(req, res, 200); });
+  app.use((req, res, next) => { if (down) sendStatus(req, res, 503, MARKED_DOWN); else next(); });
+  app.get('/ready', async (req, res) => {
+    const failed = await opts.failedChecks();
+    if (failed.length) sendStatus(req, res, 503, failed.join('; '));
+    else sendStatus(req, res, 200);
+  });
+  let openApi: Record<string, unknown> | undefined;
+  app.get('/openapi.json', (_req, res) => { res.type('application/json').send(serialize(openApi ??= changeserverOpenApi())); });
+  app.use(changeserverRouter(executor, opts));
+  app.use((_req, res) => {
+    const out = errorResponse(404, ChangeserverCode.NotFound, 'no such path');
+    res.status(404).type('application/json').send(serialize(out.json));
+  });
+  return app;
+}
+
+/** Connection input for createJob from a postgres:// or mysql:// / mariadb:// URL. */
+export function connectionFromUrl(url: string): Record<string, unknown> {
+  const u = new URL(url);
+  const postgres = u.protocol === 'postgres:' || u.protocol === 'postgresql:';
+  if (!postgres && u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') throw new Error(`unsupported source URL scheme ${u.protocol}`);
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  return {
+    kind: postgres ? 'POSTGRES' : 'MYSQL',
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port: u.port ? Number(u.port) : postgres ? 5432 : 3306,
+    user: decodeURIComponent(u.username) || (postgres ? 'postgres' : 'root'),
+    password: decodeURIComponent(u.password),
+    ...(database ? { database } : {}),
+  };
+}
+
+const CREATE_SOURCE_JOB = `mutation ChangeserverSource($input: JobInput!) { createJob(input: $input) { id name feedName status } }`;
+
+export type EnsureSourceOutcome = 'created' | 'exists';
+
+/**
+ * Start hook: when CHANGESERVER_SOURCE_URL is set, make sure a SUBSCRIBE job
+ * captures it into CHANGESERVER_FEED. The job is named after the feed;
+ * CONFLICT (that job, or another job owning the feed, exists) means there is
+ * nothing to do, so several gateways starting at once are fine. Runs through
+ * the GraphQL executor without a token: with API tokens defined it fails with
+ * UNAUTHENTICATED and the job must be created by an operator.
+ */
+export async function ensureChangeserverSource(executor: GraphQLExecutor, feed: string, sourceUrl: string): Promise<EnsureSourceOutcome> {
+  const input = { name: feed, type: 'SUBSCRIBE', feedName: feed, source: { ...connectionFromUrl(sourceUrl), name: `${feed}-source` } };
+  const r = await executor({ query: CREATE_SOURCE_JOB, variables: { input } });
+  if (!r.errors?.length) return 'created';
+  if (r.errors[0]!.extensions?.code === 'CONFLICT') return 'exists';
+  throw new Error(`cannot create the changeserver capture job: ${r.errors[0]!.message}`);
+}
+
+export { changeserverRoutes } from './changeserver.routes.ts';

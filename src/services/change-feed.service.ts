@@ -1,0 +1,232 @@
+/**
+ * The change feed as a product: reading a feed with Transicator's filters
+ * (scopes OR-merged, since exclusive, limit, snapshot, tables), long polling,
+ * and live subscriptions that replay from `since` and then follow the tail.
+ *
+ * Every gateway instance reads the feeds straight from Redis, so a change
+ * appended by any worker reaches subscribers on every gateway; no pub/sub hop
+ * is needed (nor can one lose a change: the feed is the source of truth).
+ *
+ * Scopes: an event's scope is the value of its row's selector column
+ * (`_change_selector` by default); an event without one matches no scope.
+ * Feed order is sequence order, so filtering keeps the merge of several
+ * scopes sorted with no work.
+ */
+import type { Redis } from 'ioredis';
+import type { ChangeEvent } from '../replication/change-event.ts';
+import { SnapshotTooOldError } from '../replication/feed/change-feed.ts';
+import { FeedParameterError } from '../replication/feed/feed-errors.ts';
+import { feedKeys, FEED_NAME_RE } from '../replication/feed/feed-keys.ts';
+import { listFeeds, openFeed } from '../replication/feed/feed-registry.ts';
+import { MAX_READ_LIMIT, type RedisChangeFeed } from '../replication/feed/redis-change-feed.ts';
+import { tableMatcher, validateScopes } from '../replication/feed/scope-filter.ts';
+import { hiddenBySnapshot, parseSnapshot, type PgSnapshot } from '../replication/feed/snapshot-filter.ts';
+import { InvalidSequenceError, parseSequence } from '../replication/sequence.ts';
+import type { JobRepo } from '../store/job.repo.ts';
+import { AppError, ErrorCode } from '../errors.ts';
+import { FeedSubscription, SubscriberTooSlowError, type FeedSubscriptionOptions } from './change-subscription.ts';
+
+export const DEFAULT_CHANGES_LIMIT = 100;
+export const MAX_CHANGES_LIMIT = MAX_READ_LIMIT;
+/** Longest accepted `block`, seconds (a day: long polls are cheap, but not forever). */
+export const MAX_BLOCK_SECONDS = 86_400;
+
+export interface ChangesQuery {
+  /** At least one; several are an OR. */
+  scopes: readonly string[];
+  /** Exclusive; null/undefined = from the oldest retained change. */
+  since?: string | null;
+  /** Default 100, at most 100000. */
+  limit?: number | null;
+  /** PostgreSQL snapshot "xmin:xmax:xip,..."; changes visible in it are hidden. */
+  snapshot?: string | null;
+  /** "schema.table" or "table"; empty = all. */
+  tables?: readonly string[] | null;
+  /** Long poll: wait up to this many seconds for a first matching change. Default 0. */
+  block?: number | null;
+}
+
+export interface ChangeListResult {
+  /** Oldest retained sequence. */
+  firstSequence: string;
+  /** Newest sequence examined (the feed's newest), or the last change's when `limit` was reached. */
+  lastSequence: string;
+  changes: ChangeEvent[];
+  warnings: string[];
+}
+
+export interface FeedSummary {
+  name: string;
+  firstSequence: string;
+  lastSequence: string;
+  length: number;
+  /** The job writing this feed, if any. */
+  jobName: string | null;
+}
+
+export interface ChangeFeedServiceOptions {
+  redis: Redis;
+  /** Feed key prefix (the app's queue prefix). */
+  prefix: string;
+  jobs: JobRepo;
+  subscription?: FeedSubscriptionOptions;
+}
+
+const SNAPSHOT_MARIADB_WARNING = 'snapshot ignored for MariaDB/MySQL changes: their transaction ids are not PostgreSQL xids';
+
+/** Feed-layer errors in the GraphQL vocabulary. */
+export function toAppError(err: unknown): unknown {
+  if (err instanceof SnapshotTooOldError) {
+    return new AppError(ErrorCode.SnapshotTooOld, err.message, { since: err.since, firstSequence: err.first }, { cause: err });
+  }
+  if (err instanceof FeedParameterError) {
+    return new AppError(ErrorCode.ParameterInvalid, err.message, { parameter: err.parameter }, { cause: err });
+  }
+  if (err instanceof InvalidSequenceError) {
+    return new AppError(ErrorCode.ParameterInvalid, err.message, { parameter: 'since' }, { cause: err });
+  }
+  if (err instanceof SubscriberTooSlowError) {
+    return new AppError(ErrorCode.SubscriberTooSlow, err.message, { lastDelivered: err.lastDelivered, bufferEvents: err.bufferEvents, stallMs: err.stallMs }, { cause: err });
+  }
+  return err;
+}
+
+const invalid = (parameter: string, message: string) => new AppError(ErrorCode.ParameterInvalid, message, { parameter });
+
+interface Filters { since: string | null; accept: (e: ChangeEvent) => boolean; snapshot?: PgSnapshot }
+
+export class ChangeFeedService {
+  private readonly feeds = new Map<string, RedisChangeFeed>();
+  private readonly live = new Set<FeedSubscription>();
+  private closed = false;
+  /** Aborted by close(): pending long polls answer at once. */
+  private readonly stopping = new AbortController();
+
+  constructor(private readonly opts: ChangeFeedServiceOptions) {}
+
+  /** The feed called `name`: a feed a job writes, a job's name, or a feed already in Redis. NOT_FOUND otherwise. */
+  async feed(name: string): Promise<RedisChangeFeed> {
+    if (this.closed) throw new AppError(ErrorCode.Unavailable, 'the change feed service is shutting down');
+    if (typeof name !== 'string' || !FEED_NAME_RE.test(name)) throw invalid('feed', `invalid feed name ${JSON.stringify(name)}`);
+    let feedName = name;
+    if (!(await this.opts.jobs.byFeed(name))) {
+      const job = await this.opts.jobs.find(name).catch(() => undefined);
+      if (job?.feed_name) feedName = job.feed_name;
+      else if (!(await this.opts.redis.exists(feedKeys(this.opts.prefix, name).meta))) {
+        throw new AppError(ErrorCode.NotFound, `feed ${name} not found`, { what: 'feed', id: name });
+      }
+    }
+    return this.open(feedName);
+  }
+
+  private async open(name: string): Promise<RedisChangeFeed> {
+    let f = this.feeds.get(name);
+    if (!f) {
+      f = openFeed(this.opts.redis, name, { prefix: this.opts.prefix });
+      this.feeds.set(name, f);
+    }
+    return f;
+  }
+
+  private filters(q: { scopes: readonly string[]; since?: string | null; snapshot?: string | null; tables?: readonly string[] | null }): Filters {
+    try {
+      const scopes = new Set(validateScopes([...q.scopes], { required: true }));
+      const since = q.since === undefined || q.since === null || q.since === '' ? null : (parseSequence(q.since), q.since);
+      const snapshot = q.snapshot ? parseSnapshot(q.snapshot) : undefined;
+      const table = tableMatcher([...(q.tables ?? [])]);
+      const accept = (e: ChangeEvent) => e.scope !== undefined && scopes.has(e.scope) && table(e) && !(snapshot && hiddenBySnapshot(e, snapshot));
+      return { since, accept, snapshot };
+    } catch (err) {
+      throw toAppError(err);
+    }
+  }
+
+  /** Matching changes after `since`, up to `limit`; with `block`, waits for the first one. */
+  async changes(feedName: string, q: ChangesQuery, signal?: AbortSignal): Promise<ChangeListResult> {
+    const limit = q.limit ?? DEFAULT_CHANGES_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_CHANGES_LIMIT) throw invalid('limit', `limit must be an integer from 1 to ${MAX_CHANGES_LIMIT}, got ${limit}`);
+    const block = q.block ?? 0;
+    if (!Number.isInteger(block) || block < 0 || block > MAX_BLOCK_SECONDS) throw invalid('block', `block must be a whole number of seconds from 0 to ${MAX_BLOCK_SECONDS}, got ${block}`);
+    const f = this.filters(q);
+    const feed = await this.feed(feedName);
+    try {
+      const stop = signal ? AbortSignal.any([signal, this.stopping.signal]) : this.stopping.signal;
+      const { changes, scannedThrough, sawMariaDb } = await this.collect(feed, f, limit, Date.now() + block * 1000, stop);
+      const bounds = await feed.bounds();
+      const lastSequence = changes.length === limit ? changes[changes.length - 1]!.sequence : scannedThrough ?? bounds.last;
+      return { firstSequence: bounds.first, lastSequence, changes, warnings: f.snapshot && sawMariaDb ? [SNAPSHOT_MARIADB_WARNING] : [] };
+    } catch (err) {
+      throw toAppError(err);
+    }
+  }
+
+  /**
+   * Reads raw batches after the cursor until `limit` matches are collected or
+   * the end of the feed is reached; when nothing matched yet and time is left,
+   * waits at the tail (filters may drop everything read, so this loops).
+   */
+  private async collect(feed: RedisChangeFeed, f: Filters, limit: number, deadline: number, signal: AbortSignal) {
+    const changes: ChangeEvent[] = [];
+    let cursor = f.since;
+    let scannedThrough: string | null = f.since;
+    let sawMariaDb = false;
+    const batch = Math.min(MAX_READ_LIMIT, Math.max(limit, 500));
+    for (;;) {
+      let raw = await feed.read(cursor, batch);
+      if (raw.length === 0) {
+        const left = deadline - Date.now();
+        if (changes.length > 0 || left <= 0 || signal.aborted) break;
+        raw = await feed.readBlocking(cursor, batch, left, signal);
+        if (raw.length === 0) break;
+      }
+      for (const e of raw) {
+        if (e.source !== 'postgres') sawMariaDb = true;
+        if (f.accept(e)) changes.push(e);
+        if (changes.length === limit) return { changes, scannedThrough: e.sequence, sawMariaDb };
+      }
+      cursor = raw[raw.length - 1]!.sequence;
+      scannedThrough = cursor;
+      if (raw.length < batch && changes.length > 0) break;
+    }
+    return { changes, scannedThrough, sawMariaDb };
+  }
+
+  /**
+   * Replays matching changes after `since`, then follows the feed live. The
+   * returned iterator is bounded (see FeedSubscription); a subscriber that
+   * cannot keep up ends with SUBSCRIBER_TOO_SLOW.
+   */
+  async subscribe(feedName: string, q: { scopes: readonly string[]; since?: string | null; tables?: readonly string[] | null }): Promise<AsyncIterableIterator<ChangeEvent>> {
+    const f = this.filters(q);
+    const feed = await this.feed(feedName);
+    if (f.since !== null) {
+      try { await feed.read(f.since, 1); } catch (err) { throw toAppError(err); } // SNAPSHOT_TOO_OLD up front, not after the first pull
+    }
+    const sub: FeedSubscription = new FeedSubscription(feed, f.since, f.accept, this.opts.subscription, (err) => toAppError(err) as Error, () => this.live.delete(sub));
+    this.live.add(sub);
+    return sub;
+  }
+
+  /** Every feed with its bounds, sorted by name. */
+  async list(): Promise<FeedSummary[]> {
+    const names = await listFeeds(this.opts.redis, this.opts.prefix);
+    return Promise.all(names.map(async (name) => {
+      const feed = await this.open(name);
+      const [bounds, length, job] = await Promise.all([feed.bounds(), feed.length(), this.opts.jobs.byFeed(name)]);
+      return { name, firstSequence: bounds.first, lastSequence: bounds.last, length, jobName: job?.name ?? null };
+    }));
+  }
+
+  /** Live subscriptions (for metrics and tests). */
+  get subscribers(): number { return this.live.size; }
+
+  /** Ends live subscriptions and closes the feeds' tail watchers. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stopping.abort();
+    for (const s of [...this.live]) s.close();
+    const feeds = [...this.feeds.values()];
+    this.feeds.clear();
+    await Promise.all(feeds.map((f) => f.close().catch(() => undefined)));
+  }
+}
