@@ -1,0 +1,166 @@
+/**
+ * Shared plumbing for the replication benchmarks (snapshot, capture, apply):
+ * an in-process Tributary App (gateway + workers) on private servers, GraphQL
+ * helpers, MariaDB/PostgreSQL database handles, and small timing helpers.
+ * Not a benchmark itself (the runner only picks up *.bench.ts).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import type { App } from '../../src/app.ts';
+import type { PrivateServer } from '../../src/devtools/private-servers.ts';
+
+export interface BenchResult {
+  name: string;
+  metrics: Record<string, number | string>;
+  ratio?: { label: string; value: number };
+  target?: string;
+  notes?: string;
+}
+
+export const round = (x: number): number => Math.round(x);
+export const ratio3 = (x: number): number => +x.toFixed(3);
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** BENCH_ROWS-style integer env parameter. */
+export function envInt(name: string, dflt: number): number {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? Math.floor(v) : dflt;
+}
+
+export function hasCommand(bin: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).stdout.trim() !== '';
+}
+
+/** Runs a command to completion, returning wall time, exit code and the tail of its output. */
+export function timeCommand(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; stdoutToNull?: boolean; timeoutMs?: number } = {}): Promise<{ ms: number; code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['ignore', opts.stdoutToNull ? 'ignore' : 'pipe', 'pipe'] });
+    let out = '';
+    const keep = (b: Buffer) => { out = (out + b.toString()).slice(-8000); };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+    child.on('error', reject);
+    child.on('close', (code) => { if (timer) clearTimeout(timer); resolve({ ms: performance.now() - t0, code, out }); });
+  });
+}
+
+// ------------------------------------------------------------------ databases
+
+export interface PgDb { url: string; name: string; port: number; pool: pg.Pool; q<T extends pg.QueryResultRow = any>(sql: string, params?: unknown[]): Promise<T[]>; close(): Promise<void> }
+
+export function pgUrl(server: PrivateServer, db: string): string {
+  const u = new URL(server.url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+export async function createPgDb(server: PrivateServer, name: string): Promise<PgDb> {
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = pgUrl(server, name);
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  return { url, name, port: server.port, pool, q: async (sql, params) => (await pool.query(sql, params as unknown[])).rows, close: () => pool.end() };
+}
+
+export interface MariaDb { name: string; port: number; pool: mysql.Pool; q<T = any>(sql: string, params?: unknown[]): Promise<T[]>; close(): Promise<void> }
+
+export async function createMariaDb(server: PrivateServer, name: string): Promise<MariaDb> {
+  const admin = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root', password: '' });
+  await admin.query(`CREATE DATABASE \`${name}\``);
+  await admin.end();
+  const pool = mysql.createPool({ host: '127.0.0.1', port: server.port, user: 'root', password: '', database: name, connectionLimit: 4, multipleStatements: true, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true });
+  return { name, port: server.port, pool, q: async (sql, params) => (await pool.query(sql, params))[0] as never, close: () => pool.end() };
+}
+
+/** The benchmark table: key, text, int, decimal, timestamp, nullable text (the e2e suites' `items`). */
+export const ITEMS_PG = `CREATE TABLE items (id int PRIMARY KEY, name varchar(100), qty int, price numeric(12,2), at timestamp(6), note text)`;
+export const ITEMS_MARIA = `CREATE TABLE items (id int PRIMARY KEY, name varchar(100), qty int, price decimal(12,2), at datetime(6), note text) ENGINE=InnoDB`;
+export const fillPg = (from: number, to: number, t = 'items') =>
+  `INSERT INTO ${t} SELECT g, 'item ' || g, g % 1000, (g * 1.25)::numeric(12,2), timestamp '2024-01-01' + g * interval '1 second 1 microsecond', CASE WHEN g % 7 = 0 THEN NULL ELSE md5(g::text) END FROM generate_series(${from}, ${to}) g`;
+export const fillMaria = (from: number, to: number, t = 'items') =>
+  `INSERT INTO ${t} SELECT seq, CONCAT('item ', seq), seq % 1000, seq * 1.25, TIMESTAMPADD(MICROSECOND, seq * 1000001, '2024-01-01 00:00:00'), IF(seq % 7 = 0, NULL, MD5(seq)) FROM seq_${from}_to_${to}`;
+
+// ------------------------------------------------------------------ gateway
+
+export interface BenchGateway { app: App; url: string; close(): Promise<void> }
+
+/** A real App (gateway + workers) in this process, metadata in a fresh database on `pgServer`, queues on `redis`. */
+export async function startGateway(pgServer: PrivateServer, redis: PrivateServer, workerConcurrency = 8): Promise<BenchGateway> {
+  // Loaded on demand: the capture benchmark needs none of the App's module graph.
+  const [{ App }, { loadConfig }, { createLogger }] = await Promise.all([
+    import('../../src/app.ts'), import('../../src/config/config.ts'), import('../../src/observability/logger.ts'),
+  ]);
+  const id = randomBytes(4).toString('hex');
+  const config = loadConfig({}, {
+    port: 0, host: '127.0.0.1', databaseUrl: pgUrl(pgServer, `tributary_bench_${id}`), redisUrl: redis.url,
+    queuePrefix: `b${id}`, secretKey: 'bench-secret-key-0123456789', logLevel: 'silent', workerConcurrency,
+  } as never);
+  const app = new App({ config, serve: true, worker: true, logger: createLogger(process.env.BENCH_LOG_LEVEL ?? 'silent') });
+  await app.start();
+  const addr = app.address();
+  return { app, url: `http://127.0.0.1:${addr!.port}`, close: () => app.close() };
+}
+
+export async function gql<T = any>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
+  const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  const body = (await res.json()) as { data?: T; errors?: { message: string }[] };
+  if (body.errors?.length) throw new Error(`GraphQL: ${body.errors.map((e) => e.message).join('; ')}`);
+  return body.data as T;
+}
+
+export const JOB_FIELDS = `id status error statusReason progress { phase rowsDone rowsEstimated chunksDone chunksTotal }
+  metrics { changesCaptured rowsApplied lagMs } logs(last: 100) { at level message }`;
+
+export interface JobView {
+  id: string; status: string; error: string | null; statusReason: string | null;
+  progress: { phase: string; rowsDone: number; rowsEstimated: number; chunksDone: number; chunksTotal: number };
+  metrics: { changesCaptured: number; rowsApplied: number; lagMs: number | null };
+  logs: { at: string; level: string; message: string }[];
+}
+
+export function endpoint(kind: 'MYSQL' | 'POSTGRES', port: number, database: string, user = kind === 'MYSQL' ? 'root' : 'postgres') {
+  return { kind, host: '127.0.0.1', port, user, password: '', database };
+}
+
+export async function createJob(url: string, input: Record<string, unknown>): Promise<JobView> {
+  return (await gql<{ createJob: JobView }>(url, `mutation($i: JobInput!) { createJob(input: $i) { ${JOB_FIELDS} } }`, { i: input })).createJob;
+}
+
+export async function getJob(url: string, id: string): Promise<JobView> {
+  return (await gql<{ job: JobView }>(url, `query($id: ID!) { job(id: $id) { ${JOB_FIELDS} } }`, { id })).job;
+}
+
+export async function deleteJob(url: string, id: string): Promise<void> {
+  await gql(url, `mutation { deleteJob(id: "${id}") }`).catch(() => undefined);
+}
+
+/** Polls until `ok(job)`; throws on FAILED or timeout. */
+export async function waitJob(url: string, id: string, ok: (j: JobView) => boolean, timeoutMs: number, label: string, everyMs = 100): Promise<JobView> {
+  const deadline = Date.now() + timeoutMs;
+  let last: JobView | undefined;
+  while (Date.now() < deadline) {
+    last = await getJob(url, id);
+    if (ok(last)) return last;
+    if (last.status === 'FAILED') throw new Error(`job ${id} failed while waiting for ${label}: ${last.error ?? last.statusReason}; logs: ${JSON.stringify(last.logs.slice(-5))}`);
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out waiting for ${label}; last: ${JSON.stringify(last?.progress)} ${last?.status}`);
+}
+
+/** Polls `fn` every `everyMs` until `ok`; returns the time (performance.now()) it first held. */
+export async function waitUntil<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, label: string, everyMs = 20): Promise<{ at: number; value: T }> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await fn();
+    if (ok(last)) return { at: performance.now(), value: last };
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out waiting for ${label}; last ${JSON.stringify(last)}`);
+}
