@@ -18,6 +18,8 @@ import { createLogger } from '../../../src/observability/logger.ts';
 import { Role } from '../../../src/auth/roles.ts';
 import { bullPrefix, clusterQueueName, TaskKind } from '../../../src/queues/queue-names.ts';
 import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
+import { startLegacyListener } from '../../../src/server/legacy-listener.ts';
+import { celloRouter } from '../../../src/rest-compat/cello/index.ts';
 import { connInput, pgDatabase, waitFor, type DbHandle } from '../../support/databases.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -349,5 +351,18 @@ describe('cluster pool and the Cello v2 API', () => {
     expect(byNode.queue).toBe('tasks-cluster-ca');
     const unknown = await gw.app.services.clusters.placementFor('nobody', '1eda45f8-df9b-1541-9009-83952e7b672a');
     expect(unknown).toEqual({ queue: 'tasks', placement: 'shared pool (requested node 1eda45f8-df9b-1541-9009-83952e7b672a is a placement hint only)' });
+  });
+
+  it('serves the same API on a legacy port of its own', async () => {
+    const listener = await startLegacyListener({ name: 'cello', host: '127.0.0.1', port: 0, router: celloRouter(gw.app.gateway!.executor), logger: createLogger('silent') });
+    try {
+      const res = await fetch(`http://127.0.0.1:${listener.address.port}/v2/cluster/xxxxxxx`, { headers: { authorization: `Bearer ${tok.admin}` } });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ code: 404, data: '', error: 'cluster not found with id=xxxxxxx', status: 'FAIL' });
+      const list = await fetch(`http://127.0.0.1:${listener.address.port}/v2/clusters?user=`, { headers: { authorization: `Bearer ${tok.admin}` } }).then((r) => r.json()) as any;
+      expect(list.status).toBe('OK');
+    } finally {
+      await listener.close();
+    }
   });
 });
