@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { App } from '../../../src/app.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
 import { Role } from '../../../src/auth/roles.ts';
@@ -364,5 +366,28 @@ describe('cluster pool and the Cello v2 API', () => {
     } finally {
       await listener.close();
     }
+  });
+
+  it('streams cluster events to subscribers who may see them', async () => {
+    const seen = (token: string) => {
+      const client = createClient({ url: gw.wsUrl, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0, connectionParams: { authorization: `Bearer ${token}` } });
+      const events: any[] = [];
+      const stop = client.subscribe({ query: 'subscription { clusterEvents { kind at cluster { name userId status } } }' }, {
+        next: (v) => { events.push((v.data as any).clusterEvents); }, error: () => undefined, complete: () => undefined,
+      });
+      return { events, close: async () => { stop(); await client.dispose(); } };
+    };
+    const adminSub = seen(tok.admin);
+    const bobSub = seen(tok.bob);
+    await new Promise((r) => setTimeout(r, 500)); // both subscribed
+    await admin('mutation { applyCluster(input: { userId: "alice", consensusPlugin: "kafka" }) { id } }');
+    await admin('mutation { stopCluster(id: "last") { id } }');
+    await waitFor(async () => adminSub.events.map((e) => e.kind), (k: string[]) => k.includes('APPLIED') && k.includes('STOPPED'), 10_000, 'admin events');
+    expect(adminSub.events.find((e) => e.kind === 'APPLIED').cluster).toEqual({ name: 'last', userId: 'alice', status: 'RUNNING' });
+    expect(bobSub.events.filter((e) => e.cluster.userId === 'alice')).toEqual([]);
+    await admin('mutation { releaseCluster(clusterId: "last") { id } }');
+    await waitReleased('last');
+    await waitFor(async () => bobSub.events.map((e) => e.kind), (k: string[]) => k.includes('RELEASED'), 10_000, 'bob sees the cluster come back free');
+    await adminSub.close(); await bobSub.close();
   });
 });
