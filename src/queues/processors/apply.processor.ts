@@ -43,13 +43,19 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
       try {
         outcome = await runApply({
           feed, applier, lanes: job.spec.parallelWorkers, signal: run.signal,
-          onApplied: async ({ count, lastSequence, lastCommitTime }) => {
+          onApplied: async ({ count, transactions, lastSequence, lastCommitTime }) => {
             applied += count; lastSeq = lastSequence; lagMs = Math.max(0, Date.now() - lastCommitTime);
             deps.metrics?.rowsApplied.inc({ job: job.name }, count);
-            // One batch ends at least one transaction: release ReplChanBufferSize room.
-            const n = await deps.redis.decr(counterKey);
-            if (n < 0) await deps.redis.set(counterKey, 0);
+            // Release ReplChanBufferSize room: capture counted one per appended transaction.
+            if (transactions > 0) {
+              const n = await deps.redis.decrby(counterKey, transactions);
+              if (n < 0) await deps.redis.set(counterKey, 0);
+            }
           },
+          // A drained feed means nothing is in flight. Resetting here heals the counter after
+          // crashes (an increment or decrement lost between the feed and Redis), which
+          // otherwise only grows and finally blocks capture for good.
+          onDrained: async () => { await deps.redis.set(counterKey, 0); },
           shouldFinish: job.type === JobType.Migration ? async () => (await deps.jobs.get(job.id))?.state.captureDone === true : undefined,
         });
       } finally {

@@ -25,7 +25,15 @@ export interface ApplyRunnerOptions {
   filter?: (e: ChangeEvent) => boolean;
   /** Maps an event before apply (e.g. rename). */
   map?: (e: ChangeEvent) => ChangeEvent;
-  onApplied?: (info: { count: number; lastSequence: string; lastCommitTime: number }) => void | Promise<void>;
+  /**
+   * After each batch. `transactions` counts the source transactions that
+   * begin in the batch (a commit sequence not seen in the previous event), so
+   * a transaction split over two batches is counted once; callers that count
+   * appended transactions can release that many.
+   */
+  onApplied?: (info: { count: number; transactions: number; lastSequence: string; lastCommitTime: number }) => void | Promise<void>;
+  /** Called whenever a read found the feed drained: nothing appended is waiting for apply. */
+  onDrained?: () => void | Promise<void>;
   /** Called when the feed is drained; true = finish (migration caught up). */
   shouldFinish?: () => Promise<boolean>;
 }
@@ -41,10 +49,12 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
   if (checkpoints.every((c) => c !== null)) {
     since = (checkpoints as string[]).reduce((min, c) => (compareSequences(c, min) < 0 ? c : min));
   }
+  let prevCommit: string | undefined;
   while (!o.signal.aborted) {
     const events = await o.feed.readBlocking(since, batchSize, 1000, o.signal);
     if (o.signal.aborted) break;
     if (events.length === 0) {
+      await o.onDrained?.();
       if (o.shouldFinish && (await o.shouldFinish())) return 'finished';
       continue;
     }
@@ -66,7 +76,9 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
       await Promise.all(Array.from({ length: lanes }, (_, l) => o.applier.applyBatch([], l, tailSeq)));
     }
     since = tailSeq;
-    await o.onApplied?.({ count: wanted.length, lastSequence: tailSeq, lastCommitTime: last.commitTime });
+    let transactions = 0;
+    for (const e of events) if (e.commitSequence !== prevCommit) { transactions++; prevCommit = e.commitSequence; }
+    await o.onApplied?.({ count: wanted.length, transactions, lastSequence: tailSeq, lastCommitTime: last.commitTime });
   }
   return 'aborted';
 }
