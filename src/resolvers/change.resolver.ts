@@ -1,8 +1,29 @@
+import { GraphQLError } from 'graphql';
 import { Arg, Authorized, Ctx, Int, Query, Resolver, Root, Subscription, type SubscribeResolverData } from 'type-graphql';
 import { Role } from '../auth/roles.ts';
 import type { ChangeEvent } from '../replication/change-event.ts';
+import { AppError } from '../errors.ts';
 import type { GraphQLContext } from './context.ts';
 import { Change, ChangeList, FeedInfo, toChange, toChangeList, toFeedInfo } from './change.types.ts';
+
+/** AppError as a GraphQLError carrying its code: errors of a subscription stream bypass the resolver error path. */
+function toGraphQLError(err: unknown): unknown {
+  return err instanceof AppError ? new GraphQLError(err.message, { extensions: { code: err.code, ...err.details }, originalError: err }) : err;
+}
+
+/**
+ * The stream with its errors coded. A plain iterator object, not an async
+ * generator: a generator's return() would queue behind a pending next(), so
+ * unsubscribing from a quiet feed would wait for its next change.
+ */
+function withCodes<T>(it: AsyncIterableIterator<T>): AsyncIterableIterator<T> {
+  return {
+    next: () => it.next().catch((err: unknown) => { throw toGraphQLError(err); }),
+    return: (value?: unknown) => it.return?.(value) ?? Promise.resolve({ value: undefined, done: true }),
+    throw: (err?: unknown) => it.throw?.(err) ?? Promise.reject(err),
+    [Symbol.asyncIterator]() { return this; },
+  };
+}
 
 interface SubscribeArgs { feed: string; scopes: string[]; since?: string | null; tables?: string[] | null }
 
@@ -40,8 +61,14 @@ export class ChangeResolver {
     description: 'Matching changes after `since` (omitted = from the oldest retained change), then live ones as they are appended, '
       + 'with no gap and no duplicate. A subscriber that falls a full buffer behind for too long is closed with SUBSCRIBER_TOO_SLOW '
       + '(resubscribe with the last sequence received).',
-    subscribe: ({ args, context }: SubscribeResolverData<unknown, SubscribeArgs, GraphQLContext>) =>
-      context.services.changes.subscribe(args.feed, { scopes: args.scopes, since: args.since, tables: args.tables }),
+    subscribe: async ({ args, context }: SubscribeResolverData<unknown, SubscribeArgs, GraphQLContext>) => {
+      try {
+        return withCodes(await context.services.changes.subscribe(args.feed, { scopes: args.scopes, since: args.since, tables: args.tables }));
+      } catch (err) {
+        // Errors before the stream starts reach the client as a result, not through the server's error formatting: carry the code here.
+        throw toGraphQLError(err);
+      }
+    },
   })
   changesLive(
     @Root() event: ChangeEvent,

@@ -100,7 +100,7 @@ export class FeedSubscription implements AsyncIterableIterator<ChangeEvent> {
       }
     } catch (err) {
       if (signal.aborted) return;
-      this.failure = err instanceof SubscriberTooSlowError ? err : this.mapError(err);
+      this.failure = this.mapError(err);
       this.buffer = []; // closed: free the memory now, the client resumes from lastDelivered
       this.head = 0;
       this.wake();
