@@ -209,6 +209,10 @@ describe('changeserver on a PostgreSQL subscribe job', () => {
     const feed = r.body.data.feeds.find((f: any) => f.name === FEED);
     expect(feed.jobName).toBe(FEED);
     expect(feed.length).toBeGreaterThan(100);
+    const tables = async (t: string[]) => (await gql(gw.url, `query($t: [String!]) { changes(feed: "${FEED}", scopes: ["a"], tables: $t) { changes { sequence } } }`, { t })).body.data.changes.changes.length;
+    expect(await tables(['orders'])).toBeGreaterThan(0);
+    expect(await tables(['public.orders'])).toBeGreaterThan(0);
+    expect(await tables(['other.orders', 'nothing'])).toBe(0);
     const bad = await gql(gw.url, `{ changes(feed: "${FEED}", scopes: ["a"], limit: 100001) { lastSequence } }`);
     expect(bad.body.errors?.[0]?.extensions?.code).toBe('PARAMETER_INVALID');
   });
@@ -283,5 +287,30 @@ describe('changeserver on a MariaDB subscribe job', () => {
     expect(compareSequences(c.sequence, c2.sequence)).toBeLessThan(0);
     const pb = await getChanges(gw.url, `/feeds/${feed}/changes`, { scope: 'm1' }, { accept: PROTO });
     expect(pb.status).toBe(200);
+  });
+});
+
+describe('CHANGESERVER_SOURCE_URL', () => {
+  it('creates a SUBSCRIBE job for the configured feed at start, once', async () => {
+    const src = await pgDatabase(inject('pgUrl'), uniq('cs_auto'));
+    await src.query(`CREATE TABLE t (id int primary key, _change_selector text)`);
+    const u = new URL(inject('pgUrl'));
+    u.pathname = `/${src.database}`;
+    const feed = uniq('autofeed');
+    const gw = await startTestGateway({ changeserverFeed: feed, changeserverSource: u.toString() } as never);
+    try {
+      const r = await gql(gw.url, `query($n: ID!) { job(id: $n) { name type feedName source { kind database } } }`, { n: feed });
+      expect(r.body.data.job).toMatchObject({ name: feed, type: 'SUBSCRIBE', feedName: feed, source: { kind: 'POSTGRES', database: src.database } });
+      // A second gateway with the same settings finds the job and creates nothing.
+      const gw2 = await startTestGateway({ changeserverFeed: feed, changeserverSource: u.toString(), databaseUrl: gw.config.databaseUrl, queuePrefix: gw.config.queuePrefix, secretKey: gw.config.secretKey } as never, { worker: false });
+      await gw2.close();
+      expect((await gql(gw.url, `{ jobs { totalCount } }`)).body.data.jobs.totalCount).toBe(1);
+      await untilCapturing(src, 't', gw.url, feed, (n) => `INSERT INTO t VALUES (${n}, 'probe')`);
+      const c = await getChanges(gw.url, '/changes', { scope: 'probe' });
+      expect(c.body.changes.length).toBeGreaterThan(0);
+    } finally {
+      await gw.close();
+      await src.close();
+    }
   });
 });
