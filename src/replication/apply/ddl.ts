@@ -59,6 +59,13 @@ const DROP_INDEX = /^DROP\s+(INDEX|KEY)\b/i;
 const DROP_NON_COLUMN = /^DROP\s+(CONSTRAINT|PRIMARY|FOREIGN|CHECK|PARTITION|PERIOD|SYSTEM|DEFAULT)\b/i;
 const DROP_COLUMN = new RegExp(`^DROP\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(${NAME})(?:\\s+(?:CASCADE|RESTRICT))?$`, 'i');
 
+/**
+ * An added column whose existing rows get a value (DEFAULT other than NULL,
+ * NOT NULL's implicit default, generated, AUTO_INCREMENT): MariaDB writes no
+ * row events for that, so only the rows changed later would carry it.
+ */
+const ADD_FILLS_ROWS = /\bDEFAULT\s+(?!NULL\b)|\bNOT\s+NULL\b|\bAS\s*\(|\bGENERATED\b|\bAUTO_INCREMENT\b/i;
+
 export function classifyDdl(statement: string): DdlAction {
   const s = normaliseDdl(statement);
   if (/^CREATE\s+TABLE\b/i.test(s)) return { kind: 'create' };
@@ -70,7 +77,12 @@ export function classifyDdl(statement: string): DdlAction {
   let columnChange = false;
   for (const clause of splitClauses(alter[1]!)) {
     if (ADD_INDEX.test(clause) || DROP_INDEX.test(clause)) continue;
-    if (/^ADD\b/i.test(clause) && !ADD_NON_COLUMN.test(clause)) { columnChange = true; continue; }
+    if (/^ADD\b/i.test(clause) && !ADD_NON_COLUMN.test(clause)) {
+      // The source fills existing rows without logging them: the destination would keep NULLs.
+      if (ADD_FILLS_ROWS.test(clause)) throw new UnsupportedDdlError(statement);
+      columnChange = true;
+      continue;
+    }
     const drop = DROP_NON_COLUMN.test(clause) ? null : DROP_COLUMN.exec(clause);
     if (drop) { drops.push(unquote(drop[1]!)); columnChange = true; continue; }
     throw new UnsupportedDdlError(statement);
