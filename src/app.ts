@@ -41,6 +41,12 @@ import { ChangeFeedService } from './services/change-feed.service.ts';
 import { celloRouter } from './rest-compat/cello/index.ts';
 import { ClusterRepo } from './store/cluster.repo.ts';
 import { ClusterService } from './services/cluster.service.ts';
+import { fateFlowRouter } from './rest-compat/fate-flow/index.ts';
+import { PipelineRepo } from './store/pipeline.repo.ts';
+import { PipelineService } from './services/pipeline.service.ts';
+import { DataService } from './services/data.service.ts';
+import { componentProcessor } from './queues/processors/component.processor.ts';
+import { dataProcessor } from './queues/processors/data.processor.ts';
 import { startLegacyListener, type LegacyListener } from './server/legacy-listener.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -156,7 +162,11 @@ export class App {
       },
     });
     jobs.placement = (owner, hint) => this.clusters!.placementFor(owner, hint);
+    const pipelineRepo = new PipelineRepo(this.pool, connections.repo);
+    const pipelines = new PipelineService(jobRepo, pipelineRepo, this.queues, this.pubsub.pubSub);
     this.services = {
+      pipelines,
+      data: new DataService(pipelines, pipelineRepo, connections.repo),
       version: VERSION,
       clusters: this.clusters,
       connections,
@@ -198,6 +208,10 @@ export class App {
       this.workerHost.register(TaskKind.Apply, applyProcessor(deps));
       this.workerHost.register(TaskKind.SnapshotChunk, snapshotChunkProcessor(deps));
       this.workerHost.register(TaskKind.Snapshot, snapshotDoneProcessor(deps));
+      const pipelineDeps = { ...deps, pipelines: pipelineRepo };
+      this.workerHost.register(TaskKind.Component, componentProcessor(pipelineDeps));
+      this.workerHost.register(TaskKind.DataLoad, dataProcessor(pipelineDeps));
+      this.workerHost.register(TaskKind.DataExport, dataProcessor(pipelineDeps));
       void this.listenForControl().catch(() => undefined);
       this.workerHost.start();
       this.logger.info({ queues: queueNames, concurrency: config.workerConcurrency, node: this.nodes.id }, 'workers started');
@@ -208,7 +222,7 @@ export class App {
       this.gateway = new Gateway({
         schema, services: this.services, logger: this.logger, metrics,
         host: config.host, port: config.port, maxBodyBytes: config.maxBodyBytes,
-        restRouters: (executor) => [celloRouter(executor), udupRouter(executor), changeserverRouter(executor, { feed: config.changeserverFeed, onInternalError: (err) => this.logger.error({ err }, 'changeserver request failed') })],
+        restRouters: (executor) => [fateFlowRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'fate-flow request failed') }), celloRouter(executor), udupRouter(executor), changeserverRouter(executor, { feed: config.changeserverFeed, onInternalError: (err) => this.logger.error({ err }, 'changeserver request failed') })],
         checks: [
           { name: 'postgres', check: async () => { await this.pool.query('SELECT 1'); } },
           { name: 'redis', check: async () => { await this.redis.ping(); } },
@@ -221,6 +235,9 @@ export class App {
         throw new StartupError(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
       }
       await this.startChangeserver();
+      if (config.fateFlowPort !== undefined) {
+        this.legacyListeners.push(await startLegacyListener({ name: 'fate-flow', host: config.host, port: config.fateFlowPort, router: fateFlowRouter(this.gateway.executor), logger: this.logger }));
+      }
       if (config.celloPort !== undefined) {
         this.legacyListeners.push(await startLegacyListener({ name: 'cello', host: config.host, port: config.celloPort, router: celloRouter(this.gateway.executor), logger: this.logger }));
       }

@@ -10,6 +10,7 @@ import { AuthError } from '../auth/authenticator.ts';
 import { maskSecrets } from '../observability/logger.ts';
 
 const APOLLO_CODES = new Set<string>(Object.values(ErrorCode));
+const VARIABLE_COERCION = /^Variable "\$[A-Za-z_][A-Za-z0-9_]*" (got invalid value|of required type|of non-null type)/;
 
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const original = unwrapResolverError(error);
@@ -24,6 +25,10 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   if (original instanceof AuthenticationError) return { ...base, message: 'a bearer token is required', extensions: { code: ErrorCode.Unauthenticated } };
   if (original instanceof ArgumentValidationError) return { ...base, extensions: { code: ErrorCode.BadUserInput } };
   const code = formatted.extensions?.code;
+  // Variable coercion (an unknown enum value, a missing required field): the caller's input.
+  // Apollo tags these BAD_USER_INPUT only when its graphql instance is the one that threw;
+  // with two copies loaded (e.g. an aliased graphql under vitest) they arrived as internal.
+  if (VARIABLE_COERCION.test(formatted.message)) return { ...base, extensions: { code: ErrorCode.BadUserInput } };
   if (typeof code === 'string' && APOLLO_CODES.has(code)) {
     return { ...base, extensions: { code } };
   }

@@ -8,6 +8,8 @@ import type { ConnectionService } from './connection.service.ts';
 import type { JobService } from './job.service.ts';
 import type { ClusterService } from './cluster.service.ts';
 import type { ChangeFeedService } from './change-feed.service.ts';
+import type { PipelineService } from './pipeline.service.ts';
+import type { DataService } from './data.service.ts';
 
 export interface Services {
   version: string;
@@ -20,4 +22,6 @@ export interface Services {
   jobs: JobService;
   clusters: ClusterService;
   changes: ChangeFeedService;
+  pipelines: PipelineService;
+  data: DataService;
 }
