@@ -1,0 +1,160 @@
+/**
+ * Whole-table access for pipelines and the data API: describe, count, read
+ * in key order, and load rows all-or-nothing.
+ *
+ * `loadTable` is atomic: on PostgreSQL the CREATE and every INSERT run in one
+ * transaction; on MariaDB (where DDL commits by itself) the table is created
+ * first, the rows go in one transaction, and a table this call created is
+ * dropped again if the load fails. Either way a failed load leaves nothing
+ * half-loaded behind.
+ */
+import pg from 'pg';
+import type mysql from 'mysql2/promise';
+import type { Row } from '../change-event.ts';
+import type { DbConnectionConfig } from '../connection-config.ts';
+import type { TableInfo } from '../table-info.ts';
+import { createSnapshotReader } from '../factory.ts';
+import { silentLogger, type Logger } from '../logger.ts';
+import { FatalError, classify } from '../errors.ts';
+import { openMysql } from '../capture/mysql-connection.ts';
+import { pgClientConfig } from '../capture/pg-connection.ts';
+import * as pgSql from '../apply/pg-sql.ts';
+import * as myDdl from '../apply/mysql-sql.ts';
+import { MARIADB_CAPS, toMysqlParam, toPgParam, type ValueSite } from '../apply/type-map.ts';
+import { chunkRows } from '../apply/batch-plan.ts';
+
+/** Where a table lives on its connection. */
+export interface TableAddress {
+  schema: string;
+  table: string;
+}
+
+export async function describeTable(conn: DbConnectionConfig, at: TableAddress, logger: Logger = silentLogger): Promise<TableInfo | undefined> {
+  const reader = createSnapshotReader(conn, logger);
+  try {
+    const tables = await reader.listTables({ schemas: [{ schema: at.schema, tables: [at.table] }] });
+    return tables.find((t) => t.schema === at.schema && t.table === at.table);
+  } finally {
+    await reader.close().catch(() => undefined);
+  }
+}
+
+/** Exact row count. */
+export async function countRows(conn: DbConnectionConfig, at: TableAddress): Promise<number> {
+  if (conn.kind === 'postgres') {
+    const c = new pg.Client(pgClientConfig(conn));
+    await c.connect();
+    try {
+      const r = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${pgSql.qt(at)}`);
+      return Number(r.rows[0]?.n ?? 0);
+    } finally { await c.end().catch(() => undefined); }
+  }
+  const c = await openMysql(conn);
+  try {
+    const [rows] = await c.query(`SELECT count(*) AS n FROM ${myDdl.qt(at)}`);
+    return Number((rows as { n: number | string }[])[0]?.n ?? 0);
+  } finally { await c.end().catch(() => undefined); }
+}
+
+/** Every row, in key order, in batches of up to `batchRows`. */
+export async function* readTable(conn: DbConnectionConfig, info: TableInfo, batchRows: number, logger: Logger = silentLogger, signal?: AbortSignal): AsyncGenerator<Row[]> {
+  const reader = createSnapshotReader(conn, logger);
+  try {
+    for await (const batch of reader.readChunk(info, { index: 0 }, batchRows)) {
+      if (signal?.aborted) return;
+      yield batch;
+    }
+  } finally {
+    await reader.close().catch(() => undefined);
+  }
+}
+
+export interface LoadOptions {
+  /** Drop an existing table of that name first (FATE's `drop`). Default false: append (upsert on the key). */
+  replace?: boolean;
+  /** Told after each batch with the rows loaded so far. */
+  onProgress?(rows: number): void | Promise<void>;
+  signal?: AbortSignal;
+  /** Rows per INSERT statement. Default 1000. */
+  rowsPerStatement?: number;
+}
+
+/** Create the table if missing (or replace it) and load every row, all or nothing. Returns the rows loaded. */
+export async function loadTable(conn: DbConnectionConfig, info: TableInfo, rows: AsyncIterable<Row[]> | Iterable<Row[]>, opts: LoadOptions = {}): Promise<number> {
+  return conn.kind === 'postgres' ? loadPg(conn, info, rows, opts) : loadMysql(conn, info, rows, opts);
+}
+
+function aborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new FatalError('load canceled');
+}
+
+async function loadPg(conn: DbConnectionConfig, info: TableInfo, batches: AsyncIterable<Row[]> | Iterable<Row[]>, opts: LoadOptions): Promise<number> {
+  const c = new pg.Client(pgClientConfig(conn));
+  try { await c.connect(); } catch (err) { throw classify(err); }
+  c.on('error', () => undefined);
+  const ref = { schema: info.schema, table: info.table };
+  const sites: ValueSite[] = info.columns.map((column) => ({ table: `${info.schema}.${info.table}`, column }));
+  const per = Math.max(1, Math.min(opts.rowsPerStatement ?? 1000, Math.floor(pgSql.PG_MAX_PARAMS / Math.max(1, info.columns.length))));
+  let n = 0;
+  try {
+    await c.query('BEGIN');
+    await c.query(`CREATE SCHEMA IF NOT EXISTS ${pgSql.qi(info.schema)}`);
+    if (opts.replace) await c.query(`DROP TABLE IF EXISTS ${pgSql.qt(ref)}`);
+    await c.query(pgSql.createTableSql(ref, info.columns, info.key));
+    for await (const batch of batches) {
+      aborted(opts.signal);
+      for (const part of chunkRows(batch, info.columns.length, per, pgSql.PG_MAX_PARAMS)) {
+        const params: unknown[] = [];
+        for (const row of part) for (const s of sites) params.push(toPgParam(row[s.column.name], s));
+        await c.query(pgSql.insertSql(ref, info.columns, part.length, info.key.length ? info.key : undefined), params);
+      }
+      n += batch.length;
+      await opts.onProgress?.(n);
+    }
+    await c.query('COMMIT');
+    return n;
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+async function loadMysql(conn: DbConnectionConfig, info: TableInfo, batches: AsyncIterable<Row[]> | Iterable<Row[]>, opts: LoadOptions): Promise<number> {
+  const c: mysql.Connection = await openMysql(conn);
+  const ref = { schema: info.schema, table: info.table };
+  const sites = info.columns.map((column) => ({ table: `${info.schema}.${info.table}`, column, inKey: info.key.includes(column.name) }));
+  const per = Math.max(1, opts.rowsPerStatement ?? 1000);
+  let created = false;
+  let n = 0;
+  try {
+    await c.query(myDdl.createDatabaseSql(info.schema));
+    if (opts.replace) await c.query(`DROP TABLE IF EXISTS ${myDdl.qt(ref)}`);
+    const [exists] = await c.query('SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?', [info.schema, info.table]);
+    if (!(exists as unknown[]).length) {
+      await c.query(myDdl.createTableSql(ref, info.columns, info.key, MARIADB_CAPS));
+      created = true;
+    }
+    await c.query('START TRANSACTION');
+    for await (const batch of batches) {
+      aborted(opts.signal);
+      for (let i = 0; i < batch.length; i += per) {
+        const part = batch.slice(i, i + per);
+        const params: unknown[] = [];
+        for (const row of part) for (const s of sites) params.push(toMysqlParam(row[s.column.name], s, MARIADB_CAPS, s.inKey));
+        await c.query(myDdl.insertSql(ref, info.columns, part.length, info.key.length ? info.key : undefined), params);
+      }
+      n += batch.length;
+      await opts.onProgress?.(n);
+    }
+    await c.query('COMMIT');
+    return n;
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    if (created) await c.query(`DROP TABLE IF EXISTS ${myDdl.qt(ref)}`).catch(() => undefined);
+    throw err;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}

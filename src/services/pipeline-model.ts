@@ -1,0 +1,130 @@
+/**
+ * The pipeline domain: modules, the planned DAG stored in a pipeline job's
+ * spec, and the FATE-Flow status vocabulary.
+ *
+ * A pipeline run is a job of type `pipeline` (job-model.ts state machine):
+ *
+ *   pending --submit--> running --every component complete--> complete
+ *   running --a component failed (fatal, or out of attempts)--> failed
+ *   running --timeout (job_parameters.common.timeout s)--> failed, reason "timeout"
+ *   pending|running --stop--> canceled (every unfinished task: canceled)
+ *
+ * Tasks, one per component (name = component name), move
+ * waiting -> queued -> running -> complete | failed | canceled.
+ * Invariant: a component is enqueued only once every upstream component is
+ * complete (component.processor.ts enqueues downstream components after
+ * committing its own completion, so the last parent to finish always sees
+ * all of them complete).
+ */
+import { JobStatus } from './job-model.ts';
+
+export enum PipelineModule {
+  Reader = 'Reader',
+  Capture = 'Capture',
+  Filter = 'Filter',
+  Map = 'Map',
+  Aggregate = 'Aggregate',
+  Writer = 'Writer',
+  /** The single component of a data upload job (FATE's upload_0). */
+  Upload = 'Upload',
+  /** The single component of a data download job (FATE's download_0). */
+  Download = 'Download',
+}
+
+export enum PipelineKind { Dag = 'dag', Upload = 'upload', Download = 'download' }
+
+export enum TaskState {
+  Waiting = 'waiting',
+  Queued = 'queued',
+  Running = 'running',
+  Complete = 'complete',
+  Failed = 'failed',
+  Canceled = 'canceled',
+}
+
+/** One data input of a component: `input.data.<key>: ["<component>.<output>"]`. */
+export interface ComponentInput { key: string; component: string; output: string }
+
+export interface PlannedComponent {
+  name: string;
+  module: PipelineModule;
+  inputs: ComponentInput[];
+  upstream: string[];
+  downstream: string[];
+  outputs: string[];
+  /** Merged: DSL `parameters`, runtime conf algorithm_parameters, component_parameters.common, .role.<role>.<idx>. */
+  parameters: Record<string, unknown>;
+}
+
+/** FATE's dag dependency shape (dsl_parser.get_dependency). */
+export interface DagDependency {
+  component_list: string[];
+  dependencies: Record<string, { component_name: string; type: string; up_output_info: [string, number] }[]>;
+  component_module: Record<string, string>;
+  component_need_run: Record<string, boolean>;
+}
+
+export interface PipelineSpecData {
+  kind: PipelineKind;
+  /** job_dsl and job_runtime_conf exactly as sent. */
+  dsl: unknown;
+  runtimeConf: unknown;
+  /** Topological order. */
+  components: PlannedComponent[];
+  description: string;
+  tag: string;
+  role: string;
+  partyId: string;
+  roles: Record<string, unknown>;
+  initiatorRole: string;
+  initiatorPartyId: string;
+  timeoutSeconds?: number;
+  stageMaxRows: number;
+  model?: { namespace: string; name: string; version: string };
+}
+
+export const DEFAULT_STAGE_MAX_ROWS = 1_000_000;
+export const MAX_STAGE_ROWS = 50_000_000;
+export const SAMPLE_ROWS = 100;
+
+/** FATE-Flow job statuses (entity/run_status.py). */
+export enum FateStatus {
+  Waiting = 'waiting',
+  Running = 'running',
+  Success = 'success',
+  Failed = 'failed',
+  Canceled = 'canceled',
+  Timeout = 'timeout',
+}
+
+export function fateJobStatus(status: JobStatus, reason: string | null | undefined): FateStatus {
+  switch (status) {
+    case JobStatus.Pending:
+    case JobStatus.Paused: return FateStatus.Waiting;
+    case JobStatus.Running: return FateStatus.Running;
+    case JobStatus.Complete: return FateStatus.Success;
+    case JobStatus.Canceled: return FateStatus.Canceled;
+    case JobStatus.Failed: return reason === 'timeout' ? FateStatus.Timeout : FateStatus.Failed;
+  }
+}
+
+export function fateTaskStatus(state: string): FateStatus {
+  switch (state) {
+    case TaskState.Running: return FateStatus.Running;
+    case TaskState.Complete: return FateStatus.Success;
+    case TaskState.Failed: return FateStatus.Failed;
+    case TaskState.Canceled:
+    case 'stopped': return FateStatus.Canceled;
+    default: return FateStatus.Waiting;
+  }
+}
+
+/** FATE status name or Tributary status name -> the Tributary statuses it covers. */
+export function statusesFor(s: string): JobStatus[] {
+  switch (s.toLowerCase()) {
+    case 'waiting': case 'ready': return [JobStatus.Pending, JobStatus.Paused];
+    case 'success': return [JobStatus.Complete];
+    case 'timeout': return [JobStatus.Failed];
+    default: return Object.values(JobStatus).includes(s.toLowerCase() as JobStatus) ? [s.toLowerCase() as JobStatus] : [];
+  }
+}
