@@ -35,6 +35,10 @@ import { snapshotChunkProcessor, snapshotDoneProcessor } from './queues/processo
 import type { ReplicationDeps } from './queues/processors/task-run.ts';
 import { buildAppSchema } from './server/schema.ts';
 import { Gateway } from './server/gateway.ts';
+import { CachedQueryRepo } from './store/cached-query.repo.ts';
+import { CachedQueryService } from './services/cached-query.service.ts';
+import { cachedQueryProcessor } from './queues/processors/cached-query.processor.ts';
+import { connectionServiceRouter } from './rest-compat/connection-service/index.ts';
 import { udupRouter } from './rest-compat/udup/index.ts';
 import { changeserverListenerRouter, changeserverRouter, ensureChangeserverSource } from './rest-compat/changeserver/index.ts';
 import { ChangeFeedService } from './services/change-feed.service.ts';
@@ -152,6 +156,8 @@ export class App {
     const jobRepo = new JobRepo(this.pool);
     const feedPrefix = config.queuePrefix;
     const jobs = new JobService(jobRepo, connections, this.queues, this.pubsub.pubSub, this.redis, feedPrefix);
+    const cachedQueryRepo = new CachedQueryRepo(this.pool);
+    const cachedQueries = new CachedQueryService({ connections, jobs, repo: cachedQueryRepo, queues: this.queues, pubSub: this.pubsub.pubSub });
     this.clusters = new ClusterService({
       repo: new ClusterRepo(this.pool), queues: this.queues, nodes: this.nodes, jobs, pubSub: this.pubsub.pubSub, logger: this.logger,
       redisUrl: config.redisUrl, consensusPlugins: config.clusterConsensusPlugins, consensusModes: config.clusterConsensusModes,
@@ -171,6 +177,7 @@ export class App {
       clusters: this.clusters,
       connections,
       jobs,
+      cachedQueries,
       nodes: this.nodes,
       tasks: new TaskService(this.queues, this.pubsub.pubSub),
       tokens,
@@ -212,6 +219,7 @@ export class App {
       this.workerHost.register(TaskKind.Component, componentProcessor(pipelineDeps));
       this.workerHost.register(TaskKind.DataLoad, dataProcessor(pipelineDeps));
       this.workerHost.register(TaskKind.DataExport, dataProcessor(pipelineDeps));
+      this.workerHost.register(TaskKind.CachedQuery, cachedQueryProcessor(deps, cachedQueryRepo));
       void this.listenForControl().catch(() => undefined);
       this.workerHost.start();
       this.logger.info({ queues: queueNames, concurrency: config.workerConcurrency, node: this.nodes.id }, 'workers started');
@@ -222,7 +230,7 @@ export class App {
       this.gateway = new Gateway({
         schema, services: this.services, logger: this.logger, metrics,
         host: config.host, port: config.port, maxBodyBytes: config.maxBodyBytes,
-        restRouters: (executor) => [fateFlowRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'fate-flow request failed') }), celloRouter(executor), udupRouter(executor), changeserverRouter(executor, { feed: config.changeserverFeed, onInternalError: (err) => this.logger.error({ err }, 'changeserver request failed') })],
+        restRouters: (executor) => [fateFlowRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'fate-flow request failed') }), connectionServiceRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'connection service request failed') }), celloRouter(executor), udupRouter(executor), changeserverRouter(executor, { feed: config.changeserverFeed, onInternalError: (err) => this.logger.error({ err }, 'changeserver request failed') })],
         checks: [
           { name: 'postgres', check: async () => { await this.pool.query('SELECT 1'); } },
           { name: 'redis', check: async () => { await this.redis.ping(); } },
@@ -240,6 +248,9 @@ export class App {
       }
       if (config.celloPort !== undefined) {
         this.legacyListeners.push(await startLegacyListener({ name: 'cello', host: config.host, port: config.celloPort, router: celloRouter(this.gateway.executor), logger: this.logger }));
+      }
+      if (config.connectionServicePort !== undefined) {
+        this.legacyListeners.push(await startLegacyListener({ name: 'connection-service', host: config.host, port: config.connectionServicePort, router: connectionServiceRouter(this.gateway.executor), logger: this.logger }));
       }
     }
   }

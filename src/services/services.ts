@@ -6,6 +6,7 @@ import type { TokenRepo } from '../store/token.repo.ts';
 import type { AppPubSub } from '../events/pubsub.ts';
 import type { ConnectionService } from './connection.service.ts';
 import type { JobService } from './job.service.ts';
+import type { CachedQueryService } from './cached-query.service.ts';
 import type { ClusterService } from './cluster.service.ts';
 import type { ChangeFeedService } from './change-feed.service.ts';
 import type { PipelineService } from './pipeline.service.ts';
@@ -20,6 +21,7 @@ export interface Services {
   pubSub: AppPubSub;
   connections: ConnectionService;
   jobs: JobService;
+  cachedQueries: CachedQueryService;
   clusters: ClusterService;
   changes: ChangeFeedService;
   pipelines: PipelineService;

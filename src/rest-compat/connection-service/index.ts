@@ -1,0 +1,56 @@
+/**
+ * The Debezium-style connection and cached-query service (seed 002, port
+ * 7000 in the original): the router the gateway mounts, and the OpenAPI
+ * document built from the same route table.
+ */
+import express, { type Router } from 'express';
+import type { GraphQLExecutor } from '../executor.ts';
+import { defineRoute, mountRoutes, openApiFor, type RestDialect, type RestRoute } from '../rest-route.ts';
+import { ServiceErrorCode, errorResponse, graphqlErrorResponse } from './connection-service.mapping.ts';
+import { connectionServiceRoutes } from './connection-service.routes.ts';
+
+export const CONNECTION_SERVICE_OPENAPI_PATH = '/connection-service/openapi.json';
+
+const CODE_OF_STATUS: Record<number, ServiceErrorCode> = {
+  400: ServiceErrorCode.MalformedBody, 404: ServiceErrorCode.NotFound, 405: ServiceErrorCode.MethodNotAllowed, 413: ServiceErrorCode.PayloadTooLarge,
+};
+
+export const connectionServiceDialect: RestDialect = {
+  error: (err) => {
+    const code = (typeof err.code === 'string' ? err.code : undefined) as ServiceErrorCode | undefined;
+    const c = code ?? CODE_OF_STATUS[err.status] ?? ServiceErrorCode.Internal;
+    return { ...errorResponse(c, err.status >= 500 ? 'internal error' : err.message), status: err.status };
+  },
+  graphqlError: (errors) => graphqlErrorResponse(errors),
+};
+
+export function connectionServiceOpenApi(): Record<string, unknown> {
+  return openApiFor([...connectionServiceRoutes, openApiRoute], {
+    title: 'Database connection and cached query service (Tributary compatibility)',
+    version: '1.0.0',
+    description: 'The Debezium/Kafka/Flink service\'s four endpoints on Tributary\'s own capture and cached queries. Bodies are form-encoded (curl -d) or JSON; errors are {message, code}. See docs/compat.md, "Connection and cached-query service".',
+    servers: [{ url: 'http://localhost:7000', description: 'The original service\'s port' }],
+  });
+}
+
+let cachedOpenApi: Record<string, unknown> | undefined;
+const openApiRoute: RestRoute = defineRoute<undefined>({
+  method: 'GET', path: CONNECTION_SERVICE_OPENAPI_PATH, input: 'query', summary: 'This OpenAPI document',
+  result: () => ({ json: (cachedOpenApi ??= connectionServiceOpenApi()) }),
+});
+
+export interface ConnectionServiceRouterOptions {
+  /** Request body limit in bytes (a Prisma schema can be long). Default 1 MiB. */
+  maxBodyBytes?: number;
+  onInternalError?(err: unknown): void;
+}
+
+export function connectionServiceRouter(executor: GraphQLExecutor, opts: ConnectionServiceRouterOptions = {}): Router {
+  return mountRoutes(express.Router(), [...connectionServiceRoutes, openApiRoute], executor, {
+    dialect: connectionServiceDialect,
+    maxBodyBytes: opts.maxBodyBytes,
+    onInternalError: opts.onInternalError ? (err) => opts.onInternalError!(err) : undefined,
+  });
+}
+
+export { connectionServiceRoutes } from './connection-service.routes.ts';
