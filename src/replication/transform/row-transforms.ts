@@ -139,7 +139,25 @@ export function parseAggregate(out: string, spec: string | AggregateSpec): Aggre
   return spec;
 }
 
-interface Acc { count: number; sum: number; bigSum: bigint; exactInt: boolean; seen: number; best: Value }
+interface Acc { count: number; sum: number; bigSum: bigint; exactInt: boolean; seen: number; best: Value; dec: { units: bigint; scale: number } }
+
+/** Exact decimal addition: units at a scale that grows to the longest fraction seen. */
+function addDecimal(acc: { units: bigint; scale: number }, v: Value): boolean {
+  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(String(v).trim());
+  if (!m) return false;
+  const frac = m[3] ?? '';
+  if (frac.length > acc.scale) { acc.units *= 10n ** BigInt(frac.length - acc.scale); acc.scale = frac.length; }
+  const units = BigInt(m[2]! + frac.padEnd(acc.scale, '0'));
+  acc.units += m[1] ? -units : units;
+  return true;
+}
+
+function decimalText(acc: { units: bigint; scale: number }): string {
+  if (acc.scale === 0) return acc.units.toString();
+  const neg = acc.units < 0n;
+  const digits = (neg ? -acc.units : acc.units).toString().padStart(acc.scale + 1, '0');
+  return `${neg ? '-' : ''}${digits.slice(0, -acc.scale)}.${digits.slice(-acc.scale)}`;
+}
 
 export function aggregateTransform(input: RowSchema, params: AggregateParams): RowTransform {
   const names = input.columns.map((c) => c.name);
@@ -155,7 +173,7 @@ export function aggregateTransform(input: RowSchema, params: AggregateParams): R
     return { out, ...spec, kind: input.columns.find((c) => c.name === spec.column)?.kind };
   });
   const groups = new Map<string, { key: Row; accs: Acc[] }>();
-  const fresh = (): Acc[] => aggs.map(() => ({ count: 0, sum: 0, bigSum: 0n, exactInt: true, seen: 0, best: null }));
+  const fresh = (): Acc[] => aggs.map(() => ({ count: 0, sum: 0, bigSum: 0n, exactInt: true, seen: 0, best: null, dec: { units: 0n, scale: 0 } }));
   return {
     push: (rows) => {
       for (const r of rows) {
@@ -173,6 +191,7 @@ export function aggregateTransform(input: RowSchema, params: AggregateParams): R
           if (a.fn === 'sum' || a.fn === 'avg') {
             acc.sum += Number(v);
             if (a.kind === 'int' && acc.exactInt) acc.bigSum += BigInt(typeof v === 'number' ? Math.trunc(v) : String(v));
+            else if (a.kind === 'decimal' && acc.exactInt) acc.exactInt = addDecimal(acc.dec, v);
             else acc.exactInt = false;
           } else if (acc.best === null || (a.fn === 'min' ? compare(v, acc.best) < 0 : compare(v, acc.best) > 0)) {
             acc.best = v;
@@ -190,7 +209,7 @@ export function aggregateTransform(input: RowSchema, params: AggregateParams): R
           const acc = g.accs[i]!;
           switch (a.fn) {
             case 'count': row[a.out] = acc.count; break;
-            case 'sum': row[a.out] = acc.seen === 0 ? null : a.kind === 'int' && acc.exactInt ? bigOut(acc.bigSum) : acc.sum; break;
+            case 'sum': row[a.out] = acc.seen === 0 ? null : a.kind === 'int' && acc.exactInt ? bigOut(acc.bigSum) : a.kind === 'decimal' && acc.exactInt ? decimalText(acc.dec) : acc.sum; break;
             case 'avg': row[a.out] = acc.seen === 0 ? null : acc.sum / acc.seen; break;
             default: row[a.out] = acc.best;
           }
@@ -203,7 +222,12 @@ export function aggregateTransform(input: RowSchema, params: AggregateParams): R
         ...aggs.map((a) => {
           if (a.fn === 'count') return column(a.out, 'int');
           if (a.fn === 'avg') return column(a.out, 'float');
-          if (a.fn === 'sum') return a.kind === 'int' ? { ...column(a.out, 'decimal'), precision: 38, scale: 0 } : column(a.out, 'float');
+          if (a.fn === 'sum' && a.kind === 'int') return { ...column(a.out, 'decimal'), precision: 38, scale: 0 };
+          if (a.fn === 'sum' && a.kind === 'decimal') {
+            const scale = Math.max(0, ...[...groups.values()].map((g) => g.accs[aggs.indexOf(a)]!.dec.scale), byName.get(a.column!)?.scale ?? 0);
+            return { ...column(a.out, 'decimal'), precision: 38, scale };
+          }
+          if (a.fn === 'sum') return column(a.out, 'float');
           return { ...byName.get(a.column!)!, name: a.out };
         }),
       ];

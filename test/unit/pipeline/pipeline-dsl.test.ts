@@ -36,7 +36,7 @@ describe('transforms', () => {
     const a = aggregateTransform(schema, { group_by: ['city'], aggregates: { n: 'count(*)', total: 'sum(amount)', top: 'max(amount)', ids: 'sum(id)' } });
     a.push(rows);
     const out = a.finish();
-    expect(out.rows.find((r) => r.city === 'Paris')).toEqual({ city: 'Paris', n: 2, total: 310.75, top: '300.25', ids: '4' });
+    expect(out.rows.find((r) => r.city === 'Paris')).toEqual({ city: 'Paris', n: 2, total: '310.75', top: '300.25', ids: '4' });
     expect(out.rows.find((r) => r.city === null)).toEqual({ city: null, n: 1, total: null, top: null, ids: '4' });
   });
 });
