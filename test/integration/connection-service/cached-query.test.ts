@@ -230,6 +230,17 @@ describe('connection service: createDatabaseConnection / createCachedQuery / che
     await expectConverged(gw, maria, r.json.id, AGG_SQL, 'maria after workload');
   });
 
+  it('resumes the upkeep from its stored position after the gateway and workers restart', async () => {
+    const before = await cachedRows(gw, aggId);
+    await gw.close();
+    // Changes while no worker runs: the capture resumes from its feed position, the upkeep from its stored sequence.
+    await workload(pgDb, 500, { v: 200_000 });
+    gw = await startTestGateway({ databaseUrl: gw.config.databaseUrl, queuePrefix: gw.config.queuePrefix });
+    await expectConverged(gw, pgDb, aggId, AGG_SQL, 'aggregate after restart');
+    await expectConverged(gw, pgDb, joinId, JOIN_SQL, 'join after restart');
+    expect((await cachedRows(gw, aggId)).version).toBeGreaterThan(before.version);
+  });
+
   it('POST /checkJobStatus answers the capture and every cached query in one JSON', async () => {
     const r = await curl(`${gw.url}/checkJobStatus`, `connectionString=${encodeURIComponent(pgCs)}&environmentId=${pgEnv}`);
     expect(r.status).toBe(201);
