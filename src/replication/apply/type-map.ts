@@ -148,6 +148,8 @@ export function mysqlColumnType(col: ColumnType, caps: MysqlCaps, inKey = false)
   const mysqlSrc = !isPgColumn(col);
   switch (col.kind) {
     case 'int': {
+      // YEAR arrives as a 1-byte int carrying 1901..2155 (or 0): it stays YEAR.
+      if (mysqlSrc && col.family === 'year') return 'year';
       const size = intSize(col);
       const name = { 1: 'tinyint', 2: 'smallint', 3: 'mediumint', 4: 'int' }[size] ?? 'bigint';
       return col.unsigned && mysqlSrc ? `${name} unsigned` : col.unsigned && size === 4 ? 'bigint' : name;
@@ -381,6 +383,7 @@ export function toMysqlParam(v: Value | undefined, site: ValueSite, caps: MysqlC
   switch (col.kind) {
     case 'int': {
       const type = mysqlColumnType(col, caps);
+      if (type === 'year') return raw(String(checkInt(v, site, [0n, 2155n], type)));
       const bits = { tinyint: 8, smallint: 16, mediumint: 24, int: 32 }[type.split(' ')[0]!] ?? 64;
       return raw(String(checkInt(v, site, intRange(bits, type.endsWith('unsigned')), type)));
     }
