@@ -6,7 +6,7 @@
  * envelope with the right retcode.
  */
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { startTestGateway, type TestGateway } from '../../support/gateway.ts';
+import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 import { mariaDatabase, pgDatabase, waitFor, type DbHandle } from '../../support/databases.ts';
 import { fate, gqlCreateConnection, jobOf, waitJob } from './support.ts';
 
@@ -250,6 +250,24 @@ describe('FATE-Flow v1 pipelines', () => {
     expect((await notJson.json() as any).retcode).toBe(101);
     const get = await fetch(`${gw.url}/v1/job/query`);
     expect(get.status).toBe(405);
+  });
+
+  it('GraphQL equivalents: pipelines, components with metrics and output, dependency, tables, model versions', async () => {
+    const r = await gql(gw.url, `query($f: PipelineFilterInput) { pipelines(filter: $f) { jobId fateStatus status progress dependency
+      components { name module fateStatus upstream metrics { namespace name data } output { name header total sample } } logs { message } } }`, { f: { jobId: filterJob } });
+    expect(r.body.errors).toBeUndefined();
+    const p = r.body.data.pipelines[0];
+    expect(p).toMatchObject({ jobId: filterJob, fateStatus: 'success', status: 'COMPLETE', progress: 100 });
+    expect(p.dependency.component_list).toEqual(['reader_0', 'filter_0', 'writer_0']);
+    const filter = p.components.find((c: any) => c.name === 'filter_0');
+    expect(filter).toMatchObject({ module: 'Filter', fateStatus: 'success', upstream: ['reader_0'] });
+    expect(filter.metrics.find((m: any) => m.name === 'rows_in').data).toEqual([['total', ROWS]]);
+    expect(filter.output[0].header).toEqual(['id', 'city', 'amount', 'status']);
+    const t = await gql(gw.url, 'query { dataTable(namespace: "pg-dest.analytics", tableName: "big_orders") { exist count key header partitions } modelVersions(namespace: "orders-etl") { version } }');
+    expect(t.body.errors).toBeUndefined();
+    expect(t.body.data.dataTable).toMatchObject({ exist: true, key: ['id'], header: ['id', 'city', 'amount', 'status'], partitions: 1 });
+    const bad = await gql(gw.url, 'mutation($i: SubmitPipelineInput!) { submitPipeline(input: $i) { jobId } }', { i: { dsl: { components: { x: { module: 'Nope' } } }, runtimeConf: {} } });
+    expect(bad.body.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', component: 'x' } });
   });
 
   it('serves an OpenAPI document of every route', async () => {
