@@ -315,7 +315,10 @@ export class App {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const step = async (name: string, fn: () => Promise<unknown> | unknown) => {
+        const t0 = Date.now();
         try { await fn(); } catch (err) { this.logger.warn({ err, step: name }, 'shutdown step failed'); }
+        const ms = Date.now() - t0;
+        if (ms > 500) this.logger.warn({ step: name, ms }, 'slow shutdown step');
       };
       // Ends live change subscriptions and answers pending long polls, so no listener waits on them.
       await step('change feeds', () => this.services?.changes?.close());

@@ -78,6 +78,8 @@ export class Gateway {
       schema: opts.schema,
       formatError,
       includeStacktraceInErrorResponses: false,
+      // The CLI owns SIGTERM/SIGINT and drains in order (app.ts); Apollo must not stop itself first.
+      stopOnTerminationSignals: false,
       introspection: true,
       validationRules: [depthLimitRule()],
       plugins: [
