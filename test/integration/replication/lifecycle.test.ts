@@ -69,7 +69,8 @@ describe('job lifecycle', () => {
     for (let i = 0; i < 20; i++) await ledger(5);
     await src.query(`UPDATE items SET note = 'streamed' WHERE id <= 100`);
     await expectConverged(src, 'ledger', dst, qname(dst, 'public', 'ledger'), 30_000, ledgerRead);
-    const streaming = await waitJob(gw.url, job.id, (j) => j.metrics.rowsApplied > 0 && j.metrics.lagMs !== null, 15_000, 'metrics');
+    // Capture and apply flush their metrics on their own 1 s timers: wait for both.
+    const streaming = await waitJob(gw.url, job.id, (j) => j.metrics.rowsApplied > 0 && j.metrics.lagMs !== null && j.metrics.changesCaptured >= 200, 15_000, 'metrics');
     expect(streaming.progress).toMatchObject({ phase: 'streaming', percent: 100 });
     // items in 5000-row chunks plus the (empty, keyless) ledger as one chunk.
     expect(streaming.progress.chunksTotal).toBeGreaterThanOrEqual(7);
