@@ -83,6 +83,23 @@ export function sequenceFromBinlog(file: string, offset: number, index: number):
   return makeSequence(binlogFileNumber(file), offset, index);
 }
 
+/**
+ * "<hi>.<lo>." for one transaction, validated once; a change's sequence is
+ * then `prefix + index.toString(16)` (see withIndex). Capture hot paths use
+ * this instead of makeSequence per change.
+ */
+export function sequencePrefixFromBinlog(file: string, offset: number): string {
+  return makeSequence(binlogFileNumber(file), offset, 0).slice(0, -1);
+}
+
+export function sequencePrefixFromLsn(lsn: string): string {
+  return sequenceFromLsn(lsn, 0).slice(0, -1);
+}
+
+export function withIndex(prefix: string, index: number): string {
+  return prefix + index.toString(16);
+}
+
 export function binlogFileNumber(file: string): bigint {
   const m = /\.(\d+)$/.exec(file);
   return m ? BigInt(m[1]!) : 0n;

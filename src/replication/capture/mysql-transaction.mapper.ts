@@ -8,7 +8,7 @@ import type mysql from 'mysql2/promise';
 import { Operation, type CapturedTransaction, type ChangeEvent, type ColumnType, type Row } from '../change-event.ts';
 import { matchesFilter, SYSTEM_SCHEMAS, type TableFilter } from '../connection-config.ts';
 import type { Logger } from '../logger.ts';
-import { binlogFileNumber, sequenceFromBinlog } from '../sequence.ts';
+import { binlogFileNumber, sequencePrefixFromBinlog, withIndex } from '../sequence.ts';
 import type { TableInfo } from '../table-info.ts';
 import { DdlKind, parseDdl, type TableRef } from './mysql-ddl.ts';
 import { loadTableInfo } from './mysql-schema.ts';
@@ -67,8 +67,9 @@ export class TransactionMapper {
     const commitSequence = ((binlogFileNumber(raw.file) << 32n) | BigInt(raw.start)).toString();
     const txid = raw.gtid?.seqNo ?? commitSequence;
     const events: ChangeEvent[] = [];
+    const prefix = sequencePrefixFromBinlog(raw.file, raw.start);
     const base = (schema: string, table: string) => ({
-      source: 'mysql' as const, sequence: sequenceFromBinlog(raw.file, raw.start, events.length), txid, commitSequence,
+      source: 'mysql' as const, sequence: withIndex(prefix, events.length), txid, commitSequence,
       index: events.length, schema, table, commitTime: raw.commitTime,
     });
 

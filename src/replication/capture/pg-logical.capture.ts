@@ -57,6 +57,9 @@ export interface PgLogicalCaptureOptions extends CaptureOptions {
   statusIntervalMs?: number;
 }
 
+/** Longest delay between handling a transaction and confirming it to the server. */
+const STATUS_THROTTLE_MS = 100;
+
 interface SlotRow { plugin: string; database: string; confirmed: string | null; restart: string | null }
 
 const rawText = (text: unknown): unknown => text;
@@ -215,9 +218,12 @@ export class PgLogicalCapture implements CaptureSource {
     const sendStatus = (): void => {
       if (!finished) service.acknowledge(bigIntToLsn(confirmed > 0n ? confirmed - 1n : 0n)).catch(() => undefined);
     };
-    const timer = setInterval(sendStatus, this.opts.statusIntervalMs ?? 10_000);
+    let lastStatusAt = 0;
+    const timer = setInterval(sendStatus, Math.min(this.opts.statusIntervalMs ?? 10_000, 1000));
     const finish = (err?: unknown): void => {
       if (finished) return;
+      // Confirm what was handled since the last (throttled) status before the connection goes.
+      sendStatus();
       finished = true;
       clearInterval(timer);
       signal.removeEventListener('abort', onAbort);
@@ -249,7 +255,10 @@ export class PgLogicalCapture implements CaptureSource {
         if (finished) return;
         const end = tx.resume.kind === 'postgres' ? lsnToBigInt(tx.resume.lsn) : 0n;
         if (end > confirmed) confirmed = end;
-        sendStatus();
+        // A status message per transaction costs a round trip each on small transactions;
+        // confirm at most every STATUS_THROTTLE_MS (the timer below sends the trailing one).
+        const now = Date.now();
+        if (now - lastStatusAt >= STATUS_THROTTLE_MS) { lastStatusAt = now; sendStatus(); }
       } catch (err) {
         finish(err ?? new RetriableError('handler failed'));
       }

@@ -27,7 +27,7 @@ import type { Pgoutput } from 'pg-logical-replication';
 import { Operation, type CapturedTransaction, type ChangeEvent, type ColumnType, type Row } from '../change-event.ts';
 import { matchesFilter, type TableFilter } from '../connection-config.ts';
 import type { Logger } from '../logger.ts';
-import { lsnToBigInt, bigIntToLsn, sequenceFromLsn } from '../sequence.ts';
+import { lsnToBigInt, bigIntToLsn, sequencePrefixFromLsn, withIndex } from '../sequence.ts';
 import { loadKey, loadNotNull, loadTypeInfos, typeInfoFor, type Queryable } from './pg-catalog.ts';
 import { quoteIdent, quoteTable } from './pg-connection.ts';
 import { pgColumnType, pgTextToValue } from './pg-values.ts';
@@ -52,6 +52,8 @@ export type SchemaBaseline = Map<number, { schema: string; table: string; types:
 interface OpenTransaction {
   xid: number;
   commitLsn: string;
+  /** "<hi>.<lo>." of commitLsn, computed once per transaction. */
+  seqPrefix?: string;
   commitTime: number;
   events: ChangeEvent[];
 }
@@ -237,7 +239,8 @@ export class PgTransactionAssembler {
     const tx = this.tx;
     if (!tx) return;
     ev.index = tx.events.length;
-    ev.sequence = sequenceFromLsn(tx.commitLsn, ev.index);
+    tx.seqPrefix ??= sequencePrefixFromLsn(tx.commitLsn);
+    ev.sequence = withIndex(tx.seqPrefix, ev.index);
     tx.events.push(ev);
   }
 

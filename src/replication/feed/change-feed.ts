@@ -32,6 +32,8 @@ export class SnapshotTooOldError extends Error {
 export interface ChangeFeed {
   readonly name: string;
   append(tx: CapturedTransaction): Promise<number>;
+  /** Bytes of change payload the last append() serialised (for metrics), when the store knows it. */
+  readonly lastAppendBytes?: number;
   /** Where the capture continues: the resume position of the last whole transaction appended. */
   resumePosition(): Promise<SourcePosition | null>;
   /** Up to `limit` changes with sequence > `since` (exclusive; null = from the start). Throws SnapshotTooOldError. */

@@ -81,10 +81,13 @@ export class RedisChangeFeed implements ChangeFeed {
     this.watcher = new TailWatcher({ redis: this.redis, key: this.keys.stream, sliceMs: opts.blockSliceMs });
   }
 
+  lastAppendBytes = 0;
+
   async append(tx: CapturedTransaction): Promise<number> {
     const sets = new Map<string, string>();
     const entries: (string | number)[] = [];
     let prev: string | undefined;
+    let bytes = 0;
     for (const event of tx.events) {
       // Checked before anything is written: a script error halfway would leave a partial transaction.
       if (prev !== undefined && compareSequences(prev, event.sequence) >= 0) {
@@ -94,8 +97,11 @@ export class RedisChangeFeed implements ChangeFeed {
       const cols = this.columnSets.encode(event.columns);
       sets.set(cols.id, cols.json);
       const { columns: _omitted, ...rest } = event;
-      entries.push(toStreamId(event.sequence), JSON.stringify(rest), event.commitTime, cols.id);
+      const json = JSON.stringify(rest);
+      bytes += json.length;
+      entries.push(toStreamId(event.sequence), json, event.commitTime, cols.id);
     }
+    this.lastAppendBytes = bytes;
     const args: (string | number)[] = [JSON.stringify(tx.resume), this.now(), sets.size, ...[...sets].flat(), ...entries];
     return (await appendScript.run(this.redis, [this.keys.stream, this.keys.meta, this.keys.columns], args)) as number;
   }

@@ -33,6 +33,7 @@ export type CaptureOutcome = 'aborted' | 'reached-target';
 export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcome> {
   const msgs = new RateLimiter(o.msgsLimit ?? 0);
   const bytes = new RateLimiter(o.bytesLimit ?? 0);
+  const byteLimited = (o.bytesLimit ?? 0) > 0;
   const inner = new AbortController();
   const onOuterAbort = () => inner.abort();
   o.signal.addEventListener('abort', onOuterAbort, { once: true });
@@ -49,12 +50,13 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
   try {
     await o.capture.run(async (tx) => {
       lastTxAt = Date.now();
-      const size = tx.events.reduce((n, e) => n + JSON.stringify(e.after ?? e.before ?? {}).length, 0);
       await msgs.take(tx.events.length, inner.signal);
-      await bytes.take(size, inner.signal);
+      // Serialising only to count bytes is not free: do it only when a byte limit asks for it.
+      const size = byteLimited ? tx.events.reduce((n, e) => n + JSON.stringify(e.after ?? e.before ?? {}).length, 0) : 0;
+      if (byteLimited) await bytes.take(size, inner.signal);
       if (o.waitForRoom) await o.waitForRoom(inner.signal);
       const added = await o.feed.append(tx);
-      o.onAppended?.({ tx, added, bytes: size });
+      o.onAppended?.({ tx, added, bytes: o.feed.lastAppendBytes ?? size });
       lastTxAt = Date.now();
       const target = o.stopAt?.();
       if (target && comparePositions(tx.resume, target) >= 0) { reached = true; inner.abort(); }
