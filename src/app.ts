@@ -8,6 +8,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import type { Router } from 'express';
+import type { GraphQLExecutor } from './rest-compat/executor.ts';
 import type pg from 'pg';
 import type { Config } from './config/config.ts';
 import { isLoopback } from './config/config.ts';
@@ -210,6 +212,7 @@ export class App {
       const deps: ReplicationDeps = {
         jobs: jobRepo, connections: connections.repo, redis: this.redis, queues: this.queues, feedPrefix,
         publish: (topic, payload) => this.pubsub!.publish(topic, payload), logger: this.logger, metrics,
+        retention: { maxChanges: config.feedMaxChanges, maxAgeMs: config.feedMaxAgeSeconds * 1000 },
       };
       this.workerHost.register(TaskKind.Capture, captureProcessor(deps));
       this.workerHost.register(TaskKind.Apply, applyProcessor(deps));
@@ -243,14 +246,16 @@ export class App {
         throw new StartupError(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
       }
       await this.startChangeserver();
-      if (config.fateFlowPort !== undefined) {
-        this.legacyListeners.push(await startLegacyListener({ name: 'fate-flow', host: config.host, port: config.fateFlowPort, router: fateFlowRouter(this.gateway.executor), logger: this.logger }));
-      }
-      if (config.celloPort !== undefined) {
-        this.legacyListeners.push(await startLegacyListener({ name: 'cello', host: config.host, port: config.celloPort, router: celloRouter(this.gateway.executor), logger: this.logger }));
-      }
-      if (config.connectionServicePort !== undefined) {
-        this.legacyListeners.push(await startLegacyListener({ name: 'connection-service', host: config.host, port: config.connectionServicePort, router: connectionServiceRouter(this.gateway.executor), logger: this.logger }));
+      // Each legacy API can also answer on its own historical port (Udup's 8190 is the main port already).
+      const legacy: [string, number | undefined, (executor: GraphQLExecutor) => Router][] = [
+        ['udup', config.udupPort, (ex) => udupRouter(ex)],
+        ['fate-flow', config.fateFlowPort, (ex) => fateFlowRouter(ex)],
+        ['cello', config.celloPort, (ex) => celloRouter(ex)],
+        ['connection-service', config.connectionServicePort, (ex) => connectionServiceRouter(ex)],
+      ];
+      for (const [name, port, router] of legacy) {
+        if (port === undefined || port === config.port) continue;
+        this.legacyListeners.push(await startLegacyListener({ name, host: config.host, port, router: router(this.gateway.executor), logger: this.logger }));
       }
     }
   }

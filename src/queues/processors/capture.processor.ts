@@ -12,6 +12,7 @@ import { createApplier, createCapture, createSnapshotReader } from '../../replic
 import { openFeed } from '../../replication/feed/feed-registry.ts';
 import { runCapture } from '../../replication/pipeline/capture-runner.ts';
 import { parseStartPosition } from '../../replication/position.ts';
+import { ZERO_SEQUENCE } from '../../replication/sequence.ts';
 import { JobType, type JobRunState } from '../../services/job-model.ts';
 import { QueueName, TaskKind } from '../queue-names.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
@@ -19,6 +20,7 @@ import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun, type ReplicationDeps } from './task-run.ts';
 import type { CaptureSource } from '../../replication/capture/capture-source.ts';
 
+const RETENTION_INTERVAL_MS = 30_000;
 const CHUNK_OPTS = { attempts: 100_000, backoff: { type: 'fixed', delay: 2000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } } as const;
 
 export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
@@ -80,6 +82,18 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
       };
       const flusher = setInterval(() => { flush().catch(() => undefined); }, 1000);
       const hasApply = job.type !== JobType.Subscribe;
+      // Retention by count and age; a job that applies never loses what its apply has not read yet.
+      const retain = async () => {
+        const fresh = await deps.jobs.get(job.id);
+        const removed = await feed.trim({
+          maxChanges: job.spec.feedMaxChanges ?? deps.retention.maxChanges,
+          maxAgeMs: job.spec.feedMaxAgeSeconds ? job.spec.feedMaxAgeSeconds * 1000 : deps.retention.maxAgeMs,
+          keepAfter: hasApply ? (fresh?.metrics.appliedSequence ?? ZERO_SEQUENCE) : undefined,
+        });
+        if (removed > 0) run.logger.debug({ removed }, 'feed retention trimmed changes');
+      };
+      await retain().catch((err) => run.logger.warn({ err }, 'feed retention failed'));
+      const retainer = setInterval(() => { retain().catch((err) => run.logger.warn({ err }, 'feed retention failed')); }, RETENTION_INTERVAL_MS);
       let outcome;
       try {
         outcome = await runCapture({
@@ -105,6 +119,7 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
         });
       } finally {
         clearInterval(flusher);
+        clearInterval(retainer);
         await flush().catch(() => undefined);
       }
       if (outcome === 'reached-target') {

@@ -27,6 +27,8 @@ export interface ReplicationDeps {
   publish: (topic: string, payload: unknown) => void;
   logger: Logger;
   metrics?: Metrics;
+  /** Feed retention defaults (FEED_MAX_CHANGES, FEED_MAX_AGE_SECONDS); a job's spec may override them. */
+  retention: { maxChanges: number; maxAgeMs: number };
 }
 
 /** Thrown when a task stops because its worker is shutting down: BullMQ retries it (elsewhere). */

@@ -12,6 +12,8 @@ export interface RetentionPolicy {
   maxChanges?: number;
   /** Drop changes whose commit time is older than this. */
   maxAgeMs?: number;
+  /** Never drop changes after this sequence (e.g. not yet applied by the job's apply task). */
+  keepAfter?: string;
 }
 
 /** A reader asked for a sequence older than retention. */

@@ -76,6 +76,17 @@ export const TRIM_LUA = `
 local maxc = tonumber(ARGV[1])
 local cutoff = tonumber(ARGV[2])
 local batch = tonumber(ARGV[3])
+-- Optional floor: entries above this id are kept whatever the policy (a consumer has not read them yet).
+local keep = ARGV[4]
+local function le(a, b)
+  -- a <= b for stream ids "<ms>-<seq>" compared as numbers held in strings (they exceed 2^53).
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  if #am ~= #bm then return #am < #bm end
+  if am ~= bm then return am < bm end
+  if #as ~= #bs then return #as < #bs end
+  return as <= bs
+end
 local len = redis.call('XLEN', KEYS[1])
 local excess = 0
 if maxc >= 0 and len > maxc then excess = len - maxc end
@@ -91,6 +102,7 @@ for i, entry in ipairs(entries) do
       if f[j] == 't' then drop = tonumber(f[j + 1]) < cutoff break end
     end
   end
+  if drop and keep ~= nil and keep ~= '' and not le(entry[1], keep) then drop = false end
   if not drop then break end
   removed = i
   lastRemoved = entry[1]

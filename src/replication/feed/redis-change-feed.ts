@@ -193,7 +193,8 @@ export class RedisChangeFeed implements ChangeFeed {
     const cutoff = policy.maxAgeMs === undefined ? -1 : Math.max(0, this.now() - policy.maxAgeMs);
     let total = 0;
     for (;;) {
-      const removed = (await trimScript.run(this.redis, [this.keys.stream, this.keys.meta], [maxChanges, cutoff, this.trimBatch])) as number;
+      const keep = policy.keepAfter === undefined ? '' : toStreamId(checkSince(policy.keepAfter));
+      const removed = (await trimScript.run(this.redis, [this.keys.stream, this.keys.meta], [maxChanges, cutoff, this.trimBatch, keep])) as number;
       total += removed;
       if (removed < this.trimBatch) return total;
     }

@@ -146,6 +146,22 @@ describe('retention', () => {
     expect(await feed.trim({ maxChanges: 12 })).toBe(0);
   });
 
+  it('never trims past keepAfter (what a job\'s apply has not read yet)', async () => {
+    const feed = newFeed({ trimBatch: 4 });
+    for (let n = 1; n <= 10; n++) await feed.append(tx(n, 2));
+    const all = seqs(await feed.read(null, 100));
+    // Count says keep 2, but only changes up to the 6th may go.
+    expect(await feed.trim({ maxChanges: 2, keepAfter: all[5]! })).toBe(6);
+    expect(seqs(await feed.read(all[5]!, 100))).toEqual(all.slice(6));
+    // Nothing applied yet: nothing may go, by count or by age.
+    const fresh = newFeed();
+    for (let n = 1; n <= 3; n++) await fresh.append(tx(n, 2));
+    expect(await fresh.trim({ maxChanges: 0, maxAgeMs: 0, keepAfter: '0.0.0' })).toBe(0);
+    expect(await fresh.length()).toBe(6);
+    // Across id widths: a later sequence with a longer stream id still compares as a number.
+    expect(await feed.trim({ maxChanges: 0, keepAfter: makeSequence(1, 0, 0) })).toBe(14);
+  });
+
   it('trims by commit age, from the oldest, and keeps a sentinel when everything is gone', async () => {
     let now = 1_700_000_100_000;
     const feed = newFeed({ now: () => now });
