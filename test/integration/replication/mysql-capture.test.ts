@@ -228,7 +228,8 @@ describe('values: every kind, capture equals snapshot', () => {
       (3, -5, 7, 1, 1, 0, 1901, 1, 1, -1.5, 1e-300, 'xyz', 'a''b"c\\\\d', 'multi\\nline', '', x'ffffffff', x'01', x'02', x'03',
        '1999-12-31', '00:00:00', '-838:59:59.000000', '2000-01-01 00:00:00', '2000-01-01 00:00:00.123400', '2038-01-19 03:14:07.999999', NULL,
        '[]', 'large', 'r,g,b', b'1', b'1111', b'1111111111111111111111111111111111111111111111111111111111111111', '00000000-0000-0000-0000-000000000000', '::')`);
-    await sql(`SET SESSION time_zone = SYSTEM; SET GLOBAL binlog_row_metadata = NO_LOG`);
+    // Back to the suite's default (FULL): other files share this server.
+    await sql(`SET SESSION time_zone = SYSTEM; SET GLOBAL binlog_row_metadata = FULL`);
     await sql(`UPDATE \`${db}\`.${types} SET vc = CONCAT(vc, '!') WHERE id = 3`);
 
     const txs = await collect({ from: position }, (t) => t.length >= 2);
@@ -315,7 +316,7 @@ describe('DDL events', () => {
       `DROP DATABASE \`${db}_x\``,
     ];
     for (const s of stmts) await sql(s);
-    await sql('USE mysql; SET GLOBAL binlog_row_metadata = NO_LOG');
+    await sql('USE mysql; SET GLOBAL binlog_row_metadata = FULL');
     const txs = await collect({ from: position }, (t) => events(t).some((e) => e.ddl === 'DROP TABLE ddl3' || /DROP TABLE `?ddl3/.test(e.ddl ?? '')));
     const evs = events(txs);
     expect(evs.map((e) => [e.op, e.table])).toEqual([
@@ -369,8 +370,15 @@ describe('DDL events', () => {
     const prep = newCapture();
     const { position } = await prep.prepare();
     await prep.close();
-    await sql(`INSERT INTO \`${db}\`.drift VALUES (1, 2, 3); ALTER TABLE \`${db}\`.drift DROP COLUMN a`);
-    const err = await collect({ from: position }, () => false, 10_000).catch((e: unknown) => e);
+    // Rows logged without column metadata, then the table changes: the drift case. Restore the suite default after.
+    await sql('SET GLOBAL binlog_row_metadata = NO_LOG');
+    let err: unknown;
+    try {
+      await sql(`INSERT INTO \`${db}\`.drift VALUES (1, 2, 3); ALTER TABLE \`${db}\`.drift DROP COLUMN a`);
+      err = await collect({ from: position }, () => false, 10_000).catch((e: unknown) => e);
+    } finally {
+      await sql('SET GLOBAL binlog_row_metadata = FULL');
+    }
     expect(err).toBeInstanceOf(FatalError);
     expect((err as Error).message).toMatch(/binlog_row_metadata=FULL/);
   });
