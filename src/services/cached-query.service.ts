@@ -13,6 +13,7 @@ import type { Queue } from 'bullmq';
 import { AppError, ErrorCode, badInput, notFound } from '../errors.ts';
 import type { Principal } from '../auth/roles.ts';
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
+import { currentThenLive } from '../events/live.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
 import { QueueName, TaskKind } from '../queues/queue-names.ts';
 import type { JobTaskPayload } from '../queues/task-payloads.ts';
@@ -210,19 +211,12 @@ export class CachedQueryService {
   /** The current result (when there is one), then every new one until the subscriber leaves. */
   async *results(id: string): AsyncGenerator<unknown> {
     const row = await this.get(id);
-    const it = (this.o.pubSub.subscribe(topicFor(Topic.CachedQueryResult, row.id)) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-    try {
+    const live = this.o.pubSub.subscribe(topicFor(Topic.CachedQueryResult, row.id)) as AsyncIterable<unknown>;
+    yield* currentThenLive(live, async () => {
       const now = await this.o.repo.get(row.id);
-      if (now?.rows && now.refreshed_at) {
-        yield { id: now.id, version: Number(now.version), refreshedAt: now.refreshed_at.toISOString(), columns: now.columns, rows: now.rows, changedRows: now.rows, removedRows: [] };
-      }
-      for (;;) {
-        const n = await it.next();
-        if (n.done) return;
-        yield n.value;
-      }
-    } finally {
-      await it.return?.();
-    }
+      if (!now?.rows || !now.refreshed_at) return undefined;
+      return { id: now.id, version: Number(now.version), refreshedAt: now.refreshed_at.toISOString(), columns: now.columns, rows: now.rows, changedRows: now.rows, removedRows: [] };
+    });
   }
+
 }

@@ -19,6 +19,7 @@ import { createCapture } from '../replication/factory.ts';
 import { silentLogger } from '../replication/logger.ts';
 import { parseStartPosition } from '../replication/position.ts';
 import { jobStatusEvent } from './job-views.ts';
+import { currentThenLive } from '../events/live.ts';
 import { sharedPoolOnly, type PlacementResolver } from './placement.ts';
 
 export interface JobInputData {
@@ -260,17 +261,9 @@ export class JobService {
   async *events(ref: string): AsyncGenerator<unknown> {
     const row = await this.get(ref);
     const live = this.pubSub.subscribe(topicFor(Topic.JobEvents, row.id)) as AsyncIterable<unknown>;
-    const it = live[Symbol.asyncIterator]();
-    try {
+    yield* currentThenLive(live, async () => {
       const now = await this.repo.get(row.id);
-      if (now) yield jobStatusEvent(now);
-      for (;;) {
-        const n = await it.next();
-        if (n.done) return;
-        yield n.value;
-      }
-    } finally {
-      await it.return?.();
-    }
+      return now ? jobStatusEvent(now) : undefined;
+    });
   }
 }

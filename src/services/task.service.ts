@@ -9,6 +9,7 @@ import { QueueName, TaskKind } from '../queues/queue-names.ts';
 import type { NoopPayload, TaskEvent } from '../queues/task-payloads.ts';
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
 import { badInput } from '../errors.ts';
+import { currentThenLive } from '../events/live.ts';
 
 export class TaskService {
   constructor(private readonly queues: QueueSet, private readonly pubSub: AppPubSub) {}
@@ -39,21 +40,6 @@ export class TaskService {
   /** Current state, then live events, ending after a terminal one. Subscribes before reading state, so nothing falls between. */
   async *events(taskId: string): AsyncGenerator<TaskEvent> {
     const live = this.pubSub.subscribe(topicFor(Topic.TaskEvents, taskId)) as AsyncIterable<TaskEvent>;
-    const iterator = live[Symbol.asyncIterator]();
-    try {
-      const now = await this.current(taskId);
-      if (now) {
-        yield now;
-        if (now.state === 'completed' || now.state === 'failed') return;
-      }
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done) return;
-        yield next.value;
-        if (next.value.state === 'completed' || next.value.state === 'failed') return;
-      }
-    } finally {
-      await iterator.return?.();
-    }
+    yield* currentThenLive(live, () => this.current(taskId), (e) => e.state === 'completed' || e.state === 'failed');
   }
 }
