@@ -68,7 +68,10 @@ export class Gateway {
     const complexityPlugin: ApolloServerPlugin<GraphQLContext> = {
       async requestDidStart() {
         return {
-          async didResolveOperation({ request, document, schema }) {
+          async didResolveOperation({ request, document, schema, operation }) {
+            if (operation?.operation === 'subscription') {
+              throw new GraphQLError('subscriptions are served over graphql-ws (WebSocket) at /graphql, not over HTTP', { extensions: { code: ErrorCode.BadUserInput, http: { status: 400 } } });
+            }
             checkComplexity(schema, document, request.variables, request.operationName);
           },
         };

@@ -60,6 +60,10 @@ describe('GraphQL gateway', () => {
     const big = await fetch(`${gw.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: `{ version } #${'x'.repeat(11 * 1024 * 1024)}` }) });
     expect(big.status).toBe(413);
     expect(((await big.json()) as any).errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
+    const sub = await gql(gw.url, 'subscription { taskEvents(taskId: "x") { state } }');
+    expect(sub.status).toBe(400);
+    expect(sub.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(sub.body.errors?.[0]?.message).toMatch(/graphql-ws/);
     const badArg = await gql(gw.url, 'mutation { runNoop(steps: 1000) { taskId } }');
     expect(badArg.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     for (const r of [unknown, parse, badArg]) expect(JSON.stringify(r.body)).not.toMatch(/\bat .*\.ts:\d+/);
