@@ -192,6 +192,11 @@ export class Gateway {
         try { checkComplexity(opts.schema, document, payload.variables ?? undefined, payload.operationName); } catch (err) { return [err as GraphQLError]; }
         return undefined as unknown as ExecutionArgs;
       },
+      // Errors inside results (resolvers, a subscription failing mid-stream) get the same shaping as over HTTP.
+      onNext: (_ctx, _id, _payload, _args, result) => {
+        if (!result.errors?.length) return undefined;
+        return { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } as never;
+      },
       onError: (_ctx, _id, _payload, errors) => errors.map((e) => {
         const f = formatError(e, e);
         return new GraphQLError(f.message, { extensions: f.extensions });
