@@ -54,6 +54,7 @@ import { DataService } from './services/data.service.ts';
 import { componentProcessor } from './queues/processors/component.processor.ts';
 import { dataProcessor } from './queues/processors/data.processor.ts';
 import { startLegacyListener, type LegacyListener } from './server/legacy-listener.ts';
+import { queueDashboardRouter } from './server/queue-dashboard.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -234,6 +235,11 @@ export class App {
         schema, services: this.services, logger: this.logger, metrics,
         host: config.host, port: config.port, maxBodyBytes: config.maxBodyBytes,
         restRouters: (executor) => [fateFlowRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'fate-flow request failed') }), connectionServiceRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'connection service request failed') }), celloRouter(executor), udupRouter(executor), changeserverRouter(executor, { feed: config.changeserverFeed, onInternalError: (err) => this.logger.error({ err }, 'changeserver request failed') })],
+        adminRouters: [queueDashboardRouter({
+          auth, queue: (name) => this.queues!.get(name),
+          // Every queue: the shared pool and one per cluster (released clusters' queues are obliterated).
+          queueNames: async () => [QueueName.Tasks, ...(await new ClusterRepo(this.pool).list({}, 0, 10_000)).rows.map((c) => clusterQueueName(c.name))],
+        })],
         checks: [
           { name: 'postgres', check: async () => { await this.pool.query('SELECT 1'); } },
           { name: 'redis', check: async () => { await this.redis.ping(); } },

@@ -47,6 +47,8 @@ export interface GatewayOptions {
   checks: ReadinessCheck[];
   /** REST compat routers, built with the executor this gateway provides. */
   restRouters?: (executor: GraphQLExecutor) => Router[];
+  /** Routers that authorize callers themselves (the /admin/queues dashboard), mounted before GraphiQL. */
+  adminRouters?: Router[];
 }
 
 export class Gateway {
@@ -163,6 +165,7 @@ export class Gateway {
     app.get('/metrics', async (_req, res) => {
       res.type(opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics());
     });
+    for (const router of opts.adminRouters ?? []) app.use(router);
     app.use(graphiqlRouter());
 
     await this.apollo.start();
