@@ -38,6 +38,8 @@ export const ENV_VARS = {
   fateFlowPort: 'FATEFLOW_PORT',
   changeserverFeed: 'CHANGESERVER_FEED',
   changeserverSource: 'CHANGESERVER_SOURCE_URL',
+  changeserverMgmtPort: 'CHANGESERVER_MGMT_PORT',
+  changeserverBasePath: 'CHANGESERVER_BASE_PATH',
   feedMaxChanges: 'FEED_MAX_CHANGES',
   feedMaxAgeSeconds: 'FEED_MAX_AGE_SECONDS',
   subscriberBufferEvents: 'SUBSCRIBER_BUFFER_EVENTS',
@@ -72,6 +74,10 @@ const schema = z.object({
   fateFlowPort: optionalPort,
   changeserverFeed: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/).optional(),
   changeserverSource: urlWith(['postgres:', 'postgresql:', 'mysql:', 'mariadb:']).optional(),
+  /** changeserver management port (Transicator's mgmtPort): /health, /ready and /markdown answer only there. */
+  changeserverMgmtPort: optionalPort,
+  /** Prefix of the changeserver API paths (Transicator's -prefix), e.g. "/cs": /cs/changes, /cs/feeds/{name}/changes. */
+  changeserverBasePath: z.string().regex(/^(\/[A-Za-z0-9._~-]+)+\/?$/, 'must be a path such as /changeserver').transform((s) => s.replace(/\/$/, '')).optional(),
   feedMaxChanges: z.coerce.number().int().min(1).default(1_000_000),
   feedMaxAgeSeconds: z.coerce.number().int().min(1).default(7 * 24 * 3600),
   /** Changes held per live subscriber before it counts as stalled. */

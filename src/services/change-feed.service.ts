@@ -36,7 +36,7 @@ export interface ChangesQuery {
   scopes: readonly string[];
   /** Exclusive; null/undefined = from the oldest retained change. */
   since?: string | null;
-  /** Default 100, at most 100000. */
+  /** Default 100, at most 100000; 0 answers only the bounds (as Transicator's limit=0 did). */
   limit?: number | null;
   /** PostgreSQL snapshot "xmin:xmax:xip,..."; changes visible in it are hidden. */
   snapshot?: string | null;
@@ -144,12 +144,18 @@ export class ChangeFeedService {
   /** Matching changes after `since`, up to `limit`; with `block`, waits for the first one. */
   async changes(feedName: string, q: ChangesQuery, signal?: AbortSignal): Promise<ChangeListResult> {
     const limit = q.limit ?? DEFAULT_CHANGES_LIMIT;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_CHANGES_LIMIT) throw invalid('limit', `limit must be an integer from 1 to ${MAX_CHANGES_LIMIT}, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 0 || limit > MAX_CHANGES_LIMIT) throw invalid('limit', `limit must be an integer from 0 to ${MAX_CHANGES_LIMIT}, got ${limit}`);
     const block = q.block ?? 0;
     if (!Number.isInteger(block) || block < 0 || block > MAX_BLOCK_SECONDS) throw invalid('block', `block must be a whole number of seconds from 0 to ${MAX_BLOCK_SECONDS}, got ${block}`);
     const f = this.filters(q);
     const feed = await this.feed(feedName);
     try {
+      if (limit === 0) {
+        // No changes, only where the feed stands; a since older than retention is still SNAPSHOT_TOO_OLD.
+        if (f.since !== null) await feed.read(f.since, 1);
+        const bounds = await feed.bounds();
+        return { firstSequence: bounds.first, lastSequence: bounds.last, changes: [], warnings: [] };
+      }
       const stop = signal ? AbortSignal.any([signal, this.stopping.signal]) : this.stopping.signal;
       const { changes, scannedThrough, sawMariaDb } = await this.collect(feed, f, limit, Date.now() + block * 1000, stop);
       const bounds = await feed.bounds();

@@ -236,15 +236,7 @@ export class JobService {
     const row = await this.get(ref);
     const stopped = (await this.repo.transition(row.id, [JobStatus.Running, JobStatus.Pending, JobStatus.Paused, JobStatus.Failed, JobStatus.Complete], JobStatus.Canceled, { bumpRun: true, finished: true, reason: 'deleted' })) ?? row;
     this.abortTasks(stopped);
-    if (row.source_connection_id) {
-      try {
-        const capture = createCapture({ connection: await this.connections.repo.config(row.source_connection_id), jobId: row.id, tables: row.spec.tables, logger: silentLogger });
-        // Give the aborted capture a moment to release the slot before dropping it.
-        await new Promise((r) => setTimeout(r, 300));
-        await capture.drop();
-        await capture.close();
-      } catch { /* source unreachable: nothing we can drop now */ }
-    }
+    await this.dropSource(row).catch(() => undefined); // source unreachable: nothing we can drop now
     if (row.feed_name) {
       const feed = openFeed(this.redis, row.feed_name, { prefix: this.feedPrefix });
       await feed.destroy().catch(() => undefined);
@@ -255,6 +247,35 @@ export class JobService {
       await this.connections.repo.delete(id).catch(() => undefined);
     }
     this.pubSub.publish(topicFor(Topic.JobEvents, row.id), { jobId: row.id, kind: 'status', status: JobStatus.Canceled, message: 'deleted', at: new Date().toISOString() } as never);
+  }
+
+  /**
+   * Stop the job and drop its source's replication slot and publication
+   * (PostgreSQL; a MariaDB capture holds nothing on the source), keeping the
+   * job (canceled) and its feed readable. changeserver's "drop the slot at
+   * exit after /markdown". Throws when the source cannot be reached.
+   */
+  async dropCapture(ref: string): Promise<void> {
+    const row = await this.get(ref);
+    const stopped = await this.repo.transition(row.id, [JobStatus.Running, JobStatus.Pending, JobStatus.Paused, JobStatus.Failed, JobStatus.Complete], JobStatus.Canceled, { bumpRun: true, finished: true, reason: 'capture dropped' });
+    if (stopped) {
+      this.abortTasks(stopped);
+      await this.repo.log(stopped.id, 'info', 'stopped; replication slot dropped');
+      this.publishStatus(stopped);
+    }
+    await this.dropSource(row);
+  }
+
+  private async dropSource(row: JobRow): Promise<void> {
+    if (!row.source_connection_id) return;
+    const capture = createCapture({ connection: await this.connections.repo.config(row.source_connection_id), jobId: row.id, tables: row.spec.tables, logger: silentLogger });
+    try {
+      // Give the aborted capture a moment to release the slot before dropping it.
+      await new Promise((r) => setTimeout(r, 300));
+      await capture.drop();
+    } finally {
+      await capture.close().catch(() => undefined);
+    }
   }
 
   /** Current status, then live events until the subscriber leaves. */

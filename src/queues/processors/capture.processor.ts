@@ -93,7 +93,10 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
         if (removed > 0) run.logger.debug({ removed }, 'feed retention trimmed changes');
       };
       await retain().catch((err) => run.logger.warn({ err }, 'feed retention failed'));
-      const retainer = setInterval(() => { retain().catch((err) => run.logger.warn({ err }, 'feed retention failed')); }, RETENTION_INTERVAL_MS);
+      // A short age limit is enforced about as often as it is long (a few seconds' retention drops within seconds).
+      const maxAgeMs = job.spec.feedMaxAgeSeconds ? job.spec.feedMaxAgeSeconds * 1000 : deps.retention.maxAgeMs;
+      const retainEvery = Math.min(RETENTION_INTERVAL_MS, Math.max(1000, Math.floor(maxAgeMs / 4)));
+      const retainer = setInterval(() => { retain().catch((err) => run.logger.warn({ err }, 'feed retention failed')); }, retainEvery);
       let outcome;
       try {
         outcome = await runCapture({

@@ -26,3 +26,26 @@ export interface Applier {
   readCheckpoint(lane: number): Promise<string | null>;
   close(): Promise<void>;
 }
+
+/**
+ * Tables a batch writes rows to that this applier has not made sure of yet.
+ * A job without a snapshot (or a table that appears later) has no planned
+ * table at the destination, so the first rows of a table create it from the
+ * event's columns and key (translated types), as the snapshot planner does.
+ * Marks them in `seen`; the caller unmarks on failure.
+ */
+export function unseenTables(events: ChangeEvent[], seen: Set<string>): TableInfo[] {
+  const out: TableInfo[] = [];
+  for (const e of events) {
+    if (e.op === 'ddl' || e.columns.length === 0) continue;
+    const id = `${e.schema}\u0000${e.table}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    out.push({ schema: e.schema, table: e.table, columns: e.columns, key: e.key, estimatedRows: 0 });
+  }
+  return out;
+}
+
+export function unsee(tables: TableInfo[], seen: Set<string>): void {
+  for (const t of tables) seen.delete(`${t.schema}\u0000${t.table}`);
+}

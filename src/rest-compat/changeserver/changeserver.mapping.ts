@@ -147,6 +147,8 @@ export interface GqlChange {
   newRow: Record<string, unknown> | null;
   oldRow: Record<string, unknown> | null;
   columnTypes: { name: string; kind: string; pgType: number }[];
+  /** Commit time, ISO 8601. */
+  commitTime: string;
 }
 
 export interface GqlChangeList { firstSequence: string; lastSequence: string; changes: GqlChange[] }
@@ -174,6 +176,9 @@ function jsonRow(row: Record<string, unknown> | null, cols: Map<string, ColumnIn
   return out;
 }
 
+/** Transicator's `timestamp`: seconds since the Unix epoch (its model's unit); here the source commit time. */
+export const timestampOf = (c: GqlChange): number => Math.floor(Date.parse(c.commitTime) / 1000);
+
 const columnsOf = (c: GqlChange) => new Map(c.columnTypes.map((t) => [t.name, t] as const));
 
 /** The ChangeList JSON model; 64-bit numbers are bigints, written exactly by `serialize`. */
@@ -193,6 +198,7 @@ export function changeListJson(list: GqlChangeList): Record<string, unknown> {
         changeSequence: toBig(c.changeSequence),
         commitIndex: c.commitIndex,
         txid: toBig(c.txid),
+        timestamp: timestampOf(c),
         ...(newRow ? { newRow } : {}),
         ...(oldRow ? { oldRow } : {}),
       };
@@ -269,6 +275,7 @@ export function changeListProto(list: GqlChangeList): Uint8Array {
         commitIndex: c.commitIndex,
         ...(txid > 0n && txid < 1n << 32n ? { transactionID: Number(txid) } : {}),
         transactionIDEpoch: long(txid),
+        timestamp: long(BigInt(timestampOf(c)), false),
         newColumns: pbColumns(c.newRow, cols),
         oldColumns: pbColumns(c.oldRow, cols),
       };

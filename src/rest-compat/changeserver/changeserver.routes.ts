@@ -14,7 +14,7 @@ import {
 export const CHANGES_QUERY = `query ChangeserverChanges($feed: String!, $scopes: [String!]!, $since: String, $limit: Int, $snapshot: String, $block: Int) {
   changes(feed: $feed, scopes: $scopes, since: $since, limit: $limit, snapshot: $snapshot, block: $block) {
     firstSequence lastSequence
-    changes { sequence txid commitSequence changeSequence commitIndex operation schema table newRow oldRow columnTypes { name kind pgType } }
+    changes { sequence txid commitSequence changeSequence commitIndex operation schema table newRow oldRow commitTime columnTypes { name kind pgType } }
   }
 }`;
 
@@ -22,7 +22,7 @@ const params: ParamDoc[] = [
   { name: Param.Scope, in: 'query', required: true, description: 'Repeatable; several are an OR. Matched against the row\'s `_change_selector` column. At least one scope or selector is required.' },
   { name: Param.Selector, in: 'query', description: 'Alias of scope (repeatable).' },
   { name: Param.Since, in: 'query', description: 'Sequence of the last change seen (exclusive). Older than retention: 400 SNAPSHOT_TOO_OLD.', example: '16.b374d848.0' },
-  { name: Param.Limit, in: 'query', type: 'integer', description: `Default 100, at most ${MAX_LIMIT}.` },
+  { name: Param.Limit, in: 'query', type: 'integer', description: `Default 100, at most ${MAX_LIMIT}; 0 answers only firstSequence and lastSequence.` },
   { name: Param.Block, in: 'query', type: 'integer', description: 'Seconds to wait for a first matching change (long poll); an empty list when none comes.' },
   { name: Param.Snapshot, in: 'query', description: 'PostgreSQL snapshot "xmin:xmax:xip1,..." (txid_current_snapshot()); changes visible in it are not returned.' },
   { name: 'Accept', in: 'header', description: `${MediaType.Json} (default) or ${MediaType.Protobuf}.` },
@@ -31,7 +31,7 @@ const params: ParamDoc[] = [
 const exampleList = {
   firstSequence: '16.b374d000.0', lastSequence: '16.b374d848.1',
   changes: [{
-    operation: 1, table: 'public.orders', sequence: '16.b374d848.0', commitSequence: 97500977224, changeSequence: 97500977224, commitIndex: 0, txid: 7311,
+    operation: 1, table: 'public.orders', sequence: '16.b374d848.0', commitSequence: 97500977224, changeSequence: 97500977224, commitIndex: 0, txid: 7311, timestamp: 1714979289,
     newRow: { id: { value: '1', type: 23 }, _change_selector: { value: 'tenant-a', type: 25 } },
   }],
 };
@@ -50,7 +50,7 @@ export function changesVariables(req: RestRequest, feed: string): Record<string,
   if (scopes.length === 0) throw new RestError(400, 'scope', ChangeserverCode.MissingParameter);
   const limit = intParam(req.query, Param.Limit);
   if (limit !== undefined && limit > MAX_LIMIT) throw new RestError(400, `limit too high, exceeds max ${MAX_LIMIT}`, ChangeserverCode.ParameterInvalid);
-  if (limit !== undefined && limit < 1) throw new RestError(400, `limit must be at least 1`, ChangeserverCode.ParameterInvalid);
+  if (limit !== undefined && limit < 0) throw new RestError(400, Param.Limit, ChangeserverCode.ParameterInvalid);
   const block = intParam(req.query, Param.Block);
   if (block !== undefined && block < 0) throw new RestError(400, Param.Block, ChangeserverCode.ParameterInvalid);
   return { feed, scopes, since: single(req.query, Param.Since) ?? null, limit: limit ?? null, snapshot: single(req.query, Param.Snapshot) ?? null, block: block ?? null };

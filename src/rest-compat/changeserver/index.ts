@@ -5,8 +5,9 @@
  * document, and the start hook that creates the capture job for
  * CHANGESERVER_SOURCE_URL.
  *
- * Marked down (legacy listener only; the gateway's own /ready is untouched):
- *   up --GET /markdown--> down ; down: /health as before, /markdown 200, everything else 503 Status
+ * Marked down (legacy and management listeners only; the gateway's own /ready is untouched):
+ *   up --GET /markdown--> down ; down: /health as before, /markdown 200, everything else 503 Status;
+ *   at exit the App drops the configured feed's capture slot (see App.close).
  */
 import express, { type Request, type Response, type Router } from 'express';
 import type { GraphQLExecutor } from '../executor.ts';
@@ -33,18 +34,35 @@ export function changeserverRouter(executor: GraphQLExecutor, opts: Changeserver
   });
 }
 
-export function changeserverOpenApi(): Record<string, unknown> {
+export function changeserverOpenApi(basePath = ''): Record<string, unknown> {
   return openApiFor(changeserverRoutes({ feed: 'configured' }), {
     title: 'changeserver API (Tributary compatibility)',
     version: '0.0.1',
     description: 'Apigee Transicator\'s change feed API served from Tributary feeds. See docs/compat.md, "changeserver".',
-    servers: [{ url: 'http://localhost:9000', description: 'changeserver\'s default port' }],
+    servers: [{ url: `http://localhost:9000${basePath}`, description: 'changeserver\'s default port' }],
   });
+}
+
+/** Marked down or not; shared by the API listener and the management listener. */
+export interface ChangeserverMarkdown {
+  down: boolean;
 }
 
 export interface ChangeserverListenerOptions extends ChangeserverRouterOptions {
   /** Failed health checks, e.g. ["redis: timeout"]; empty = healthy. */
   failedChecks(): Promise<string[]>;
+  /** Prefix of the API routes (CHANGESERVER_BASE_PATH), e.g. "/cs"; /health, /ready and /markdown stay unprefixed. */
+  basePath?: string;
+  /**
+   * false when a management port (CHANGESERVER_MGMT_PORT) serves /health,
+   * /ready and /markdown: the API listener then answers them 404, as
+   * Transicator did. Default true.
+   */
+  management?: boolean;
+  /** Shared markdown state (one per changeserver, across its listeners). Default: a fresh one. */
+  markdown?: ChangeserverMarkdown;
+  /** Called once, on the first GET /markdown. */
+  onMarkdown?(): void;
 }
 
 const MARKED_DOWN = 'Marked down';
@@ -56,29 +74,54 @@ function sendStatus(req: Request, res: Response, status: number, reason?: string
   else res.type('text/plain').send(reason);
 }
 
-/** The legacy listener's router: health, readiness, markdown, the change routes and the OpenAPI document. */
+function notFound(_req: Request, res: Response): void {
+  const out = errorResponse(404, ChangeserverCode.NotFound, 'no such path');
+  res.status(404).type('application/json').send(serialize(out.json));
+}
+
+type ManagementOptions = Pick<ChangeserverListenerOptions, 'failedChecks' | 'onMarkdown'> & { markdown: ChangeserverMarkdown };
+
+/** /health and /markdown, then (marked down: 503 for everything else) /ready. */
+function mountManagement(app: Router, opts: ManagementOptions): void {
+  const check = async (req: Request, res: Response) => {
+    const failed = await opts.failedChecks();
+    if (failed.length) sendStatus(req, res, 503, failed.join('; '));
+    else sendStatus(req, res, 200);
+  };
+  app.get('/health', check);
+  app.get('/markdown', (req, res) => {
+    if (!opts.markdown.down) { opts.markdown.down = true; opts.onMarkdown?.(); }
+    sendStatus(req, res, 200);
+  });
+  app.use((req, res, next) => { if (opts.markdown.down) sendStatus(req, res, 503, MARKED_DOWN); else next(); });
+  app.get('/ready', check);
+}
+
+/**
+ * The legacy listener's router: health, readiness, markdown (unless a
+ * management port serves them), the change routes and the OpenAPI document
+ * under the base path.
+ */
 export function changeserverListenerRouter(executor: GraphQLExecutor, opts: ChangeserverListenerOptions): Router {
-  let down = false;
+  const markdown = opts.markdown ?? { down: false };
   const app = express.Router();
-  app.get('/health', async (req, res) => {
-    const failed = await opts.failedChecks();
-    if (failed.length) sendStatus(req, res, 503, failed.join('; '));
-    else sendStatus(req, res, 200);
-  });
-  app.get('/markdown', (req, res) => { down = true; sendStatus(req, res, 200); });
-  app.use((req, res, next) => { if (down) sendStatus(req, res, 503, MARKED_DOWN); else next(); });
-  app.get('/ready', async (req, res) => {
-    const failed = await opts.failedChecks();
-    if (failed.length) sendStatus(req, res, 503, failed.join('; '));
-    else sendStatus(req, res, 200);
-  });
+  if (opts.management ?? true) mountManagement(app, { failedChecks: opts.failedChecks, onMarkdown: opts.onMarkdown, markdown });
+  else app.use((req, res, next) => { if (markdown.down) sendStatus(req, res, 503, MARKED_DOWN); else next(); });
+  const api = express.Router();
   let openApi: Record<string, unknown> | undefined;
-  app.get('/openapi.json', (_req, res) => { res.type('application/json').send(serialize(openApi ??= changeserverOpenApi())); });
-  app.use(changeserverRouter(executor, opts));
-  app.use((_req, res) => {
-    const out = errorResponse(404, ChangeserverCode.NotFound, 'no such path');
-    res.status(404).type('application/json').send(serialize(out.json));
-  });
+  api.get('/openapi.json', (_req, res) => { res.type('application/json').send(serialize(openApi ??= changeserverOpenApi(opts.basePath))); });
+  api.use(changeserverRouter(executor, opts));
+  if (opts.basePath) app.use(opts.basePath, api);
+  else app.use(api);
+  app.use(notFound);
+  return app;
+}
+
+/** The management listener's router (CHANGESERVER_MGMT_PORT): /health, /ready and /markdown only. */
+export function changeserverManagementRouter(opts: ManagementOptions): Router {
+  const app = express.Router();
+  mountManagement(app, opts);
+  app.use(notFound);
   return app;
 }
 
