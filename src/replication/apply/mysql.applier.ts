@@ -20,7 +20,7 @@ import { silentLogger, type Logger } from '../logger.ts';
 import { compareSequences } from '../sequence.ts';
 import type { TableInfo } from '../table-info.ts';
 import { toApplyError } from './apply-errors.ts';
-import type { Applier, ApplierOptions } from './applier.ts';
+import { unseenTables, unsee, type Applier, type ApplierOptions } from './applier.ts';
 import { planBatch, type Step, type TableRef } from './batch-plan.ts';
 import { classifyDdl } from './ddl.ts';
 import { destTable } from './dest-names.ts';
@@ -48,6 +48,8 @@ const DEADLOCK_RETRIES = 5;
 const SESSION_SQL = "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'";
 
 export class MysqlApplier implements Applier {
+  /** Tables whose destination this instance made sure of (see unseenTables). */
+  private readonly seenTables = new Set<string>();
   private readonly pool: mysql.Pool;
   private readonly rowsPerStatement: number;
   private readonly logger: Logger;
@@ -123,6 +125,13 @@ export class MysqlApplier implements Applier {
 
   async applyBatch(events: ChangeEvent[], lane: number, sequence: string): Promise<void> {
     await this.ensureMeta();
+    const fresh = unseenTables(events, this.seenTables);
+    try {
+      for (const t of fresh) await this.ensureTable(t);
+    } catch (err) {
+      unsee(fresh, this.seenTables);
+      throw err;
+    }
     await this.withConn(async (c) => {
       const segments = cutAtDdl(events);
       if (segments.length === 0) segments.push([]);

@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from '../logger.ts';
 import { compareSequences } from '../sequence.ts';
 import type { TableInfo } from '../table-info.ts';
 import { toApplyError } from './apply-errors.ts';
-import type { Applier, ApplierOptions } from './applier.ts';
+import { unseenTables, unsee, type Applier, type ApplierOptions } from './applier.ts';
 import { chunkRows, planBatch, type Step, type TableRef } from './batch-plan.ts';
 import { classifyDdl } from './ddl.ts';
 import { destTable } from './dest-names.ts';
@@ -24,6 +24,7 @@ import {
   deleteOneSql, dropColumnSql, insertSql, qi, qt,
 } from './pg-sql.ts';
 import { assertKeyable, toPgParam, type ValueSite } from './type-map.ts';
+import { copyRows, copyText } from './pg-copy.ts';
 
 export interface PgApplierOptions extends ApplierOptions {
   /** Connections in the pool; one per concurrently applying lane. Default 4. */
@@ -37,6 +38,8 @@ export interface PgApplierOptions extends ApplierOptions {
 type Client = pg.PoolClient;
 
 export class PgApplier implements Applier {
+  /** Tables whose destination this instance made sure of (see unseenTables). */
+  private readonly seenTables = new Set<string>();
   private readonly pool: pg.Pool;
   private readonly rowsPerStatement: number;
   private readonly logger: Logger;
@@ -44,6 +47,8 @@ export class PgApplier implements Applier {
   private closing?: Promise<void>;
   /** Keyless-table snapshot rows held until the chunk's final call (see loadChunk). */
   private readonly keylessChunks = new Map<string, Row[]>();
+  /** Per destination table: has a unique index on exactly the key columns (COPY straight in is safe). */
+  private readonly uniqueKeyed = new Map<string, boolean>();
 
   constructor(conn: DbConnectionConfig, private readonly opts: PgApplierOptions) {
     if (conn.kind !== 'postgres') throw new FatalError(`PgApplier needs a postgres connection, got ${conn.kind}`);
@@ -87,15 +92,18 @@ export class PgApplier implements Applier {
       rows = held;
     }
     await this.ensureMeta();
+    const ref = { schema: table.schema, table: table.table };
+    const dest = destTable(ref, this.opts.rename);
+    // Values are converted (and checked) before the transaction: COPY never starts on a bad value.
+    const text = rows.length ? copyText(rows, siteList(ref, table.columns)) : [];
     await this.tx(async (c) => {
       const done = await c.query(`SELECT 1 FROM ${CHUNKS} WHERE job_id = $1 AND chunk_id = $2 AND done_at IS NOT NULL`, [this.opts.jobId, chunkId]);
       if (done.rowCount) return;
-      const ref = { schema: table.schema, table: table.table };
       if (table.key.length === 0) {
-        await c.query(`TRUNCATE ${qt(destTable(ref, this.opts.rename))}`);
-        await this.runStep(c, { kind: 'insert', ref, columns: table.columns, rows });
-      } else if (rows.length) {
-        await this.runStep(c, { kind: 'upsert', ref, columns: table.columns, key: table.key, rows });
+        await c.query(`TRUNCATE ${qt(dest)}`);
+        await copyRows(c, dest, table.columns, text);
+      } else if (text.length) {
+        await this.copyUpsert(c, dest, table.columns, table.key, text);
       }
       if (final) {
         await c.query(
@@ -107,6 +115,39 @@ export class PgApplier implements Applier {
     });
   }
 
+  /**
+   * Snapshot rows into a keyed table. Usually none of the keys is there yet
+   * (apply waits for the snapshot, and chunks are disjoint key ranges), so
+   * COPY goes straight into the table. When a key is already there (a chunk
+   * re-run after a crash, a table that had rows) the unique index rejects the
+   * COPY; it is rolled back to a savepoint and the rows go through a staging
+   * table as an upsert instead, in the same transaction. Either way the
+   * result equals the upsert, so a re-run stays idempotent.
+   */
+  private async copyUpsert(c: Client, dest: TableRef, columns: ColumnType[], key: string[], text: string[]): Promise<void> {
+    if (this.uniqueKeyed.get(qt(dest)) === undefined) this.uniqueKeyed.set(qt(dest), await hasUniqueKey(c, dest, key));
+    if (this.uniqueKeyed.get(qt(dest))) {
+      await c.query('SAVEPOINT tributary_copy');
+      try {
+        await copyRows(c, dest, columns, text);
+        await c.query('RELEASE SAVEPOINT tributary_copy');
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== '23505') throw err;
+        await c.query('ROLLBACK TO SAVEPOINT tributary_copy');
+      }
+    }
+    const stage = 'pg_temp.tributary_stage';
+    await c.query(`DROP TABLE IF EXISTS ${stage}`);
+    await c.query(`CREATE TEMP TABLE tributary_stage (LIKE ${qt(dest)}) ON COMMIT DROP`);
+    await copyRows(c, stage, columns, text);
+    const names = columns.map((col) => qi(col.name)).join(', ');
+    const sets = columns.filter((col) => !key.includes(col.name)).map((col) => `${qi(col.name)} = EXCLUDED.${qi(col.name)}`);
+    await c.query(`INSERT INTO ${qt(dest)} (${names}) SELECT ${names} FROM ${stage}
+      ON CONFLICT (${key.map(qi).join(', ')}) DO ${sets.length ? `UPDATE SET ${sets.join(', ')}` : 'NOTHING'}`);
+    await c.query(`DROP TABLE ${stage}`);
+  }
+
   async isChunkDone(chunkId: string): Promise<boolean> {
     await this.ensureMeta();
     const r = await this.query(`SELECT 1 FROM ${CHUNKS} WHERE job_id = $1 AND chunk_id = $2 AND done_at IS NOT NULL`, [this.opts.jobId, chunkId]);
@@ -115,6 +156,13 @@ export class PgApplier implements Applier {
 
   async applyBatch(events: ChangeEvent[], lane: number, sequence: string): Promise<void> {
     await this.ensureMeta();
+    const fresh = unseenTables(events, this.seenTables);
+    try {
+      for (const t of fresh) await this.ensureTable(t);
+    } catch (err) {
+      unsee(fresh, this.seenTables);
+      throw err;
+    }
     await this.tx(async (c) => {
       // The lock also fences off a second worker on the same lane (a stalled job picked up twice).
       const cur = await c.query<{ sequence: string }>(
@@ -261,6 +309,17 @@ export class PgApplier implements Applier {
       }
     }
   }
+}
+
+/** A primary key or unique index on exactly `key`: without one a COPY could duplicate rows instead of failing. */
+async function hasUniqueKey(c: Client, dest: TableRef, key: string[]): Promise<boolean> {
+  const r = await c.query<{ cols: string[] }>(
+    `SELECT array_agg(a.attname::text ORDER BY a.attname) AS cols
+       FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+      WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+      GROUP BY i.indexrelid`, [qt(dest)]);
+  const want = [...key].sort().join('\u0000');
+  return r.rows.some((row) => [...row.cols].sort().join('\u0000') === want);
 }
 
 function siteList(ref: TableRef, columns: ColumnType[]): ValueSite[] {
