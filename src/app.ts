@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import type { Router } from 'express';
+import express, { type Router } from 'express';
 import type { GraphQLExecutor } from './rest-compat/executor.ts';
 import type pg from 'pg';
 import type { Config } from './config/config.ts';
@@ -42,7 +42,7 @@ import { CachedQueryService } from './services/cached-query.service.ts';
 import { cachedQueryProcessor } from './queues/processors/cached-query.processor.ts';
 import { connectionServiceRouter } from './rest-compat/connection-service/index.ts';
 import { udupRouter } from './rest-compat/udup/index.ts';
-import { changeserverListenerRouter, changeserverRouter, ensureChangeserverSource } from './rest-compat/changeserver/index.ts';
+import { changeserverListenerRouter, changeserverManagementRouter, changeserverRouter, ensureChangeserverSource, type ChangeserverMarkdown } from './rest-compat/changeserver/index.ts';
 import { ChangeFeedService } from './services/change-feed.service.ts';
 import { celloRouter } from './rest-compat/cello/index.ts';
 import { ClusterRepo } from './store/cluster.repo.ts';
@@ -104,6 +104,9 @@ export class App {
   private clusters?: ClusterService;
   private legacyListeners: LegacyListener[] = [];
   private changeserverListener?: LegacyListener;
+  private changeserverMgmtListener?: LegacyListener;
+  /** changeserver's /markdown state; marked down = drop the configured feed's capture slot at close. */
+  private readonly changeserverMarkdown: ChangeserverMarkdown = { down: false };
   private stopControl = new AbortController();
 
   constructor(private readonly opts: AppOptions) {
@@ -149,7 +152,8 @@ export class App {
     this.nodes = new NodeRegistry({ redis: this.redis, prefix: config.queuePrefix, role: this.role, version: VERSION, cluster: config.workerCluster });
     const metrics = new Metrics(async () => {
       const out: Record<string, Record<string, number>> = {};
-      for (const name of this.queues!.names().length ? this.queues!.names() : [QueueName.Tasks]) {
+      // The shared queue always: worker autoscaling reads its depth from here (deploy/k8s/worker-hpa.yaml).
+      for (const name of new Set<string>([QueueName.Tasks, ...this.queues!.names()])) {
         out[name] = await this.queues!.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized');
       }
       return out;
@@ -234,7 +238,7 @@ export class App {
       this.gateway = new Gateway({
         schema, services: this.services, logger: this.logger, metrics,
         host: config.host, port: config.port, maxBodyBytes: config.maxBodyBytes,
-        restRouters: (executor) => [fateFlowRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'fate-flow request failed') }), connectionServiceRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'connection service request failed') }), celloRouter(executor), udupRouter(executor), changeserverRouter(executor, { feed: config.changeserverFeed, onInternalError: (err) => this.logger.error({ err }, 'changeserver request failed') })],
+        restRouters: (executor) => [fateFlowRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'fate-flow request failed') }), connectionServiceRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'connection service request failed') }), celloRouter(executor), udupRouter(executor), this.changeserverGatewayRouter(executor)],
         adminRouters: [queueDashboardRouter({
           auth, queue: (name) => this.queues!.get(name),
           // Every queue: the shared pool and one per cluster (released clusters' queues are obliterated).
@@ -275,19 +279,33 @@ export class App {
     const { config } = this.opts;
     const executor = this.gateway!.executor;
     const onInternalError = (err: unknown) => this.logger.error({ err }, 'changeserver request failed');
+    const failedChecks = async () => {
+      const failed: string[] = [];
+      await this.pool.query('SELECT 1').catch((err: Error) => failed.push(`postgres: ${err.message}`));
+      await this.redis.ping().catch((err: Error) => failed.push(`redis: ${err.message}`));
+      return failed;
+    };
+    const markdown = this.changeserverMarkdown;
+    const onMarkdown = () => this.logger.warn({ feed: config.changeserverFeed }, 'changeserver marked down: its capture slot is dropped at exit');
+    const withMgmt = config.changeserverMgmtPort !== undefined;
     if (config.changeserverPort !== undefined) {
-      const failedChecks = async () => {
-        const failed: string[] = [];
-        await this.pool.query('SELECT 1').catch((err: Error) => failed.push(`postgres: ${err.message}`));
-        await this.redis.ping().catch((err: Error) => failed.push(`redis: ${err.message}`));
-        return failed;
-      };
-      const router = changeserverListenerRouter(executor, { feed: config.changeserverFeed, failedChecks, onInternalError });
+      const router = changeserverListenerRouter(executor, {
+        feed: config.changeserverFeed, failedChecks, onInternalError, basePath: config.changeserverBasePath, management: !withMgmt, markdown, onMarkdown,
+      });
       try {
         this.changeserverListener = await startLegacyListener({ name: 'changeserver', host: config.host, port: config.changeserverPort, router, logger: this.logger });
         this.legacyListeners.push(this.changeserverListener);
       } catch (err) {
         throw new StartupError(`cannot listen on ${config.host}:${config.changeserverPort} (CHANGESERVER_PORT): ${(err as Error).message}`);
+      }
+    }
+    if (withMgmt) {
+      const router = changeserverManagementRouter({ failedChecks, markdown, onMarkdown });
+      try {
+        this.changeserverMgmtListener = await startLegacyListener({ name: 'changeserver-management', host: config.host, port: config.changeserverMgmtPort!, router, logger: this.logger });
+        this.legacyListeners.push(this.changeserverMgmtListener);
+      } catch (err) {
+        throw new StartupError(`cannot listen on ${config.host}:${config.changeserverMgmtPort} (CHANGESERVER_MGMT_PORT): ${(err as Error).message}`);
       }
     }
     if (config.changeserverSource && config.changeserverFeed) {
@@ -303,6 +321,33 @@ export class App {
   /** Port of the changeserver listener (CHANGESERVER_PORT), when it runs. */
   changeserverAddress(): { port: number } | undefined {
     return this.changeserverListener ? { port: this.changeserverListener.address.port } : undefined;
+  }
+
+  /** Port of the changeserver management listener (CHANGESERVER_MGMT_PORT), when it runs. */
+  changeserverMgmtAddress(): { port: number } | undefined {
+    return this.changeserverMgmtListener ? { port: this.changeserverMgmtListener.address.port } : undefined;
+  }
+
+  /** The changeserver routes on the gateway's own port, under CHANGESERVER_BASE_PATH when set. */
+  private changeserverGatewayRouter(executor: GraphQLExecutor): Router {
+    const { config } = this.opts;
+    const router = changeserverRouter(executor, { feed: config.changeserverFeed, onInternalError: (err) => this.logger.error({ err }, 'changeserver request failed') });
+    return config.changeserverBasePath ? express.Router().use(config.changeserverBasePath, router) : router;
+  }
+
+  /**
+   * After /markdown, Transicator dropped its replication slot at exit: the
+   * instance was leaving for good. Here: stop the SUBSCRIBE job writing
+   * CHANGESERVER_FEED and drop its slot and publication (the feed and the
+   * canceled job stay readable).
+   */
+  private async dropMarkedDownCapture(): Promise<void> {
+    const feed = this.opts.config.changeserverFeed;
+    if (!this.changeserverMarkdown.down || !feed || !this.services) return;
+    const job = await this.services.jobs.repo.byFeed(feed);
+    if (!job) return;
+    await this.services.jobs.dropCapture(job.id);
+    this.logger.info({ feed, job: job.name }, 'changeserver marked down: capture stopped and its slot dropped');
   }
 
   /** Pause/stop/delete reach the node running a job's tasks through pub/sub. */
@@ -334,6 +379,7 @@ export class App {
       // Ends live change subscriptions and answers pending long polls, so no listener waits on them.
       await step('change feeds', () => this.services?.changes?.close());
       await step('legacy listeners', () => Promise.all(this.legacyListeners.map((l) => l.close())));
+      await step('changeserver markdown', () => this.dropMarkedDownCapture());
       await step('gateway', () => this.gateway?.close());
       await step('clusters', () => this.clusters?.close());
       this.stopControl.abort();
