@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import { startTestGateway, type TestGateway } from '../../support/gateway.ts';
 import { pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
 import { getChanges, sleep, subscribeJob, untilCapturing } from '../../support/changefeed.ts';
+import { compareSequences } from '../../../src/replication/sequence.ts';
 
 const SUB = `subscription($feed: String!, $scopes: [String!]!, $since: String) {
   changes(feed: $feed, scopes: $scopes, since: $since) { sequence operation table scope newRow }
@@ -81,6 +82,32 @@ describe('change subscriptions', () => {
     expect(got.ids).toEqual(range(51, 900));
     expect(new Set(got.sequences).size).toBe(got.sequences.length);
     expect(other.ids).toEqual([]);
+  });
+
+  it('disconnect, write more, reconnect with since: the client receives exactly the missed changes', async () => {
+    const tail = (await getChanges(gw.url, `/feeds/${feed}/changes`, { scope: 'probe', limit: 100000 })).body.lastSequence;
+    const first = wsClient(gw);
+    const a = follow(first, { feed, scopes: ['rc'], since: tail });
+    await writeRows(src, 5001, 5040, 'rc');
+    await waitFor(async () => a.ids.length, (n) => n === 40, 30_000, 'first 40 live');
+    await first.dispose(); // the socket closes: the server ends that subscription
+    await waitFor(async () => gw.app.services.changes.subscribers, (n) => n === 0, 10_000, 'server-side subscription ended');
+    const resumeFrom = a.sequences.at(-1)!;
+    await writeRows(src, 5041, 5100, 'rc'); // missed while disconnected
+    await waitFor(() => getChanges(gw.url, `/feeds/${feed}/changes`, { scope: 'rc', since: resumeFrom, limit: 1000 }), (r) => r.body.changes?.length === 60, 30_000, 'missed rows in the feed');
+    const second = wsClient(gw); clients.push(second);
+    const b = follow(second, { feed, scopes: ['rc'], since: resumeFrom });
+    await waitFor(async () => b.ids.length, (n) => n >= 60, 30_000, 'missed rows replayed');
+    await writeRows(src, 5101, 5110, 'rc'); // and live again
+    await waitFor(async () => b.ids.length, (n) => n >= 70, 30_000, 'live rows');
+    await sleep(300);
+    b.stop();
+    expect(a.errors).toEqual([]);
+    expect(b.errors).toEqual([]);
+    expect(a.ids).toEqual(range(5001, 5040));
+    expect(b.ids).toEqual(range(5041, 5110));
+    expect(b.sequences.every((s) => compareSequences(s, resumeFrom) > 0)).toBe(true);
+    expect(new Set([...a.sequences, ...b.sequences]).size).toBe(110);
   });
 
   it('rejects a since older than retention and a missing feed up front', async () => {
