@@ -60,7 +60,9 @@ function checkParameters(c: PlannedComponent): void {
   try {
     switch (c.module) {
       case PipelineModule.Capture:
-        throw dslError('module Capture is not available in pipelines yet: stream a source with a synchronous or subscribe job', c.name);
+        tableParam(p, c.name);
+        if (p.server_id !== undefined && !(Number.isInteger(Number(p.server_id)) && Number(p.server_id) >= 1 && Number(p.server_id) <= 0xffffffff)) throw dslError('server_id must be an integer from 1 to 4294967295', c.name);
+        return;
       case PipelineModule.Reader:
       case PipelineModule.Writer:
         tableParam(p, c.name);
@@ -143,7 +145,33 @@ export function planDag(dsl: unknown, runtimeConf: unknown): PlannedComponent[] 
     if (!SOURCES.has(c.module) && c.inputs.length !== 1) throw dslError(`module ${c.module} takes exactly one data input, got ${c.inputs.length}`, c.name);
   }
   for (const c of order) checkParameters(c);
+  if (order.some((c) => c.module === PipelineModule.Capture)) checkStreaming(order);
   return order;
+}
+
+const STREAM_MODULES = new Set([PipelineModule.Capture, PipelineModule.Filter, PipelineModule.Map, PipelineModule.Writer]);
+
+/** Whether the DAG streams (has a Capture): it then runs until stopped. */
+export function isStreaming(components: PlannedComponent[]): boolean {
+  return components.some((c) => c.module === PipelineModule.Capture);
+}
+
+/**
+ * A DAG with a Capture streams changes: every component descends from a
+ * Capture, takes changes row by row (Filter, Map) and ends in a Writer.
+ * Aggregate (a finite input) and Reader branches cannot join a stream.
+ */
+function checkStreaming(order: PlannedComponent[]): void {
+  const byName = new Map(order.map((c) => [c.name, c]));
+  for (const c of order) {
+    if (!STREAM_MODULES.has(c.module)) {
+      throw dslError(`module ${c.module} cannot be part of a DAG with a Capture (a stream runs until stopped; it takes Capture, Filter, Map and Writer only)`, c.name);
+    }
+    let root = c;
+    while (root.upstream.length) root = byName.get(root.upstream[0]!)!;
+    if (root.module !== PipelineModule.Capture) throw dslError(`does not descend from a Capture, and a DAG with a Capture streams: every component must read the stream`, c.name);
+    if (c.module !== PipelineModule.Writer && c.downstream.length === 0) throw dslError(`module ${c.module} ends a stream: every branch after a Capture ends in a Writer`, c.name);
+  }
 }
 
 /** Kahn's algorithm; a cycle is reported with its path. */

@@ -18,6 +18,9 @@ import { DEFAULT_SPEC, JobStatus, JobType, type JobSpec } from './job-model.ts';
 import { jobStatusEvent } from './job-views.ts';
 import { JOB_CONTROL_TOPIC, type JobControlMessage } from './job.service.ts';
 import { dagDependency, planDag, tableParam } from './pipeline-dsl.ts';
+import type { DbConnectionConfig } from '../replication/connection-config.ts';
+import { silentLogger } from '../replication/logger.ts';
+import { dropStreamCapture, prepareStreamCapture, type StreamCaptureDetail } from '../queues/processors/capture-stream.ts';
 import {
   DEFAULT_STAGE_MAX_ROWS, MAX_STAGE_ROWS, PipelineKind, PipelineModule, TaskState, fateJobStatus, fateTaskStatus, statusesFor,
   type DagDependency, type PipelineSpecData, type PlannedComponent,
@@ -143,15 +146,35 @@ export class PipelineService {
     if (input.dsl === undefined || input.dsl === null) throw badInput('job_dsl is required', 'job_dsl');
     if (input.runtimeConf === undefined || input.runtimeConf === null) throw badInput('job_runtime_conf is required', 'job_runtime_conf');
     const components = planDag(input.dsl, input.runtimeConf);
+    const captures: { name: string; conn: DbConnectionConfig; at: { schema: string; table: string } }[] = [];
     for (const c of components) {
-      if (c.module !== PipelineModule.Reader && c.module !== PipelineModule.Writer) continue;
+      if (c.module !== PipelineModule.Reader && c.module !== PipelineModule.Writer && c.module !== PipelineModule.Capture) continue;
       const t = tableParam(c.parameters, c.name);
-      if (!(await this.repo.resolveNamespace(t.namespace))) {
+      const ns = await this.repo.resolveNamespace(t.namespace);
+      if (!ns) {
         throw dataError(`component ${c.name}: namespace "${t.namespace}" is neither a connection nor a database of one`, { component: c.name });
       }
+      if (c.module === PipelineModule.Capture) captures.push({ name: c.name, conn: await this.repo.connectionConfig(ns.connection.id), at: { schema: ns.schema, table: t.name } });
     }
     const spec = this.specFor(PipelineKind.Dag, input.dsl, input.runtimeConf, components, model);
-    return this.launch(spec, TaskKind.Component, principal);
+    // A Capture's start is fixed now (slot created, binlog position read): every change committed after submit answers is streamed.
+    const prepared: Record<string, Record<string, unknown>> = {};
+    try {
+      for (const c of captures) {
+        try {
+          prepared[c.name] = { ...(await prepareStreamCapture(c.conn, c.at, silentLogger)) };
+        } catch (err) {
+          throw dataError(`component ${c.name}: cannot capture ${c.at.schema}.${c.at.table}: ${(err as Error).message}`, { component: c.name });
+        }
+      }
+      return await this.launch(spec, TaskKind.Component, principal, prepared);
+    } catch (err) {
+      for (const c of captures) {
+        const d = prepared[c.name] as unknown as StreamCaptureDetail | undefined;
+        if (d) await dropStreamCapture(c.conn, d, c.at, silentLogger).catch(() => undefined);
+      }
+      throw err;
+    }
   }
 
   specFor(kind: PipelineKind, dsl: unknown, runtimeConf: unknown, components: PlannedComponent[], model?: PipelineSpecData['model'], extra: Partial<PipelineSpecData> = {}): PipelineSpecData {
@@ -178,7 +201,7 @@ export class PipelineService {
   }
 
   /** Create the job (running, run 1), one waiting task per component, and enqueue the roots. */
-  async launch(spec: PipelineSpecData, kind: TaskKind.Component | TaskKind.DataLoad | TaskKind.DataExport, principal?: Principal): Promise<PipelineView> {
+  async launch(spec: PipelineSpecData, kind: TaskKind.Component | TaskKind.DataLoad | TaskKind.DataExport, principal?: Principal, taskDetail: Record<string, Record<string, unknown>> = {}): Promise<PipelineView> {
     const jobSpec = { ...DEFAULT_SPEC, tables: { schemas: [] }, snapshot: false, pipeline: spec } as unknown as JobSpec;
     let row: JobRow | undefined;
     for (let attempt = 0; !row; attempt++) {
@@ -189,7 +212,7 @@ export class PipelineService {
       }
     }
     for (const c of spec.components) {
-      await this.jobs.upsertTask({ jobId: row.id, kind, name: c.name, status: TaskState.Waiting, queue: 'tasks', placement: 'shared pool', detail: { module: c.module, upstream: c.upstream } });
+      await this.jobs.upsertTask({ jobId: row.id, kind, name: c.name, status: TaskState.Waiting, queue: 'tasks', placement: 'shared pool', detail: { module: c.module, upstream: c.upstream, ...taskDetail[c.name] } });
     }
     const moved = await this.jobs.transition(row.id, [JobStatus.Pending], JobStatus.Running, { bumpRun: true, started: true });
     if (!moved) throw new AppError(ErrorCode.InvalidState, `job ${row.name} could not start`);

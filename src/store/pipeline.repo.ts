@@ -51,6 +51,9 @@ export class PipelineRepo {
    * MariaDB, `public` on PostgreSQL), `<connection>.<schema>`, or a database
    * name that exactly one connection is configured with.
    */
+  /** A connection's full config (password decrypted), for the Capture's preparation at submit. */
+  connectionConfig(id: string) { return this.connections.config(id); }
+
   async resolveNamespace(namespace: string): Promise<ResolvedNamespace | undefined> {
     const byName = await this.connections.byName(namespace);
     if (byName) return { connection: byName, schema: defaultSchema(byName) };

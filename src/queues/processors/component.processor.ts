@@ -5,6 +5,8 @@
  * transaction (so a failed or stopped Writer leaves nothing half-written).
  * Rows travel between components through the metadata database
  * (component_staged_rows, bounded per output; see pipeline-run.ts).
+ * A Capture streams instead, with the components below it fused into its
+ * task, until the job is stopped (capture-stream.ts).
  */
 import type { TableInfo } from '../../replication/table-info.ts';
 import { RateLimiter } from '../../replication/pipeline/rate-limiter.ts';
@@ -19,6 +21,7 @@ import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun } from './task-run.ts';
 import { ComponentError, ComponentRun, type PipelineDeps } from './pipeline-run.ts';
+import { runCaptureStream } from './capture-stream.ts';
 
 const READ_BATCH = 2000;
 
@@ -121,6 +124,8 @@ export function componentProcessor(deps: PipelineDeps): TaskProcessor {
       await deps.pipelines.clearStage(cr.jobId, cr.component.name);
       switch (cr.component.module) {
         case PipelineModule.Reader: await runReader(cr); break;
+        // Streams until stopped, running the Filter/Map/Writer components below it (capture-stream.ts).
+        case PipelineModule.Capture: await runCaptureStream(cr); break;
         case PipelineModule.Writer: await runWriter(cr); break;
         case PipelineModule.Filter:
         case PipelineModule.Map:

@@ -1,0 +1,124 @@
+/**
+ * The Capture module: a streaming DAG Capture(MariaDB) -> Filter -> Writer(PostgreSQL)
+ * submitted through /v1/job/submit runs until stopped; rows inserted, updated
+ * (into, within and out of the filter) and deleted on the source after submit
+ * reach the destination filtered; stop -> canceled, and the capture's
+ * components end canceled. A DAG mixing a Capture with an Aggregate is refused.
+ */
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { startTestGateway, type TestGateway } from '../../support/gateway.ts';
+import { mariaDatabase, pgDatabase, waitFor, type DbHandle } from '../../support/databases.ts';
+import { fate, gqlCreateConnection, jobOf, waitJob } from './support.ts';
+
+let gw: TestGateway;
+let maria: DbHandle;
+let pg: DbHandle;
+
+const conf = (params: Record<string, unknown>) => ({ initiator: { role: 'local', party_id: 9999 }, role: { local: [9999] }, job_parameters: { common: { job_name: 'orders-stream' } }, component_parameters: { common: params } });
+
+const DSL = {
+  components: {
+    capture_0: { module: 'Capture', output: { data: ['data'] } },
+    filter_0: { module: 'Filter', input: { data: { data: ['capture_0.data'] } }, output: { data: ['data'] } },
+    writer_0: { module: 'Writer', input: { data: { data: ['filter_0.data'] } }, output: { data: ['data'] } },
+  },
+};
+const CONF = conf({
+  capture_0: { table: { namespace: 'maria-cap', name: 'orders' } },
+  filter_0: { where: "amount > 100 and status = 'paid'" },
+  writer_0: { table: { namespace: 'pg-cap.stream', name: 'paid_orders' } },
+});
+
+beforeAll(async () => {
+  gw = await startTestGateway({ workerConcurrency: 4 });
+  maria = await mariaDatabase(inject('mariaUrl'));
+  pg = await pgDatabase(inject('pgUrl'));
+  await maria.query('CREATE TABLE orders (id int PRIMARY KEY, city varchar(20) NOT NULL, amount decimal(10,2), status varchar(10))');
+  // Present before submit: a stream carries changes, not the table's current rows.
+  await maria.query("INSERT INTO orders VALUES (1, 'Paris', 500.00, 'paid'), (2, 'Oslo', 50.00, 'paid')");
+  await gqlCreateConnection(gw.url, { name: 'maria-cap', kind: 'MYSQL', host: maria.host, port: maria.port, user: maria.user, password: maria.password, database: maria.database });
+  await gqlCreateConnection(gw.url, { name: 'pg-cap', kind: 'POSTGRES', host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: pg.database });
+}, 120_000);
+
+afterAll(async () => {
+  await gw?.close();
+  await maria?.close();
+  await pg?.close();
+});
+
+const destRows = async () => {
+  try {
+    return await pg.query('SELECT id, city, amount::text AS amount, status FROM stream.paid_orders ORDER BY id');
+  } catch { return []; }
+};
+
+describe('FATE-Flow v1 pipelines: Capture', () => {
+  it('Capture(MariaDB) -> Filter -> Writer(PostgreSQL) streams inserts, updates and deletes, filtered, until stopped', async () => {
+    const r = await fate(gw.url, '/v1/job/submit', { job_dsl: DSL, job_runtime_conf: CONF });
+    expect(r.body).toMatchObject({ retcode: 0, retmsg: 'success' });
+    const jobId = r.body.jobId!;
+
+    // Changes right after submit answers (the task may not have started yet): the start position was fixed at submit.
+    await maria.query("INSERT INTO orders VALUES (10, 'Lima', 150.00, 'paid'), (11, 'Kyiv', 20.00, 'paid'), (12, 'Oslo', 300.00, 'refunded')");
+    await waitJob(gw.url, jobId, ['running']);
+    await maria.query("INSERT INTO orders VALUES (13, 'Paris', 999.99, 'paid')");
+    await waitFor(destRows, (rows) => rows.length === 2, 60_000, 'inserts streamed');
+    expect(await destRows()).toEqual([
+      { id: 10, city: 'Lima', amount: '150.00', status: 'paid' },
+      { id: 13, city: 'Paris', amount: '999.99', status: 'paid' },
+    ]);
+
+    // Updates: into the filter (insert), within it (update), out of it (delete); a row existing before submit moving in.
+    await maria.query("UPDATE orders SET amount = 120.00 WHERE id = 11");
+    await maria.query("UPDATE orders SET city = 'Quito', amount = 151.50 WHERE id = 10");
+    await maria.query("UPDATE orders SET status = 'refunded' WHERE id = 13");
+    await maria.query("UPDATE orders SET amount = 60.00 WHERE id = 1");
+    await maria.query("UPDATE orders SET amount = 101.00 WHERE id = 2");
+    // A transaction with several changes, one of them a delete.
+    await maria.query("START TRANSACTION");
+    await maria.query("INSERT INTO orders VALUES (14, 'Lima', 700.00, 'paid'), (15, 'Lima', 700.00, 'pending')");
+    await maria.query("DELETE FROM orders WHERE id = 10");
+    await maria.query("COMMIT");
+    const expected = [
+      { id: 2, city: 'Oslo', amount: '101.00', status: 'paid' },
+      { id: 11, city: 'Kyiv', amount: '120.00', status: 'paid' },
+      { id: 14, city: 'Lima', amount: '700.00', status: 'paid' },
+    ];
+    await waitFor(destRows, (rows) => JSON.stringify(rows) === JSON.stringify(expected), 60_000, 'updates and deletes streamed');
+
+    // Still running; the components below the Capture run inside its task.
+    const job = await jobOf(gw.url, jobId);
+    expect(job.f_status).toBe('running');
+    const tasks = await fate(gw.url, '/v1/job/task/query', { job_id: jobId });
+    expect(tasks.body.retcode).toBe(0);
+    expect(Object.fromEntries(tasks.body.data.map((t: any) => [t.f_component_name, t.f_status]))).toEqual({ capture_0: 'running', filter_0: 'running', writer_0: 'running' });
+
+    const stop = await fate(gw.url, '/v1/job/stop', { job_id: jobId });
+    expect(stop.body.retcode).toBe(0);
+    await waitJob(gw.url, jobId, ['canceled']);
+    await waitFor(async () => (await fate(gw.url, '/v1/job/task/query', { job_id: jobId })).body.data, (ts: any[]) => ts.every((t) => t.f_status === 'canceled'), 30_000, 'tasks canceled');
+    // Stopped means stopped: later changes do not arrive.
+    await maria.query("INSERT INTO orders VALUES (16, 'Paris', 800.00, 'paid')");
+    await new Promise((res) => setTimeout(res, 1500));
+    expect(await destRows()).toEqual(expected);
+    // The writer's metrics were written when the stream stopped.
+    const metrics = await fate(gw.url, '/v1/tracking/component/metric/all', { job_id: jobId, role: 'local', party_id: 9999, component_name: 'writer_0' });
+    expect(metrics.body.retcode).toBe(0);
+  });
+
+  it('refuses a DAG mixing a Capture with an Aggregate, naming the component', async () => {
+    const dsl = {
+      components: {
+        capture_0: { module: 'Capture', output: { data: ['data'] } },
+        agg_0: { module: 'Aggregate', input: { data: { data: ['capture_0.data'] } }, output: { data: ['data'] } },
+        writer_0: { module: 'Writer', input: { data: { data: ['agg_0.data'] } }, output: { data: ['data'] } },
+      },
+    };
+    const r = await fate(gw.url, '/v1/job/submit', {
+      job_dsl: dsl,
+      job_runtime_conf: conf({ capture_0: { table: { namespace: 'maria-cap', name: 'orders' } }, agg_0: { group_by: ['city'], aggregates: { n: 'count(*)' } }, writer_0: { table: { namespace: 'pg-cap.stream', name: 'agg' } } }),
+    });
+    expect(r.body.retcode).toBe(101);
+    expect(r.body.retmsg).toMatch(/component agg_0: .*Capture/);
+  });
+});
