@@ -25,6 +25,19 @@ export default defineConfig({
         },
       },
       {
+        // Fault injection (test/chaos): each case kills and restarts processes and private servers.
+        // CHAOS_SCALE=ci (default, reduced counts, part of `npm test`) or full (`npm run test:chaos:full`).
+        resolve: { alias },
+        test: {
+          name: 'chaos',
+          include: ['test/chaos/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 900_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
         resolve: { alias },
         test: {
           name: 'browser',
