@@ -50,15 +50,25 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
     since = (checkpoints as string[]).reduce((min, c) => (compareSequences(c, min) < 0 ? c : min));
   }
   let prevCommit: string | undefined;
+  // The next batch is read while the current one is applied (the feed read and
+  // decoding overlap the destination's writes); `since` moves only after apply.
+  const read = (from: string | null) => {
+    const p = o.feed.readBlocking(from, batchSize, 1000, o.signal);
+    p.catch(() => undefined);
+    return p;
+  };
+  let next = read(since);
   while (!o.signal.aborted) {
-    const events = await o.feed.readBlocking(since, batchSize, 1000, o.signal);
+    const events = await next;
     if (o.signal.aborted) break;
     if (events.length === 0) {
       await o.onDrained?.();
       if (o.shouldFinish && (await o.shouldFinish())) return 'finished';
+      next = read(since);
       continue;
     }
     const last = events.at(-1)!;
+    next = read(last.sequence);
     const wanted = events.filter((e) => !o.filter || o.filter(e)).map((e) => (o.map ? o.map(e) : e));
     for (const segment of cutAtDdl(wanted)) {
       const segLast = segment.at(-1)!.sequence;

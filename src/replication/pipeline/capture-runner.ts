@@ -26,11 +26,17 @@ export interface CaptureRunnerOptions {
   /** Migration: stop once the stream reached this position (or idled `idleStopMs` after `stopAt` is known). */
   stopAt?: () => SourcePosition | undefined;
   idleStopMs?: number;
+  /** Where the stream starts: a migration whose target is not after it has nothing left to read. */
+  from?: SourcePosition;
 }
 
 export type CaptureOutcome = 'aborted' | 'reached-target';
 
 export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcome> {
+  const target0 = o.stopAt?.();
+  // Nothing was written since the snapshot: stop at once instead of idling `idleStopMs` first.
+  const comparable = (p: SourcePosition) => p.kind !== 'mysql' || p.file !== '';
+  if (target0 && o.from && o.from.kind === target0.kind && comparable(o.from) && comparable(target0) && comparePositions(o.from, target0) >= 0) return 'reached-target';
   const msgs = new RateLimiter(o.msgsLimit ?? 0);
   const bytes = new RateLimiter(o.bytesLimit ?? 0);
   const byteLimited = (o.bytesLimit ?? 0) > 0;
