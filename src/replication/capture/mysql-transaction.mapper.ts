@@ -79,27 +79,31 @@ export class TransactionMapper {
         continue;
       }
       const meta = await this.meta(item.schema, item.table);
+      // Hot path: one object literal per event (no spreads), columns and key shared by the item's rows.
+      const columns = this.columns(meta);
+      const key = meta.info.key;
+      const { schema, table } = item;
+      const op = item.kind === 'UpdateRows' ? Operation.Update : item.kind === 'WriteRows' ? Operation.Insert : Operation.Delete;
       for (const r of item.rows) {
         let before: Row | null = null;
         let after: Row | null = null;
-        let op: Operation;
-        if (item.kind === 'UpdateRows') {
+        if (op === Operation.Update) {
           const u = r as { before: Record<string, unknown>; after: Record<string, unknown> };
           before = this.row(u.before, meta);
           after = this.row(u.after, meta);
-          op = Operation.Update;
-        } else if (item.kind === 'WriteRows') {
+        } else if (op === Operation.Insert) {
           after = this.row(r as Record<string, unknown>, meta);
-          op = Operation.Insert;
         } else {
           before = this.row(r as Record<string, unknown>, meta);
-          op = Operation.Delete;
         }
+        const index = events.length;
+        const ev: ChangeEvent = {
+          source: 'mysql', sequence: withIndex(prefix, index), txid, commitSequence, index, schema, table,
+          commitTime: raw.commitTime, op, key, before, after, columns,
+        };
         const scope = this.scope(after ?? before);
-        events.push({
-          ...base(item.schema, item.table), op, key: meta.info.key, before, after, columns: this.columns(meta),
-          ...(scope !== undefined ? { scope } : {}),
-        });
+        if (scope !== undefined) ev.scope = scope;
+        events.push(ev);
       }
     }
     return {

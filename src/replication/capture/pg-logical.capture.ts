@@ -59,6 +59,9 @@ export interface PgLogicalCaptureOptions extends CaptureOptions {
 
 /** Longest delay between handling a transaction and confirming it to the server. */
 const STATUS_THROTTLE_MS = 100;
+/** Decoded messages queued ahead of the handler before the replication socket is paused, and resumed. */
+const QUEUE_HIGH = 5000;
+const QUEUE_LOW = 1000;
 
 interface SlotRow { plugin: string; database: string; confirmed: string | null; restart: string | null }
 
@@ -109,6 +112,7 @@ export class PgLogicalCapture implements CaptureSource {
         this.prepared = { position: { kind: 'postgres', lsn: canonicalLsn(slot.confirmed ?? slot.restart) } };
         return this.prepared;
       }
+      if (this.opts.resuming) throw this.slotLost();
       this.prepared = await this.createSlot();
       if (this.prepared.snapshotName) this.exactBaseline = await this.loadBaseline(this.prepared.snapshotName);
       return this.prepared;
@@ -130,7 +134,7 @@ export class PgLogicalCapture implements CaptureSource {
     this.exactBaseline = undefined;
     try {
       const slot = await this.slot();
-      if (!slot) throw new FatalError(`replication slot ${this.slotName} does not exist: prepare() must run first (if it was dropped, changes since were lost)`);
+      if (!slot) throw this.opts.resuming ? this.slotLost() : new FatalError(`replication slot ${this.slotName} does not exist: prepare() must run first (if it was dropped, changes since were lost)`);
       if (!(await this.publicationExists())) throw new FatalError(`publication ${this.publicationName} does not exist: prepare() must run first`);
       const confirmed = lsnToBigInt(slot.confirmed ?? slot.restart ?? '0/0');
       const from = this.opts.from?.kind === 'postgres' ? lsnToBigInt(this.opts.from.lsn) : 0n;
@@ -204,11 +208,24 @@ export class PgLogicalCapture implements CaptureSource {
     const service = new LogicalReplicationService(pgClientConfig(this.opts.connection, { replication: true }), {
       // Never let the library acknowledge on its own: its timer would confirm what was received, not what was handled.
       acknowledge: { auto: false, timeoutSeconds: 0 },
-      // Pause the socket while our listener (and so the handler) runs: memory stays bounded to what is in flight.
-      flowControl: { enabled: true },
+      // The library's flow control pauses and resumes the socket around every message, which made
+      // the stream latency-bound; messages are queued here instead and the socket paused only when
+      // the queue is long (see onData below), so memory stays bounded all the same.
+      flowControl: { enabled: false },
     });
     const plugin = new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: [this.publicationName] });
     let confirmed = startLsn;
+    // Handled but not yet old enough to confirm (ackDelayMs): [handled at, end LSN], in LSN order.
+    const ackDelayMs = this.opts.ackDelayMs ?? 0;
+    const pendingAcks: [number, bigint][] = [];
+    let handled = startLsn;
+    const ripen = (all: boolean): void => {
+      const cutoff = Date.now() - ackDelayMs;
+      while (pendingAcks.length > 0 && (all || pendingAcks[0]![0] <= cutoff)) {
+        const [, lsn] = pendingAcks.shift()!;
+        if (lsn > confirmed) confirmed = lsn;
+      }
+    };
     let finished = false;
     let settle!: (err?: unknown) => void;
     const done = new Promise<void>((resolve, reject) => {
@@ -216,6 +233,7 @@ export class PgLogicalCapture implements CaptureSource {
     });
     // The library adds 1 to what it sends; we want the server to hold exactly the commit end LSN.
     const sendStatus = (): void => {
+      ripen(false);
       if (!finished) service.acknowledge(bigIntToLsn(confirmed > 0n ? confirmed - 1n : 0n)).catch(() => undefined);
     };
     let lastStatusAt = 0;
@@ -245,23 +263,47 @@ export class PgLogicalCapture implements CaptureSource {
       return done;
     }
 
-    service.on('data', async (_lsn: string, msg: Pgoutput.Message) => {
+    // Messages in arrival order, handled one at a time; the socket pauses above QUEUE_HIGH and resumes at QUEUE_LOW.
+    const queue: Pgoutput.Message[] = [];
+    let draining = false;
+    let socketPaused = false;
+    const socket = (): { pause?: () => void; resume?: () => void } | undefined =>
+      (service as unknown as { _connection?: { stream?: { pause?: () => void; resume?: () => void } } })._connection?.stream;
+    const handle = async (msg: Pgoutput.Message): Promise<void> => {
+      const tx = await assembler.accept(msg);
+      if (!tx) return;
+      if (tx.events.length > 0) await handler(tx);
+      // Aborted while the handler ran: the connection is gone, the server sends this one again next run.
       if (finished) return;
+      const end = tx.resume.kind === 'postgres' ? lsnToBigInt(tx.resume.lsn) : 0n;
+      if (end > handled) {
+        handled = end;
+        if (ackDelayMs > 0) pendingAcks.push([Date.now(), end]);
+        else confirmed = end;
+      }
+      // A status message per transaction costs a round trip each on small transactions;
+      // confirm at most every STATUS_THROTTLE_MS (the timer below sends the trailing one).
+      const now = Date.now();
+      if (now - lastStatusAt >= STATUS_THROTTLE_MS) { lastStatusAt = now; sendStatus(); }
+    };
+    const drain = async (): Promise<void> => {
+      draining = true;
       try {
-        const tx = await assembler.accept(msg);
-        if (!tx) return;
-        if (tx.events.length > 0) await handler(tx);
-        // Aborted while the handler ran: the connection is gone, the server sends this one again next run.
-        if (finished) return;
-        const end = tx.resume.kind === 'postgres' ? lsnToBigInt(tx.resume.lsn) : 0n;
-        if (end > confirmed) confirmed = end;
-        // A status message per transaction costs a round trip each on small transactions;
-        // confirm at most every STATUS_THROTTLE_MS (the timer below sends the trailing one).
-        const now = Date.now();
-        if (now - lastStatusAt >= STATUS_THROTTLE_MS) { lastStatusAt = now; sendStatus(); }
+        while (queue.length > 0 && !finished) {
+          await handle(queue.shift()!);
+          if (socketPaused && queue.length <= QUEUE_LOW) { socketPaused = false; socket()?.resume?.(); }
+        }
       } catch (err) {
         finish(err ?? new RetriableError('handler failed'));
+      } finally {
+        draining = false;
       }
+    };
+    service.on('data', (_lsn: string, msg: Pgoutput.Message) => {
+      if (finished) return;
+      queue.push(msg);
+      if (!socketPaused && queue.length >= QUEUE_HIGH) { socketPaused = true; socket()?.pause?.(); }
+      if (!draining) void drain();
     });
     service.on('heartbeat', (_lsn: string, _ts: number, shouldRespond: boolean) => {
       if (shouldRespond) sendStatus();
@@ -438,6 +480,14 @@ export class PgLogicalCapture implements CaptureSource {
     if (!active) return;
     active.stop();
     await active.done;
+  }
+
+  /** The slot of a capture that already streamed is gone: a new one would silently start later and skip changes. */
+  private slotLost(): FatalError {
+    const from = this.opts.from?.kind === 'postgres' ? ` (the capture was at LSN ${this.opts.from.lsn})` : '';
+    return new FatalError(
+      `replication slot ${this.slotName} was dropped${from}: changes committed since are lost to this job. `
+      + 'Re-snapshot by starting it from scratch (delete the job and create it again); a new slot is not created silently, it would skip those changes');
   }
 
   private assertOpen(): void {
