@@ -13,6 +13,15 @@ import type { ConnectionInputData } from './connection.service.ts';
 const SCHEMES: Record<string, 'mysql' | 'postgres'> = { 'mysql:': 'mysql', 'mariadb:': 'mysql', 'postgres:': 'postgres', 'postgresql:': 'postgres' };
 const DEFAULT_PORT = { mysql: 3306, postgres: 5432 } as const;
 
+/** A percent-encoded URL part; a malformed escape ("%zz") is the caller's input, never an internal error. The message names the part, not its value (it may be a password). */
+function decodePart(text: string, part: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw badInput(`connectionString ${part} has a malformed percent-escape (e.g. "%zz"): encode "%" as "%25"`, 'connectionString');
+  }
+}
+
 export function parseConnectionString(text: string): ConnectionInputData {
   if (typeof text !== 'string' || !text.trim()) throw badInput('connectionString is required: mysql://, mariadb://, postgres:// or postgresql:// URL', 'connectionString');
   let u: URL;
@@ -24,10 +33,10 @@ export function parseConnectionString(text: string): ConnectionInputData {
   const kind = SCHEMES[u.protocol];
   if (!kind) throw badInput(`connectionString scheme "${u.protocol.replace(/:$/, '')}" is not supported: use mysql, mariadb, postgres or postgresql`, 'connectionString');
   if (!u.hostname) throw badInput('connectionString has no host', 'connectionString');
-  const user = decodeURIComponent(u.username);
+  const user = decodePart(u.username, 'user name');
   if (!user) throw badInput('connectionString has no user name', 'connectionString');
   const port = u.port ? Number(u.port) : DEFAULT_PORT[kind];
-  const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || null;
+  const database = decodePart(u.pathname.replace(/^\//, ''), 'database') || null;
   if (database && database.includes('/')) throw badInput('connectionString path must be just the database name', 'connectionString');
   const param = (...names: string[]) => { for (const n of names) { const v = u.searchParams.get(n); if (v !== null) return v.toLowerCase(); } return undefined; };
   let tls: ConnectionInputData['tls'] = null;
@@ -42,5 +51,5 @@ export function parseConnectionString(text: string): ConnectionInputData {
     if (mode === 'required') tls = { enabled: true, rejectUnauthorized: false };
     if (mode === 'verify_ca' || mode === 'verify_identity') tls = { enabled: true, rejectUnauthorized: true };
   }
-  return { kind, host: u.hostname.replace(/^\[|\]$/g, ''), port, user, password: decodeURIComponent(u.password), database, tls };
+  return { kind, host: u.hostname.replace(/^\[|\]$/g, ''), port, user, password: decodePart(u.password, 'password'), database, tls };
 }
