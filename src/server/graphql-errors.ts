@@ -12,6 +12,10 @@ import { maskSecrets } from '../observability/logger.ts';
 const APOLLO_CODES = new Set<string>(Object.values(ErrorCode));
 const VARIABLE_COERCION = /^Variable "\$[A-Za-z_][A-Za-z0-9_]*" (got invalid value|of required type|of non-null type)/;
 
+function isPgDataException(e: unknown): e is Error & { code: string } {
+  return e instanceof Error && 'severity' in e && typeof (e as { code?: unknown }).code === 'string' && /^22[0-9A-Z]{3}$/.test((e as unknown as { code: string }).code);
+}
+
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const original = unwrapResolverError(error);
   const base = { message: maskSecrets(formatted.message), locations: formatted.locations, path: formatted.path };
@@ -24,6 +28,9 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   if (original instanceof AuthorizationError) return { ...base, message: 'your role does not allow this operation', extensions: { code: ErrorCode.Forbidden } };
   if (original instanceof AuthenticationError) return { ...base, message: 'a bearer token is required', extensions: { code: ErrorCode.Unauthenticated } };
   if (original instanceof ArgumentValidationError) return { ...base, extensions: { code: ErrorCode.BadUserInput } };
+  // PostgreSQL "data exception" (SQLSTATE class 22): a caller's value the database cannot take, e.g. a NUL
+  // byte in a string (22021), a number out of range (22003), text that is no valid uuid (22P02).
+  if (isPgDataException(original)) return { ...base, message: `invalid value: ${maskSecrets(original.message)}`, extensions: { code: ErrorCode.BadUserInput } };
   const code = formatted.extensions?.code;
   // Variable coercion (an unknown enum value, a missing required field): the caller's input.
   // Apollo tags these BAD_USER_INPUT only when its graphql instance is the one that threw;
