@@ -23,7 +23,7 @@
  * serve answers 405 through `dialect.error`.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { GraphQLErrorShape, GraphQLExecutor } from './executor.ts';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
@@ -337,6 +337,18 @@ export function mountRoutes(router: Router, routes: readonly RestRoute[], execut
       send(res, { ...out, headers: { Allow: allow, ...out.headers } }, opts, undefined);
     });
   }
+  // Errors Express raises while matching these routes (a path parameter that is no valid
+  // percent-encoding, e.g. /v1/job/%C0%AF) answer in the dialect, not in the gateway's GraphQL shape.
+  router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) { next(err); return; }
+    const e = err as { status?: number; statusCode?: number; message?: string };
+    const status = e.status ?? e.statusCode;
+    const rest = status && status >= 400 && status < 500
+      ? new RestError(status, `malformed request: ${e.message ?? 'bad request'}`, undefined, { cause: err })
+      : new RestError(500, 'internal error', undefined, { cause: err });
+    if (rest.status >= 500) opts.onInternalError?.(err, undefined);
+    send(res, opts.dialect.error(rest, undefined), opts, undefined);
+  });
   return router;
 }
 
