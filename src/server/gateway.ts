@@ -76,6 +76,12 @@ export class Gateway {
             }
             checkComplexity(schema, document, request.variables, request.operationName);
           },
+          // Callers see only "internal error"; the log keeps what happened (messages masked by the logger).
+          async didEncounterErrors({ errors, operationName }) {
+            for (const e of errors) {
+              if (formatError(e.toJSON(), e).extensions?.code === ErrorCode.Internal) opts.logger.error({ err: e.originalError ?? e, operation: operationName ?? 'anonymous', path: e.path?.join('.') }, 'GraphQL operation failed');
+            }
+          },
         };
       },
     };
