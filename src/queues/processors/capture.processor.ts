@@ -21,6 +21,15 @@ import { TaskRun, type ReplicationDeps } from './task-run.ts';
 import type { CaptureSource } from '../../replication/capture/capture-source.ts';
 
 const RETENTION_INTERVAL_MS = 30_000;
+/**
+ * How long after a feed append a PostgreSQL slot may be told the transaction
+ * is safe. Redis with appendfsync everysec (the recommended AOF setting)
+ * loses up to about a second of writes when it is killed; the slot cannot
+ * be rewound, so it must not be ahead of what Redis has on disk. A MariaDB
+ * capture needs no delay: it re-reads the binlog from the feed's own resume
+ * position, which a Redis crash rolls back together with the lost appends.
+ */
+const FEED_DURABLE_MS = 2500;
 const CHUNK_OPTS = { attempts: 100_000, backoff: { type: 'fixed', delay: 2000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } } as const;
 
 export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
@@ -36,7 +45,12 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
       const resume = await feed.resumePosition();
       const configured = job.spec.startPosition ? parseStartPosition(source.kind, job.spec.startPosition) : undefined;
       const from = resume ?? (job.state.startPosition as SourcePosition | undefined) ?? configured;
-      capture = createCapture({ connection: source, jobId: job.id, tables: job.spec.tables, from, selectorColumn: job.spec.selectorColumn, logger: run.logger });
+      capture = createCapture({
+        connection: source, jobId: job.id, tables: job.spec.tables, from, selectorColumn: job.spec.selectorColumn, logger: run.logger,
+        // Resuming once the feed or the job recorded a position: a PostgreSQL slot found missing then was dropped (fatal).
+        resuming: resume !== null || job.state.startPosition !== undefined,
+        ackDelayMs: FEED_DURABLE_MS,
+      });
       const prepared = await capture.prepare();
       const startPosition = from ?? prepared.position;
       if (!job.state.startPosition) {

@@ -9,6 +9,20 @@ export interface CaptureOptions {
   tables: TableFilter;
   /** Where to continue; undefined = the source's current position. */
   from?: SourcePosition;
+  /**
+   * `from` continues a capture that already ran (the feed holds its resume
+   * position): what it needs on the source must still be there. PostgreSQL:
+   * a missing slot is then a fatal error (it was dropped and changes since were
+   * lost) instead of a new slot that silently starts later.
+   */
+  resuming?: boolean;
+  /**
+   * PostgreSQL: confirm a transaction to the slot only this long after its
+   * feed append returned, so that a store that fsyncs once a second (Redis
+   * AOF everysec) has it on disk first; a store that loses its last second
+   * on a crash then gets it sent again. Default 0.
+   */
+  ackDelayMs?: number;
   /** MariaDB replica server id; unique per reader. */
   serverId?: number;
   /** Column whose value becomes an event's scope. Default `_change_selector`. */

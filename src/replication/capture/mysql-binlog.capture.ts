@@ -198,7 +198,17 @@ interface OpenTx extends RawTx { sawBegin: boolean }
  * as it is now, which fails when the binlog is replayed across a later ALTER
  * of the table; retrying cannot fix that, so it is fatal.
  */
-function zongjiError(err: Error): ReplicationError {
+function zongjiError(err: Error, start?: SourcePosition): ReplicationError {
+  // ER_MASTER_FATAL_ERROR_READING_BINLOG: the file or GTID state to continue from is gone (PURGE BINARY LOGS,
+  // expire_logs_days). Retrying reads the same missing position forever, so fail and say what was lost.
+  const e = err as Error & { code?: string; errno?: number };
+  if (e.errno === 1236 || e.code === 'ER_MASTER_FATAL_ERROR_READING_BINLOG' || /binlog files have been purged|could not find first log file/i.test(err.message)) {
+    const at = start?.kind === 'mysql' ? `${start.file}:${start.pos}${start.gtid ? ` (GTID ${start.gtid})` : ''}` : 'the stored position';
+    return new FatalError(
+      `binlog purged: the capture's resume position ${at} is no longer in the source's binary logs (${err.message}). `
+      + 'Changes committed since then are lost to this job: re-snapshot by starting it from scratch (delete the job and create it again), '
+      + 'and keep binary logs longer (binlog_expire_logs_seconds / expire_logs_days) than a job may stay stopped', { cause: err });
+  }
   if (/schema changed between binlog event and metadata fetch/i.test(err.message)) {
     return new FatalError(
       `${err.message}. The binlog is being replayed across a later ALTER of this table: set binlog_row_metadata=FULL on the source `
@@ -279,7 +289,7 @@ class BinlogRun {
     if (this.finished) return;
     const z = this.capture.newZongji();
     this.zongji = z;
-    z.on('error', (err: Error) => this.finish(zongjiError(err)));
+    z.on('error', (err: Error) => this.finish(zongjiError(err, start)));
     z.on('binlog', (e: AnyBinlogEvent) => {
       try {
         this.onEvent(e);

@@ -112,6 +112,7 @@ export class PgLogicalCapture implements CaptureSource {
         this.prepared = { position: { kind: 'postgres', lsn: canonicalLsn(slot.confirmed ?? slot.restart) } };
         return this.prepared;
       }
+      if (this.opts.resuming) throw this.slotLost();
       this.prepared = await this.createSlot();
       if (this.prepared.snapshotName) this.exactBaseline = await this.loadBaseline(this.prepared.snapshotName);
       return this.prepared;
@@ -133,7 +134,7 @@ export class PgLogicalCapture implements CaptureSource {
     this.exactBaseline = undefined;
     try {
       const slot = await this.slot();
-      if (!slot) throw new FatalError(`replication slot ${this.slotName} does not exist: prepare() must run first (if it was dropped, changes since were lost)`);
+      if (!slot) throw this.opts.resuming ? this.slotLost() : new FatalError(`replication slot ${this.slotName} does not exist: prepare() must run first (if it was dropped, changes since were lost)`);
       if (!(await this.publicationExists())) throw new FatalError(`publication ${this.publicationName} does not exist: prepare() must run first`);
       const confirmed = lsnToBigInt(slot.confirmed ?? slot.restart ?? '0/0');
       const from = this.opts.from?.kind === 'postgres' ? lsnToBigInt(this.opts.from.lsn) : 0n;
@@ -214,6 +215,17 @@ export class PgLogicalCapture implements CaptureSource {
     });
     const plugin = new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: [this.publicationName] });
     let confirmed = startLsn;
+    // Handled but not yet old enough to confirm (ackDelayMs): [handled at, end LSN], in LSN order.
+    const ackDelayMs = this.opts.ackDelayMs ?? 0;
+    const pendingAcks: [number, bigint][] = [];
+    let handled = startLsn;
+    const ripen = (all: boolean): void => {
+      const cutoff = Date.now() - ackDelayMs;
+      while (pendingAcks.length > 0 && (all || pendingAcks[0]![0] <= cutoff)) {
+        const [, lsn] = pendingAcks.shift()!;
+        if (lsn > confirmed) confirmed = lsn;
+      }
+    };
     let finished = false;
     let settle!: (err?: unknown) => void;
     const done = new Promise<void>((resolve, reject) => {
@@ -221,6 +233,7 @@ export class PgLogicalCapture implements CaptureSource {
     });
     // The library adds 1 to what it sends; we want the server to hold exactly the commit end LSN.
     const sendStatus = (): void => {
+      ripen(false);
       if (!finished) service.acknowledge(bigIntToLsn(confirmed > 0n ? confirmed - 1n : 0n)).catch(() => undefined);
     };
     let lastStatusAt = 0;
@@ -263,7 +276,11 @@ export class PgLogicalCapture implements CaptureSource {
       // Aborted while the handler ran: the connection is gone, the server sends this one again next run.
       if (finished) return;
       const end = tx.resume.kind === 'postgres' ? lsnToBigInt(tx.resume.lsn) : 0n;
-      if (end > confirmed) confirmed = end;
+      if (end > handled) {
+        handled = end;
+        if (ackDelayMs > 0) pendingAcks.push([Date.now(), end]);
+        else confirmed = end;
+      }
       // A status message per transaction costs a round trip each on small transactions;
       // confirm at most every STATUS_THROTTLE_MS (the timer below sends the trailing one).
       const now = Date.now();
@@ -463,6 +480,14 @@ export class PgLogicalCapture implements CaptureSource {
     if (!active) return;
     active.stop();
     await active.done;
+  }
+
+  /** The slot of a capture that already streamed is gone: a new one would silently start later and skip changes. */
+  private slotLost(): FatalError {
+    const from = this.opts.from?.kind === 'postgres' ? ` (the capture was at LSN ${this.opts.from.lsn})` : '';
+    return new FatalError(
+      `replication slot ${this.slotName} was dropped${from}: changes committed since are lost to this job. `
+      + 'Re-snapshot by starting it from scratch (delete the job and create it again); a new slot is not created silently, it would skip those changes');
   }
 
   private assertOpen(): void {
