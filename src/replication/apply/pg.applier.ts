@@ -37,6 +37,9 @@ export interface PgApplierOptions extends ApplierOptions {
 
 type Client = pg.PoolClient;
 
+/** Upsert steps with at least this many rows are staged through COPY. */
+const STAGE_MIN_ROWS = 200;
+
 export class PgApplier implements Applier {
   /** Tables whose destination this instance made sure of (see unseenTables). */
   private readonly seenTables = new Set<string>();
@@ -137,6 +140,11 @@ export class PgApplier implements Applier {
         await c.query('ROLLBACK TO SAVEPOINT tributary_copy');
       }
     }
+    await this.stageUpsert(c, dest, columns, key, text);
+  }
+
+  /** COPY into a temporary staging table, then one INSERT ... SELECT ... ON CONFLICT DO UPDATE: the upsert without a bind parameter per value. */
+  private async stageUpsert(c: Client, dest: TableRef, columns: ColumnType[], key: string[], text: string[]): Promise<void> {
     const stage = 'pg_temp.tributary_stage';
     await c.query(`DROP TABLE IF EXISTS ${stage}`);
     await c.query(`CREATE TEMP TABLE tributary_stage (LIKE ${qt(dest)}) ON COMMIT DROP`);
@@ -269,6 +277,11 @@ export class PgApplier implements Applier {
       case 'upsert':
       case 'insert': {
         const key = step.kind === 'upsert' ? step.key : undefined;
+        // Large upserts (streaming batches) go through COPY + staging: far fewer bytes to parse and plan than VALUES lists.
+        if (key && step.rows.length >= STAGE_MIN_ROWS) {
+          await this.stageUpsert(c, dest, step.columns, key, copyText(step.rows, sites));
+          return;
+        }
         for (const part of chunkRows(step.rows, sites.length, this.rowsPerStatement, PG_MAX_PARAMS)) {
           await c.query(insertSql(dest, step.columns, part.length, key), params(part, sites));
         }
