@@ -60,3 +60,28 @@ describe('DSL validation', () => {
     expect(err({ components: { a: { module: 'Filter', input: { data: { data: ['b.data'] } } }, b: { module: 'Map', input: { data: { data: ['a.data'] } } } } })).toMatch(/component (a|b): the DAG has a cycle: (a -> b -> a|b -> a -> b)/);
   });
 });
+
+describe('Capture (streaming DAGs)', () => {
+  const t = (ns: string, name: string) => ({ table: { namespace: ns, name } });
+  const conf = (p: Record<string, unknown>) => ({ component_parameters: { common: p } });
+  const dsl = (mid: string) => ({
+    components: {
+      c: { module: 'Capture' },
+      m: { module: mid, input: { data: { data: ['c.data'] } } },
+      w: { module: 'Writer', input: { data: { data: ['m.data'] } } },
+    },
+  });
+  it('accepts Capture -> Filter/Map -> Writer', () => {
+    const planned = planDag(dsl('Filter'), conf({ c: t('src', 'orders'), m: { where: 'amount > 1' }, w: t('dst', 'out') }));
+    expect(planned.map((x) => x.module)).toEqual(['Capture', 'Filter', 'Writer']);
+  });
+  it('refuses an Aggregate, a Reader branch, or a branch not ending in a Writer, naming the component', () => {
+    const err = (f: () => unknown) => { try { f(); } catch (e) { return (e as AppError).message; } return ''; };
+    expect(err(() => planDag(dsl('Aggregate'), conf({ c: t('src', 'orders'), m: { aggregates: { n: 'count(*)' } }, w: t('dst', 'out') })))).toMatch(/^component m: module Aggregate cannot be part of a DAG with a Capture/);
+    const mixed = { components: { c: { module: 'Capture' }, r: { module: 'Reader' }, w: { module: 'Writer', input: { data: { data: ['r.data'] } } }, w2: { module: 'Writer', input: { data: { data: ['c.data'] } } } } };
+    expect(err(() => planDag(mixed, conf({ c: t('s', 'a'), r: t('s', 'b'), w: t('d', 'x'), w2: t('d', 'y') })))).toMatch(/^component r: module Reader cannot be part/);
+    const open = { components: { c: { module: 'Capture' }, f: { module: 'Filter', input: { data: { data: ['c.data'] } } } } };
+    expect(err(() => planDag(open, conf({ c: t('s', 'a'), f: { where: 'x > 1' } })))).toMatch(/^component f: module Filter ends a stream/);
+    expect(err(() => planDag(dsl('Filter'), conf({ c: {}, m: { where: 'x > 1' }, w: t('d', 'x') })))).toMatch(/^component c: parameter table.namespace/);
+  });
+});
