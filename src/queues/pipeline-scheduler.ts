@@ -12,10 +12,12 @@ import type { JobRepo, JobRow, TaskRow } from '../store/job.repo.ts';
 import type { QueueSet } from './queue-set.ts';
 import { QueueName, TaskKind } from './queue-names.ts';
 import type { JobTaskPayload } from './task-payloads.ts';
-import { TaskState, type PipelineSpecData } from '../services/pipeline-model.ts';
+import { PipelineModule, TaskState, type PipelineSpecData } from '../services/pipeline-model.ts';
 
 /** Component tasks retry I/O failures a few times; a data error fails at once (UnrecoverableError). */
 export const COMPONENT_TASK_OPTS: JobsOptions = { attempts: 3, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } };
+/** A Capture streams until stopped: like a capture task, it outlives worker restarts and source outages (fatal errors still fail at once). */
+export const STREAM_TASK_OPTS: JobsOptions = { ...COMPONENT_TASK_OPTS, attempts: 100_000, backoff: { type: 'fixed', delay: 2000 } };
 
 export function pipelineOf(job: JobRow): PipelineSpecData {
   return (job.spec as unknown as { pipeline: PipelineSpecData }).pipeline;
@@ -26,7 +28,8 @@ export async function enqueueTask(queues: QueueSet, jobs: JobRepo, job: JobRow, 
   const claimed = await jobs.pool.query(`UPDATE tasks SET status = $2, updated_at = now() WHERE id = $1 AND status = $3`, [task.id, TaskState.Queued, TaskState.Waiting]);
   if (!claimed.rowCount) return false;
   const payload: JobTaskPayload = { kind, taskId: task.id, jobId: job.id, runId: job.run_id, detail: { component: task.name } };
-  await queues.get(QueueName.Tasks).add(kind, payload, { ...COMPONENT_TASK_OPTS, jobId: `${task.id}-r${job.run_id}` });
+  const opts = (task.detail as { module?: string }).module === PipelineModule.Capture ? STREAM_TASK_OPTS : COMPONENT_TASK_OPTS;
+  await queues.get(QueueName.Tasks).add(kind, payload, { ...opts, jobId: `${task.id}-r${job.run_id}` });
   return true;
 }
 

@@ -45,6 +45,7 @@ import { describeTable } from '../../replication/tables/table-io.ts';
 import { filterTransform, mapTransform, TransformError, type MapParams, type RowSchema, type RowTransform } from '../../replication/transform/row-transforms.ts';
 import { ExpressionError } from '../../replication/transform/expression.ts';
 import { tableParam } from '../../services/pipeline-dsl.ts';
+import { JobStatus } from '../../services/job-model.ts';
 import { PipelineModule, SAMPLE_ROWS, TaskState, type PlannedComponent } from '../../services/pipeline-model.ts';
 import { ComponentError, METRIC_NAMESPACE, type ComponentRun } from './pipeline-run.ts';
 
@@ -262,7 +263,12 @@ export async function runCaptureStream(cr: ComponentRun): Promise<void> {
     throw err;
   } finally {
     // Stopped, deleted or failed for good: nothing resumes this capture, so its slot goes (it would hold WAL forever).
-    const over = fatal || (cr.signal.aborted && cr.run.stoppedBecause !== 'shutdown');
+    // Decided on the job itself: a stop reaches the task as the same abort as a worker shutdown.
+    let over = fatal;
+    if (!over && cr.signal.aborted) {
+      const j = await deps.jobs.get(cr.jobId).catch(() => null);
+      over = j !== null && !(j && j.run_id === cr.payload.runId && j.status === JobStatus.Running);
+    }
     if (over) {
       const c = capture ?? captureFor(src.conn, detail.captureId, src.at, logger, detail.startPosition);
       await c.drop().catch((err) => logger.warn({ err }, 'dropping the stream capture failed'));

@@ -2,7 +2,8 @@
  * The Capture module: a streaming DAG Capture(MariaDB) -> Filter -> Writer(PostgreSQL)
  * submitted through /v1/job/submit runs until stopped; rows inserted, updated
  * (into, within and out of the filter) and deleted on the source after submit
- * reach the destination filtered; stop -> canceled, and the capture's
+ * reach the destination filtered, also across a restart of the gateway and
+ * workers; stop -> canceled, and the capture's
  * components end canceled. A DAG mixing a Capture with an Aggregate is refused.
  */
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
@@ -93,6 +94,16 @@ describe('FATE-Flow v1 pipelines: Capture', () => {
     expect(tasks.body.retcode).toBe(0);
     expect(Object.fromEntries(tasks.body.data.map((t: any) => [t.f_component_name, t.f_status]))).toEqual({ capture_0: 'running', filter_0: 'running', writer_0: 'running' });
 
+    // Gateway and workers restart: changes made meanwhile arrive once the Capture resumes from its stored position.
+    await gw.close();
+    await maria.query("UPDATE orders SET amount = 130.00 WHERE id = 11");
+    await maria.query("INSERT INTO orders VALUES (20, 'Oslo', 444.00, 'paid')");
+    gw = await startTestGateway({ databaseUrl: gw.config.databaseUrl, queuePrefix: gw.config.queuePrefix, workerConcurrency: 4 });
+    expected.splice(1, 1, { id: 11, city: 'Kyiv', amount: '130.00', status: 'paid' });
+    expected.push({ id: 20, city: 'Oslo', amount: '444.00', status: 'paid' });
+    await waitFor(destRows, (rows) => JSON.stringify(rows) === JSON.stringify(expected), 60_000, 'changes during the restart streamed');
+    expect((await jobOf(gw.url, jobId)).f_status).toBe('running');
+
     const stop = await fate(gw.url, '/v1/job/stop', { job_id: jobId });
     expect(stop.body.retcode).toBe(0);
     await waitJob(gw.url, jobId, ['canceled']);
@@ -104,6 +115,33 @@ describe('FATE-Flow v1 pipelines: Capture', () => {
     // The writer's metrics were written when the stream stopped.
     const metrics = await fate(gw.url, '/v1/tracking/component/metric/all', { job_id: jobId, role: 'local', party_id: 9999, component_name: 'writer_0' });
     expect(metrics.body.retcode).toBe(0);
+  });
+
+  it('Capture(PostgreSQL) -> Map -> Writer: the slot exists from submit and is dropped at stop', async () => {
+    await pg.query('CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, qty int)');
+    const dsl = {
+      components: {
+        capture_0: { module: 'Capture', output: { data: ['data'] } },
+        map_0: { module: 'Map', input: { data: { data: ['capture_0.data'] } }, output: { data: ['data'] } },
+        writer_0: { module: 'Writer', input: { data: { data: ['map_0.data'] } }, output: { data: ['data'] } },
+      },
+    };
+    const r = await fate(gw.url, '/v1/job/submit', {
+      job_dsl: dsl,
+      job_runtime_conf: conf({ capture_0: { table: { namespace: 'pg-cap', name: 'items' } }, map_0: { select: ['id', 'name'], rename: { name: 'label' } }, writer_0: { table: { namespace: 'pg-cap.copy', name: 'items' } } }),
+    });
+    expect(r.body.retcode).toBe(0);
+    const slots = () => pg.query("SELECT slot_name FROM pg_replication_slots WHERE database = current_database() AND slot_name LIKE 'tributary_pl_%'");
+    expect(await slots()).toHaveLength(1);
+    await pg.query("INSERT INTO items VALUES (1, 'one', 5), (2, 'two', 6)");
+    await pg.query("UPDATE items SET name = 'uno' WHERE id = 1");
+    await pg.query('DELETE FROM items WHERE id = 2');
+    await pg.query("INSERT INTO items VALUES (3, 'three', 7)");
+    const copy = async () => { try { return await pg.query('SELECT * FROM copy.items ORDER BY id'); } catch { return []; } };
+    await waitFor(copy, (rows) => JSON.stringify(rows) === JSON.stringify([{ id: 1, label: 'uno' }, { id: 3, label: 'three' }]), 60_000, 'pg stream');
+    expect((await fate(gw.url, '/v1/job/stop', { job_id: r.body.jobId })).body.retcode).toBe(0);
+    await waitJob(gw.url, r.body.jobId!, ['canceled']);
+    await waitFor(slots, (s) => s.length === 0, 30_000, 'slot dropped at stop');
   });
 
   it('refuses a DAG mixing a Capture with an Aggregate, naming the component', async () => {
