@@ -355,6 +355,14 @@ export function renderSvg(samples: Sample[], tr: Trend[], title: string): string
 
 // ------------------------------------------------------------------ run
 
+/** SIGINT/SIGTERM end the run early; main's finally still stops the child and the private servers. */
+const interrupted = new AbortController();
+process.once('SIGINT', () => interrupted.abort());
+process.once('SIGTERM', () => interrupted.abort());
+function checkInterrupted(): void {
+  if (interrupted.signal.aborted) throw new Error('interrupted');
+}
+
 async function main(): Promise<number> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'tributary-soak-'));
   say(`rate ${P.rate} changes/s for ${P.minutes} min, sample every ${P.sampleSeconds} s; temp ${tmp}`);
@@ -394,6 +402,7 @@ async function main(): Promise<number> {
       if (j.status === 'FAILED') throw new Error(`job failed: ${j.error}`);
       if (j.progress.phase === 'streaming') break;
       if (Date.now() > snapDeadline) throw new Error(`snapshot not done in 10 min: ${JSON.stringify(j)}`);
+      checkInterrupted();
       await sleep(500);
     }
     say('snapshot done; job streaming; writer starts');
@@ -429,6 +438,7 @@ async function main(): Promise<number> {
     const end = t0 + P.minutes * 60_000;
     while (Date.now() < end) {
       await sleep(Math.min(P.sampleSeconds * 1000, Math.max(0, end - Date.now())));
+      if (interrupted.signal.aborted) { await writer.stop(); checkInterrupted(); }
       if (child.proc.exitCode !== null) throw new Error(`tributary exited during the run: ${readFileSync(child.logFile, 'utf8').slice(-2000)}`);
       if (writer.error) throw new Error(`source writer failed: ${writer.error.message}`);
       const s = await sample();
@@ -457,6 +467,7 @@ async function main(): Promise<number> {
     while (Date.now() - stopAt < 180_000) {
       dest = await sumsDst();
       if (dest === source) { caughtUpS = (Date.now() - stopAt) / 1000; break; }
+      checkInterrupted();
       await sleep(250);
     }
     const matches = dest === source;
@@ -509,15 +520,18 @@ function renderMd(r: MdInput): string {
     `(${P.parallelWorkers} apply lanes) in a child Tributary process (\`tributary start\`: gateway + workers),`,
     `private MariaDB, PostgreSQL and Redis on the same machine; feed retention ${P.feedMaxChanges} changes.`,
     `Writer target ${P.rate} changes/s in transactions of ${P.txChanges} (30% insert, 40% update, 30% delete), ${P.writers} connections;`,
-    `sampled every ${P.sampleSeconds} s. Method and thresholds: see the header of \`bench/soak/soak.ts\` and [deploy.md](deploy.md).`, '',
+    `sampled every ${P.sampleSeconds} s. Method: the header of \`bench/soak/soak.ts\`. Thresholds (second-half slope): RSS ${P.maxRssSlope} MB/min,`,
+    `event-loop delay p99 ${P.maxLoopSlope} ms/min, replication lag ${P.maxLagSlope} ms/min.`, '',
     `**Verdict: ${r.ok ? 'PASS' : 'FAIL'}**: ${r.matches ? `destination matched the source ${f(r.caughtUpS)} s after the writer stopped` : 'destination did NOT match the source'}; ` +
-      `${r.tr.filter((t) => t.threshold !== undefined && !t.ok).map((t) => t.label).join(', ') || 'no watched figure trends upward'}.`, '',
+      `${r.tr.filter((t) => t.threshold !== undefined && !t.ok).map((t) => t.label).join(', ').replace(/^(.+)$/, 'trends upward: $1') || 'no watched figure trends upward'}.`,
+    `Machine load average (1 min) during the run: median ${f(r.tr.find((t) => t.key === 'load1')!.median)}, max ${f(r.tr.find((t) => t.key === 'load1')!.max)} on ${os.cpus().length} cores ` +
+      '(other jobs share these cores; a load far above the core count starves Tributary and the databases, and replication lag then grows).', '',
     '![soak plot](soak.svg)', '',
     '| figure | value |', '|---|---|',
     `| duration | ${f(r.elapsedS / 60, 2)} min |`,
     `| changes written (source, affected rows) | ${r.writer.changes} in ${r.writer.transactions} transactions |`,
     `| achieved source rate | ${f(r.achieved, 0)} changes/s (target ${P.rate}) |`,
-    `| changes captured / rows applied (job metrics) | ${r.final.metrics.changesCaptured} / ${r.final.metrics.rowsApplied} |`,
+    `| changes captured / rows applied (job metrics; include the marker rows, 10/s) | ${r.final.metrics.changesCaptured} / ${r.final.metrics.rowsApplied} |`,
     `| writer retries (deadlock/lock wait) | ${r.writer.retries} |`,
     `| source vs destination (count/sum(id)/sum(amount)) | ${r.source} vs ${r.dest} |`,
     `| catch-up after the writer stopped | ${f(r.caughtUpS)} s |`, '',
