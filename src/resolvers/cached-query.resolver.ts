@@ -3,6 +3,7 @@ import { Role } from '../auth/roles.ts';
 import type { GraphQLContext } from './context.ts';
 import { toDbConnection, toJob } from './mappers.ts';
 import { JSONScalar } from './scalars.ts';
+import { toGraphQLError } from './change.resolver.ts';
 import { CachedQuery, CachedQueryCreatedResult, CachedQueryModeEnum, CachedQueryResult, DatabaseConnectionDeleted, DatabaseConnectionResult } from './cached-query.types.ts';
 import type { CachedQueryRow } from '../store/cached-query.repo.ts';
 import type { EnvironmentConnection } from '../services/cached-query.service.ts';
@@ -81,7 +82,10 @@ export class CachedQueryResolver {
   @Authorized(Role.Reader)
   @Subscription(() => CachedQueryResult, {
     description: 'The current result, then every new one with the rows that changed.',
-    subscribe: ({ args, context }: SubscribeResolverData<unknown, { id: string }, GraphQLContext>) => context.services.cachedQueries.results(args.id),
+    subscribe: async ({ args, context }: SubscribeResolverData<unknown, { id: string }, GraphQLContext>) => {
+      // Errors before the stream starts reach the client as a result, not through the server's error formatting: carry the code.
+      try { return await context.services.cachedQueries.results(args.id); } catch (err) { throw toGraphQLError(err); }
+    },
   })
   cachedQueryResult(@Root() event: CachedQueryResult, @Arg('id', () => ID) _id: string): CachedQueryResult {
     return { ...event, refreshedAt: new Date(event.refreshedAt) };

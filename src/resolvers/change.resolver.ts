@@ -7,7 +7,7 @@ import type { GraphQLContext } from './context.ts';
 import { Change, ChangeList, FeedInfo, toChange, toChangeList, toFeedInfo } from './change.types.ts';
 
 /** AppError as a GraphQLError carrying its code: errors of a subscription stream bypass the resolver error path. */
-function toGraphQLError(err: unknown): unknown {
+export function toGraphQLError(err: unknown): unknown {
   return err instanceof AppError ? new GraphQLError(err.message, { extensions: { code: err.code, ...err.details }, originalError: err }) : err;
 }
 

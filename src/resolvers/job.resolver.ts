@@ -5,6 +5,7 @@ import { DbConnection, Job, JobConnection, JobEvent, JobInput, JobLog, JobsArgs,
 import { pageWindow, toPage } from './pagination.ts';
 import { toDbConnection, toJob, toTask } from './mappers.ts';
 import { loaders } from './loaders.ts';
+import { toGraphQLError } from './change.resolver.ts';
 
 @Resolver(() => Job)
 export class JobResolver {
@@ -89,7 +90,9 @@ export class JobResolver {
   @Authorized(Role.Reader)
   @Subscription(() => JobEvent, {
     description: 'Status changes, snapshot progress and metrics of a job.',
-    subscribe: ({ args, context }: SubscribeResolverData<unknown, { id: string }, GraphQLContext>) => context.services.jobs.events(args.id),
+    subscribe: async ({ args, context }: SubscribeResolverData<unknown, { id: string }, GraphQLContext>) => {
+      try { return await context.services.jobs.events(args.id); } catch (err) { throw toGraphQLError(err); }
+    },
   })
   jobEvents(@Root() event: JobEvent, @Arg('id', () => ID) _id: string): JobEvent {
     return event;

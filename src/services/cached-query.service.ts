@@ -209,11 +209,16 @@ export class CachedQueryService {
   }
 
   /** The current result (when there is one), then every new one until the subscriber leaves. */
-  async *results(id: string): AsyncGenerator<unknown> {
+  /** The current result, then each new one. An unknown id is NOT_FOUND here, before the stream starts (inside a generator it surfaced mid-stream, uncoded). */
+  async results(id: string): Promise<AsyncGenerator<unknown>> {
     const row = await this.get(id);
-    const live = this.o.pubSub.subscribe(topicFor(Topic.CachedQueryResult, row.id)) as AsyncIterable<unknown>;
+    return this.resultStream(row.id);
+  }
+
+  private async *resultStream(id: string): AsyncGenerator<unknown> {
+    const live = this.o.pubSub.subscribe(topicFor(Topic.CachedQueryResult, id)) as AsyncIterable<unknown>;
     yield* currentThenLive(live, async () => {
-      const now = await this.o.repo.get(row.id);
+      const now = await this.o.repo.get(id);
       if (!now?.rows || !now.refreshed_at) return undefined;
       return { id: now.id, version: Number(now.version), refreshedAt: now.refreshed_at.toISOString(), columns: now.columns, rows: now.rows, changedRows: now.rows, removedRows: [] };
     });

@@ -279,11 +279,16 @@ export class JobService {
   }
 
   /** Current status, then live events until the subscriber leaves. */
-  async *events(ref: string): AsyncGenerator<unknown> {
+  /** Status, then live events. An unknown job is NOT_FOUND here, before the stream starts (inside a generator it surfaced mid-stream, uncoded). */
+  async events(ref: string): Promise<AsyncGenerator<unknown>> {
     const row = await this.get(ref);
-    const live = this.pubSub.subscribe(topicFor(Topic.JobEvents, row.id)) as AsyncIterable<unknown>;
+    return this.eventStream(row.id);
+  }
+
+  private async *eventStream(id: string): AsyncGenerator<unknown> {
+    const live = this.pubSub.subscribe(topicFor(Topic.JobEvents, id)) as AsyncIterable<unknown>;
     yield* currentThenLive(live, async () => {
-      const now = await this.repo.get(row.id);
+      const now = await this.repo.get(id);
       return now ? jobStatusEvent(now) : undefined;
     });
   }
