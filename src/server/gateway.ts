@@ -76,6 +76,14 @@ export class Gateway {
             }
             checkComplexity(schema, document, request.variables, request.operationName);
           },
+          // A request that failed before execution for the caller's own reasons (a variable of the wrong type:
+          // Apollo answered those 500 when the error came from another graphql realm) is a 400, never a 5xx.
+          async willSendResponse({ response }) {
+            if (response.body.kind !== 'single') return;
+            const r = response.body.singleResult;
+            if (r.data === undefined && r.errors?.length && (response.http.status ?? 200) >= 500
+              && r.errors.every((e) => e.extensions?.code !== ErrorCode.Internal && e.extensions?.code !== ErrorCode.Unavailable)) response.http.status = 400;
+          },
           // Callers see only "internal error"; the log keeps what happened (messages masked by the logger).
           async didEncounterErrors({ errors, operationName }) {
             for (const e of errors) {
