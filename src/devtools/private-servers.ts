@@ -147,9 +147,21 @@ class ProcessServer implements PrivateServer {
   kill(): void {
     const pid = this.child?.pid;
     if (!pid) return;
-    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-    // su forks the server as a child; kill the whole group member too.
-    spawnSync('pkill', ['-KILL', '-P', String(pid)]);
+    // su forks the server as a child, and PostgreSQL forks a backend per connection: collect every
+    // descendant first, then kill them all. Killing su first reparented the server, which survived
+    // the "crash" (and a restart then found its postmaster.pid and never started).
+    const all = [pid];
+    for (let k = 0; k < all.length; k++) {
+      const r = spawnSync('pgrep', ['-P', String(all[k])], { encoding: 'utf8' });
+      for (const line of r.stdout.split('\n')) if (line.trim()) all.push(Number(line.trim()));
+    }
+    for (const p of all) { try { process.kill(p, 'SIGKILL'); } catch { /* already gone */ } }
+    // The dead postmaster, orphaned by su, stays a zombie where PID 1 reaps nothing (containers), and
+    // PostgreSQL takes a live-looking PID in its lock file for a running server: drop the stale lock.
+    if (this.kind === 'postgres') {
+      rmSync(path.join(this.dir, 'data', 'postmaster.pid'), { force: true });
+      rmSync(path.join(this.dir, `.s.PGSQL.${this.port}.lock`), { force: true });
+    }
     this.child = undefined;
   }
 

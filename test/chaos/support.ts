@@ -250,13 +250,11 @@ export async function pgHandle(baseUrl: string, name: string): Promise<DbHandle>
 }
 
 /**
- * A crash of a private server: SIGKILL to its whole process group (the
- * PostgreSQL postmaster and every backend, MariaDB, Redis; they run
- * detached, so each is a group leader), then start it again on the same data.
+ * A crash of a private server: SIGKILL to it and every process it forked
+ * (the PostgreSQL postmaster and all its backends), then start it again on
+ * the same data directory and port.
  */
 export async function crashRestart(server: PrivateServer, downMs = 1000): Promise<void> {
-  const pid = server.pid();
-  if (pid) { try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ } }
   server.kill();
   await sleep(downMs);
   await server.restart();
