@@ -34,7 +34,8 @@
  * SOAK_TX_CHANGES 50, SOAK_SEED_ROWS 100000, SOAK_WRITERS 2, SOAK_PARALLEL_WORKERS 4,
  * SOAK_FEED_MAX_CHANGES 250000 (feed retention, so Redis reaches its steady size
  * within minutes), SOAK_MAX_RSS_SLOPE_MB_PER_MIN 1, SOAK_MAX_LAG_SLOPE_MS_PER_MIN 500,
- * SOAK_MAX_LOOP_SLOPE_MS_PER_MIN 2, SOAK_OUT_DIR docs.
+ * SOAK_MAX_LOOP_SLOPE_MS_PER_MIN 2, SOAK_MAX_LAG_MS 10000 (the second half's median end-to-end
+ * lag must stay below it: a lag that stopped growing at minutes is no pass), SOAK_OUT_DIR docs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -68,6 +69,8 @@ const P = {
   maxRssSlope: envNum('SOAK_MAX_RSS_SLOPE_MB_PER_MIN', 1),
   maxLagSlope: envNum('SOAK_MAX_LAG_SLOPE_MS_PER_MIN', 500),
   maxLoopSlope: envNum('SOAK_MAX_LOOP_SLOPE_MS_PER_MIN', 2),
+  /** Keeping up: the second half's median end-to-end lag must stay below this (a flat but huge lag is no pass). */
+  maxLagMs: envNum('SOAK_MAX_LAG_MS', 10_000),
   outDir: process.env.SOAK_OUT_DIR ?? 'docs',
 };
 
@@ -475,12 +478,16 @@ async function main(): Promise<number> {
 
     const final = await job();
     const tr = trends(samples);
-    const ok = matches && tr.every((t) => t.ok);
+    const secondHalfLag = samples.filter((s) => s.t >= samples[samples.length - 1]!.t / 2).map((s) => s.e2eLagMs).sort((a, b) => a - b);
+    const medianLag = secondHalfLag[Math.floor(secondHalfLag.length / 2)] ?? 0;
+    const keptUp = medianLag <= P.maxLagMs;
+    const ok = matches && keptUp && tr.every((t) => t.ok);
     const runLabel = `${P.minutes}-minute run`;
     const title = `Tributary soak: MariaDB -> PostgreSQL at ${P.rate} changes/s, ${runLabel}${P.minutes < 60 ? ' (validation; the full soak is 60 min)' : ''}`;
     mkdirSync(P.outDir, { recursive: true });
     writeFileSync(path.join(P.outDir, 'soak.svg'), renderSvg(samples, tr, title));
-    writeFileSync(path.join(P.outDir, 'soak.md'), renderMd({ samples, tr, ok, matches, caughtUpS, achieved, writer, source, dest, final, elapsedS }));
+    writeFileSync(path.join(P.outDir, 'soak.md'), renderMd({ samples, tr, ok, matches, keptUp, medianLag, caughtUpS, achieved, writer, source, dest, final, elapsedS }));
+    say(`second-half median end-to-end lag ${medianLag} ms (max ${P.maxLagMs}): ${keptUp ? 'kept up' : 'DID NOT KEEP UP'}`);
     say(`wrote ${path.join(P.outDir, 'soak.svg')} and ${path.join(P.outDir, 'soak.md')}: ${ok ? 'PASS' : 'FAIL'}`);
     for (const t of tr) say(`  ${t.label}: slope ${t.slope.toFixed(3)} ± ${t.stderr.toFixed(3)} ${t.unit}/min${t.threshold !== undefined ? ` (max ${t.threshold}) ${t.ok ? 'ok' : 'TRENDS UP'}` : ''}`);
     return ok ? 0 : 1;
@@ -500,7 +507,7 @@ async function main(): Promise<number> {
 }
 
 interface MdInput {
-  samples: Sample[]; tr: Trend[]; ok: boolean; matches: boolean; caughtUpS: number; achieved: number; writer: Writer;
+  samples: Sample[]; tr: Trend[]; ok: boolean; matches: boolean; keptUp: boolean; medianLag: number; caughtUpS: number; achieved: number; writer: Writer;
   source: string; dest: string; final: JobView; elapsedS: number;
 }
 
@@ -521,9 +528,10 @@ function renderMd(r: MdInput): string {
     `private MariaDB, PostgreSQL and Redis on the same machine; feed retention ${P.feedMaxChanges} changes.`,
     `Writer target ${P.rate} changes/s in transactions of ${P.txChanges} (30% insert, 40% update, 30% delete), ${P.writers} connections;`,
     `sampled every ${P.sampleSeconds} s. Method: the header of \`bench/soak/soak.ts\`. Thresholds (second-half slope): RSS ${P.maxRssSlope} MB/min,`,
-    `event-loop delay p99 ${P.maxLoopSlope} ms/min, replication lag ${P.maxLagSlope} ms/min.`, '',
+    `event-loop delay p99 ${P.maxLoopSlope} ms/min, replication lag ${P.maxLagSlope} ms/min; and the second half's median end-to-end lag below ${P.maxLagMs} ms.`, '',
     `**Verdict: ${r.ok ? 'PASS' : 'FAIL'}**: ${r.matches ? `destination matched the source ${f(r.caughtUpS)} s after the writer stopped` : 'destination did NOT match the source'}; ` +
-      `${r.tr.filter((t) => t.threshold !== undefined && !t.ok).map((t) => t.label).join(', ').replace(/^(.+)$/, 'trends upward: $1') || 'no watched figure trends upward'}.`,
+      `${r.tr.filter((t) => t.threshold !== undefined && !t.ok).map((t) => t.label).join(', ').replace(/^(.+)$/, 'trends upward: $1') || 'no watched figure trends upward'}; ` +
+      `second-half median end-to-end lag ${r.medianLag} ms (${r.keptUp ? 'kept up' : `did NOT keep up: above ${P.maxLagMs} ms`}).`,
     `Machine load average (1 min) during the run: median ${f(r.tr.find((t) => t.key === 'load1')!.median)}, max ${f(r.tr.find((t) => t.key === 'load1')!.max)} on ${os.cpus().length} cores ` +
       '(other jobs share these cores; a load far above the core count starves Tributary and the databases, and replication lag then grows).', '',
     '![soak plot](soak.svg)', '',
