@@ -35,6 +35,8 @@ export default defineConfig({
           testTimeout: 900_000,
           hookTimeout: 180_000,
           fileParallelism: false,
+          // One case at a time: cases kill processes and servers and measure recovery on 2 cores.
+          maxWorkers: 1,
         },
       },
       {

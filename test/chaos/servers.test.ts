@@ -15,7 +15,7 @@ import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { mariaDatabase, uniq, type DbHandle } from '../support/databases.ts';
 import { count, crashRestart, JobUnderTest, pgHandle, Processes, report, sleep, type TributaryProc } from './support.ts';
 
-const RESTARTS = count(2, 5);
+const RESTARTS = count(1, 5);
 
 describe('chaos: server crashes', () => {
   const servers: PrivateServer[] = [];
