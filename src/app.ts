@@ -55,6 +55,7 @@ import { componentProcessor } from './queues/processors/component.processor.ts';
 import { dataProcessor } from './queues/processors/data.processor.ts';
 import { startLegacyListener, type LegacyListener } from './server/legacy-listener.ts';
 import { queueDashboardRouter } from './server/queue-dashboard.ts';
+import { requestRateLimiter } from './server/rate-limit.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -193,6 +194,7 @@ export class App {
       changes: new ChangeFeedService({
         redis: this.redis, prefix: feedPrefix, jobs: jobRepo,
         subscription: { bufferEvents: config.subscriberBufferEvents, stallMs: Math.round(config.subscriberStallSeconds * 1000) },
+        maxLongPollWaiters: config.maxLongPollWaiters,
       }),
     };
 
@@ -238,6 +240,8 @@ export class App {
       this.gateway = new Gateway({
         schema, services: this.services, logger: this.logger, metrics,
         host: config.host, port: config.port, maxBodyBytes: config.maxBodyBytes,
+        rateLimiter: requestRateLimiter({ redis: this.redis, prefix: config.queuePrefix, perSecond: config.rateLimitPerSecond, logger: this.logger }),
+        maxAliases: config.graphqlMaxAliases, maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
         restRouters: (executor) => [fateFlowRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'fate-flow request failed') }), connectionServiceRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'connection service request failed') }), celloRouter(executor), udupRouter(executor), this.changeserverGatewayRouter(executor)],
         adminRouters: [queueDashboardRouter({
           auth, queue: (name) => this.queues!.get(name),

@@ -20,6 +20,10 @@ export enum ErrorCode {
   ConnectionFailed = 'CONNECTION_FAILED',
   Unavailable = 'UNAVAILABLE',
   InvalidState = 'INVALID_STATE',
+  /** Too many requests for this token (or address, in open mode) in the rate-limit window; retry after the time given. */
+  RateLimited = 'RATE_LIMITED',
+  /** A per-connection or per-gateway limit (subscriptions per graphql-ws connection) is reached. */
+  LimitExceeded = 'LIMIT_EXCEEDED',
   Internal = 'INTERNAL_SERVER_ERROR',
 }
 

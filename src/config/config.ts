@@ -46,6 +46,10 @@ export const ENV_VARS = {
   subscriberStallSeconds: 'SUBSCRIBER_STALL_SECONDS',
   taskLockMs: 'TASK_LOCK_MS',
   clusterConsensusPlugins: 'CLUSTER_CONSENSUS_PLUGINS',
+  rateLimitPerSecond: 'RATE_LIMIT_PER_SECOND',
+  graphqlMaxAliases: 'GRAPHQL_MAX_ALIASES',
+  maxSubscriptionsPerConnection: 'MAX_SUBSCRIPTIONS_PER_CONNECTION',
+  maxLongPollWaiters: 'MAX_LONG_POLL_WAITERS',
   clusterConsensusModes: 'CLUSTER_CONSENSUS_MODES',
 } as const;
 
@@ -96,6 +100,14 @@ const schema = z.object({
   /** Cluster labels old Cello callers send (kept as labels and filters only). */
   clusterConsensusPlugins: labelList(['pbft', 'noops', 'solo', 'kafka', 'raft', 'etcdraft']),
   clusterConsensusModes: labelList(['batch', 'classic', 'sieve']),
+  /** Requests per second per token (per client address in open mode), counted in Redis across gateways; 0 = off. */
+  rateLimitPerSecond: z.coerce.number().int().min(0).max(1_000_000).default(100),
+  /** Aliased fields per GraphQL operation. */
+  graphqlMaxAliases: z.coerce.number().int().min(1).max(100_000).default(50),
+  /** Active subscriptions on one graphql-ws connection. */
+  maxSubscriptionsPerConnection: z.coerce.number().int().min(1).max(100_000).default(100),
+  /** Long polls (changeserver `block`, GraphQL `changes(block:)`) waiting at once in one gateway. */
+  maxLongPollWaiters: z.coerce.number().int().min(1).max(1_000_000).default(1000),
 });
 
 export type Config = z.infer<typeof schema>;

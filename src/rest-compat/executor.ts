@@ -22,4 +22,10 @@ export interface GraphQLResponse<T = Record<string, unknown>> {
   errors?: GraphQLErrorShape[];
 }
 
-export type GraphQLExecutor = <T = Record<string, unknown>>(req: GraphQLRequest) => Promise<GraphQLResponse<T>>;
+export type GraphQLExecutor = (<T = Record<string, unknown>>(req: GraphQLRequest) => Promise<GraphQLResponse<T>>) & {
+  /**
+   * The gateway's per-token rate limit, checked once per REST request before
+   * its input is read; undefined = allowed, else the wait and a message.
+   */
+  rateLimit?: (authorization: string | undefined, address: string | undefined) => Promise<{ retryAfterMs: number; message: string } | undefined>;
+};

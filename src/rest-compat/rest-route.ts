@@ -276,6 +276,12 @@ async function execute(executor: GraphQLExecutor, query: string, variables: Reco
 async function handle(route: RestRoute, req: Request, res: Response, executor: GraphQLExecutor, opts: MountOptions): Promise<void> {
   let rr: RestRequest | undefined;
   try {
+    const limited = await executor.rateLimit?.(req.headers.authorization, req.socket.remoteAddress);
+    if (limited) {
+      const out = opts.dialect.error(new RestError(429, limited.message, 'RATE_LIMITED'), undefined);
+      send(res, { ...out, status: 429, headers: { 'Retry-After': String(Math.ceil(limited.retryAfterMs / 1000)), ...out.headers } }, opts, undefined);
+      return;
+    }
     rr = toRestRequest(req, await readInput(route, req, res, opts.maxBodyBytes ?? 1024 * 1024));
     const r = rr;
     const graphqlError = (errors: GraphQLErrorShape[]) => (route.error ?? opts.dialect.graphqlError)(errors, r);

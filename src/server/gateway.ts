@@ -27,7 +27,8 @@ import { AuthError } from '../auth/authenticator.ts';
 import type { Principal } from '../auth/roles.ts';
 import { ErrorCode } from '../errors.ts';
 import { formatError } from './graphql-errors.ts';
-import { checkComplexity, depthLimitRule } from './graphql-limits.ts';
+import { aliasLimitRule, checkComplexity, depthLimitRule, MAX_ALIASES } from './graphql-limits.ts';
+import type { RequestRateLimiter } from './rate-limit.ts';
 import { graphiqlRouter } from './graphiql.ts';
 import type { GraphQLExecutor } from '../rest-compat/executor.ts';
 
@@ -49,6 +50,12 @@ export interface GatewayOptions {
   restRouters?: (executor: GraphQLExecutor) => Router[];
   /** Routers that authorize callers themselves (the /admin/queues dashboard), mounted before GraphiQL. */
   adminRouters?: Router[];
+  /** Per-token rate limit for /graphql, graphql-ws subscribes and every REST route; absent = off. */
+  rateLimiter?: RequestRateLimiter;
+  /** Aliased fields per operation. Default MAX_ALIASES (50). */
+  maxAliases?: number;
+  /** Active subscriptions on one graphql-ws connection. Default 100. */
+  maxSubscriptionsPerConnection?: number;
 }
 
 export class Gateway {
@@ -100,7 +107,7 @@ export class Gateway {
       // The CLI owns SIGTERM/SIGINT and drains in order (app.ts); Apollo must not stop itself first.
       stopOnTerminationSignals: false,
       introspection: true,
-      validationRules: [depthLimitRule()],
+      validationRules: [depthLimitRule(), aliasLimitRule(opts.maxAliases ?? MAX_ALIASES)],
       plugins: [
         ApolloServerPluginDrainHttpServer({ httpServer: this.httpServer }),
         ApolloServerPluginLandingPageDisabled(),
@@ -124,6 +131,7 @@ export class Gateway {
       if (res.body.kind !== 'single') throw new Error('incremental delivery is not supported for REST compat');
       return res.body.singleResult as never;
     };
+    this.executor.rateLimit = opts.rateLimiter;
   }
 
   private metricsPlugin(): ApolloServerPlugin<GraphQLContext> {
@@ -199,12 +207,22 @@ export class Gateway {
           return false;
         }
       },
-      onSubscribe: async (_ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
+        // graphql-ws keeps this connection's subscriptions (this one included, reserved as null) and drops
+        // one as soon as the client completes it, before its stream has finished closing.
+        const active = Object.keys(ctx.subscriptions).filter((k) => k !== id).length;
+        const maxSubs = opts.maxSubscriptionsPerConnection ?? 100;
+        if (active >= maxSubs) {
+          return [new GraphQLError(`this connection already has ${active} active subscriptions (the limit is ${maxSubs}): complete one, or open another connection`, { extensions: { code: ErrorCode.LimitExceeded, limit: maxSubs } })];
+        }
+        const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization ?? ctx.extra.request.headers.authorization;
+        const limited = await opts.rateLimiter?.(typeof raw === 'string' ? raw : undefined, ctx.extra.request.socket.remoteAddress);
+        if (limited) return [new GraphQLError(limited.message, { extensions: { code: ErrorCode.RateLimited, retryAfterMs: limited.retryAfterMs } })];
         let document;
         try { document = parse(payload.query); } catch (err) {
           return [new GraphQLError((err as Error).message, { extensions: { code: ErrorCode.GraphqlParseFailed } })];
         }
-        const errors = validate(opts.schema, document, [...specifiedRules, depthLimitRule()]);
+        const errors = validate(opts.schema, document, [...specifiedRules, depthLimitRule(), aliasLimitRule(opts.maxAliases ?? MAX_ALIASES)]);
         if (errors.length) return errors.map((e) => new GraphQLError(e.message, { extensions: { code: e.extensions.code ?? ErrorCode.GraphqlValidationFailed } }));
         try { checkComplexity(opts.schema, document, payload.variables ?? undefined, payload.operationName); } catch (err) { return [err as GraphQLError]; }
         return undefined as unknown as ExecutionArgs;
@@ -220,6 +238,16 @@ export class Gateway {
       }),
     }, this.wss);
 
+    if (opts.rateLimiter) {
+      const limiter = opts.rateLimiter;
+      app.use('/graphql', (req, res, next) => {
+        limiter(req.headers.authorization, req.socket.remoteAddress).then((limited) => {
+          if (!limited) { next(); return; }
+          res.status(429).setHeader('Retry-After', String(Math.ceil(limited.retryAfterMs / 1000)));
+          res.json({ errors: [{ message: limited.message, extensions: { code: ErrorCode.RateLimited, retryAfterMs: limited.retryAfterMs } }] });
+        }, next);
+      });
+    }
     app.use('/graphql', express.json({ limit: opts.maxBodyBytes }), expressMiddleware(this.apollo, {
       context: async ({ req }) => this.contextFor(req.headers.authorization),
     }));

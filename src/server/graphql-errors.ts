@@ -32,6 +32,9 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   // byte in a string (22021), a number out of range (22003), text that is no valid uuid (22P02).
   if (isPgDataException(original)) return { ...base, message: `invalid value: ${maskSecrets(original.message)}`, extensions: { code: ErrorCode.BadUserInput } };
   const code = formatted.extensions?.code;
+  // Apollo recodes every validation error GRAPHQL_VALIDATION_FAILED; the cost rules' own code (depth, aliases) is kept.
+  const inner = (error as { originalError?: { extensions?: { code?: unknown } } } | undefined)?.originalError;
+  if (code === ErrorCode.GraphqlValidationFailed && inner?.extensions?.code === ErrorCode.QueryTooComplex) return { ...base, extensions: { code: ErrorCode.QueryTooComplex } };
   // Variable coercion (an unknown enum value, a missing required field): the caller's input.
   // Apollo tags these BAD_USER_INPUT only when its graphql instance is the one that threw;
   // with two copies loaded (e.g. an aliased graphql under vitest) they arrived as internal.

@@ -14,6 +14,38 @@ import { ErrorCode } from '../errors.ts';
 
 export const MAX_DEPTH = 12;
 export const MAX_COMPLEXITY = 2000;
+/** Aliased fields per operation (fragments counted where spread): many aliases of one field multiply its cost past what complexity sees cheaply. */
+export const MAX_ALIASES = 50;
+
+/** Validation rule: an operation may use at most `maxAliases` aliased fields. */
+export function aliasLimitRule(maxAliases = MAX_ALIASES) {
+  return (context: ValidationContext): ASTVisitor => {
+    const fragments = new Map<string, FragmentDefinitionNode>();
+    for (const def of context.getDocument().definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+    const count = (node: ASTNode, seen: Set<string>): number => {
+      if (!('selectionSet' in node) || !node.selectionSet) return 0;
+      let n = 0;
+      for (const sel of node.selectionSet.selections) {
+        if (sel.kind === Kind.FIELD) n += (sel.alias ? 1 : 0) + count(sel, seen);
+        else if (sel.kind === Kind.INLINE_FRAGMENT) n += count(sel, seen);
+        else if (sel.kind === Kind.FRAGMENT_SPREAD && !seen.has(sel.name.value)) {
+          const frag = fragments.get(sel.name.value);
+          if (frag) n += count(frag, new Set([...seen, sel.name.value]));
+        }
+        if (n > maxAliases) return n;
+      }
+      return n;
+    };
+    return {
+      OperationDefinition(op) {
+        const n = count(op, new Set());
+        if (n > maxAliases) {
+          context.reportError(new GraphQLError(`the operation uses more than ${maxAliases} aliases (the limit): request fewer fields under aliases, or split the operation`, { nodes: [op], extensions: { code: ErrorCode.QueryTooComplex } }));
+        }
+      },
+    };
+  };
+}
 
 export function depthLimitRule(maxDepth = MAX_DEPTH) {
   return (context: ValidationContext): ASTVisitor => {

@@ -70,6 +70,8 @@ export interface ChangeFeedServiceOptions {
   prefix: string;
   jobs: JobRepo;
   subscription?: FeedSubscriptionOptions;
+  /** Long polls (`block` > 0) waiting at once; past it a blocking read is UNAVAILABLE at once. Default 1000. */
+  maxLongPollWaiters?: number;
 }
 
 const SNAPSHOT_MARIADB_WARNING = 'snapshot ignored for MariaDB/MySQL changes: their transaction ids are not PostgreSQL xids';
@@ -101,6 +103,9 @@ export class ChangeFeedService {
   private closed = false;
   /** Aborted by close(): pending long polls answer at once. */
   private readonly stopping = new AbortController();
+
+  /** Blocking reads waiting now (see maxLongPollWaiters). */
+  waiters = 0;
 
   constructor(private readonly opts: ChangeFeedServiceOptions) {}
 
@@ -157,7 +162,18 @@ export class ChangeFeedService {
         return { firstSequence: bounds.first, lastSequence: bounds.last, changes: [], warnings: [] };
       }
       const stop = signal ? AbortSignal.any([signal, this.stopping.signal]) : this.stopping.signal;
-      const { changes, scannedThrough, sawMariaDb } = await this.collect(feed, f, limit, Date.now() + block * 1000, stop);
+      const max = this.opts.maxLongPollWaiters ?? 1000;
+      if (block > 0 && this.waiters >= max) {
+        throw new AppError(ErrorCode.Unavailable, `too many long polls are waiting in this gateway (the limit is ${max}): retry later, or without block`, { limit: max });
+      }
+      if (block > 0) this.waiters++;
+      let collected: Awaited<ReturnType<ChangeFeedService['collect']>>;
+      try {
+        collected = await this.collect(feed, f, limit, Date.now() + block * 1000, stop);
+      } finally {
+        if (block > 0) this.waiters--;
+      }
+      const { changes, scannedThrough, sawMariaDb } = collected;
       const bounds = await feed.bounds();
       const lastSequence = changes.length === limit ? changes[changes.length - 1]!.sequence : scannedThrough ?? bounds.last;
       return { firstSequence: bounds.first, lastSequence, changes, warnings: f.snapshot && sawMariaDb ? [SNAPSHOT_MARIADB_WARNING] : [] };

@@ -34,6 +34,8 @@ export async function startTestGateway(overrides: Partial<Config> = {}, opts: { 
     secretKey: 'test-secret-key-0123456789',
     logLevel: 'silent',
     workerConcurrency: 8,
+    // Suites poll hard; the rate limit has its own tests (test/integration/security/limits.test.ts).
+    rateLimitPerSecond: 0,
     ...overrides,
   } as never);
   const app = new App({ config, serve: opts.serve ?? true, worker: opts.worker ?? true, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });

@@ -40,6 +40,8 @@ export enum ChangeserverCode {
   Unauthenticated = 'UNAUTHENTICATED',
   Forbidden = 'FORBIDDEN',
   Unavailable = 'SERVICE_UNAVAILABLE',
+  /** Tributary: the per-token rate limit (429). */
+  RateLimited = 'RATE_LIMITED',
 }
 
 const ERROR_TEXT: Record<ChangeserverCode, string> = {
@@ -53,12 +55,13 @@ const ERROR_TEXT: Record<ChangeserverCode, string> = {
   [ChangeserverCode.Unauthenticated]: 'A valid bearer token is required',
   [ChangeserverCode.Forbidden]: 'The token\'s role does not allow this operation',
   [ChangeserverCode.Unavailable]: 'The server is not available',
+  [ChangeserverCode.RateLimited]: 'Too many requests for this token',
 };
 
 const STATUS_CODE: Record<number, ChangeserverCode> = {
   400: ChangeserverCode.ParameterInvalid, 401: ChangeserverCode.Unauthenticated, 403: ChangeserverCode.Forbidden,
   404: ChangeserverCode.NotFound, 405: ChangeserverCode.MethodNotAllowed, 413: ChangeserverCode.ParameterInvalid,
-  415: ChangeserverCode.UnsupportedFormat, 503: ChangeserverCode.Unavailable,
+  415: ChangeserverCode.UnsupportedFormat, 429: ChangeserverCode.RateLimited, 503: ChangeserverCode.Unavailable,
 };
 
 /** The Error model: {code, error, description}. */
@@ -86,7 +89,8 @@ const GRAPHQL_CODES: Record<string, [number, ChangeserverCode]> = {
 export function graphqlErrorResponse(errors: GraphQLErrorShape[]): RestResponse {
   const first = errors[0];
   const [status, code] = GRAPHQL_CODES[first?.extensions?.code ?? ''] ?? [500, ChangeserverCode.ServerError];
-  return errorResponse(status, code, status >= 500 ? undefined : first?.message);
+  // 503 says why (shutting down, too many long polls waiting); other 5xx stay without details.
+  return errorResponse(status, code, status >= 500 && status !== 503 ? undefined : first?.message);
 }
 
 /** Values of a repeatable query parameter. */
