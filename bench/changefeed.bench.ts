@@ -212,13 +212,16 @@ export async function run(): Promise<BenchResult[]> {
     } finally { await admin.end(); }
 
     const log = (m: string) => process.stderr.write(`changefeed bench: ${m}\n`);
-    log('latency ...');
-    const lat = await latency(gw, db, feed);
-    log(`latency: ${JSON.stringify(lat)}; fan-out ...`);
-    const fan = await fanout(gw, db, feed);
-    log(`fan-out: ${JSON.stringify(fan)}; long poll ...`);
-    const lp = await longPoll(gw, redis.url);
-    log(`long poll: ${JSON.stringify(lp)}`);
+    // Each phase alone, so one that cannot finish on a loaded machine does not hide the others' figures.
+    const phase = async <T>(name: string, fn: () => Promise<T>, failed: T): Promise<T> => {
+      log(`${name} ...`);
+      try { const r = await fn(); log(`${name}: ${JSON.stringify(r)}`); return r; } catch (err) { log(`${name} failed: ${(err as Error).message}`); return failed; }
+    };
+    const lat = await phase('latency', () => latency(gw!, db!, feed), { p50: NaN, p99: NaN, max: NaN, received: 0, total: RATE * WRITE_SECONDS, rate: NaN });
+    await sleep(10_000); // let the previous phase's subscriptions wind down
+    const fan = await phase('fan-out', () => fanout(gw!, db!, feed), { delivered: 0, want: FANOUT_SUBSCRIBERS * FANOUT_CHANGES, seconds: NaN, rate: NaN });
+    await sleep(10_000);
+    const lp = await phase('long poll', () => longPoll(gw!, redis!.url), { parked: 0, rssBefore: NaN, rssWaiting: NaN, released: NaN, firstAnswer: NaN, lastAnswer: NaN, ok: NaN, resets: NaN });
     const mib = (b: number) => Math.round(b / 2 ** 20);
     return [
       {
