@@ -159,6 +159,8 @@ async function longPoll(gw: BenchGateway, redisUrl: string) {
   const since = makeSequence(0, n * 256, 0);
   parseSequence(since);
   const watcher = () => (gw.app.services.changes as unknown as { feeds: Map<string, { watcher: { waiting: number } }> }).feeds.get(name)?.watcher;
+  // MAX_LONG_POLL_WAITERS defaults to 1000 (503 beyond); this measurement opens 10,000.
+  (gw.app.services.changes as unknown as { opts: { maxLongPollWaiters?: number } }).opts.maxLongPollWaiters = WAITERS;
   global.gc?.();
   const rssBefore = process.memoryUsage().rss;
   const child = spawn(process.execPath, ['-e', CHILD, `${gw.url}/feeds/${name}/changes?scope=w&since=${since}&block=60`, String(WAITERS)], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -18,7 +18,8 @@ describe('long-poll scale', () => {
   let gw: TestGateway; let src: DbHandle; let redis: Redis;
   const feed = uniq('lpscale');
   beforeAll(async () => {
-    gw = await startTestGateway();
+    // MAX_LONG_POLL_WAITERS defaults to 1000 (503 beyond): raised to what this test opens.
+    gw = await startTestGateway({ maxLongPollWaiters: WAITERS } as never);
     src = await pgDatabase(inject('pgUrl'), uniq('lpscale'));
     await src.query(`CREATE TABLE t (id int PRIMARY KEY, _change_selector text)`);
     await subscribeJob(gw.url, feed, src, 'public');
