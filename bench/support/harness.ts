@@ -91,7 +91,7 @@ export const fillMaria = (from: number, to: number, t = 'items') =>
 export interface BenchGateway { app: App; url: string; close(): Promise<void> }
 
 /** A real App (gateway + workers) in this process, metadata in a fresh database on `pgServer`, queues on `redis`. */
-export async function startGateway(pgServer: PrivateServer, redis: PrivateServer, workerConcurrency = 8): Promise<BenchGateway> {
+export async function startGateway(pgServer: PrivateServer, redis: PrivateServer, workerConcurrency = 8, overrides: Record<string, unknown> = {}): Promise<BenchGateway> {
   // Loaded on demand: the capture benchmark needs none of the App's module graph.
   const [{ App }, { loadConfig }, { createLogger }] = await Promise.all([
     import('../../src/app.ts'), import('../../src/config/config.ts'), import('../../src/observability/logger.ts'),
@@ -99,7 +99,7 @@ export async function startGateway(pgServer: PrivateServer, redis: PrivateServer
   const id = randomBytes(4).toString('hex');
   const config = loadConfig({}, {
     port: 0, host: '127.0.0.1', databaseUrl: pgUrl(pgServer, `tributary_bench_${id}`), redisUrl: redis.url,
-    queuePrefix: `b${id}`, secretKey: 'bench-secret-key-0123456789', logLevel: 'silent', workerConcurrency,
+    queuePrefix: `b${id}`, secretKey: 'bench-secret-key-0123456789', logLevel: 'silent', workerConcurrency, ...overrides,
   } as never);
   const app = new App({ config, serve: true, worker: true, logger: createLogger(process.env.BENCH_LOG_LEVEL ?? 'silent') });
   await app.start();
