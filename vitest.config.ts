@@ -25,6 +25,18 @@ export default defineConfig({
         },
       },
       {
+        // Property-based malformed input against one in-process gateway (fast-check); FUZZ_RUNS scales it.
+        resolve: { alias },
+        test: {
+          name: 'fuzz',
+          include: ['test/fuzz/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
         // Fault injection (test/chaos): each case kills and restarts processes and private servers.
         // CHAOS_SCALE=ci (default, reduced counts, part of `npm test`) or full (`npm run test:chaos:full`).
         resolve: { alias },
