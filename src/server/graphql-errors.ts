@@ -39,6 +39,12 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   // Apollo tags these BAD_USER_INPUT only when its graphql instance is the one that threw;
   // with two copies loaded (e.g. an aliased graphql under vitest) they arrived as internal.
   if (VARIABLE_COERCION.test(formatted.message)) return { ...base, extensions: { code: ErrorCode.BadUserInput } };
+  // Apollo's own request errors without a code (a persisted-query hash that does not match) carry a 4xx
+  // status but arrive coded INTERNAL_SERVER_ERROR: they are the caller's.
+  const httpStatus = (error as { extensions?: { http?: { status?: unknown } } } | undefined)?.extensions?.http?.status;
+  if (code === ErrorCode.Internal && !(original instanceof Error && original !== error) && typeof httpStatus === 'number' && httpStatus < 500) {
+    return { ...base, extensions: { code: ErrorCode.BadUserInput } };
+  }
   if (typeof code === 'string' && APOLLO_CODES.has(code)) {
     return { ...base, extensions: { code } };
   }
