@@ -117,7 +117,7 @@ const CHILD = `
 const http = require('node:http');
 const [url, n] = [process.argv[1], Number(process.argv[2])];
 const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
-let done = 0, ok = 0, first = Infinity, last = 0, opened = 0, resets = 0;
+let done = 0, ok = 0, first = Infinity, last = 0, opened = 0, resets = 0; const statuses = {};
 const now = () => performance.timeOrigin + performance.now();
 function poll() {
   http.get(url, { agent }, (res) => {
@@ -125,9 +125,9 @@ function poll() {
     res.setEncoding('utf8');
     res.on('data', (d) => { body += d; });
     res.on('end', () => {
-      const t = now(); first = Math.min(first, t); last = Math.max(last, t);
+      const t = now(); first = Math.min(first, t); last = Math.max(last, t); statuses[res.statusCode] = (statuses[res.statusCode] || 0) + 1;
       try { if (res.statusCode === 200 && JSON.parse(body).changes.length === 1) ok++; } catch {}
-      if (++done === n) { process.stdout.write(JSON.stringify({ ok, first, last, resets }) + '\\n'); process.exit(0); }
+      if (++done === n) { process.stdout.write(JSON.stringify({ ok, first, last, resets, statuses }) + '\\n'); process.exit(0); }
     });
   }).on('error', () => { resets++; setTimeout(poll, 50); }); // a reset while connecting (listen backlog full): try again
 }
