@@ -38,7 +38,7 @@ export default defineConfig({
       },
       {
         // Fault injection (test/chaos): each case kills and restarts processes and private servers.
-        // CHAOS_SCALE=ci (default, reduced counts, part of `npm test`) or full (`npm run test:chaos:full`).
+        // CHAOS_SCALE=ci (default, reduced counts, `npm run test:chaos`) or full (`npm run test:chaos:full`); run apart from `npm test`.
         resolve: { alias },
         test: {
           name: 'chaos',

@@ -21,7 +21,7 @@ import {
 } from 'graphql';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { ErrorCode } from '../../src/errors.ts';
-import { commonProblems, junkJson, junkString, sanitize, truncate, type CaseFailure, fetchOnce } from './support.ts';
+import { commonProblems, junkJson, junkString, sanitize, truncate, type CaseFailure, fetchOnce, fuzzSeed } from './support.ts';
 
 const BATCH = 8;
 /** Batches of 8 per root field (default 9: about 4,500 cases). */
@@ -226,7 +226,7 @@ describe('GraphQL fuzzing: every operation of the schema', () => {
 
   const runProperty = async (arb: fc.Arbitrary<(() => Promise<CaseFailure | undefined>)[]>, runs: number) => {
     const failures: CaseFailure[] = [];
-    await fc.assert(fc.asyncProperty(arb, (cases) => check(cases, failures)), { numRuns: runs, endOnFailure: true })
+    await fc.assert(fc.asyncProperty(arb, (cases) => check(cases, failures)), { numRuns: runs, endOnFailure: true, seed: fuzzSeed() })
       .catch((err) => { if (!failures.length) throw err; console.log(String((err as Error).message).split('\n').slice(0, 3).join('\n')); });
     expect(failures.slice(0, 5), JSON.stringify(failures.slice(0, 5), null, 2)).toEqual([]);
   };

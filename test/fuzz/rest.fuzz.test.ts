@@ -21,7 +21,7 @@ import { celloRoutes } from '../../src/rest-compat/cello/index.ts';
 import { udupRoutes } from '../../src/rest-compat/udup/index.ts';
 import { changeserverRoutes } from '../../src/rest-compat/changeserver/changeserver.routes.ts';
 import { methodsOf, type RestRoute } from '../../src/rest-compat/rest-route.ts';
-import { commonProblems, encode, junkJson, junkString, sanitize, sanitizeFlat, truncate, type CaseFailure, type FuzzResponse, fetchOnce } from './support.ts';
+import { commonProblems, encode, junkJson, junkString, sanitize, sanitizeFlat, truncate, type CaseFailure, type FuzzResponse, fetchOnce, fuzzSeed } from './support.ts';
 
 const BATCH = 8;
 const RUNS = Number(process.env.FUZZ_RUNS ?? 150);
@@ -222,7 +222,7 @@ describe('REST fuzzing: every route of the five dialects', () => {
         if (health.status !== 200) bad.push({ reason: '/health no longer answers 200', request: '', status: health.status, body: await health.text() });
         if (bad.length) { failures.push(...bad); return false; }
         return true;
-      }), { numRuns: RUNS, endOnFailure: true, seed: process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined }).catch((err) => { if (!failures.length) throw err; console.log(String((err as Error).message).split('\n').slice(0, 3).join('\n')); });
+      }), { numRuns: RUNS, endOnFailure: true, seed: fuzzSeed() }).catch((err) => { if (!failures.length) throw err; console.log(String((err as Error).message).split('\n').slice(0, 3).join('\n')); });
       expect(failures.slice(0, 5), JSON.stringify(failures.slice(0, 5), null, 2)).toEqual([]);
     }, 600_000);
   }

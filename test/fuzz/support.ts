@@ -117,3 +117,13 @@ export async function fetchOnce(url: string, init?: RequestInit): Promise<Respon
     return fetch(url, init);
   }
 }
+
+/**
+ * CI runs a fixed seed so a green build stays green; exploration runs set
+ * FUZZ_SEED=<n> or FUZZ_SEED=random (a failure prints its seed to replay).
+ */
+export function fuzzSeed(): number | undefined {
+  const v = process.env.FUZZ_SEED;
+  if (v === 'random') return undefined;
+  return v ? Number(v) : 20261123;
+}

@@ -109,7 +109,7 @@ async function expectConverged(gw: TestGateway, db: DbHandle, id: string, sql: s
     const [mine, theirs] = await Promise.all([cachedRows(gw, id), sourceRows(db, sql)]);
     last = { mine: normalise(mine.rows), theirs: normalise(theirs), status: mine.status, error: mine.error };
     return JSON.stringify(normalise(mine.rows)) === JSON.stringify(normalise(theirs));
-  }, (ok) => ok, 30_000, `${label}: cached result equal to the source`).catch((err) => { console.log(JSON.stringify(last)); throw err; });
+  }, (ok) => ok, 90_000, `${label}: cached result equal to the source`).catch((err) => { console.log(JSON.stringify(last)); throw err; });
 }
 
 async function setUp(db: DbHandle): Promise<void> {
