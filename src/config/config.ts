@@ -24,6 +24,7 @@ export const ENV_VARS = {
   host: 'HOST',
   databaseUrl: 'DATABASE_URL',
   redisUrl: 'REDIS_URL',
+  redisClusterNodes: 'REDIS_CLUSTER_NODES',
   secretKey: 'TRIBUTARY_SECRET_KEY',
   secretKeyFile: 'TRIBUTARY_SECRET_KEY_FILE',
   logLevel: 'LOG_LEVEL',
@@ -53,6 +54,46 @@ export const ENV_VARS = {
   clusterConsensusModes: 'CLUSTER_CONSENSUS_MODES',
 } as const;
 
+/** One Redis Cluster seed node (REDIS_CLUSTER_NODES entry). */
+export interface RedisClusterNode {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  /** `rediss://` entry: TLS to every node. */
+  tls: boolean;
+}
+
+/**
+ * `host:port`, `[v6]:port`, or a `redis://` / `rediss://` URL with a port,
+ * optional credentials and no database but 0. A string is the error (it
+ * never repeats the entry, which may hold a password).
+ */
+function parseClusterNode(entry: string): RedisClusterNode | string {
+  if (!/^rediss?:\/\//.test(entry)) {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/.exec(entry);
+    return m ? { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), tls: false } : 'is not host:port or a redis:// URL';
+  }
+  let u: URL;
+  try { u = new URL(entry); } catch { return 'is not a valid URL'; }
+  if (!u.hostname || !u.port) return 'needs a host and a port';
+  if (u.pathname !== '' && u.pathname !== '/' && u.pathname !== '/0') return 'names a database: Redis Cluster has only database 0';
+  return {
+    host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port), tls: u.protocol === 'rediss:',
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}), ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+  };
+}
+
+/** Comma-separated (environment) or a JSON array (config file) of cluster seed nodes. */
+const clusterNodes = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v),
+  z.array(z.string()).min(1, 'must name at least one node').transform((entries, ctx): RedisClusterNode[] => entries.map((e, i) => {
+    const node = parseClusterNode(e);
+    if (typeof node === 'string') { ctx.addIssue({ code: 'custom', message: `entry ${i + 1} ${node}` }); return { host: '', port: 0, tls: false }; }
+    return node;
+  })),
+);
+
 /** A list from a JSON array (config file) or a comma-separated string (environment). */
 const labelList = (dflt: string[]) => z.preprocess(
   (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v),
@@ -64,6 +105,12 @@ const schema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   databaseUrl: urlWith(['postgres:', 'postgresql:']).default('postgres://127.0.0.1:5432/tributary'),
   redisUrl: urlWith(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  /**
+   * Redis Cluster seed nodes: set, every connection is an ioredis Cluster
+   * client (REDIS_URL is not used). Username and password come from the
+   * first entry that has them, TLS from any `rediss://` entry.
+   */
+  redisClusterNodes: clusterNodes.optional(),
   secretKey: z.string().min(16, 'must be at least 16 characters').optional(),
   secretKeyFile: z.string().default('.tributary/secret.key'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

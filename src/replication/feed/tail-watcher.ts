@@ -25,6 +25,7 @@
  */
 import type { Redis } from 'ioredis';
 import { compareStreamIds } from './feed-keys.ts';
+import { blockingConnectionForKey, isCluster, nodeForKey } from '../../store/redis-client.ts';
 
 export interface TailWatcherOptions {
   /** The feed's ordinary connection; duplicated once for blocking, and used to send CLIENT UNBLOCK. */
@@ -110,6 +111,8 @@ export class TailWatcher {
         res = await conn.xread('COUNT', 1, 'BLOCK', this.sliceMs, 'STREAMS', this.opts.key, from);
       } catch {
         if (this.closed) return;
+        // On Redis Cluster the blocking connection goes to the key's master directly: after a failure (slot moved, node down) ask again who owns it.
+        if (isCluster(this.opts.redis)) this.dropConnection();
         await new Promise((r) => setTimeout(r, 100)); // connection trouble: ioredis reconnects; waiters keep their own deadlines
         continue;
       } finally {
@@ -123,7 +126,8 @@ export class TailWatcher {
 
   private connection(): Redis {
     if (!this.conn) {
-      const conn = this.opts.redis.duplicate();
+      // A duplicate; on Redis Cluster a plain connection to the master owning the key, where CLIENT ID and UNBLOCK must go too.
+      const conn = blockingConnectionForKey(this.opts.redis, this.opts.key);
       conn.on('ready', () => { this.connId = undefined; });
       conn.on('error', () => { /* reconnects on its own; run() sees command failures */ });
       this.conn = conn;
@@ -133,6 +137,12 @@ export class TailWatcher {
 
   private unblock(): void {
     const id = this.connId;
-    if (id !== undefined) this.opts.redis.client('UNBLOCK', id).catch(() => undefined);
+    if (id !== undefined) nodeForKey(this.opts.redis, this.opts.key)?.client('UNBLOCK', id).catch(() => undefined);
+  }
+
+  private dropConnection(): void {
+    this.conn?.disconnect();
+    this.conn = undefined;
+    this.connId = undefined;
   }
 }
