@@ -6,6 +6,9 @@
  * Every gateway instance reads the feeds straight from Redis, so a change
  * appended by any worker reaches subscribers on every gateway; no pub/sub hop
  * is needed (nor can one lose a change: the feed is the source of truth).
+ * Within a gateway, one FeedHub per feed reads the tail once and dispatches
+ * each change by scope to the live subscribers and parked long polls
+ * (feed-hub.ts); only readers that are behind read Redis on their own.
  *
  * Scopes: an event's scope is the value of its row's selector column
  * (`_change_selector` by default); an event without one matches no scope.
@@ -25,6 +28,7 @@ import { InvalidSequenceError, parseSequence } from '../replication/sequence.ts'
 import type { JobRepo } from '../store/job.repo.ts';
 import { AppError, ErrorCode } from '../errors.ts';
 import { FeedSubscription, SubscriberTooSlowError, type FeedSubscriptionOptions } from './change-subscription.ts';
+import { FeedHub, type HubMember } from './feed-hub.ts';
 
 export const DEFAULT_CHANGES_LIMIT = 100;
 export const MAX_CHANGES_LIMIT = MAX_READ_LIMIT;
@@ -95,10 +99,11 @@ export function toAppError(err: unknown): unknown {
 
 const invalid = (parameter: string, message: string) => new AppError(ErrorCode.ParameterInvalid, message, { parameter });
 
-interface Filters { since: string | null; accept: (e: ChangeEvent) => boolean; snapshot?: PgSnapshot }
+interface Filters { since: string | null; scopes: ReadonlySet<string>; accept: (e: ChangeEvent) => boolean; snapshot?: PgSnapshot }
 
 export class ChangeFeedService {
   private readonly feeds = new Map<string, RedisChangeFeed>();
+  private readonly hubs = new Map<string, FeedHub>();
   private readonly live = new Set<FeedSubscription>();
   private closed = false;
   /** Aborted by close(): pending long polls answer at once. */
@@ -133,6 +138,17 @@ export class ChangeFeedService {
     return f;
   }
 
+  /** The feed's shared tail reader in this gateway. */
+  private hub(feed: RedisChangeFeed): FeedHub {
+    let h = this.hubs.get(feed.name);
+    if (!h) {
+      const o = this.opts.subscription;
+      h = new FeedHub(feed, { readBatch: o?.readBatch, blockSliceMs: o?.blockSliceMs });
+      this.hubs.set(feed.name, h);
+    }
+    return h;
+  }
+
   private filters(q: { scopes: readonly string[]; since?: string | null; snapshot?: string | null; tables?: readonly string[] | null }): Filters {
     try {
       const scopes = new Set(validateScopes([...q.scopes], { required: true }));
@@ -140,7 +156,7 @@ export class ChangeFeedService {
       const snapshot = q.snapshot ? parseSnapshot(q.snapshot) : undefined;
       const table = tableMatcher([...(q.tables ?? [])]);
       const accept = (e: ChangeEvent) => e.scope !== undefined && scopes.has(e.scope) && table(e) && !(snapshot && hiddenBySnapshot(e, snapshot));
-      return { since, accept, snapshot };
+      return { since, scopes, accept, snapshot };
     } catch (err) {
       throw toAppError(err);
     }
@@ -194,12 +210,21 @@ export class ChangeFeedService {
     let sawMariaDb = false;
     const batch = Math.min(MAX_READ_LIMIT, Math.max(limit, 500));
     for (;;) {
-      let raw = await feed.read(cursor, batch);
+      const raw = await feed.read(cursor, batch);
       if (raw.length === 0) {
         const left = deadline - Date.now();
         if (changes.length > 0 || left <= 0 || signal.aborted) break;
-        raw = await feed.readBlocking(cursor, batch, left, signal);
-        if (raw.length === 0) break;
+        // At the tail with nothing yet: park on the feed's hub, which reads each new change once for every waiter.
+        const got = await this.park(feed, f, cursor, limit, left, signal);
+        if (got === 'behind') continue; // the hub had read past the cursor: read on from Redis
+        for (const e of got.changes) if (e.source !== 'postgres') sawMariaDb = true;
+        if (got.changes.length > 0) {
+          const scanned = got.changes.length === limit ? got.changes[limit - 1]!.sequence : got.through ?? cursor;
+          return { changes: got.changes, scannedThrough: scanned, sawMariaDb };
+        }
+        if (got.through !== null) cursor = scannedThrough = got.through;
+        if (got.timedOut) break;
+        continue;
       }
       for (const e of raw) {
         if (e.source !== 'postgres') sawMariaDb = true;
@@ -214,6 +239,44 @@ export class ChangeFeedService {
   }
 
   /**
+   * One long poll parked on the feed's hub after `cursor` for up to `waitMs`:
+   * its first matching changes (up to `limit`) with the last sequence the hub
+   * examined, or nothing on timeout/abort; 'behind' when the hub has read past `cursor`.
+   */
+  private park(feed: RedisChangeFeed, f: Filters, cursor: string | null, limit: number, waitMs: number, signal: AbortSignal) {
+    type Parked = { changes: ChangeEvent[]; through: string | null; timedOut: boolean };
+    const hub = this.hub(feed);
+    return new Promise<Parked | 'behind'>((resolve, reject) => {
+      const changes: ChangeEvent[] = [];
+      let settled = false;
+      const settle = (r: Parked | Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        hub.detach(member);
+        if (r instanceof Error) reject(r); else resolve(r);
+      };
+      const member: HubMember = {
+        scopes: f.scopes,
+        accept: f.accept,
+        offer: (e) => { if (changes.length >= limit) return false; changes.push(e); return true; },
+        flush: (through) => settle({ changes, through, timedOut: false }),
+        detached: (through, err) => settle(err !== undefined && changes.length === 0 ? (err as Error) : { changes, through, timedOut: false }),
+      };
+      const onAbort = (): void => settle({ changes, through: null, timedOut: true });
+      const timer = setTimeout(onAbort, waitMs);
+      if (!hub.attach(member, cursor)) {
+        settled = true;
+        clearTimeout(timer);
+        resolve('behind');
+        return;
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
    * Replays matching changes after `since`, then follows the feed live. The
    * returned iterator is bounded (see FeedSubscription); a subscriber that
    * cannot keep up ends with SUBSCRIBER_TOO_SLOW.
@@ -224,7 +287,7 @@ export class ChangeFeedService {
     if (f.since !== null) {
       try { await feed.read(f.since, 1); } catch (err) { throw toAppError(err); } // SNAPSHOT_TOO_OLD up front, not after the first pull
     }
-    const sub: FeedSubscription = new FeedSubscription(feed, f.since, f.accept, this.opts.subscription, (err) => toAppError(err) as Error, () => this.live.delete(sub));
+    const sub: FeedSubscription = new FeedSubscription(feed, this.hub(feed), f.since, f.scopes, f.accept, this.opts.subscription, (err) => toAppError(err) as Error, () => this.live.delete(sub));
     this.live.add(sub);
     return sub;
   }
@@ -239,6 +302,9 @@ export class ChangeFeedService {
     }));
   }
 
+  /** Readers attached to `feed`'s hub in this gateway now: live subscribers at the tail and parked long polls (for metrics and tests). */
+  parkedOn(feed: string): number { return this.hubs.get(feed)?.size ?? 0; }
+
   /** Live subscriptions (for metrics and tests). */
   get subscribers(): number { return this.live.size; }
 
@@ -247,6 +313,9 @@ export class ChangeFeedService {
     this.closed = true;
     this.stopping.abort();
     for (const s of [...this.live]) s.close();
+    const hubs = [...this.hubs.values()];
+    this.hubs.clear();
+    await Promise.all(hubs.map((h) => h.close()));
     const feeds = [...this.feeds.values()];
     this.feeds.clear();
     await Promise.all(feeds.map((f) => f.close().catch(() => undefined)));

@@ -1,29 +1,33 @@
 /**
- * One live subscriber of a change feed: a producer loop that reads the feed
- * from Redis on the subscriber's behalf, a bounded buffer, and the async
- * iterator the GraphQL subscription pulls from.
+ * One live subscriber of a change feed: a bounded buffer, the async iterator
+ * the GraphQL subscription pulls from, and a producer that fills the buffer
+ * in one of two ways:
  *
- *   producer: readBlocking(cursor) -> filter -> buffer (cursor = last event READ, matched or not)
- *   consumer: next() takes from the buffer
+ *   catching up: reads Redis itself after its cursor (replay, or after it fell behind)
+ *   attached:    the feed's shared FeedHub hands it the live changes of its scopes
+ *
+ * The producer reads Redis until the hub has not read past its cursor, then
+ * attaches (feed-hub.ts says why that join has no gap and no duplicate); the
+ * hub detaches it again when its buffer is full, telling it the last sequence
+ * it examined, and it catches up on its own from there.
  *
  * Invariants:
  * - No gap, no duplicate: the cursor only ever moves to the last sequence
- *   read, and every read is "after the cursor"; replay and live tail are the
- *   same loop, so there is no switch-over to get wrong.
- * - Memory is bounded: the producer reads at most `bufferEvents - buffered`
- *   events at a time, so the buffer never holds more than `bufferEvents`.
- * - A slow subscriber only delays itself: each subscriber reads the feed on
- *   its own (the tail watcher's one blocking connection is shared, but a
- *   waiter is only a promise). When the buffer is full and does not drain to
- *   half within `stallMs`, the subscriber is closed: the buffer is dropped and
- *   the next pull throws SubscriberTooSlowError naming the last sequence it
- *   delivered, so the client can resubscribe with `since` = that sequence.
+ *   examined (by itself or by the hub on its behalf), and every read is
+ *   "after the cursor".
+ * - Memory is bounded: the buffer never holds more than `bufferEvents`.
+ * - A slow subscriber only delays itself: the hub drops it rather than wait.
+ *   When the buffer is full and does not drain to half within `stallMs`, the
+ *   subscriber is closed: the buffer is dropped and the next pull throws
+ *   SubscriberTooSlowError naming the last sequence it delivered, so the
+ *   client can resubscribe with `since` = that sequence.
  *
- *   reading --buffer full--> stalled --drained to half--> reading
+ *   catching up --caught up--> attached --buffer full--> stalled --drained to half--> catching up
  *   stalled --stallMs--> failed (buffer dropped) ; any --return()/close--> ended
  */
 import type { ChangeEvent } from '../replication/change-event.ts';
 import type { ChangeFeed } from '../replication/feed/change-feed.ts';
+import type { FeedHub, HubMember } from './feed-hub.ts';
 
 export interface FeedSubscriptionOptions {
   /** Most events held for a subscriber that has not pulled them yet. Default 10000. */
@@ -32,7 +36,7 @@ export interface FeedSubscriptionOptions {
   stallMs?: number;
   /** Most events read from Redis per round trip. Default 1000. */
   readBatch?: number;
-  /** Longest single blocking wait for new changes, ms (re-armed in a loop). Default 5000. */
+  /** Longest single blocking wait for new changes, ms (re-armed in a loop; the hub's). Default 5000. */
   blockSliceMs?: number;
 }
 
@@ -48,7 +52,7 @@ export class SubscriberTooSlowError extends Error {
   }
 }
 
-export class FeedSubscription implements AsyncIterableIterator<ChangeEvent> {
+export class FeedSubscription implements AsyncIterableIterator<ChangeEvent>, HubMember {
   private readonly opts: Required<FeedSubscriptionOptions>;
   private buffer: ChangeEvent[] = [];
   private head = 0;
@@ -58,12 +62,15 @@ export class FeedSubscription implements AsyncIterableIterator<ChangeEvent> {
   private readonly abort = new AbortController();
   private wakeConsumer?: () => void;
   private wakeProducer?: () => void;
+  private onDetached?: (r: { cursor: string | null; err?: unknown }) => void;
   private readonly loop: Promise<void>;
 
   constructor(
     private readonly feed: ChangeFeed,
+    private readonly hub: FeedHub,
     since: string | null,
-    private readonly accept: (e: ChangeEvent) => boolean,
+    readonly scopes: ReadonlySet<string>,
+    readonly accept: (e: ChangeEvent) => boolean,
     opts: FeedSubscriptionOptions = {},
     /** Maps a producer failure (e.g. SnapshotTooOldError) to what the consumer sees. */
     private readonly mapError: (err: unknown) => Error = (e) => (e instanceof Error ? e : new Error(String(e))),
@@ -91,10 +98,20 @@ export class FeedSubscription implements AsyncIterableIterator<ChangeEvent> {
           if (signal.aborted) return;
           if (!drained) throw new SubscriberTooSlowError(this.lastDelivered, this.opts.bufferEvents, this.opts.stallMs);
         }
+        const detached = new Promise<{ cursor: string | null; err?: unknown }>((resolve) => { this.onDetached = resolve; });
+        if (this.hub.attach(this, cursor)) {
+          const r = await detached;
+          if (signal.aborted) return;
+          if (r.err !== undefined) throw r.err;
+          cursor = r.cursor;
+          continue;
+        }
+        this.onDetached = undefined;
+        // The hub has read past the cursor: catch up from Redis (what the hub read is there, or SNAPSHOT_TOO_OLD).
         const room = this.opts.bufferEvents - this.buffered;
-        const events = await this.feed.readBlocking(cursor, Math.min(this.opts.readBatch, room), this.opts.blockSliceMs, signal);
+        const events = await this.feed.readBlocking(cursor, Math.min(this.opts.readBatch, room), 100, signal);
         if (signal.aborted || events.length === 0) continue;
-        for (const e of events) if (this.accept(e)) this.buffer.push(e);
+        for (const e of events) if (e.scope !== undefined && this.scopes.has(e.scope) && this.accept(e)) this.buffer.push(e);
         cursor = events[events.length - 1]!.sequence;
         this.wake();
       }
@@ -105,6 +122,24 @@ export class FeedSubscription implements AsyncIterableIterator<ChangeEvent> {
       this.head = 0;
       this.wake();
     }
+  }
+
+  /** HubMember: takes a live change unless the buffer is full (or the subscription ended). */
+  offer(e: ChangeEvent): boolean {
+    if (this.ended || this.buffered >= this.opts.bufferEvents) return false;
+    this.buffer.push(e);
+    return true;
+  }
+
+  /** HubMember: a hub read put changes in the buffer. */
+  flush(): void { this.wake(); }
+
+  /** HubMember: the hub let go (buffer full, read failure, shutdown). */
+  detached(cursor: string | null, err?: unknown): void {
+    this.wake(); // it may have been offered changes in the read that detached it
+    const d = this.onDetached;
+    this.onDetached = undefined;
+    d?.({ cursor, err });
   }
 
   /** Resolves true once the consumer has drained the buffer to half, false after stallMs. */
@@ -162,6 +197,8 @@ export class FeedSubscription implements AsyncIterableIterator<ChangeEvent> {
     if (this.ended) return;
     this.ended = true;
     this.abort.abort();
+    this.hub.detach(this);
+    this.detached(null);
     this.buffer = [];
     this.head = 0;
     this.wake();
