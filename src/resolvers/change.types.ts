@@ -54,7 +54,16 @@ export class FeedInfo {
 
 const toColumn = (c: ColumnType): ChangeColumn => ({ name: c.name, kind: c.kind, sourceType: c.sourceType, pgType: pgTypeOid(c) });
 
+/** One Change per event, shared by every subscriber the feed hub hands the same event to. */
+const changeOf = new WeakMap<ChangeEvent, Change>();
+
 export function toChange(e: ChangeEvent): Change {
+  let c = changeOf.get(e);
+  if (!c) changeOf.set(e, (c = buildChange(e)));
+  return c;
+}
+
+function buildChange(e: ChangeEvent): Change {
   return {
     sequence: e.sequence,
     txid: e.txid,
