@@ -154,7 +154,7 @@ const schema = z.object({
   /** Active subscriptions on one graphql-ws connection. */
   maxSubscriptionsPerConnection: z.coerce.number().int().min(1).max(100_000).default(100),
   /** Long polls (changeserver `block`, GraphQL `changes(block:)`) waiting at once in one gateway. */
-  maxLongPollWaiters: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  maxLongPollWaiters: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
 });
 
 export type Config = z.infer<typeof schema>;

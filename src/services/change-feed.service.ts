@@ -74,7 +74,7 @@ export interface ChangeFeedServiceOptions {
   prefix: string;
   jobs: JobRepo;
   subscription?: FeedSubscriptionOptions;
-  /** Long polls (`block` > 0) waiting at once; past it a blocking read is UNAVAILABLE at once. Default 1000. */
+  /** Long polls (`block` > 0) waiting at once; past it a blocking read is UNAVAILABLE at once. Default 10000. */
   maxLongPollWaiters?: number;
 }
 
@@ -178,7 +178,7 @@ export class ChangeFeedService {
         return { firstSequence: bounds.first, lastSequence: bounds.last, changes: [], warnings: [] };
       }
       const stop = signal ? AbortSignal.any([signal, this.stopping.signal]) : this.stopping.signal;
-      const max = this.opts.maxLongPollWaiters ?? 1000;
+      const max = this.opts.maxLongPollWaiters ?? 10_000;
       if (block > 0 && this.waiters >= max) {
         throw new AppError(ErrorCode.Unavailable, `too many long polls are waiting in this gateway (the limit is ${max}): retry later, or without block`, { limit: max });
       }

@@ -18,8 +18,7 @@ describe('long-poll scale', () => {
   let gw: TestGateway; let src: DbHandle; let redis: Redis;
   const feed = uniq('lpscale');
   beforeAll(async () => {
-    // MAX_LONG_POLL_WAITERS defaults to 1000 (503 beyond): raised to what this test opens.
-    gw = await startTestGateway({ maxLongPollWaiters: WAITERS } as never);
+    gw = await startTestGateway();
     src = await pgDatabase(inject('pgUrl'), uniq('lpscale'));
     await src.query(`CREATE TABLE t (id int PRIMARY KEY, _change_selector text)`);
     await subscribeJob(gw.url, feed, src, 'public');
