@@ -7,9 +7,12 @@
  *     tenant each, round-robin), so each receives 1 change/s and every change
  *     is delivered once: 1k messages/s in all. A change carries its send
  *     time (taken just before its INSERT), so latency = receipt - send time.
- *     Peer: PostGraphile live queries (@graphile/subscriptions-lds), which
- *     need the wal2json output plugin: the run checks for it on the same
- *     PostgreSQL and reports why the peer cannot run when it is missing.
+ *     Peer: PostGraphile 4 live queries (@graphile/subscriptions-lds), right
+ *     after, alone, on the same PostgreSQL (bench/support/postgraphile-peer.ts:
+ *     its own database, PostGraphile in a child process, the same clients,
+ *     writer and measure). LDS needs the wal2json output plugin (Debian
+ *     postgresql-15-wal2json): without it the peer is reported as not
+ *     measured, with the reason.
  *   - fan-out: 200 graphql-ws subscribers on one scope, 1,000 changes in one
  *     transaction: delivered messages/s from the commit to the last receipt.
  *   - long poll: 10,000 concurrent changeserver long polls (GET
@@ -22,7 +25,6 @@
  */
 import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import pg from 'pg';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { startPostgres, startRedis, type PrivateServer } from '../src/devtools/private-servers.ts';
@@ -30,6 +32,7 @@ import { Operation, type CapturedTransaction } from '../src/replication/change-e
 import { makeSequence, parseSequence } from '../src/replication/sequence.ts';
 import { RedisChangeFeed } from '../src/replication/feed/redis-change-feed.ts';
 import { createJob, createPgDb, endpoint, sleep, startGateway, waitJob, type BenchGateway, type BenchResult, type PgDb } from './support/harness.ts';
+import { postgraphilePeer, type PeerResult } from './support/postgraphile-peer.ts';
 
 const SUBSCRIBERS = 1000;
 const RATE = 1000;
@@ -201,18 +204,6 @@ export async function run(): Promise<BenchResult[]> {
     const job = await createJob(gw.url, { name: feed, type: 'SUBSCRIBE', source: endpoint('POSTGRES', pgs.port, db.name), tables: [{ schema: 'public' }] });
     await waitJob(gw.url, job.id, (j) => j.progress.phase === 'streaming', 60_000, 'capture streaming');
 
-    // The peer's prerequisite, on the same server: LDS reads changes through wal2json.
-    let peerNote: string;
-    const admin = new pg.Client({ connectionString: db.url });
-    await admin.connect();
-    try {
-      await admin.query(`SELECT pg_create_logical_replication_slot('lds_probe', 'wal2json')`);
-      await admin.query(`SELECT pg_drop_replication_slot('lds_probe')`);
-      peerNote = 'wal2json is available but the PostGraphile peer is not wired into this script yet.';
-    } catch (err) {
-      peerNote = `Peer not measured: PostGraphile live queries (@graphile/subscriptions-lds) read changes through the wal2json logical decoding plugin, and this PostgreSQL has none (creating a wal2json slot failed: "${(err as Error).message}"). postgraphile@4 and @graphile/subscriptions-lds were therefore not installed; Tributary's figures are reported alone.`;
-    } finally { await admin.end(); }
-
     const log = (m: string) => process.stderr.write(`changefeed bench: ${m}\n`);
     // Each phase alone, so one that cannot finish on a loaded machine does not hide the others' figures.
     const phase = async <T>(name: string, fn: () => Promise<T>, failed: T): Promise<T> => {
@@ -221,6 +212,10 @@ export async function run(): Promise<BenchResult[]> {
     };
     const lat = await phase('latency', () => latency(gw!, db!, feed), { p50: NaN, p99: NaN, max: NaN, received: 0, total: RATE * WRITE_SECONDS, rate: NaN });
     await sleep(10_000); // let the previous phase's subscriptions wind down
+    // The peer, alone: its own database (Tributary's capture of cfbench stays idle), PostGraphile in a child process.
+    const peer: PeerResult = await phase('peer (PostGraphile live queries)', () => postgraphilePeer(pgs!, { subscribers: SUBSCRIBERS, rate: RATE, seconds: WRITE_SECONDS, log }),
+      { measured: false, reason: 'the peer phase failed (see the log)' });
+    await sleep(10_000);
     const fan = await phase('fan-out', () => fanout(gw!, db!, feed), { delivered: 0, want: FANOUT_SUBSCRIBERS * FANOUT_CHANGES, seconds: NaN, rate: NaN });
     await sleep(10_000);
     const lp = await phase('long poll', () => longPoll(gw!, redis!.url), { parked: 0, rssBefore: NaN, rssWaiting: NaN, released: NaN, firstAnswer: NaN, lastAnswer: NaN, ok: NaN, resets: NaN });
@@ -231,10 +226,19 @@ export async function run(): Promise<BenchResult[]> {
         metrics: {
           subscribers: SUBSCRIBERS, 'changes/s offered': RATE, 'changes/s achieved': Math.round(lat.rate), 'delivered / expected': `${lat.received} / ${lat.total}`,
           'p50 ms': r1(lat.p50), 'p99 ms': r1(lat.p99), 'max ms': r1(lat.max),
+          ...(peer.measured
+            ? {
+              'PostGraphile delivered / expected': `${peer.received} / ${peer.total}`, 'PostGraphile changes/s achieved': Math.round(peer.rate),
+              'PostGraphile p50 ms': r1(peer.p50), 'PostGraphile p99 ms': r1(peer.p99), 'PostGraphile max ms': r1(peer.max),
+              'Tributary p99 / PostGraphile p99': +(lat.p99 / peer.p99).toFixed(3),
+            }
+            : { 'PostGraphile p99 ms': 'not measured', 'Tributary p99 / PostGraphile p99': 'not measured' }),
         },
         ratio: { label: 'p99 ms / 25 ms target', value: +(lat.p99 / 25).toFixed(3) },
         target: 'p99 ≤ 25 ms (ratio ≤ 1)',
-        notes: `Commit-to-subscriber latency includes capture (logical replication), the feed append and graphql-ws delivery. ${peerNote}`,
+        notes: `Commit-to-subscriber latency includes capture (logical replication), the feed append and graphql-ws delivery. ${peer.measured
+          ? `Peer: PostGraphile live queries (${peer.versions}; ${peer.settings}) in a child process, measured right after Tributary, alone, on the same PostgreSQL (own database, same \`ev\` table plus an index on \`_change_selector\`, LDS on a temporary wal2json slot): the same ${SUBSCRIBERS} graphql-ws clients, each a live query \`allEvs(condition: {_changeSelector: "t<i>"})\`, and the same writer; a live query re-sends its whole result set (${peer.updates} updates), and only rows new to a subscriber count. PostGraphile used ${r1(peer.serverCpuSeconds)} CPU s from the first write to the last receipt.`
+          : `Peer not measured: ${peer.reason.replace(/\.?$/, '.')} Tributary's figures are reported alone.`}`,
       },
       {
         name: 'changefeed-fanout',
