@@ -17,7 +17,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { ChangeEvent } from '../replication/change-event.ts';
-import { SnapshotTooOldError } from '../replication/feed/change-feed.ts';
+import { SnapshotTooOldError, type FeedBounds } from '../replication/feed/change-feed.ts';
 import { FeedParameterError } from '../replication/feed/feed-errors.ts';
 import { feedKeys, FEED_NAME_RE } from '../replication/feed/feed-keys.ts';
 import { listFeeds, openFeed } from '../replication/feed/feed-registry.ts';
@@ -104,6 +104,7 @@ interface Filters { since: string | null; scopes: ReadonlySet<string>; accept: (
 export class ChangeFeedService {
   private readonly feeds = new Map<string, RedisChangeFeed>();
   private readonly hubs = new Map<string, FeedHub>();
+  private readonly boundsReads = new Map<string, { startedAt: number; promise: Promise<FeedBounds> }>();
   private readonly live = new Set<FeedSubscription>();
   private closed = false;
   /** Aborted by close(): pending long polls answer at once. */
@@ -136,6 +137,23 @@ export class ChangeFeedService {
       this.feeds.set(name, f);
     }
     return f;
+  }
+
+  /**
+   * The feed's bounds as of now or later. Callers arriving together (10,000
+   * long polls woken by one change) share one Redis round trip: a bounds read
+   * still in flight is reused if it started no earlier than `readAt` (when
+   * the caller's changes were read), so the bounds are never older than them.
+   */
+  private boundsNow(feed: RedisChangeFeed, readAt: number): Promise<FeedBounds> {
+    const now = performance.now();
+    const cur = this.boundsReads.get(feed.name);
+    if (cur && cur.startedAt >= readAt) return cur.promise;
+    const read = { startedAt: now, promise: feed.bounds() };
+    this.boundsReads.set(feed.name, read);
+    const forget = (): void => { if (this.boundsReads.get(feed.name) === read) this.boundsReads.delete(feed.name); };
+    read.promise.then(forget, forget);
+    return read.promise;
   }
 
   /** The feed's shared tail reader in this gateway. */
@@ -189,8 +207,8 @@ export class ChangeFeedService {
       } finally {
         if (block > 0) this.waiters--;
       }
-      const { changes, scannedThrough, sawMariaDb } = collected;
-      const bounds = await feed.bounds();
+      const { changes, scannedThrough, sawMariaDb, readAt } = collected;
+      const bounds = await this.boundsNow(feed, readAt);
       const lastSequence = changes.length === limit ? changes[changes.length - 1]!.sequence : scannedThrough ?? bounds.last;
       return { firstSequence: bounds.first, lastSequence, changes, warnings: f.snapshot && sawMariaDb ? [SNAPSHOT_MARIADB_WARNING] : [] };
     } catch (err) {
@@ -208,9 +226,11 @@ export class ChangeFeedService {
     let cursor = f.since;
     let scannedThrough: string | null = f.since;
     let sawMariaDb = false;
+    let readAt = performance.now();
     const batch = Math.min(MAX_READ_LIMIT, Math.max(limit, 500));
     for (;;) {
       const raw = await feed.read(cursor, batch);
+      readAt = performance.now();
       if (raw.length === 0) {
         const left = deadline - Date.now();
         if (changes.length > 0 || left <= 0 || signal.aborted) break;
@@ -220,7 +240,7 @@ export class ChangeFeedService {
         for (const e of got.changes) if (e.source !== 'postgres') sawMariaDb = true;
         if (got.changes.length > 0) {
           const scanned = got.changes.length === limit ? got.changes[limit - 1]!.sequence : got.through ?? cursor;
-          return { changes: got.changes, scannedThrough: scanned, sawMariaDb };
+          return { changes: got.changes, scannedThrough: scanned, sawMariaDb, readAt: got.at };
         }
         if (got.through !== null) cursor = scannedThrough = got.through;
         if (got.timedOut) break;
@@ -229,13 +249,13 @@ export class ChangeFeedService {
       for (const e of raw) {
         if (e.source !== 'postgres') sawMariaDb = true;
         if (f.accept(e)) changes.push(e);
-        if (changes.length === limit) return { changes, scannedThrough: e.sequence, sawMariaDb };
+        if (changes.length === limit) return { changes, scannedThrough: e.sequence, sawMariaDb, readAt };
       }
       cursor = raw[raw.length - 1]!.sequence;
       scannedThrough = cursor;
       if (raw.length < batch && changes.length > 0) break;
     }
-    return { changes, scannedThrough, sawMariaDb };
+    return { changes, scannedThrough, sawMariaDb, readAt };
   }
 
   /**
@@ -244,18 +264,18 @@ export class ChangeFeedService {
    * examined, or nothing on timeout/abort; 'behind' when the hub has read past `cursor`.
    */
   private park(feed: RedisChangeFeed, f: Filters, cursor: string | null, limit: number, waitMs: number, signal: AbortSignal) {
-    type Parked = { changes: ChangeEvent[]; through: string | null; timedOut: boolean };
+    type Parked = { changes: ChangeEvent[]; through: string | null; timedOut: boolean; at: number };
     const hub = this.hub(feed);
     return new Promise<Parked | 'behind'>((resolve, reject) => {
       const changes: ChangeEvent[] = [];
       let settled = false;
-      const settle = (r: Parked | Error): void => {
+      const settle = (r: Omit<Parked, 'at'> | Error): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         hub.detach(member);
-        if (r instanceof Error) reject(r); else resolve(r);
+        if (r instanceof Error) reject(r); else resolve({ ...r, at: performance.now() });
       };
       const member: HubMember = {
         scopes: f.scopes,
