@@ -1,50 +1,55 @@
 /**
- * Does Tributary keep to Redis Cluster's one-slot rule? Runs a real workload
- * against a private redis-server in cluster mode (one master holding all
- * 16384 slots: the ordinary client works, and the server still refuses any
- * multi-key command or script whose keys hash to different slots with
- * CROSSSLOT), then reports:
- *   - the server's error counters (INFO errorstats: CROSSSLOT and any other),
- *   - every key pattern left in Redis with its hash slot(s).
+ * Does Tributary run on a multi-master Redis Cluster and keep to its
+ * one-slot rule? Starts a private Redis Cluster of three masters
+ * (startRedisCluster: redis-server with cluster-enabled yes, formed with
+ * redis-cli --cluster create), runs a real workload with Tributary configured
+ * by REDIS_CLUSTER_NODES only (REDIS_URL points at a closed port), then
+ * reports, for every master:
+ *   - the server's error counters (INFO errorstats: CROSSSLOT, MOVED, ASK, any other),
+ *   - commands with failed or rejected calls,
+ *   - every key pattern left in Redis with its hash slot(s) and master(s).
  *   node bin/run-ts.js scripts/redis-cluster-check.ts
- * Workload (gateway + workers in this process): the `nodes` query (SCAN +
- * MGET of heartbeats), a noop task through BullMQ, a configured cluster's
- * queue, a synchronous MariaDB -> PostgreSQL job (snapshot flow, capture Lua
- * append, apply, in-flight counters, retention), a `changes` read of its feed,
- * and the queue dashboard's API. Exits 1 when Redis counted a CROSSSLOT error.
+ * Workload (gateway + workers in this process, and a second worker process's
+ * worth of App): the `nodes` query (SCAN of every master + GET of each
+ * heartbeat), a noop task through BullMQ, a configured cluster's queue, a
+ * synchronous MariaDB -> PostgreSQL job (snapshot flow, capture Lua append,
+ * apply, in-flight counters, retention), `feeds` and `changes` queries, and
+ * the queue dashboard's API. Exits 1 when a master counted a CROSSSLOT, MOVED
+ * or ASK error, 2 when the workload failed.
+ * test/integration/server/redis-cluster.test.ts checks the same in the
+ * integration suite with a PostgreSQL SUBSCRIBE job and graphql-ws.
  */
 import { Writable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { App } from '../src/app.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { createLogger } from '../src/observability/logger.ts';
-import { startMariadb, startPostgres, startRedis, type PrivateServer } from '../src/devtools/private-servers.ts';
+import { startMariadb, startPostgres, startRedisCluster, type PrivateRedisCluster, type PrivateServer } from '../src/devtools/private-servers.ts';
+import { createRedisClient, keySlot, masters } from '../src/store/redis-client.ts';
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function main(): Promise<number> {
   const servers: PrivateServer[] = [];
+  let rc: PrivateRedisCluster | undefined;
   let app: App | undefined;
   let worker: App | undefined;
   let redis: Redis | undefined;
   const logLines: string[] = [];
   try {
-    const [pgs, maria, rs] = await Promise.all([
-      startPostgres(), startMariadb({ serverId: 1 }),
-      startRedis({ appendonly: true, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'] }),
-    ]);
-    servers.push(pgs, maria, rs);
-    redis = new Redis(rs.url);
-    await redis.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
-    for (let i = 0; !/cluster_state:ok/.test(String(await redis.call('CLUSTER', 'INFO'))); i++) {
-      if (i > 100) throw new Error('cluster_state never became ok');
-      await sleep(100);
-    }
-    await redis.config('RESETSTAT');
-    say(`redis-server in cluster mode (${(await redis.info('server')).match(/redis_version:(\S+)/)?.[1]}), all slots on one master: cluster_state:ok`);
+    const [pgs, maria, cluster] = await Promise.all([startPostgres(), startMariadb({ serverId: 1 }), startRedisCluster()]);
+    servers.push(pgs, maria);
+    rc = cluster;
+    const redisSettings = loadConfig({ REDIS_CLUSTER_NODES: rc.nodes });
+    redis = createRedisClient(redisSettings);
+    await redis.ping();
+    const nodes = masters(redis);
+    await Promise.all(nodes.map((n) => n.config('RESETSTAT')));
+    const nodeName = (n: Redis) => `${n.options.host}:${n.options.port}`;
+    say(`Redis Cluster (redis-server ${(await redis.info('server')).match(/redis_version:(\S+)/)?.[1]}): ${nodes.length} masters ${nodes.map(nodeName).join(', ')}, cluster_state:ok`);
 
     const src = await mysql.createConnection({ host: '127.0.0.1', port: maria.port, user: 'root', password: '', multipleStatements: true });
     await src.query(`CREATE DATABASE shop; USE shop; CREATE TABLE orders (id INT PRIMARY KEY, note VARCHAR(64), amount DECIMAL(10,2));
@@ -55,7 +60,7 @@ async function main(): Promise<number> {
 
     const sink = new Writable({ write(chunk, _enc, cb) { logLines.push(String(chunk)); cb(); } });
     const config = loadConfig({}, {
-      port: 0, host: '127.0.0.1', databaseUrl: meta.toString(), redisUrl: rs.url, secretKey: 'cluster-check-secret-0123456789',
+      port: 0, host: '127.0.0.1', databaseUrl: meta.toString(), redisUrl: 'redis://127.0.0.1:1', redisClusterNodes: rc.nodes, secretKey: 'cluster-check-secret-0123456789',
       logLevel: 'warn', clusters: [{ name: 'east', size: 3 }], feedMaxChanges: 1500,
     } as never);
     app = new App({ config, serve: true, worker: true, logger: createLogger('warn', sink) });
@@ -70,8 +75,8 @@ async function main(): Promise<number> {
     // A second process's heartbeat, so listing nodes reads keys of two different slots.
     worker = new App({ config, serve: false, worker: true, logger: createLogger('warn', sink) });
     await worker.start();
-    const nodes = await gql<{ nodes: { totalCount: number } }>('{ nodes { totalCount } }').catch((e: Error) => { say(`nodes query FAILED: ${e.message}`); return { nodes: { totalCount: -1 } }; });
-    say(`nodes query (SCAN + MGET of heartbeats): ${nodes.nodes.totalCount} node(s)`);
+    const nodeList = await gql<{ nodes: { totalCount: number } }>('{ nodes { totalCount } }').catch((e: Error) => { say(`nodes query FAILED: ${e.message}`); return { nodes: { totalCount: -1 } }; });
+    say(`nodes query (SCAN of every master + GET of each heartbeat): ${nodeList.nodes.totalCount} node(s)`);
     const noop = await gql<{ runNoop: { taskId: string } }>('mutation { runNoop(steps: 2, stepMs: 50) { taskId } }');
     const deadline = Date.now() + 30_000;
     for await (const e of app.services.tasks.events(noop.runNoop.taskId) as AsyncIterable<{ state: string }>) {
@@ -115,37 +120,45 @@ async function main(): Promise<number> {
     say(`queue dashboard API: ${dash.status}, queues ${((await dash.json()) as { queues: { name: string }[] }).queues.map((q) => q.name).join(', ')}`);
     await sleep(3000); // a retention pass and a few heartbeats
 
-    const errors = String(await redis.info('errorstats')).split('\n').filter((l) => l.startsWith('errorstat_'));
-    say(`\nINFO errorstats: ${errors.length ? errors.map((l) => l.trim()).join('; ') : 'no errors'}`);
-    const failedCommands = String(await redis.info('commandstats')).split('\n')
-      .filter((l) => /(?:failed|rejected)_calls=[1-9]/.test(l)).map((l) => l.trim().replace(/usec=\d+,usec_per_call=[\d.]+,/, ''));
-    say(`commands with failed or rejected calls: ${failedCommands.length ? failedCommands.join('; ') : 'none'}`);
-    const patterns = new Map<string, Set<number>>();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
-      cursor = next;
-      for (const key of keys) {
-        const pattern = key
-          .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<uuid>')
-          .replace(/:node:[^:]+$/, ':node:<node id>')
-          .replace(/:\d+(?=$|:)/g, ':<n>');
-        const slot = Number(await redis.call('CLUSTER', 'KEYSLOT', key));
-        if (!patterns.has(pattern)) patterns.set(pattern, new Set());
-        patterns.get(pattern)!.add(slot);
-      }
-    } while (cursor !== '0');
-    say('\nkey pattern -> hash slot(s):');
-    for (const [p, slots] of [...patterns].sort()) say(`  ${p}  ->  ${[...slots].slice(0, 6).join(', ')}${slots.size > 6 ? ` (+${slots.size - 6} more)` : ''}`);
-    const crossslot = errors.find((l) => l.startsWith('errorstat_CROSSSLOT'));
-    const logged = logLines.filter((l) => /CROSSSLOT/.test(l));
-    if (logged.length) say(`\nlog lines mentioning CROSSSLOT: ${logged.length}; first: ${logged[0]!.slice(0, 400)}`);
-    return crossslot ? 1 : 0;
+    let slotErrors = 0;
+    const patterns = new Map<string, { slots: Set<number>; nodes: Set<string> }>();
+    for (const node of nodes) {
+      const errors = String(await node.info('errorstats')).split('\n').filter((l) => l.startsWith('errorstat_')).map((l) => l.trim());
+      const failed = String(await node.info('commandstats')).split('\n')
+        .filter((l) => /(?:failed|rejected)_calls=[1-9]/.test(l)).map((l) => l.trim().replace(/usec=\d+,usec_per_call=[\d.]+,/, ''));
+      say(`\nmaster ${nodeName(node)}: ${await node.dbsize()} keys`);
+      say(`  INFO errorstats: ${errors.length ? errors.join('; ') : 'no errors'}`);
+      say(`  commands with failed or rejected calls: ${failed.length ? failed.join('; ') : 'none'}`);
+      slotErrors += errors.filter((l) => /^errorstat_(CROSSSLOT|MOVED|ASK):/.test(l)).length;
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'COUNT', 1000);
+        cursor = next;
+        for (const key of keys) {
+          const pattern = key
+            .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<uuid>')
+            .replace(/:node:[^:]+$/, ':node:<node id>')
+            .replace(/:\d+(?=$|:)/g, ':<n>');
+          const p = patterns.get(pattern) ?? { slots: new Set<number>(), nodes: new Set<string>() };
+          p.slots.add(keySlot(key));
+          p.nodes.add(nodeName(node));
+          patterns.set(pattern, p);
+        }
+      } while (cursor !== '0');
+    }
+    say('\nkey pattern -> hash slot(s) -> master(s):');
+    for (const [p, { slots, nodes: on }] of [...patterns].sort()) {
+      say(`  ${p}  ->  ${[...slots].slice(0, 6).join(', ')}${slots.size > 6 ? ` (+${slots.size - 6} more)` : ''}  ->  ${[...on].join(', ')}`);
+    }
+    const logged = logLines.filter((l) => /CROSSSLOT|MOVED|\bASK\b/.test(l));
+    if (logged.length) say(`\nlog lines mentioning CROSSSLOT, MOVED or ASK: ${logged.length}; first: ${logged[0]!.slice(0, 400)}`);
+    say(`\n${slotErrors ? `FAILED: ${slotErrors} slot error counter(s)` : 'ok: no CROSSSLOT, MOVED or ASK on any master'}`);
+    return slotErrors ? 1 : 0;
   } finally {
     await worker?.close().catch(() => undefined);
     await app?.close().catch(() => undefined);
     redis?.disconnect();
-    await Promise.all(servers.map((s) => s.stop().catch(() => undefined)));
+    await Promise.all([...servers.map((s) => s.stop().catch(() => undefined)), rc?.stop().catch(() => undefined)]);
   }
 }
 

@@ -7,7 +7,7 @@
  * close queues, pub/sub, Redis and PostgreSQL.
  */
 import { readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import express, { type Router } from 'express';
 import type { GraphQLExecutor } from './rest-compat/executor.ts';
 import type pg from 'pg';
@@ -17,6 +17,7 @@ import { createLogger, type Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { createPool, ensureDatabase, migrate } from './store/database.ts';
 import { resolveSecretKey, SecretBox } from './store/secrets.ts';
+import { createRedisClient, describeRedis, redisAddressUrl, type RedisSettings } from './store/redis-client.ts';
 import { TokenRepo } from './store/token.repo.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { createRedisPubSub, Topic, topicFor, type RedisPubSub } from './events/pubsub.ts';
@@ -70,13 +71,8 @@ export interface AppOptions {
   logger?: Logger;
 }
 
-function redisLabel(url: string): string {
-  const u = new URL(url);
-  return `Redis at ${u.hostname}:${u.port || 6379}`;
-}
-
-async function connectRedis(url: string): Promise<Redis> {
-  const redis = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true, connectTimeout: 5000, retryStrategy: (n) => Math.min(n * 200, 2000) });
+async function connectRedis(settings: RedisSettings): Promise<Redis> {
+  const redis = createRedisClient(settings, { maxRetriesPerRequest: null, lazyConnect: true, connectTimeout: 5000, retryStrategy: (n) => Math.min(n * 200, 2000) });
   redis.on('error', () => { /* reconnects; readiness reports it */ });
   try {
     await Promise.race([
@@ -85,7 +81,7 @@ async function connectRedis(url: string): Promise<Redis> {
     ]);
   } catch (err) {
     redis.disconnect();
-    throw new StartupError(`${redisLabel(url)} is unreachable: ${(err as Error).message}`);
+    throw new StartupError(`${describeRedis(settings)} is unreachable: ${(err as Error).message}`);
   }
   return redis;
 }
@@ -121,7 +117,7 @@ export class App {
   /** Connect stores, migrate, build services, start the gateway and/or workers. Throws StartupError with one clear line. */
   async start(): Promise<void> {
     const { config } = this.opts;
-    this.redis = await connectRedis(config.redisUrl);
+    this.redis = await connectRedis(config);
     try {
       await ensureDatabase(config.databaseUrl);
     } catch (err) {
@@ -148,8 +144,8 @@ export class App {
       if (open) this.logger.warn('no API token is defined: listening on loopback only, every caller acts as admin');
     }
 
-    this.pubsub = createRedisPubSub(config.redisUrl, config.queuePrefix);
-    this.queues = new QueueSet({ redisUrl: config.redisUrl, prefix: config.queuePrefix });
+    this.pubsub = createRedisPubSub(config, config.queuePrefix);
+    this.queues = new QueueSet({ redis: config, prefix: config.queuePrefix });
     this.nodes = new NodeRegistry({ redis: this.redis, prefix: config.queuePrefix, role: this.role, version: VERSION, cluster: config.workerCluster });
     const metrics = new Metrics(async () => {
       const out: Record<string, Record<string, number>> = {};
@@ -168,7 +164,7 @@ export class App {
     const cachedQueries = new CachedQueryService({ connections, jobs, repo: cachedQueryRepo, queues: this.queues, pubSub: this.pubsub.pubSub });
     this.clusters = new ClusterService({
       repo: new ClusterRepo(this.pool), queues: this.queues, nodes: this.nodes, jobs, pubSub: this.pubsub.pubSub, logger: this.logger,
-      redisUrl: config.redisUrl, consensusPlugins: config.clusterConsensusPlugins, consensusModes: config.clusterConsensusModes,
+      redisUrl: redisAddressUrl(config), consensusPlugins: config.clusterConsensusPlugins, consensusModes: config.clusterConsensusModes,
       apiUrl: () => {
         const a = this.address();
         const host = a ? (a.host.includes(':') ? `[${a.host}]` : a.host) : config.host;

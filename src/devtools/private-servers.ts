@@ -3,13 +3,15 @@
  * demo. Each runs from the machine's installed binaries, on a free loopback
  * port, with its data under a temporary directory, configured for capture
  * (PostgreSQL `wal_level=logical`; MariaDB row binlog, full row image, GTID,
- * server id). Nothing here depends on the machine's own services.
+ * server id), or a Redis Cluster of several such Redis servers. Nothing here
+ * depends on the machine's own services.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, chownSync, existsSync, rmSync, writeFileSync, openSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
 export type ServerKind = 'postgres' | 'mariadb' | 'redis';
 
@@ -266,6 +268,62 @@ export async function startRedis(opts: StartOptions & { appendonly?: boolean } =
   });
   await server.start();
   return server;
+}
+
+export interface PrivateRedisCluster {
+  /** The masters, each a private redis-server in cluster mode. */
+  readonly masters: PrivateServer[];
+  /** Seed list for REDIS_CLUSTER_NODES: `127.0.0.1:port,...`. */
+  readonly nodes: string;
+  readonly dir: string;
+  /** Stop every master and remove the data directory. */
+  stop(): Promise<void>;
+}
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * A Redis Cluster of `masters` (default 3) private redis-servers, no replicas,
+ * under one temporary directory: each started with `cluster-enabled yes` and
+ * its own bus port (`cluster-port`), joined and given the 16384 slots by
+ * `redis-cli --cluster create ... --cluster-yes`, and returned once every
+ * master reports `cluster_state:ok` and sees all masters.
+ */
+export async function startRedisCluster(opts: { masters?: number; baseDir?: string } = {}): Promise<PrivateRedisCluster> {
+  const count = opts.masters ?? 3;
+  if (count < 3) throw new RangeError(`a Redis Cluster needs at least 3 masters, got ${count}`);
+  const dir = makeDir(opts.baseDir, 'redis-cluster');
+  const masters: PrivateServer[] = [];
+  const stop = async () => {
+    await Promise.all(masters.map((m) => m.stop().catch(() => undefined)));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      const busPort = await freePort();
+      masters.push(await startRedis({
+        baseDir: dir,
+        args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(busPort), '--cluster-node-timeout', '5000'],
+      }));
+    }
+    const cli = which('redis-cli', ['/usr/bin/redis-cli', '/usr/local/bin/redis-cli']);
+    const addrs = masters.map((m) => `127.0.0.1:${m.port}`);
+    await execFileAsync(cli, ['--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 60_000 })
+      .catch((err: Error & { stdout?: string; stderr?: string }) => { throw new Error(`redis-cli --cluster create failed: ${err.stderr || err.stdout || err.message}`); });
+    const deadline = Date.now() + 60_000;
+    for (const m of masters) {
+      for (;;) {
+        const { stdout } = await execFileAsync(cli, ['-p', String(m.port), 'cluster', 'info']);
+        if (/cluster_state:ok/.test(stdout) && new RegExp(`cluster_known_nodes:${count}\\b`).test(stdout)) break;
+        if (Date.now() > deadline) throw new Error(`redis cluster node ${m.port} not ok within 60 s:\n${stdout}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { masters, nodes: masters.map((m) => `127.0.0.1:${m.port}`).join(','), dir, stop };
 }
 
 /** Writes a small description of running servers, for `services:up/down`. */

@@ -5,7 +5,7 @@
  */
 import { createPubSub, type PubSub } from '@graphql-yoga/subscription';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
-import { Redis } from 'ioredis';
+import { createRedisClient, type RedisSettings } from '../store/redis-client.ts';
 
 /** Every pub/sub topic, in one place. Per-entity topics are `${Topic}:${id}`. */
 export enum Topic {
@@ -29,9 +29,10 @@ export interface RedisPubSub {
   close(): Promise<void>;
 }
 
-export function createRedisPubSub(redisUrl: string, prefix: string): RedisPubSub {
-  const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
+/** On a Redis Cluster, PUBLISH reaches subscribers on every node (classic pub/sub is cluster-wide). */
+export function createRedisPubSub(redis: RedisSettings, prefix: string): RedisPubSub {
+  const publishClient = createRedisClient(redis, { maxRetriesPerRequest: null });
+  const subscribeClient = createRedisClient(redis, { maxRetriesPerRequest: null });
   publishClient.on('error', () => {});
   subscribeClient.on('error', () => {});
   const eventTarget = createRedisEventTarget({ publishClient, subscribeClient });

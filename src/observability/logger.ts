@@ -5,7 +5,7 @@
  */
 import { pino, type Logger as PinoLogger } from 'pino';
 
-const SECRET_KEYS = ['password', 'Password', 'connectionString', 'databaseUrl', 'redisUrl', 'token', 'authorization', 'secretKey', 'secret'];
+const SECRET_KEYS = ['password', 'Password', 'connectionString', 'databaseUrl', 'redisUrl', 'redisClusterNodes', 'token', 'authorization', 'secretKey', 'secret'];
 const paths = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `*.*.*.${k}`]).concat(['req.headers.authorization', 'headers.authorization']);
 
 /** Masks credentials inside URLs ("postgres://u:pw@h" -> "postgres://u:***@h") and password=... pairs. */

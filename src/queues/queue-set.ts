@@ -4,11 +4,13 @@
  * null for blocking commands).
  */
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedisClient, type RedisSettings } from '../store/redis-client.ts';
 import { bullPrefix, QueueName } from './queue-names.ts';
 
 export interface QueueSetOptions {
-  redisUrl: string;
+  /** Where Redis is: one server or a Redis Cluster (the hash-tagged prefix keeps each queue's keys in one slot). */
+  redis: RedisSettings;
   prefix: string;
 }
 
@@ -19,7 +21,7 @@ export class QueueSet {
   private closing?: Promise<void>;
 
   constructor(private readonly opts: QueueSetOptions) {
-    this.connection = new Redis(opts.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+    this.connection = createRedisClient(opts.redis, { maxRetriesPerRequest: null, lazyConnect: false });
     this.connection.on('error', () => { /* reconnects; surfaced by health checks */ });
     this.prefix = bullPrefix(opts.prefix);
   }
@@ -38,7 +40,7 @@ export class QueueSet {
 
   /** A fresh connection for a Worker or QueueEvents. */
   newConnection(): Redis {
-    const r = new Redis(this.opts.redisUrl, { maxRetriesPerRequest: null });
+    const r = createRedisClient(this.opts.redis, { maxRetriesPerRequest: null });
     r.on('error', () => { /* reconnects */ });
     return r;
   }

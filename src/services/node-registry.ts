@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Redis } from 'ioredis';
+import { masters } from '../store/redis-client.ts';
 
 export interface NodeRecord {
   id: string;
@@ -59,17 +60,23 @@ export class NodeRegistry {
     await this.opts.redis.set(this.key(this.id), JSON.stringify(this.record()), 'EX', ttl);
   }
 
+  /**
+   * Every live heartbeat. SCANs each master (on Redis Cluster the heartbeat
+   * keys spread over every node), then GETs the keys one by one: their slots
+   * differ, so one MGET would fail with CROSSSLOT on a cluster.
+   */
   async list(): Promise<NodeRecord[]> {
-    const out: NodeRecord[] = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.opts.redis.scan(cursor, 'MATCH', `${this.opts.prefix}:node:*`, 'COUNT', 200);
-      cursor = next;
-      if (keys.length) {
-        const values = await this.opts.redis.mget(...keys);
-        for (const v of values) if (v) out.push(JSON.parse(v) as NodeRecord);
-      }
-    } while (cursor !== '0');
+    const keys = new Set<string>();
+    for (const node of masters(this.opts.redis)) {
+      let cursor = '0';
+      do {
+        const [next, found] = await node.scan(cursor, 'MATCH', `${this.opts.prefix}:node:*`, 'COUNT', 200);
+        cursor = next;
+        for (const k of found) keys.add(k);
+      } while (cursor !== '0');
+    }
+    const values = await Promise.all([...keys].map((k) => this.opts.redis.get(k)));
+    const out = values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as NodeRecord);
     return out.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
   }
 

@@ -68,10 +68,15 @@ export function describeRedis(settings: RedisSettings): string {
   return `Redis at ${u.hostname}:${u.port || 6379}`;
 }
 
-/** A redis:// URL naming where Redis is (for a cluster: its first seed, database 0), as shown to legacy callers. */
+/** A redis:// URL naming where Redis is, without credentials (for a cluster: its first seed, database 0), as shown to legacy callers. */
 export function redisAddressUrl(settings: RedisSettings): string {
   const first = settings.redisClusterNodes?.[0];
-  if (!first) return settings.redisUrl;
+  if (!first) {
+    const u = new URL(settings.redisUrl);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  }
   const host = first.host.includes(':') ? `[${first.host}]` : first.host;
   return `${first.tls ? 'rediss' : 'redis'}://${host}:${first.port}/0`;
 }

@@ -5,6 +5,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_FEED_PREFIX, feedNameFromMetaKey, metaKeyPattern, validateFeedName } from './feed-keys.ts';
 import { RedisChangeFeed, type RedisChangeFeedOptions } from './redis-change-feed.ts';
+import { masters } from '../../store/redis-client.ts';
 
 export { FeedParameterError } from './feed-errors.ts';
 export { validateFeedName, FEED_NAME_RE } from './feed-keys.ts';
@@ -15,9 +16,7 @@ export { validateFeedName, FEED_NAME_RE } from './feed-keys.ts';
  * scanned, since SCAN only sees one node's keys.
  */
 export async function listFeeds(redis: Redis | Cluster, prefix: string = DEFAULT_FEED_PREFIX): Promise<string[]> {
-  const nodes: Redis[] = 'nodes' in redis && typeof redis.nodes === 'function' && (redis as Cluster).isCluster
-    ? (redis as Cluster).nodes('master')
-    : [redis as Redis];
+  const nodes = masters(redis);
   const names = new Set<string>();
   const match = metaKeyPattern(prefix);
   for (const node of nodes) {
