@@ -130,7 +130,7 @@ export const LEDGER = {
   },
 };
 
-export interface LedgerWriter { readonly last: number; stop(): Promise<number>; errors: number }
+export interface LedgerWriter { readonly last: number; stop(): Promise<number>; errors: number; readonly journal: string[] }
 
 /**
  * Inserts ledger rows until stopped. A failed insert (the source is being
@@ -139,6 +139,8 @@ export interface LedgerWriter { readonly last: number; stop(): Promise<number>; 
  */
 export function startLedger(db: DbHandle, opts: { pauseMs?: number; from?: number } = {}): LedgerWriter {
   let seq = opts.from ?? 0; let stopped = false; let errors = 0;
+  const journal: string[] = [];
+  const note = (m: string) => { journal.push(`${new Date().toISOString()} ${m}`); };
   const done = (async () => {
     while (!stopped) {
       const k = 1 + (seq % 3);
@@ -150,21 +152,27 @@ export function startLedger(db: DbHandle, opts: { pauseMs?: number; from?: numbe
       } catch (err) {
         // Unknown outcome after a connection loss: if the rows made it, move on; else retry them.
         errors++;
+        note(`insert ${rows[0]}..${rows.at(-1)} failed: ${(err as Error).message}`);
         await sleep(300);
         try {
           const got = await db.query<{ n: number | string }>(`SELECT count(*) AS n FROM ledger WHERE seq >= ${rows[0]}`);
+          note(`  check: ${got[0]!.n} of ${k} rows there`);
           if (Number(got[0]!.n) === k) seq += k;
-        } catch { /* still down */ }
+        } catch (e) { note(`  check failed: ${(e as Error).message}`); }
         continue;
       }
       await sleep(opts.pauseMs ?? 5);
     }
     return seq;
   })();
-  return { get last() { return seq; }, get errors() { return errors; }, stop: async () => { stopped = true; return done; } };
+  return { get last() { return seq; }, get errors() { return errors; }, journal, stop: async () => { stopped = true; return done; } };
 }
 
-export interface FeedCheck { changes: number; transactions: number; ledgerInserts: number; missing: number[]; duplicated: number[] }
+export interface FeedCheck {
+  changes: number; transactions: number; ledgerInserts: number; missing: number[]; duplicated: number[];
+  /** Ledger seq -> feed sequences of its inserts (for diagnosing a gap or a duplicate). */
+  ledgerAt: Map<number, string[]>;
+}
 
 /**
  * Reads the whole feed from Redis (oldest retained to newest) and asserts:
@@ -201,9 +209,11 @@ export async function checkFeed(redisUrl: string, prefix: string, feedName: stri
       if (idx.some((v, i) => v !== i)) problems.push(`transaction ${tx} has indexes ${idx.slice(0, 10).join(',')}: a hole or a repeat`);
     }
     const ledger = new Map<number, number>();
+    const ledgerAt = new Map<number, string[]>();
     for (const e of all) if (e.table === 'ledger' && e.op === 'insert') {
       const s = Number(e.after!.seq);
       ledger.set(s, (ledger.get(s) ?? 0) + 1);
+      ledgerAt.set(s, [...(ledgerAt.get(s) ?? []), `${e.sequence}/tx${e.txid}`]);
     }
     const missing: number[] = []; const duplicated: number[] = [];
     if (ledgerLast !== undefined) {
@@ -211,7 +221,7 @@ export async function checkFeed(redisUrl: string, prefix: string, feedName: stri
       for (const [s, n] of ledger) if (n > 1) duplicated.push(s);
     }
     expect(problems.slice(0, 20), `feed ${feedName}`).toEqual([]);
-    return { changes: all.length, transactions: txIndexes.size, ledgerInserts: [...ledger.values()].reduce((a, b) => a + b, 0), missing, duplicated };
+    return { changes: all.length, transactions: txIndexes.size, ledgerInserts: [...ledger.values()].reduce((a, b) => a + b, 0), missing, duplicated, ledgerAt };
   } finally {
     redis.disconnect();
   }
@@ -252,12 +262,51 @@ export async function pgHandle(baseUrl: string, name: string): Promise<DbHandle>
 /**
  * A crash of a private server: SIGKILL to it and every process it forked
  * (the PostgreSQL postmaster and all its backends), then start it again on
- * the same data directory and port.
+ * the same data directory and port, and wait until it answers queries: the
+ * port opens before crash recovery is over (PostgreSQL answers 57P03 "not yet
+ * accepting connections", Redis LOADING while it replays its AOF), and the
+ * case's own reads of the server must not race that.
  */
 export async function crashRestart(server: PrivateServer, downMs = 1000): Promise<void> {
+  console.log(`${new Date().toISOString()} SIGKILL ${server.kind} :${server.port}`);
   server.kill();
   await sleep(downMs);
   await server.restart();
+  await waitFor(() => answers(server), (ok) => ok, 120_000, `${server.kind} :${server.port} answering after its restart`);
+  console.log(`${new Date().toISOString()} ${server.kind} :${server.port} restarted`);
+}
+
+async function answers(server: PrivateServer): Promise<boolean> {
+  if (server.kind === 'postgres') {
+    const pg = (await import('pg')).default;
+    const c = new pg.Client({ connectionString: server.url });
+    c.on('error', () => undefined);
+    try { await c.connect(); await c.query('SELECT 1'); return true; } finally { await c.end().catch(() => undefined); }
+  }
+  if (server.kind === 'redis') {
+    const r = new Redis(server.url, { maxRetriesPerRequest: 0, enableReadyCheck: false, lazyConnect: true });
+    r.on('error', () => undefined);
+    try { await r.connect(); return (await r.ping()) === 'PONG'; } finally { r.disconnect(); }
+  }
+  const mysql = (await import('mysql2/promise')).default;
+  const u = new URL(server.url);
+  const c = await mysql.createConnection({ host: u.hostname, port: Number(u.port), user: 'root', password: '' });
+  try { await c.query('SELECT 1'); return true; } finally { await c.end().catch(() => undefined); }
+}
+
+/** What a failed case prints: where the missing/doubled ledger rows are (source, destination, feed) and the writer's journal. */
+async function diagnose(j: JobUnderTest, feed: FeedCheck, last: number): Promise<string> {
+  const bad = [...feed.missing, ...feed.duplicated].sort((a, b) => a - b);
+  const lo = Math.max(1, bad[0]! - 6); const hi = Math.min(last, bad.at(-1)! + 6);
+  const at = async (db: DbHandle, t: string) => (await db.query<{ seq: number }>(`SELECT seq FROM ${t} WHERE seq BETWEEN ${lo} AND ${hi} ORDER BY seq`)).map((r) => Number(r.seq));
+  const lines = [
+    `chaos diagnosis ${j.job.name} (${j.src.kind} -> ${j.dst.kind}): ${feed.missing.length} missing from the feed, ${feed.duplicated.length} doubled; writer last ${last}`,
+    `  source seq ${lo}..${hi}: ${(await at(j.src, 'ledger')).join(',')}`,
+    `  destination seq ${lo}..${hi}: ${(await at(j.dst, j.dstQ('ledger'))).join(',')}`,
+    `  feed: ${Array.from({ length: hi - lo + 1 }, (_, i) => lo + i).map((s) => `${s}@${(feed.ledgerAt.get(s) ?? ['-']).join('+')}`).join(' ')}`,
+    '  writer journal:', ...j.writer!.journal.map((l) => `    ${l}`),
+  ];
+  return lines.join('\n');
 }
 
 /**
@@ -286,12 +335,25 @@ export class JobUnderTest {
     this.writer ??= startLedger(this.src);
   }
 
+  /**
+   * Changes flow end to end again (after a fault): the ledger row the writer
+   * has just committed reaches the destination. Waits on that, not on the
+   * job's task states, which lag a crash (a task is still 'running' until it
+   * notices the failure).
+   */
+  async flowing(timeoutMs = 120_000): Promise<void> {
+    const want = this.writer!.last;
+    await waitFor(async () => Number((await this.dst.query<{ m: number | string | null }>(`SELECT max(seq) AS m FROM ${this.dstQ('ledger')}`))[0]!.m ?? 0),
+      (m) => m >= want, timeoutMs, `${this.job.name}: ledger row ${want} at the destination`);
+  }
+
   /** Stops the writer, waits for convergence, checks the feed; returns lost/duplicated totals. */
   async finish(redisUrl: string, prefix: string): Promise<{ lost: number; duplicated: number; ledger: number; feed: FeedCheck; writerErrors: number }> {
     const last = await this.writer!.stop();
     const rows = await expectSameRows(this.src, this.dst, this.dstQ, { items: true, timeoutMs: 120_000 });
     const feed = await checkFeed(redisUrl, prefix, this.job.name, last);
     const out = { lost: rows.lost + feed.missing.length, duplicated: rows.duplicated + feed.duplicated.length, ledger: last, feed, writerErrors: this.writer!.errors };
+    if (out.lost || out.duplicated) console.log(await diagnose(this, feed, last));
     expect({ missing: feed.missing.slice(0, 10), duplicated: feed.duplicated.slice(0, 10), lost: rows.lost, dup: rows.duplicated }).toEqual({ missing: [], duplicated: [], lost: 0, dup: 0 });
     const j = await getJob(this.url, this.job.id);
     expect(j.status, JSON.stringify(j.error)).toBe('RUNNING');

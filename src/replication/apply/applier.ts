@@ -1,6 +1,8 @@
 import type { ChangeEvent, Row } from '../change-event.ts';
 import type { RenameMap } from '../connection-config.ts';
 import type { TableInfo } from '../table-info.ts';
+import { RetriableError } from '../errors.ts';
+import { compareSequences } from '../sequence.ts';
 
 export interface ApplierOptions {
   jobId: string;
@@ -48,4 +50,35 @@ export function unseenTables(events: ChangeEvent[], seen: Set<string>): TableInf
 
 export function unsee(tables: TableInfo[], seen: Set<string>): void {
   for (const t of tables) seen.delete(`${t.schema}\u0000${t.table}`);
+}
+
+/**
+ * The checkpoint each lane's last batch committed through this applier. A
+ * lane's checkpoint never moves backwards, so finding it below that means
+ * the destination forgot commits it had acknowledged: it crashed and came
+ * back without them (PostgreSQL with synchronous_commit=off, MariaDB with
+ * innodb_flush_log_at_trx_commit=0, or a restore). The rows of those batches
+ * are gone with their checkpoint, and the caller's read position is already
+ * past them, so going on would skip them for good. `check` throws a
+ * RetriableError instead: the apply task restarts, reads the checkpoints the
+ * destination has, and applies those batches again.
+ */
+export class LaneCommits {
+  private readonly lanes = new Map<number, string>();
+
+  /** Call with the lane's checkpoint as read (locked) inside the batch's transaction. */
+  check(lane: number, checkpoint: string | null): void {
+    const mine = this.lanes.get(lane);
+    if (mine === undefined || (checkpoint !== null && compareSequences(checkpoint, mine) >= 0)) return;
+    throw new RetriableError(
+      `destination lost committed changes: lane ${lane}'s checkpoint is ${checkpoint ?? 'gone'} but ${mine} was committed there `
+      + '(the destination restarted without acknowledged commits, e.g. synchronous_commit=off or innodb_flush_log_at_trx_commit=0); '
+      + 'applying again from the checkpoints it has');
+  }
+
+  /** Call once the batch's transaction committed with `sequence` as the lane's checkpoint. */
+  committed(lane: number, sequence: string): void {
+    const mine = this.lanes.get(lane);
+    if (mine === undefined || compareSequences(sequence, mine) > 0) this.lanes.set(lane, sequence);
+  }
 }

@@ -20,7 +20,7 @@ import { silentLogger, type Logger } from '../logger.ts';
 import { compareSequences } from '../sequence.ts';
 import type { TableInfo } from '../table-info.ts';
 import { toApplyError } from './apply-errors.ts';
-import { unseenTables, unsee, type Applier, type ApplierOptions } from './applier.ts';
+import { LaneCommits, unseenTables, unsee, type Applier, type ApplierOptions } from './applier.ts';
 import { planBatch, type Step, type TableRef } from './batch-plan.ts';
 import { classifyDdl } from './ddl.ts';
 import { destTable } from './dest-names.ts';
@@ -57,6 +57,8 @@ export class MysqlApplier implements Applier {
   private meta?: Promise<void>;
   private closing?: Promise<void>;
   private readonly keylessChunks = new Map<string, Row[]>();
+  /** What each lane committed through this instance (a destination that forgets commits is caught). */
+  private readonly laneCommits = new LaneCommits();
   /** Core connections whose session variables are set. */
   private readonly prepared = new WeakSet<object>();
 
@@ -141,16 +143,22 @@ export class MysqlApplier implements Applier {
         const ddl = seg.length === 1 && seg[0]!.op === 'ddl' ? seg[0]! : undefined;
         if (ddl && classifyDdl(ddl.ddl ?? '').kind !== 'truncate') {
           const cp = await this.readCheckpointOn(c, lane);
+          this.laneCommits.check(lane, cp);
           if (cp === null || compareSequences(ddl.sequence, cp) > 0) await this.applyDdl(c, ddl);
-          await this.tx(c, async () => this.writeCheckpoint(c, lane, segSeq, await this.lockCheckpoint(c, lane)));
+          let written = false;
+          await this.tx(c, async () => { written = await this.writeCheckpoint(c, lane, segSeq, await this.lockCheckpoint(c, lane)); });
+          if (written) this.laneCommits.committed(lane, segSeq);
           continue;
         }
+        let written = false;
         await this.tx(c, async () => {
           const cp = await this.lockCheckpoint(c, lane);
+          this.laneCommits.check(lane, cp);
           const todo = cp === null ? seg : seg.filter((e) => compareSequences(e.sequence, cp) > 0);
           for (const step of planBatch(todo)) await this.runStep(c, step);
-          await this.writeCheckpoint(c, lane, segSeq, cp);
+          written = await this.writeCheckpoint(c, lane, segSeq, cp);
         });
+        if (written) this.laneCommits.committed(lane, segSeq);
       }
     });
   }
@@ -231,11 +239,13 @@ export class MysqlApplier implements Applier {
     return (rows[0]?.sequence as string | undefined) ?? null;
   }
 
-  private async writeCheckpoint(c: Conn, lane: number, sequence: string, cp: string | null): Promise<void> {
-    if (cp !== null && compareSequences(sequence, cp) <= 0) return;
+  /** True when it moved the checkpoint (to `sequence`). */
+  private async writeCheckpoint(c: Conn, lane: number, sequence: string, cp: string | null): Promise<boolean> {
+    if (cp !== null && compareSequences(sequence, cp) <= 0) return false;
     await c.query(
       `INSERT INTO ${CHECKPOINTS} (job_id, lane, sequence, updated_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))
        ON DUPLICATE KEY UPDATE sequence = VALUES(sequence), updated_at = VALUES(updated_at)`, [this.opts.jobId, lane, sequence]);
+    return true;
   }
 
   /** CREATE (database and table) or ADD the missing columns, under a named lock. DDL commits implicitly. */

@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from '../logger.ts';
 import { compareSequences } from '../sequence.ts';
 import type { TableInfo } from '../table-info.ts';
 import { toApplyError } from './apply-errors.ts';
-import { unseenTables, unsee, type Applier, type ApplierOptions } from './applier.ts';
+import { LaneCommits, unseenTables, unsee, type Applier, type ApplierOptions } from './applier.ts';
 import { chunkRows, planBatch, type Step, type TableRef } from './batch-plan.ts';
 import { classifyDdl } from './ddl.ts';
 import { destTable } from './dest-names.ts';
@@ -52,6 +52,8 @@ export class PgApplier implements Applier {
   private readonly keylessChunks = new Map<string, Row[]>();
   /** Per destination table: has a unique index on exactly the key columns (COPY straight in is safe). */
   private readonly uniqueKeyed = new Map<string, boolean>();
+  /** What each lane committed through this instance (a destination that forgets commits is caught). */
+  private readonly laneCommits = new LaneCommits();
 
   constructor(conn: DbConnectionConfig, private readonly opts: PgApplierOptions) {
     if (conn.kind !== 'postgres') throw new FatalError(`PgApplier needs a postgres connection, got ${conn.kind}`);
@@ -171,11 +173,14 @@ export class PgApplier implements Applier {
       unsee(fresh, this.seenTables);
       throw err;
     }
+    let written = false;
     await this.tx(async (c) => {
+      written = false;
       // The lock also fences off a second worker on the same lane (a stalled job picked up twice).
       const cur = await c.query<{ sequence: string }>(
         `SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = $1 AND lane = $2 FOR UPDATE`, [this.opts.jobId, lane]);
       const cp = cur.rows[0]?.sequence ?? null;
+      this.laneCommits.check(lane, cp);
       const todo = cp === null ? events : events.filter((e) => compareSequences(e.sequence, cp) > 0);
       for (const step of planBatch(todo)) await this.runStep(c, step);
       if (cp === null || compareSequences(sequence, cp) > 0) {
@@ -184,8 +189,10 @@ export class PgApplier implements Applier {
            ON CONFLICT (job_id, lane) DO UPDATE SET sequence = EXCLUDED.sequence, updated_at = EXCLUDED.updated_at`,
           [this.opts.jobId, lane, sequence],
         );
+        written = true;
       }
     });
+    if (written) this.laneCommits.committed(lane, sequence);
   }
 
   async readCheckpoint(lane: number): Promise<string | null> {

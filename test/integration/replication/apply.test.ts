@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Operation, type ChangeEvent, type ColumnType, type Row, type SourceKind, type Value } from '../../../src/replication/change-event.ts';
 import type { DbConnectionConfig } from '../../../src/replication/connection-config.ts';
-import { FatalError, UnmappableValueError, UnsupportedDdlError } from '../../../src/replication/errors.ts';
+import { FatalError, RetriableError, UnmappableValueError, UnsupportedDdlError } from '../../../src/replication/errors.ts';
 import { createApplier } from '../../../src/replication/apply/applier-factory.ts';
 import type { Applier } from '../../../src/replication/apply/applier.ts';
 import { cutAtDdl, laneOf, splitLanes } from '../../../src/replication/apply/lanes.ts';
@@ -338,6 +338,38 @@ describe.each(DESTS)('apply into %s', (dest) => {
     expect(err).toBeInstanceOf(FatalError);
     expect(await a.readCheckpoint(0)).toBe(before);
     expect(await rows(dest, t, ['id', 'v'])).toEqual([{ id: '1', v: 'kept' }]);
+  });
+
+  it('a destination that forgot acknowledged commits (crash with async commit) is noticed, and a new applier redoes them', async () => {
+    const job = `job_forgot_${dest}`;
+    const a = applier(dest, job);
+    const t = 'forgot';
+    await a.ensureTable(kvTable(t));
+    const first = nextSeq();
+    await a.applyBatch([ins(t, 1, 'one')], 0, first);
+    const lostBatch = [ins(t, 2, 'two')];
+    const lost = nextSeq();
+    await a.applyBatch(lostBatch, 0, lost);
+    // The destination comes back without the second commit: its row and its checkpoint are gone together.
+    if (dest === 'postgres') {
+      await pgDb.query(`DELETE FROM "${SCHEMA}"."${t}" WHERE id = 2`);
+      await pgDb.query('UPDATE tributary.tributary_checkpoints SET sequence = $1 WHERE job_id = $2 AND lane = 0', [first, job]);
+    } else {
+      await myDb.query(`DELETE FROM \`${SCHEMA}\`.\`${t}\` WHERE id = 2`);
+      await myDb.query('UPDATE tributary.tributary_checkpoints SET sequence = ? WHERE job_id = ? AND lane = 0', [first, job]);
+    }
+    // The applier's caller reads on after the lost batch: going on would skip row 2 for good.
+    const next = [ins(t, 3, 'three')];
+    const nextSeqValue = nextSeq();
+    const err = await a.applyBatch(next, 0, nextSeqValue).catch((x: unknown) => x);
+    expect(err).toBeInstanceOf(RetriableError);
+    expect(String((err as Error).message)).toMatch(/destination lost committed changes/);
+    expect((await rows(dest, t, ['id'])).map((r) => r.id)).toEqual(['1']);
+    // The retried task: a new applier reads the checkpoint the destination has and applies from there.
+    const b = applier(dest, job);
+    expect(await b.readCheckpoint(0)).toBe(first);
+    await b.applyBatch([...lostBatch, ...next], 0, nextSeqValue);
+    expect((await rows(dest, t, ['id', 'v']))).toEqual([{ id: '1', v: 'one' }, { id: '2', v: 'two' }, { id: '3', v: 'three' }]);
   });
 
   it('DDL: create, add column, drop column, truncate; rename/modify/drop table are refused', async () => {
