@@ -5,7 +5,8 @@
  * after a crash, so the capture must reconnect to the lost position). The job
  * must fail with a message naming the purged binlog / dropped slot, never
  * silently skip ahead. Tributary does not re-snapshot by itself: resuming
- * from scratch is deleting and re-creating the job, checked here to converge.
+ * from scratch is deleting and re-creating the job (into the same destination,
+ * with writes going on), checked here to converge.
  */
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { startMariadb, type PrivateServer } from '../../src/devtools/private-servers.ts';
@@ -54,20 +55,22 @@ describe('chaos: binlog purged / slot dropped under a running job', () => {
     return j;
   }
 
-  /** Resume from scratch: delete the job, create it again (new snapshot) into a fresh destination database, converge. */
-  async function fromScratch(job: any, src: DbHandle, old: DbHandle, schema: string, last: number) {
-    const dst = old.kind === 'mysql' ? await mariaDatabase(inject('mariaUrl'), uniq('again_dst')) : await pgHandle(inject('pgUrl'), uniq('again_dst'));
-    handles.push(dst);
+  /**
+   * Resume from scratch as the error message says: delete the job and create it again, into the same
+   * destination, while the ledger keeps being written (also during the new snapshot: the keyless ledger's
+   * copy and the stream overlap there, see docs/consistency.md); converge with no row missing or twice.
+   */
+  async function fromScratch(job: any, src: DbHandle, dst: DbHandle, schema: string, last: number) {
     const dstQ = (t: string) => qname(dst, dstSchema(dst, schema), t);
     const del = await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
     expect(del.body.errors, JSON.stringify(del.body.errors)).toBeUndefined();
+    const w = startLedger(src, { from: last });
     const again = await createJob(gw.url, jobInput(job.name, src, dst, schema));
     await waitFor(() => getJob(gw.url, again.id), (j) => j.progress.phase === 'streaming', 120_000, 're-snapshot done');
-    const w = startLedger(src, { from: last });
     await sleep(1500);
     const end = await w.stop();
     const rows = await expectSameRows(src, dst, dstQ, { items: true });
-    const feed = await checkFeed(gw.config.redisUrl, gw.config.queuePrefix, again.name, end, last + 1);
+    const feed = await checkFeed(gw.config.redisUrl, gw.config.queuePrefix, again.name, end, 'feed');
     expect([feed.missing.length, feed.duplicated.length, rows.lost, rows.duplicated]).toEqual([0, 0, 0, 0]);
     await gql(gw.url, `mutation { stopJob(id: "${again.id}") { status } }`);
     return { rows, feed, end };

@@ -19,6 +19,7 @@ import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun, type ReplicationDeps } from './task-run.ts';
 import type { CaptureSource } from '../../replication/capture/capture-source.ts';
+import { snapshotChunkId } from '../../replication/snapshot/snapshot-cover.ts';
 
 const RETENTION_INTERVAL_MS = 30_000;
 /**
@@ -180,7 +181,7 @@ async function planSnapshot(run: TaskRun, deps: ReplicationDeps, snapshotName: s
       estimated += t.estimatedRows;
       const chunks = await reader.planChunks(t, job.spec.chunkRows);
       for (const chunk of chunks) {
-        const chunkId = `${t.schema}.${t.table}#${chunk.index}`;
+        const chunkId = snapshotChunkId(t.schema, t.table, chunk.index);
         const task = await deps.jobs.upsertTask({ jobId: job.id, kind: TaskKind.SnapshotChunk, name: `chunk ${chunkId}`, status: 'queued', queue, placement, detail: { chunkId } });
         const payload: JobTaskPayload = { kind: TaskKind.SnapshotChunk, taskId: task.id, jobId: job.id, runId: run.payload.runId, detail: { table: t, chunk, chunkId, snapshotName } };
         children.push({ name: TaskKind.SnapshotChunk, queueName: queue, data: payload, opts: { ...CHUNK_OPTS, jobId: `${task.id}-r${run.payload.runId}` } });

@@ -31,14 +31,16 @@ export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
       }
       let rows = 0;
       let pending: Row[] | undefined;
-      for await (const batch of reader.readChunk(table, chunk, BATCH_ROWS, { snapshotName })) {
+      // Keyless tables: what the copy holds of the stream, stored with the chunk (apply skips those changes).
+      let cover: string | undefined;
+      for await (const batch of reader.readChunk(table, chunk, BATCH_ROWS, { snapshotName, onCover: (c) => { cover = c; } })) {
         if (run.signal.aborted) break;
         if (pending) await applier.loadChunk(table, pending, chunkId, false);
         pending = batch;
         rows += batch.length;
       }
       if (run.signal.aborted) return await run.endAborted();
-      await applier.loadChunk(table, pending ?? [], chunkId, true);
+      await applier.loadChunk(table, pending ?? [], chunkId, true, cover);
       await deps.jobs.updateTask(p.taskId, { status: 'complete', progress: { rows } });
       const totals = await deps.jobs.chunkTotals(job.id);
       await deps.jobs.mergeProgress(job.id, { rowsDone: totals.rows, chunksDone: totals.done });

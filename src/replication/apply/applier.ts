@@ -1,4 +1,6 @@
 import type { ChangeEvent, Row } from '../change-event.ts';
+import { coverable, parseCover, snapshotChunkId, type Cover } from '../snapshot/snapshot-cover.ts';
+import { classifyDdl } from './ddl.ts';
 import type { RenameMap } from '../connection-config.ts';
 import type { TableInfo } from '../table-info.ts';
 import { RetriableError } from '../errors.ts';
@@ -18,8 +20,12 @@ export interface ApplierOptions {
 export interface Applier {
   /** Create the destination table (translated types) if missing; add missing columns. */
   ensureTable(table: TableInfo): Promise<void>;
-  /** Bulk-load snapshot rows (upsert or COPY) and mark `chunkId` done, in one transaction. */
-  loadChunk(table: TableInfo, rows: Row[], chunkId: string, final: boolean): Promise<void>;
+  /**
+   * Bulk-load snapshot rows (upsert or COPY) and mark `chunkId` done, in one transaction.
+   * `cover` (keyless tables, final call): what the copy holds of the stream (snapshot-cover.ts),
+   * stored with the done marker; applyBatch then skips that table's changes it holds.
+   */
+  loadChunk(table: TableInfo, rows: Row[], chunkId: string, final: boolean, cover?: string): Promise<void>;
   /** Whether a snapshot chunk already committed. */
   isChunkDone(chunkId: string): Promise<boolean>;
   /** Apply a batch of changes for one lane and store `sequence` as that lane's checkpoint, in one transaction. */
@@ -82,3 +88,33 @@ export class LaneCommits {
     if (mine === undefined || compareSequences(sequence, mine) > 0) this.lanes.set(lane, sequence);
   }
 }
+
+/**
+ * Per keyless table (source names), the cover its snapshot chunk stored, read
+ * once per applier: apply starts after the snapshot is done, so it does not
+ * change under a running apply. Tables with a key, or without a snapshot
+ * chunk, have none.
+ */
+export class SnapshotCovers {
+  private readonly covers = new Map<string, Cover | null>();
+  constructor(private readonly read: (chunkId: string) => Promise<string | null>) {}
+
+  /** Drops the changes of `events` that a keyless table's snapshot copy already holds. */
+  async filter(events: ChangeEvent[]): Promise<ChangeEvent[]> {
+    let out: ChangeEvent[] | undefined;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      let held = false;
+      if (coverable(e, isTruncate)) {
+        const id = snapshotChunkId(e.schema, e.table, 0);
+        if (!this.covers.has(id)) this.covers.set(id, parseCover(await this.read(id)));
+        held = this.covers.get(id)?.holds(e) ?? false;
+      }
+      if (held) out ??= events.slice(0, i);
+      else out?.push(e);
+    }
+    return out ?? events;
+  }
+}
+
+const isTruncate = (ddl: string): boolean => classifyDdl(ddl).kind === 'truncate';

@@ -29,11 +29,18 @@ export const META_DDL = [
      job_id varchar(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, lane int NOT NULL,
      sequence varchar(64) CHARACTER SET ascii NOT NULL, updated_at datetime(6) NOT NULL,
      PRIMARY KEY (job_id, lane)) ENGINE=InnoDB`,
+  // covers: what a keyless table's copy holds of the stream (replication/snapshot/snapshot-cover.ts).
   `CREATE TABLE IF NOT EXISTS ${CHUNKS} (
      job_id varchar(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
      chunk_id varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, done_at datetime(6) NULL,
+     covers text CHARACTER SET ascii NULL,
      PRIMARY KEY (job_id, chunk_id)) ENGINE=InnoDB`,
 ];
+
+/** Destinations set up before `covers` existed: run ADD_COVERS_SQL when this finds no row. */
+export const HAS_COVERS_SQL = `SELECT 1 FROM information_schema.COLUMNS
+  WHERE TABLE_SCHEMA = 'tributary' AND TABLE_NAME = 'tributary_snapshot_chunks' AND COLUMN_NAME = 'covers'`;
+export const ADD_COVERS_SQL = `ALTER TABLE ${CHUNKS} ADD COLUMN IF NOT EXISTS covers text CHARACTER SET ascii NULL`;
 
 function columnSql(col: ColumnType, caps: MysqlCaps, inKey: boolean): string {
   const type = mysqlColumnType(col, caps, inKey);

@@ -20,13 +20,13 @@ import { silentLogger, type Logger } from '../logger.ts';
 import { compareSequences } from '../sequence.ts';
 import type { TableInfo } from '../table-info.ts';
 import { toApplyError } from './apply-errors.ts';
-import { LaneCommits, unseenTables, unsee, type Applier, type ApplierOptions } from './applier.ts';
+import { LaneCommits, SnapshotCovers, unseenTables, unsee, type Applier, type ApplierOptions } from './applier.ts';
 import { planBatch, type Step, type TableRef } from './batch-plan.ts';
 import { classifyDdl } from './ddl.ts';
 import { destTable } from './dest-names.ts';
 import { cutAtDdl } from './lanes.ts';
 import {
-  CHECKPOINTS, CHUNKS, DDL_LOCK, MAX_STATEMENT_BYTES, META_DDL, addColumnSql, createDatabaseSql, createTableSql,
+  ADD_COVERS_SQL, CHECKPOINTS, CHUNKS, DDL_LOCK, HAS_COVERS_SQL, MAX_STATEMENT_BYTES, META_DDL, addColumnSql, createDatabaseSql, createTableSql,
   deleteKeysSql, deleteOneSql, dropColumnSql, insertSql, qt,
 } from './mysql-sql.ts';
 import { MARIADB_CAPS, toMysqlParam, type MysqlCaps, type ValueSite } from './type-map.ts';
@@ -59,6 +59,11 @@ export class MysqlApplier implements Applier {
   private readonly keylessChunks = new Map<string, Row[]>();
   /** What each lane committed through this instance (a destination that forgets commits is caught). */
   private readonly laneCommits = new LaneCommits();
+  /** Keyless tables: the stream changes their snapshot copy holds (skipped). */
+  private readonly covers = new SnapshotCovers(async (chunkId) => this.withConn(async (c) => {
+    const [rows] = await c.query<mysql.RowDataPacket[]>(`SELECT covers FROM ${CHUNKS} WHERE job_id = ? AND chunk_id = ?`, [this.opts.jobId, chunkId]);
+    return (rows[0]?.covers as string | null | undefined) ?? null;
+  }));
   /** Core connections whose session variables are set. */
   private readonly prepared = new WeakSet<object>();
 
@@ -89,7 +94,7 @@ export class MysqlApplier implements Applier {
   }
 
   /** Same contract as PgApplier.loadChunk: keyed batches commit one by one, keyless chunks at their final call. */
-  async loadChunk(table: TableInfo, rows: Row[], chunkId: string, final: boolean): Promise<void> {
+  async loadChunk(table: TableInfo, rows: Row[], chunkId: string, final: boolean, cover?: string): Promise<void> {
     if (table.key.length === 0) {
       const held = this.keylessChunks.get(chunkId) ?? [];
       for (const r of rows) held.push(r);
@@ -111,9 +116,10 @@ export class MysqlApplier implements Applier {
         await this.runStep(c, { kind: 'upsert', ref, columns: table.columns, key: table.key, rows });
       }
       if (final) {
+        const covers = table.key.length === 0 ? cover ?? null : null;
         await c.query(
-          `INSERT INTO ${CHUNKS} (job_id, chunk_id, done_at) VALUES (?, ?, UTC_TIMESTAMP(6))
-           ON DUPLICATE KEY UPDATE done_at = VALUES(done_at)`, [this.opts.jobId, chunkId]);
+          `INSERT INTO ${CHUNKS} (job_id, chunk_id, done_at, covers) VALUES (?, ?, UTC_TIMESTAMP(6), ?)
+           ON DUPLICATE KEY UPDATE done_at = VALUES(done_at), covers = VALUES(covers)`, [this.opts.jobId, chunkId, covers]);
       }
     }));
   }
@@ -127,6 +133,7 @@ export class MysqlApplier implements Applier {
 
   async applyBatch(events: ChangeEvent[], lane: number, sequence: string): Promise<void> {
     await this.ensureMeta();
+    events = await this.covers.filter(events);
     const fresh = unseenTables(events, this.seenTables);
     try {
       for (const t of fresh) await this.ensureTable(t);
@@ -223,6 +230,8 @@ export class MysqlApplier implements Applier {
       const [rows] = await c.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v');
       this.caps = capsOf(String(rows[0]?.v ?? ''));
       for (const sql of META_DDL) await c.query(sql);
+      const [has] = await c.query<mysql.RowDataPacket[]>(HAS_COVERS_SQL);
+      if (!has.length) await c.query(ADD_COVERS_SQL);
     }).catch((err) => { this.meta = undefined; throw err; });
     return this.meta;
   }

@@ -25,9 +25,17 @@ export const META_DDL = [
   `CREATE TABLE IF NOT EXISTS ${CHECKPOINTS} (
      job_id text NOT NULL, lane int NOT NULL, sequence text NOT NULL,
      updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job_id, lane))`,
+  // covers: what a keyless table's copy holds of the stream (replication/snapshot/snapshot-cover.ts).
   `CREATE TABLE IF NOT EXISTS ${CHUNKS} (
-     job_id text NOT NULL, chunk_id text NOT NULL, done_at timestamptz,
+     job_id text NOT NULL, chunk_id text NOT NULL, done_at timestamptz, covers text,
      PRIMARY KEY (job_id, chunk_id))`,
+  // Destinations set up before covers existed (checked first: no lock on the table when it is there).
+  `DO $$ BEGIN
+     IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                     WHERE table_schema = '${META_SCHEMA}' AND table_name = 'tributary_snapshot_chunks' AND column_name = 'covers') THEN
+       ALTER TABLE ${CHUNKS} ADD COLUMN covers text;
+     END IF;
+   END $$`,
 ];
 
 /** All DDL of the applier runs under this advisory lock, so concurrent lanes do not race on CREATE ... IF NOT EXISTS. */

@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from '../logger.ts';
 import { compareSequences } from '../sequence.ts';
 import type { TableInfo } from '../table-info.ts';
 import { toApplyError } from './apply-errors.ts';
-import { LaneCommits, unseenTables, unsee, type Applier, type ApplierOptions } from './applier.ts';
+import { LaneCommits, SnapshotCovers, unseenTables, unsee, type Applier, type ApplierOptions } from './applier.ts';
 import { chunkRows, planBatch, type Step, type TableRef } from './batch-plan.ts';
 import { classifyDdl } from './ddl.ts';
 import { destTable } from './dest-names.ts';
@@ -54,6 +54,9 @@ export class PgApplier implements Applier {
   private readonly uniqueKeyed = new Map<string, boolean>();
   /** What each lane committed through this instance (a destination that forgets commits is caught). */
   private readonly laneCommits = new LaneCommits();
+  /** Keyless tables: the stream changes their snapshot copy holds (skipped). */
+  private readonly covers = new SnapshotCovers(async (chunkId) =>
+    (await this.query<{ covers: string | null }>(`SELECT covers FROM ${CHUNKS} WHERE job_id = $1 AND chunk_id = $2`, [this.opts.jobId, chunkId])).rows[0]?.covers ?? null);
 
   constructor(conn: DbConnectionConfig, private readonly opts: PgApplierOptions) {
     if (conn.kind !== 'postgres') throw new FatalError(`PgApplier needs a postgres connection, got ${conn.kind}`);
@@ -88,7 +91,7 @@ export class PgApplier implements Applier {
    * the whole table and marks the chunk in one transaction: a crash before
    * that leaves nothing behind, a crash after leaves the chunk done.
    */
-  async loadChunk(table: TableInfo, rows: Row[], chunkId: string, final: boolean): Promise<void> {
+  async loadChunk(table: TableInfo, rows: Row[], chunkId: string, final: boolean, cover?: string): Promise<void> {
     if (table.key.length === 0) {
       const held = this.keylessChunks.get(chunkId) ?? [];
       for (const r of rows) held.push(r);
@@ -112,9 +115,9 @@ export class PgApplier implements Applier {
       }
       if (final) {
         await c.query(
-          `INSERT INTO ${CHUNKS} (job_id, chunk_id, done_at) VALUES ($1, $2, now())
-           ON CONFLICT (job_id, chunk_id) DO UPDATE SET done_at = EXCLUDED.done_at`,
-          [this.opts.jobId, chunkId],
+          `INSERT INTO ${CHUNKS} (job_id, chunk_id, done_at, covers) VALUES ($1, $2, now(), $3)
+           ON CONFLICT (job_id, chunk_id) DO UPDATE SET done_at = EXCLUDED.done_at, covers = EXCLUDED.covers`,
+          [this.opts.jobId, chunkId, table.key.length === 0 ? cover ?? null : null],
         );
       }
     });
@@ -166,6 +169,7 @@ export class PgApplier implements Applier {
 
   async applyBatch(events: ChangeEvent[], lane: number, sequence: string): Promise<void> {
     await this.ensureMeta();
+    events = await this.covers.filter(events);
     const fresh = unseenTables(events, this.seenTables);
     try {
       for (const t of fresh) await this.ensureTable(t);

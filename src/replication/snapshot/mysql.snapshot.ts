@@ -19,6 +19,7 @@ import { binlogEnd, gtidAt, openMysql, serverInfo } from '../capture/mysql-conne
 import { listTableInfos, quoteIdent, quoteTable } from '../capture/mysql-schema.ts';
 import { toParam, toValue } from '../capture/mysql-values.ts';
 import type { ReadChunkOptions, SnapshotReader } from './snapshot-reader.ts';
+import { binlogCover } from './snapshot-cover.ts';
 
 export interface MysqlSnapshotOptions {
   connection: DbConnectionConfig;
@@ -82,15 +83,23 @@ export class MysqlSnapshotReader implements SnapshotReader {
     }
   }
 
-  readChunk(table: TableInfo, chunk: ChunkBounds, batchRows: number, _opts?: ReadChunkOptions): AsyncIterable<Row[]> {
-    return this.chunkBatches(table, chunk, Math.max(1, Math.floor(batchRows)));
+  readChunk(table: TableInfo, chunk: ChunkBounds, batchRows: number, opts: ReadChunkOptions = {}): AsyncIterable<Row[]> {
+    return this.chunkBatches(table, chunk, Math.max(1, Math.floor(batchRows)), opts);
   }
 
-  private async *chunkBatches(table: TableInfo, chunk: ChunkBounds, batchRows: number): AsyncGenerator<Row[]> {
+  private async *chunkBatches(table: TableInfo, chunk: ChunkBounds, batchRows: number, opts: ReadChunkOptions): AsyncGenerator<Row[]> {
     // A connection per chunk: chunks may be read concurrently, each in its own snapshot.
     const db = await openMysql(this.options.connection);
     try {
       await db.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+      // A keyless table's copy cannot be upserted over: say which stream changes it holds (MariaDB's
+      // binlog_snapshot_* are the binlog position of this very snapshot; MySQL has none).
+      if (table.key.length === 0 && opts.onCover) {
+        const [st] = await db.query("SHOW STATUS LIKE 'binlog_snapshot_%'");
+        const status = Object.fromEntries((st as { Variable_name: string; Value: string }[]).map((r) => [r.Variable_name.toLowerCase(), r.Value]));
+        if (status.binlog_snapshot_file) opts.onCover(binlogCover(status.binlog_snapshot_file, Number(status.binlog_snapshot_position)));
+        else this.log.warn({ table: `${table.schema}.${table.table}` }, 'no binlog_snapshot_position (MySQL): a keyless table written during its snapshot may get duplicates');
+      }
       const { sql, params } = chunkQuery(table, chunk);
       // Streaming needs the callback connection under the promise wrapper (untyped there).
       const core = (db as unknown as { connection: CoreConnection }).connection;

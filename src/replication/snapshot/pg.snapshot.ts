@@ -17,6 +17,7 @@ import { matchesFilter, type DbConnectionConfig, type TableFilter } from '../con
 import { classify, FatalError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ChunkBounds, TableInfo } from '../table-info.ts';
+import { pgSnapshotCover } from './snapshot-cover.ts';
 import type { ReadChunkOptions, SnapshotReader } from './snapshot-reader.ts';
 import { loadKey, loadTableColumns } from '../capture/pg-catalog.ts';
 import { describePgTarget, pgClientConfig, quoteIdent, quoteLiteral, quoteTable, RAW_TEXT_TYPES } from '../capture/pg-connection.ts';
@@ -108,6 +109,12 @@ export class PgSnapshotReader implements SnapshotReader {
     let done = false;
     try {
       await this.begin(client, opts.snapshotName);
+      // A keyless table's copy cannot be upserted over: say which transactions it holds (this transaction's
+      // snapshot; exact whether the export was imported or a fresh snapshot had to be taken).
+      if (table.key.length === 0 && opts.onCover) {
+        const snap = await client.query<{ s: string }>('SELECT txid_current_snapshot()::text AS s');
+        opts.onCover(pgSnapshotCover(snap.rows[0]!.s));
+      }
       const { sql, values } = this.chunkQuery(table, chunk);
       await client.query({ text: `DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${sql}`, values });
       const size = Math.max(1, Math.floor(batchRows));

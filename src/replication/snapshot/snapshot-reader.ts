@@ -5,6 +5,12 @@ import type { ChunkBounds, TableInfo } from '../table-info.ts';
 export interface ReadChunkOptions {
   /** PostgreSQL: import this exported snapshot if it is still available. */
   snapshotName?: string;
+  /**
+   * Keyless tables: called once the chunk's read is consistent, with what it
+   * holds of the stream (snapshot-cover.ts), for the applier to store with
+   * the chunk. Not called where the engine cannot tell (MySQL).
+   */
+  onCover?: (cover: string) => void;
 }
 
 /**

@@ -17,6 +17,7 @@ import { checkMysqlCapture, parseGrants } from '../../../src/replication/capture
 import { DdlKind, parseDdl } from '../../../src/replication/capture/mysql-ddl.ts';
 import { repairTime, shortestFloat32 } from '../../../src/replication/capture/mysql-values.ts';
 import { MysqlSnapshotReader } from '../../../src/replication/snapshot/mysql.snapshot.ts';
+import { parseCover } from '../../../src/replication/snapshot/snapshot-cover.ts';
 
 function connFromUrl(url: string): DbConnectionConfig {
   const u = new URL(url);
@@ -439,6 +440,27 @@ describe('MysqlSnapshotReader', () => {
     } finally {
       await reader.close();
     }
+  });
+
+  it('a keyless chunk reports the binlog position of its snapshot: it holds exactly the transactions before it', async () => {
+    await sql(`CREATE TABLE \`${db}\`.klcover (a INT, b VARCHAR(10))`);
+    const reader = new MysqlSnapshotReader({ connection: conn });
+    const start = await reader.position();
+    await sql(`INSERT INTO \`${db}\`.klcover VALUES (1, 'before')`);
+    let cover: string | undefined;
+    const read: Row[] = [];
+    try {
+      const [info] = await reader.listTables({ schemas: [{ schema: db, tables: ['klcover'] }] });
+      for await (const b of reader.readChunk(info!, { index: 0 }, 10, { onCover: (c) => { cover = c; } })) read.push(...b);
+    } finally {
+      await reader.close();
+    }
+    expect(read.map((r) => r.a)).toEqual([1]);
+    expect(cover).toMatch(/^binlog /);
+    await sql(`INSERT INTO \`${db}\`.klcover VALUES (2, 'after')`);
+    const txs = await collect({ from: start, tables: { schemas: [{ schema: db, tables: ['klcover'] }] } }, (t) => t.length >= 2);
+    const held = parseCover(cover)!;
+    expect(events(txs).map((e) => [e.after!.a, held.holds(e)])).toEqual([[1, true], [2, false]]);
   });
 
   it('position() is consistent with the snapshot: a capture from it sees exactly the later commits', async () => {

@@ -13,6 +13,7 @@ import { lsnToBigInt, makeSequence, sequenceFromLsn } from '../../../src/replica
 import { PgLogicalCapture, pgCaptureName } from '../../../src/replication/capture/pg-logical.capture.ts';
 import { checkPgCapture, PgCaptureRequirement } from '../../../src/replication/capture/pg-check.ts';
 import { PgSnapshotReader } from '../../../src/replication/snapshot/pg.snapshot.ts';
+import { parseCover } from '../../../src/replication/snapshot/snapshot-cover.ts';
 
 const pgUrl = new URL(inject('pgUrl'));
 const dbName = `capdb_${Math.random().toString(36).slice(2, 10)}`;
@@ -374,6 +375,35 @@ describe('PgSnapshotReader', () => {
     // The stream starts after the slot's consistent point, which the snapshot is consistent with.
     expect(BigInt(streamed[0]!.commitSequence) >= lsnToBigInt((prepared.position as { lsn: string }).lsn)).toBe(true);
     expect(streamed[0]!.sequence).toBe(sequenceFromLsn(streamed[0]!.sequence.split('.').slice(0, 2).join('/'), 0));
+  });
+
+  it('a keyless chunk reports what it holds of the stream: nothing on the exported snapshot, exactly the earlier transactions on a fresh one', async () => {
+    await db.query(`CREATE TABLE s1.klcover (x int, y text)`);
+    const c = capture('klcover-job', { schemas: [{ schema: 's1', tables: ['klcover'] }] });
+    const prepared = await c.prepare();
+    await db.query(`INSERT INTO s1.klcover VALUES (1, 'before the read')`);
+    const reader = new PgSnapshotReader({ connection: conn, logger: silentLogger });
+    const covers: Record<string, string> = {};
+    try {
+      const [info] = await reader.listTables({ schemas: [{ schema: 's1', tables: ['klcover'] }] });
+      const read = async (name: string, snapshotName: string) => {
+        const rows: Row[] = [];
+        for await (const b of reader.readChunk(info!, { index: 0 }, 100, { snapshotName, onCover: (cv) => { covers[name] = cv; } })) rows.push(...b);
+        return rows.map((r) => r.x);
+      };
+      expect(await read('exported', prepared.snapshotName!)).toEqual([]);
+      // The export cannot be imported (the capture restarted during the snapshot): a fresh snapshot.
+      expect(await read('fresh', '00000009-00000009-1')).toEqual([1]);
+    } finally {
+      await reader.close();
+    }
+    await db.query(`INSERT INTO s1.klcover VALUES (2, 'after the read')`);
+    const streamed = events(await collect(c, (t) => events(t).length >= 2));
+    expect(streamed.map((e) => e.after!.x)).toEqual([1, 2]);
+    const exported = parseCover(covers.exported)!;
+    const fresh = parseCover(covers.fresh)!;
+    expect(streamed.map((e) => exported.holds(e))).toEqual([false, false]);
+    expect(streamed.map((e) => fresh.holds(e))).toEqual([true, false]);
   });
 
   it('chunks composite keys with row comparison, and reads key-less tables as one chunk', async () => {
