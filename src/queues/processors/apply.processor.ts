@@ -34,6 +34,7 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
 
       const base = Number(job.metrics.rowsApplied ?? 0);
       let applied = 0; let lastSeq: string | undefined; let lagMs: number | null = null;
+      let captureDoneSeen = false;
       const flush = async () => {
         await deps.jobs.mergeMetrics(job.id, { rowsApplied: base + applied, appliedSequence: lastSeq, lagMs });
         await deps.jobs.updateTask(p.taskId, { position: lastSeq ? { sequence: lastSeq } : undefined, progress: { rowsApplied: base + applied } });
@@ -56,7 +57,14 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
           // crashes (an increment or decrement lost between the feed and Redis), which
           // otherwise only grows and finally blocks capture for good.
           onDrained: async () => { await deps.redis.set(counterKey, 0); },
-          shouldFinish: job.type === JobType.Migration ? async () => (await deps.jobs.get(job.id))?.state.captureDone === true : undefined,
+          // A migration is over when a read that started after capture was seen done found the feed drained.
+          // "Done now" alone is not enough: the capture appends its last transactions and then marks itself
+          // done, and the drained read that preceded this check may have missed those appends.
+          shouldFinish: job.type === JobType.Migration ? async () => {
+            if (captureDoneSeen) return true;
+            captureDoneSeen = (await deps.jobs.get(job.id))?.state.captureDone === true;
+            return false;
+          } : undefined,
         });
       } finally {
         clearInterval(flusher);
