@@ -25,12 +25,13 @@ export default defineConfig({
         },
       },
       {
-        // Property-based malformed input against one in-process gateway (fast-check); FUZZ_RUNS scales it.
+        // Property-based malformed input against one in-process gateway (fast-check); FUZZ_RUNS / FUZZ_GRAPHQL_RUNS scale it.
         resolve: { alias },
         test: {
           name: 'fuzz',
           include: ['test/fuzz/**/*.test.ts'],
-          globalSetup: ['test/support/global-setup.ts'],
+          // test/fuzz/case-count.ts counts the cases of all files, prints the total and holds the 10,000 floor.
+          globalSetup: ['test/support/global-setup.ts', 'test/fuzz/case-count.ts'],
           testTimeout: 600_000,
           hookTimeout: 180_000,
           fileParallelism: false,

@@ -5,9 +5,9 @@
  * without touching this file. Each case: a method (mostly the route's own),
  * path parameters, a query string with quirks, a body (a mutated request
  * example, junk JSON, bad JSON, bad form encoding, bytes, oversize) and
- * headers. Every answer must have no stack trace, no undocumented 5xx, and
- * errors in the dialect's own shape; /health must still answer after each
- * batch.
+ * headers. Every answer must come within ANSWER_TIMEOUT_MS, have no stack
+ * trace, no undocumented 5xx, and errors in the dialect's own shape; /health
+ * must still answer after each batch.
  *
  * FUZZ_RUNS scales the number of batches of 8 (default 150: 1,200 cases per dialect, 6,000 in all).
  */
@@ -21,7 +21,8 @@ import { celloRoutes } from '../../src/rest-compat/cello/index.ts';
 import { udupRoutes } from '../../src/rest-compat/udup/index.ts';
 import { changeserverRoutes } from '../../src/rest-compat/changeserver/changeserver.routes.ts';
 import { methodsOf, type RestRoute } from '../../src/rest-compat/rest-route.ts';
-import { commonProblems, encode, junkJson, junkString, sanitize, sanitizeFlat, truncate, type CaseFailure, type FuzzResponse, fetchOnce, fuzzSeed } from './support.ts';
+import { commonProblems, encode, junkJson, junkString, sanitize, sanitizeFlat, truncate, type CaseFailure, type FuzzResponse, fetchOnce, fuzzSeed, ANSWER_TIMEOUT_MS, answerStats } from './support.ts';
+import { reportCases } from './case-count.ts';
 
 const BATCH = 8;
 const RUNS = Number(process.env.FUZZ_RUNS ?? 150);
@@ -163,7 +164,7 @@ function buildRequest(base: string, c: Case): { url: string; init: RequestInit }
     else if (c.body.kind === 'text') body = c.body.text;
     else if (c.body.kind === 'bytes') body = c.body.bytes;
   }
-  return { url: `${base}${path}${qs.length ? `?${qs.join('&')}` : ''}`, init: { method: c.method, headers, body: body as RequestInit['body'], signal: AbortSignal.timeout(45_000) } };
+  return { url: `${base}${path}${qs.length ? `?${qs.join('&')}` : ''}`, init: { method: c.method, headers, body: body as RequestInit['body'], signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) } };
 }
 
 function describeCase(url: string, init: RequestInit): string {
@@ -202,17 +203,21 @@ describe('REST fuzzing: every route of the five dialects', () => {
   let gw: TestGateway;
   let ports: number[];
   let total = 0;
+  let testsRun = 0;
+  const dialects = DIALECTS.filter((x) => !process.env.FUZZ_ONLY || process.env.FUZZ_ONLY.split(',').includes(x.name));
   beforeAll(async () => {
     gw = await startTestGateway({ changeserverFeed: 'fuzzfeed', rateLimitPerSecond: 0 } as never, { worker: false });
     ports = [inject('pgUrl'), inject('mariaUrl')].map((u) => Number(new URL(u).port));
   });
   afterAll(async () => {
-    console.log(`REST fuzz: ${total} cases`);
+    console.log(`REST fuzz: ${total} cases over ${dialects.reduce((a, d) => a + d.routes.length, 0)} routes of ${dialects.length} dialects; slowest answer ${answerStats.slowestMs} ms (${answerStats.slowest})`);
+    reportCases(inject('fuzzCountDir'), { file: 'rest', cases: total, testsRun, testsDeclared: DIALECTS.length, slowestMs: answerStats.slowestMs });
     await gw?.close();
   });
 
-  for (const d of DIALECTS.filter((x) => !process.env.FUZZ_ONLY || process.env.FUZZ_ONLY.split(',').includes(x.name))) {
+  for (const d of dialects) {
     it(`${d.name}: ${d.routes.length} routes`, async () => {
+      testsRun++;
       const failures: CaseFailure[] = [];
       await fc.assert(fc.asyncProperty(fc.array(caseArb(d, ports), { minLength: BATCH, maxLength: BATCH }), async (cases) => {
         const results = await Promise.all(cases.map((c) => runCase(gw.url, c)));

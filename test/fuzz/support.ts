@@ -105,16 +105,32 @@ export function commonProblems(res: FuzzResponse): string | undefined {
 export const truncate = (s: string, n = 600) => (s.length > n ? `${s.slice(0, n)}… (${s.length} chars)` : s);
 
 /**
+ * Longest wait for an answer: a case that gets none in this time fails
+ * ("no answer"). Every request must end in bounded time whatever its input;
+ * 30 s leaves room for a loaded 2-core CI machine (answers take milliseconds).
+ */
+export const ANSWER_TIMEOUT_MS = 30_000;
+
+/** The slowest answer fetchOnce saw in this file (printed and reported with the case count). */
+export const answerStats = { slowestMs: 0, slowest: '' };
+
+/**
  * fetch, retried once when the connection fails before any answer: a pooled
  * keep-alive socket the server just closed as idle resets (ECONNRESET). A
  * gateway that is really gone fails the retry too.
  */
 export async function fetchOnce(url: string, init?: RequestInit): Promise<Response> {
+  const t0 = performance.now();
   try {
-    return await fetch(url, init);
-  } catch (err) {
-    if ((err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError') throw err;
-    return fetch(url, init);
+    try {
+      return await fetch(url, init);
+    } catch (err) {
+      if ((err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError') throw err;
+      return await fetch(url, init);
+    }
+  } finally {
+    const ms = Math.round(performance.now() - t0);
+    if (ms > answerStats.slowestMs) Object.assign(answerStats, { slowestMs: ms, slowest: `${init?.method ?? 'GET'} ${truncate(url, 160)}` });
   }
 }
 
