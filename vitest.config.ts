@@ -2,9 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 const alias = [{ find: /^graphql$/, replacement: 'graphql/index.js' }];
 
-// Three suites that can run apart: unit (no servers), integration (private
-// PostgreSQL, MariaDB and Redis started by the global setup) and browser
-// (headless Debian Chromium against a running gateway).
+// Suites that can run apart: unit (no servers), integration (private
+// PostgreSQL, MariaDB and Redis started by the global setup), fuzz, browser
+// (headless Debian Chromium against a running gateway) and chaos (fault injection).
 export default defineConfig({
   resolve: { alias },
   test: {
@@ -39,7 +39,8 @@ export default defineConfig({
       },
       {
         // Fault injection (test/chaos): each case kills and restarts processes and private servers.
-        // CHAOS_SCALE=ci (default, reduced counts, `npm run test:chaos`) or full (`npm run test:chaos:full`); run apart from `npm test`.
+        // CHAOS_SCALE=ci (default, reduced counts, about 4 minutes) or full (`npm run test:chaos:full`).
+        // Runs apart: `npm test` runs it in its own vitest invocation after the other projects.
         resolve: { alias },
         test: {
           name: 'chaos',

@@ -13,7 +13,8 @@ import { createJob, endpoint, getJob, ITEMS, qname, startWriter } from '../suppo
 import { checkFeed, count, SCALE, expectSameRows, LEDGER, Processes, report, rng, sleep, startLedger, waitFor, type TributaryProc } from './support.ts';
 
 const KILLS = count(5, 20);
-const ROWS = count(5_000, 100_000);
+// CI: enough rows (40 chunks of 500) that the first kill lands while snapshot chunks are in flight.
+const ROWS = count(20_000, 100_000);
 
 describe('chaos: worker SIGKILL', () => {
   let gw: TestGateway; let src: DbHandle; let dst: DbHandle; let procs: Processes;
@@ -50,7 +51,7 @@ describe('chaos: worker SIGKILL', () => {
     for (let i = 0; i < KILLS; i++) {
       if (i === 0) {
         await waitFor(() => getJob(gw.url, job.id), (j) => j.tasks.some((t: any) => t.kind === 'snapshot-chunk' && t.status === 'running'), 60_000, 'snapshot chunks running');
-        await sleep(rnd(0, 800));
+        await sleep(rnd(0, SCALE === 'full' ? 800 : 200));
       } else {
         await sleep(rnd(500, SCALE === 'full' ? 6000 : 2500));
       }
