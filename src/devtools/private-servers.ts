@@ -134,6 +134,18 @@ class ProcessServer implements PrivateServer {
     this.child.unref();
     await waitPort(this.port, this.child, `${this.kind} (${this.dir})`);
     if (this.kind === 'mariadb') await this.waitMariadbReady();
+    if (this.kind === 'postgres') await this.waitPostgresReady();
+  }
+
+  private async waitPostgresReady(): Promise<void> {
+    // The port opens while the server still answers 57P03 "the database system is starting up"
+    // (crash recovery after a SIGKILL); pg_isready exits 0 once it accepts connections.
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const ok = await promisify(execFile)(pgBin('pg_isready'), ['-h', '127.0.0.1', '-p', String(this.port), '-t', '2']).then(() => true, () => false);
+      if (ok) return;
+      await new Promise((res) => setTimeout(res, 100));
+    }
   }
 
   private async waitMariadbReady(): Promise<void> {
