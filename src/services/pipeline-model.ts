@@ -40,7 +40,17 @@ export enum TaskState {
   Complete = 'complete',
   Failed = 'failed',
   Canceled = 'canceled',
+  /** Failed with attempts left: BullMQ runs it again after its backoff. */
+  Retrying = 'retrying',
 }
+
+/**
+ * Task states a worker may still change. A stop cancels the ones no worker
+ * holds right now (`Waiting`, `Queued`, `Retrying`) at once; a `Running`
+ * task is canceled by its worker once it has really stopped.
+ */
+export const UNSTARTED_TASK_STATES: readonly string[] = [TaskState.Waiting, TaskState.Queued, TaskState.Retrying];
+export const OPEN_TASK_STATES: readonly string[] = [...UNSTARTED_TASK_STATES, TaskState.Running];
 
 /** One data input of a component: `input.data.<key>: ["<component>.<output>"]`. */
 export interface ComponentInput { key: string; component: string; output: string }
@@ -81,6 +91,17 @@ export interface PipelineSpecData {
   timeoutSeconds?: number;
   stageMaxRows: number;
   model?: { namespace: string; name: string; version: string };
+}
+
+/** Every component below `name` (a Capture's fused operator chain runs them in its own task). */
+export function componentsBelow(components: readonly PlannedComponent[], name: string): string[] {
+  const byName = new Map(components.map((c) => [c.name, c]));
+  const seen = new Set<string>();
+  const walk = (n: string): void => {
+    for (const d of byName.get(n)?.downstream ?? []) if (!seen.has(d)) { seen.add(d); walk(d); }
+  };
+  walk(name);
+  return [...seen];
 }
 
 export const DEFAULT_STAGE_MAX_ROWS = 1_000_000;

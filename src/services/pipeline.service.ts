@@ -22,7 +22,7 @@ import type { DbConnectionConfig } from '../replication/connection-config.ts';
 import { silentLogger } from '../replication/logger.ts';
 import { dropStreamCapture, prepareStreamCapture, type StreamCaptureDetail } from '../queues/processors/capture-stream.ts';
 import {
-  DEFAULT_STAGE_MAX_ROWS, MAX_STAGE_ROWS, PipelineKind, PipelineModule, TaskState, fateJobStatus, fateTaskStatus, statusesFor,
+  DEFAULT_STAGE_MAX_ROWS, MAX_STAGE_ROWS, PipelineKind, PipelineModule, TaskState, UNSTARTED_TASK_STATES, fateJobStatus, fateTaskStatus, statusesFor,
   type DagDependency, type PipelineSpecData, type PlannedComponent,
 } from './pipeline-model.ts';
 
@@ -234,8 +234,11 @@ export class PipelineService {
     }
     const msg: JobControlMessage = { jobId: moved.id, runId: moved.run_id, action: 'abort' };
     this.pubSub.publish(JOB_CONTROL_TOPIC, msg as never);
+    // Tasks no worker holds end now; a running one is canceled by its worker once it has really stopped
+    // (the control message above, or its own check of the job). Nothing is applied after this point either
+    // way: a Capture stream checks the job before it applies each transaction (capture-stream.ts).
     await this.jobs.pool.query(`UPDATE tasks SET status = $2, updated_at = now() WHERE job_id = $1 AND status = ANY($3)`,
-      [moved.id, TaskState.Canceled, [TaskState.Waiting, TaskState.Queued, TaskState.Running]]);
+      [moved.id, TaskState.Canceled, UNSTARTED_TASK_STATES]);
     await this.repo.clearStage(moved.id);
     await this.jobs.log(moved.id, 'info', `stopped by request (${stopStatus})`);
     this.pubSub.publish(topicFor(Topic.JobEvents, moved.id), jobStatusEvent(moved) as never);

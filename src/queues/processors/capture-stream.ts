@@ -46,7 +46,7 @@ import { filterTransform, mapTransform, TransformError, type MapParams, type Row
 import { ExpressionError } from '../../replication/transform/expression.ts';
 import { tableParam } from '../../services/pipeline-dsl.ts';
 import { JobStatus } from '../../services/job-model.ts';
-import { PipelineModule, SAMPLE_ROWS, TaskState, type PlannedComponent } from '../../services/pipeline-model.ts';
+import { OPEN_TASK_STATES, PipelineModule, SAMPLE_ROWS, TaskState, componentsBelow, type PlannedComponent } from '../../services/pipeline-model.ts';
 import { ComponentError, METRIC_NAMESPACE, type ComponentRun } from './pipeline-run.ts';
 
 /** What submit stores in the Capture task's detail. */
@@ -210,6 +210,10 @@ export async function runCaptureStream(cr: ComponentRun): Promise<void> {
     await cr.progress({ phase: 'streaming', streaming: true, from: resume }, true);
     await cr.run.log('info', `${cap.name} streams ${src.label} from ${JSON.stringify(resume)} into ${branches.map((b) => `${b.writer.name} (${b.label})`).join(', ')}`);
 
+    const stillThisRun = async (): Promise<boolean> => {
+      const { rows } = await deps.jobs.pool.query<{ status: string; run_id: number }>('SELECT status, run_id FROM jobs WHERE id = $1', [cr.jobId]);
+      return rows[0]?.status === JobStatus.Running && rows[0].run_id === cr.payload.runId;
+    };
     let lastPos: SourcePosition | undefined; let dirty = false; let lastCommit = 0;
     const ddlSeen = new Set<string>();
     const flush = async () => {
@@ -227,6 +231,14 @@ export async function runCaptureStream(cr: ComponentRun): Promise<void> {
     try {
       await capture.run(async (tx: CapturedTransaction) => {
         const mine = tx.events.filter((e) => e.schema === src.at.schema && e.table === src.at.table);
+        // The fence: a stop answers once the job row says so, and a change committed after that is read
+        // from the log after it, so asking the job here, before anything of this transaction is applied,
+        // keeps every such change out, whether or not the stop notice reached this worker. Not applied,
+        // not acknowledged (the position stays before it).
+        if (mine.some((e) => e.op !== Operation.Ddl) && !(await stillThisRun())) {
+          cr.run.abortForJobChange();
+          return;
+        }
         for (const e of mine) {
           if (e.op === Operation.Ddl) {
             if (!ddlSeen.has(e.table)) { ddlSeen.add(e.table); await cr.run.log('warn', `${cap.name}: DDL on ${src.label} is not replayed by the stream (${e.ddl ?? 'schema change'})`); }
@@ -277,6 +289,13 @@ export async function runCaptureStream(cr: ComponentRun): Promise<void> {
     await capture?.close().catch(() => undefined);
     for (const a of appliers) await a.close().catch(() => undefined);
     if (cr.signal.aborted) await writeStreamMetrics(cr, [...stagesByName.values()], branches).catch(() => undefined);
+    // The components fused into this task end with it (the Capture's own task right after, in the processor):
+    // once every task of a stopped stream reads canceled, its log reader and Writers are closed.
+    if (over) {
+      const fused = componentsBelow(spec.components, cap.name).map((n) => tasks.find((t) => t.name === n)?.id).filter((id): id is string => !!id);
+      await deps.jobs.pool.query(`UPDATE tasks SET status = $2, progress = progress || $3::jsonb, updated_at = now() WHERE id = ANY($1) AND status = ANY($4)`,
+        [fused, TaskState.Canceled, JSON.stringify({ endedAt: Date.now() }), OPEN_TASK_STATES]).catch((err) => logger.warn({ err }, 'canceling the fused components failed'));
+    }
   }
 }
 

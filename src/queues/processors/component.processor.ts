@@ -20,7 +20,7 @@ import type { Row } from '../../replication/change-event.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun } from './task-run.ts';
-import { ComponentError, ComponentRun, type PipelineDeps } from './pipeline-run.ts';
+import { ComponentError, ComponentRun, settleSkippedAttempt, type PipelineDeps } from './pipeline-run.ts';
 import { runCaptureStream } from './capture-stream.ts';
 
 const READ_BATCH = 2000;
@@ -117,7 +117,10 @@ export function componentProcessor(deps: PipelineDeps): TaskProcessor {
   return async (payload, ctx) => {
     const p = payload as JobTaskPayload;
     const run = await TaskRun.begin(p, ctx, deps);
-    if (!run) return { skipped: 'job not running in this run' };
+    if (!run) {
+      await settleSkippedAttempt(p, deps).catch(() => undefined);
+      return { skipped: 'job not running in this run' };
+    }
     const cr = await ComponentRun.begin(p, run, deps);
     try {
       await cr.checkTimeout();

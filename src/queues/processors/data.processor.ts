@@ -15,7 +15,7 @@ import type { DataTaskParams } from '../../services/data.service.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun } from './task-run.ts';
-import { ComponentError, ComponentRun, type PipelineDeps } from './pipeline-run.ts';
+import { ComponentError, ComponentRun, settleSkippedAttempt, type PipelineDeps } from './pipeline-run.ts';
 
 async function runLoad(cr: ComponentRun, p: DataTaskParams): Promise<void> {
   const conn = await cr.deps.connections.config(p.connectionId);
@@ -75,7 +75,10 @@ export function dataProcessor(deps: PipelineDeps): TaskProcessor {
   return async (payload, ctx) => {
     const p = payload as JobTaskPayload;
     const run = await TaskRun.begin(p, ctx, deps);
-    if (!run) return { skipped: 'job not running in this run' };
+    if (!run) {
+      await settleSkippedAttempt(p, deps).catch(() => undefined);
+      return { skipped: 'job not running in this run' };
+    }
     const cr = await ComponentRun.begin(p, run, deps);
     const params = cr.component.parameters as unknown as DataTaskParams;
     let settled = false;

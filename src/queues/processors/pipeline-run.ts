@@ -14,7 +14,9 @@ import { CsvDataError } from '../../replication/tables/csv-io.ts';
 import { maskSecrets } from '../../observability/logger.ts';
 import type { PipelineRepo } from '../../store/pipeline.repo.ts';
 import { JobStatus } from '../../services/job-model.ts';
-import { SAMPLE_ROWS, TaskState, type PipelineSpecData, type PlannedComponent } from '../../services/pipeline-model.ts';
+import {
+  OPEN_TASK_STATES, PipelineModule, SAMPLE_ROWS, TaskState, UNSTARTED_TASK_STATES, componentsBelow, type PipelineSpecData, type PlannedComponent,
+} from '../../services/pipeline-model.ts';
 import { enqueueReady, pipelineOf } from '../pipeline-scheduler.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import { TaskRun, WorkerShutdownError, type ReplicationDeps } from './task-run.ts';
@@ -163,10 +165,28 @@ export class ComponentRun {
     await this.writeMetrics(1).catch(() => undefined);
     const failed = await deps.jobs.transition(this.run.job.id, [JobStatus.Running], JobStatus.Failed, { error: `component ${component.name} failed: ${message}`, reason: `${component.name} failed`, finished: true });
     await deps.jobs.pool.query(`UPDATE tasks SET status = $2, updated_at = now() WHERE job_id = $1 AND status = ANY($3)`,
-      [this.run.job.id, TaskState.Canceled, [TaskState.Waiting, TaskState.Queued]]);
+      [this.run.job.id, TaskState.Canceled, UNSTARTED_TASK_STATES]);
     await deps.pipelines.clearStage(this.run.job.id);
     await this.run.log('error', `component ${component.name} (${component.module}) failed: ${message}`);
     if (failed) { this.run.job = failed; this.run.publishJob('status', message); }
     throw new UnrecoverableError(message);
   }
+}
+
+/**
+ * An attempt that found its job no longer running in its run (TaskRun.begin
+ * said so): nothing runs this task now, so if its job has ended and the task
+ * still looks open (its worker died mid-run, or it waited for a retry when
+ * the job was stopped), it ends canceled; a Capture's fused components with it.
+ */
+export async function settleSkippedAttempt(payload: JobTaskPayload, deps: PipelineDeps): Promise<void> {
+  const job = await deps.jobs.get(payload.jobId);
+  if (!job || job.status === JobStatus.Running || job.status === JobStatus.Pending || job.status === JobStatus.Paused) return;
+  const spec = pipelineOf(job);
+  const name = String(payload.detail?.component ?? '');
+  const mine = spec.components.find((c) => c.name === name);
+  const names = [name, ...(mine?.module === PipelineModule.Capture ? componentsBelow(spec.components, name) : [])];
+  await deps.jobs.pool.query(
+    `UPDATE tasks SET status = $3, progress = progress || $4::jsonb, updated_at = now() WHERE job_id = $1 AND name = ANY($2) AND status = ANY($5)`,
+    [job.id, names, TaskState.Canceled, JSON.stringify({ endedAt: Date.now() }), OPEN_TASK_STATES]);
 }
