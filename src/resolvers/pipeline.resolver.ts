@@ -5,7 +5,7 @@ import type { GraphQLContext } from './context.ts';
 import { JSONScalar } from './scalars.ts';
 import { JobLog, type JobStatusEnum } from './job.types.ts';
 import {
-  ComponentMetric, ComponentOutput, DataTable, DownloadDataInput, LoadModelInput, ModelVersion, OnlineModelInput, OnlineModelResult,
+  ComponentMetric, ComponentOutput, CreateDataTableInput, DataTable, DownloadDataInput, LoadModelInput, ModelVersion, OnlineModelInput, OnlineModelResult,
   Pipeline, PipelineComponent, PipelineFilterInput, SubmitPipelineInput, UploadDataInput,
 } from './pipeline.types.ts';
 import type { PipelineView, TaskView } from '../services/pipeline.service.ts';
@@ -140,6 +140,12 @@ export class PipelineResolver {
   @Mutation(() => Pipeline, { description: 'Load a CSV into namespace.table_name (a job with one component, upload_0).' })
   async uploadData(@Arg('input', () => UploadDataInput) input: UploadDataInput, @Ctx() ctx: GraphQLContext): Promise<Pipeline> {
     return toPipeline(await ctx.services.data.upload(input, ctx.principal));
+  }
+
+  @Authorized(Role.Operator)
+  @Mutation(() => DataTable, { description: 'Create namespace.table_name empty (partitioned on its key) unless it exists; answered like dataTable.' })
+  async createDataTable(@Arg('input', () => CreateDataTableInput) input: CreateDataTableInput, @Ctx() ctx: GraphQLContext): Promise<DataTable> {
+    return ctx.services.data.createTable(input);
   }
 
   @Authorized(Role.Operator)

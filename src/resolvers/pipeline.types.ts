@@ -151,10 +151,19 @@ export class UploadDataInput {
   @Field(() => String) tableName!: string;
   @Field(() => Int, { nullable: true, description: '1 (default): the first line is the header.' }) head?: number;
   @Field(() => String, { nullable: true, description: 'Default ",".' }) delimiter?: string;
-  @Field(() => Int, { nullable: true, description: 'Recorded partition count (default 1).' }) partition?: number;
+  @Field(() => Int, { nullable: true, description: 'Hash partitions on the key (1-1024, default 1) when the load creates the table.' }) partition?: number;
   @Field(() => Int, { nullable: true, description: '1: replace an existing table.' }) drop?: number;
   @Field(() => Boolean, { nullable: true, description: 'The file is a gateway staging copy, removed after the load.' }) staged?: boolean;
   @Field(() => JSONScalar, { nullable: true, description: 'The request as sent, kept as the job runtime conf.' }) request?: unknown;
+}
+
+@InputType({ description: 'An empty table at namespace.table_name (FATE table_info create); text columns.' })
+export class CreateDataTableInput {
+  @Field(() => String, { description: 'A connection name, <connection>.<schema>, or a database.' }) namespace!: string;
+  @Field(() => String, { nullable: true, description: 'Default: a new name (32 hex digits).' }) tableName?: string;
+  @Field(() => Int, { nullable: true, description: 'Hash partitions on the key (1-1024, default 1).' }) partitions?: number;
+  @Field(() => String, { nullable: true, description: 'Key column (FATE schema sid). Default "id".' }) sid?: string;
+  @Field(() => [String], { nullable: true, description: 'Other columns (FATE schema header). Default ["value"].' }) header?: string[];
 }
 
 @InputType()

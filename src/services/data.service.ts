@@ -9,7 +9,14 @@
  * as the header, the error naming the line; a present and unique key in
  * the first column), an existing table without `drop`, the output
  * directory. The load itself is one transaction (table-io.ts loadTable).
+ *
+ * `partition` (upload) and `partitions` (table_info create) are applied: the
+ * table is created hash-partitioned on its key into that many partitions by
+ * the database (table-io.ts), and table_info reads the count from the
+ * database's catalog. table_info `create` creates the table (FATE allotted a
+ * new table there; a name is generated when none is given).
  */
+import { randomUUID } from 'node:crypto';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import type { Principal } from '../auth/roles.ts';
@@ -18,7 +25,7 @@ import type { ConnectionRepo } from '../store/connection.repo.ts';
 import type { PipelineRepo, ResolvedNamespace } from '../store/pipeline.repo.ts';
 import { TaskKind } from '../queues/queue-names.ts';
 import { CsvDataError, fileExists, scanCsv } from '../replication/tables/csv-io.ts';
-import { countRows, describeTable } from '../replication/tables/table-io.ts';
+import { MAX_PARTITIONS, countRows, describeTable, loadTable, tablePartitions } from '../replication/tables/table-io.ts';
 import type { ColumnType } from '../replication/change-event.ts';
 import { PipelineKind, PipelineModule, type PlannedComponent } from './pipeline-model.ts';
 import { dataError, type PipelineService, type PipelineView } from './pipeline.service.ts';
@@ -45,6 +52,28 @@ export interface DownloadInput {
   outputPath: string;
   delimiter?: string | null;
   request?: unknown;
+}
+
+/** table_info `create`: FATE's table schema shape (`sid` the key, `header` the other columns), all text. */
+export interface CreateTableInput {
+  namespace: string;
+  /** Absent: a new name, as FATE generated one (32 hex digits). */
+  tableName?: string | null;
+  partitions?: number | null;
+  /** Key column. Default `id`. */
+  sid?: string | null;
+  /** Other columns. Default `["value"]` (FATE's key/value table). */
+  header?: string[] | null;
+}
+
+/** Table names Tributary creates ("namespace.table_name"); FATE's generated names start with a digit. */
+const TABLE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_$]{0,62}$/;
+const COLUMN_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+
+function partitionsOf(v: number | null | undefined, field: string): number {
+  const n = v ?? 1;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_PARTITIONS) throw badInput(`${field} must be an integer between 1 and ${MAX_PARTITIONS}`, field);
+  return n;
 }
 
 export interface TableInfoView {
@@ -106,10 +135,9 @@ export class DataService {
     if (!input.namespace) throw badInput('namespace is required', 'namespace');
     if (!input.tableName) throw badInput('table_name is required', 'table_name');
     if (!input.file) throw badInput('file is required', 'file');
-    if (!/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(input.tableName)) throw badInput('table_name must be a table name ([A-Za-z_][A-Za-z0-9_$]{0,62})', 'table_name');
+    if (!TABLE_NAME.test(input.tableName)) throw badInput('table_name must be a table name ([A-Za-z0-9_][A-Za-z0-9_$]{0,62})', 'table_name');
     const head = (input.head ?? 1) !== 0;
-    const partitions = input.partition ?? 1;
-    if (!Number.isInteger(partitions) || partitions < 1 || partitions > 1024) throw badInput('partition must be an integer between 1 and 1024', 'partition');
+    const partitions = partitionsOf(input.partition, 'partition');
     const delimiter = delimiterOf(input.delimiter);
     const file = isAbsolute(input.file) ? input.file : resolve(input.file);
     if (!(await fileExists(file))) throw dataError(`file ${input.file} does not exist or is not a file`, { field: 'file' });
@@ -152,6 +180,33 @@ export class DataService {
     return this.pipelines.launch(spec, TaskKind.DataExport, principal);
   }
 
+  /**
+   * table_info `create`: the table, empty, partitioned on its key, unless one is there already (then it is
+   * left as it is); answered like table_info.
+   */
+  async createTable(input: CreateTableInput): Promise<TableInfoView> {
+    if (!input.namespace) throw badInput('namespace is required', 'namespace');
+    const tableName = input.tableName || randomUUID().replace(/-/g, '');
+    if (!TABLE_NAME.test(tableName)) throw badInput('table_name must be a table name ([A-Za-z0-9_][A-Za-z0-9_$]{0,62})', 'table_name');
+    const partitions = partitionsOf(input.partitions, 'partition');
+    const sid = input.sid || 'id';
+    const header = input.header ?? ['value'];
+    for (const c of [sid, ...header]) if (!COLUMN_NAME.test(c)) throw badInput(`column "${c}" must be a column name ([A-Za-z_][A-Za-z0-9_$]{0,62})`, 'schema');
+    if (new Set([sid, ...header]).size !== header.length + 1) throw badInput('schema: sid and header name each column once', 'schema');
+    const where = await this.locate(input.namespace, tableName);
+    const conn = await this.connections.config(where.connectionId);
+    const at = { schema: where.schema, table: where.table };
+    if (!(await describeTable(conn, at))) {
+      const columns: ColumnType[] = [sid, ...header].map((name) => ({ name, kind: 'text', sourceType: 'text' }));
+      try {
+        await loadTable(conn, { ...at, columns, key: [sid], estimatedRows: 0 }, [], { partitions });
+      } catch (err) {
+        throw new AppError(ErrorCode.Unavailable, `cannot create ${input.namespace}.${tableName}: ${(err as Error).message}`, { category: 'exception' });
+      }
+    }
+    return this.tableInfo(input.namespace, tableName);
+  }
+
   async tableInfo(namespace: string, tableName: string): Promise<TableInfoView> {
     if (!namespace) throw badInput('namespace is required', 'namespace');
     if (!tableName) throw badInput('table_name is required', 'table_name');
@@ -165,13 +220,14 @@ export class DataService {
       where = { connectionId: r.connection.id, schema: r.schema, table: tableName, partitions: null };
     }
     const conn = await this.connections.config(where.connectionId);
-    const info = await describeTable(conn, { schema: where.schema, table: where.table });
+    const at = { schema: where.schema, table: where.table };
+    const info = await describeTable(conn, at);
     if (!info) return empty;
     const row = await this.connections.get(where.connectionId);
     return {
       namespace, tableName, exist: true,
-      count: await countRows(conn, { schema: where.schema, table: where.table }),
-      partitions: where.partitions ?? 1,
+      count: await countRows(conn, at),
+      partitions: await tablePartitions(conn, at),
       columns: info.columns, key: info.key, header: info.columns.map((c) => c.name),
       address: { connection: row?.name ?? where.connectionId, kind: conn.kind, schema: where.schema, table: where.table },
     };

@@ -2,7 +2,8 @@
  * Data load (upload_0, TaskKind.DataLoad) and export (download_0,
  * TaskKind.DataExport). The file was validated when the upload was
  * submitted (data.service.ts); the load is one destination transaction, so
- * a failure or a stop leaves the table as it was. An export writes a
+ * a failure or a stop leaves the table as it was. The table is created
+ * hash-partitioned on its key into `partition` parts (table-io.ts). An export writes a
  * temporary file and renames it into place.
  */
 import { rm } from 'node:fs/promises';
@@ -31,7 +32,7 @@ async function runLoad(cr: ComponentRun, p: DataTaskParams): Promise<void> {
     }
   }
   const n = await loadTable(conn, info, rows(), {
-    replace: p.drop, signal: cr.signal,
+    replace: p.drop, signal: cr.signal, partitions: p.partitions ?? 1,
     onProgress: async (done) => {
       cr.rowsOut = done;
       await cr.progress({ total: p.rows ?? 0 });

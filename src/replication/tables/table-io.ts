@@ -7,7 +7,14 @@
  * first, the rows go in one transaction, and a table this call created is
  * dropped again if the load fails. Either way a failed load leaves nothing
  * half-loaded behind.
+ *
+ * Partitions (FATE's `partition`, "the number of partitions to save data"):
+ * a table this module creates with `partitions` > 1 is hash-partitioned on
+ * its key by the database itself: PostgreSQL `PARTITION BY HASH` with one
+ * `<table>_p<i>` partition per remainder, MariaDB `PARTITION BY KEY ...
+ * PARTITIONS n`. `tablePartitions` reads the count back from the catalog.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type mysql from 'mysql2/promise';
 import type { Row } from '../change-event.ts';
@@ -77,6 +84,67 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Rows per INSERT statement. Default 1000. */
   rowsPerStatement?: number;
+  /** Hash partitions on the key when this call creates the table (1..MAX_PARTITIONS). Default 1: not partitioned. */
+  partitions?: number;
+}
+
+export const MAX_PARTITIONS = 1024;
+
+function partitionsOf(opts: LoadOptions, info: TableInfo): number {
+  const n = opts.partitions ?? 1;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_PARTITIONS) throw new FatalError(`partitions must be an integer between 1 and ${MAX_PARTITIONS}, got ${n}`);
+  if (n > 1 && !info.key.length) throw new FatalError(`${info.schema}.${info.table} has no key to partition on`);
+  return n;
+}
+
+/** `<table>_p<i>`, kept within PostgreSQL's 63-byte names (a long table name is cut and told apart by a hash). */
+export function pgPartitionName(table: string, i: number): string {
+  const suffix = `_p${i}`;
+  if (Buffer.byteLength(table) + suffix.length <= 63) return `${table}${suffix}`;
+  const hash = createHash('sha1').update(table).digest('hex').slice(0, 8);
+  let head = table;
+  while (Buffer.byteLength(head) + 1 + hash.length + suffix.length > 63) head = head.slice(0, -1);
+  return `${head}_${hash}${suffix}`;
+}
+
+function pgCreateStatements(info: TableInfo, partitions: number): string[] {
+  const ref = { schema: info.schema, table: info.table };
+  const create = pgSql.createTableSql(ref, info.columns, info.key);
+  if (partitions <= 1) return [create];
+  return [
+    `${create} PARTITION BY HASH (${info.key.map(pgSql.qi).join(', ')})`,
+    ...Array.from({ length: partitions }, (_, i) =>
+      `CREATE TABLE ${pgSql.qt({ schema: info.schema, table: pgPartitionName(info.table, i) })} PARTITION OF ${pgSql.qt(ref)} FOR VALUES WITH (MODULUS ${partitions}, REMAINDER ${i})`),
+  ];
+}
+
+/** MariaDB's partitioning fields hold at most 3072 bytes: a text key of a partitioned table is varchar(767) utf8mb4, not 768. */
+const MYSQL_PARTITION_KEY_TEXT_CHARS = 767;
+
+function mysqlCreateStatement(info: TableInfo, partitions: number): string {
+  const ref = { schema: info.schema, table: info.table };
+  if (partitions <= 1) return myDdl.createTableSql(ref, info.columns, info.key, MARIADB_CAPS);
+  const columns = info.columns.map((c) => (info.key.includes(c.name) && c.kind === 'text' && !c.length ? { ...c, length: MYSQL_PARTITION_KEY_TEXT_CHARS } : c));
+  return `${myDdl.createTableSql(ref, columns, info.key, MARIADB_CAPS)} PARTITION BY KEY (${info.key.map(myDdl.qi).join(', ')}) PARTITIONS ${partitions}`;
+}
+
+/** How many partitions the table is stored in (1 when it is not partitioned). */
+export async function tablePartitions(conn: DbConnectionConfig, at: TableAddress): Promise<number> {
+  if (conn.kind === 'postgres') {
+    const c = new pg.Client(pgClientConfig(conn));
+    await c.connect();
+    try {
+      const r = await c.query<{ n: string }>(
+        `SELECT count(i.inhrelid) AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+           LEFT JOIN pg_inherits i ON i.inhparent = c.oid WHERE s.nspname = $1 AND c.relname = $2 AND c.relkind = 'p'`, [at.schema, at.table]);
+      return Math.max(1, Number(r.rows[0]?.n ?? 0));
+    } finally { await c.end().catch(() => undefined); }
+  }
+  const c = await openMysql(conn);
+  try {
+    const [rows] = await c.query('SELECT count(*) AS n FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND PARTITION_NAME IS NOT NULL', [at.schema, at.table]);
+    return Math.max(1, Number((rows as { n: number | string }[])[0]?.n ?? 0));
+  } finally { await c.end().catch(() => undefined); }
 }
 
 /** Create the table if missing (or replace it) and load every row, all or nothing. Returns the rows loaded. */
@@ -97,10 +165,12 @@ async function loadPg(conn: DbConnectionConfig, info: TableInfo, batches: AsyncI
   const per = Math.max(1, Math.min(opts.rowsPerStatement ?? 1000, Math.floor(pgSql.PG_MAX_PARAMS / Math.max(1, info.columns.length))));
   let n = 0;
   try {
+    const partitions = partitionsOf(opts, info);
     await c.query('BEGIN');
     await c.query(`CREATE SCHEMA IF NOT EXISTS ${pgSql.qi(info.schema)}`);
     if (opts.replace) await c.query(`DROP TABLE IF EXISTS ${pgSql.qt(ref)}`);
-    await c.query(pgSql.createTableSql(ref, info.columns, info.key));
+    const exists = await c.query('SELECT to_regclass($1) AS t', [pgSql.qt(ref)]);
+    if (!exists.rows[0]?.t) for (const sql of pgCreateStatements(info, partitions)) await c.query(sql);
     for await (const batch of batches) {
       aborted(opts.signal);
       for (const part of chunkRows(batch, info.columns.length, per, pgSql.PG_MAX_PARAMS)) {
@@ -129,11 +199,12 @@ async function loadMysql(conn: DbConnectionConfig, info: TableInfo, batches: Asy
   let created = false;
   let n = 0;
   try {
+    const partitions = partitionsOf(opts, info);
     await c.query(myDdl.createDatabaseSql(info.schema));
     if (opts.replace) await c.query(`DROP TABLE IF EXISTS ${myDdl.qt(ref)}`);
     const [exists] = await c.query('SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?', [info.schema, info.table]);
     if (!(exists as unknown[]).length) {
-      await c.query(myDdl.createTableSql(ref, info.columns, info.key, MARIADB_CAPS));
+      await c.query(mysqlCreateStatement(info, partitions));
       created = true;
     }
     await c.query('START TRANSACTION');

@@ -10,6 +10,8 @@ import {
   objectField, ok, required, rowValues, type GqlPipeline, type GqlTask,
 } from './fate-flow.mapping.ts';
 
+const TABLE_FIELDS = 'namespace tableName exist count partitions header columns key address';
+
 export const FateOperation = {
   Jobs: `query FateJobs($f: PipelineFilterInput) { pipelines(filter: $f) { ${PIPELINE_FIELDS} } }`,
   JobLogs: `query FateJobLog($f: PipelineFilterInput) { pipelines(filter: $f) { jobId logs(last: 10000) { at level message } } }`,
@@ -27,7 +29,8 @@ export const FateOperation = {
   LoadModel: 'mutation FateModelLoad($input: LoadModelInput!) { loadModel(input: $input) { id namespace name version sourceJob createdAt dsl } }',
   OnlineModel: `mutation FateModelOnline($input: OnlineModelInput!) { onlineModel(input: $input) { model { namespace name version } job { ${PIPELINE_FIELDS} } } }`,
   ModelVersions: 'query FateModelVersions($ns: String!, $name: String) { modelVersions(namespace: $ns, name: $name) { id namespace name version description sourceJob createdAt dsl runtimeConf } }',
-  TableInfo: 'query FateTableInfo($ns: String!, $t: String!) { dataTable(namespace: $ns, tableName: $t) { namespace tableName exist count partitions header columns key address } }',
+  TableInfo: `query FateTableInfo($ns: String!, $t: String!) { dataTable(namespace: $ns, tableName: $t) { ${TABLE_FIELDS} } }`,
+  CreateTable: `mutation FateCreateTable($input: CreateDataTableInput!) { createDataTable(input: $input) { ${TABLE_FIELDS} } }`,
 } as const;
 
 type Metric = { namespace: string; name: string; data: [unknown, unknown][]; meta: Record<string, unknown> };
@@ -304,18 +307,32 @@ export const fateFlowRoutes: RestRoute[] = [
     result: (d) => ok(d.modelVersions.map((m) => ({ namespace: m.namespace, name: m.name, version: m.version, description: m.description, job_id: m.sourceJob, create_time: Date.parse(m.createdAt), create_date: m.createdAt, dsl: m.dsl, runtime_conf: m.runtimeConf })), { retmsg: d.modelVersions.length ? 'success' : 'no data' }),
   }),
 
-  fateRoute<{ dataTable: { namespace: string; tableName: string; exist: boolean; count: number; partitions: number | null; header: string[]; columns: unknown; key: string[]; address: unknown } }>({
-    path: '/v1/table/table_info', tag: 'Table', summary: 'exist, count, schema and partitions of namespace.table_name',
-    requestExample: { namespace: 'maria-src', table_name: 'orders', local: { role: 'local', party_id: 0 } },
-    operation: FateOperation.TableInfo,
+  fateRoute<{ dataTable?: DataTableAnswer; createDataTable?: DataTableAnswer }>({
+    path: '/v1/table/table_info', tag: 'Table',
+    summary: 'exist, count, schema and partitions of namespace.table_name; with create: true the table is created (empty, partitioned on its key) unless it exists',
+    requestExample: { create: true, namespace: 'maria-src', table_name: 'scores', partition: 4, schema: { sid: 'id', header: 'x0,x1' }, local: { role: 'local', party_id: 0 }, role: { local: [0] }, data_type: 'csv', gen_table_info: true },
+    operation: (req) => (isCreate(req) ? FateOperation.CreateTable : FateOperation.TableInfo),
     variables: (req) => {
       const f = fields(req);
       if (!f.table_name && f.name) (req.input as Record<string, unknown>).table_name = f.name;
-      required(req, 'namespace', 'table_name');
-      return { ns: String(f.namespace), t: String(fields(req).table_name) };
+      if (!isCreate(req)) {
+        required(req, 'namespace', 'table_name');
+        return { ns: String(f.namespace), t: String(fields(req).table_name) };
+      }
+      required(req, 'namespace');
+      const schema = objectField(req, 'schema');
+      const header = schema?.header;
+      const num = (v: unknown) => (v === undefined || v === null || v === '' ? undefined : Number(v));
+      return {
+        input: {
+          namespace: String(f.namespace), tableName: str(fields(req).table_name), partitions: num(f.partition ?? f.partitions),
+          sid: str(schema?.sid),
+          header: header === undefined || header === null ? undefined : Array.isArray(header) ? header.map(String) : String(header).split(',').map((h) => h.trim()).filter(Boolean),
+        },
+      };
     },
     result: (d) => {
-      const t = d.dataTable;
+      const t = (d.dataTable ?? d.createDataTable)!;
       const sid = t.key[0] ?? '';
       return ok({
         table_name: t.tableName, namespace: t.namespace, exist: t.exist ? 1 : 0, count: t.count, partition: t.partitions,
@@ -324,6 +341,14 @@ export const fateFlowRoutes: RestRoute[] = [
     },
   }),
 ];
+
+type DataTableAnswer = { namespace: string; tableName: string; exist: boolean; count: number; partitions: number | null; header: string[]; columns: unknown; key: string[]; address: unknown };
+
+/** table_info's `create`: a boolean, or what forms and query strings make of one. */
+function isCreate(req: RestRequest): boolean {
+  const v = fields(req).create;
+  return v === true || v === 1 || (typeof v === 'string' && ['true', '1'].includes(v.trim().toLowerCase()));
+}
 
 function str(v: unknown): string | undefined {
   return v === undefined || v === null || v === '' ? undefined : String(v);

@@ -4,7 +4,9 @@
  * upload with a tab delimiter into MariaDB; a ragged CSV is refused naming
  * its line with nothing loaded; a missing file, an existing table without
  * drop, and missing arguments answer the right retcode. FATEFLOW_PORT serves
- * the same routes on their own listener.
+ * the same routes on their own listener. `partition` is applied: the tables
+ * are hash-partitioned on their key in the databases themselves; table_info
+ * `create` creates the table.
  */
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -63,6 +65,15 @@ describe('FATE-Flow v1 data', () => {
     const onLegacyPort = await fate(`http://127.0.0.1:${fatePort}`, '/v1/table/table_info', { namespace: 'pgdata', table_name: 'users' });
     expect(onLegacyPort.body).toEqual(info.body);
     expect(info.body.data.schema.columns.map((c: any) => `${c.name}:${c.kind}`)).toEqual(['id:int', 'name:text', 'city:text', 'score:int', 'note:text']);
+    // partition: 8 is how PostgreSQL stores the table: hash-partitioned on the key into 8 partitions, every one holding rows.
+    const parts = await pg.query(`SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+      WHERE i.inhparent = 'public.users'::regclass ORDER BY c.relname`);
+    expect(parts.map((p) => p.name)).toEqual(Array.from({ length: 8 }, (_, i) => `users_p${i}`));
+    expect(parts[3].bound).toBe('FOR VALUES WITH (modulus 8, remainder 3)');
+    expect(await pg.query("SELECT pg_get_partkeydef('public.users'::regclass) AS k")).toEqual([{ k: 'HASH (id)' }]);
+    const perPartition = await pg.query('SELECT tableoid::regclass::text AS p, count(*)::int AS n FROM public.users GROUP BY 1');
+    expect(perPartition).toHaveLength(8);
+    expect(perPartition.reduce((a, r) => a + r.n, 0)).toBe(N);
 
     const out = path.join(dir, 'users-out.csv');
     const down = await fate(gw.url, '/v1/data/download', { output_path: out, namespace: 'pgdata', table_name: 'users', delimitor: ',', work_mode: 0, local: { role: 'local', party_id: 0 }, role: {} });
@@ -118,6 +129,9 @@ describe('FATE-Flow v1 data', () => {
     expect(await maria.query('SELECT id, word, qty FROM words ORDER BY id')).toEqual([{ id: '1', word: 'alpha', qty: '10' }, { id: '2', word: 'beta', qty: null }, { id: '3', word: 'ga\tmma', qty: '30' }]);
     const info = await fate(gw.url, '/v1/table/table_info', { namespace: 'mariadata', table_name: 'words' });
     expect(info.body.data).toMatchObject({ exist: 1, count: 3, partition: 2 });
+    const mariaParts = () => maria.query(`SELECT PARTITION_NAME AS p, PARTITION_METHOD AS m, PARTITION_EXPRESSION AS e FROM information_schema.PARTITIONS
+      WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'words' AND PARTITION_NAME IS NOT NULL ORDER BY PARTITION_ORDINAL_POSITION`);
+    expect(await mariaParts()).toEqual([{ p: 'p0', m: 'KEY', e: '`id`' }, { p: 'p1', m: 'KEY', e: '`id`' }]);
     const stagedDir = path.join(tmpdir(), 'tributary-fate-uploads');
     if (existsSync(stagedDir)) expect(readdirSync(stagedDir).filter((f) => f.endsWith('words.tsv'))).toEqual([]);
 
@@ -129,11 +143,62 @@ describe('FATE-Flow v1 data', () => {
     expect(up2.retcode).toBe(0);
     await waitJob(gw.url, up2.jobId, ['success']);
     expect(await maria.query('SELECT id, word FROM words ORDER BY id')).toEqual([{ id: '7', word: 'seven' }]);
+    // Replaced with partition 1: no longer partitioned.
+    expect(await mariaParts()).toEqual([]);
+    expect((await fate(gw.url, '/v1/table/table_info', { namespace: 'mariadata', table_name: 'words' })).body.data).toMatchObject({ exist: 1, count: 1, partition: 1 });
 
     const ragged = new FormData();
     ragged.append('file', new Blob(['id,a\n1,x\n2\n'], { type: 'text/csv' }), 'r.csv');
     const r = (await (await fetch(`${gw.url}/v1/data/upload?namespace=mariadata&table_name=r1&head=1&partition=1`, { method: 'POST', body: ragged })).json()) as any;
     expect(r).toMatchObject({ retcode: 102 });
     expect(r.retmsg).toMatch(/line 3/);
+  });
+
+  it('/v1/table/table_info with create: the table is created, partitioned on its key; an existing one is left as it is', async () => {
+    // The seed's request structure: create, namespace, table_name, local, role, data_type, gen_table_info.
+    const seedFields = { local: { role: 'local', party_id: 0 }, role: { local: [0] }, data_type: 'csv', gen_table_info: true };
+    const made = await fate(gw.url, '/v1/table/table_info', { create: true, namespace: 'pgdata', table_name: 'scores', ...seedFields });
+    expect(made.body).toMatchObject({ retcode: 0, data: { table_name: 'scores', namespace: 'pgdata', exist: 1, count: 0, partition: 1, schema: { sid: 'id', header: 'value' } } });
+    expect(await pg.query("SELECT column_name AS c, data_type AS t FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'scores' ORDER BY ordinal_position"))
+      .toEqual([{ c: 'id', t: 'text' }, { c: 'value', t: 'text' }]);
+    // Without create the same name is only read.
+    expect((await fate(gw.url, '/v1/table/table_info', { namespace: 'pgdata', table_name: 'scores', create: false })).body.data).toMatchObject({ exist: 1, count: 0 });
+
+    // partition and the table schema (FATE's {sid, header}, as table_info answers it), on both databases.
+    const body = { create: true, table_name: 'features', partition: 4, schema: { sid: 'uid', header: 'x0,x1,x2' }, ...seedFields };
+    const onPg = await fate(gw.url, '/v1/table/table_info', { ...body, namespace: 'pgdata' });
+    expect(onPg.body.data).toMatchObject({ exist: 1, count: 0, partition: 4, schema: { sid: 'uid', header: 'x0,x1,x2' } });
+    expect(await pg.query("SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'public.features'::regclass")).toEqual([{ n: 4 }]);
+    const onMaria = await fate(gw.url, '/v1/table/table_info', { ...body, namespace: 'mariadata' });
+    expect(onMaria.body.data).toMatchObject({ exist: 1, count: 0, partition: 4, schema: { sid: 'uid', header: 'x0,x1,x2' } });
+    expect(await maria.query("SELECT count(*) AS n FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'features' AND PARTITION_NAME IS NOT NULL")).toEqual([{ n: '4' }]);
+    // Rows go in and spread over the partitions.
+    await pg.query("INSERT INTO public.features SELECT 'u' || g, g::text, '', '' FROM generate_series(1, 400) g");
+    expect((await pg.query('SELECT count(DISTINCT tableoid)::int AS n FROM public.features'))[0].n).toBe(4);
+    expect((await fate(gw.url, '/v1/table/table_info', { namespace: 'pgdata', table_name: 'features' })).body.data).toMatchObject({ count: 400, partition: 4 });
+
+    // Creating again leaves the table and its rows as they are.
+    const again = await fate(gw.url, '/v1/table/table_info', { ...body, namespace: 'pgdata', partition: 2, schema: { sid: 'k', header: 'v' } });
+    expect(again.body.data).toMatchObject({ exist: 1, count: 400, partition: 4, schema: { sid: 'uid' } });
+
+    // No table_name: FATE made one up (a commit id); so does Tributary, and the table is there.
+    const named = await fate(gw.url, '/v1/table/table_info', { create: true, namespace: 'mariadata', ...seedFields });
+    expect(named.body.retcode).toBe(0);
+    expect(named.body.data.table_name).toMatch(/^[0-9a-f]{32}$/);
+    expect(await maria.query(`SELECT count(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${named.body.data.table_name}'`)).toEqual([{ n: '1' }]);
+    // An upload replaces a created table (drop: 1), as any other.
+    const csv = path.join(dir, 'scores.csv');
+    writeFileSync(csv, 'id,score\na,1\nb,2\n');
+    expect((await fate(gw.url, '/v1/data/upload', { file: csv, head: 1, partition: 1, namespace: 'pgdata', table_name: 'scores' })).body.retcode).toBe(100);
+    const up = await fate(gw.url, '/v1/data/upload', { file: csv, head: 1, partition: 3, drop: 1, namespace: 'pgdata', table_name: 'scores' });
+    await waitJob(gw.url, up.body.jobId!, ['success']);
+    expect((await fate(gw.url, '/v1/table/table_info', { namespace: 'pgdata', table_name: 'scores' })).body.data).toMatchObject({ count: 2, partition: 3, schema: { sid: 'id', header: 'score' } });
+
+    // Argument and data errors.
+    expect((await fate(gw.url, '/v1/table/table_info', { create: true, table_name: 'x' })).body).toEqual({ retcode: 101, retmsg: 'required parameters are missing: namespace' });
+    expect((await fate(gw.url, '/v1/table/table_info', { create: true, namespace: 'no-such-ns', table_name: 'x' })).body.retcode).toBe(102);
+    expect((await fate(gw.url, '/v1/table/table_info', { create: true, namespace: 'pgdata', table_name: 'x', partition: 0 })).body.retcode).toBe(101);
+    expect((await fate(gw.url, '/v1/table/table_info', { create: true, namespace: 'pgdata', table_name: 'x', schema: { sid: 'a', header: 'a' } })).body.retcode).toBe(101);
+    expect(await pg.query("SELECT to_regclass('public.x') AS t")).toEqual([{ t: null }]);
   });
 });

@@ -24,7 +24,7 @@ export const GRAPHQL_MATRIX: Record<'query' | 'mutation' | 'subscription', Recor
     applyCluster: 'operator', releaseCluster: 'operator', startCluster: 'operator', stopCluster: 'operator', restartCluster: 'operator',
     createCluster: 'admin', deleteCluster: 'admin',
     createDatabaseConnection: 'operator', createCachedQuery: 'operator', deleteDatabaseConnection: 'operator',
-    submitPipeline: 'operator', stopPipeline: 'operator', uploadData: 'operator', downloadData: 'operator', loadModel: 'operator', onlineModel: 'operator',
+    submitPipeline: 'operator', stopPipeline: 'operator', uploadData: 'operator', createDataTable: 'operator', downloadData: 'operator', loadModel: 'operator', onlineModel: 'operator',
   },
   subscription: { taskEvents: 'reader', jobEvents: 'reader', changes: 'reader', clusterEvents: 'reader', cachedQueryResult: 'reader' },
 };
@@ -107,6 +107,7 @@ export const REST_MATRIX: RestEntry[] = [
   fate('/v1/model/online', 'operator', { model: { namespace: 'authz-none' } }),
   fate('/v1/model/version', 'reader', { namespace: 'authz-none' }),
   fate('/v1/table/table_info', 'reader', { namespace: 'nope', table_name: 't' }),
+  { api: F, method: 'POST', path: '/v1/table/table_info', role: 'operator', body: { create: true, namespace: 'nope', table_name: 't' }, note: 'with `create: true` (createDataTable)' },
   { api: F, method: 'GET', path: '/v1/fate-flow/openapi.json', role: 'anonymous', note: 'documentation' },
 ];
 
