@@ -6,12 +6,63 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createApplier } from '../../replication/factory.ts';
+import type { Redis } from 'ioredis';
+import type { ChangeFeed } from '../../replication/feed/change-feed.ts';
+import { feedKeys } from '../../replication/feed/feed-keys.ts';
 import { openFeed } from '../../replication/feed/feed-registry.ts';
 import { runApply } from '../../replication/pipeline/apply-runner.ts';
 import { JobStatus, JobType } from '../../services/job-model.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun, type ReplicationDeps } from './task-run.ts';
+
+/**
+ * Which feed a task works on. A job's feed is named after the job, so a job
+ * deleted and created again under the same name gets a new feed under the
+ * same Redis keys. A task of the deleted job may still run for a moment (its
+ * TaskRun re-reads the job every 2 s, and a capture that fails the job does
+ * not stop its sibling apply at once), and must then not touch the new feed:
+ * an apply would apply the new job's changes a second time into its own
+ * destination (the same one, when the job is re-created "from scratch"), a
+ * capture would append its stream into the new feed. A feed is identified by
+ * its meta `createdAt` (set by its first append): the task adopts the first
+ * value it sees. When it differs later, the task re-reads its job: gone or
+ * moved on means the feed was replaced (false, and the run is aborted);
+ * still this run's means Redis lost the feed's first appends in a crash
+ * (AOF everysec) and rebuilt it, and the new value is adopted.
+ */
+export function feedGeneration(redis: Redis, feedPrefix: string, feedName: string, run: TaskRun): { stillOurs(): Promise<boolean> } {
+  const meta = feedKeys(feedPrefix, feedName).meta;
+  let born: string | null = null;
+  let seen = false;
+  return {
+    async stillOurs() {
+      const now = await redis.hget(meta, 'createdAt');
+      if (!seen || born === null || now === born) { if (now !== null) { born = now; seen = true; } return true; }
+      if (await run.check()) { born = now; return true; }
+      return false;
+    },
+  };
+}
+
+/** `feed` whose reads come back empty once the feed is no longer the one the task started on (the run is aborted then). */
+function guardedReads(feed: ChangeFeed, generation: { stillOurs(): Promise<boolean> }, run: TaskRun): ChangeFeed {
+  return new Proxy(feed, {
+    get(target, prop) {
+      if (prop === 'readBlocking') {
+        return async (...args: Parameters<ChangeFeed['readBlocking']>) => {
+          const events = await target.readBlocking(...args);
+          if (await generation.stillOurs()) return events;
+          run.logger.warn({ feed: target.name }, 'feed replaced (job deleted, a job of the same name created): this apply task stops');
+          run.abortForJobChange();
+          return [];
+        };
+      }
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
 
 export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
   return async (payload, ctx) => {
@@ -42,8 +93,10 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
       const flusher = setInterval(() => { flush().catch(() => undefined); }, 1000);
       let outcome;
       try {
+        const generation = feedGeneration(deps.redis, deps.feedPrefix, job.feed_name!, run);
+        await generation.stillOurs();
         outcome = await runApply({
-          feed, applier, lanes: job.spec.parallelWorkers, signal: run.signal,
+          feed: guardedReads(feed, generation, run), applier, lanes: job.spec.parallelWorkers, signal: run.signal,
           onApplied: async ({ count, transactions, lastSequence, lastCommitTime }) => {
             applied += count; lastSeq = lastSequence; lagMs = Math.max(0, Date.now() - lastCommitTime);
             deps.metrics?.rowsApplied.inc({ job: job.name }, count);

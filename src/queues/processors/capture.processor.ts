@@ -9,6 +9,7 @@ import { FlowProducer, type ConnectionOptions } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SourcePosition } from '../../replication/change-event.ts';
 import { createApplier, createCapture, createSnapshotReader } from '../../replication/factory.ts';
+import type { ChangeFeed } from '../../replication/feed/change-feed.ts';
 import { openFeed } from '../../replication/feed/feed-registry.ts';
 import { runCapture } from '../../replication/pipeline/capture-runner.ts';
 import { parseStartPosition } from '../../replication/position.ts';
@@ -18,6 +19,7 @@ import { QueueName, TaskKind } from '../queue-names.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun, type ReplicationDeps } from './task-run.ts';
+import { feedGeneration } from './apply.processor.ts';
 import type { CaptureSource } from '../../replication/capture/capture-source.ts';
 import { snapshotChunkId } from '../../replication/snapshot/snapshot-cover.ts';
 
@@ -112,10 +114,30 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
       const maxAgeMs = job.spec.feedMaxAgeSeconds ? job.spec.feedMaxAgeSeconds * 1000 : deps.retention.maxAgeMs;
       const retainEvery = Math.min(RETENTION_INTERVAL_MS, Math.max(1000, Math.floor(maxAgeMs / 4)));
       const retainer = setInterval(() => { retain().catch((err) => run.logger.warn({ err }, 'feed retention failed')); }, retainEvery);
+      // Appends go only to the feed this task started on (see feedGeneration): a job deleted and created
+      // again under the same name has a new feed, which this task's stream must not reach.
+      const generation = feedGeneration(deps.redis, deps.feedPrefix, job.feed_name!, run);
+      await generation.stillOurs();
+      const guarded = new Proxy(feed, {
+        get(target, prop) {
+          if (prop === 'append') {
+            return async (tx: Parameters<ChangeFeed['append']>[0]) => {
+              if (!(await generation.stillOurs())) {
+                run.logger.warn({ feed: target.name }, 'feed replaced (job deleted, a job of the same name created): this capture task stops');
+                run.abortForJobChange();
+                throw new Error(`feed ${target.name} was replaced (job deleted, a job of the same name created): this capture task stops`);
+              }
+              return target.append(tx);
+            };
+          }
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
       let outcome;
       try {
         outcome = await runCapture({
-          capture, feed, signal: run.signal,
+          capture, feed: guarded, signal: run.signal,
           msgsLimit: job.spec.msgsLimit, bytesLimit: Math.max(job.spec.bytesLimit, job.spec.msgBytesLimit),
           // ReplChanBufferSize: transactions appended but not yet applied.
           waitForRoom: hasApply ? async (signal) => {

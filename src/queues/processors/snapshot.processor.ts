@@ -41,6 +41,7 @@ export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
       }
       if (run.signal.aborted) return await run.endAborted();
       await applier.loadChunk(table, pending ?? [], chunkId, true, cover);
+      if (cover) run.logger.info({ chunkId, cover, rows }, 'keyless chunk loaded with its snapshot cover');
       await deps.jobs.updateTask(p.taskId, { status: 'complete', progress: { rows } });
       const totals = await deps.jobs.chunkTotals(job.id);
       await deps.jobs.mergeProgress(job.id, { rowsDone: totals.rows, chunksDone: totals.done });

@@ -1,6 +1,7 @@
 import type { ChangeEvent, Row } from '../change-event.ts';
 import { coverable, parseCover, snapshotChunkId, type Cover } from '../snapshot/snapshot-cover.ts';
 import { classifyDdl } from './ddl.ts';
+import type { Logger } from '../logger.ts';
 import type { RenameMap } from '../connection-config.ts';
 import type { TableInfo } from '../table-info.ts';
 import { RetriableError } from '../errors.ts';
@@ -97,7 +98,7 @@ export class LaneCommits {
  */
 export class SnapshotCovers {
   private readonly covers = new Map<string, Cover | null>();
-  constructor(private readonly read: (chunkId: string) => Promise<string | null>) {}
+  constructor(private readonly read: (chunkId: string) => Promise<string | null>, private readonly logger?: Logger) {}
 
   /** Drops the changes of `events` that a keyless table's snapshot copy already holds. */
   async filter(events: ChangeEvent[]): Promise<ChangeEvent[]> {
@@ -107,7 +108,11 @@ export class SnapshotCovers {
       let held = false;
       if (coverable(e, isTruncate)) {
         const id = snapshotChunkId(e.schema, e.table, 0);
-        if (!this.covers.has(id)) this.covers.set(id, parseCover(await this.read(id)));
+        if (!this.covers.has(id)) {
+          const text = await this.read(id);
+          this.covers.set(id, parseCover(text));
+          this.logger?.info({ table: `${e.schema}.${e.table}`, cover: text }, text ? 'keyless table: skipping the changes its snapshot copy holds' : 'keyless table without a snapshot cover');
+        }
         held = this.covers.get(id)?.holds(e) ?? false;
       }
       if (held) out ??= events.slice(0, i);

@@ -60,10 +60,7 @@ export class MysqlApplier implements Applier {
   /** What each lane committed through this instance (a destination that forgets commits is caught). */
   private readonly laneCommits = new LaneCommits();
   /** Keyless tables: the stream changes their snapshot copy holds (skipped). */
-  private readonly covers = new SnapshotCovers(async (chunkId) => this.withConn(async (c) => {
-    const [rows] = await c.query<mysql.RowDataPacket[]>(`SELECT covers FROM ${CHUNKS} WHERE job_id = ? AND chunk_id = ?`, [this.opts.jobId, chunkId]);
-    return (rows[0]?.covers as string | null | undefined) ?? null;
-  }));
+  private readonly covers: SnapshotCovers;
   /** Core connections whose session variables are set. */
   private readonly prepared = new WeakSet<object>();
 
@@ -73,6 +70,10 @@ export class MysqlApplier implements Applier {
     this.rowsPerStatement = opts.rowsPerStatement ?? 1000;
     if (!(this.rowsPerStatement >= 1)) throw new FatalError('rowsPerStatement must be >= 1');
     this.logger = (opts.logger ?? silentLogger).child({ component: 'mysql-applier' });
+    this.covers = new SnapshotCovers(async (chunkId) => this.withConn(async (c) => {
+      const [rows] = await c.query<mysql.RowDataPacket[]>(`SELECT covers FROM ${CHUNKS} WHERE job_id = ? AND chunk_id = ?`, [this.opts.jobId, chunkId]);
+      return (rows[0]?.covers as string | null | undefined) ?? null;
+    }), this.logger);
     this.pool = mysql.createPool({
       host: conn.host,
       port: conn.port,

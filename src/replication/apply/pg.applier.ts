@@ -55,8 +55,7 @@ export class PgApplier implements Applier {
   /** What each lane committed through this instance (a destination that forgets commits is caught). */
   private readonly laneCommits = new LaneCommits();
   /** Keyless tables: the stream changes their snapshot copy holds (skipped). */
-  private readonly covers = new SnapshotCovers(async (chunkId) =>
-    (await this.query<{ covers: string | null }>(`SELECT covers FROM ${CHUNKS} WHERE job_id = $1 AND chunk_id = $2`, [this.opts.jobId, chunkId])).rows[0]?.covers ?? null);
+  private readonly covers: SnapshotCovers;
 
   constructor(conn: DbConnectionConfig, private readonly opts: PgApplierOptions) {
     if (conn.kind !== 'postgres') throw new FatalError(`PgApplier needs a postgres connection, got ${conn.kind}`);
@@ -64,6 +63,9 @@ export class PgApplier implements Applier {
     this.rowsPerStatement = opts.rowsPerStatement ?? 1000;
     if (!(this.rowsPerStatement >= 1)) throw new FatalError('rowsPerStatement must be >= 1');
     this.logger = (opts.logger ?? silentLogger).child({ component: 'pg-applier' });
+    this.covers = new SnapshotCovers(async (chunkId) =>
+      (await this.query<{ covers: string | null }>(`SELECT covers FROM ${CHUNKS} WHERE job_id = $1 AND chunk_id = $2`, [this.opts.jobId, chunkId])).rows[0]?.covers ?? null,
+    this.logger);
     this.pool = new pg.Pool({
       host: conn.host,
       port: conn.port,
