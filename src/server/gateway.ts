@@ -77,11 +77,13 @@ export class Gateway {
     const complexityPlugin: ApolloServerPlugin<GraphQLContext> = {
       async requestDidStart() {
         return {
-          async didResolveOperation({ request, document, schema, operation }) {
+          async didResolveOperation({ request, document, schema, operation, contextValue }) {
             if (operation?.operation === 'subscription') {
               throw new GraphQLError('subscriptions are served over graphql-ws (WebSocket) at /graphql, not over HTTP', { extensions: { code: ErrorCode.BadUserInput, http: { status: 400 } } });
             }
-            checkComplexity(schema, document, request.variables, request.operationName);
+            // REST compat documents are Tributary's own (see GraphQLContext.restCompat); computing their
+            // complexity was most of the CPU of a changeserver long poll.
+            if (!contextValue.restCompat) checkComplexity(schema, document, request.variables, request.operationName);
           },
           // A request that failed before execution for the caller's own reasons (a variable of the wrong type:
           // Apollo answered those 500 when the error came from another graphql realm) is a 400, never a 5xx.
@@ -126,7 +128,7 @@ export class Gateway {
       }
       const res = await this.apollo.executeOperation(
         { query: req.query, variables: req.variables, operationName: req.operationName },
-        { contextValue: { principal, services: this.opts.services } },
+        { contextValue: { principal, services: this.opts.services, restCompat: true } },
       );
       if (res.body.kind !== 'single') throw new Error('incremental delivery is not supported for REST compat');
       return res.body.singleResult as never;

@@ -34,6 +34,8 @@ export const DEFAULT_CHANGES_LIMIT = 100;
 export const MAX_CHANGES_LIMIT = MAX_READ_LIMIT;
 /** Longest accepted `block`, seconds (a day: long polls are cheap, but not forever). */
 export const MAX_BLOCK_SECONDS = 86_400;
+/** How long a resolved feed name (job name or environmentId -> feed) is reused, ms. */
+const RESOLVE_TTL_MS = 2000;
 
 export interface ChangesQuery {
   /** At least one; several are an OR. */
@@ -104,6 +106,9 @@ interface Filters { since: string | null; scopes: ReadonlySet<string>; accept: (
 export class ChangeFeedService {
   private readonly feeds = new Map<string, RedisChangeFeed>();
   private readonly hubs = new Map<string, FeedHub>();
+  /** Parked long polls' wake-ups (their answer on shutdown). */
+  private readonly parked = new Set<() => void>();
+  private readonly resolved = new Map<string, { feed: Promise<string>; at: number }>();
   private readonly boundsReads = new Map<string, { startedAt: number; promise: Promise<FeedBounds> }>();
   private readonly live = new Set<FeedSubscription>();
   private closed = false;
@@ -119,15 +124,23 @@ export class ChangeFeedService {
   async feed(name: string): Promise<RedisChangeFeed> {
     if (this.closed) throw new AppError(ErrorCode.Unavailable, 'the change feed service is shutting down');
     if (typeof name !== 'string' || !FEED_NAME_RE.test(name)) throw invalid('feed', `invalid feed name ${JSON.stringify(name)}`);
-    let feedName = name;
-    if (!(await this.opts.jobs.byFeed(name))) {
-      const job = await this.opts.jobs.find(name).catch(() => undefined);
-      if (job?.feed_name) feedName = job.feed_name;
-      else if (!(await this.opts.redis.exists(feedKeys(this.opts.prefix, name).meta))) {
-        throw new AppError(ErrorCode.NotFound, `feed ${name} not found`, { what: 'feed', id: name });
-      }
-    }
-    return this.open(feedName);
+    // Resolved names are kept briefly, and concurrent lookups share one: 10,000 long polls arriving
+    // together must not cost 20,000 metadata queries.
+    const known = this.resolved.get(name);
+    if (known && performance.now() - known.at < RESOLVE_TTL_MS) return this.open(await known.feed);
+    if (this.resolved.size >= 10_000) this.resolved.clear();
+    const entry = { feed: this.resolve(name), at: performance.now() };
+    this.resolved.set(name, entry);
+    entry.feed.catch(() => { if (this.resolved.get(name) === entry) this.resolved.delete(name); });
+    return this.open(await entry.feed);
+  }
+
+  private async resolve(name: string): Promise<string> {
+    if (await this.opts.jobs.byFeed(name)) return name;
+    const job = await this.opts.jobs.find(name).catch(() => undefined);
+    if (job?.feed_name) return job.feed_name;
+    if (await this.opts.redis.exists(feedKeys(this.opts.prefix, name).meta)) return name;
+    throw new AppError(ErrorCode.NotFound, `feed ${name} not found`, { what: 'feed', id: name });
   }
 
   private async open(name: string): Promise<RedisChangeFeed> {
@@ -195,7 +208,7 @@ export class ChangeFeedService {
         const bounds = await feed.bounds();
         return { firstSequence: bounds.first, lastSequence: bounds.last, changes: [], warnings: [] };
       }
-      const stop = signal ? AbortSignal.any([signal, this.stopping.signal]) : this.stopping.signal;
+      const stop = signal ?? this.stopping.signal;
       const max = this.opts.maxLongPollWaiters ?? 10_000;
       if (block > 0 && this.waiters >= max) {
         throw new AppError(ErrorCode.Unavailable, `too many long polls are waiting in this gateway (the limit is ${max}): retry later, or without block`, { limit: max });
@@ -233,7 +246,7 @@ export class ChangeFeedService {
       readAt = performance.now();
       if (raw.length === 0) {
         const left = deadline - Date.now();
-        if (changes.length > 0 || left <= 0 || signal.aborted) break;
+        if (changes.length > 0 || left <= 0 || signal.aborted || this.closed) break;
         // At the tail with nothing yet: park on the feed's hub, which reads each new change once for every waiter.
         const got = await this.park(feed, f, cursor, limit, left, signal);
         if (got === 'behind') continue; // the hub had read past the cursor: read on from Redis
@@ -273,7 +286,8 @@ export class ChangeFeedService {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
+        this.parked.delete(onAbort);
+        if (signal !== this.stopping.signal) signal.removeEventListener('abort', onAbort);
         hub.detach(member);
         if (r instanceof Error) reject(r); else resolve({ ...r, at: performance.now() });
       };
@@ -292,7 +306,10 @@ export class ChangeFeedService {
         resolve('behind');
         return;
       }
-      signal.addEventListener('abort', onAbort, { once: true });
+      // Shutdown reaches parked polls through this set: one listener each on the shared shutdown
+      // signal would make every removal O(waiters), and 10,000 polls woken together O(n^2).
+      this.parked.add(onAbort);
+      if (signal !== this.stopping.signal) signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -325,6 +342,9 @@ export class ChangeFeedService {
   /** Readers attached to `feed`'s hub in this gateway now: live subscribers at the tail and parked long polls (for metrics and tests). */
   parkedOn(feed: string): number { return this.hubs.get(feed)?.size ?? 0; }
 
+  /** The hub of `feed` in this gateway, if it has one (for benchmarks and tests). */
+  hubOf(feed: string): FeedHub | undefined { return this.hubs.get(feed); }
+
   /** Live subscriptions (for metrics and tests). */
   get subscribers(): number { return this.live.size; }
 
@@ -332,6 +352,7 @@ export class ChangeFeedService {
   async close(): Promise<void> {
     this.closed = true;
     this.stopping.abort();
+    for (const wake of [...this.parked]) wake();
     for (const s of [...this.live]) s.close();
     const hubs = [...this.hubs.values()];
     this.hubs.clear();

@@ -66,6 +66,8 @@ export class FeedHub {
 
   /** Changes decoded by this hub (for metrics and tests). */
   decoded = 0;
+  /** When the last dispatch finished handing changes over (performance.timeOrigin-based ms), and to how many members. */
+  lastDispatch = { at: 0, members: 0, ms: 0 };
 
   constructor(private readonly feed: ChangeFeed, opts: FeedHubOptions = {}) {
     this.readBatch = opts.readBatch ?? 1000;
@@ -157,6 +159,7 @@ export class FeedHub {
   }
 
   private dispatch(events: ChangeEvent[]): void {
+    const start = performance.now();
     const touched = new Set<Seat>();
     let prev = this.cursor;
     for (const e of events) {
@@ -179,5 +182,7 @@ export class FeedHub {
     }
     this.cursor = prev;
     for (const seat of touched) seat.member.flush(prev!);
+    const end = performance.now();
+    this.lastDispatch = { at: performance.timeOrigin + end, members: touched.size, ms: end - start };
   }
 }

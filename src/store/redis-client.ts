@@ -48,7 +48,11 @@ function clusterCredentials(nodes: RedisClusterNode[]): Pick<RedisOptions, 'user
  * typed as `Redis`: see the module comment.
  */
 export function createRedisClient(settings: RedisSettings, opts: RedisClientOptions = {}): Redis {
-  const { retryStrategy, lazyConnect, ...perConnection } = opts;
+  const { retryStrategy, lazyConnect, ...rest } = opts;
+  // No CLIENT SETINFO in the handshake (duplicates inherit this): Redis 7.0 does not know it, and ioredis 5.11
+  // can send a SUBSCRIBE amid that handshake, after which the ready check fails and the reconnect does not
+  // subscribe again (redis/ioredis#2037): a gateway then silently missed job-control messages.
+  const perConnection = { disableClientInfo: true, ...rest };
   if (!settings.redisClusterNodes?.length) {
     return new Redis(settings.redisUrl, { ...perConnection, ...(lazyConnect !== undefined ? { lazyConnect } : {}), ...(retryStrategy ? { retryStrategy } : {}) });
   }
