@@ -20,6 +20,18 @@ export class FatalError extends ReplicationError {
   constructor(message: string, options?: { cause?: unknown }) { super(message, false, options); }
 }
 
+/**
+ * What a capture must continue from is gone from the source: a MariaDB
+ * binlog file (or GTID state) was purged, or a PostgreSQL job's replication
+ * slot was dropped. Fatal (retrying reads the same missing position), but
+ * a job created with `onLogLoss: RESNAPSHOT` catches it and starts over from
+ * the source's current position with a new snapshot. `lost` says what is gone
+ * and where, in a few words ("binlog purged at binlog.000003:1234").
+ */
+export class LogLostError extends FatalError {
+  constructor(message: string, readonly lost: string, options?: { cause?: unknown }) { super(message, options); }
+}
+
 /** A value that cannot be written to the destination type. Never altered silently. */
 export class UnmappableValueError extends FatalError {
   constructor(readonly table: string, readonly column: string, readonly value: unknown, reason: string) {

@@ -1,6 +1,6 @@
 /** GraphQL types of connections, jobs and tasks. */
 import { ArgsType, Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import type { JobStatus, JobType } from '../services/job-model.ts';
+import type { JobStatus, JobType, LogLossAction } from '../services/job-model.ts';
 import { JSONScalar } from './scalars.ts';
 import { Connection as RelayConnection, PageArgs } from './pagination.ts';
 
@@ -11,6 +11,15 @@ export enum JobTypeEnum { SYNCHRONOUS = 'synchronous', MIGRATION = 'migration', 
 export enum JobStatusEnum { PENDING = 'pending', RUNNING = 'running', PAUSED = 'paused', COMPLETE = 'complete', FAILED = 'failed', CANCELED = 'canceled' }
 registerEnumType(JobTypeEnum, { name: 'JobType' });
 registerEnumType(JobStatusEnum, { name: 'JobStatus' });
+export enum LogLossActionEnum { FAIL = 'fail', RESNAPSHOT = 'resnapshot' }
+registerEnumType(LogLossActionEnum, {
+  name: 'LogLossAction',
+  description: 'What a running job does when the source lost its capture position (MariaDB binlog purged, PostgreSQL slot dropped).',
+  valuesConfig: {
+    FAIL: { description: 'The job goes FAILED with a message naming what is gone; resume from scratch by deleting and re-creating it.' },
+    RESNAPSHOT: { description: 'The job starts over by itself from the current position: the feed marks the gap (readers from before it get SNAPSHOT_TOO_OLD) and the destination tables are emptied and copied again.' },
+  },
+});
 
 @InputType()
 export class TlsInput {
@@ -93,6 +102,7 @@ export class JobInput {
   @Field(() => Int, { nullable: true }) chunkRows?: number;
   @Field(() => String, { nullable: true, description: 'Feed name (subscribe jobs); default the job name.' }) feedName?: string;
   @Field(() => JSONScalar, { nullable: true, description: 'Placement hints per task type, e.g. {"Src": "<node id>"}.' }) nodeHints?: Record<string, string>;
+  @Field(() => LogLossActionEnum, { nullable: true, description: 'When the source lost the capture position (binlog purged, slot dropped): FAIL (default) or RESNAPSHOT.' }) onLogLoss?: LogLossAction;
   @Field(() => Boolean, { nullable: true, description: 'Create but do not start.' }) paused?: boolean;
 }
 

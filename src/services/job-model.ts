@@ -40,6 +40,20 @@ export function udupStatus(s: JobStatus): string {
   }
 }
 
+/**
+ * What a running job does when the source no longer has what its capture
+ * must continue from (MariaDB binlog purged, PostgreSQL slot dropped).
+ * `fail`: the job goes FAILED naming what is gone (resume from scratch by
+ * hand). `resnapshot`: it starts over by itself from the source's current
+ * position: the feed gets a gap marker (readers from before it get
+ * SNAPSHOT_TOO_OLD) and, for jobs with a destination, the destination's
+ * tables are emptied and copied again (docs/consistency.md, "Log loss").
+ */
+export enum LogLossAction {
+  Fail = 'fail',
+  Resnapshot = 'resnapshot',
+}
+
 export interface JobSpec {
   tables: TableFilter;
   rename?: RenameMap;
@@ -59,6 +73,8 @@ export interface JobSpec {
   chunkRows: number;
   /** Udup NodeId hints per task type. Unknown node ids are kept as hints; the task runs in the shared pool. */
   nodeHints?: Record<string, string>;
+  /** When the source lost the capture's position. Absent = fail (jobs created before the option). */
+  onLogLoss?: LogLossAction;
   /** Feed retention overrides. */
   feedMaxChanges?: number;
   feedMaxAgeSeconds?: number;
@@ -87,6 +103,18 @@ export interface JobRunState {
   snapshotEndPosition?: unknown;
   captureDone?: boolean;
   applyDone?: boolean;
+  /**
+   * Set when the run was started over after a log loss (onLogLoss: resnapshot):
+   * the snapshot is taken again whatever `spec.snapshot` says, the
+   * destination's tables are emptied first and its lane checkpoints moved to
+   * `gap`, the feed sequence that marks the loss.
+   */
+  resnapshot?: { reason: string; gap: string; at: string; count: number };
+}
+
+/** Whether this run of the job copies the tables (a re-snapshot after log loss always does). */
+export function wantsSnapshot(spec: JobSpec, state: JobRunState): boolean {
+  return spec.snapshot || state.resnapshot !== undefined;
 }
 
 export interface JobProgressData {

@@ -11,7 +11,7 @@ import { TaskKind } from '../queues/queue-names.ts';
 import type { JobTaskPayload } from '../queues/task-payloads.ts';
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
 import { AppError, ErrorCode, badInput, notFound } from '../errors.ts';
-import { DEFAULT_SPEC, JobStatus, JobType, type JobSpec } from './job-model.ts';
+import { DEFAULT_SPEC, JobStatus, JobType, LogLossAction, type JobSpec } from './job-model.ts';
 import type { Principal } from '../auth/roles.ts';
 import type { Redis } from 'ioredis';
 import { openFeed } from '../replication/feed/feed-registry.ts';
@@ -42,6 +42,7 @@ export interface JobInputData {
   chunkRows?: number | null;
   feedName?: string | null;
   nodeHints?: Record<string, string> | null;
+  onLogLoss?: LogLossAction | null;
   paused?: boolean | null;
 }
 
@@ -55,6 +56,12 @@ const TASK_OPTS = { attempts: 100_000, backoff: { type: 'fixed', delay: 2000 }, 
 function intIn(v: number | null | undefined, name: string, min: number, max: number, dflt: number): number {
   if (v === undefined || v === null) return dflt;
   if (!Number.isInteger(v) || v < min || v > max) throw badInput(`${name} must be an integer between ${min} and ${max}`, name);
+  return v;
+}
+
+function logLossAction(v: LogLossAction | null | undefined): LogLossAction {
+  if (v === undefined || v === null) return LogLossAction.Fail;
+  if (!Object.values(LogLossAction).includes(v)) throw badInput(`onLogLoss must be one of ${Object.values(LogLossAction).join(', ')}`, 'onLogLoss');
   return v;
 }
 
@@ -107,6 +114,7 @@ export class JobService {
       snapshot: input.snapshot ?? (type !== JobType.Subscribe && !input.startPosition),
       chunkRows: intIn(input.chunkRows, 'chunkRows', 100, 10_000_000, DEFAULT_SPEC.chunkRows),
       nodeHints: input.nodeHints ?? undefined,
+      onLogLoss: logLossAction(input.onLogLoss),
     };
   }
 

@@ -140,6 +140,20 @@ export class JobRepo {
     return rows[0];
   }
 
+  /**
+   * Start a running job's run over: a new run id with `state` replacing the
+   * old one, only if it is still running in `runId` (compare-and-set). Tasks
+   * of the old run exit at their next check. Returns the row if it moved.
+   */
+  async restartRun(id: string, runId: number, state: JobRunState, reason: string): Promise<JobRow | undefined> {
+    const { rows } = await this.pool.query<JobRow>(
+      `UPDATE jobs SET run_id = run_id + 1, state = $3::jsonb, status_reason = $4, updated_at = now(), modify_index = nextval('modify_index')
+       WHERE id = $1 AND run_id = $2 AND status = 'running' RETURNING *`,
+      [id, runId, JSON.stringify(state), reason],
+    );
+    return rows[0];
+  }
+
   /** Merge into jobs.state (jsonb ||) for the given run only. */
   async mergeState(id: string, runId: number, state: Partial<JobRunState>): Promise<boolean> {
     const { rowCount } = await this.pool.query(

@@ -11,7 +11,7 @@ import type { ChangeFeed } from '../../replication/feed/change-feed.ts';
 import { feedKeys } from '../../replication/feed/feed-keys.ts';
 import { openFeed } from '../../replication/feed/feed-registry.ts';
 import { runApply } from '../../replication/pipeline/apply-runner.ts';
-import { JobStatus, JobType } from '../../services/job-model.ts';
+import { JobStatus, JobType, wantsSnapshot } from '../../services/job-model.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun, type ReplicationDeps } from './task-run.ts';
@@ -76,7 +76,7 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
     const counterKey = `${deps.feedPrefix}:job:{${job.id}}:inflight`;
     try {
       // Snapshot rows go straight to the destination; changes wait until they are all there.
-      while (job.spec.snapshot && !run.signal.aborted) {
+      while (wantsSnapshot(job.spec, job.state) && !run.signal.aborted) {
         const j = await run.check();
         if (!j || j.state.snapshotDone) break;
         await sleep(500, undefined, { signal: run.signal }).catch(() => undefined);

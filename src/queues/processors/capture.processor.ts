@@ -14,7 +14,7 @@ import { openFeed } from '../../replication/feed/feed-registry.ts';
 import { runCapture } from '../../replication/pipeline/capture-runner.ts';
 import { parseStartPosition } from '../../replication/position.ts';
 import { ZERO_SEQUENCE } from '../../replication/sequence.ts';
-import { JobType, type JobRunState } from '../../services/job-model.ts';
+import { JobType, LogLossAction, wantsSnapshot, type JobRunState } from '../../services/job-model.ts';
 import { QueueName, TaskKind } from '../queue-names.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
@@ -22,6 +22,8 @@ import { TaskRun, type ReplicationDeps } from './task-run.ts';
 import { feedGeneration } from './apply.processor.ts';
 import type { CaptureSource } from '../../replication/capture/capture-source.ts';
 import { snapshotChunkId } from '../../replication/snapshot/snapshot-cover.ts';
+import { LogLostError } from '../../replication/errors.ts';
+import { resetDestination, restartAfterLogLoss } from './log-loss.ts';
 
 const RETENTION_INTERVAL_MS = 30_000;
 /**
@@ -46,7 +48,8 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
     let capture: CaptureSource | undefined;
     try {
       const resume = await feed.resumePosition();
-      const configured = job.spec.startPosition ? parseStartPosition(source.kind, job.spec.startPosition) : undefined;
+      // A run started over after a log loss begins at the source's current position, not the configured one.
+      const configured = job.spec.startPosition && !job.state.resnapshot ? parseStartPosition(source.kind, job.spec.startPosition) : undefined;
       const from = resume ?? (job.state.startPosition as SourcePosition | undefined) ?? configured;
       capture = createCapture({
         connection: source, jobId: job.id, tables: job.spec.tables, from, selectorColumn: job.spec.selectorColumn, logger: run.logger,
@@ -63,7 +66,7 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
       await deps.jobs.updateTask(p.taskId, { position: startPosition });
 
       let state: JobRunState = (await run.check())?.state ?? job.state;
-      if (job.spec.snapshot && !state.snapshotDone && job.type !== JobType.Subscribe) {
+      if (wantsSnapshot(job.spec, state) && !state.snapshotDone && job.type !== JobType.Subscribe) {
         if (!state.snapshotPlanned) await planSnapshot(run, deps, prepared.snapshotName);
         // Keep the capture prepared and idle while chunks read: PostgreSQL's exported snapshot lives as long as this.
         while (!run.signal.aborted) {
@@ -173,6 +176,9 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
       return await run.endAborted();
     } catch (err) {
       run.finish();
+      if (err instanceof LogLostError && job.spec.onLogLoss === LogLossAction.Resnapshot && !run.signal.aborted) {
+        return await restartAfterLogLoss(run, deps, feed, err);
+      }
       if (run.signal.aborted && !(err instanceof Error && /FatalError/.test(err.name))) return await run.endAborted();
       return await run.fail(err);
     } finally {
@@ -196,10 +202,12 @@ async function planSnapshot(run: TaskRun, deps: ReplicationDeps, snapshotName: s
     const queue = own?.queue ?? QueueName.Tasks;
     const placement = own?.placement ?? 'shared pool';
     const tables = await reader.listTables(job.spec.tables);
+    for (const t of tables) await applier.ensureTable(t);
+    // After a log loss: the destination is emptied and its lanes moved past the loss first.
+    if (!(await resetDestination(run, applier, tables))) return;
     const children = [];
     let estimated = 0;
     for (const t of tables) {
-      await applier.ensureTable(t);
       estimated += t.estimatedRows;
       const chunks = await reader.planChunks(t, job.spec.chunkRows);
       for (const chunk of chunks) {

@@ -31,6 +31,13 @@ export interface Applier {
   isChunkDone(chunkId: string): Promise<boolean>;
   /** Apply a batch of changes for one lane and store `sequence` as that lane's checkpoint, in one transaction. */
   applyBatch(events: ChangeEvent[], lane: number, sequence: string): Promise<void>;
+  /**
+   * Before a re-snapshot (the source lost the capture's position): in one
+   * transaction, empty the destination tables of `tables`, forget this job's
+   * snapshot chunks (and their covers), and set lanes 0..lanes-1 to `through`
+   * (the feed's gap marker), so nothing from before the loss is applied again.
+   */
+  resetForResnapshot(tables: TableInfo[], lanes: number, through: string): Promise<void>;
   /** Last sequence applied by a lane, or null. */
   readCheckpoint(lane: number): Promise<string | null>;
   close(): Promise<void>;

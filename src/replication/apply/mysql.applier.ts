@@ -171,6 +171,22 @@ export class MysqlApplier implements Applier {
     });
   }
 
+  async resetForResnapshot(tables: TableInfo[], lanes: number, through: string): Promise<void> {
+    await this.ensureMeta();
+    await this.withConn((c) => this.tx(c, async () => {
+      // Lane rows locked first: an apply of the previous run still committing waits, then finds itself behind `through`.
+      await c.query(`SELECT 1 FROM ${CHECKPOINTS} WHERE job_id = ? FOR UPDATE`, [this.opts.jobId]);
+      // DELETE, not TRUNCATE: TRUNCATE would commit the transaction on its own.
+      for (const t of tables) await c.query(`DELETE FROM ${qt(destTable({ schema: t.schema, table: t.table }, this.opts.rename))}`);
+      await c.query(`DELETE FROM ${CHUNKS} WHERE job_id = ?`, [this.opts.jobId]);
+      for (let lane = 0; lane < lanes; lane++) {
+        await c.query(
+          `INSERT INTO ${CHECKPOINTS} (job_id, lane, sequence, updated_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))
+           ON DUPLICATE KEY UPDATE sequence = VALUES(sequence), updated_at = VALUES(updated_at)`, [this.opts.jobId, lane, through]);
+      }
+    }));
+  }
+
   async readCheckpoint(lane: number): Promise<string | null> {
     await this.ensureMeta();
     return this.withConn((c) => this.readCheckpointOn(c, lane));

@@ -201,6 +201,23 @@ export class PgApplier implements Applier {
     if (written) this.laneCommits.committed(lane, sequence);
   }
 
+  async resetForResnapshot(tables: TableInfo[], lanes: number, through: string): Promise<void> {
+    await this.ensureMeta();
+    await this.tx(async (c) => {
+      // Lane rows locked first: an apply of the previous run still committing waits, then finds itself behind `through`.
+      await c.query(`SELECT 1 FROM ${CHECKPOINTS} WHERE job_id = $1 FOR UPDATE`, [this.opts.jobId]);
+      for (const t of tables) await c.query(`TRUNCATE ${qt(destTable({ schema: t.schema, table: t.table }, this.opts.rename))}`);
+      await c.query(`DELETE FROM ${CHUNKS} WHERE job_id = $1`, [this.opts.jobId]);
+      for (let lane = 0; lane < lanes; lane++) {
+        await c.query(
+          `INSERT INTO ${CHECKPOINTS} (job_id, lane, sequence, updated_at) VALUES ($1, $2, $3, now())
+           ON CONFLICT (job_id, lane) DO UPDATE SET sequence = EXCLUDED.sequence, updated_at = EXCLUDED.updated_at`,
+          [this.opts.jobId, lane, through],
+        );
+      }
+    });
+  }
+
   async readCheckpoint(lane: number): Promise<string | null> {
     await this.ensureMeta();
     const r = await this.query<{ sequence: string }>(`SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = $1 AND lane = $2`, [this.opts.jobId, lane]);

@@ -22,7 +22,7 @@ import type mysql from 'mysql2/promise';
 import { randomInt } from 'node:crypto';
 import type { CapturedTransaction, SourcePosition } from '../change-event.ts';
 import { matchesFilter, SYSTEM_SCHEMAS, type TableFilter } from '../connection-config.ts';
-import { classify, FatalError, type ReplicationError } from '../errors.ts';
+import { classify, FatalError, LogLostError, type ReplicationError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { CaptureOptions, CaptureSource, PreparedCapture } from './capture-source.ts';
 import { assertBinlogSettings } from './mysql-check.ts';
@@ -204,10 +204,11 @@ function zongjiError(err: Error, start?: SourcePosition): ReplicationError {
   const e = err as Error & { code?: string; errno?: number };
   if (e.errno === 1236 || e.code === 'ER_MASTER_FATAL_ERROR_READING_BINLOG' || /binlog files have been purged|could not find first log file/i.test(err.message)) {
     const at = start?.kind === 'mysql' ? `${start.file}:${start.pos}${start.gtid ? ` (GTID ${start.gtid})` : ''}` : 'the stored position';
-    return new FatalError(
+    return new LogLostError(
       `binlog purged: the capture's resume position ${at} is no longer in the source's binary logs (${err.message}). `
-      + 'Changes committed since then are lost to this job: re-snapshot by starting it from scratch (delete the job and create it again), '
-      + 'and keep binary logs longer (binlog_expire_logs_seconds / expire_logs_days) than a job may stay stopped', { cause: err });
+      + 'Changes committed since then are lost to this job: re-snapshot by starting it from scratch (delete the job and create it again, '
+      + 'or create it with onLogLoss: RESNAPSHOT to have it do so by itself), '
+      + 'and keep binary logs longer (binlog_expire_logs_seconds / expire_logs_days) than a job may stay stopped', `binlog purged at ${at}`, { cause: err });
   }
   if (/schema changed between binlog event and metadata fetch/i.test(err.message)) {
     return new FatalError(

@@ -33,7 +33,7 @@ import pg from 'pg';
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import type { CapturedTransaction, SourcePosition } from '../change-event.ts';
 import { matchesFilter } from '../connection-config.ts';
-import { classify, FatalError, RetriableError } from '../errors.ts';
+import { classify, FatalError, LogLostError, RetriableError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { bigIntToLsn, lsnToBigInt } from '../sequence.ts';
 import type { CaptureOptions, CaptureSource, PreparedCapture } from './capture-source.ts';
@@ -483,11 +483,13 @@ export class PgLogicalCapture implements CaptureSource {
   }
 
   /** The slot of a capture that already streamed is gone: a new one would silently start later and skip changes. */
-  private slotLost(): FatalError {
-    const from = this.opts.from?.kind === 'postgres' ? ` (the capture was at LSN ${this.opts.from.lsn})` : '';
-    return new FatalError(
-      `replication slot ${this.slotName} was dropped${from}: changes committed since are lost to this job. `
-      + 'Re-snapshot by starting it from scratch (delete the job and create it again); a new slot is not created silently, it would skip those changes');
+  private slotLost(): LogLostError {
+    const at = this.opts.from?.kind === 'postgres' ? this.opts.from.lsn : undefined;
+    return new LogLostError(
+      `replication slot ${this.slotName} was dropped${at ? ` (the capture was at LSN ${at})` : ''}: changes committed since are lost to this job. `
+      + 'Re-snapshot by starting it from scratch (delete the job and create it again, or create it with onLogLoss: RESNAPSHOT to have it do so by itself); '
+      + 'a new slot is not created silently, it would skip those changes',
+      `replication slot ${this.slotName} dropped${at ? ` at LSN ${at}` : ''}`);
   }
 
   private assertOpen(): void {

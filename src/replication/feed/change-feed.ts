@@ -47,6 +47,15 @@ export interface ChangeFeed {
   trim(policy: RetentionPolicy): Promise<number>;
   /** Number of retained changes. */
   length(): Promise<number>;
+  /**
+   * Mark a gap: the changes after the feed's last one are lost (the source
+   * lost the capture's position). Drops every retained change, moves `last`
+   * and the trim mark one past the last change ever written, and forgets the
+   * resume position, atomically. Readers whose `since` is before the returned
+   * gap sequence get SnapshotTooOldError; the capture starts again from a new
+   * position, whose sequences are all above the gap.
+   */
+  markGap(): Promise<string>;
   /** Remove the feed and its sentinel. */
   destroy(): Promise<void>;
 }

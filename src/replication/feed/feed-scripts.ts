@@ -114,6 +114,34 @@ redis.call('HSET', KEYS[2], 'trimmedId', lastRemoved)
 return removed
 `;
 
+/**
+ * KEYS: stream, meta. ARGV: now (ms). The gap marker (ChangeFeed.markGap):
+ * gap = lastId with its index part plus one (0-1 for a feed never written),
+ * stored as lastId and trimmedId; every entry is removed and the resume
+ * position deleted. Returns the gap id.
+ */
+export const GAP_LUA = `
+local last = redis.call('HGET', KEYS[2], 'lastId') or '0-0'
+local ms, seq = string.match(last, '^(%d+)-(%d+)$')
+-- seq + 1 on a decimal string (it may exceed 2^53)
+local digits = {}
+for d in string.gmatch(seq, '%d') do digits[#digits + 1] = tonumber(d) end
+local i = #digits
+while i >= 1 do
+  if digits[i] < 9 then digits[i] = digits[i] + 1 break end
+  digits[i] = 0
+  i = i - 1
+end
+local next = table.concat(digits)
+if i == 0 then next = '1' .. next end
+local gap = ms .. '-' .. next
+redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)
+redis.call('HSET', KEYS[2], 'lastId', gap, 'trimmedId', gap)
+redis.call('HDEL', KEYS[2], 'resume')
+redis.call('HSETNX', KEYS[2], 'createdAt', ARGV[1])
+return gap
+`;
+
 /** EVALSHA with a one-time EVAL fallback when the script cache is empty (first use, restart, SCRIPT FLUSH). */
 export class LuaScript {
   readonly sha: string;

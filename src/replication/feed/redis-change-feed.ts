@@ -32,7 +32,7 @@ import { SnapshotTooOldError, type ChangeFeed, type FeedBounds, type RetentionPo
 import { FeedAppendError, FeedParameterError } from './feed-errors.ts';
 import { ColumnSetCodec } from './column-sets.ts';
 import { compareStreamIds, DEFAULT_FEED_PREFIX, feedKeys, type FeedKeys } from './feed-keys.ts';
-import { APPEND_LUA, LuaScript, TRIM_LUA } from './feed-scripts.ts';
+import { APPEND_LUA, GAP_LUA, LuaScript, TRIM_LUA } from './feed-scripts.ts';
 import { TailWatcher } from './tail-watcher.ts';
 
 export interface RedisChangeFeedOptions {
@@ -55,6 +55,7 @@ export const MAX_READ_LIMIT = 100_000;
 
 const appendScript = new LuaScript(APPEND_LUA);
 const trimScript = new LuaScript(TRIM_LUA);
+const gapScript = new LuaScript(GAP_LUA);
 
 type StreamEntry = [id: string, fields: string[]];
 
@@ -202,6 +203,10 @@ export class RedisChangeFeed implements ChangeFeed {
 
   async length(): Promise<number> {
     return this.redis.xlen(this.keys.stream);
+  }
+
+  async markGap(): Promise<string> {
+    return fromStreamId((await gapScript.run(this.redis, [this.keys.stream, this.keys.meta], [this.now()])) as string);
   }
 
   async destroy(): Promise<void> {
