@@ -52,6 +52,20 @@ export class SubscriberTooSlowError extends Error {
   }
 }
 
+/**
+ * Fairness: a subscriber with a full buffer is pulled through promises and
+ * nextTick callbacks only (graphql-ws awaits each send, and a fast socket
+ * write calls back on nextTick), so hundreds of them draining at once never
+ * let the event loop turn: timers starved for seconds (BullMQ lock renewals
+ * failed and a worker lost its capture task during a 200-subscriber fan-out).
+ * A pull that finds the loop has not turned for TURN_MS waits one turn first.
+ */
+const TURN_MS = 10;
+let lastTurn = performance.now();
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => { lastTurn = performance.now(); resolve(); }));
+}
+
 export class FeedSubscription implements AsyncIterableIterator<ChangeEvent>, HubMember {
   private readonly opts: Required<FeedSubscriptionOptions>;
   private buffer: ChangeEvent[] = [];
@@ -158,6 +172,8 @@ export class FeedSubscription implements AsyncIterableIterator<ChangeEvent>, Hub
 
   async next(): Promise<IteratorResult<ChangeEvent>> {
     for (;;) {
+      if (this.ended) return { value: undefined, done: true };
+      if (this.buffered > 0 && performance.now() - lastTurn > TURN_MS) await yieldToEventLoop();
       if (this.ended) return { value: undefined, done: true };
       if (this.buffered > 0) {
         const value = this.buffer[this.head]!;
