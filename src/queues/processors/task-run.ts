@@ -89,6 +89,13 @@ export class TaskRun {
   async fail(err: unknown): Promise<never> {
     const e = classify(err);
     const message = maskSecrets(e.message);
+    // The job moved to a newer run since (paused and resumed, started over after a log loss) and this task did not
+    // notice yet: the task row belongs to the new run's task now, and the job's state is not this task's to change.
+    const now = await this.deps.jobs.get(this.payload.jobId).catch(() => undefined);
+    if (now && now.run_id !== this.payload.runId) {
+      this.logger.info({ err: message, runId: this.payload.runId, jobRunId: now.run_id }, 'task of an earlier run stops');
+      throw new UnrecoverableError(`task of run ${this.payload.runId} stopped (the job is in run ${now.run_id}): ${message}`);
+    }
     await this.deps.jobs.updateTask(this.payload.taskId, { status: e.retriable ? 'retrying' : 'failed', error: message });
     if (e instanceof FatalError || !e.retriable) {
       const failed = await this.deps.jobs.transition(this.job.id, [JobStatus.Running], JobStatus.Failed, { error: message, reason: `${this.payload.kind} failed`, finished: true });
