@@ -17,7 +17,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { GraphQLError, type GraphQLSchema, parse, validate, specifiedRules, type ExecutionArgs } from 'graphql';
 import { WebSocketServer } from 'ws';
-import { useServer } from 'graphql-ws/use/ws';
+import { serveGraphqlWs } from './ws-transport.ts';
 import { CloseCode } from 'graphql-ws';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -193,7 +193,7 @@ export class Gateway {
     app.use(graphiqlRouter());
 
     await this.apollo.start();
-    this.wsCleanup = useServer<Record<string, unknown>, { principal?: Principal }>({
+    this.wsCleanup = serveGraphqlWs<Record<string, unknown>, { principal?: Principal }>({
       schema: opts.schema,
       context: async (ctx) => ({ principal: ctx.extra.principal!, services: opts.services }),
       onConnect: async (ctx) => {
