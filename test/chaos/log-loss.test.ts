@@ -4,9 +4,11 @@
  * dropped, while the job is RUNNING (its worker is down at that moment, as
  * after a crash, so the capture must reconnect to the lost position). The job
  * must fail with a message naming the purged binlog / dropped slot, never
- * silently skip ahead. Tributary does not re-snapshot by itself: resuming
- * from scratch is deleting and re-creating the job (into the same destination,
- * with writes going on), checked here to converge.
+ * silently skip ahead. With the default `onLogLoss: FAIL` (these jobs set
+ * none) Tributary does not re-snapshot by itself: resuming from scratch is
+ * deleting and re-creating the job (into the same destination, with writes
+ * going on), checked here to converge. `onLogLoss: RESNAPSHOT`:
+ * log-loss-resnapshot.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { startMariadb, type PrivateServer } from '../../src/devtools/private-servers.ts';

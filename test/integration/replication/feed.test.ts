@@ -187,6 +187,30 @@ describe('retention', () => {
   });
 });
 
+describe('gap marker (log loss, onLogLoss: RESNAPSHOT)', () => {
+  it('drops every change, answers SNAPSHOT_TOO_OLD to readers from before the gap, forgets the resume position, and goes on above it', async () => {
+    const feed = newFeed();
+    for (let n = 1; n <= 3; n++) await feed.append(tx(n, 2));
+    const last = (await feed.bounds()).last;
+    expect(last).toBe(makeSequence(0, 0x300, 1));
+    const gap = await feed.markGap();
+    expect(gap).toBe(makeSequence(0, 0x300, 2));
+    expect(await feed.length()).toBe(0);
+    expect(await feed.resumePosition()).toBeNull();
+    expect(await feed.bounds()).toEqual({ first: gap, last: gap });
+    // Even a reader that had read everything up to the loss missed the lost changes.
+    await expect(feed.read(last, 10)).rejects.toBeInstanceOf(SnapshotTooOldError);
+    await expect(feed.read(makeSequence(0, 0x100, 0), 10)).rejects.toBeInstanceOf(SnapshotTooOldError);
+    expect(await feed.read(gap, 10)).toEqual([]);
+    // The capture starts again at a later position: appended, read from the gap.
+    expect(await feed.append(tx(9, 2))).toBe(2);
+    expect(seqs(await feed.read(gap, 10))).toEqual([makeSequence(0, 0x900, 0), makeSequence(0, 0x900, 1)]);
+    expect(await feed.resumePosition()).toEqual(tx(9, 2).resume);
+    // A feed never written: the gap is 0.0.1.
+    expect(await newFeed().markGap()).toBe('0.0.1');
+  });
+});
+
 describe('readBlocking', () => {
   it('wakes up when another connection appends', async () => {
     const feed = newFeed();
