@@ -141,6 +141,46 @@ describe('chaos: binlog purged / slot dropped under a running job with onLogLoss
       `re-snapshotted by itself ("${out.reason.slice(0, 100)}"); items ${out.rows.items} rows equal (writer: ${out.stats.inserts} inserts, ${out.stats.updates} updates, ${out.stats.deletes} deletes), ledger ${out.rows.ledger} rows equal`);
   });
 
+  it('SUBSCRIBE (PostgreSQL): dropping the slot restarts the feed after a gap marker; readers from before it get SNAPSHOT_TOO_OLD', async () => {
+    let worker = await procs.worker();
+    const src = await pgHandle(inject('pgUrl'), uniq('subgap_src')); handles.push(src);
+    await src.query(LEDGER.create(src));
+    const job = await createJob(gw.url, { name: uniq('chaos_subgap'), type: 'SUBSCRIBE', source: endpoint(src), tables: [{ schema: 'public' }], onLogLoss: 'RESNAPSHOT' });
+    const streaming = (x: any) => x.status !== 'RUNNING' || (x.progress.phase === 'streaming' && x.tasks.some((t: any) => t.kind === 'capture' && t.status === 'running'));
+    await waitFor(() => jobState(job.id), streaming, 120_000, 'streaming');
+    const changes = async (since: string | null) => gql(gw.url, 'query($f: String!, $s: String) { changes(feed: $f, scopes: ["a", "b"], since: $s, limit: 10000) { firstSequence lastSequence changes { sequence newRow } } }', { f: job.name, s: since });
+    const seqsOf = (r: any): number[] => r.body.data.changes.changes.map((c: any) => Number(c.newRow.seq));
+    let w = startLedger(src); await sleep(1000); const before = await w.stop();
+    const seen = await waitFor(() => changes(null), (r) => seqsOf(r).length === before, 60_000, 'ledger in the feed');
+    const readerAt = seen.body.data.changes.lastSequence as string;
+    await worker.kill('SIGKILL');
+    const slot = `tributary_${job.id.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
+    await waitFor(async () => {
+      await src.query('SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL', [slot]);
+      await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
+      return (await src.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])).length;
+    }, (n) => n === 0, 30_000, `slot ${slot} dropped`);
+    w = startLedger(src, { from: before }); await sleep(500); const lostTo = await w.stop();
+    worker = await procs.worker();
+    const j = await waitFor(() => jobState(job.id), (x) => x.status !== 'RUNNING' || /restarting at the source's current position/.test(x.statusReason ?? ''), 90_000, 'restart after the loss');
+    expect(j.status, JSON.stringify(j.error)).toBe('RUNNING');
+    expect(j.statusReason).toContain(`replication slot ${slot} dropped`);
+    await waitFor(() => jobState(job.id), streaming, 120_000, 'streaming again');
+    w = startLedger(src, { from: lostTo }); await sleep(1000); const last = await w.stop();
+    // A reader that had everything up to the loss is told it missed changes.
+    const old = await changes(readerAt);
+    expect(old.body.errors?.[0]?.extensions?.code, JSON.stringify(old.body)).toBe('SNAPSHOT_TOO_OLD');
+    // From the gap on: exactly the rows written after the restart, none of the lost window, none twice.
+    const after = await waitFor(() => changes(null), (r) => !r.body.errors && seqsOf(r).at(-1) === last, 60_000, 'changes after the gap');
+    const got = seqsOf(after);
+    expect(got).toEqual(Array.from({ length: got.length }, (_, i) => last - got.length + 1 + i));
+    expect(got[0]).toBe(lostTo + 1);
+    await gql(gw.url, `mutation { stopJob(id: "${job.id}") { status } }`);
+    await worker.kill('SIGTERM');
+    report('replication slot dropped under a running SUBSCRIBE job, onLogLoss RESNAPSHOT', 1, 0, 0,
+      `feed restarted after a gap marker; reader at ${readerAt} got SNAPSHOT_TOO_OLD; ${lostTo - before} ledger rows in the lost window absent, ${got.length} after it present once each`);
+  });
+
   it('PostgreSQL: dropping the slot re-snapshots into the destination with a new slot', async () => {
     const src = await pgHandle(inject('pgUrl'), uniq('reslot_src')); handles.push(src);
     const dst = await mariaDatabase(inject('mariaUrl'), uniq('reslot_dst')); handles.push(dst);
