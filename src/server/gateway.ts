@@ -18,6 +18,7 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { GraphQLError, type GraphQLSchema, parse, validate, specifiedRules, type ExecutionArgs } from 'graphql';
 import { WebSocketServer } from 'ws';
 import { serveGraphqlWs } from './ws-transport.ts';
+import { sharedSubscribe } from './shared-subscribe.ts';
 import { CloseCode } from 'graphql-ws';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -195,6 +196,8 @@ export class Gateway {
     await this.apollo.start();
     this.wsCleanup = serveGraphqlWs<Record<string, unknown>, { principal?: Principal }>({
       schema: opts.schema,
+      // One execution per change event and identical subscription (same document, variables, principal).
+      subscribe: sharedSubscribe,
       context: async (ctx) => ({ principal: ctx.extra.principal!, services: opts.services }),
       onConnect: async (ctx) => {
         const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization ?? ctx.extra.request.headers.authorization;
