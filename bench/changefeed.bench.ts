@@ -7,6 +7,10 @@
  *     tenant each, round-robin), so each receives 1 change/s and every change
  *     is delivered once: 1k messages/s in all. A change carries its send
  *     time (taken just before its INSERT), so latency = receipt - send time.
+ *     The writer commits with synchronous_commit=on (the private server's
+ *     default is off, and then logical decoding sees a commit only after the
+ *     WAL writer's next flush, up to wal_writer_delay = 200 ms later: a
+ *     server setting, not a property of either system); the peer's writer too.
  *     Peer: PostGraphile 4 live queries (@graphile/subscriptions-lds), right
  *     after, alone, on the same PostgreSQL (bench/support/postgraphile-peer.ts:
  *     its own database, PostGraphile in a child process, the same clients,
@@ -78,7 +82,7 @@ async function latency(gw: BenchGateway, db: PgDb, feed: string) {
     const rows: string[] = [];
     const sent = now();
     for (let k = 0; k < perTx; k++, id++) rows.push(`(${id}, ${sent}, 't${id % SUBSCRIBERS}')`);
-    await db.q(`INSERT INTO ev (id, sent, _change_selector) VALUES ${rows.join(',')}`);
+    await db.q(`SET synchronous_commit = on; INSERT INTO ev (id, sent, _change_selector) VALUES ${rows.join(',')}`);
   }
   const writeSeconds = (now() - t0) / 1000;
   const deadline = Date.now() + 60_000;

@@ -174,7 +174,7 @@ async function measure(srv: PeerServer, db: PgDb, o: PeerOptions) {
       const rows: string[] = [];
       const sent = now();
       for (let k = 0; k < perTx && id < total; k++, id++) rows.push(`(${id}, ${sent}, 't${id % o.subscribers}')`);
-      await db.q(`INSERT INTO ev (id, sent, _change_selector) VALUES ${rows.join(',')}`);
+      await db.q(`SET synchronous_commit = on; INSERT INTO ev (id, sent, _change_selector) VALUES ${rows.join(',')}`);
     }
     const writeSeconds = (now() - t0) / 1000;
     const deadline = Date.now() + 60_000;
