@@ -35,8 +35,8 @@ export interface WorkerHostOptions {
 export class WorkerHost {
   private readonly processors = new Map<string, TaskProcessor>();
   private readonly workers: Worker[] = [];
-  private readonly running = new Map<string, AbortController>();
-  private readonly jobOf = new Map<string, string>();
+  /** Every task running here, by its abort controller: a stalled task BullMQ re-delivered can run twice under one id, and both must be reachable. */
+  private readonly running = new Map<AbortController, { taskId: string; jobId?: string }>();
   private closing?: Promise<void>;
 
   constructor(private readonly opts: WorkerHostOptions) {}
@@ -66,22 +66,21 @@ export class WorkerHost {
 
   /** Abort a running task on this node (pause/stop); the processor returns at its next check. */
   abort(taskId: string): boolean {
-    const c = this.running.get(taskId);
-    if (!c) return false;
-    c.abort();
-    return true;
+    let found = false;
+    for (const [c, t] of this.running) if (t.taskId === taskId) { c.abort(); found = true; }
+    return found;
   }
 
   /** Abort every task of a job running on this node (pause, stop, delete). */
   abortJob(jobId: string): number {
     let n = 0;
-    for (const [taskId, c] of this.running) {
-      if (this.jobOf.get(taskId) === jobId) { c.abort(); n++; }
+    for (const [c, t] of this.running) {
+      if (t.jobId === jobId) { c.abort(); n++; }
     }
     return n;
   }
 
-  runningTasks(): string[] { return [...this.running.keys()]; }
+  runningTasks(): string[] { return [...new Set([...this.running.values()].map((t) => t.taskId))]; }
 
   private async process(job: Job<TaskPayload>): Promise<unknown> {
     const payload = job.data;
@@ -90,8 +89,7 @@ export class WorkerHost {
     const emit: TaskContext['emit'] = (e) => this.opts.publishTaskEvent({ ...base, ...e, at: new Date().toISOString() });
     if (!processor) throw new Error(`no processor for task kind ${payload.kind}`);
     const controller = new AbortController();
-    this.running.set(payload.taskId, controller);
-    if ('jobId' in payload) this.jobOf.set(payload.taskId, payload.jobId);
+    this.running.set(controller, { taskId: payload.taskId, jobId: 'jobId' in payload ? payload.jobId : undefined });
     const logger = this.opts.logger.child({ task: payload.taskId, kind: payload.kind });
     emit({ state: 'active' });
     try {
@@ -102,15 +100,14 @@ export class WorkerHost {
       emit({ state: 'failed', message: (err as Error).message });
       throw err;
     } finally {
-      this.running.delete(payload.taskId);
-      this.jobOf.delete(payload.taskId);
+      this.running.delete(controller);
     }
   }
 
   /** Stop taking tasks, abort running ones (they save their checkpoints), wait for them. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      for (const c of this.running.values()) c.abort();
+      for (const c of this.running.keys()) c.abort();
       await Promise.all(this.workers.map((w) => w.close().catch(() => undefined)));
     })();
     return this.closing;

@@ -51,6 +51,7 @@ export class TaskRun {
     if (!job || job.run_id !== payload.runId || job.status !== JobStatus.Running) return undefined;
     const run = new TaskRun(payload, ctx, deps, job);
     ctx.signal.addEventListener('abort', () => { run.stoppedBecause ??= 'shutdown'; run.controller.abort(); }, { once: true });
+    if (ctx.signal.aborted) { run.stoppedBecause ??= 'shutdown'; run.controller.abort(); } // aborted while the job was loading
     run.timer = setInterval(() => { run.check().catch(() => undefined); }, 2000);
     await deps.jobs.updateTask(payload.taskId, { status: 'running', nodeId: ctx.nodeId, attempt: true, error: null });
     return run;
