@@ -52,6 +52,7 @@ export const ENV_VARS = {
   maxSubscriptionsPerConnection: 'MAX_SUBSCRIPTIONS_PER_CONNECTION',
   maxLongPollWaiters: 'MAX_LONG_POLL_WAITERS',
   clusterConsensusModes: 'CLUSTER_CONSENSUS_MODES',
+  sinkAllowedHosts: 'SINK_ALLOWED_HOSTS',
 } as const;
 
 /** One Redis Cluster seed node (REDIS_CLUSTER_NODES entry). */
@@ -155,6 +156,14 @@ const schema = z.object({
   maxSubscriptionsPerConnection: z.coerce.number().int().min(1).max(100_000).default(100),
   /** Long polls (changeserver `block`, GraphQL `changes(block:)`) waiting at once in one gateway. */
   maxLongPollWaiters: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  /**
+   * Hosts that webhook and broker sinks may reach (comma-separated; `*.example.com` matches subdomains).
+   * Empty (the default) allows any host.
+   */
+  sinkAllowedHosts: z.preprocess(
+    (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean) : v),
+    z.array(z.string().regex(/^(\*\.)?[a-z0-9_.:-]{1,253}$/)).default([]),
+  ),
 });
 
 export type Config = z.infer<typeof schema>;
