@@ -57,6 +57,9 @@ import { dataProcessor } from './queues/processors/data.processor.ts';
 import { startLegacyListener, type LegacyListener } from './server/legacy-listener.ts';
 import { queueDashboardRouter } from './server/queue-dashboard.ts';
 import { requestRateLimiter } from './server/rate-limit.ts';
+import { SinkRepo } from './store/sink.repo.ts';
+import { SinkService } from './services/sink.service.ts';
+import { sinkProcessor } from './queues/processors/sink.processor.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -174,7 +177,12 @@ export class App {
     jobs.placement = (owner, hint) => this.clusters!.placementFor(owner, hint);
     const pipelineRepo = new PipelineRepo(this.pool, connections.repo);
     const pipelines = new PipelineService(jobRepo, pipelineRepo, this.queues, this.pubsub.pubSub);
+    const sinkRepo = new SinkRepo(this.pool, this.secrets);
     this.services = {
+      sinks: new SinkService({
+        repo: sinkRepo, queues: this.queues, pubSub: this.pubsub.pubSub, publish: (topic, payload) => this.pubsub!.publish(topic, payload),
+        redis: this.redis, feedPrefix, allowedHosts: config.sinkAllowedHosts,
+      }),
       pipelines,
       data: new DataService(pipelines, pipelineRepo, connections.repo),
       version: VERSION,
@@ -226,6 +234,7 @@ export class App {
       this.workerHost.register(TaskKind.DataLoad, dataProcessor(pipelineDeps));
       this.workerHost.register(TaskKind.DataExport, dataProcessor(pipelineDeps));
       this.workerHost.register(TaskKind.CachedQuery, cachedQueryProcessor(deps, cachedQueryRepo));
+      this.workerHost.register(TaskKind.Sink, sinkProcessor({ sinks: sinkRepo, redis: this.redis, feedPrefix, publish: deps.publish, logger: this.logger, allowedHosts: config.sinkAllowedHosts }));
       void this.listenForControl().catch(() => undefined);
       this.workerHost.start();
       this.logger.info({ queues: queueNames, concurrency: config.workerConcurrency, node: this.nodes.id }, 'workers started');

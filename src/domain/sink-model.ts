@@ -94,3 +94,16 @@ export function retryDelay(attempt: number, d: Pick<SinkDelivery, 'backoffMs' | 
   const cap = Math.min(d.maxBackoffMs, d.backoffMs * 2 ** Math.min(30, attempt - 1));
   return Math.round(cap / 2 + random() * (cap / 2));
 }
+
+/** What `sinkEvents` subscribers receive: a status change, progress after checkpoints (at most about once a second), retries. */
+export interface SinkEvent {
+  sinkId: string;
+  kind: 'status' | 'progress' | 'retry' | 'dead-lettered';
+  status: SinkStatus;
+  position: string | null;
+  delivered: number;
+  failed: number;
+  lagMs: number | null;
+  message: string | null;
+  at: string;
+}

@@ -14,6 +14,7 @@ export enum Topic {
   ClusterEvents = 'cluster-events',
   FeedAppended = 'feed-appended',
   CachedQueryResult = 'cached-query-result',
+  SinkEvents = 'sink-events',
 }
 
 export function topicFor(topic: Topic, id: string): string {

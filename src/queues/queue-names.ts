@@ -19,6 +19,7 @@ export enum TaskKind {
   DataLoad = 'data-load',
   DataExport = 'data-export',
   CachedQuery = 'cached-query',
+  Sink = 'sink',
 }
 
 /** BullMQ prefix for a configured queue prefix: braces make every key of every queue hash to one slot. */

@@ -21,7 +21,16 @@ export interface JobTaskPayload {
   detail?: Record<string, unknown>;
 }
 
-export type TaskPayload = NoopPayload | JobTaskPayload;
+/** A sink's delivery task; the worker loads the sink by id and exits when it moved to another run. */
+export interface SinkTaskPayload {
+  kind: TaskKind.Sink;
+  /** `sink-<id>-<run>` */
+  taskId: string;
+  sinkId: string;
+  runId: number;
+}
+
+export type TaskPayload = NoopPayload | JobTaskPayload | SinkTaskPayload;
 
 /** What a task reports through task events. */
 export interface TaskEvent {

@@ -7,7 +7,8 @@ import { JobResolver } from './job.resolver.ts';
 import { ClusterResolver } from './cluster.resolver.ts';
 import { ChangeResolver } from './change.resolver.ts';
 import { CachedQueryResolver } from './cached-query.resolver.ts';
+import { SinkResolver } from './sink.resolver.ts';
 import { PipelineComponentResolver, PipelineResolver } from './pipeline.resolver.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export const resolvers: NonEmptyArray<Function> = [SystemResolver, TaskResolver, ConnectionResolver, JobResolver, ChangeResolver, ClusterResolver, PipelineResolver, PipelineComponentResolver, CachedQueryResolver];
+export const resolvers: NonEmptyArray<Function> = [SystemResolver, TaskResolver, ConnectionResolver, JobResolver, ChangeResolver, ClusterResolver, PipelineResolver, PipelineComponentResolver, CachedQueryResolver, SinkResolver];

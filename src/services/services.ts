@@ -11,6 +11,7 @@ import type { ClusterService } from './cluster.service.ts';
 import type { ChangeFeedService } from './change-feed.service.ts';
 import type { PipelineService } from './pipeline.service.ts';
 import type { DataService } from './data.service.ts';
+import type { SinkService } from './sink.service.ts';
 
 export interface Services {
   version: string;
@@ -26,4 +27,5 @@ export interface Services {
   changes: ChangeFeedService;
   pipelines: PipelineService;
   data: DataService;
+  sinks: SinkService;
 }
