@@ -53,12 +53,13 @@ export async function startNats(): Promise<PrivateNats> {
 export const RABBIT = { host: '127.0.0.1', port: 5672, username: 'guest', password: 'guest' };
 
 /** A fresh vhost on the running RabbitMQ, guest allowed everything in it. */
-export function createVhost(): { vhost: string; closeConnections(): void; remove(): void } {
+export function createVhost(): { vhost: string; connections(): number; closeConnections(): void; remove(): void } {
   const vhost = `tributary_${randomBytes(4).toString('hex')}`;
   execFileSync('rabbitmqctl', ['-q', 'add_vhost', vhost], { stdio: 'ignore' });
   execFileSync('rabbitmqctl', ['-q', 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*'], { stdio: 'ignore' });
   return {
     vhost,
+    connections: () => execFileSync('rabbitmqctl', ['-q', 'list_connections', 'vhost'], { encoding: 'utf8' }).split('\n').filter((l) => l.trim() === vhost).length,
     closeConnections: () => { execFileSync('rabbitmqctl', ['-q', 'close_all_connections', '--vhost', vhost, 'sink test: broker connection loss'], { stdio: 'ignore' }); },
     remove: () => { try { execFileSync('rabbitmqctl', ['-q', 'delete_vhost', vhost], { stdio: 'ignore' }); } catch { /* gone */ } },
   };

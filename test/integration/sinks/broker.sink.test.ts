@@ -1,0 +1,135 @@
+/**
+ * NATS JetStream and RabbitMQ sinks against real brokers: a private
+ * nats-server -js that is SIGKILLed and restarted mid-stream, and a private
+ * vhost on the machine's RabbitMQ whose connections are closed mid-stream
+ * (the shared server itself is not restarted). Every change must be there
+ * once in effect (JetStream stores each Nats-Msg-Id once; RabbitMQ consumers
+ * deduplicate by message-id) and in key order.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import amqp from 'amqplib';
+import { connect, AckPolicy, DeliverPolicy, type JsMsg } from 'nats';
+import { startTestGateway, type TestGateway } from '../../support/gateway.ts';
+import { waitFor } from '../../support/databases.ts';
+import { createVhost, dedupe, RABBIT, startNats, type PrivateNats } from '../../support/brokers.ts';
+import { createSink, FeedWriter, getSink } from '../../support/sinks.ts';
+import { compareSequences } from '../../../src/replication/sequence.ts';
+import { SinkChangeType } from '../../../src/replication/sinks/formats/sink-formats.ts';
+
+
+/** Every message of a stream, in stream order, as (id, key, sequence). */
+export async function readStream(url: string, stream: string): Promise<{ id: string; key: string; sequence: string; body: Uint8Array }[]> {
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await nc.jetstreamManager();
+    const info = await jsm.streams.info(stream);
+    const name = `check_${Date.now()}`;
+    await jsm.consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
+    const consumer = await nc.jetstream().consumers.get(stream, name);
+    const out: { id: string; key: string; sequence: string; body: Uint8Array }[] = [];
+    while (out.length < info.state.messages) {
+      const batch = await consumer.fetch({ max_messages: 1000, expires: 2000 });
+      let n = 0;
+      for await (const m of batch as AsyncIterable<JsMsg>) {
+        n++;
+        out.push({ id: m.headers!.get('Nats-Msg-Id'), key: m.headers!.get('Tributary-Key'), sequence: m.headers!.get('Tributary-Sequence'), body: m.data });
+      }
+      if (n === 0) break;
+    }
+    return out;
+  } finally { await nc.close(); }
+}
+
+describe('broker sinks', () => {
+  let gw: TestGateway;
+  beforeAll(async () => { gw = await startTestGateway(); });
+  afterAll(async () => { await gw?.close(); });
+
+  describe('NATS JetStream', () => {
+    let nats: PrivateNats;
+    beforeAll(async () => { nats = await startNats(); });
+    afterAll(async () => { await nats?.stop(); });
+
+    it('stores every change once and in key order through a broker SIGKILL and restart', async () => {
+      const feed = new FeedWriter(gw.config.redisUrl, gw.config.queuePrefix, 'nats_feed');
+      try {
+        await feed.writeMany(50, 10, 40);
+        const sink = await createSink(gw.url, {
+          name: 'nats_a', feed: 'nats_feed', kind: 'NATS', format: 'PROTOBUF',
+          config: { servers: nats.url, subject: 'trib', stream: 'TRIB', ackTimeoutMs: 1000 },
+          delivery: { batchSize: 100, lanes: 8, backoffMs: 100, maxBackoffMs: 1000, maxAttempts: 1000 },
+        });
+        const writing = feed.writeMany(150, 10, 40, 10);
+        await waitFor(() => getSink(gw.url, sink.id), (s) => s.delivered > 600, 30_000, 'some delivered');
+        await nats.kill();
+        // The outage is felt: deliveries fail and are retried.
+        await waitFor(() => getSink(gw.url, sink.id), (s) => /retrying/.test(s.error ?? ''), 15_000, 'sink retrying');
+        await nats.restart();
+        await writing;
+        const done = await waitFor(() => getSink(gw.url, sink.id), (s) => s.position === feed.last, 90_000, 'sink caught up');
+        expect(done.failed).toBe(0);
+        const stored = await readStream(nats.url, 'TRIB');
+        const { unique, duplicates, orderProblems } = dedupe(stored, compareSequences);
+        expect({ duplicates, orderProblems: orderProblems.slice(0, 5) }).toEqual({ duplicates: 0, orderProblems: [] });
+        expect(unique.map((m) => m.id).sort()).toEqual(feed.events.map((e) => `nats_feed:${e.sequence}`).sort());
+        const first = SinkChangeType.toObject(SinkChangeType.decode(stored[0]!.body)) as { id: string; table: string; after: Record<string, unknown> };
+        expect(first.id).toBe(stored[0]!.id);
+        expect(first.table).toBe('items');
+      } finally { await feed.close(); }
+    });
+  });
+
+  describe('RabbitMQ', () => {
+    let vh: ReturnType<typeof createVhost>;
+    beforeAll(() => { vh = createVhost(); });
+    afterAll(() => { vh?.remove(); });
+
+    it('confirms every change, once in effect by message-id and in key order, through closed connections', async () => {
+      const conn = await amqp.connect({ hostname: RABBIT.host, port: RABBIT.port, username: RABBIT.username, password: RABBIT.password, vhost: vh.vhost });
+      const ch = await conn.createChannel();
+      await ch.assertExchange('trib', 'topic', { durable: true });
+      await ch.assertQueue('all', { durable: true });
+      await ch.bindQueue('all', 'trib', '#');
+      const feed = new FeedWriter(gw.config.redisUrl, gw.config.queuePrefix, 'rmq_feed');
+      try {
+        await feed.writeMany(50, 10, 40);
+        const sink = await createSink(gw.url, {
+          name: 'rmq_a', feed: 'rmq_feed', kind: 'RABBITMQ',
+          config: { host: RABBIT.host, port: RABBIT.port, vhost: vh.vhost, username: RABBIT.username, password: RABBIT.password, exchange: 'trib' },
+          delivery: { batchSize: 100, lanes: 8, backoffMs: 100, maxBackoffMs: 1000, maxAttempts: 1000 },
+        });
+        expect(sink.secretsSet).toEqual(['password']);
+        expect(sink.config).not.toHaveProperty('password');
+        const writing = feed.writeMany(300, 5, 40, 15);
+        await waitFor(() => getSink(gw.url, sink.id), (s) => s.delivered > 600, 30_000, 'some delivered');
+        await conn.close(); // the check connection would be closed too
+        // The sink's connection is cut five times while changes keep coming (a broker restart cannot be
+        // done on the machine's shared RabbitMQ); each time the sink connects again.
+        let closed = 0;
+        for (let i = 0; i < 5; i++) {
+          await waitFor(async () => vh.connections(), (n) => n > 0, 15_000, 'the sink connected');
+          vh.closeConnections(); closed++;
+          await new Promise((r) => setTimeout(r, 300));
+        }
+        expect(closed).toBe(5);
+        await writing;
+        const done = await waitFor(() => getSink(gw.url, sink.id), (s) => s.position === feed.last, 90_000, 'sink caught up');
+        expect(done.failed).toBe(0);
+
+        const c2 = await amqp.connect({ hostname: RABBIT.host, port: RABBIT.port, username: RABBIT.username, password: RABBIT.password, vhost: vh.vhost });
+        const ch2 = await c2.createChannel();
+        const got: { id: string; key: string; sequence: string }[] = [];
+        for (;;) {
+          const m = await ch2.get('all', { noAck: true });
+          if (!m) break;
+          got.push({ id: m.properties.messageId as string, key: String(m.properties.headers!['Tributary-Key']), sequence: String(m.properties.headers!['Tributary-Sequence']) });
+          if (got.length === 1) expect(JSON.parse(m.content.toString()).id).toBe(m.properties.messageId);
+        }
+        await c2.close();
+        const { unique, orderProblems } = dedupe(got, compareSequences);
+        expect(orderProblems.slice(0, 5)).toEqual([]);
+        expect(unique.map((m) => m.id).sort()).toEqual(feed.events.map((e) => `rmq_feed:${e.sequence}`).sort());
+      } finally { await feed.close(); }
+    });
+  });
+});
