@@ -12,6 +12,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { connect, AckPolicy, DeliverPolicy, type JsMsg } from 'nats';
 import { freePort } from '../../src/devtools/private-servers.ts';
 
 export interface PrivateNats {
@@ -69,19 +70,22 @@ export interface ReceivedRequest { headers: http.IncomingHttpHeaders; body: Buff
 
 /**
  * A webhook endpoint. `answer` decides the status for each request (default
- * 200); every request is recorded with the status it got.
+ * 200; it may hold the answer back); every request is recorded with the
+ * status it got, including one whose sender died while it was held.
  */
-export async function startReceiver(answer: (req: { headers: http.IncomingHttpHeaders; body: Buffer }) => number = () => 200): Promise<{
-  url: string; requests: ReceivedRequest[]; setAnswer(f: typeof answer): void; close(): Promise<void>;
+type Answer = (req: { headers: http.IncomingHttpHeaders; body: Buffer }) => number | Promise<number>;
+
+export async function startReceiver(answer: Answer = () => 200): Promise<{
+  url: string; requests: ReceivedRequest[]; setAnswer(f: Answer): void; close(): Promise<void>;
 }> {
   let decide = answer;
   const requests: ReceivedRequest[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
       const body = Buffer.concat(chunks);
-      const status = decide({ headers: req.headers, body });
+      const status = await decide({ headers: req.headers, body });
       requests.push({ headers: req.headers, body, status });
       res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'no');
     });
@@ -119,3 +123,27 @@ export function dedupe<T extends { id: string; key: string; sequence: string }>(
   }
   return { unique, duplicates: arrivals.length - unique.length, orderProblems: problems };
 }
+
+/** Every message of a stream, in stream order, as (id, key, sequence). */
+export async function readStream(url: string, stream: string): Promise<{ id: string; key: string; sequence: string; body: Uint8Array }[]> {
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await nc.jetstreamManager();
+    const info = await jsm.streams.info(stream);
+    const name = `check_${Date.now()}`;
+    await jsm.consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
+    const consumer = await nc.jetstream().consumers.get(stream, name);
+    const out: { id: string; key: string; sequence: string; body: Uint8Array }[] = [];
+    while (out.length < info.state.messages) {
+      const batch = await consumer.fetch({ max_messages: 1000, expires: 2000 });
+      let n = 0;
+      for await (const m of batch as AsyncIterable<JsMsg>) {
+        n++;
+        out.push({ id: m.headers!.get('Nats-Msg-Id'), key: m.headers!.get('Tributary-Key'), sequence: m.headers!.get('Tributary-Sequence'), body: m.data });
+      }
+      if (n === 0) break;
+    }
+    return out;
+  } finally { await nc.close(); }
+}
+

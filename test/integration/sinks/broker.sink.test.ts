@@ -8,37 +8,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import amqp from 'amqplib';
-import { connect, AckPolicy, DeliverPolicy, type JsMsg } from 'nats';
 import { startTestGateway, type TestGateway } from '../../support/gateway.ts';
 import { waitFor } from '../../support/databases.ts';
-import { createVhost, dedupe, RABBIT, startNats, type PrivateNats } from '../../support/brokers.ts';
+import { createVhost, dedupe, RABBIT, readStream, startNats, type PrivateNats } from '../../support/brokers.ts';
 import { createSink, FeedWriter, getSink } from '../../support/sinks.ts';
 import { compareSequences } from '../../../src/replication/sequence.ts';
 import { SinkChangeType } from '../../../src/replication/sinks/formats/sink-formats.ts';
 
-
-/** Every message of a stream, in stream order, as (id, key, sequence). */
-export async function readStream(url: string, stream: string): Promise<{ id: string; key: string; sequence: string; body: Uint8Array }[]> {
-  const nc = await connect({ servers: url });
-  try {
-    const jsm = await nc.jetstreamManager();
-    const info = await jsm.streams.info(stream);
-    const name = `check_${Date.now()}`;
-    await jsm.consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
-    const consumer = await nc.jetstream().consumers.get(stream, name);
-    const out: { id: string; key: string; sequence: string; body: Uint8Array }[] = [];
-    while (out.length < info.state.messages) {
-      const batch = await consumer.fetch({ max_messages: 1000, expires: 2000 });
-      let n = 0;
-      for await (const m of batch as AsyncIterable<JsMsg>) {
-        n++;
-        out.push({ id: m.headers!.get('Nats-Msg-Id'), key: m.headers!.get('Tributary-Key'), sequence: m.headers!.get('Tributary-Sequence'), body: m.data });
-      }
-      if (n === 0) break;
-    }
-    return out;
-  } finally { await nc.close(); }
-}
 
 describe('broker sinks', () => {
   let gw: TestGateway;
