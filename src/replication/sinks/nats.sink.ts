@@ -15,7 +15,9 @@ const TOKEN_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 export const natsConfigSchema = z.object({
   /** nats://host:port, one or several. */
-  servers: z.union([z.string(), z.array(z.string()).min(1)]).transform((s) => (Array.isArray(s) ? s : [s])),
+  servers: z.union([z.string(), z.array(z.string()).min(1)]).transform((s) => (Array.isArray(s) ? s : [s]))
+    // Credentials belong in user/password/token (encrypted), not in a URL that is stored and returned as is.
+    .refine((list) => list.every((u) => !u.includes('@')), 'servers must not hold credentials: use user, password or token'),
   /** Subject prefix; each change goes to `<subject>.<schema>.<table>`. Default "tributary". */
   subject: z.string().regex(TOKEN_RE, 'subject must be dot-separated tokens of letters, digits, _ and -').default('tributary'),
   /** When set, the stream is created (subjects `<subject>.>`, file storage) if it does not exist. */
