@@ -16,7 +16,7 @@ export const GRAPHQL_MATRIX: Record<'query' | 'mutation' | 'subscription', Recor
     version: 'reader', viewer: 'reader', nodes: 'reader', jobs: 'reader', job: 'reader', connections: 'reader', connection: 'reader',
     changes: 'reader', feeds: 'reader', clusters: 'reader', cluster: 'reader', cachedQuery: 'reader', cachedQueries: 'reader', checkJobStatus: 'reader',
     pipelines: 'reader', pipeline: 'reader', pipelineTasks: 'reader', pipelineDependency: 'reader', componentMetrics: 'reader', componentOutputs: 'reader',
-    componentState: 'reader', dataTable: 'reader', modelVersions: 'reader',
+    componentState: 'reader', dataTable: 'reader', modelVersions: 'reader', sinks: 'reader', sink: 'reader', sinkDeadLetters: 'reader',
   },
   mutation: {
     runNoop: 'operator', createConnection: 'operator', testConnection: 'operator', deleteConnection: 'operator',
@@ -25,8 +25,9 @@ export const GRAPHQL_MATRIX: Record<'query' | 'mutation' | 'subscription', Recor
     createCluster: 'admin', deleteCluster: 'admin',
     createDatabaseConnection: 'operator', createCachedQuery: 'operator', deleteDatabaseConnection: 'operator',
     submitPipeline: 'operator', stopPipeline: 'operator', uploadData: 'operator', createDataTable: 'operator', downloadData: 'operator', loadModel: 'operator', onlineModel: 'operator',
+    createSink: 'operator', pauseSink: 'operator', resumeSink: 'operator', deleteSink: 'operator', replaySinkDeadLetters: 'operator', dropSinkDeadLetters: 'operator',
   },
-  subscription: { taskEvents: 'reader', jobEvents: 'reader', changes: 'reader', clusterEvents: 'reader', cachedQueryResult: 'reader' },
+  subscription: { taskEvents: 'reader', jobEvents: 'reader', changes: 'reader', clusterEvents: 'reader', cachedQueryResult: 'reader', sinkEvents: 'reader' },
 };
 
 export interface RestEntry {
