@@ -15,11 +15,14 @@ import { createLogger } from '../../../src/observability/logger.ts';
 import { Role } from '../../../src/auth/roles.ts';
 import { metadataUrl } from '../../support/gateway.ts';
 import { pgDatabase, waitFor, type DbHandle } from '../../support/databases.ts';
+import { startReceiver } from '../../support/brokers.ts';
+import { freePort } from '../../../src/devtools/private-servers.ts';
 
 const pw = (label: string) => `Pw${label}${randomBytes(6).toString('hex')}`;
 const PW = {
   gqlConnection: pw('GqlConn'), gqlTest: pw('GqlTest'), jobSource: pw('JobSrc'), jobDest: pw('JobDst'), udupWrong: pw('UdupWrong'),
   udupPg: pw('UdupPg'), envConn: pw('EnvConn'), envWrong: pw('EnvWrong'), gqlWrong: pw('GqlWrong'),
+  sinkHook: pw('SinkHook'), sinkNats: pw('SinkNats'), sinkNatsToken: pw('SinkNatsTok'), sinkRabbitWrong: pw('SinkRabbitWrong'),
 };
 
 describe('secrets stay out of responses, logs, metrics and job logs', () => {
@@ -107,6 +110,20 @@ describe('secrets stay out of responses, logs, metrics and job logs', () => {
     await call('/v2/clusters');
     await call('/v1/job/query', { method: 'POST', body: '{}' });
     await call('/v1/table/table_info', { method: 'POST', body: JSON.stringify({ namespace: 'secrets-conn', table_name: 'items' }) });
+
+    // Sinks: a signed webhook (delivering), NATS with a password and a token to a port where nothing listens
+    // (retrying), RabbitMQ with a wrong password (FAILED); everything GraphQL shows of them.
+    const receiver = await startReceiver();
+    try {
+      const mk = (name: string, kind: string, config: Record<string, unknown>) => gql('mutation($i: CreateSinkInput!) { createSink(input: $i) { id config secretsSet } }', { i: { name, feed: 'secrets_job', kind, config, delivery: { maxAttempts: 2, backoffMs: 10, maxBackoffMs: 20 } } });
+      expect((await mk('secrets_hook', 'WEBHOOK', { url: receiver.url, secret: PW.sinkHook })).errors).toBeUndefined();
+      expect((await mk('secrets_nats', 'NATS', { servers: `nats://127.0.0.1:${await freePort()}`, user: 'u', password: PW.sinkNats, token: PW.sinkNatsToken })).errors).toBeUndefined();
+      expect((await mk('secrets_rabbit', 'RABBITMQ', { host: '127.0.0.1', username: 'guest', password: PW.sinkRabbitWrong })).errors).toBeUndefined();
+      await waitFor(() => gql('{ sinks { name status error delivered } }'), (r: any) => r.data.sinks.find((x: any) => x.name === 'secrets_rabbit')?.status === 'FAILED'
+        && r.data.sinks.find((x: any) => x.name === 'secrets_hook')?.delivered > 0 && /retrying/.test(r.data.sinks.find((x: any) => x.name === 'secrets_nats')?.error ?? ''), 60_000, 'sinks delivering, retrying, failed');
+      await gql('{ sinks { id name feed kind config secretsSet status error position delivered failed deadLetterCount } }');
+      expect(receiver.requests.length).toBeGreaterThan(0);
+    } finally { await receiver.close(); }
 
     // Everything GraphQL shows of connections and jobs, with every job's log.
     const all = await gql('{ connections(first: 100) { edges { node { id name kind host port user database } } } jobs(first: 100) { edges { node { id name status error statusReason spec source { host user } destination { host user } tasks { name status error } logs(last: 10000) { level message } } } } }');
