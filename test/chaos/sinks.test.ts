@@ -1,11 +1,13 @@
 /**
  * Chaos: a MariaDB source captured by a SUBSCRIBE job, its feed delivered by
- * a NATS JetStream sink and a webhook sink, while worker processes are
- * SIGKILLed mid-batch (and replaced), the private nats-server is SIGKILLed
- * and restarted, and the webhook answers 500 for a while. Every account row
+ * a NATS JetStream sink, a webhook sink and a RabbitMQ sink (private vhost),
+ * while worker processes are SIGKILLed mid-batch (and replaced), the private
+ * nats-server is SIGKILLed and restarted, the vhost's connections are closed
+ * (the machine's shared RabbitMQ is not restarted), and the webhook answers
+ * 500 for a while. Every account row
  * is updated v = v + 1 by a writer, so each key's changes carry v = 0, 1, 2, ...:
  * at the end JetStream must hold each change exactly once (its duplicate
- * window drops the re-sent batches), and both targets must show each key's
+ * window drops the re-sent batches), and every target must show each key's
  * versions complete and in order after deduplication by message id.
  */
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
@@ -13,7 +15,8 @@ import { Redis } from 'ioredis';
 import { gql, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { mariaDatabase, uniq, type DbHandle } from '../support/databases.ts';
 import { subscribeJob, untilCapturing } from '../support/changefeed.ts';
-import { dedupe, readStream, startNats, startReceiver, type PrivateNats } from '../support/brokers.ts';
+import amqp from 'amqplib';
+import { createVhost, dedupe, RABBIT, readStream, startNats, startReceiver, type PrivateNats } from '../support/brokers.ts';
 import { createSink, getSink } from '../support/sinks.ts';
 import { openFeed } from '../../src/replication/feed/feed-registry.ts';
 import { compareSequences } from '../../src/replication/sequence.ts';
@@ -38,6 +41,8 @@ function versionProblems(got: { key: string; v: number }[], finals: Map<number, 
 describe('chaos: sinks', () => {
   let gw: TestGateway; let src: DbHandle; let procs: Processes; let nats: PrivateNats;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let vh: ReturnType<typeof createVhost>;
+  const rabbit = () => amqp.connect({ hostname: RABBIT.host, port: RABBIT.port, username: RABBIT.username, password: RABBIT.password, vhost: vh.vhost });
 
   beforeAll(async () => {
     gw = await startTestGateway({}, { worker: false });
@@ -47,16 +52,24 @@ describe('chaos: sinks', () => {
     await src.query('CREATE TABLE probe (n int PRIMARY KEY, _change_selector varchar(8)) ENGINE=InnoDB');
     nats = await startNats();
     receiver = await startReceiver();
+    vh = createVhost();
+    const c = await rabbit();
+    const ch = await c.createChannel();
+    await ch.assertExchange('chaos', 'topic', { durable: true });
+    await ch.assertQueue('all', { durable: true });
+    await ch.bindQueue('all', 'chaos', '#');
+    await c.close();
   });
   afterAll(async () => {
     await procs?.killAll();
     await nats?.stop();
     await receiver?.close();
+    vh?.remove();
     await gw?.close();
     await src?.close();
   });
 
-  it(`delivers every change once in effect and in key order through ${KILLS + 1} worker SIGKILLs (one mid-batch), a NATS restart and webhook 500s`, async () => {
+  it(`delivers every change once in effect and in key order through ${KILLS + 1} worker SIGKILLs (one mid-batch), a NATS restart, closed RabbitMQ connections and webhook 500s`, async () => {
     const t0 = Date.now();
     let worker: TributaryProc = await procs.worker();
     const feedName = uniq('sk_feed');
@@ -67,6 +80,7 @@ describe('chaos: sinks', () => {
     const delivery = { batchSize: 200, lanes: 8, backoffMs: 100, maxBackoffMs: 1000, maxAttempts: 1000 };
     const natsSink = await createSink(gw.url, { name: uniq('sk_nats'), feed: feedName, kind: 'NATS', tables: ['acct'], config: { servers: nats.url, subject: 'chaos', stream: 'CHAOS', ackTimeoutMs: 1000 }, delivery });
     const hookSink = await createSink(gw.url, { name: uniq('sk_hook'), feed: feedName, kind: 'WEBHOOK', tables: [`${src.database}.acct`], config: { url: receiver.url, batchSize: 50 }, delivery });
+    const rabbitSink = await createSink(gw.url, { name: uniq('sk_rmq'), feed: feedName, kind: 'RABBITMQ', tables: ['acct'], config: { host: RABBIT.host, port: RABBIT.port, vhost: vh.vhost, username: RABBIT.username, password: RABBIT.password, exchange: 'chaos' }, delivery });
 
     const finals = new Map<number, number>(Array.from({ length: KEYS }, (_, i) => [i + 1, 0]));
     let writing = true; let updates = 0;
@@ -102,6 +116,7 @@ describe('chaos: sinks', () => {
     for (let i = 0; i < KILLS; i++) {
       await sleep(rnd(1000, 3000));
       if (i === 1) { await nats.kill(); faults.push('nats SIGKILL'); }
+      if (i === 0) { vh.closeConnections(); faults.push('RabbitMQ connections closed'); }
       if (i === Math.min(2, KILLS - 1)) {
         const until = Date.now() + 2000;
         receiver.setAnswer(() => (Date.now() < until ? 500 : 200));
@@ -126,7 +141,7 @@ describe('chaos: sinks', () => {
     const last = (await feed.bounds()).last;
     void lastV;
     await feed.close(); redis.disconnect();
-    for (const s of [natsSink, hookSink]) {
+    for (const s of [natsSink, hookSink, rabbitSink]) {
       await waitFor(() => getSink(gw.url, s.id), (x) => x.position !== null && compareSequences(x.position, last) >= 0, 120_000, `${s.name} caught up`);
     }
 
@@ -144,16 +159,29 @@ describe('chaos: sinks', () => {
     const hookCheck = versionProblems(h.unique, finals);
     const expected = KEYS + updates;
 
+    const rc = await rabbit();
+    const rch = await rc.createChannel();
+    const rabbitGot: { id: string; key: string; sequence: string; v: number }[] = [];
+    for (let m = await rch.get('all', { noAck: true }); m; m = await rch.get('all', { noAck: true })) {
+      const c = JSON.parse(m.content.toString()) as { sequence: string; newRow: { id: number; v: number } };
+      rabbitGot.push({ id: m.properties.messageId as string, key: String(c.newRow.id), sequence: c.sequence, v: c.newRow.v });
+    }
+    await rc.close();
+    const r = dedupe(rabbitGot, compareSequences);
+    const rabbitCheck = versionProblems(r.unique, finals);
+
     expect(updates).toBeGreaterThan(100);
     // The batch in flight at the mid-batch kill was sent again by the next worker (and dropped by id here).
     expect(h.duplicates).toBeGreaterThan(0);
     expect({ natsStoredTwice: n.duplicates, natsLost: natsCheck.lost, natsDisorder: natsCheck.disorder, natsCount: stored.length })
       .toEqual({ natsStoredTwice: 0, natsLost: 0, natsDisorder: [], natsCount: expected });
     expect({ hookLost: hookCheck.lost, hookDisorder: hookCheck.disorder, hookUnique: h.unique.length }).toEqual({ hookLost: 0, hookDisorder: [], hookUnique: expected });
-    for (const s of [natsSink, hookSink]) expect((await getSink(gw.url, s.id)).failed).toBe(0);
-    report('sink: worker SIGKILL (one mid-batch) + NATS restart + webhook 500', KILLS + 3, natsCheck.lost + hookCheck.lost, n.duplicates,
-      `${expected} changes; JetStream stored each once; webhook received ${hookGot.length} (re-sent after kills: ${h.duplicates}, dropped by id); ${faults.join(', ')}; ${Math.round((Date.now() - t0) / 1000)} s`);
+    expect({ rabbitLost: rabbitCheck.lost, rabbitDisorder: rabbitCheck.disorder, rabbitUnique: r.unique.length }).toEqual({ rabbitLost: 0, rabbitDisorder: [], rabbitUnique: expected });
+    for (const s of [natsSink, hookSink, rabbitSink]) expect((await getSink(gw.url, s.id)).failed).toBe(0);
+    report('sink: worker SIGKILL (one mid-batch) + NATS restart + RabbitMQ connections closed + webhook 500', KILLS + 4, natsCheck.lost + hookCheck.lost + rabbitCheck.lost, n.duplicates,
+      `${expected} changes; JetStream stored each once; webhook received ${hookGot.length} (re-sent: ${h.duplicates}, dropped by id); RabbitMQ queue ${rabbitGot.length} (re-sent: ${r.duplicates}, dropped by message-id); ${faults.join(', ')}; ${Math.round((Date.now() - t0) / 1000)} s`);
     await gql(gw.url, `mutation { deleteSink(id: "${natsSink.id}") }`);
     await gql(gw.url, `mutation { deleteSink(id: "${hookSink.id}") }`);
+    await gql(gw.url, `mutation { deleteSink(id: "${rabbitSink.id}") }`);
   }, 600_000);
 });
