@@ -18,7 +18,7 @@ import type { SinkTaskPayload } from '../queues/task-payloads.ts';
 import { sinkEvent } from '../queues/processors/sink.processor.ts';
 import type { DeadLetterRow, SinkRepo, SinkRow } from '../store/sink.repo.ts';
 import { openFeed, validateFeedName } from '../replication/feed/feed-registry.ts';
-import { parseSequence } from '../replication/sequence.ts';
+import { compareSequences, parseSequence } from '../replication/sequence.ts';
 import type { Redis } from 'ioredis';
 import { CONTENT_TYPE, encodeChange } from '../replication/sinks/formats/sink-formats.ts';
 import { SinkError, type Sink, type SinkMessage } from '../replication/sinks/sink.ts';
@@ -181,7 +181,9 @@ export class SinkService {
    */
   async replayDeadLetters(idOrName: string, ids: string[] | null): Promise<ReplayResult> {
     const row = await this.get(idOrName);
-    const letters = await this.o.repo.deadLetters(row.id, { ids: ids && ids.length ? this.ids(ids) : undefined, limit: 10_000 });
+    // Feed order: a batch re-sent after a crash can park a key's earlier changes after its later ones.
+    const letters = (await this.o.repo.deadLetters(row.id, { ids: ids && ids.length ? this.ids(ids) : undefined, limit: 10_000 }))
+      .sort((a, b) => compareSequences(a.sequence, b.sequence));
     const sink = this.client(row.kind, row.config, await this.o.repo.secrets(row.id), row.format);
     const failedKeys = new Set<string>();
     const out: ReplayResult = { delivered: 0, failed: 0, remaining: 0, errors: [] };
