@@ -135,7 +135,7 @@ export class SinkRepo {
     return new Set(rows.map((r) => r.msg_key));
   }
 
-  /** Dead letters in feed order (the sequence sorts as a string only per width, so order by id: inserted in feed order per key). */
+  /** Dead letters in the order they were parked (per key that is feed order, except after a crash re-sent a batch: replay sorts by sequence). */
   async deadLetters(sinkId: string, o: { ids?: string[]; limit?: number } = {}): Promise<DeadLetterRow[]> {
     const { rows } = await this.pool.query<DeadLetterRow>(
       `SELECT id::text, sink_id, sequence, message_id, msg_key, event, error, attempts, created_at FROM sink_dead_letters
