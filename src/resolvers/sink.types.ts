@@ -53,10 +53,10 @@ export class CreateSinkInput {
   @Field(() => String, { description: 'The change feed to deliver (a job name or environmentId).' }) feed!: string;
   @Field(() => SinkKindEnum) kind!: SinkKindEnum;
   @Field(() => JSONScalar, {
-    description: 'Kind-specific settings (docs/sinks.md). WEBHOOK: url, batchSize, timeoutMs, headers, tls {ca, rejectUnauthorized}, secret. '
+    description: 'Kind-specific settings (docs/sinks.md). WEBHOOK: url, batchSize, timeoutMs, headers, tls {ca, rejectUnauthorized}, secret, authorization. '
       + 'NATS: servers, subject, stream, duplicateWindowMs, ackTimeoutMs, maxBatch, user, password, token. '
       + 'RABBITMQ: host, port, vhost, username, password, exchange, routingKey, declareExchange, maxBatch, tls. '
-      + 'secret, password and token are stored encrypted and never returned.',
+      + 'secret, authorization, password and token are stored encrypted and never returned.',
   }) config!: Record<string, unknown>;
   @Field(() => SinkFormatEnum, { nullable: true, description: 'Default JSON.' }) format?: SinkFormatEnum;
   @Field(() => [String], { nullable: true, description: '`schema.table` or `table` names to deliver; default every table.' }) tables?: string[];

@@ -110,8 +110,9 @@ export class SinkRepo {
     return (rowCount ?? 0) > 0;
   }
 
-  async setError(id: string, error: string | null): Promise<void> {
-    await this.pool.query('UPDATE sinks SET error = $2, updated_at = now() WHERE id = $1', [id, error]);
+  /** A running sink's last retried error; does nothing once the sink left `running` or run `runId` (a late write must not hide why it failed). */
+  async setError(id: string, runId: number, error: string | null): Promise<void> {
+    await this.pool.query("UPDATE sinks SET error = $3, updated_at = now() WHERE id = $1 AND run_id = $2 AND status = 'running'", [id, runId, error]);
   }
 
   async delete(id: string): Promise<boolean> {

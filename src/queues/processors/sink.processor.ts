@@ -86,7 +86,7 @@ export function sinkProcessor(deps: SinkTaskDeps): TaskProcessor {
           ctx.logger.warn({ sink: row.name, attempt: i.attempt, delayMs: i.delayMs, err: message }, 'sink delivery failed; retrying');
           if (Date.now() - lastRetryNote >= 1000) {
             lastRetryNote = Date.now();
-            deps.sinks.setError(row.id, `retrying (attempt ${i.attempt}): ${message}`).catch(() => undefined);
+            deps.sinks.setError(row.id, p.runId, `retrying (attempt ${i.attempt}): ${message}`).catch(() => undefined);
             publish(row, 'retry', message);
           }
         },
@@ -101,7 +101,7 @@ export function sinkProcessor(deps: SinkTaskDeps): TaskProcessor {
         if (failed) publish(failed, 'status', message);
         throw new UnrecoverableError(message);
       }
-      await deps.sinks.setError(row.id, `retrying: ${message}`).catch(() => undefined);
+      await deps.sinks.setError(row.id, p.runId, `retrying: ${message}`).catch(() => undefined);
       ctx.logger.warn({ sink: row.name, err: message }, 'sink task interrupted; retrying');
       throw new Error(message);
     } finally {

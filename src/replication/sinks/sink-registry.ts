@@ -21,7 +21,7 @@ export interface SinkModule {
 
 export const SINK_MODULES: Record<SinkKind, SinkModule> = {
   [SinkKind.Webhook]: {
-    config: webhookConfigSchema as never, secrets: webhookSecretsSchema as never, secretKeys: ['secret'],
+    config: webhookConfigSchema as never, secrets: webhookSecretsSchema as never, secretKeys: ['secret', 'authorization'],
     create: (c, s, o) => new WebhookSink(c as never, s as never, o.format, o.allowedHosts),
   },
   [SinkKind.Nats]: {

@@ -20,8 +20,10 @@ export const webhookConfigSchema = z.object({
   batchSize: z.number().int().min(1).max(10_000).default(1),
   /** Per-request timeout, ms. Default 10000. */
   timeoutMs: z.number().int().min(100).max(300_000).default(10_000),
-  /** Extra request headers (not secret: they are returned by the API). */
-  headers: z.record(z.string(), z.string()).default({}),
+  /** Extra request headers (not secret: they are returned by the API; use `authorization` for a credential). */
+  headers: z.record(z.string(), z.string())
+    .refine((h) => !Object.keys(h).some((k) => k.toLowerCase() === 'authorization'), 'put the Authorization header in `authorization` (stored encrypted), not in headers')
+    .default({}),
   tls: z.object({
     /** PEM CA bundle to trust (a private CA). */
     ca: z.string().optional(),
@@ -30,7 +32,12 @@ export const webhookConfigSchema = z.object({
   }).default({ rejectUnauthorized: true }),
 }).strict();
 export type WebhookConfig = z.infer<typeof webhookConfigSchema>;
-export const webhookSecretsSchema = z.object({ secret: z.string().min(1).optional() }).strict();
+export const webhookSecretsSchema = z.object({
+  /** HMAC-SHA256 key of the Tributary-Signature header. */
+  secret: z.string().min(1).optional(),
+  /** Sent as the Authorization header (e.g. "Bearer ..."): a secret, unlike `headers`. */
+  authorization: z.string().min(1).optional(),
+}).strict();
 export type WebhookSecrets = z.infer<typeof webhookSecretsSchema>;
 
 /** `Tributary-Signature` value for `body` at `t` (unix seconds). */
@@ -77,6 +84,7 @@ export class WebhookSink implements Sink {
       [WebhookHeader.Count]: String(messages.length),
       [WebhookHeader.Feed]: first.feed,
     };
+    if (this.secrets.authorization) headers.authorization = this.secrets.authorization;
     if (this.secrets.secret) headers[WebhookHeader.Signature] = webhookSignature(this.secrets.secret, Math.floor(Date.now() / 1000), body);
     const mod = this.url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {

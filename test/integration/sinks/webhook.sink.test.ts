@@ -41,11 +41,11 @@ describe('webhook sink', () => {
       let downUntil = 0;
       receiver.setAnswer(() => { if (!downUntil) downUntil = Date.now() + 1500; return Date.now() < downUntil ? 500 : 200; });
       const sink = await createSink(gw.url, {
-        name: 'wh_a', feed: 'wh_feed_a', kind: 'WEBHOOK', config: { url: receiver.url, batchSize: 7, secret: SECRET },
+        name: 'wh_a', feed: 'wh_feed_a', kind: 'WEBHOOK', config: { url: receiver.url, batchSize: 7, secret: SECRET, authorization: `Bearer ${SECRET}-token` },
         delivery: { batchSize: 40, lanes: 4, backoffMs: 50, maxBackoffMs: 400, maxAttempts: 100 },
       });
       expect(sink.config).not.toHaveProperty('secret');
-      expect(sink.secretsSet).toEqual(['secret']);
+      expect(sink.secretsSet.sort()).toEqual(['authorization', 'secret']);
       await feed.writeMany(30, 4, 25, 5);
       const done = await waitFor(() => getSink(gw.url, sink.id), (s) => s.position === feed.last, 60_000, 'sink caught up');
 
@@ -56,6 +56,7 @@ describe('webhook sink', () => {
       expect(receiver.requests.filter((r) => r.status === 500).length).toBeGreaterThan(0);
       for (const r of receiver.requests) {
         expect(signatureValid(SECRET, r.headers['tributary-signature'] as string, r.body)).toBe(true);
+        expect(r.headers.authorization).toBe(`Bearer ${SECRET}-token`);
         const ids = (JSON.parse(r.body.toString()) as Got[]).map((c) => c.id);
         expect(ids.length).toBeLessThanOrEqual(7);
         expect(r.headers['idempotency-key']).toBe(ids.length === 1 ? ids[0] : `${ids[0]}..${ids.at(-1)!.split(':')[1]}`);
@@ -144,7 +145,7 @@ describe('webhook sink', () => {
       });
       const failed = await waitFor(() => getSink(gw.url, sink.id), (s) => s.status === 'FAILED', 30_000, 'sink failed');
       expect(failed.position).toBeNull();
-      expect(failed.error).toContain('HTTP 400');
+      expect(failed.error, failed.error).toContain('HTTP 400');
       refuse = false;
       await gql(gw.url, `mutation { resumeSink(id: "${sink.id}") { status } }`);
       await waitFor(() => getSink(gw.url, sink.id), (s) => s.position === feed.last && s.status === 'RUNNING', 30_000, 'resumed to the end');
