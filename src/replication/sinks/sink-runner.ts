@@ -16,6 +16,7 @@
  * batch with the same message ids; the target's deduplication (JetStream's
  * duplicate window, Idempotency-Key, message-id) drops what it already has.
  */
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { messageId, retryDelay, SinkFailurePolicy, type SinkDelivery, type SinkFormat } from '../../domain/sink-model.ts';
 import { Operation, type ChangeEvent } from '../change-event.ts';
@@ -92,6 +93,8 @@ interface Item { message: SinkMessage; event: ChangeEvent }
 export async function runSink(o: SinkRunOptions): Promise<void> {
   const selected = tableFilter(o.tables);
   let position = o.position;
+  // Every lane's request or retry pause listens on the one signal.
+  setMaxListeners(o.delivery.lanes * 2 + 16, o.signal);
   await o.sink.open();
   while (!o.signal.aborted) {
     const events = await readBatch(o, position);
