@@ -15,10 +15,10 @@ import { SnapshotTooOldError } from '../../replication/feed/change-feed.ts';
 import { openFeed } from '../../replication/feed/feed-registry.ts';
 import { SinkError } from '../../replication/sinks/sink.ts';
 import { createSinkClient } from '../../replication/sinks/sink-registry.ts';
-import { runSink } from '../../replication/sinks/sink-runner.ts';
+import { runSink, type SinkRunOptions } from '../../replication/sinks/sink-runner.ts';
 import type { SinkRepo, SinkRow } from '../../store/sink.repo.ts';
 import type { SinkTaskPayload } from '../task-payloads.ts';
-import type { TaskProcessor } from '../worker-host.ts';
+import type { TaskContext, TaskProcessor } from '../worker-host.ts';
 
 export interface SinkTaskDeps {
   sinks: SinkRepo;
@@ -43,6 +43,43 @@ export function sinkEvent(row: SinkRow, kind: SinkEvent['kind'], message: string
   };
 }
 
+type Hooks = Pick<SinkRunOptions, 'blockedKeys' | 'deadLetter' | 'checkpoint' | 'onRetry'>;
+
+/**
+ * What the runner's callbacks do in the task: dead letters and checkpoints go
+ * to the store (a checkpoint refused because the run moved on stops the
+ * task), progress is published at most about once a second, retries are
+ * logged and noted on the sink.
+ */
+function storeHooks(deps: SinkTaskDeps, ctx: TaskContext, row: SinkRow, runId: number, controller: AbortController): Hooks {
+  const publish = (r: SinkRow, kind: SinkEvent['kind'], message: string | null = null) => deps.publish(topicFor(Topic.SinkEvents, r.id), sinkEvent(r, kind, message));
+  let lastPublished = 0; let lastRetryNote = 0;
+  return {
+    blockedKeys: () => deps.sinks.blockedKeys(row.id),
+    deadLetter: async (letters) => {
+      await deps.sinks.addDeadLetters(row.id, letters);
+      ctx.logger.warn({ sink: row.name, count: letters.length, first: letters[0]!.message.id }, 'sink dead-lettered messages');
+      publish(row, 'dead-lettered', `${letters.length} message(s) dead-lettered, first ${letters[0]!.message.id}: ${maskSecrets(letters[0]!.error)}`);
+    },
+    checkpoint: async (c) => {
+      const lagMs = Math.max(0, Date.now() - c.lastCommitTime);
+      if (!(await deps.sinks.checkpoint(row.id, runId, { position: c.position, delivered: c.delivered, failed: c.deadLettered, lagMs }))) { controller.abort(); return; }
+      if (Date.now() - lastPublished < 1000) return;
+      lastPublished = Date.now();
+      const now = await deps.sinks.get(row.id);
+      if (now) publish(now, 'progress');
+    },
+    onRetry: (i) => {
+      const message = maskSecrets(i.error);
+      ctx.logger.warn({ sink: row.name, attempt: i.attempt, delayMs: i.delayMs, err: message }, 'sink delivery failed; retrying');
+      if (Date.now() - lastRetryNote < 1000) return;
+      lastRetryNote = Date.now();
+      deps.sinks.setError(row.id, runId, `retrying (attempt ${i.attempt}): ${message}`).catch(() => undefined);
+      publish(row, 'retry', message);
+    },
+  };
+}
+
 const isCurrent = (row: SinkRow | undefined, runId: number): row is SinkRow => !!row && row.run_id === runId && row.status === SinkStatus.Running;
 
 export function sinkProcessor(deps: SinkTaskDeps): TaskProcessor {
@@ -58,38 +95,13 @@ export function sinkProcessor(deps: SinkTaskDeps): TaskProcessor {
     const watch = setInterval(() => {
       deps.sinks.get(p.sinkId).then((r) => { if (!isCurrent(r, p.runId)) controller.abort(); }).catch(() => undefined);
     }, 1000);
-    const publish = (r: SinkRow, kind: SinkEvent['kind'], message: string | null = null) => deps.publish(topicFor(Topic.SinkEvents, r.id), sinkEvent(r, kind, message));
     const feed = openFeed(deps.redis, row.feed, { prefix: deps.feedPrefix });
     let sink;
-    let lastPublished = 0; let lastRetryNote = 0;
     try {
       sink = createSinkClient(row.kind, row.config, await deps.sinks.secrets(row.id), { format: row.format, allowedHosts: deps.allowedHosts });
       await runSink({
         feed, sink, format: row.format, tables: row.tables, delivery: row.delivery, position: row.position, signal: controller.signal,
-        blockedKeys: () => deps.sinks.blockedKeys(row.id),
-        deadLetter: async (letters) => {
-          await deps.sinks.addDeadLetters(row.id, letters);
-          ctx.logger.warn({ sink: row.name, count: letters.length, first: letters[0]!.message.id }, 'sink dead-lettered messages');
-          publish(row, 'dead-lettered', `${letters.length} message(s) dead-lettered, first ${letters[0]!.message.id}: ${maskSecrets(letters[0]!.error)}`);
-        },
-        checkpoint: async (c) => {
-          const lagMs = Math.max(0, Date.now() - c.lastCommitTime);
-          if (!(await deps.sinks.checkpoint(row.id, p.runId, { position: c.position, delivered: c.delivered, failed: c.deadLettered, lagMs }))) { controller.abort(); return; }
-          if (Date.now() - lastPublished >= 1000) {
-            lastPublished = Date.now();
-            const now = await deps.sinks.get(row.id);
-            if (now) publish(now, 'progress');
-          }
-        },
-        onRetry: (i) => {
-          const message = maskSecrets(i.error);
-          ctx.logger.warn({ sink: row.name, attempt: i.attempt, delayMs: i.delayMs, err: message }, 'sink delivery failed; retrying');
-          if (Date.now() - lastRetryNote >= 1000) {
-            lastRetryNote = Date.now();
-            deps.sinks.setError(row.id, p.runId, `retrying (attempt ${i.attempt}): ${message}`).catch(() => undefined);
-            publish(row, 'retry', message);
-          }
-        },
+        ...storeHooks(deps, ctx, row, p.runId, controller),
       });
       return await ended(deps, p, shutdown);
     } catch (err) {
@@ -98,7 +110,7 @@ export function sinkProcessor(deps: SinkTaskDeps): TaskProcessor {
       if (err instanceof SnapshotTooOldError || (err instanceof SinkError && !err.retriable)) {
         const failed = await deps.sinks.fail(row.id, p.runId, message);
         ctx.logger.error({ sink: row.name, err: message }, 'sink failed');
-        if (failed) publish(failed, 'status', message);
+        if (failed) deps.publish(topicFor(Topic.SinkEvents, failed.id), sinkEvent(failed, 'status', message));
         throw new UnrecoverableError(message);
       }
       await deps.sinks.setError(row.id, p.runId, `retrying: ${message}`).catch(() => undefined);
