@@ -13,10 +13,10 @@ const FIX: Record<string, string> = {
   [CaptureRequirement.ServerId]: 'set server_id to a non-zero value in the server config',
   [CaptureRequirement.GtidStrictMode]: 'SET GLOBAL gtid_strict_mode = ON (needed to start from a GTID)',
   [CaptureRequirement.GtidMode]: 'enable gtid_mode=ON and enforce_gtid_consistency=ON (needed to start from a GTID)',
-  [CaptureRequirement.ReplicationSlave]: 'GRANT REPLICATION SLAVE ON *.* TO the capture user',
-  [CaptureRequirement.BinlogMonitor]: 'GRANT BINLOG MONITOR ON *.* TO the capture user',
-  [CaptureRequirement.ReplicationClient]: 'GRANT REPLICATION CLIENT ON *.* TO the capture user',
-  [CaptureRequirement.Select]: 'GRANT SELECT on the captured schemas TO the capture user',
+  [CaptureRequirement.ReplicationSlave]: 'GRANT REPLICATION SLAVE ON *.* TO <user>',
+  [CaptureRequirement.BinlogMonitor]: 'GRANT BINLOG MONITOR ON *.* TO <user>',
+  [CaptureRequirement.ReplicationClient]: 'GRANT REPLICATION CLIENT ON *.* TO <user>',
+  [CaptureRequirement.Select]: 'GRANT SELECT on the captured schemas TO <user>',
   [PgCaptureRequirement.WalLevel]: 'set wal_level = logical in postgresql.conf and restart the server',
   [PgCaptureRequirement.Replication]: 'ALTER ROLE <user> REPLICATION (as a superuser)',
   [PgCaptureRequirement.FreeSlot]: 'raise max_replication_slots or drop unused replication slots',
@@ -31,7 +31,7 @@ export function blockingRequirements(missing: string[], startsFromGtid: boolean)
   return missing.filter((m) => startsFromGtid || !GTID_ONLY.has(m));
 }
 
-/** "log_bin (start the server with ...); binlog_format=ROW (SET GLOBAL ...)" */
+/** "log_bin (start the server with ...); binlog_format=ROW (SET GLOBAL ...)", naming the connection's user in the fixes. */
 export function describeRequirements(missing: string[], user: string): string {
   return missing.map((m) => `${m} (${(FIX[m] ?? 'see testConnection').replace('<user>', user)})`).join('; ');
 }

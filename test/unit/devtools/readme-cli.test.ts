@@ -17,3 +17,13 @@ describe('CLI invocations in the docs', () => {
     expect(bare).toEqual([]);
   });
 });
+
+describe('GraphQL examples in the README', () => {
+  it('each is valid against schema/schema.graphql (testConnection is a mutation, createJob takes what is shown)', async () => {
+    const { buildSchema, parse, validate } = await import('graphql');
+    const schema = buildSchema(readFileSync('schema/schema.graphql', 'utf8'));
+    const blocks = [...readFileSync('README.md', 'utf8').matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThanOrEqual(2);
+    for (const doc of blocks) expect(validate(schema, parse(doc)).map((e) => e.message), doc).toEqual([]);
+  });
+});
