@@ -59,6 +59,16 @@ function intIn(v: number | null | undefined, name: string, min: number, max: num
   return v;
 }
 
+/** The GTID a MySQL start position names, if any; a malformed position is buildSpec's to report. */
+function startGtid(text: string): string | undefined {
+  try {
+    const p = parseStartPosition('mysql', text);
+    return p?.kind === 'mysql' ? p.gtid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function logLossAction(v: LogLossAction | null | undefined): LogLossAction {
   if (v === undefined || v === null) return LogLossAction.Fail;
   if (!Object.values(LogLossAction).includes(v)) throw badInput(`onLogLoss must be one of ${Object.values(LogLossAction).join(', ')}`, 'onLogLoss');
@@ -169,7 +179,7 @@ export class JobService {
     const r = await this.connections.check(config);
     const where = `${kind} source at ${config.host}:${config.port}`;
     if (!r.reachable) throw new AppError(ErrorCode.ConnectionFailed, `cannot connect to the ${where}: ${r.error}`, { host: config.host, port: config.port });
-    const startsFromGtid = kind === 'mysql' && /^\d+-\d+-\d+/.test(input.startPosition?.trim() ?? '');
+    const startsFromGtid = kind === 'mysql' && !!input.startPosition && startGtid(input.startPosition) !== undefined;
     const blocking = blockingRequirements(r.missing, startsFromGtid);
     if (blocking.length === 0) return;
     throw new AppError(ErrorCode.SourceNotReady,
