@@ -64,6 +64,16 @@ describe('createJob refuses a source capture cannot read', () => {
     expect(await jobCount()).toBe(0);
   });
 
+  it('connection service POST /createDatabaseConnection: 422 SOURCE_NOT_READY naming wal_level and REPLICATION', async () => {
+    const cs = `postgres://norepl@127.0.0.1:${pgSrc.port}/postgres`;
+    const res = await fetch(`${gw.url}/createDatabaseConnection`, { method: 'POST', headers: { accept: 'application/json', 'content-type': 'application/json' }, body: JSON.stringify({ connectionString: cs, environmentId: uniq('env') }) });
+    const body = await res.json() as { code: string; message: string };
+    expect(res.status, JSON.stringify(body)).toBe(422);
+    expect(body.code).toBe('SOURCE_NOT_READY');
+    expect(body.message).toMatch(/wal_level=logical.*REPLICATION attribute/);
+    expect(await jobCount()).toBe(0);
+  });
+
   it('Udup POST /v1/jobs: 400 naming the settings; with "Stop": true the job is registered, not started', async () => {
     const body = (stop: boolean) => JSON.stringify({
       Name: uniq('udup_nobinlog'), Type: 'synchronous', ...(stop ? { Stop: true } : {}),
