@@ -142,7 +142,7 @@ export class App {
     if (this.opts.serve) {
       const open = await auth.isOpen();
       if (open && !isLoopback(config.host)) {
-        throw new StartupError(`refusing to listen on ${config.host} with no API token defined: create one with "tributary token create --role admin" or listen on 127.0.0.1`);
+        throw new StartupError(`refusing to listen on ${config.host} with no API token defined: create one with "npx tributary token create --role admin" or listen on 127.0.0.1`);
       }
       if (open) this.logger.warn('no API token is defined: listening on loopback only, every caller acts as admin');
     }

@@ -18,6 +18,8 @@ export enum ErrorCode {
   /** A change subscriber did not consume its bounded buffer in time and was closed. */
   SubscriberTooSlow = 'SUBSCRIBER_TOO_SLOW',
   ConnectionFailed = 'CONNECTION_FAILED',
+  /** The source is reachable but lacks what capture needs (binlog / WAL settings, privileges, slots); the message names each and its fix. */
+  SourceNotReady = 'SOURCE_NOT_READY',
   Unavailable = 'UNAVAILABLE',
   InvalidState = 'INVALID_STATE',
   /** Too many requests for this token (or address, in open mode) in the rate-limit window; retry after the time given. */

@@ -7,6 +7,8 @@ export interface NoopPayload {
   steps: number;
   /** Pause between steps. */
   stepMs: number;
+  /** Steps done so far: a task handed back by a closing worker goes on from here. */
+  doneSteps?: number;
   message?: string;
 }
 

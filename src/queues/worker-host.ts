@@ -5,7 +5,7 @@
  * another worker after `lockDurationMs`; processors resume from their
  * checkpoints, so that is always safe.
  */
-import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.ts';
 import type { TaskEvent, TaskPayload } from './task-payloads.ts';
@@ -19,6 +19,14 @@ export interface TaskContext {
 }
 
 export type TaskProcessor = (payload: TaskPayload, ctx: TaskContext) => Promise<unknown>;
+
+/** The abort reason of tasks stopped because their worker is closing (SIGTERM); see `handedBack`. */
+export const WORKER_SHUTDOWN = 'worker-shutdown';
+
+/** True when the task's signal was aborted because the worker is closing, not by a pause, stop or cancel. */
+export function stoppedForShutdown(signal: AbortSignal): boolean {
+  return signal.aborted && signal.reason === WORKER_SHUTDOWN;
+}
 
 export interface WorkerHostOptions {
   queues: string[];
@@ -49,7 +57,7 @@ export class WorkerHost {
   start(): void {
     const lockDuration = this.opts.lockDurationMs ?? 10_000;
     for (const name of this.opts.queues) {
-      const worker = new Worker<TaskPayload>(name, (job) => this.process(job), {
+      const worker = new Worker<TaskPayload>(name, (job, token) => this.process(job, token), {
         connection: this.opts.newConnection() as unknown as ConnectionOptions,
         prefix: this.opts.prefix,
         concurrency: this.opts.concurrency,
@@ -82,7 +90,7 @@ export class WorkerHost {
 
   runningTasks(): string[] { return [...new Set([...this.running.values()].map((t) => t.taskId))]; }
 
-  private async process(job: Job<TaskPayload>): Promise<unknown> {
+  private async process(job: Job<TaskPayload>, token?: string): Promise<unknown> {
     const payload = job.data;
     const processor = this.processors.get(payload.kind);
     const base = { taskId: payload.taskId, kind: payload.kind, nodeId: this.opts.nodeId };
@@ -93,21 +101,37 @@ export class WorkerHost {
     const logger = this.opts.logger.child({ task: payload.taskId, kind: payload.kind });
     emit({ state: 'active' });
     try {
-      const result = await processor(payload, { job, signal: controller.signal, nodeId: this.opts.nodeId, logger, emit });
+      let result: unknown;
+      try {
+        result = await processor(payload, { job, signal: controller.signal, nodeId: this.opts.nodeId, logger, emit });
+      } catch (err) {
+        if (stoppedForShutdown(controller.signal) && !(err instanceof UnrecoverableError)) return await this.handBack(job, token, logger);
+        throw err;
+      }
+      // Whatever a processor returns once its worker began closing, it stopped early or raced the stop: it goes back
+      // to the queue rather than being recorded as done. Processors resume from checkpoints, so a finished one ends at once.
+      if (stoppedForShutdown(controller.signal)) return await this.handBack(job, token, logger);
       emit({ state: 'completed', result, progress: 100 });
       return result;
     } catch (err) {
-      emit({ state: 'failed', message: (err as Error).message });
+      if (!(err instanceof WaitingError)) emit({ state: 'failed', message: (err as Error).message });
       throw err;
     } finally {
       this.running.delete(controller);
     }
   }
 
-  /** Stop taking tasks, abort running ones (they save their checkpoints), wait for them. Idempotent. */
+  /** Back to waiting without spending an attempt; another worker (or this one after a restart) takes it. */
+  private async handBack(job: Job<TaskPayload>, token: string | undefined, logger: Logger): Promise<never> {
+    await job.moveToWait(token);
+    logger.info({ bullJob: job.id }, 'worker closing: task handed back to the queue');
+    throw new WaitingError();
+  }
+
+  /** Stop taking tasks, abort running ones (they save their checkpoints and go back to the queue), wait for them. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      for (const c of this.running.keys()) c.abort();
+      for (const c of this.running.keys()) c.abort(WORKER_SHUTDOWN);
       await Promise.all(this.workers.map((w) => w.close().catch(() => undefined)));
     })();
     return this.closing;

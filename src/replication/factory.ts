@@ -11,6 +11,7 @@ import { checkMysqlCapture } from './capture/mysql-check.ts';
 import { checkPgCapture } from './capture/pg-check.ts';
 
 export { createApplier } from './apply/applier-factory.ts';
+export { blockingRequirements, describeRequirements } from './capture/capture-requirements.ts';
 
 export function createCapture(opts: CaptureOptions): CaptureSource {
   return opts.connection.kind === 'postgres' ? new PgLogicalCapture(opts) : new MysqlBinlogCapture(opts);

@@ -15,7 +15,7 @@ import { DEFAULT_SPEC, JobStatus, JobType, LogLossAction, type JobSpec } from '.
 import type { Principal } from '../auth/roles.ts';
 import type { Redis } from 'ioredis';
 import { openFeed } from '../replication/feed/feed-registry.ts';
-import { createCapture } from '../replication/factory.ts';
+import { blockingRequirements, createCapture, describeRequirements } from '../replication/factory.ts';
 import { silentLogger } from '../replication/logger.ts';
 import { parseStartPosition } from '../replication/position.ts';
 import { jobStatusEvent } from './job-views.ts';
@@ -57,6 +57,16 @@ function intIn(v: number | null | undefined, name: string, min: number, max: num
   if (v === undefined || v === null) return dflt;
   if (!Number.isInteger(v) || v < min || v > max) throw badInput(`${name} must be an integer between ${min} and ${max}`, name);
   return v;
+}
+
+/** The GTID a MySQL start position names, if any; a malformed position is buildSpec's to report. */
+function startGtid(text: string): string | undefined {
+  try {
+    const p = parseStartPosition('mysql', text);
+    return p?.kind === 'mysql' ? p.gtid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function logLossAction(v: LogLossAction | null | undefined): LogLossAction {
@@ -136,6 +146,7 @@ export class JobService {
       const sourceId = input.sourceConnectionId ?? (created[created.length] = (await this.connections.create({ ...input.source!, name: input.source!.name ?? `${input.name}-src` })).id);
       const source = await this.connections.repo.get(sourceId);
       if (!source) throw notFound('connection', sourceId);
+      if (!input.paused) await this.assertSourceReady(sourceId, source.kind, input);
       let destId: string | null = null;
       if (needsDest) {
         destId = input.destinationConnectionId ?? (created[created.length] = (await this.connections.create({ ...input.destination!, name: input.destination!.name ?? `${input.name}-dest` })).id);
@@ -157,6 +168,23 @@ export class JobService {
       for (const id of created) await this.connections.repo.delete(id).catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * The checks of testConnection, before a job is started: a source capture cannot read would answer RUNNING
+   * and fail a moment later where the caller never looks. A job created paused skips this (fix the source, then resume).
+   */
+  private async assertSourceReady(connectionId: string, kind: 'mysql' | 'postgres', input: JobInputData): Promise<void> {
+    const config = await this.connections.repo.config(connectionId);
+    const r = await this.connections.check(config);
+    const where = `${kind} source at ${config.host}:${config.port}`;
+    if (!r.reachable) throw new AppError(ErrorCode.ConnectionFailed, `cannot connect to the ${where}: ${r.error}`, { host: config.host, port: config.port });
+    const startsFromGtid = kind === 'mysql' && !!input.startPosition && startGtid(input.startPosition) !== undefined;
+    const blocking = blockingRequirements(r.missing, startsFromGtid);
+    if (blocking.length === 0) return;
+    throw new AppError(ErrorCode.SourceNotReady,
+      `the ${where} cannot be captured yet; missing: ${describeRequirements(blocking, config.user)}. Fix these and create the job again, or create it with paused: true and resume it once fixed`,
+      { missing: blocking });
   }
 
   /** Move to running with a new run id and enqueue its tasks; they resume from checkpoints. */

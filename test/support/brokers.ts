@@ -56,7 +56,11 @@ export const RABBIT = { host: '127.0.0.1', port: 5672, username: 'guest', passwo
 /** A fresh vhost on the running RabbitMQ, guest allowed everything in it. */
 export function createVhost(): { vhost: string; connections(): number; closeConnections(): void; remove(): void } {
   const vhost = `tributary_${randomBytes(4).toString('hex')}`;
-  execFileSync('rabbitmqctl', ['-q', 'add_vhost', vhost], { stdio: 'ignore' });
+  try {
+    execFileSync('rabbitmqctl', ['-q', 'add_vhost', vhost], { stdio: 'ignore' });
+  } catch (err) {
+    throw new Error(`the sink suites need RabbitMQ on 127.0.0.1:5672 (guest/guest) and rabbitmqctl: start it with "rabbitmq-server -detached" (${(err as Error).message})`);
+  }
   execFileSync('rabbitmqctl', ['-q', 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*'], { stdio: 'ignore' });
   return {
     vhost,

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { App } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config/config.ts';
-import { createLogger } from '../../src/observability/logger.ts';
+import { createLogger, type Logger } from '../../src/observability/logger.ts';
 
 export interface TestGateway {
   app: App;
@@ -23,7 +23,7 @@ export function metadataUrl(name: string): string {
   return u.toString();
 }
 
-export async function startTestGateway(overrides: Partial<Config> = {}, opts: { serve?: boolean; worker?: boolean } = {}): Promise<TestGateway> {
+export async function startTestGateway(overrides: Partial<Config> = {}, opts: { serve?: boolean; worker?: boolean; logger?: Logger } = {}): Promise<TestGateway> {
   const id = randomBytes(4).toString('hex');
   const config = loadConfig({}, {
     port: 0,
@@ -38,7 +38,7 @@ export async function startTestGateway(overrides: Partial<Config> = {}, opts: { 
     rateLimitPerSecond: 0,
     ...overrides,
   } as never);
-  const app = new App({ config, serve: opts.serve ?? true, worker: opts.worker ?? true, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
+  const app = new App({ config, serve: opts.serve ?? true, worker: opts.worker ?? true, logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
   await app.start();
   const addr = app.address();
   const url = addr ? `http://127.0.0.1:${addr.port}` : '';

@@ -57,7 +57,7 @@ export class ComponentRun {
     const { spec, run, deps } = this;
     if (!spec.timeoutSeconds || !run.job.started_at || Date.now() - run.job.started_at.getTime() <= spec.timeoutSeconds * 1000) return;
     const failed = await deps.jobs.transition(run.job.id, [JobStatus.Running], JobStatus.Failed, { reason: 'timeout', error: `job timed out after ${spec.timeoutSeconds} s`, finished: true });
-    if (failed) { run.job = failed; run.publishJob('status', 'timeout'); }
+    if (failed) { run.job = failed; run.publishJob('status', 'timeout'); run.logJobFailed(`timed out after ${spec.timeoutSeconds} s`); }
     throw new ComponentError(`job timed out after ${spec.timeoutSeconds} s`);
   }
 
@@ -168,7 +168,7 @@ export class ComponentRun {
       [this.run.job.id, TaskState.Canceled, UNSTARTED_TASK_STATES]);
     await deps.pipelines.clearStage(this.run.job.id);
     await this.run.log('error', `component ${component.name} (${component.module}) failed: ${message}`);
-    if (failed) { this.run.job = failed; this.run.publishJob('status', message); }
+    if (failed) { this.run.job = failed; this.run.publishJob('status', message); this.run.logJobFailed(`component ${component.name} failed: ${message}`); }
     throw new UnrecoverableError(message);
   }
 }

@@ -86,6 +86,11 @@ export class TaskRun {
     await this.deps.jobs.log(this.job.id, level, maskSecrets(message));
   }
 
+  /** A job that goes FAILED is also said in the process log: the job log alone reached nobody watching the server. */
+  logJobFailed(reason: string): void {
+    this.logger.error({ jobId: this.job.id, job: this.job.name, reason: maskSecrets(reason) }, `job ${this.job.name} (${this.job.id}) failed: ${maskSecrets(reason)}`);
+  }
+
   /** Turn an error into the task's outcome: fatal -> job failed (no retry); retriable -> BullMQ retries with backoff. */
   async fail(err: unknown): Promise<never> {
     const e = classify(err);
@@ -101,7 +106,7 @@ export class TaskRun {
     if (e instanceof FatalError || !e.retriable) {
       const failed = await this.deps.jobs.transition(this.job.id, [JobStatus.Running], JobStatus.Failed, { error: message, reason: `${this.payload.kind} failed`, finished: true });
       await this.log('error', `${this.payload.kind} failed: ${message}`);
-      if (failed) { this.job = failed; this.publishJob('status', message); }
+      if (failed) { this.job = failed; this.publishJob('status', message); this.logJobFailed(`${this.payload.kind} failed: ${message}`); }
       throw new UnrecoverableError(message);
     }
     await this.log('warn', `${this.payload.kind} interrupted, retrying: ${message}`);

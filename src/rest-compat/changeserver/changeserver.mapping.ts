@@ -79,6 +79,8 @@ const GRAPHQL_CODES: Record<string, [number, ChangeserverCode]> = {
   SNAPSHOT_TOO_OLD: [400, ChangeserverCode.SnapshotTooOld],
   PARAMETER_INVALID: [400, ChangeserverCode.ParameterInvalid],
   BAD_USER_INPUT: [400, ChangeserverCode.ParameterInvalid],
+  SOURCE_NOT_READY: [400, ChangeserverCode.ParameterInvalid],
+  CONNECTION_FAILED: [400, ChangeserverCode.ParameterInvalid],
   GRAPHQL_VALIDATION_FAILED: [400, ChangeserverCode.ParameterInvalid],
   NOT_FOUND: [404, ChangeserverCode.NotFound],
   UNAUTHENTICATED: [401, ChangeserverCode.Unauthenticated],

@@ -40,6 +40,7 @@ export enum ServiceErrorCode {
   MethodNotAllowed = 'METHOD_NOT_ALLOWED',
   PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
   ConnectionFailed = 'CONNECTION_FAILED',
+  SourceNotReady = 'SOURCE_NOT_READY',
   Internal = 'INTERNAL_ERROR',
 }
 
@@ -52,7 +53,7 @@ export const STATUS_OF: Record<ServiceErrorCode, number> = {
   [ServiceErrorCode.Unauthenticated]: 401, [ServiceErrorCode.Forbidden]: 403, [ServiceErrorCode.NotFound]: 404,
   [ServiceErrorCode.EnvironmentNotFound]: 404, [ServiceErrorCode.EnvironmentConflict]: 409, [ServiceErrorCode.InvalidState]: 409,
   [ServiceErrorCode.MethodNotAllowed]: 405, [ServiceErrorCode.PayloadTooLarge]: 413, [ServiceErrorCode.ConnectionFailed]: 422,
-  [ServiceErrorCode.Internal]: 500,
+  [ServiceErrorCode.SourceNotReady]: 422, [ServiceErrorCode.Internal]: 500,
 };
 
 export function errorResponse(code: ServiceErrorCode, message: string): RestResponse {
@@ -78,6 +79,7 @@ export function graphqlErrorResponse(errors: GraphQLErrorShape[]): RestResponse 
     case 'CONFLICT': code = ServiceErrorCode.EnvironmentConflict; break;
     case 'INVALID_STATE': code = ServiceErrorCode.InvalidState; break;
     case 'CONNECTION_FAILED': code = ServiceErrorCode.ConnectionFailed; break;
+    case 'SOURCE_NOT_READY': code = ServiceErrorCode.SourceNotReady; break;
     case 'UNAUTHENTICATED': code = ServiceErrorCode.Unauthenticated; break;
     case 'FORBIDDEN': code = ServiceErrorCode.Forbidden; break;
     case 'GRAPHQL_VALIDATION_FAILED': case 'PARAMETER_INVALID': code = ServiceErrorCode.InvalidParameter; break;

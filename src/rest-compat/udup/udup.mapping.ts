@@ -42,6 +42,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   [ErrorCode.GraphqlValidationFailed]: 400,
   [ErrorCode.GraphqlParseFailed]: 400,
   [ErrorCode.ConnectionFailed]: 400,
+  [ErrorCode.SourceNotReady]: 400,
   [ErrorCode.Unauthenticated]: 401,
   [ErrorCode.Forbidden]: 403,
   [ErrorCode.NotFound]: 404,
@@ -60,7 +61,7 @@ export interface GqlTask { kind: string; name: string; status: string; nodeId?: 
 export interface GqlJobSpec {
   tables?: { schemas?: { schema: string; tables?: string[] }[] };
   parallelWorkers?: number; replChanBufferSize?: number; msgsLimit?: number; msgBytesLimit?: number; bytesLimit?: number;
-  startPosition?: string; nodeHints?: Record<string, string>;
+  startPosition?: string; nodeHints?: Record<string, string>; paused?: boolean;
 }
 export interface GqlJob {
   id: string; index: number; name: string; type: string; udupStatus: string; statusReason?: string | null; error?: string | null;
@@ -173,7 +174,7 @@ export interface JobInputVars {
   name: string; type: 'SYNCHRONOUS' | 'MIGRATION' | 'SUBSCRIBE';
   source: ConnectionVars; destination?: ConnectionVars; tables?: TableVars[];
   parallelWorkers?: number; replChanBufferSize?: number; msgsLimit?: number; msgBytesLimit?: number; bytesLimit?: number;
-  startPosition?: string; nodeHints?: Record<string, string>;
+  startPosition?: string; nodeHints?: Record<string, string>; paused?: boolean;
 }
 export type JobUpdateVars = Pick<JobInputVars, 'parallelWorkers' | 'replChanBufferSize' | 'msgsLimit' | 'msgBytesLimit' | 'bytesLimit' | 'tables'>;
 
@@ -300,6 +301,8 @@ export function decodeUdupJob(body: unknown): UdupJobRequest {
   const input: JobInputVars = {
     name, type, source, destination, tables: tablesOf(src.Config), ...limitsOf(src, dest),
     startPosition: gtid || undefined, nodeHints: Object.keys(nodeHints).length ? nodeHints : undefined,
+    // Nomad's job "Stop": registered but not running. It is how a caller creates a job whose source is not ready yet.
+    paused: body.Stop === true ? true : undefined,
   };
   return { id, input: dropUndefined(input) };
 }
