@@ -17,7 +17,7 @@ import { mariaDatabase, pgDatabase, uniq, type DbHandle } from '../../support/da
 import { createJob, endpoint, expectConverged, getJob, ITEMS, qname, waitJob } from '../../support/replication.ts';
 
 const ROWS = Number(process.env.LARGE_TXN_ROWS ?? 60_000);
-const DIRECTIONS = (process.env.LARGE_TXN_DIRECTIONS ?? 'mysql>postgres,postgres>mysql').split(',');
+const DIRECTIONS = (process.env.LARGE_TXN_DIRECTIONS ?? 'mysql:postgres,postgres:mysql').split(',');
 const CONVERGE_MS = Math.max(120_000, ROWS * 0.6);
 
 describe(`large source transactions (${ROWS} rows in one transaction)`, () => {
@@ -35,7 +35,7 @@ describe(`large source transactions (${ROWS} rows in one transaction)`, () => {
   });
 
   for (const dir of DIRECTIONS) {
-    const [from, to] = dir.split('>') as ['mysql' | 'postgres', 'mysql' | 'postgres'];
+    const [from, to] = dir.split(':') as ['mysql' | 'postgres', 'mysql' | 'postgres'];
     it(`${from} -> ${to}`, async () => {
       const t0 = Date.now();
       const src = await open(from, uniq(`lt_src_${from}`));
