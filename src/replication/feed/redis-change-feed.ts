@@ -113,7 +113,7 @@ export class RedisChangeFeed implements ChangeFeed {
       const piece = this.encodePiece(tx.events, from, to);
       bytes += piece.bytes;
       const lastPiece = to >= total;
-      const args: (string | number)[] = [lastPiece ? resume : '', this.now(), added > 0 ? '1' : '0', piece.sets.length / 2];
+      const args: (string | number)[] = [lastPiece && !tx.partial ? resume : '', this.now(), added > 0 ? '1' : '0', piece.sets.length / 2];
       for (const s of piece.sets) args.push(s);
       for (const e of piece.entries) args.push(e);
       added += (await appendScript.run(this.redis, [this.keys.stream, this.keys.meta, this.keys.columns], args)) as number;
