@@ -224,6 +224,7 @@ export class App {
         jobs: jobRepo, connections: connections.repo, redis: this.redis, queues: this.queues, feedPrefix,
         publish: (topic, payload) => this.pubsub!.publish(topic, payload), logger: this.logger, metrics,
         retention: { maxChanges: config.feedMaxChanges, maxAgeMs: config.feedMaxAgeSeconds * 1000 },
+        maxRepeatedFailures: config.taskMaxRepeatedFailures,
       };
       this.workerHost.register(TaskKind.Capture, captureProcessor(deps));
       this.workerHost.register(TaskKind.Apply, applyProcessor(deps));

@@ -12,6 +12,7 @@ export class Metrics {
   readonly queueDepth: Gauge<'queue' | 'state'>;
   readonly changesCaptured: Counter<'job'>;
   readonly rowsApplied: Counter<'job'>;
+  readonly taskFailures: Counter<'job' | 'kind' | 'outcome'>;
 
   constructor(queueCounts?: () => Promise<Record<string, Record<string, number>>>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tributary_' });
@@ -38,6 +39,7 @@ export class Metrics {
       },
     });
     this.changesCaptured = new Counter({ name: 'tributary_changes_captured_total', help: 'Changes appended to feeds by this process', labelNames: ['job'], registers: [this.registry] });
+    this.taskFailures = new Counter({ name: 'tributary_task_failures_total', help: 'Task attempts that failed, by job, task kind and outcome (retrying, failed: the job failed)', labelNames: ['job', 'kind', 'outcome'], registers: [this.registry] });
     this.rowsApplied = new Counter({ name: 'tributary_rows_applied_total', help: 'Rows applied to destinations by this process', labelNames: ['job'], registers: [this.registry] });
   }
 }

@@ -126,7 +126,19 @@ export interface CapturedTransaction {
   /** Position at which a restarted capture continues after this transaction. */
   resume: SourcePosition;
   events: ChangeEvent[];
+  /**
+   * A piece of a large transaction that is not its end: more events follow
+   * under the same txid (indexes go on where this piece stopped), and
+   * `resume` is the position before the transaction, so it is never stored
+   * or acknowledged. Captures hand a transaction over in pieces of at most
+   * CAPTURE_PIECE_EVENTS events, so no process holds a whole large
+   * transaction (docs/consistency.md, "Large transactions").
+   */
+  partial?: boolean;
 }
+
+/** Events per piece a capture hands over before the transaction's commit (see CapturedTransaction.partial). */
+export const CAPTURE_PIECE_EVENTS = 5_000;
 
 /** `schema.table` */
 export function qualifiedName(e: { schema: string; table: string }): string {

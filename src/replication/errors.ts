@@ -51,7 +51,25 @@ const RETRIABLE_CODES = new Set([
   'PROTOCOL_CONNECTION_LOST', 'ER_CON_COUNT_ERROR', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT',
   '57P01', '57P02', '57P03', '53300', '40001', '40P01', '08000', '08003', '08006', '08001', '08004',
 ]);
-const FATAL_CODES = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_SPECIFIC_ACCESS_DENIED_ERROR', '28P01', '28000', '3D000', 'ER_BAD_DB_ERROR', 'ENOTFOUND']);
+const FATAL_CODES = new Set([
+  'ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_SPECIFIC_ACCESS_DENIED_ERROR', '28P01', '28000', '3D000', 'ER_BAD_DB_ERROR', 'ENOTFOUND',
+  // Destination DDL that fails the same way however often it runs: duplicate column, key or identifier too long.
+  'ER_DUP_FIELDNAME', 'ER_TOO_LONG_KEY', 'ER_TOO_LONG_IDENT', 'ER_WRONG_COLUMN_NAME', '42701', '42622',
+]);
+
+/**
+ * True when the error (or an error it wraps) is the peer being unreachable or
+ * a transient conflict (connection refused or lost, server shutting down,
+ * deadlock, serialization failure): retried for as long as it lasts, never
+ * counted as "failing the same way" (see TaskRun.fail).
+ */
+export function isTransient(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && RETRIABLE_CODES.has(code)) return true;
+  }
+  return false;
+}
 
 /** Classify any driver error. Unknown errors are retriable: a restart from the checkpoint is always safe. */
 export function classify(err: unknown): ReplicationError {

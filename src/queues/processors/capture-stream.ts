@@ -261,7 +261,7 @@ export async function runCaptureStream(cr: ComponentRun): Promise<void> {
             if (out.length) { await b.applier.applyBatch(out, 0, last); b.rowsOut += out.length; }
           }
         }
-        lastPos = tx.resume; lastCommit = tx.commitTime; dirty = true;
+        if (!tx.partial) { lastPos = tx.resume; lastCommit = tx.commitTime; dirty = true; }
       }, cr.signal);
     } finally {
       clearInterval(flusher);

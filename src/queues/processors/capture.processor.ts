@@ -152,11 +152,12 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
             if (added > 0) {
               changes += added; bytes += b;
               deps.metrics?.changesCaptured.inc({ job: job.name }, added);
-              if (hasApply) deps.redis.incr(counterKey).catch(() => undefined);
+              // ReplChanBufferSize counts transactions: a large one's pieces count once, with its last piece.
+              if (hasApply && !tx.partial) deps.redis.incr(counterKey).catch(() => undefined);
               lastSeq = tx.events.at(-1)?.sequence ?? lastSeq;
               deps.publish(`feed-appended:${job.feed_name}`, { feed: job.feed_name, last: lastSeq });
             }
-            lastPos = tx.resume;
+            if (!tx.partial) lastPos = tx.resume;
           },
           stopAt: job.type === JobType.Migration ? () => target : undefined,
           from: resume ?? startPosition,

@@ -12,7 +12,7 @@ import type { Metrics } from '../../observability/metrics.ts';
 import { JobStatus } from '../../services/job-model.ts';
 import { jobStatusEvent } from '../../services/job-views.ts';
 import { Topic, topicFor } from '../../events/pubsub.ts';
-import { classify, FatalError } from '../../replication/errors.ts';
+import { classify, isTransient } from '../../replication/errors.ts';
 import { maskSecrets } from '../../observability/logger.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskContext } from '../worker-host.ts';
@@ -29,7 +29,13 @@ export interface ReplicationDeps {
   metrics?: Metrics;
   /** Feed retention defaults (FEED_MAX_CHANGES, FEED_MAX_AGE_SECONDS); a job's spec may override them. */
   retention: { maxChanges: number; maxAgeMs: number };
+  /** TASK_MAX_REPEATED_FAILURES: same error, same position, this many attempts in a row -> the job fails. Default 10. */
+  maxRepeatedFailures?: number;
 }
+
+const DEFAULT_MAX_REPEATED_FAILURES = 10;
+/** How long a task's failure streak is remembered in Redis. */
+const FAILURE_STREAK_TTL_S = 7 * 24 * 3600;
 
 /** Thrown when a task stops because its worker is shutting down: BullMQ retries it (elsewhere). */
 export class WorkerShutdownError extends Error {
@@ -102,15 +108,48 @@ export class TaskRun {
       this.logger.info({ err: message, runId: this.payload.runId, jobRunId: now.run_id }, 'task of an earlier run stops');
       throw new UnrecoverableError(`task of run ${this.payload.runId} stopped (the job is in run ${now.run_id}): ${message}`);
     }
-    await this.deps.jobs.updateTask(this.payload.taskId, { status: e.retriable ? 'retrying' : 'failed', error: message });
-    if (e instanceof FatalError || !e.retriable) {
-      const failed = await this.deps.jobs.transition(this.job.id, [JobStatus.Running], JobStatus.Failed, { error: message, reason: `${this.payload.kind} failed`, finished: true });
-      await this.log('error', `${this.payload.kind} failed: ${message}`);
-      if (failed) { this.job = failed; this.publishJob('status', message); this.logJobFailed(`${this.payload.kind} failed: ${message}`); }
-      throw new UnrecoverableError(message);
+    const streak = e.retriable ? await this.failureStreak(err, message) : undefined;
+    const limit = this.deps.maxRepeatedFailures ?? DEFAULT_MAX_REPEATED_FAILURES;
+    const givingUp = !e.retriable || (streak !== undefined && streak.count >= limit);
+    this.deps.metrics?.taskFailures.inc({ job: this.job.name, kind: this.payload.kind, outcome: givingUp ? 'failed' : 'retrying' });
+    if (givingUp) {
+      const why = e.retriable
+        ? `${this.payload.kind} task ${streak!.task} failed ${streak!.count} times in a row with the same error${streak!.position ? ` at position ${streak!.position}` : ''}: ${message}`
+        : message;
+      await this.deps.jobs.updateTask(this.payload.taskId, { status: 'failed', error: why });
+      const failed = await this.deps.jobs.transition(this.job.id, [JobStatus.Running], JobStatus.Failed, { error: why, reason: `${this.payload.kind} failed`, finished: true });
+      await this.log('error', `${this.payload.kind} failed: ${why}`);
+      if (failed) { this.job = failed; this.publishJob('status', why); this.logJobFailed(`${this.payload.kind} failed: ${why}`); }
+      throw new UnrecoverableError(why);
     }
-    await this.log('warn', `${this.payload.kind} interrupted, retrying: ${message}`);
+    await this.deps.jobs.updateTask(this.payload.taskId, { status: 'retrying', error: message });
+    await this.log('warn', `${this.payload.kind} interrupted, retrying${streak ? ` (${streak.count} of ${limit} with this error)` : ''}: ${message}`);
     throw new Error(message);
+  }
+
+  /**
+   * Counts the attempts of this task that failed in a row with the same
+   * error at the same task position (a position that moved means the task
+   * made progress, and the count starts again). Transient errors (the peer
+   * unreachable, a deadlock) are retried for as long as they last and not
+   * counted; neither is anything while Redis itself is unreachable.
+   */
+  private async failureStreak(err: unknown, message: string): Promise<{ count: number; task: string; position: string | null } | undefined> {
+    if (isTransient(err)) return undefined;
+    try {
+      const task = (await this.deps.jobs.tasksOf([this.job.id])).find((t) => t.id === this.payload.taskId);
+      const position = task?.position ? JSON.stringify(task.position) : null;
+      const signature = `${message}\u0000${position ?? ''}`;
+      const key = `${this.deps.feedPrefix}:task-failures:${this.payload.taskId}:${this.payload.runId}`;
+      let count = 1;
+      if ((await this.deps.redis.hget(key, 'sig')) === signature) count = await this.deps.redis.hincrby(key, 'count', 1);
+      else await this.deps.redis.hset(key, 'sig', signature, 'count', 1);
+      await this.deps.redis.expire(key, FAILURE_STREAK_TTL_S);
+      return { count, task: task?.name ?? this.payload.taskId, position };
+    } catch (streakErr) {
+      this.logger.warn({ err: String(streakErr) }, 'could not count the failure streak');
+      return undefined;
+    }
   }
 
   /** After the work loop ended by abort: exit quietly if the job moved on, else ask BullMQ to retry (worker shutdown). */

@@ -4,6 +4,7 @@
  * type-map.ts) are spliced in, quoted.
  */
 import type { ColumnType } from '../change-event.ts';
+import { FatalError } from '../errors.ts';
 import type { TableRef } from './batch-plan.ts';
 import { mysqlColumnType, type MysqlCaps } from './type-map.ts';
 
@@ -42,6 +43,23 @@ export const HAS_COVERS_SQL = `SELECT 1 FROM information_schema.COLUMNS
   WHERE TABLE_SCHEMA = 'tributary' AND TABLE_NAME = 'tributary_snapshot_chunks' AND COLUMN_NAME = 'covers'`;
 export const ADD_COVERS_SQL = `ALTER TABLE ${CHUNKS} ADD COLUMN IF NOT EXISTS covers text CHARACTER SET ascii NULL`;
 
+/**
+ * MySQL and MariaDB compare column names without case, so a source table with
+ * both "Id" and id cannot be created: fail naming the table and the columns
+ * (once, fatal) instead of a retried `Duplicate column name`.
+ */
+function checkCaseDistinct(ref: TableRef, columns: ColumnType[]): void {
+  const seen = new Map<string, string>();
+  for (const c of columns) {
+    const folded = c.name.toLowerCase();
+    const other = seen.get(folded);
+    if (other !== undefined) {
+      throw new FatalError(`table ${ref.schema}.${ref.table}: columns "${other}" and "${c.name}" differ only in case, and MySQL/MariaDB column names are case-insensitive, so the destination cannot hold both; rename one at the source or leave the table out of the job`);
+    }
+    seen.set(folded, c.name);
+  }
+}
+
 function columnSql(col: ColumnType, caps: MysqlCaps, inKey: boolean): string {
   const type = mysqlColumnType(col, caps, inKey);
   // Explicit NULL DEFAULT NULL: without it an old-style first timestamp column gets ON UPDATE CURRENT_TIMESTAMP.
@@ -54,6 +72,7 @@ export function createDatabaseSql(db: string): string {
 
 /** Only the key is NOT NULL (see pg-sql.ts for why). */
 export function createTableSql(ref: TableRef, columns: ColumnType[], key: string[], caps: MysqlCaps): string {
+  checkCaseDistinct(ref, columns);
   const cols = columns.map((c) => columnSql(c, caps, key.includes(c.name)));
   if (key.length) cols.push(`PRIMARY KEY (${key.map(qi).join(', ')})`);
   return `CREATE TABLE IF NOT EXISTS ${qt(ref)} (${cols.join(', ')}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;

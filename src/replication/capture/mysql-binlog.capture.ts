@@ -20,7 +20,7 @@
 import ZongJi, { MariadbGtidPosition, type AnyBinlogEvent } from '@vlasky/zongji';
 import type mysql from 'mysql2/promise';
 import { randomInt } from 'node:crypto';
-import type { CapturedTransaction, SourcePosition } from '../change-event.ts';
+import { CAPTURE_PIECE_EVENTS, type CapturedTransaction, type SourcePosition } from '../change-event.ts';
 import { matchesFilter, SYSTEM_SCHEMAS, type TableFilter } from '../connection-config.ts';
 import { classify, FatalError, LogLostError, type ReplicationError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -190,7 +190,13 @@ function zongjiSchemaFilter(filter: TableFilter): { includeSchema?: Record<strin
   return { includeSchema: include };
 }
 
-interface OpenTx extends RawTx { sawBegin: boolean }
+interface OpenTx extends RawTx {
+  sawBegin: boolean;
+  /** Row events handed over in pieces so far (see cutPiece). */
+  emitted: number;
+  /** A query item is in the open transaction: it is not cut into pieces (its events are not one per row). */
+  hasQuery: boolean;
+}
 
 /**
  * zongji's errors carry no codes. One of them needs an operator: without
@@ -313,12 +319,12 @@ class BinlogRun {
   }
 
   private open(e: AnyBinlogEvent, gtid: RawTx['gtid'], sawBegin: boolean): OpenTx {
-    if (this.current && (this.current.items.length > 0)) {
+    if (this.current && (this.current.items.length > 0 || this.current.emitted > 0)) {
       // A new group means the previous one ended without a marker we saw.
       this.log.warn({ file: this.file, pos: this.current.start }, 'transaction without commit marker; delivering it');
       this.commit(e, this.offsetOf(e));
     }
-    this.current = { file: this.file, start: this.offsetOf(e), gtid, sawBegin, items: [], commitPos: 0, commitTime: 0, rows: 0 };
+    this.current = { file: this.file, start: this.offsetOf(e), gtid, sawBegin, items: [], commitPos: 0, commitTime: 0, rows: 0, emitted: 0, hasQuery: false };
     return this.current;
   }
 
@@ -354,6 +360,7 @@ class BinlogRun {
         }
         const tx = this.current ?? this.open(e, undefined, false);
         tx.items.push({ kind: 'query', sql: q.query, schema: q.schema });
+        tx.hasQuery = true;
         // Outside BEGIN..COMMIT a statement (DDL) is its own group.
         if (!tx.sawBegin) this.commit(e);
         break;
@@ -365,6 +372,7 @@ class BinlogRun {
         const tx = this.current ?? this.open(e, undefined, true);
         tx.items.push({ kind: r.getTypeName() as 'WriteRows', schema: map.parentSchema, table: map.tableName, rows: r.rows as unknown[] });
         tx.rows += r.rows.length;
+        if (tx.rows >= CAPTURE_PIECE_EVENTS && !tx.hasQuery) this.cutPiece(tx, e);
         break;
       }
       case 'Xid': case 'XaPrepare':
@@ -389,6 +397,27 @@ class BinlogRun {
     } else if (tx.gtid && tx.gtid.domainId === undefined && this.zongji?.gtidSet) {
       tx.gtidAfter = this.zongji.gtidSet;
     }
+    if (tx.emitted > 0) tx.indexBase = tx.emitted;
+    this.enqueue(tx);
+  }
+
+  /**
+   * Hands the rows of the open transaction read so far to the pump as a piece
+   * (CapturedTransaction.partial), so a large transaction is never held whole.
+   * Its commit time is the row event's: the commit's is not known yet.
+   */
+  private cutPiece(tx: OpenTx, e: AnyBinlogEvent): void {
+    const piece: RawTx = {
+      file: tx.file, start: tx.start, gtid: tx.gtid, items: tx.items, commitPos: 0, commitTime: e.timestamp,
+      rows: tx.rows, partial: true, indexBase: tx.emitted,
+    };
+    tx.emitted += tx.rows;
+    tx.items = [];
+    tx.rows = 0;
+    this.enqueue(piece);
+  }
+
+  private enqueue(tx: RawTx): void {
     this.queue.push(tx);
     this.queuedRows += tx.rows;
     if (this.queue.length >= this.opts.maxQueuedTransactions || this.queuedRows >= this.opts.maxQueuedRows) {
@@ -411,7 +440,8 @@ class BinlogRun {
         const tx = await this.mapper!.map(raw);
         if (this.finished) break;
         const quietFor = Date.now() - this.lastDelivered;
-        if (tx.events.length > 0 || (this.opts.progressIntervalMs > 0 && quietFor >= this.opts.progressIntervalMs)) {
+        // The end of a transaction handed over in pieces is delivered even when empty: it records the resume position.
+        if (tx.events.length > 0 || tx.partial || raw.indexBase !== undefined || (this.opts.progressIntervalMs > 0 && quietFor >= this.opts.progressIntervalMs)) {
           await this.handler(tx);
           this.lastDelivered = Date.now();
           this.delivered++;

@@ -41,6 +41,10 @@ export interface RawTx {
   rows: number;
   /** GTID state including this transaction, when known. */
   gtidAfter?: string;
+  /** A piece of a large transaction that is not its end (CapturedTransaction.partial). */
+  partial?: boolean;
+  /** Events of this transaction handed over in earlier pieces: the index of this piece's first event. */
+  indexBase?: number;
 }
 
 type DdlBody = Pick<ChangeEvent, 'op' | 'key' | 'before' | 'after' | 'columns' | 'ddl'>;
@@ -68,9 +72,10 @@ export class TransactionMapper {
     const txid = raw.gtid?.seqNo ?? commitSequence;
     const events: ChangeEvent[] = [];
     const prefix = sequencePrefixFromBinlog(raw.file, raw.start);
+    const first = raw.indexBase ?? 0;
     const base = (schema: string, table: string) => ({
-      source: 'mysql' as const, sequence: withIndex(prefix, events.length), txid, commitSequence,
-      index: events.length, schema, table, commitTime: raw.commitTime,
+      source: 'mysql' as const, sequence: withIndex(prefix, first + events.length), txid, commitSequence,
+      index: first + events.length, schema, table, commitTime: raw.commitTime,
     });
 
     for (const item of raw.items) {
@@ -96,7 +101,7 @@ export class TransactionMapper {
         } else {
           before = this.row(r as Record<string, unknown>, meta);
         }
-        const index = events.length;
+        const index = first + events.length;
         const ev: ChangeEvent = {
           source: 'mysql', sequence: withIndex(prefix, index), txid, commitSequence, index, schema, table,
           commitTime: raw.commitTime, op, key, before, after, columns,
@@ -108,7 +113,11 @@ export class TransactionMapper {
     }
     return {
       txid, commitSequence, commitTime: raw.commitTime, events,
-      resume: { kind: 'mysql', file: raw.file, pos: raw.commitPos, ...(raw.gtidAfter !== undefined ? { gtid: raw.gtidAfter } : {}) },
+      // A piece before the end resumes at the transaction's start: a restart reads it again (and the feed skips what it has).
+      resume: raw.partial
+        ? { kind: 'mysql', file: raw.file, pos: raw.start }
+        : { kind: 'mysql', file: raw.file, pos: raw.commitPos, ...(raw.gtidAfter !== undefined ? { gtid: raw.gtidAfter } : {}) },
+      ...(raw.partial ? { partial: true } : {}),
     };
   }
 

@@ -269,10 +269,20 @@ export class PgLogicalCapture implements CaptureSource {
     let socketPaused = false;
     const socket = (): { pause?: () => void; resume?: () => void } | undefined =>
       (service as unknown as { _connection?: { stream?: { pause?: () => void; resume?: () => void } } })._connection?.stream;
+    let piecesOpen = false;
     const handle = async (msg: Pgoutput.Message): Promise<void> => {
       const tx = await assembler.accept(msg);
       if (!tx) return;
-      if (tx.events.length > 0) await handler(tx);
+      if (tx.partial) {
+        // Not the end of its transaction: nothing to acknowledge; a restart reads the transaction again from here.
+        tx.resume = { kind: 'postgres', lsn: bigIntToLsn(handled) };
+        piecesOpen = true;
+        await handler(tx);
+        return;
+      }
+      // The end of a transaction handed over in pieces is delivered even when empty: it records the resume position.
+      if (tx.events.length > 0 || piecesOpen) await handler(tx);
+      piecesOpen = false;
       // Aborted while the handler ran: the connection is gone, the server sends this one again next run.
       if (finished) return;
       const end = tx.resume.kind === 'postgres' ? lsnToBigInt(tx.resume.lsn) : 0n;

@@ -24,7 +24,7 @@
  * carries its full `columns`, so an applier can always reconcile from those.
  */
 import type { Pgoutput } from 'pg-logical-replication';
-import { Operation, type CapturedTransaction, type ChangeEvent, type ColumnType, type Row } from '../change-event.ts';
+import { CAPTURE_PIECE_EVENTS, Operation, type CapturedTransaction, type ChangeEvent, type ColumnType, type Row } from '../change-event.ts';
 import { matchesFilter, type TableFilter } from '../connection-config.ts';
 import type { Logger } from '../logger.ts';
 import { lsnToBigInt, bigIntToLsn, sequencePrefixFromLsn, withIndex } from '../sequence.ts';
@@ -55,7 +55,10 @@ interface OpenTransaction {
   /** "<hi>.<lo>." of commitLsn, computed once per transaction. */
   seqPrefix?: string;
   commitTime: number;
+  /** Events of the current piece (see CAPTURE_PIECE_EVENTS). */
   events: ChangeEvent[];
+  /** Events handed over so far, in earlier pieces and this one: the next event's index. */
+  count: number;
 }
 
 export interface AssemblerOptions {
@@ -84,14 +87,14 @@ export class PgTransactionAssembler {
   async accept(msg: Pgoutput.Message): Promise<CapturedTransaction | undefined> {
     switch (msg.tag) {
       case 'begin':
-        this.tx = { xid: msg.xid >>> 0, commitLsn: canonicalLsn(msg.commitLsn), commitTime: microsToMs(msg.commitTime), events: [] };
+        this.tx = { xid: msg.xid >>> 0, commitLsn: canonicalLsn(msg.commitLsn), commitTime: microsToMs(msg.commitTime), events: [], count: 0 };
         return undefined;
       case 'relation':
         await this.onRelation(msg);
         return undefined;
       case 'insert':
         this.onRow(Operation.Insert, msg.relation, null, msg.new, false);
-        return undefined;
+        return this.piece();
       case 'update': {
         const st = this.relations.get(msg.relation.relationOid);
         if (msg.old) this.onRow(Operation.Update, msg.relation, msg.old, msg.new, false);
@@ -99,11 +102,11 @@ export class PgTransactionAssembler {
         // Key unchanged under a key-only identity: the server sends no old tuple; the key is in the new row.
         else if (st && st.identity !== 'nothing') this.onRow(Operation.Update, msg.relation, pick(msg.new, msg.relation.keyColumns), msg.new, true);
         else this.onRow(Operation.Update, msg.relation, null, msg.new, false);
-        return undefined;
+        return this.piece();
       }
       case 'delete':
         this.onRow(Operation.Delete, msg.relation, msg.old ?? msg.key, null, !msg.old);
-        return undefined;
+        return this.piece();
       case 'truncate':
         for (const rel of msg.relations) {
           const st = this.relations.get(rel.relationOid);
@@ -116,6 +119,22 @@ export class PgTransactionAssembler {
         // type, origin, message: nothing to capture.
         return undefined;
     }
+  }
+
+  /**
+   * A full piece of the open transaction, handed over before its commit so a
+   * large transaction is never held whole (CapturedTransaction.partial). Its
+   * resume is a placeholder: the capture sets the position before the transaction.
+   */
+  private piece(): CapturedTransaction | undefined {
+    const tx = this.tx;
+    if (!tx || tx.events.length < CAPTURE_PIECE_EVENTS) return undefined;
+    const events = tx.events;
+    tx.events = [];
+    return {
+      txid: String(tx.xid), commitSequence: lsnToBigInt(tx.commitLsn).toString(), commitTime: tx.commitTime,
+      resume: { kind: 'postgres', lsn: '0/0' }, events, partial: true,
+    };
   }
 
   private onCommit(msg: Pgoutput.MessageCommit): CapturedTransaction {
@@ -238,7 +257,7 @@ export class PgTransactionAssembler {
     // Relation messages may arrive outside a transaction (none in proto v1, but be safe): nothing to attach to.
     const tx = this.tx;
     if (!tx) return;
-    ev.index = tx.events.length;
+    ev.index = tx.count++;
     tx.seqPrefix ??= sequencePrefixFromLsn(tx.commitLsn);
     ev.sequence = withIndex(tx.seqPrefix, ev.index);
     tx.events.push(ev);

@@ -28,24 +28,30 @@ end
 `;
 
 /**
- * KEYS: stream, meta, columns. ARGV: resume JSON, now (ms), k = number of
- * column sets, k pairs (column-set id, column-set JSON), then quadruplets
- * (stream id, event JSON without columns, commit time ms, column-set id) in
- * increasing id order.
+ * KEYS: stream, meta, columns. ARGV: resume JSON ('' for a piece that is not
+ * the end of its transaction), now (ms), force ('1': record the resume
+ * position even if this piece added nothing, because an earlier piece of the
+ * same transaction did), k = number of column sets, k pairs (column-set id,
+ * column-set JSON), then quadruplets (stream id, event JSON without columns,
+ * commit time ms, column-set id) in increasing id order.
  * Stores the column sets (content-addressed, so HSETNX is enough), adds the
  * entries whose id is above meta.lastId (a re-appended transaction, whole or
- * partial, adds only what is missing), records the new lastId and the resume
- * position. Returns the number of entries added.
+ * partial, adds only what is missing), records the new lastId and, at the
+ * end of a transaction, the resume position. Returns the number of entries added.
  *
- * The resume position moves only when this call added something or the
- * transaction had no events: re-appending an old transaction after newer ones
- * must not drag the stored position backwards.
+ * A large transaction is appended in pieces (RedisChangeFeed.append), each one
+ * call: a crash between pieces leaves a prefix of the transaction in the feed
+ * and the resume position before it, so the capture reads the transaction
+ * again and the pieces already there are skipped by the lastId comparison.
+ * The resume position moves only when the transaction added something or had
+ * no events: re-appending an old transaction after newer ones must not drag
+ * the stored position backwards.
  */
 export const APPEND_LUA = `${CMP_ID}
 local last = redis.call('HGET', KEYS[2], 'lastId') or '0-0'
-local k = tonumber(ARGV[3])
-for i = 4, 3 + 2 * k, 2 do redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) end
-local first = 4 + 2 * k
+local k = tonumber(ARGV[4])
+for i = 5, 4 + 2 * k, 2 do redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) end
+local first = 5 + 2 * k
 local added = 0
 for i = first, #ARGV, 4 do
   if cmpid(ARGV[i], last) > 0 then
@@ -54,10 +60,11 @@ for i = first, #ARGV, 4 do
     added = added + 1
   end
 end
-if added > 0 or first > #ARGV then
+if added > 0 then redis.call('HSET', KEYS[2], 'lastId', last) end
+if ARGV[1] ~= '' and (added > 0 or first > #ARGV or ARGV[3] == '1') then
   redis.call('HSET', KEYS[2], 'lastId', last, 'resume', ARGV[1])
-  redis.call('HSETNX', KEYS[2], 'createdAt', ARGV[2])
 end
+if added > 0 or first > #ARGV then redis.call('HSETNX', KEYS[2], 'createdAt', ARGV[2]) end
 return added
 `;
 

@@ -53,6 +53,9 @@ export interface RedisChangeFeedOptions {
 /** Largest `limit` accepted by read(); the changeserver API caps at the same value. */
 export const MAX_READ_LIMIT = 100_000;
 
+/** Events per append script call: bounds the size of one Redis command and of the argument list built for it. */
+export const APPEND_PIECE_EVENTS = 1_000;
+
 const appendScript = new LuaScript(APPEND_LUA);
 const trimScript = new LuaScript(TRIM_LUA);
 const gapScript = new LuaScript(GAP_LUA);
@@ -84,17 +87,48 @@ export class RedisChangeFeed implements ChangeFeed {
 
   lastAppendBytes = 0;
 
+  /**
+   * Appends a transaction in pieces of at most APPEND_PIECE_EVENTS events, one
+   * script call each (see APPEND_LUA): no Redis command, and no argument list
+   * on the JS stack, grows with the transaction. Readers may see a prefix of a
+   * large transaction before its last piece is in; each change still has its
+   * own sequence, so appliers checkpoint inside it exactly as between
+   * transactions. Only the last piece records the resume position.
+   */
   async append(tx: CapturedTransaction): Promise<number> {
-    const sets = new Map<string, string>();
-    const entries: (string | number)[] = [];
     let prev: string | undefined;
-    let bytes = 0;
     for (const event of tx.events) {
       // Checked before anything is written: a script error halfway would leave a partial transaction.
       if (prev !== undefined && compareSequences(prev, event.sequence) >= 0) {
         throw new FeedAppendError(`transaction ${tx.txid}: sequence ${event.sequence} does not follow ${prev}`);
       }
       prev = event.sequence;
+    }
+    const resume = JSON.stringify(tx.resume);
+    let added = 0;
+    let bytes = 0;
+    const total = tx.events.length;
+    for (let from = 0; from < total || from === 0; from += APPEND_PIECE_EVENTS) {
+      const to = Math.min(total, from + APPEND_PIECE_EVENTS);
+      const piece = this.encodePiece(tx.events, from, to);
+      bytes += piece.bytes;
+      const lastPiece = to >= total;
+      const args: (string | number)[] = [lastPiece && !tx.partial ? resume : '', this.now(), added > 0 ? '1' : '0', piece.sets.length / 2];
+      for (const s of piece.sets) args.push(s);
+      for (const e of piece.entries) args.push(e);
+      added += (await appendScript.run(this.redis, [this.keys.stream, this.keys.meta, this.keys.columns], args)) as number;
+      if (lastPiece) break;
+    }
+    this.lastAppendBytes = bytes;
+    return added;
+  }
+
+  private encodePiece(events: ChangeEvent[], from: number, to: number): { sets: string[]; entries: (string | number)[]; bytes: number } {
+    const sets = new Map<string, string>();
+    const entries: (string | number)[] = [];
+    let bytes = 0;
+    for (let i = from; i < to; i++) {
+      const event = events[i]!;
       const cols = this.columnSets.encode(event.columns);
       sets.set(cols.id, cols.json);
       const { columns: _omitted, ...rest } = event;
@@ -102,9 +136,9 @@ export class RedisChangeFeed implements ChangeFeed {
       bytes += json.length;
       entries.push(toStreamId(event.sequence), json, event.commitTime, cols.id);
     }
-    this.lastAppendBytes = bytes;
-    const args: (string | number)[] = [JSON.stringify(tx.resume), this.now(), sets.size, ...[...sets].flat(), ...entries];
-    return (await appendScript.run(this.redis, [this.keys.stream, this.keys.meta, this.keys.columns], args)) as number;
+    const flat: string[] = [];
+    for (const [id, json] of sets) flat.push(id, json);
+    return { sets: flat, entries, bytes };
   }
 
   async resumePosition(): Promise<SourcePosition | null> {

@@ -65,7 +65,7 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
       o.onAppended?.({ tx, added, bytes: o.feed.lastAppendBytes ?? size });
       lastTxAt = Date.now();
       const target = o.stopAt?.();
-      if (target && comparePositions(tx.resume, target) >= 0) { reached = true; inner.abort(); }
+      if (!tx.partial && target && comparePositions(tx.resume, target) >= 0) { reached = true; inner.abort(); }
     }, inner.signal);
   } finally {
     if (idleTimer) clearInterval(idleTimer);

@@ -92,6 +92,29 @@ describe('append and read', () => {
     expect(seqs(await feed.read(null, 100))).toEqual([...seqs(tx(1, 3).events), ...seqs(whole.events), ...seqs(tx(3, 1).events)]);
   });
 
+  it('takes a large transaction in pieces: partial pieces never move the resume position, a crash between pieces re-appends without duplicates', async () => {
+    const feed = newFeed();
+    expect(await feed.append(tx(1, 2))).toBe(2);
+    const big = tx(2, 12_345);
+    const piece = (from: number, to: number, partial: boolean): CapturedTransaction => ({ ...big, events: big.events.slice(from, to), ...(partial ? { partial: true, resume: tx(1, 2).resume } : {}) });
+    // Two pieces arrive, then the capture "crashes": the resume position is still the one before the transaction.
+    expect(await feed.append(piece(0, 5000, true))).toBe(5000);
+    expect(await feed.append(piece(5000, 10_000, true))).toBe(5000);
+    expect(await feed.resumePosition()).toEqual(tx(1, 2).resume);
+    // The restarted capture reads the transaction again from its start: the pieces already there add nothing.
+    expect(await feed.append(piece(0, 5000, true))).toBe(0);
+    expect(await feed.append(piece(5000, 10_000, true))).toBe(0);
+    expect(await feed.append(piece(10_000, 12_345, false))).toBe(2345);
+    expect(await feed.resumePosition()).toEqual(big.resume);
+    expect(await feed.length()).toBe(2 + 12_345);
+    // One append of a whole large transaction goes to Redis in bounded pieces (it used to overflow the JS stack at ~50k).
+    const huge = tx(3, 120_000);
+    expect(await feed.append(huge)).toBe(120_000);
+    expect(await feed.resumePosition()).toEqual(huge.resume);
+    const tail = await feed.read(big.events.at(-1)!.sequence, 3);
+    expect(seqs(tail)).toEqual(seqs(huge.events.slice(0, 3)));
+  });
+
   it('stores each column set once and restores it per event, across schema changes', async () => {
     const feed = newFeed();
     const t1 = tx(1, 3);
