@@ -42,6 +42,13 @@ import { canonicalLsn, PgTransactionAssembler, type SchemaBaseline } from './pg-
 
 export const PG_OBJECT_PREFIX = 'tributary_';
 /** NAMEDATALEN - 1 */
+/**
+ * Changes of a partitioned table's partitions are published under the root
+ * table's name and columns: the snapshot reads the root, and the destination
+ * has one table, as the source's readers see it (docs/consistency.md).
+ */
+const VIA_ROOT = 'WITH (publish_via_partition_root = true)';
+
 const PG_MAX_NAME = 63;
 
 /** Slot and publication name for a job: `tributary_<jobId sanitized to [a-z0-9_]>`. */
@@ -328,12 +335,17 @@ export class PgLogicalCapture implements CaptureSource {
   }
 
   private async ensurePublication(): Promise<void> {
-    if (await this.publicationExists()) return;
+    if (await this.publicationExists()) {
+      // Publications made before partitioned tables were published via their root.
+      await this.pool.query(`ALTER PUBLICATION ${quoteIdent(this.publicationName)} SET (publish_via_partition_root = true)`)
+        .catch((err: unknown) => this.logger.warn({ err: String(err) }, 'could not set publish_via_partition_root on an existing publication'));
+      return;
+    }
     const pub = quoteIdent(this.publicationName);
     const filter = this.opts.tables;
     if (filter.schemas.length === 0) {
       try {
-        await this.pool.query(`CREATE PUBLICATION ${pub} FOR ALL TABLES`);
+        await this.pool.query(`CREATE PUBLICATION ${pub} FOR ALL TABLES ${VIA_ROOT}`);
       } catch (err) {
         if ((err as { code?: string }).code === '42501') {
           throw new FatalError(
@@ -354,7 +366,7 @@ export class PgLogicalCapture implements CaptureSource {
     if (tables.length) parts.push(`TABLE ${tables.join(', ')}`);
     if (schemas.length) parts.push(`TABLES IN SCHEMA ${schemas.map(quoteIdent).join(', ')}`);
     try {
-      await this.pool.query(`CREATE PUBLICATION ${pub} FOR ${parts.join(', ')}`);
+      await this.pool.query(`CREATE PUBLICATION ${pub} FOR ${parts.join(', ')} ${VIA_ROOT}`);
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === '42710') return;
@@ -367,7 +379,7 @@ export class PgLogicalCapture implements CaptureSource {
         );
         const all = [...tables, ...res.rows.map((r) => quoteTable(r.schema, r.table))];
         if (all.length === 0) throw new FatalError(`no tables to publish in schemas ${schemas.join(', ')}`, { cause: err });
-        await this.pool.query(`CREATE PUBLICATION ${pub} FOR TABLE ${all.join(', ')}`);
+        await this.pool.query(`CREATE PUBLICATION ${pub} FOR TABLE ${all.join(', ')} ${VIA_ROOT}`);
         this.logger.warn({ schemas }, 'TABLES IN SCHEMA not allowed: published the current tables only; tables created later are not captured');
         return;
       }
