@@ -78,4 +78,22 @@ describe('fidelity, PostgreSQL source', () => {
       await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
     });
   }
+
+  it('-0 in real and double precision survives snapshot and stream (-> postgres)', async () => {
+    const src = await pgDatabase(inject('pgUrl'), uniq('negz_src')); handles.push(src);
+    const dst = await pgDatabase(inject('pgUrl'), uniq('negz_dst')); handles.push(dst);
+    await src.query(`CREATE TABLE f (id int PRIMARY KEY, r real, d double precision)`);
+    await src.query(`INSERT INTO f VALUES (1, '-0', '-0'), (2, 0, 0), (3, '-1.5e-40', '-4.9e-324')`);
+    const job = await createJob(gw.url, { name: uniq('negz'), type: 'SYNCHRONOUS', source: endpoint(src), destination: endpoint(dst), tables: [{ schema: 'public', tables: ['f'] }] });
+    await waitJob(gw.url, job.id, (j) => j.progress.phase === 'streaming' || j.status !== 'RUNNING', 60_000, 'streaming');
+    await src.query(`INSERT INTO f VALUES (4, '-0', '-0')`);
+    await src.query(`UPDATE f SET d = '-0' WHERE id = 2`);
+    // float8send shows the sign bit, which the text form of -0 and 0 also shows ('-0' vs '0').
+    const read = async (db: DbHandle) => (await db.query<{ r: string }>(`SELECT concat_ws('|', id, r::text, d::text, encode(float8send(d), 'hex')) AS r FROM ${db === src ? 'f' : 'public.f'} ORDER BY id`)).map((x) => x.r);
+    const want = await read(src);
+    expect(want[0]).toBe('1|-0|-0|8000000000000000');
+    const got = await waitFor(() => read(dst).catch(() => [] as string[]), (rows) => rows.join() === want.join(), 30_000, 'f converged').catch(() => read(dst));
+    expect(got).toEqual(want);
+    await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
+  });
 });
