@@ -96,4 +96,33 @@ describe('fidelity, PostgreSQL source', () => {
     expect(got).toEqual(want);
     await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
   });
+
+  for (const to of ['postgres', 'mysql'] as const) {
+    it(`RENAME COLUMN on the source while streaming keeps every value (-> ${to})`, async () => {
+      const src = await pgDatabase(inject('pgUrl'), uniq('ren_src')); handles.push(src);
+      const dst = to === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq('ren_dst')) : await mariaDatabase(inject('mariaUrl'), uniq('ren_dst'));
+      handles.push(dst);
+      await src.query(`CREATE TABLE r (id int PRIMARY KEY, label text, n int)`);
+      await src.query(`INSERT INTO r SELECT g, 'before ' || g, g FROM generate_series(1, 20) g`);
+      const job = await createJob(gw.url, {
+        name: uniq('ren'), type: 'SYNCHRONOUS', source: endpoint(src), destination: endpoint(dst), tables: [{ schema: 'public', tables: ['r'] }],
+        ...(to === 'mysql' ? { rename: { schemas: { public: dst.database } } } : {}),
+      });
+      await waitJob(gw.url, job.id, (j) => j.progress.phase === 'streaming' || j.status !== 'RUNNING', 60_000, 'streaming');
+      await src.query(`INSERT INTO r VALUES (21, 'streamed 21', 21)`);
+      await src.query(`ALTER TABLE r RENAME COLUMN label TO title`);
+      await src.query(`INSERT INTO r VALUES (22, 'after 22', 22)`);
+      await src.query(`UPDATE r SET title = title || '!' WHERE id IN (2, 21)`);
+      await src.query(`UPDATE r SET n = n + 100 WHERE id = 3`);
+      const want = (await src.query<{ r: string }>(`SELECT concat_ws('|', id, title, n) AS r FROM r ORDER BY id`)).map((x) => x.r);
+      const dstTable = to === 'postgres' ? 'public.r' : `\`${dst.database}\`.r`;
+      const sql = to === 'postgres' ? `SELECT concat_ws('|', id, title, n) AS r FROM ${dstTable} ORDER BY id` : `SELECT CONCAT_WS('|', id, title, n) AS r FROM ${dstTable} ORDER BY id`;
+      const got = await waitFor(async () => (await dst.query<{ r: string }>(sql).catch(() => [])).map((x) => x.r), (rows) => rows.join() === want.join(), 30_000, 'r converged')
+        .catch(async () => (await dst.query<{ r: string }>(sql).catch((e) => [{ r: String(e) }])).map((x) => x.r));
+      expect(got).toEqual(want);
+      const j = (await gql(gw.url, `query { job(id: "${job.id}") { status error } }`)).body.data.job;
+      expect(j).toEqual({ status: 'RUNNING', error: null });
+      await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
+    });
+  }
 });
