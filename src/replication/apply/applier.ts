@@ -129,4 +129,4 @@ export class SnapshotCovers {
   }
 }
 
-const isTruncate = (ddl: string): boolean => classifyDdl(ddl).kind === 'truncate';
+const isTruncate = (ddl: string): boolean => classifyDdl(ddl, { allowRename: true }).kind === 'truncate';

@@ -9,8 +9,8 @@ import { UnsupportedDdlError } from '../errors.ts';
 
 export type DdlAction =
   | { kind: 'create' }
-  /** ADD and/or DROP of columns; `drops` names the dropped columns. */
-  | { kind: 'columns'; drops: string[] }
+  /** ADD, DROP and (PostgreSQL sources) RENAME of columns; `drops` names the dropped columns, `renames` [from, to] pairs in order. */
+  | { kind: 'columns'; drops: string[]; renames: [string, string][] }
   | { kind: 'truncate' }
   /** Indexes: they change no row, and the destination keeps only the key. */
   | { kind: 'ignore' };
@@ -57,6 +57,7 @@ const ADD_NON_COLUMN = /^ADD\s+(CONSTRAINT|PRIMARY|UNIQUE|FOREIGN|CHECK|PARTITIO
 const ADD_INDEX = /^ADD\s+(INDEX|KEY|FULLTEXT|SPATIAL)\b/i;
 const DROP_INDEX = /^DROP\s+(INDEX|KEY)\b/i;
 const DROP_NON_COLUMN = /^DROP\s+(CONSTRAINT|PRIMARY|FOREIGN|CHECK|PARTITION|PERIOD|SYSTEM|DEFAULT)\b/i;
+const RENAME_COLUMN = new RegExp(`^RENAME\\s+COLUMN\\s+(${NAME})\\s+TO\\s+(${NAME})$`, 'i');
 const DROP_COLUMN = new RegExp(`^DROP\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(${NAME})(?:\\s+(?:CASCADE|RESTRICT))?$`, 'i');
 
 /**
@@ -66,7 +67,12 @@ const DROP_COLUMN = new RegExp(`^DROP\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(${
  */
 const ADD_FILLS_ROWS = /\bDEFAULT\s+(?!NULL\b)|\bNOT\s+NULL\b|\bAS\s*\(|\bGENERATED\b|\bAUTO_INCREMENT\b/i;
 
-export function classifyDdl(statement: string): DdlAction {
+/**
+ * `allowRename`: RENAME COLUMN is replicated only where the capture itself
+ * wrote the statement from the source's catalog (PostgreSQL relation
+ * messages); a MariaDB statement stays unsupported.
+ */
+export function classifyDdl(statement: string, opts: { allowRename?: boolean } = {}): DdlAction {
   const s = normaliseDdl(statement);
   if (/^CREATE\s+TABLE\b/i.test(s)) return { kind: 'create' };
   if (/^(CREATE\s+(UNIQUE\s+)?INDEX|DROP\s+INDEX)\b/i.test(s)) return { kind: 'ignore' };
@@ -74,8 +80,11 @@ export function classifyDdl(statement: string): DdlAction {
   const alter = new RegExp(`^ALTER\\s+(?:ONLINE\\s+|IGNORE\\s+)?TABLE\\s+(?:IF\\s+EXISTS\\s+)?(?:ONLY\\s+)?${QNAME}\\s+(.+)$`, 'i').exec(s);
   if (!alter) throw new UnsupportedDdlError(statement);
   const drops: string[] = [];
+  const renames: [string, string][] = [];
   let columnChange = false;
   for (const clause of splitClauses(alter[1]!)) {
+    const rename = opts.allowRename ? RENAME_COLUMN.exec(clause) : null;
+    if (rename) { renames.push([unquote(rename[1]!), unquote(rename[2]!)]); columnChange = true; continue; }
     if (ADD_INDEX.test(clause) || DROP_INDEX.test(clause)) continue;
     if (/^ADD\b/i.test(clause) && !ADD_NON_COLUMN.test(clause)) {
       // The source fills existing rows without logging them: the destination would keep NULLs.
@@ -87,5 +96,5 @@ export function classifyDdl(statement: string): DdlAction {
     if (drop) { drops.push(unquote(drop[1]!)); columnChange = true; continue; }
     throw new UnsupportedDdlError(statement);
   }
-  return columnChange ? { kind: 'columns', drops } : { kind: 'ignore' };
+  return columnChange ? { kind: 'columns', drops, renames } : { kind: 'ignore' };
 }

@@ -27,7 +27,7 @@ import { destTable } from './dest-names.ts';
 import { cutAtDdl } from './lanes.ts';
 import {
   ADD_COVERS_SQL, CHECKPOINTS, CHUNKS, DDL_LOCK, HAS_COVERS_SQL, MAX_STATEMENT_BYTES, META_DDL, addColumnSql, createDatabaseSql, createTableSql,
-  deleteKeysSql, deleteOneSql, dropColumnSql, insertSql, qt,
+  deleteKeysSql, deleteOneSql, dropColumnSql, insertSql, qi, qt,
 } from './mysql-sql.ts';
 import { MARIADB_CAPS, toMysqlParam, type MysqlCaps, type ValueSite } from './type-map.ts';
 
@@ -149,7 +149,7 @@ export class MysqlApplier implements Applier {
         const seg = segments[i]!;
         const segSeq = i === segments.length - 1 ? sequence : seg[seg.length - 1]!.sequence;
         const ddl = seg.length === 1 && seg[0]!.op === 'ddl' ? seg[0]! : undefined;
-        if (ddl && classifyDdl(ddl.ddl ?? '').kind !== 'truncate') {
+        if (ddl && classifyDdl(ddl.ddl ?? '', { allowRename: ddl.source === 'postgres' }).kind !== 'truncate') {
           const cp = await this.readCheckpointOn(c, lane);
           this.laneCommits.check(lane, cp);
           if (cp === null || compareSequences(ddl.sequence, cp) > 0) await this.applyDdl(c, ddl);
@@ -275,7 +275,7 @@ export class MysqlApplier implements Applier {
   }
 
   /** CREATE (database and table) or ADD the missing columns, under a named lock. DDL commits implicitly. */
-  private async ensureTableOn(c: Conn, src: TableRef, columns: ColumnType[], key: string[], drops: string[] = []): Promise<void> {
+  private async ensureTableOn(c: Conn, src: TableRef, columns: ColumnType[], key: string[], drops: string[] = [], renames: [string, string][] = []): Promise<void> {
     const ref = destTable(src, this.opts.rename);
     for (const k of key) {
       if (!columns.some((x) => x.name === k)) throw new FatalError(`key column ${k} of ${src.schema}.${src.table} is not among its columns`);
@@ -290,6 +290,13 @@ export class MysqlApplier implements Applier {
         return;
       }
       const existing = new Set(have.map((r) => String(r.c)));
+      // Renamed before missing columns are added, so the column keeps its values (safe to repeat).
+      for (const [from, to] of renames) {
+        if (existing.has(from) && !existing.has(to)) {
+          await c.query(`ALTER TABLE ${qt(ref)} RENAME COLUMN ${qi(from)} TO ${qi(to)}`);
+          existing.delete(from); existing.add(to);
+        }
+      }
       for (const col of columns) if (!existing.has(col.name)) await c.query(addColumnSql(ref, col, this.caps));
       for (const d of drops) {
         if (existing.has(d) && !columns.some((col) => col.name === d)) await c.query(dropColumnSql(ref, d));
@@ -301,11 +308,11 @@ export class MysqlApplier implements Applier {
 
   private async applyDdl(c: Conn, e: ChangeEvent): Promise<void> {
     const stmt = e.ddl ?? '';
-    const action = classifyDdl(stmt);
+    const action = classifyDdl(stmt, { allowRename: e.source === 'postgres' });
     if (action.kind === 'ignore') return;
     if (action.kind === 'truncate') throw new FatalError('TRUNCATE is applied inside a transaction, not as DDL');
     if (e.columns.length === 0) throw new UnsupportedDdlError(stmt);
-    await this.ensureTableOn(c, { schema: e.schema, table: e.table }, e.columns, e.key, action.kind === 'columns' ? action.drops : []);
+    await this.ensureTableOn(c, { schema: e.schema, table: e.table }, e.columns, e.key, action.kind === 'columns' ? action.drops : [], action.kind === 'columns' ? action.renames : []);
   }
 
   private async runStep(c: Conn, step: Step): Promise<void> {

@@ -332,7 +332,7 @@ export class PgApplier implements Applier {
 
   private async applyDdl(c: Client, e: ChangeEvent): Promise<void> {
     const stmt = e.ddl ?? '';
-    const action = classifyDdl(stmt);
+    const action = classifyDdl(stmt, { allowRename: e.source === 'postgres' });
     const ref = { schema: e.schema, table: e.table };
     switch (action.kind) {
       case 'ignore':
@@ -343,8 +343,10 @@ export class PgApplier implements Applier {
       case 'create':
       case 'columns': {
         if (e.columns.length === 0) throw new UnsupportedDdlError(stmt);
-        await this.ensureTableIn(c, ref, e.columns, e.key);
         const dest = destTable(ref, this.opts.rename);
+        // Renamed before the new shape is ensured, so the column keeps its values instead of a new empty one.
+        if (action.kind === 'columns') for (const [from, to] of action.renames) await renameColumnIfPresent(c, dest, from, to);
+        await this.ensureTableIn(c, ref, e.columns, e.key);
         if (action.kind === 'columns') {
           for (const d of action.drops) if (!e.columns.some((col) => col.name === d)) await c.query(dropColumnSql(dest, d));
         }
@@ -352,6 +354,16 @@ export class PgApplier implements Applier {
       }
     }
   }
+}
+
+/** RENAME COLUMN, safe to repeat: only while the destination still has `from` and not yet `to`. */
+async function renameColumnIfPresent(c: Client, dest: TableRef, from: string, to: string): Promise<void> {
+  const r = await c.query<{ n: string }>(
+    `SELECT column_name::text AS n FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = ANY($3::text[])`,
+    [dest.schema, dest.table, [from, to]],
+  );
+  const names = new Set(r.rows.map((x) => x.n));
+  if (names.has(from) && !names.has(to)) await c.query(`ALTER TABLE ${qt(dest)} RENAME COLUMN ${qi(from)} TO ${qi(to)}`);
 }
 
 /** A primary key or unique index on exactly `key`: without one a COPY could duplicate rows instead of failing. */

@@ -282,7 +282,7 @@ export function toPgParam(v: Value | undefined, site: ValueSite): unknown {
       if (v === 'NaN' || v === 'Infinity' || v === '-Infinity') return v;
       return checkDecimal(v, site, col.precision || undefined, col.scale ?? 0, 'numeric');
     case 'float':
-      if (typeof v === 'number' || v === 'NaN' || v === 'Infinity' || v === '-Infinity') return v;
+      if (typeof v === 'number' || v === 'NaN' || v === 'Infinity' || v === '-Infinity' || v === '-0') return v;
       return fail(site, v, 'not a float');
     case 'text':
       if (typeof v !== 'string') return fail(site, v, 'not a string');
@@ -394,6 +394,7 @@ export function toMysqlParam(v: Value | undefined, site: ValueSite, caps: MysqlC
       return raw(checkDecimal(v, site, p, sc, `decimal(${p},${sc})`));
     }
     case 'float':
+      if (v === '-0') return -0;
       if (typeof v !== 'number' || !Number.isFinite(v)) fail(site, v, 'MariaDB float/double has no NaN or Infinity');
       return v;
     case 'text':

@@ -188,8 +188,19 @@ export class PgTransactionAssembler {
       if (known.table !== next.table) out.push(`ALTER TABLE ${quoteTable(next.schema, known.table)} RENAME TO ${quoteIdent(next.table)}`);
     }
     const nextNames = new Set(next.columns.map((c) => c.name));
-    for (const name of known.types.keys()) if (!nextNames.has(name)) out.push(`ALTER TABLE ${target} DROP COLUMN ${quoteIdent(name)}`);
+    // A renamed column keeps its place and type: the relation message shows an old name gone and a new one
+    // at the same position. Replicated as a rename (values kept), never as a drop plus an empty new column.
+    const knownNames = [...known.types.keys()];
+    const renamedFrom = new Map<string, string>();
+    knownNames.forEach((name, i) => {
+      const now = next.columns[i];
+      if (!nextNames.has(name) && now && !known.types.has(now.name) && known.types.get(name) === now.sourceType) renamedFrom.set(now.name, name);
+    });
+    for (const [to, from] of renamedFrom) out.push(`ALTER TABLE ${target} RENAME COLUMN ${quoteIdent(from)} TO ${quoteIdent(to)}`);
+    const renamed = new Set(renamedFrom.values());
+    for (const name of knownNames) if (!nextNames.has(name) && !renamed.has(name)) out.push(`ALTER TABLE ${target} DROP COLUMN ${quoteIdent(name)}`);
     for (const c of next.columns) {
+      if (renamedFrom.has(c.name)) continue;
       const was = known.types.get(c.name);
       if (was === undefined) out.push(`ALTER TABLE ${target} ADD COLUMN ${quoteIdent(c.name)} ${c.sourceType}`);
       else if (was !== c.sourceType) out.push(`ALTER TABLE ${target} ALTER COLUMN ${quoteIdent(c.name)} TYPE ${c.sourceType}`);

@@ -110,7 +110,8 @@ export function pgTextToValue(text: string | null | undefined, col: ColumnType):
       return Number.isSafeInteger(n) ? n : text;
     }
     case 'float':
-      return text === 'NaN' || text === 'Infinity' || text === '-Infinity' ? text : Number(text);
+      // Kept as text: JSON has no NaN or Infinity, and writes -0 as 0 (the feed would lose the sign).
+      return text === 'NaN' || text === 'Infinity' || text === '-Infinity' || text === '-0' ? text : Number(text);
     case 'bool':
       return text === 't' || text === 'true';
     case 'binary':

@@ -78,4 +78,51 @@ describe('fidelity, PostgreSQL source', () => {
       await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
     });
   }
+
+  it('-0 in real and double precision survives snapshot and stream (-> postgres)', async () => {
+    const src = await pgDatabase(inject('pgUrl'), uniq('negz_src')); handles.push(src);
+    const dst = await pgDatabase(inject('pgUrl'), uniq('negz_dst')); handles.push(dst);
+    await src.query(`CREATE TABLE f (id int PRIMARY KEY, r real, d double precision)`);
+    await src.query(`INSERT INTO f VALUES (1, '-0', '-0'), (2, 0, 0), (3, '-1.5e-40', '-4.9e-324')`);
+    const job = await createJob(gw.url, { name: uniq('negz'), type: 'SYNCHRONOUS', source: endpoint(src), destination: endpoint(dst), tables: [{ schema: 'public', tables: ['f'] }] });
+    await waitJob(gw.url, job.id, (j) => j.progress.phase === 'streaming' || j.status !== 'RUNNING', 60_000, 'streaming');
+    await src.query(`INSERT INTO f VALUES (4, '-0', '-0')`);
+    await src.query(`UPDATE f SET d = '-0' WHERE id = 2`);
+    // float8send shows the sign bit, which the text form of -0 and 0 also shows ('-0' vs '0').
+    const read = async (db: DbHandle) => (await db.query<{ r: string }>(`SELECT concat_ws('|', id, r::text, d::text, encode(float8send(d), 'hex')) AS r FROM ${db === src ? 'f' : 'public.f'} ORDER BY id`)).map((x) => x.r);
+    const want = await read(src);
+    expect(want[0]).toBe('1|-0|-0|8000000000000000');
+    const got = await waitFor(() => read(dst).catch(() => [] as string[]), (rows) => rows.join() === want.join(), 30_000, 'f converged').catch(() => read(dst));
+    expect(got).toEqual(want);
+    await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
+  });
+
+  for (const to of ['postgres', 'mysql'] as const) {
+    it(`RENAME COLUMN on the source while streaming keeps every value (-> ${to})`, async () => {
+      const src = await pgDatabase(inject('pgUrl'), uniq('ren_src')); handles.push(src);
+      const dst = to === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq('ren_dst')) : await mariaDatabase(inject('mariaUrl'), uniq('ren_dst'));
+      handles.push(dst);
+      await src.query(`CREATE TABLE r (id int PRIMARY KEY, label text, n int)`);
+      await src.query(`INSERT INTO r SELECT g, 'before ' || g, g FROM generate_series(1, 20) g`);
+      const job = await createJob(gw.url, {
+        name: uniq('ren'), type: 'SYNCHRONOUS', source: endpoint(src), destination: endpoint(dst), tables: [{ schema: 'public', tables: ['r'] }],
+        ...(to === 'mysql' ? { rename: { schemas: { public: dst.database } } } : {}),
+      });
+      await waitJob(gw.url, job.id, (j) => j.progress.phase === 'streaming' || j.status !== 'RUNNING', 60_000, 'streaming');
+      await src.query(`INSERT INTO r VALUES (21, 'streamed 21', 21)`);
+      await src.query(`ALTER TABLE r RENAME COLUMN label TO title`);
+      await src.query(`INSERT INTO r VALUES (22, 'after 22', 22)`);
+      await src.query(`UPDATE r SET title = title || '!' WHERE id IN (2, 21)`);
+      await src.query(`UPDATE r SET n = n + 100 WHERE id = 3`);
+      const want = (await src.query<{ r: string }>(`SELECT concat_ws('|', id, title, n) AS r FROM r ORDER BY id`)).map((x) => x.r);
+      const dstTable = to === 'postgres' ? 'public.r' : `\`${dst.database}\`.r`;
+      const sql = to === 'postgres' ? `SELECT concat_ws('|', id, title, n) AS r FROM ${dstTable} ORDER BY id` : `SELECT CONCAT_WS('|', id, title, n) AS r FROM ${dstTable} ORDER BY id`;
+      const got = await waitFor(async () => (await dst.query<{ r: string }>(sql).catch(() => [])).map((x) => x.r), (rows) => rows.join() === want.join(), 30_000, 'r converged')
+        .catch(async () => (await dst.query<{ r: string }>(sql).catch((e) => [{ r: String(e) }])).map((x) => x.r));
+      expect(got).toEqual(want);
+      const j = (await gql(gw.url, `query { job(id: "${job.id}") { status error } }`)).body.data.job;
+      expect(j).toEqual({ status: 'RUNNING', error: null });
+      await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
+    });
+  }
 });
