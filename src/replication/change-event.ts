@@ -71,6 +71,13 @@ export interface ColumnType {
   values?: string[];
   /** PostgreSQL type OID when the source is PostgreSQL. */
   pgOid?: number;
+  /**
+   * PostgreSQL source, kind 'other': the type a PostgreSQL destination creates
+   * when it differs from sourceType, because the source's type is its own
+   * (a domain over an array -> the array type; a composite type, or an array of
+   * composites -> text; an array of an enum -> text[]). docs/types.md.
+   */
+  pgType?: string;
   /** Original family for text/binary sizing: tinytext, mediumtext, longtext, blob, ... */
   family?: string;
 }

@@ -135,7 +135,7 @@ export function pgColumnDef(col: ColumnType): PgColumnDef {
       return { type: 'uuid' };
     case 'other':
       // PostgreSQL -> PostgreSQL keeps the exact type (interval, inet, arrays...).
-      return { type: isPgColumn(col) ? col.sourceType : 'text' };
+      return { type: isPgColumn(col) ? col.pgType ?? col.sourceType : 'text' };
   }
 }
 

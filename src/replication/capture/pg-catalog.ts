@@ -17,6 +17,7 @@ interface TypeRow {
   basetypmod: string | number;
   category: string;
   labels: string[] | null;
+  portable: string;
 }
 
 const typeKey = (oid: number, typmod: number): string => `${oid}:${typmod}`;
@@ -35,10 +36,24 @@ export async function loadTypeInfos(q: Queryable, pairs: { oid: number; typmod: 
             CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE p.typmod END AS basetypmod,
             t.typcategory::text AS category,
             (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e
-              WHERE e.enumtypid = COALESCE(b.oid, t.oid)) AS labels
+              WHERE e.enumtypid = COALESCE(b.oid, t.oid)) AS labels,
+            -- A type every PostgreSQL destination has, with the same text form: user-defined
+            -- domains, composites and arrays of them are the source database's own.
+            CASE
+              WHEN t.typtype = 'c' THEN 'text'
+              WHEN t.typtype = 'd' AND b.typtype = 'c' THEN 'text'
+              WHEN t.typtype = 'd' AND b.typcategory = 'A' AND be.typtype IN ('c', 'd') THEN 'text'
+              WHEN t.typtype = 'd' AND b.typcategory = 'A' AND be.typtype = 'e' THEN 'text[]'
+              WHEN t.typtype = 'd' THEN format_type(t.typbasetype, NULLIF(t.typtypmod, -1))
+              WHEN t.typcategory = 'A' AND te.typtype IN ('c', 'd') THEN 'text'
+              WHEN t.typcategory = 'A' AND te.typtype = 'e' THEN 'text[]'
+              ELSE format_type(p.oid, NULLIF(p.typmod, -1))
+            END AS portable
        FROM unnest($1::oid[], $2::int4[]) AS p(oid, typmod)
        JOIN pg_type t ON t.oid = p.oid
-       LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype`,
+       LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype
+       LEFT JOIN pg_type te ON te.oid = t.typelem AND t.typcategory = 'A'
+       LEFT JOIN pg_type be ON be.oid = b.typelem AND b.typcategory = 'A'`,
     [pairs.map((p) => p.oid), pairs.map((p) => p.typmod)],
   );
   for (const r of res.rows) {
@@ -51,6 +66,7 @@ export async function loadTypeInfos(q: Queryable, pairs: { oid: number; typmod: 
       baseTypmod: Number(r.basetypmod),
       category: r.category,
       enumLabels: r.labels,
+      portable: r.portable,
     };
     out.set(typeKey(info.oid, info.typmod), info);
   }

@@ -26,6 +26,8 @@ export interface PgTypeInfo {
   baseTypmod: number;
   /** typcategory of the type itself ('A' for arrays). */
   category: string;
+  /** A type any PostgreSQL database has, holding the same text form (see ColumnType.pgType). */
+  portable?: string;
   /** Enum labels in sort order, for enums (and domains over enums). */
   enumLabels: string[] | null;
 }
@@ -61,6 +63,7 @@ export function pgColumnKind(info: PgTypeInfo): ColumnKind {
 export function pgColumnType(name: string, info: PgTypeInfo, nullable?: boolean): ColumnType {
   const kind = pgColumnKind(info);
   const col: ColumnType = { name, kind, sourceType: info.formatted, pgOid: info.oid };
+  if (kind === 'other' && info.portable && info.portable !== info.formatted) col.pgType = info.portable;
   if (nullable !== undefined) col.nullable = nullable;
   const mod = info.baseTypmod;
   switch (kind) {

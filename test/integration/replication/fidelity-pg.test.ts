@@ -125,4 +125,26 @@ describe('fidelity, PostgreSQL source', () => {
       await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
     });
   }
+
+  it('domains over arrays, composite types and arrays of them (-> postgres): created as types the destination has, values equal as text', async () => {
+    const src = await pgDatabase(inject('pgUrl'), uniq('udt_src')); handles.push(src);
+    const dst = await pgDatabase(inject('pgUrl'), uniq('udt_dst')); handles.push(dst);
+    await src.query(`CREATE DOMAIN intlist AS int[] CHECK (cardinality(VALUE) < 10)`);
+    await src.query(`CREATE TYPE pair AS (a int, b text)`);
+    await src.query(`CREATE TYPE mood AS ENUM ('sad', 'ok')`);
+    await src.query(`CREATE DOMAIN pos AS int CHECK (VALUE > 0)`);
+    await src.query(`CREATE TABLE u (id int PRIMARY KEY, l intlist, p pair, ps pair[], ms mood[], n pos)`);
+    await src.query(`INSERT INTO u VALUES (1, '{1,2,3}', '(1,"a b")', ARRAY['(2,x)'::pair, '(3,"y,z")'::pair], '{sad,ok}', 5), (2, NULL, NULL, NULL, NULL, NULL)`);
+    const job = await createJob(gw.url, { name: uniq('udt'), type: 'SYNCHRONOUS', source: endpoint(src), destination: endpoint(dst), tables: [{ schema: 'public', tables: ['u'] }] });
+    await waitJob(gw.url, job.id, (j) => j.progress.phase === 'streaming' || j.status !== 'RUNNING', 60_000, 'streaming');
+    await src.query(`INSERT INTO u VALUES (3, '{}', '(,)', '{}', '{ok}', 7)`);
+    await src.query(`UPDATE u SET l = '{9}', p = '(4,"q\\"r")' WHERE id = 1`);
+    const read = async (db: DbHandle) => (await db.query<{ r: string }>(`SELECT concat_ws('|', id, l::text, p::text, ps::text, ms::text, n::text) AS r FROM public.u ORDER BY id`)).map((x) => x.r);
+    const want = await read(src);
+    const got = await waitFor(() => read(dst).catch(() => [] as string[]), (rows) => rows.join() === want.join(), 30_000, 'u converged').catch(() => read(dst).catch((e) => [String(e)]));
+    expect(got).toEqual(want);
+    const j = (await gql(gw.url, `query { job(id: "${job.id}") { status error } }`)).body.data.job;
+    expect(j).toEqual({ status: 'RUNNING', error: null });
+    await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
+  });
 });
