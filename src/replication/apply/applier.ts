@@ -129,4 +129,4 @@ export class SnapshotCovers {
   }
 }
 
-const isTruncate = (ddl: string): boolean => classifyDdl(ddl, { allowRename: true }).kind === 'truncate';
+const isTruncate = (ddl: string): boolean => classifyDdl(ddl, { fromPgCapture: true }).kind === 'truncate';

@@ -12,6 +12,8 @@ export type DdlAction =
   /** ADD, DROP and (PostgreSQL sources) RENAME of columns; `drops` names the dropped columns, `renames` [from, to] pairs in order. */
   | { kind: 'columns'; drops: string[]; renames: [string, string][] }
   | { kind: 'truncate' }
+  /** PostgreSQL `ALTER TYPE ... ADD VALUE`: the enum columns of the event's `columns` carry the labels now. */
+  | { kind: 'labels' }
   /** Indexes: they change no row, and the destination keeps only the key. */
   | { kind: 'ignore' };
 
@@ -68,14 +70,16 @@ const DROP_COLUMN = new RegExp(`^DROP\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(${
 const ADD_FILLS_ROWS = /\bDEFAULT\s+(?!NULL\b)|\bNOT\s+NULL\b|\bAS\s*\(|\bGENERATED\b|\bAUTO_INCREMENT\b/i;
 
 /**
- * `allowRename`: RENAME COLUMN is replicated only where the capture itself
- * wrote the statement from the source's catalog (PostgreSQL relation
- * messages); a MariaDB statement stays unsupported.
+ * `fromPgCapture`: RENAME COLUMN and ALTER TYPE ... ADD VALUE are replicated
+ * only where the capture itself wrote the statement from the source's catalog
+ * (PostgreSQL relation messages and enum types); a MariaDB statement stays
+ * unsupported.
  */
-export function classifyDdl(statement: string, opts: { allowRename?: boolean } = {}): DdlAction {
+export function classifyDdl(statement: string, opts: { fromPgCapture?: boolean } = {}): DdlAction {
   const s = normaliseDdl(statement);
   if (/^CREATE\s+TABLE\b/i.test(s)) return { kind: 'create' };
   if (/^(CREATE\s+(UNIQUE\s+)?INDEX|DROP\s+INDEX)\b/i.test(s)) return { kind: 'ignore' };
+  if (opts.fromPgCapture && /^ALTER\s+TYPE\s+.+\s+ADD\s+VALUE\b/i.test(s)) return { kind: 'labels' };
   if (new RegExp(`^TRUNCATE\\s+(?:TABLE\\s+)?(?:ONLY\\s+)?${QNAME}$`, 'i').test(s)) return { kind: 'truncate' };
   const alter = new RegExp(`^ALTER\\s+(?:ONLINE\\s+|IGNORE\\s+)?TABLE\\s+(?:IF\\s+EXISTS\\s+)?(?:ONLY\\s+)?${QNAME}\\s+(.+)$`, 'i').exec(s);
   if (!alter) throw new UnsupportedDdlError(statement);
@@ -83,7 +87,7 @@ export function classifyDdl(statement: string, opts: { allowRename?: boolean } =
   const renames: [string, string][] = [];
   let columnChange = false;
   for (const clause of splitClauses(alter[1]!)) {
-    const rename = opts.allowRename ? RENAME_COLUMN.exec(clause) : null;
+    const rename = opts.fromPgCapture ? RENAME_COLUMN.exec(clause) : null;
     if (rename) { renames.push([unquote(rename[1]!), unquote(rename[2]!)]); columnChange = true; continue; }
     if (ADD_INDEX.test(clause) || DROP_INDEX.test(clause)) continue;
     if (/^ADD\b/i.test(clause) && !ADD_NON_COLUMN.test(clause)) {

@@ -82,6 +82,11 @@ export function addColumnSql(ref: TableRef, col: ColumnType, caps: MysqlCaps): s
   return `ALTER TABLE ${qt(ref)} ADD COLUMN ${columnSql(col, caps, false)}`;
 }
 
+/** An enum/set column redefined with its labels now (ALTER TYPE ... ADD VALUE on a PostgreSQL source). */
+export function modifyColumnSql(ref: TableRef, col: ColumnType, caps: MysqlCaps, inKey: boolean): string {
+  return `ALTER TABLE ${qt(ref)} MODIFY COLUMN ${columnSql(col, caps, inKey)}`;
+}
+
 export function dropColumnSql(ref: TableRef, name: string): string {
   return `ALTER TABLE ${qt(ref)} DROP COLUMN ${qi(name)}`;
 }

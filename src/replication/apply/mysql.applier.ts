@@ -27,7 +27,7 @@ import { destTable } from './dest-names.ts';
 import { cutAtDdl } from './lanes.ts';
 import {
   ADD_COVERS_SQL, CHECKPOINTS, CHUNKS, DDL_LOCK, HAS_COVERS_SQL, MAX_STATEMENT_BYTES, META_DDL, addColumnSql, createDatabaseSql, createTableSql,
-  deleteKeysSql, deleteOneSql, dropColumnSql, insertSql, qi, qt,
+  deleteKeysSql, deleteOneSql, dropColumnSql, insertSql, modifyColumnSql, qi, qt,
 } from './mysql-sql.ts';
 import { MARIADB_CAPS, toMysqlParam, type MysqlCaps, type ValueSite } from './type-map.ts';
 
@@ -149,7 +149,7 @@ export class MysqlApplier implements Applier {
         const seg = segments[i]!;
         const segSeq = i === segments.length - 1 ? sequence : seg[seg.length - 1]!.sequence;
         const ddl = seg.length === 1 && seg[0]!.op === 'ddl' ? seg[0]! : undefined;
-        if (ddl && classifyDdl(ddl.ddl ?? '', { allowRename: ddl.source === 'postgres' }).kind !== 'truncate') {
+        if (ddl && classifyDdl(ddl.ddl ?? '', { fromPgCapture: ddl.source === 'postgres' }).kind !== 'truncate') {
           const cp = await this.readCheckpointOn(c, lane);
           this.laneCommits.check(lane, cp);
           if (cp === null || compareSequences(ddl.sequence, cp) > 0) await this.applyDdl(c, ddl);
@@ -308,10 +308,16 @@ export class MysqlApplier implements Applier {
 
   private async applyDdl(c: Conn, e: ChangeEvent): Promise<void> {
     const stmt = e.ddl ?? '';
-    const action = classifyDdl(stmt, { allowRename: e.source === 'postgres' });
+    const action = classifyDdl(stmt, { fromPgCapture: e.source === 'postgres' });
     if (action.kind === 'ignore') return;
     if (action.kind === 'truncate') throw new FatalError('TRUNCATE is applied inside a transaction, not as DDL');
     if (e.columns.length === 0) throw new UnsupportedDdlError(stmt);
+    if (action.kind === 'labels') {
+      const ref = destTable({ schema: e.schema, table: e.table }, this.opts.rename);
+      await this.ensureTableOn(c, { schema: e.schema, table: e.table }, e.columns, e.key);
+      for (const col of e.columns) if (col.kind === 'enum' || col.kind === 'set') await c.query(modifyColumnSql(ref, col, this.caps, e.key.includes(col.name)));
+      return;
+    }
     await this.ensureTableOn(c, { schema: e.schema, table: e.table }, e.columns, e.key, action.kind === 'columns' ? action.drops : [], action.kind === 'columns' ? action.renames : []);
   }
 

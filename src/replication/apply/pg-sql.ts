@@ -61,6 +61,12 @@ export function addColumnSql(ref: TableRef, col: ColumnType): string {
   return `ALTER TABLE ${qt(ref)} ADD COLUMN IF NOT EXISTS ${columnSql(col, false)}`;
 }
 
+/** The CHECK holding an enum or set column's labels, named so it can be replaced when labels are added. */
+export function labelCheckSql(ref: TableRef, col: ColumnType): string | undefined {
+  const def = pgColumnDef(col);
+  return def.check ? `ALTER TABLE ${qt(ref)} ADD CONSTRAINT ${qi(`${ref.table}_${col.name}_labels`)} CHECK (${def.check(qi(col.name))})` : undefined;
+}
+
 export function dropColumnSql(ref: TableRef, name: string): string {
   return `ALTER TABLE ${qt(ref)} DROP COLUMN IF EXISTS ${qi(name)}`;
 }

@@ -21,7 +21,7 @@ import { classifyDdl } from './ddl.ts';
 import { destTable } from './dest-names.ts';
 import {
   CHECKPOINTS, CHUNKS, DDL_LOCK_SQL, META_DDL, PG_MAX_PARAMS, addColumnSql, createTableSql, deleteKeysSql,
-  deleteOneSql, dropColumnSql, insertSql, qi, qt,
+  deleteOneSql, dropColumnSql, insertSql, labelCheckSql, qi, qt,
 } from './pg-sql.ts';
 import { assertKeyable, toPgParam, type ValueSite } from './type-map.ts';
 import { copyRows, copyText } from './pg-copy.ts';
@@ -332,10 +332,14 @@ export class PgApplier implements Applier {
 
   private async applyDdl(c: Client, e: ChangeEvent): Promise<void> {
     const stmt = e.ddl ?? '';
-    const action = classifyDdl(stmt, { allowRename: e.source === 'postgres' });
+    const action = classifyDdl(stmt, { fromPgCapture: e.source === 'postgres' });
     const ref = { schema: e.schema, table: e.table };
     switch (action.kind) {
       case 'ignore':
+        return;
+      case 'labels':
+        await this.ensureTableIn(c, ref, e.columns, e.key);
+        for (const col of e.columns) if (col.kind === 'enum' || col.kind === 'set') await replaceLabelCheck(c, destTable(ref, this.opts.rename), col);
         return;
       case 'truncate':
         await c.query(`TRUNCATE ${qt(destTable(ref, this.opts.rename))}`);
@@ -354,6 +358,20 @@ export class PgApplier implements Applier {
       }
     }
   }
+}
+
+/** Drops the CHECKs on the column alone (the one created with the table, or an earlier replacement) and adds one with the labels now. */
+async function replaceLabelCheck(c: Client, dest: TableRef, col: ColumnType): Promise<void> {
+  const add = labelCheckSql(dest, col);
+  if (!add) return;
+  const r = await c.query<{ name: string }>(
+    `SELECT con.conname::text AS name FROM pg_constraint con
+       JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = ANY(con.conkey)
+      WHERE con.conrelid = to_regclass($1) AND con.contype = 'c' AND array_length(con.conkey, 1) = 1 AND a.attname = $2`,
+    [qt(dest), col.name],
+  );
+  for (const { name } of r.rows) await c.query(`ALTER TABLE ${qt(dest)} DROP CONSTRAINT ${qi(name)}`);
+  await c.query(add);
 }
 
 /** RENAME COLUMN, safe to repeat: only while the destination still has `from` and not yet `to`. */

@@ -445,7 +445,7 @@ export class PgLogicalCapture implements CaptureSource {
    */
   private async loadBaseline(snapshotName?: string): Promise<SchemaBaseline> {
     const client = await this.pool.connect();
-    let res: pg.QueryResult<{ oid: string; schema: string; table: string; names: string[]; types: string[] }>;
+    let res: pg.QueryResult<{ oid: string; schema: string; table: string; names: string[]; types: string[]; labels: string[] }>;
     try {
       if (snapshotName) {
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -454,6 +454,7 @@ export class PgLogicalCapture implements CaptureSource {
       res = await client.query(
       `SELECT c.oid::int8 AS oid, pt.schemaname::text AS schema, pt.tablename::text AS table,
               array_agg(a.attname::text ORDER BY a.attnum) AS names,
+              array_agg(COALESCE((SELECT string_agg(e.enumlabel::text, E'\\x01' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = a.atttypid), '') ORDER BY a.attnum) AS labels,
               array_agg(format_type(a.atttypid, NULLIF(a.atttypmod, -1)) ORDER BY a.attnum) AS types
          FROM pg_publication_tables pt
          JOIN pg_namespace n ON n.nspname = pt.schemaname
@@ -472,7 +473,9 @@ export class PgLogicalCapture implements CaptureSource {
     }
     const out: SchemaBaseline = new Map();
     for (const r of res.rows) {
-      out.set(Number(r.oid), { schema: r.schema, table: r.table, types: new Map(r.names.map((n, i) => [n, r.types[i]!])) });
+      const labels = new Map<string, string[]>();
+      r.names.forEach((n, i) => { if (r.labels[i]) labels.set(n, r.labels[i]!.split('\x01')); });
+      out.set(Number(r.oid), { schema: r.schema, table: r.table, types: new Map(r.names.map((n, i) => [n, r.types[i]!])), labels });
     }
     return out;
   }

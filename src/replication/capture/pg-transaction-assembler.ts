@@ -47,7 +47,7 @@ interface RelationState {
 }
 
 /** Columns of a relation as the catalog showed them when the run started (name -> type text). */
-export type SchemaBaseline = Map<number, { schema: string; table: string; types: Map<string, string> }>;
+export type SchemaBaseline = Map<number, { schema: string; table: string; types: Map<string, string>; labels?: Map<string, string[]> }>;
 
 interface OpenTransaction {
   xid: number;
@@ -93,9 +93,11 @@ export class PgTransactionAssembler {
         await this.onRelation(msg);
         return undefined;
       case 'insert':
+        await this.refreshLabels(msg.relation, msg.new);
         this.onRow(Operation.Insert, msg.relation, null, msg.new, false);
         return this.piece();
       case 'update': {
+        await this.refreshLabels(msg.relation, msg.new);
         const st = this.relations.get(msg.relation.relationOid);
         if (msg.old) this.onRow(Operation.Update, msg.relation, msg.old, msg.new, false);
         else if (msg.key) this.onRow(Operation.Update, msg.relation, msg.key, msg.new, true);
@@ -151,6 +153,24 @@ export class PgTransactionAssembler {
     };
   }
 
+  /**
+   * `ALTER TYPE ... ADD VALUE` changes no relation message: a row carrying a
+   * label the enum column does not know yet is the first sign. The column's
+   * type is read again and an `ALTER TYPE ... ADD VALUE` DDL event goes ahead
+   * of the row, so the destination widens its labels in stream order.
+   */
+  private async refreshLabels(rel: Pgoutput.MessageRelation, tuple: Record<string, unknown> | null): Promise<void> {
+    const st = this.relations.get(rel.relationOid);
+    if (!st || !tuple || !this.included(st)) return;
+    const unknown = (c: ColumnType) => c.kind === 'enum' && typeof tuple[c.name] === 'string' && !(c.values ?? []).includes(tuple[c.name] as string);
+    const stale = st.columns.filter(unknown);
+    if (stale.length === 0) return;
+    const next = await this.describe(rel, st.wireSignature);
+    this.relations.set(rel.relationOid, next);
+    const names = new Set(stale.map((c) => c.name));
+    this.pushLabelDdl(next, next.columns.filter((c) => names.has(c.name)), new Map(stale.map((c) => [c.name, c.values ?? []])));
+  }
+
   private async onRelation(msg: Pgoutput.MessageRelation): Promise<void> {
     const signature = msg.columns.map((c) => `${c.name}:${c.typeOid}:${c.typeMod}`).join(',') + `|${msg.schema}.${msg.name}|${msg.replicaIdentity}`;
     const prev = this.relations.get(msg.relationOid);
@@ -166,6 +186,17 @@ export class PgTransactionAssembler {
       );
     }
     for (const ddl of this.schemaDiff(prev, state)) this.pushDdl(state, ddl);
+    // Enum labels added since the destination was shaped (the relation is described from the catalog as it is now).
+    const before = prev ? new Map(prev.columns.map((c) => [c.name, c.values ?? []])) : this.opts.baselineExact ? this.opts.baseline.get(state.oid)?.labels : undefined;
+    if (before) this.pushLabelDdl(state, state.columns.filter((c) => c.kind === 'enum' && before.has(c.name)), before);
+  }
+
+  private pushLabelDdl(state: RelationState, columns: ColumnType[], before: Map<string, string[]>): void {
+    for (const c of columns) {
+      const known = before.get(c.name) ?? [];
+      const added = (c.values ?? []).filter((v) => !known.includes(v));
+      if (added.length) this.pushDdl(state, `ALTER TYPE ${c.sourceType} ${added.map((v) => `ADD VALUE ${quoteLiteral(v)}`).join(', ')}`);
+    }
   }
 
   /** Synthetic DDL describing how `next` differs from what we knew before. */
@@ -310,4 +341,9 @@ export function canonicalLsn(lsn: string | null): string {
 
 function microsToMs(t: bigint | BigInt): number {
   return Number((t as bigint) / 1000n);
+}
+
+/** A SQL string literal (standard_conforming_strings). */
+function quoteLiteral(v: string): string {
+  return `'${v.replace(/'/g, "''")}'`;
 }

@@ -147,4 +147,34 @@ describe('fidelity, PostgreSQL source', () => {
     expect(j).toEqual({ status: 'RUNNING', error: null });
     await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
   });
+
+  for (const to of ['postgres', 'mysql'] as const) {
+    it(`ALTER TYPE ... ADD VALUE while streaming, then rows with the new label (-> ${to})`, async () => {
+      const src = await pgDatabase(inject('pgUrl'), uniq('lab_src')); handles.push(src);
+      const dst = to === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq('lab_dst')) : await mariaDatabase(inject('mariaUrl'), uniq('lab_dst'));
+      handles.push(dst);
+      await src.query(`CREATE TYPE mood AS ENUM ('sad', 'ok')`);
+      await src.query(`CREATE TABLE m (id int PRIMARY KEY, md mood)`);
+      await src.query(`INSERT INTO m VALUES (1, 'sad'), (2, 'ok')`);
+      const job = await createJob(gw.url, {
+        name: uniq('lab'), type: 'SYNCHRONOUS', source: endpoint(src), destination: endpoint(dst), tables: [{ schema: 'public', tables: ['m'] }],
+        ...(to === 'mysql' ? { rename: { schemas: { public: dst.database } } } : {}),
+      });
+      await waitJob(gw.url, job.id, (j) => j.progress.phase === 'streaming' || j.status !== 'RUNNING', 60_000, 'streaming');
+      await src.query(`INSERT INTO m VALUES (3, 'ok')`);
+      await src.query(`ALTER TYPE mood ADD VALUE 'great'`);
+      await src.query(`ALTER TYPE mood ADD VALUE 'it''s fine' BEFORE 'ok'`);
+      await src.query(`INSERT INTO m VALUES (4, 'great'), (5, 'it''s fine')`);
+      await src.query(`UPDATE m SET md = 'great' WHERE id = 1`);
+      const want = (await src.query<{ r: string }>(`SELECT concat_ws('|', id, md::text) AS r FROM m ORDER BY id`)).map((x) => x.r);
+      const dstTable = to === 'postgres' ? 'public.m' : `\`${dst.database}\`.m`;
+      const sql = to === 'postgres' ? `SELECT concat_ws('|', id, md) AS r FROM ${dstTable} ORDER BY id` : `SELECT CONCAT_WS('|', id, md) AS r FROM ${dstTable} ORDER BY id`;
+      const got = await waitFor(async () => (await dst.query<{ r: string }>(sql).catch(() => [])).map((x) => x.r), (rows) => rows.join() === want.join(), 30_000, 'm converged')
+        .catch(async () => (await dst.query<{ r: string }>(sql).catch((e) => [{ r: String(e) }])).map((x) => x.r));
+      const j = (await gql(gw.url, `query { job(id: "${job.id}") { status error } }`)).body.data.job;
+      expect(got).toEqual(want);
+      expect(j).toEqual({ status: 'RUNNING', error: null });
+      await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
+    });
+  }
 });
