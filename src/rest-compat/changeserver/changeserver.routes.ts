@@ -43,6 +43,8 @@ const responses = [
   { status: 415, description: 'Error: UNSUPPORTED_FORMAT' },
 ];
 
+const ZERO_SEQUENCE = '0.0.0';
+
 /** Variables of the changes query from Transicator's parameters; the feed comes from `feedOf`. */
 export function changesVariables(req: RestRequest, feed: string): Record<string, unknown> {
   selectMediaType(req.headers.accept); // 415 before any work
@@ -51,9 +53,12 @@ export function changesVariables(req: RestRequest, feed: string): Record<string,
   const limit = intParam(req.query, Param.Limit);
   if (limit !== undefined && limit > MAX_LIMIT) throw new RestError(400, `limit too high, exceeds max ${MAX_LIMIT}`, ChangeserverCode.ParameterInvalid);
   if (limit !== undefined && limit < 0) throw new RestError(400, Param.Limit, ChangeserverCode.ParameterInvalid);
+  // Transicator answered a negative block at once, as block=0.
   const block = intParam(req.query, Param.Block);
-  if (block !== undefined && block < 0) throw new RestError(400, Param.Block, ChangeserverCode.ParameterInvalid);
-  return { feed, scopes, since: single(req.query, Param.Since) ?? null, limit: limit ?? null, snapshot: single(req.query, Param.Snapshot) ?? null, block: block ?? null };
+  const wait = block === undefined ? null : Math.max(0, block);
+  // 0.0.0 is "from the start" in Transicator, never too old: what is retained.
+  const since = single(req.query, Param.Since);
+  return { feed, scopes, since: since === undefined || since === ZERO_SEQUENCE ? null : since, limit: limit ?? null, snapshot: single(req.query, Param.Snapshot) ?? null, block: wait };
 }
 
 function changesResult(data: { changes: GqlChangeList }, req: RestRequest) {

@@ -67,11 +67,20 @@ export interface ChangeserverListenerOptions extends ChangeserverRouterOptions {
 
 const MARKED_DOWN = 'Marked down';
 
-function sendStatus(req: Request, res: Response, status: number, reason?: string): void {
+/** goscaffold's health states: a JSON 503 carries one, as Transicator's did. */
+type HealthState = 'Failed' | 'NotReady';
+
+function sendStatus(req: Request, res: Response, status: number, reason?: string, state: HealthState = 'NotReady'): void {
   res.status(status);
   if (reason === undefined) { res.end(); return; }
-  if (String(req.headers.accept ?? '').includes('application/json')) res.json({ reason });
+  if (String(req.headers.accept ?? '').includes('application/json')) res.json({ status: state, reason });
   else res.type('text/plain').send(reason);
+}
+
+/** Management paths are GET only: other methods answer 405 in the dialect, not 404. */
+function methodNotAllowed(req: Request, res: Response): void {
+  const out = errorResponse(405, ChangeserverCode.MethodNotAllowed, `method ${req.method} not allowed on ${req.path}`);
+  res.status(405).set('Allow', 'GET, HEAD').type('application/json').send(serialize(out.json));
 }
 
 function notFound(_req: Request, res: Response): void {
@@ -83,18 +92,21 @@ type ManagementOptions = Pick<ChangeserverListenerOptions, 'failedChecks' | 'onM
 
 /** /health and /markdown, then (marked down: 503 for everything else) /ready. */
 function mountManagement(app: Router, opts: ManagementOptions): void {
-  const check = async (req: Request, res: Response) => {
+  const check = (state: HealthState) => async (req: Request, res: Response) => {
     const failed = await opts.failedChecks();
-    if (failed.length) sendStatus(req, res, 503, failed.join('; '));
+    if (failed.length) sendStatus(req, res, 503, failed.join('; '), state);
     else sendStatus(req, res, 200);
   };
-  app.get('/health', check);
+  app.get('/health', check('Failed'));
+  app.all('/health', methodNotAllowed);
   app.get('/markdown', (req, res) => {
     if (!opts.markdown.down) { opts.markdown.down = true; opts.onMarkdown?.(); }
     sendStatus(req, res, 200);
   });
+  app.all('/markdown', methodNotAllowed);
   app.use((req, res, next) => { if (opts.markdown.down) sendStatus(req, res, 503, MARKED_DOWN); else next(); });
-  app.get('/ready', check);
+  app.get('/ready', check('NotReady'));
+  app.all('/ready', methodNotAllowed);
 }
 
 /**

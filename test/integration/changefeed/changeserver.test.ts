@@ -123,6 +123,11 @@ describe('changeserver on a PostgreSQL subscribe job', () => {
     expect(idle.body.changes).toEqual([]);
     expect(idle.ms).toBeGreaterThanOrEqual(1900);
     expect(idle.ms).toBeLessThan(3500);
+    // Issue 14 item 16: Transicator treated a negative block as 0 (answer at once), not 400.
+    const negative = await getChanges(gw.url, '/changes', { scope: 'zz', since: tail, block: -1 });
+    expect(negative.status).toBe(200);
+    expect(negative.body.changes).toEqual([]);
+    expect(negative.ms).toBeLessThan(1000);
     const latencies: number[] = [];
     let since = tail;
     for (let i = 0; i < 3; i++) {
@@ -223,10 +228,16 @@ describe('changeserver on a PostgreSQL subscribe job', () => {
     const viaLegacy = await getChanges(legacy, '/changes', { scope: 'a' });
     expect(viaLegacy.status).toBe(200);
     expect(viaLegacy.body.changes.length).toBeGreaterThan(0);
+    // Issue 14 item 16: a known management path with another method is 405, not 404.
+    const post = await fetch(`${legacy}/markdown`, { method: 'POST' });
+    expect(post.status).toBe(405);
+    expect(((await post.json()) as { code: string }).code).toBe('METHOD_NOT_ALLOWED');
+    expect((await fetch(`${legacy}/ready`)).status).toBe(200);
     expect((await fetch(`${legacy}/markdown`)).status).toBe(200);
     const ready = await fetch(`${legacy}/ready`, { headers: { accept: 'application/json' } });
     expect(ready.status).toBe(503);
-    expect(await ready.json()).toEqual({ reason: 'Marked down' });
+    // Issue 14 item 15: goscaffold's JSON status body carries the state.
+    expect(await ready.json()).toEqual({ status: 'NotReady', reason: 'Marked down' });
     expect((await getChanges(legacy, '/changes', { scope: 'a' })).status).toBe(503);
     expect((await fetch(`${legacy}/health`)).status).toBe(200);
     expect((await fetch(`${gw.url}/ready`)).status).toBe(200);
@@ -250,6 +261,10 @@ describe('changeserver on a PostgreSQL subscribe job', () => {
     const fresh = await getChanges(gw.url, '/changes', { scope: ['a', 'b', 'c', 'lp', 'snap', 'other'] });
     expect(fresh.status).toBe(200);
     expect(fresh.body.changes.length).toBeLessThanOrEqual(5);
+    // Issue 14 item 12: since=0.0.0 means "from the start" in Transicator, never too old.
+    const zero = await getChanges(gw.url, '/changes', { scope: ['a', 'b', 'c', 'lp', 'snap', 'other'], since: '0.0.0' });
+    expect(zero.status).toBe(200);
+    expect(zero.body.changes.map((c: any) => c.sequence)).toEqual(fresh.body.changes.map((c: any) => c.sequence));
   });
 });
 
