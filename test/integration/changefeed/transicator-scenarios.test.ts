@@ -383,7 +383,7 @@ describe('changeserver errors and options', () => {
     expect((await fetch(`${mgmt}/markdown`)).status).toBe(200);
     const ready = await fetch(`${mgmt}/ready`, { headers: { accept: 'application/json' } });
     expect(ready.status).toBe(503);
-    expect(await ready.json()).toEqual({ reason: 'Marked down' });
+    expect(await ready.json()).toEqual({ status: 'NotReady', reason: 'Marked down' });
     expect((await fetch(`${mgmt}/health`)).status).toBe(200);
     expect((await getChanges(api, '/cs/changes', { scope: 'opt' })).status).toBe(503);
     // The gateway's own port is not the changeserver's: unaffected.
