@@ -20,6 +20,22 @@ export interface MysqlOptionsExtra {
 }
 
 /**
+ * DOUBLE and FLOAT read from the text protocol with the engine's own
+ * parser: mysql2 3.x (Packet.parseFloat) builds numbers of up to 17
+ * characters digit by digit (`result * 10 + d`, then `/ 10^k`), which is off
+ * in the last place for many values: 90.66666666666667 reads as
+ * 90.66666666666669. Number() of the server's text is exact (the server
+ * prints the shortest text that reads back as the same double).
+ */
+export const exactFloats: NonNullable<ConnectionOptions['typeCast']> = (field, next) => {
+  if (field.type === 'DOUBLE' || field.type === 'FLOAT') {
+    const s = field.string();
+    return s === null ? null : Number(s);
+  }
+  return next();
+};
+
+/**
  * Options that keep full value fidelity: big integers and decimals as exact
  * strings, temporal values as the server's text (zero dates survive, no local
  * time zone applied), JSON as text, and the session in UTC so TIMESTAMP text
@@ -40,6 +56,7 @@ export function mysqlConnectionOptions(conn: DbConnectionConfig, extra: MysqlOpt
     dateStrings: true,
     jsonStrings: true,
     timezone: 'Z',
+    typeCast: exactFloats,
     multipleStatements: extra.multipleStatements ?? false,
   };
   if (extra.useDatabase && conn.database) opts.database = conn.database;
