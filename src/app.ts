@@ -31,6 +31,7 @@ import type { Services } from './services/services.ts';
 import { ConnectionRepo } from './store/connection.repo.ts';
 import { JobRepo } from './store/job.repo.ts';
 import { ConnectionService } from './services/connection.service.ts';
+import { JobVerifyService } from './services/job-verify.service.ts';
 import { JobService, JOB_CONTROL_TOPIC, type JobControlMessage } from './services/job.service.ts';
 import { captureProcessor } from './queues/processors/capture.processor.ts';
 import { applyProcessor } from './queues/processors/apply.processor.ts';
@@ -189,6 +190,7 @@ export class App {
       clusters: this.clusters,
       connections,
       jobs,
+      verify: new JobVerifyService(jobs, connections, this.logger),
       cachedQueries,
       nodes: this.nodes,
       tasks: new TaskService(this.queues, this.pubsub.pubSub),

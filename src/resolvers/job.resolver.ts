@@ -6,6 +6,7 @@ import { pageWindow, toPage } from './pagination.ts';
 import { toDbConnection, toJob, toTask } from './mappers.ts';
 import { loaders } from './loaders.ts';
 import { toGraphQLError } from './change.resolver.ts';
+import { JobVerification, VerifyJobInput } from './job-verify.types.ts';
 
 @Resolver(() => Job)
 export class JobResolver {
@@ -48,6 +49,16 @@ export class JobResolver {
   async logs(@Root() job: Job, @Ctx() ctx: GraphQLContext, @Arg('last', () => Int, { defaultValue: 100 }) last: number): Promise<JobLog[]> {
     const rows = await ctx.services.jobs.repo.logs(job.id, Math.min(Math.max(last, 0), 10_000));
     return rows.map((r) => ({ at: r.at.toISOString(), level: r.level, message: r.message }));
+  }
+
+  @Authorized(Role.Operator)
+  @Mutation(() => JobVerification, {
+    complexity: 50,
+    description: 'Compare a running job\'s destination with its source, key range by key range (row count and checksum on both sides), without stopping the job. Ranges that differ are read again after a pause, so rows still in flight do not count; what is left is reported with some of its keys. docs/consistency.md, "Verifying a job".',
+  })
+  async verifyJob(@Arg('id', () => ID) id: string, @Arg('input', () => VerifyJobInput, { nullable: true }) input: VerifyJobInput | undefined, @Ctx() ctx: GraphQLContext): Promise<JobVerification> {
+    const v = await ctx.services.verify.verify(id, input ?? {});
+    return { ...v, jobStatus: v.jobStatus as unknown as JobVerification['jobStatus'], startedAt: v.startedAt.toISOString(), finishedAt: v.finishedAt.toISOString(), tables: v.tables as JobVerification['tables'] };
   }
 
   @Authorized(Role.Operator)

@@ -12,6 +12,7 @@ import type { ChangeFeedService } from './change-feed.service.ts';
 import type { PipelineService } from './pipeline.service.ts';
 import type { DataService } from './data.service.ts';
 import type { SinkService } from './sink.service.ts';
+import type { JobVerifyService } from './job-verify.service.ts';
 
 export interface Services {
   version: string;
@@ -22,6 +23,7 @@ export interface Services {
   pubSub: AppPubSub;
   connections: ConnectionService;
   jobs: JobService;
+  verify: JobVerifyService;
   cachedQueries: CachedQueryService;
   clusters: ClusterService;
   changes: ChangeFeedService;
