@@ -202,7 +202,8 @@ export function mysqlColumnType(col: ColumnType, caps: MysqlCaps, inKey = false)
     case 'bool':
       return 'tinyint(1)';
     case 'uuid':
-      return caps.uuidType ? 'uuid' : 'char(36) CHARACTER SET ascii COLLATE ascii_bin';
+      // A PostgreSQL uuid may be one MariaDB's uuid type refuses (10.11.5+: version >= 8 with variant 0, e.g. ffffffe6-ffff-8fff-8000-...): text keeps every one.
+      return caps.uuidType && !isPgColumn(col) ? 'uuid' : 'char(36) CHARACTER SET ascii COLLATE ascii_bin';
     case 'other':
       return inKey ? `varchar(${MYSQL_KEY_TEXT_CHARS}) ${caps.textCollation}` : `longtext ${caps.textCollation}`;
   }

@@ -83,6 +83,8 @@ const P_COLS: [string, string, string][] = [
   ['p49', 'boolean', 'true'],
   ['p50', 'boolean', 'false'],
   ['p51', 'uuid', `'f47ac10b-58cc-4372-a567-0e02b2c3d479'`],
+  // Valid in PostgreSQL, refused by MariaDB's uuid type (version 8, found by fidelity-property.test.ts).
+  ['p51b', 'uuid', `'ffffffe6-ffff-8fff-8000-00180000001d'`],
   ['p52', 'interval', `'1 day 02:03:04'`],
   ['p53', 'integer[]', `'{1,2,3}'`],
 ];
@@ -91,7 +93,7 @@ const P_TO_M: Record<string, string> = {
   p30: '-32768', p31: '9223372036854775807', p32: '-123.450000000000000000000000000001', p33: '3.141590000000000000000000000000', p34: '1.5', p35: '1e-300',
   p36: 'emoji 😀 "q" \\ x', p37: 'Ab  ', p38: 'xy', p39: '00FF7F', p40: '0001-01-01', p41: '24:00:00.000000', p42: '2024-02-29 13:14:15.123456',
   p43: '2100-01-01 00:00:00.500000', p44: '{"a": [1, 2], "b": 1}', p45: '{"b":1,  "a":2}', p46: 'happy', p47: '10101', p48: '101',
-  p49: '1', p50: '0', p51: 'f47ac10b-58cc-4372-a567-0e02b2c3d479', p52: '1 day 02:03:04', p53: '{1,2,3}',
+  p49: '1', p50: '0', p51: 'f47ac10b-58cc-4372-a567-0e02b2c3d479', p51b: 'ffffffe6-ffff-8fff-8000-00180000001d', p52: '1 day 02:03:04', p53: '{1,2,3}',
 };
 
 /** Every column as text, the same way on source and destination (binary as hex, bit as 0/1 digits). */
