@@ -158,7 +158,7 @@ export class App {
         out[name] = await this.queues!.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized');
       }
       return out;
-    });
+    }, async () => (this.services ? this.services.jobs.stats() : []));
 
     const connections = new ConnectionService(new ConnectionRepo(this.pool, this.secrets));
     const jobRepo = new JobRepo(this.pool);
@@ -227,6 +227,7 @@ export class App {
         publish: (topic, payload) => this.pubsub!.publish(topic, payload), logger: this.logger, metrics,
         retention: { maxChanges: config.feedMaxChanges, maxAgeMs: config.feedMaxAgeSeconds * 1000 },
         maxRepeatedFailures: config.taskMaxRepeatedFailures,
+        lagWarnMs: config.lagWarnSeconds * 1000,
       };
       this.workerHost.register(TaskKind.Capture, captureProcessor(deps));
       this.workerHost.register(TaskKind.Apply, applyProcessor(deps));

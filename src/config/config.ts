@@ -47,6 +47,7 @@ export const ENV_VARS = {
   subscriberStallSeconds: 'SUBSCRIBER_STALL_SECONDS',
   taskLockMs: 'TASK_LOCK_MS',
   taskMaxRepeatedFailures: 'TASK_MAX_REPEATED_FAILURES',
+  lagWarnSeconds: 'LAG_WARN_SECONDS',
   clusterConsensusPlugins: 'CLUSTER_CONSENSUS_PLUGINS',
   rateLimitPerSecond: 'RATE_LIMIT_PER_SECOND',
   graphqlMaxAliases: 'GRAPHQL_MAX_ALIASES',
@@ -145,6 +146,7 @@ const schema = z.object({
   taskLockMs: z.coerce.number().int().min(1000).max(600_000).default(10_000),
   /** A task failing this many times in a row with the same error at the same position fails its job (connection losses excepted). */
   taskMaxRepeatedFailures: z.coerce.number().int().min(1).max(1_000_000).default(10),
+  lagWarnSeconds: z.coerce.number().min(0.1).max(86_400).default(30),
   clusters: z.array(z.object({
     name: z.string(), size: z.number().int().min(1), consensus_plugin: z.string().optional(), consensus_mode: z.string().optional(),
   })).default([]),

@@ -1,7 +1,7 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, Subscription, type SubscribeResolverData } from 'type-graphql';
 import { Role } from '../auth/roles.ts';
 import type { GraphQLContext } from './context.ts';
-import { DbConnection, Job, JobConnection, JobEvent, JobInput, JobLog, JobsArgs, JobUpdateInput, Task } from './job.types.ts';
+import { DbConnection, Job, JobConnection, JobEvent, JobInput, JobLog, JobMetrics, JobsArgs, JobUpdateInput, Task } from './job.types.ts';
 import { pageWindow, toPage } from './pagination.ts';
 import { toDbConnection, toJob, toTask } from './mappers.ts';
 import { loaders } from './loaders.ts';
@@ -107,5 +107,13 @@ export class JobResolver {
   })
   jobEvents(@Root() event: JobEvent, @Arg('id', () => ID) _id: string): JobEvent {
     return event;
+  }
+}
+
+@Resolver(() => JobMetrics)
+export class JobMetricsResolver {
+  @FieldResolver(() => Int, { nullable: true, description: 'Transactions captured into the feed and not yet applied (null for jobs without apply).' })
+  async backlog(@Root() m: JobMetrics, @Ctx() ctx: GraphQLContext): Promise<number | null> {
+    return m.jobId ? ctx.services.jobs.backlog(m.jobId) : null;
   }
 }

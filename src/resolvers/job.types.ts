@@ -142,6 +142,9 @@ export class JobMetrics {
   @Field(() => Number, { nullable: true, description: 'Now minus the commit time of the last applied change.' }) lagMs!: number | null;
   @Field(() => String, { nullable: true }) capturedSequence?: string;
   @Field(() => String, { nullable: true }) appliedSequence?: string;
+  @Field(() => String, { nullable: true, description: 'Source commit time of the last captured transaction (ISO 8601).' }) lastCommitAt?: string;
+  /** Not a field: which job the backlog resolver reads. */
+  jobId!: string;
 }
 
 @ObjectType({ description: 'One unit a worker runs.' })

@@ -171,7 +171,9 @@ export class Gateway {
     app.use((req, res, next) => {
       const start = process.hrtime.bigint();
       res.on('finish', () => {
-        const route = req.route?.path ? String(req.route.path) : req.path.startsWith('/graphiql') ? '/graphiql' : req.path.split('/').slice(0, 3).join('/');
+        // The matched route's pattern (`/v1/job/:id`), or the mount point of the app that answered (`/graphql`,
+        // `/admin/queues`); everything else is one series, so unknown URLs cannot grow the registry.
+        const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : req.baseUrl ? req.baseUrl : res.statusCode === 404 ? 'unmatched' : 'other';
         opts.metrics.httpRequests.observe({ method: req.method, route, status: String(res.statusCode) }, Number(process.hrtime.bigint() - start) / 1e9);
       });
       next();

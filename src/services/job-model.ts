@@ -134,4 +134,6 @@ export interface JobMetricsData {
   capturedSequence?: string;
   appliedSequence?: string;
   capturedPosition?: unknown;
+  /** Source commit time of the last captured transaction (ISO). */
+  lastCommitAt?: string;
 }

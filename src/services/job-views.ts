@@ -2,7 +2,12 @@
 import type { JobRow } from '../store/job.repo.ts';
 
 export interface JobProgressView { phase: string; rowsDone: number; rowsEstimated: number; percent: number | null; etaSeconds: number | null; chunksDone: number; chunksTotal: number }
-export interface JobMetricsView { changesCaptured: number; rowsApplied: number; bytesCaptured: number; lagMs: number | null; capturedSequence?: string; appliedSequence?: string }
+export interface JobMetricsView {
+  /** The job's id, for the backlog field (read from Redis when asked); not a GraphQL field itself. */
+  jobId: string;
+  changesCaptured: number; rowsApplied: number; bytesCaptured: number; lagMs: number | null;
+  capturedSequence?: string; appliedSequence?: string; lastCommitAt?: string;
+}
 
 export function toProgress(r: JobRow): JobProgressView {
   const p = r.progress;
@@ -20,8 +25,8 @@ export function toProgress(r: JobRow): JobProgressView {
 export function toMetrics(r: JobRow): JobMetricsView {
   const m = r.metrics;
   return {
-    changesCaptured: m.changesCaptured ?? 0, rowsApplied: m.rowsApplied ?? 0, bytesCaptured: m.bytesCaptured ?? 0,
-    lagMs: m.lagMs ?? null, capturedSequence: m.capturedSequence, appliedSequence: m.appliedSequence,
+    jobId: r.id, changesCaptured: m.changesCaptured ?? 0, rowsApplied: m.rowsApplied ?? 0, bytesCaptured: m.bytesCaptured ?? 0,
+    lagMs: m.lagMs ?? null, capturedSequence: m.capturedSequence, appliedSequence: m.appliedSequence, lastCommitAt: m.lastCommitAt,
   };
 }
 

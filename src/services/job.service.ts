@@ -4,6 +4,7 @@
  * Tasks run on workers (src/queues/processors); this service only moves
  * state, enqueues tasks and tells running tasks to stop.
  */
+import type { JobStat } from '../observability/metrics.ts';
 import type { JobRepo, JobRow } from '../store/job.repo.ts';
 import type { ConnectionService, ConnectionInputData } from './connection.service.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
@@ -94,6 +95,24 @@ export class JobService {
 
   async list(f: { status?: JobStatus[]; type?: JobType[]; name?: string }, offset: number, limit: number): Promise<JobRow[]> {
     return (await this.repo.list(f, offset, limit)).rows;
+  }
+
+  /** Transactions captured into the job's feed and not yet applied (the ReplChanBufferSize counter); null without apply. */
+  async backlog(id: string, type?: string): Promise<number | null> {
+    if (type === JobType.Subscribe) return null;
+    const n = await this.redis.get(`${this.feedPrefix}:job:{${id}}:inflight`);
+    return Math.max(0, Number(n ?? 0));
+  }
+
+  /** Lag, backlog and last captured commit of every running job, for the per-job /metrics gauges. */
+  async stats(): Promise<JobStat[]> {
+    const rows = (await this.repo.list({ status: [JobStatus.Running] }, 0, 10_000)).rows;
+    return Promise.all(rows.map(async (r) => {
+      const backlog = await this.backlog(r.id, r.type).catch(() => null);
+      const lag = r.metrics.lagMs ?? null;
+      const commit = r.metrics.lastCommitAt ? Date.parse(r.metrics.lastCommitAt) / 1000 : null;
+      return { job: r.name, lagSeconds: lag === null ? null : backlog === 0 ? 0 : lag / 1000, backlog, lastCommitSeconds: commit };
+    }));
   }
 
   async get(ref: string): Promise<JobRow> {

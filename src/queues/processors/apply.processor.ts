@@ -86,7 +86,29 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
       const base = Number(job.metrics.rowsApplied ?? 0);
       let applied = 0; let lastSeq: string | undefined; let lagMs: number | null = null;
       let captureDoneSeen = false;
+      // Caught up: the feed was found drained and nothing was applied for a second since. Lag is then 0,
+      // not the age of the last change applied (which would grow while the source is idle).
+      let lastAppliedAt = 0; let drainedAt = 0;
+      const lagWarnMs = deps.lagWarnMs ?? 30_000;
+      let lagging = false;
+      const watchLag = async () => {
+        if (lagMs === null) return;
+        if (!lagging && lagMs > lagWarnMs) {
+          lagging = true;
+          const backlog = Number(await deps.redis.get(counterKey).catch(() => 0) ?? 0);
+          const msg = `apply is ${(lagMs / 1000).toFixed(1)} s behind the source (over LAG_WARN_SECONDS=${lagWarnMs / 1000}); ${backlog} transaction(s) captured and not yet applied`;
+          run.logger.warn({ job: job.name, jobId: job.id, lagMs, backlog }, msg);
+          await run.log('warn', msg);
+        } else if (lagging && lagMs <= lagWarnMs / 2) {
+          lagging = false;
+          const msg = `apply caught up: ${(lagMs / 1000).toFixed(1)} s behind the source`;
+          run.logger.info({ job: job.name, jobId: job.id, lagMs }, msg);
+          await run.log('info', msg);
+        }
+      };
       const flush = async () => {
+        if (drainedAt > lastAppliedAt && Date.now() - lastAppliedAt > 1000) lagMs = 0;
+        await watchLag().catch(() => undefined);
         await deps.jobs.mergeMetrics(job.id, { rowsApplied: base + applied, appliedSequence: lastSeq, lagMs });
         await deps.jobs.updateTask(p.taskId, { position: lastSeq ? { sequence: lastSeq } : undefined, progress: { rowsApplied: base + applied } });
       };
@@ -98,7 +120,7 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
         outcome = await runApply({
           feed: guardedReads(feed, generation, run), applier, lanes: job.spec.parallelWorkers, signal: run.signal,
           onApplied: async ({ count, transactions, lastSequence, lastCommitTime }) => {
-            applied += count; lastSeq = lastSequence; lagMs = Math.max(0, Date.now() - lastCommitTime);
+            applied += count; lastSeq = lastSequence; lagMs = Math.max(0, Date.now() - lastCommitTime); lastAppliedAt = Date.now();
             deps.metrics?.rowsApplied.inc({ job: job.name }, count);
             // Release ReplChanBufferSize room: capture counted one per appended transaction.
             if (transactions > 0) {
@@ -109,7 +131,7 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
           // A drained feed means nothing is in flight. Resetting here heals the counter after
           // crashes (an increment or decrement lost between the feed and Redis), which
           // otherwise only grows and finally blocks capture for good.
-          onDrained: async () => { await deps.redis.set(counterKey, 0); },
+          onDrained: async () => { drainedAt = Date.now(); await deps.redis.set(counterKey, 0); },
           // A migration is over when a read that started after capture was seen done found the feed drained.
           // "Done now" alone is not enough: the capture appends its last transactions and then marks itself
           // done, and the drained read that preceded this check may have missed those appends.

@@ -175,6 +175,8 @@ export async function runCaptureStream(cr: ComponentRun): Promise<void> {
   const appliers: Applier[] = [];
   let capture: CaptureSource | undefined;
   let fatal = false;
+  // For the component metrics: how far behind the source the last transaction was when it was written.
+  let lagAtLastMs = 0;
   try {
     const walk = async (c: PlannedComponent, path: Stage[], schema: RowSchema): Promise<void> => {
       for (const d of c.downstream.map((n) => byName.get(n)!)) {
@@ -261,7 +263,7 @@ export async function runCaptureStream(cr: ComponentRun): Promise<void> {
             if (out.length) { await b.applier.applyBatch(out, 0, last); b.rowsOut += out.length; }
           }
         }
-        if (!tx.partial) { lastPos = tx.resume; lastCommit = tx.commitTime; dirty = true; }
+        if (!tx.partial) { lastPos = tx.resume; lastCommit = tx.commitTime; lagAtLastMs = Math.max(0, Date.now() - tx.commitTime); dirty = true; }
       }, cr.signal);
     } finally {
       clearInterval(flusher);
@@ -288,7 +290,8 @@ export async function runCaptureStream(cr: ComponentRun): Promise<void> {
     }
     await capture?.close().catch(() => undefined);
     for (const a of appliers) await a.close().catch(() => undefined);
-    if (cr.signal.aborted) await writeStreamMetrics(cr, [...stagesByName.values()], branches).catch(() => undefined);
+    // errors: the attempts of this task that ended in an error before this one (BullMQ's attemptsMade).
+    if (cr.signal.aborted) await writeStreamMetrics(cr, [...stagesByName.values()], branches, { lagMs: lagAtLastMs, errors: cr.run.ctx.job.attemptsMade ?? 0 }).catch(() => undefined);
     // The components fused into this task end with it (the Capture's own task right after, in the processor):
     // once every task of a stopped stream reads canceled, its log reader and Writers are closed.
     if (over) {
@@ -299,7 +302,7 @@ export async function runCaptureStream(cr: ComponentRun): Promise<void> {
   }
 }
 
-async function writeStreamMetrics(cr: ComponentRun, stages: Stage[], branches: Branch[]): Promise<void> {
+async function writeStreamMetrics(cr: ComponentRun, stages: Stage[], branches: Branch[], figures: { lagMs: number; errors: number }): Promise<void> {
   const now = Date.now();
   const put = (component: string, name: string, value: number, type: string, unit: string) =>
     cr.deps.pipelines.putMetric(cr.jobId, component, METRIC_NAMESPACE, name, [['total', value]], { name, metric_type: type, unit, component_name: component });
@@ -307,8 +310,8 @@ async function writeStreamMetrics(cr: ComponentRun, stages: Stage[], branches: B
     await put(name, 'rows_in', rowsIn, 'COUNTER', 'rows');
     await put(name, 'rows_out', rowsOut, 'COUNTER', 'rows');
     await put(name, 'duration_ms', now - cr.startedAt, 'DURATION', 'ms');
-    await put(name, 'errors', 0, 'COUNTER', 'errors');
-    await put(name, 'lag_ms', 0, 'GAUGE', 'ms');
+    await put(name, 'errors', figures.errors, 'COUNTER', 'errors');
+    await put(name, 'lag_ms', figures.lagMs, 'GAUGE', 'ms');
   }
   await cr.writeMetrics();
 }

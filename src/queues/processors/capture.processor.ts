@@ -92,10 +92,10 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
       await deps.jobs.mergeProgress(job.id, { phase: job.type === JobType.Migration ? 'catching-up' : 'streaming' });
 
       const base = { changes: Number(job.metrics.changesCaptured ?? 0), bytes: Number(job.metrics.bytesCaptured ?? 0) };
-      let changes = 0; let bytes = 0; let lastSeq: string | undefined; let lastPos: SourcePosition | undefined;
+      let changes = 0; let bytes = 0; let lastSeq: string | undefined; let lastPos: SourcePosition | undefined; let lastCommitAt: string | undefined;
       const counterKey = `${deps.feedPrefix}:job:{${job.id}}:inflight`;
       const flush = async () => {
-        await deps.jobs.mergeMetrics(job.id, { changesCaptured: base.changes + changes, bytesCaptured: base.bytes + bytes, capturedSequence: lastSeq, capturedPosition: lastPos });
+        await deps.jobs.mergeMetrics(job.id, { changesCaptured: base.changes + changes, bytesCaptured: base.bytes + bytes, capturedSequence: lastSeq, capturedPosition: lastPos, ...(lastCommitAt ? { lastCommitAt } : {}) });
         if (lastPos) await deps.jobs.updateTask(p.taskId, { position: lastPos });
         const fresh = await deps.jobs.get(job.id);
         if (fresh) { run.job = fresh; run.publishJob('metrics'); }
@@ -155,6 +155,7 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
               // ReplChanBufferSize counts transactions: a large one's pieces count once, with its last piece.
               if (hasApply && !tx.partial) deps.redis.incr(counterKey).catch(() => undefined);
               lastSeq = tx.events.at(-1)?.sequence ?? lastSeq;
+              if (tx.commitTime) lastCommitAt = new Date(tx.commitTime).toISOString();
               deps.publish(`feed-appended:${job.feed_name}`, { feed: job.feed_name, last: lastSeq });
             }
             if (!tx.partial) lastPos = tx.resume;

@@ -31,6 +31,8 @@ export interface ReplicationDeps {
   retention: { maxChanges: number; maxAgeMs: number };
   /** TASK_MAX_REPEATED_FAILURES: same error, same position, this many attempts in a row -> the job fails. Default 10. */
   maxRepeatedFailures?: number;
+  /** LAG_WARN_SECONDS in ms: apply lag above this is logged (job log and server log). Default 30 s. */
+  lagWarnMs?: number;
 }
 
 const DEFAULT_MAX_REPEATED_FAILURES = 10;

@@ -122,6 +122,12 @@ describe('FATE-Flow v1 pipelines: Capture', () => {
     const metrics = await fate(gw.url, '/v1/tracking/component/metric/all', { job_id: jobId, role: 'local', party_id: 9999, component_name: 'writer_0' });
     // The writer's metrics were written when the stream ended.
     expect(metrics.body).toMatchObject({ retcode: 0, data: { stats: { rows_out: { meta: { component_name: 'writer_0' } } } } });
+    // lag_ms is how far behind the source the last transaction was when written (a real figure, not a constant 0);
+    // errors counts the attempts that failed before (none here).
+    const lag = metrics.body.data.stats.lag_ms.data[0][1];
+    expect(lag).toBeGreaterThan(0);
+    expect(lag).toBeLessThan(60_000);
+    expect(metrics.body.data.stats.errors.data).toEqual([['total', 0]]);
   });
 
   it('a worker that never got the stop notice applies nothing committed after the stop answered', async () => {
