@@ -256,6 +256,7 @@ export class App {
           auth, queue: (name) => this.queues!.get(name),
           // Every queue: the shared pool and one per cluster (released clusters' queues are obliterated).
           queueNames: async () => [QueueName.Tasks, ...(await new ClusterRepo(this.pool).list({}, 0, 10_000)).rows.map((c) => clusterQueueName(c.name))],
+          taskLabels: () => jobRepo.taskLabels(),
         })],
         checks: [
           { name: 'postgres', check: async () => { await this.pool.query('SELECT 1'); } },

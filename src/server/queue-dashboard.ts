@@ -31,6 +31,18 @@ export interface QueueDashboardOptions {
   /** The queue object for a name (shared producer connection). */
   queue: (name: string) => Queue;
   refreshMs?: number;
+  /** "job name: task name" by task id, read with the queue list: the dashboard shows it beside each task's kind. */
+  taskLabels?: () => Promise<Map<string, string>>;
+}
+
+/** bull-board's name column: the task kind, then whose task it is (the BullMQ ids are UUIDs). */
+export function taskName(job: { name?: string; data?: { taskId?: unknown; jobId?: unknown; sinkId?: unknown } }, labels: Map<string, string>): string {
+  const kind = job.name ?? '';
+  const taskId = typeof job.data?.taskId === 'string' ? job.data.taskId : undefined;
+  const label = (taskId && labels.get(taskId))
+    ?? (typeof job.data?.sinkId === 'string' ? `sink ${job.data.sinkId}` : undefined)
+    ?? (typeof job.data?.jobId === 'string' ? `job ${job.data.jobId}` : undefined);
+  return label ? `${kind} · ${label}` : kind;
 }
 
 const CSP = [
@@ -71,6 +83,7 @@ export function queueDashboardRouter(opts: QueueDashboardOptions): Router {
   const refreshMs = opts.refreshMs ?? 5000;
   let shown = '';
   let refreshedAt = 0;
+  let labels = new Map<string, string>();
   let refreshing: Promise<void> | undefined;
   const refresh = async (): Promise<void> => {
     if (Date.now() - refreshedAt < refreshMs) return;
@@ -78,8 +91,13 @@ export function queueDashboardRouter(opts: QueueDashboardOptions): Router {
       try {
         const names = [...new Set(await opts.queueNames())].sort();
         const key = names.join('\n');
+        if (opts.taskLabels) labels = await opts.taskLabels().catch(() => labels);
         if (key !== shown) {
-          board.replaceQueues(names.map((n) => new BullMQAdapter(opts.queue(n))));
+          board.replaceQueues(names.map((n) => {
+            const adapter = new BullMQAdapter(opts.queue(n));
+            adapter.setFormatter('name', (job: Parameters<typeof taskName>[0]) => taskName(job, labels));
+            return adapter;
+          }));
           shown = key;
         }
         refreshedAt = Date.now();

@@ -208,6 +208,13 @@ export class JobRepo {
     await this.pool.query(`UPDATE tasks SET ${sets.join(', ')} WHERE id = $1`, params);
   }
 
+  /** "job name: task name" by task id, newest tasks first (the queue dashboard's labels). */
+  async taskLabels(limit = 20_000): Promise<Map<string, string>> {
+    const { rows } = await this.pool.query<{ id: string; label: string }>(
+      `SELECT t.id, j.name || ': ' || t.name AS label FROM tasks t JOIN jobs j ON j.id = t.job_id ORDER BY t.updated_at DESC LIMIT $1`, [limit]);
+    return new Map(rows.map((r) => [r.id, r.label]));
+  }
+
   async tasksOf(jobIds: readonly string[]): Promise<TaskRow[]> {
     const { rows } = await this.pool.query<TaskRow>('SELECT * FROM tasks WHERE job_id = ANY($1::uuid[]) ORDER BY created_at, name', [jobIds]);
     return rows;

@@ -6,7 +6,9 @@
  * by that cookie. The page and its API list the shared `tasks` queue and the
  * configured cluster's queue, and the page loads nothing from another origin.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { pgDatabase, uniq, waitFor } from '../../support/databases.ts';
+import { createJob, endpoint, waitJob } from '../../support/replication.ts';
 import { startTestGateway, gql, type TestGateway } from '../../support/gateway.ts';
 import { Role } from '../../../src/auth/roles.ts';
 import { QUEUE_DASHBOARD_COOKIE } from '../../../src/server/queue-dashboard.ts';
@@ -53,6 +55,25 @@ describe('queue dashboard (/admin/queues)', () => {
     const names = body.queues.map((q) => q.name);
     expect(names).toContain('tasks');
     expect(names).toContain('tasks-cluster-east');
+  });
+
+  it('each task shows its kind with the job and task names, not only ids', async () => {
+    const src = await pgDatabase(inject('pgUrl'), uniq('dash_src'));
+    const dst = await pgDatabase(inject('pgUrl'), uniq('dash_dst'));
+    try {
+      await src.query('CREATE TABLE t (id int PRIMARY KEY)');
+      const name = uniq('dashjob');
+      const job = await createJob(gw.url, { name, type: 'SYNCHRONOUS', source: endpoint(src), destination: endpoint(dst), tables: [{ schema: 'public', tables: ['t'] }] });
+      await waitJob(gw.url, job.id, (j) => j.progress.phase === 'streaming', 60_000, 'streaming');
+      const names = await waitFor(async () => {
+        const body = (await (await get('/admin/queues/api/queues?activeQueue=tasks&status=active&page=1&jobsPerPage=50')).json()) as { queues: { name: string; jobs: { name: string }[] }[] };
+        return body.queues.find((q) => q.name === 'tasks')!.jobs.map((j) => j.name);
+      }, (n) => n.includes(`capture · ${name}: Src`) && n.includes(`apply · ${name}: Dest`), 20_000, 'labelled tasks');
+      expect(names.filter((n) => n.includes(name)).sort()).toEqual([`apply · ${name}: Dest`, `capture · ${name}: Src`]);
+      await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
+    } finally {
+      await src.close(); await dst.close();
+    }
   });
 
   it('with tokens: none 401, reader/operator 403, admin 200 by header, ?token= (cookie) and cookie', async () => {
@@ -107,4 +128,5 @@ describe('queue dashboard (/admin/queues)', () => {
     expect(revoked.status).toBe(401);
     await revoked.arrayBuffer();
   });
+
 });
