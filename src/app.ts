@@ -42,20 +42,21 @@ import { Gateway } from './server/gateway.ts';
 import { CachedQueryRepo } from './store/cached-query.repo.ts';
 import { CachedQueryService } from './services/cached-query.service.ts';
 import { cachedQueryProcessor } from './queues/processors/cached-query.processor.ts';
-import { connectionServiceRouter } from './rest-compat/connection-service/index.ts';
-import { udupRouter } from './rest-compat/udup/index.ts';
+import { CONNECTION_SERVICE_OPENAPI_PATH, connectionServiceRouter } from './rest-compat/connection-service/index.ts';
+import { UDUP_OPENAPI_PATH, udupRouter } from './rest-compat/udup/index.ts';
 import { changeserverListenerRouter, changeserverManagementRouter, changeserverRouter, ensureChangeserverSource, type ChangeserverMarkdown } from './rest-compat/changeserver/index.ts';
 import { ChangeFeedService } from './services/change-feed.service.ts';
-import { celloRouter } from './rest-compat/cello/index.ts';
+import { CELLO_OPENAPI_PATH, celloRouter } from './rest-compat/cello/index.ts';
 import { ClusterRepo } from './store/cluster.repo.ts';
 import { ClusterService } from './services/cluster.service.ts';
-import { fateFlowRouter } from './rest-compat/fate-flow/index.ts';
+import { FATE_FLOW_OPENAPI_PATH, fateFlowRouter } from './rest-compat/fate-flow/index.ts';
 import { PipelineRepo } from './store/pipeline.repo.ts';
 import { PipelineService } from './services/pipeline.service.ts';
 import { DataService } from './services/data.service.ts';
 import { componentProcessor } from './queues/processors/component.processor.ts';
 import { dataProcessor } from './queues/processors/data.processor.ts';
 import { startLegacyListener, type LegacyListener } from './server/legacy-listener.ts';
+import { landingRouter } from './server/landing.ts';
 import { queueDashboardRouter } from './server/queue-dashboard.ts';
 import { requestRateLimiter } from './server/rate-limit.ts';
 import { SinkRepo } from './store/sink.repo.ts';
@@ -257,6 +258,11 @@ export class App {
           // Every queue: the shared pool and one per cluster (released clusters' queues are obliterated).
           queueNames: async () => [QueueName.Tasks, ...(await new ClusterRepo(this.pool).list({}, 0, 10_000)).rows.map((c) => clusterQueueName(c.name))],
           taskLabels: () => jobRepo.taskLabels(),
+        }), landingRouter({
+          version: VERSION,
+          tokensRequired: async () => !(await auth.isOpen()),
+          openApi: [['Udup (/v1)', UDUP_OPENAPI_PATH], ['Cello (/v2)', CELLO_OPENAPI_PATH], ['FATE Flow', FATE_FLOW_OPENAPI_PATH], ['Connection Service', CONNECTION_SERVICE_OPENAPI_PATH]],
+          elsewhere: () => this.changeserverLinks(),
         })],
         checks: [
           { name: 'postgres', check: async () => { await this.pool.query('SELECT 1'); } },
@@ -343,6 +349,15 @@ export class App {
   }
 
   /** The changeserver routes on the gateway's own port, under CHANGESERVER_BASE_PATH when set. */
+  /** Where the changeserver API answers, for the landing page. */
+  private changeserverLinks(): [string, string][] {
+    const { config } = this.opts;
+    const base = config.changeserverBasePath ?? '';
+    const a = this.changeserverListener?.address;
+    if (a) return [[`changeserver (port ${a.port})`, `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${a.port}${base}/openapi.json`]];
+    return [['changeserver: on this port at ' + (base || '') + '/changes; its own port and OpenAPI document with CHANGESERVER_PORT (docs/compat.md)', '/docs/compat.md']];
+  }
+
   private changeserverGatewayRouter(executor: GraphQLExecutor): Router {
     const { config } = this.opts;
     const router = changeserverRouter(executor, { feed: config.changeserverFeed, onInternalError: (err) => this.logger.error({ err }, 'changeserver request failed') });

@@ -33,6 +33,10 @@ const DEFAULT_QUERY = `# Welcome to Tributary. Try:
 # Then dispatch a task through BullMQ and watch it:
 # mutation { runNoop(steps: 5, stepMs: 300) { taskId } }
 # subscription { taskEvents(taskId: "...") { state progress message result } }
+#
+# An UNAUTHENTICATED answer means this gateway has API tokens: open
+# /graphiql?token=YOUR_TOKEN once; the page keeps it in this browser and sends
+# it as "Authorization: Bearer" (and in the WebSocket's connection_init).
 `;
 
 /**
