@@ -20,7 +20,7 @@ export const GRAPHQL_MATRIX: Record<'query' | 'mutation' | 'subscription', Recor
   },
   mutation: {
     runNoop: 'operator', createConnection: 'operator', testConnection: 'operator', deleteConnection: 'operator',
-    createJob: 'operator', updateJob: 'operator', pauseJob: 'operator', resumeJob: 'operator', stopJob: 'operator', deleteJob: 'operator',
+    createJob: 'operator', updateJob: 'operator', verifyJob: 'operator', pauseJob: 'operator', resumeJob: 'operator', stopJob: 'operator', deleteJob: 'operator',
     applyCluster: 'operator', releaseCluster: 'operator', startCluster: 'operator', stopCluster: 'operator', restartCluster: 'operator',
     createCluster: 'admin', deleteCluster: 'admin',
     createDatabaseConnection: 'operator', createCachedQuery: 'operator', deleteDatabaseConnection: 'operator',
@@ -51,6 +51,8 @@ export const REST_MATRIX: RestEntry[] = [
   { api: 'gateway', method: 'GET', path: '/ready', role: 'anonymous' },
   { api: 'gateway', method: 'GET', path: '/metrics', role: 'anonymous', note: 'counters and queue depths only; no secrets (checked by the secrets test)' },
   { api: 'gateway', method: 'GET', path: '/admin/queues', role: 'admin', note: 'bull-board' },
+  { api: 'gateway', method: 'GET', path: '/', role: 'anonymous', note: 'landing page: links only, no data' },
+  { api: 'gateway', method: 'GET', path: '/docs/types.md', role: 'anonymous', note: 'the repository docs, as text' },
 
   { api: J, method: 'POST', path: '/v1/jobs', role: 'operator', body: { Name: 'authz-new', Tasks: [] } },
   { api: J, method: 'GET', path: '/v1/jobs', role: 'reader' },
