@@ -5,7 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** One running job's figures for the per-job gauges. */
-export interface JobStat { job: string; lagSeconds: number | null; backlog: number | null; lastCommitSeconds: number | null }
+export interface JobStat { job: string; lagSeconds: number | null; backlog: number | null; lastCommitSeconds: number | null; retainedLogBytes: number | null }
 
 export class Metrics {
   readonly registry = new Registry();
@@ -19,6 +19,7 @@ export class Metrics {
   readonly jobLag: Gauge<'job'>;
   readonly jobBacklog: Gauge<'job'>;
   readonly jobLastCommit: Gauge<'job'>;
+  readonly jobRetainedLog: Gauge<'job'>;
 
   constructor(queueCounts?: () => Promise<Record<string, Record<string, number>>>, jobStats?: () => Promise<JobStat[]>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tributary_' });
@@ -60,6 +61,7 @@ export class Metrics {
     });
     this.jobLag = perJob('tributary_job_lag_seconds', 'Running jobs: source commit to destination apply, seconds (0 when caught up)', (s) => s.lagSeconds);
     this.jobBacklog = perJob('tributary_job_backlog_transactions', 'Running jobs: transactions captured into the feed and not yet applied', (s) => s.backlog);
+    this.jobRetainedLog = perJob('tributary_job_retained_log_bytes', 'Running jobs: log the source keeps for the job (PostgreSQL WAL retained by its slot, MariaDB binary log after its position), bytes', (s) => s.retainedLogBytes);
     this.jobLastCommit = perJob('tributary_job_last_captured_commit_timestamp_seconds', 'Running jobs: source commit time of the last captured transaction, Unix seconds', (s) => s.lastCommitSeconds);
   }
 }

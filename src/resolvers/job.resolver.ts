@@ -116,4 +116,9 @@ export class JobMetricsResolver {
   async backlog(@Root() m: JobMetrics, @Ctx() ctx: GraphQLContext): Promise<number | null> {
     return m.jobId ? ctx.services.jobs.backlog(m.jobId) : null;
   }
+
+  @FieldResolver(() => Number, { nullable: true, complexity: 5, description: 'Log the source keeps for this job, bytes: PostgreSQL, the WAL its replication slot retains; MariaDB, the binary log after the capture position. Read from the source (at most every 5 s per job); null when unknown or unreachable.' })
+  async retainedLogBytes(@Root() m: JobMetrics, @Ctx() ctx: GraphQLContext): Promise<number | null> {
+    return m.jobId ? ctx.services.jobs.retainedLog(m.jobId) : null;
+  }
 }

@@ -103,6 +103,7 @@ export class JobInput {
   @Field(() => String, { nullable: true, description: 'Feed name (subscribe jobs); default the job name.' }) feedName?: string;
   @Field(() => JSONScalar, { nullable: true, description: 'Placement hints per task type, e.g. {"Src": "<node id>"}.' }) nodeHints?: Record<string, string>;
   @Field(() => LogLossActionEnum, { nullable: true, description: 'When the source lost the capture position (binlog purged, slot dropped): FAIL (default) or RESNAPSHOT.' }) onLogLoss?: LogLossAction;
+  @Field(() => Int, { nullable: true, description: 'PostgreSQL sources: while the captured tables see no writes, confirm the server\'s position this often (seconds), so the replication slot does not hold the WAL other databases write. 0 = off. Default 10.' }) heartbeatIntervalSeconds?: number;
   @Field(() => Boolean, { nullable: true, description: 'Create but do not start (status PENDING until resumeJob). The source readiness check (SOURCE_NOT_READY) is skipped.' }) paused?: boolean;
 }
 

@@ -78,7 +78,16 @@ export interface JobSpec {
   /** Feed retention overrides. */
   feedMaxChanges?: number;
   feedMaxAgeSeconds?: number;
+  /**
+   * PostgreSQL sources: an idle capture confirms the server's position this
+   * often, so the slot does not hold WAL while its tables see no writes.
+   * 0 = off; absent = 10 (jobs created before the option).
+   */
+  heartbeatIntervalSeconds?: number;
 }
+
+/** heartbeatIntervalSeconds when a job does not say. */
+export const DEFAULT_HEARTBEAT_SECONDS = 10;
 
 export const DEFAULT_SPEC: Omit<JobSpec, 'tables'> = {
   parallelWorkers: 1,

@@ -5,6 +5,8 @@
  * state, enqueues tasks and tells running tasks to stop.
  */
 import type { JobStat } from '../observability/metrics.ts';
+import type { SourcePosition } from '../replication/change-event.ts';
+import { retainedLogBytes } from '../replication/capture/log-retention.ts';
 import type { JobRepo, JobRow } from '../store/job.repo.ts';
 import type { ConnectionService, ConnectionInputData } from './connection.service.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
@@ -12,7 +14,7 @@ import { TaskKind } from '../queues/queue-names.ts';
 import type { JobTaskPayload } from '../queues/task-payloads.ts';
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
 import { AppError, ErrorCode, badInput, notFound } from '../errors.ts';
-import { DEFAULT_SPEC, JobStatus, JobType, LogLossAction, type JobSpec } from './job-model.ts';
+import { DEFAULT_HEARTBEAT_SECONDS, DEFAULT_SPEC, JobStatus, JobType, LogLossAction, type JobSpec } from './job-model.ts';
 import type { Principal } from '../auth/roles.ts';
 import type { Redis } from 'ioredis';
 import { openFeed } from '../replication/feed/feed-registry.ts';
@@ -44,6 +46,7 @@ export interface JobInputData {
   feedName?: string | null;
   nodeHints?: Record<string, string> | null;
   onLogLoss?: LogLossAction | null;
+  heartbeatIntervalSeconds?: number | null;
   paused?: boolean | null;
 }
 
@@ -76,6 +79,9 @@ function logLossAction(v: LogLossAction | null | undefined): LogLossAction {
   return v;
 }
 
+/** How long a source's retained-log answer is reused. */
+const RETAINED_LOG_CACHE_MS = 5000;
+
 export class JobService {
   /** Where tasks run (queue and note); the composition root sets the cluster service's. */
   placement: PlacementResolver = sharedPoolOnly;
@@ -104,6 +110,22 @@ export class JobService {
     return Math.max(0, Number(n ?? 0));
   }
 
+  private readonly retained = new Map<string, { at: number; value: Promise<number | null> }>();
+
+  /** retainedLogBytes of a job, asked of its source at most every RETAINED_LOG_CACHE_MS. */
+  async retainedLog(ref: string): Promise<number | null> {
+    const row = await this.repo.find(ref);
+    if (!row?.source_connection_id || row.status !== JobStatus.Running) return null;
+    const hit = this.retained.get(row.id);
+    if (hit && Date.now() - hit.at < RETAINED_LOG_CACHE_MS) return hit.value;
+    const sourceId = row.source_connection_id;
+    const value = (async () => retainedLogBytes(await this.connections.repo.config(sourceId), row.id, row.metrics.capturedPosition as SourcePosition | undefined))()
+      .catch(() => null);
+    this.retained.set(row.id, { at: Date.now(), value });
+    for (const [id, e] of this.retained) if (Date.now() - e.at > 10 * RETAINED_LOG_CACHE_MS) this.retained.delete(id);
+    return value;
+  }
+
   /** Lag, backlog and last captured commit of every running job, for the per-job /metrics gauges. */
   async stats(): Promise<JobStat[]> {
     const rows = (await this.repo.list({ status: [JobStatus.Running] }, 0, 10_000)).rows;
@@ -111,7 +133,7 @@ export class JobService {
       const backlog = await this.backlog(r.id, r.type).catch(() => null);
       const lag = r.metrics.lagMs ?? null;
       const commit = r.metrics.lastCommitAt ? Date.parse(r.metrics.lastCommitAt) / 1000 : null;
-      return { job: r.name, lagSeconds: lag === null ? null : backlog === 0 ? 0 : lag / 1000, backlog, lastCommitSeconds: commit };
+      return { job: r.name, lagSeconds: lag === null ? null : backlog === 0 ? 0 : lag / 1000, backlog, lastCommitSeconds: commit, retainedLogBytes: await this.retainedLog(r.id) };
     }));
   }
 
@@ -144,6 +166,7 @@ export class JobService {
       chunkRows: intIn(input.chunkRows, 'chunkRows', 100, 10_000_000, DEFAULT_SPEC.chunkRows),
       nodeHints: input.nodeHints ?? undefined,
       onLogLoss: logLossAction(input.onLogLoss),
+      heartbeatIntervalSeconds: intIn(input.heartbeatIntervalSeconds, 'heartbeatIntervalSeconds', 0, 3600, DEFAULT_HEARTBEAT_SECONDS),
     };
   }
 

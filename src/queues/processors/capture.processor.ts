@@ -14,7 +14,7 @@ import { openFeed } from '../../replication/feed/feed-registry.ts';
 import { runCapture } from '../../replication/pipeline/capture-runner.ts';
 import { parseStartPosition } from '../../replication/position.ts';
 import { ZERO_SEQUENCE } from '../../replication/sequence.ts';
-import { JobType, LogLossAction, wantsSnapshot, type JobRunState } from '../../services/job-model.ts';
+import { DEFAULT_HEARTBEAT_SECONDS, JobType, LogLossAction, wantsSnapshot, type JobRunState } from '../../services/job-model.ts';
 import { QueueName, TaskKind } from '../queue-names.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
@@ -56,6 +56,7 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
         // Resuming once the feed or the job recorded a position: a PostgreSQL slot found missing then was dropped (fatal).
         resuming: resume !== null || job.state.startPosition !== undefined,
         ackDelayMs: FEED_DURABLE_MS,
+        heartbeatMs: (job.spec.heartbeatIntervalSeconds ?? DEFAULT_HEARTBEAT_SECONDS) * 1000,
       });
       const prepared = await capture.prepare();
       const startPosition = from ?? prepared.position;

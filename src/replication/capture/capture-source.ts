@@ -23,6 +23,13 @@ export interface CaptureOptions {
    * on a crash then gets it sent again. Default 0.
    */
   ackDelayMs?: number;
+  /**
+   * PostgreSQL: while nothing of the captured tables is in flight, confirm the
+   * server's sent position (its keepalives) at most this often, so a slot
+   * whose tables see no writes does not hold the WAL other databases write.
+   * 0 = off. Default 10,000 ms (job option heartbeatIntervalSeconds).
+   */
+  heartbeatMs?: number;
   /** MariaDB replica server id; unique per reader. */
   serverId?: number;
   /** Column whose value becomes an event's scope. Default `_change_selector`. */

@@ -66,6 +66,8 @@ export interface PgLogicalCaptureOptions extends CaptureOptions {
 
 /** Longest delay between handling a transaction and confirming it to the server. */
 const STATUS_THROTTLE_MS = 100;
+/** Idle slots confirm the server's sent position this often (CaptureOptions.heartbeatMs). */
+export const DEFAULT_HEARTBEAT_MS = 10_000;
 /** Decoded messages queued ahead of the handler before the replication socket is paused, and resumed. */
 const QUEUE_HIGH = 5000;
 const QUEUE_LOW = 1000;
@@ -244,7 +246,21 @@ export class PgLogicalCapture implements CaptureSource {
       if (!finished) service.acknowledge(bigIntToLsn(confirmed > 0n ? confirmed - 1n : 0n)).catch(() => undefined);
     };
     let lastStatusAt = 0;
-    const timer = setInterval(sendStatus, Math.min(this.opts.statusIntervalMs ?? 10_000, 1000));
+    // Heartbeat: the server's keepalives carry how far it has sent (decoded, and skipped what the publication
+    // does not cover). With nothing in flight here every transaction committed before that point was handled,
+    // so confirming it is safe, and it lets an idle slot release the WAL other databases write.
+    const heartbeatMs = this.opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    let serverSent = 0n;
+    let lastBeatAt = Date.now();
+    let idle: () => boolean = () => false;
+    const heartbeat = (): void => {
+      if (heartbeatMs <= 0 || serverSent <= confirmed || !idle() || Date.now() - lastBeatAt < heartbeatMs) return;
+      lastBeatAt = Date.now();
+      confirmed = serverSent;
+      if (serverSent > handled) handled = serverSent;
+      service.acknowledge(bigIntToLsn(confirmed - 1n)).catch(() => undefined);
+    };
+    const timer = setInterval(() => { sendStatus(); heartbeat(); }, Math.min(this.opts.statusIntervalMs ?? 10_000, 1000));
     const finish = (err?: unknown): void => {
       if (finished) return;
       // Confirm what was handled since the last (throttled) status before the connection goes.
@@ -277,6 +293,7 @@ export class PgLogicalCapture implements CaptureSource {
     const socket = (): { pause?: () => void; resume?: () => void } | undefined =>
       (service as unknown as { _connection?: { stream?: { pause?: () => void; resume?: () => void } } })._connection?.stream;
     let piecesOpen = false;
+    idle = () => queue.length === 0 && !draining && !piecesOpen && !assembler.inTransaction && pendingAcks.length === 0 && handled === confirmed;
     const handle = async (msg: Pgoutput.Message): Promise<void> => {
       const tx = await assembler.accept(msg);
       if (!tx) return;
@@ -322,7 +339,9 @@ export class PgLogicalCapture implements CaptureSource {
       if (!socketPaused && queue.length >= QUEUE_HIGH) { socketPaused = true; socket()?.pause?.(); }
       if (!draining) void drain();
     });
-    service.on('heartbeat', (_lsn: string, _ts: number, shouldRespond: boolean) => {
+    service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) => {
+      const sent = lsnToBigInt(lsn);
+      if (sent > serverSent) serverSent = sent;
       if (shouldRespond) sendStatus();
     });
     service.on('error', (err: Error) => finish(err));

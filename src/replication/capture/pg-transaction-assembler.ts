@@ -79,6 +79,9 @@ export class PgTransactionAssembler {
   private readonly selector: string;
   private tx?: OpenTransaction;
 
+  /** Between a BEGIN and its COMMIT. */
+  get inTransaction(): boolean { return this.tx !== undefined; }
+
   constructor(private readonly opts: AssemblerOptions) {
     this.selector = opts.selectorColumn ?? DEFAULT_SELECTOR_COLUMN;
   }
