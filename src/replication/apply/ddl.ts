@@ -9,8 +9,13 @@ import { UnsupportedDdlError } from '../errors.ts';
 
 export type DdlAction =
   | { kind: 'create' }
-  /** ADD, DROP and (PostgreSQL sources) RENAME of columns; `drops` names the dropped columns, `renames` [from, to] pairs in order. */
-  | { kind: 'columns'; drops: string[]; renames: [string, string][] }
+  /**
+   * ADD, DROP, RENAME and type changes of columns: `drops` names the dropped
+   * columns, `renames` [from, to] pairs in order, `retypes` the columns (by
+   * their new name) whose type changed: the destination column takes the type
+   * the event's `columns` now map to.
+   */
+  | { kind: 'columns'; drops: string[]; renames: [string, string][]; retypes: string[] }
   | { kind: 'truncate' }
   /** PostgreSQL `ALTER TYPE ... ADD VALUE`: the enum columns of the event's `columns` carry the labels now. */
   | { kind: 'labels' }
@@ -59,7 +64,15 @@ const ADD_NON_COLUMN = /^ADD\s+(CONSTRAINT|PRIMARY|UNIQUE|FOREIGN|CHECK|PARTITIO
 const ADD_INDEX = /^ADD\s+(INDEX|KEY|FULLTEXT|SPATIAL)\b/i;
 const DROP_INDEX = /^DROP\s+(INDEX|KEY)\b/i;
 const DROP_NON_COLUMN = /^DROP\s+(CONSTRAINT|PRIMARY|FOREIGN|CHECK|PARTITION|PERIOD|SYSTEM|DEFAULT)\b/i;
-const RENAME_COLUMN = new RegExp(`^RENAME\\s+COLUMN\\s+(${NAME})\\s+TO\\s+(${NAME})$`, 'i');
+const RENAME_COLUMN = new RegExp(`^RENAME\\s+COLUMN\\s+(?:IF\\s+EXISTS\\s+)?(${NAME})\\s+TO\\s+(${NAME})$`, 'i');
+/** PostgreSQL `ALTER COLUMN c [SET DATA] TYPE t [USING ...]`. */
+const ALTER_TYPE = new RegExp(`^ALTER\\s+(?:COLUMN\\s+)?(${NAME})\\s+(?:SET\\s+DATA\\s+)?TYPE\\s+.+$`, 'i');
+/** Defaults and nullability: no row changes, and the destination keeps neither (only the key is NOT NULL there). */
+const ALTER_NO_ROWS = new RegExp(`^ALTER\\s+(?:COLUMN\\s+)?${NAME}\\s+(?:SET\\s+DEFAULT\\b.*|DROP\\s+DEFAULT|SET\\s+NOT\\s+NULL|DROP\\s+NOT\\s+NULL)$`, 'i');
+/** MariaDB `MODIFY [COLUMN] [IF EXISTS] c type ...`. */
+const MODIFY_COLUMN = new RegExp(`^MODIFY\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(${NAME})\\s+\\S`, 'i');
+/** MariaDB `CHANGE [COLUMN] [IF EXISTS] old new type ...`. */
+const CHANGE_COLUMN = new RegExp(`^CHANGE\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(${NAME})\\s+(${NAME})\\s+\\S`, 'i');
 const DROP_COLUMN = new RegExp(`^DROP\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(${NAME})(?:\\s+(?:CASCADE|RESTRICT))?$`, 'i');
 
 /**
@@ -70,6 +83,10 @@ const DROP_COLUMN = new RegExp(`^DROP\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(${
 const ADD_FILLS_ROWS = /\bDEFAULT\s+(?!NULL\b)|\bNOT\s+NULL\b|\bAS\s*\(|\bGENERATED\b|\bAUTO_INCREMENT\b/i;
 
 /**
+ * Type changes (PostgreSQL `ALTER COLUMN ... TYPE`, MariaDB `MODIFY` and a
+ * `CHANGE` that keeps the name) retype the destination column to what the new
+ * type maps to; the destination converts the values it holds.
+ *
  * `fromPgCapture`: RENAME COLUMN and ALTER TYPE ... ADD VALUE are replicated
  * only where the capture itself wrote the statement from the source's catalog
  * (PostgreSQL relation messages and enum types); a MariaDB statement stays
@@ -85,10 +102,27 @@ export function classifyDdl(statement: string, opts: { fromPgCapture?: boolean }
   if (!alter) throw new UnsupportedDdlError(statement);
   const drops: string[] = [];
   const renames: [string, string][] = [];
+  const retypes: string[] = [];
   let columnChange = false;
   for (const clause of splitClauses(alter[1]!)) {
+    // Renames only from the PostgreSQL capture: a MariaDB row event has no column names, and the capture maps
+    // it by position onto the table as it is now, so rows from before the rename already carry the new name.
     const rename = opts.fromPgCapture ? RENAME_COLUMN.exec(clause) : null;
     if (rename) { renames.push([unquote(rename[1]!), unquote(rename[2]!)]); columnChange = true; continue; }
+    if (ALTER_NO_ROWS.test(clause)) continue;
+    const retype = ALTER_TYPE.exec(clause) ?? MODIFY_COLUMN.exec(clause);
+    if (retype) {
+      // A MODIFY that adds a generated expression or fills rows is not a type change we can follow.
+      if (/^MODIFY/i.test(clause) && /\bAS\s*\(|\bGENERATED\b/i.test(clause)) throw new UnsupportedDdlError(statement);
+      retypes.push(unquote(retype[1]!)); columnChange = true; continue;
+    }
+    const change = CHANGE_COLUMN.exec(clause);
+    if (change) {
+      if (/\bAS\s*\(|\bGENERATED\b/i.test(clause)) throw new UnsupportedDdlError(statement);
+      const [from, to] = [unquote(change[1]!), unquote(change[2]!)];
+      if (from !== to) throw new UnsupportedDdlError(statement);
+      retypes.push(to); columnChange = true; continue;
+    }
     if (ADD_INDEX.test(clause) || DROP_INDEX.test(clause)) continue;
     if (/^ADD\b/i.test(clause) && !ADD_NON_COLUMN.test(clause)) {
       // The source fills existing rows without logging them: the destination would keep NULLs.
@@ -100,5 +134,5 @@ export function classifyDdl(statement: string, opts: { fromPgCapture?: boolean }
     if (drop) { drops.push(unquote(drop[1]!)); columnChange = true; continue; }
     throw new UnsupportedDdlError(statement);
   }
-  return columnChange ? { kind: 'columns', drops, renames } : { kind: 'ignore' };
+  return columnChange ? { kind: 'columns', drops, renames, retypes } : { kind: 'ignore' };
 }

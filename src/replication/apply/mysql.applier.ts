@@ -275,7 +275,7 @@ export class MysqlApplier implements Applier {
   }
 
   /** CREATE (database and table) or ADD the missing columns, under a named lock. DDL commits implicitly. */
-  private async ensureTableOn(c: Conn, src: TableRef, columns: ColumnType[], key: string[], drops: string[] = [], renames: [string, string][] = []): Promise<void> {
+  private async ensureTableOn(c: Conn, src: TableRef, columns: ColumnType[], key: string[], drops: string[] = [], renames: [string, string][] = [], retypes: string[] = []): Promise<void> {
     const ref = destTable(src, this.opts.rename);
     for (const k of key) {
       if (!columns.some((x) => x.name === k)) throw new FatalError(`key column ${k} of ${src.schema}.${src.table} is not among its columns`);
@@ -301,6 +301,12 @@ export class MysqlApplier implements Applier {
       for (const d of drops) {
         if (existing.has(d) && !columns.some((col) => col.name === d)) await c.query(dropColumnSql(ref, d));
       }
+      // A type changed at the source: the column takes the type it maps to now (MODIFY converts the values).
+      for (const name of retypes) {
+        const col = columns.find((x) => x.name === name);
+        if (!col) throw new FatalError(`column ${name} of ${src.schema}.${src.table} changed type but is not among its columns`);
+        await c.query(modifyColumnSql(ref, col, this.caps, key.includes(name)));
+      }
     } finally {
       await c.query('SELECT RELEASE_LOCK(?)', [DDL_LOCK]);
     }
@@ -318,7 +324,8 @@ export class MysqlApplier implements Applier {
       for (const col of e.columns) if (col.kind === 'enum' || col.kind === 'set') await c.query(modifyColumnSql(ref, col, this.caps, e.key.includes(col.name)));
       return;
     }
-    await this.ensureTableOn(c, { schema: e.schema, table: e.table }, e.columns, e.key, action.kind === 'columns' ? action.drops : [], action.kind === 'columns' ? action.renames : []);
+    if (action.kind === 'columns') await this.ensureTableOn(c, { schema: e.schema, table: e.table }, e.columns, e.key, action.drops, action.renames, action.retypes);
+    else await this.ensureTableOn(c, { schema: e.schema, table: e.table }, e.columns, e.key);
   }
 
   private async runStep(c: Conn, step: Step): Promise<void> {

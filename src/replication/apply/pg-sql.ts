@@ -67,6 +67,12 @@ export function labelCheckSql(ref: TableRef, col: ColumnType): string | undefine
   return def.check ? `ALTER TABLE ${qt(ref)} ADD CONSTRAINT ${qi(`${ref.table}_${col.name}_labels`)} CHECK (${def.check(qi(col.name))})` : undefined;
 }
 
+/** A column's type changed at the source: the destination column takes the type it maps to now, converting its values. */
+export function retypeColumnSql(ref: TableRef, col: ColumnType): string {
+  const def = pgColumnDef(col);
+  return `ALTER TABLE ${qt(ref)} ALTER COLUMN ${qi(col.name)} TYPE ${def.type} USING ${qi(col.name)}::${def.type}`;
+}
+
 export function dropColumnSql(ref: TableRef, name: string): string {
   return `ALTER TABLE ${qt(ref)} DROP COLUMN IF EXISTS ${qi(name)}`;
 }

@@ -21,7 +21,7 @@ import { classifyDdl } from './ddl.ts';
 import { destTable } from './dest-names.ts';
 import {
   CHECKPOINTS, CHUNKS, DDL_LOCK_SQL, META_DDL, PG_MAX_PARAMS, addColumnSql, createTableSql, deleteKeysSql,
-  deleteOneSql, dropColumnSql, insertSql, labelCheckSql, qi, qt,
+  deleteOneSql, dropColumnSql, retypeColumnSql, insertSql, labelCheckSql, qi, qt,
 } from './pg-sql.ts';
 import { assertKeyable, toPgParam, type ValueSite } from './type-map.ts';
 import { copyRows, copyText } from './pg-copy.ts';
@@ -353,6 +353,11 @@ export class PgApplier implements Applier {
         await this.ensureTableIn(c, ref, e.columns, e.key);
         if (action.kind === 'columns') {
           for (const d of action.drops) if (!e.columns.some((col) => col.name === d)) await c.query(dropColumnSql(dest, d));
+          for (const name of action.retypes) {
+            const col = e.columns.find((x) => x.name === name);
+            if (!col) throw new UnsupportedDdlError(stmt);
+            await c.query(retypeColumnSql(dest, col));
+          }
         }
         return;
       }

@@ -230,15 +230,20 @@ export class PgTransactionAssembler {
       const now = next.columns[i];
       if (!nextNames.has(name) && now && !known.types.has(now.name) && known.types.get(name) === now.sourceType) renamedFrom.set(now.name, name);
     });
-    for (const [to, from] of renamedFrom) out.push(`ALTER TABLE ${target} RENAME COLUMN ${quoteIdent(from)} TO ${quoteIdent(to)}`);
+    // Every column change of one relation message goes out as ONE statement: the event's columns are the shape
+    // after all of them, so an applier that took them one statement at a time would add a column that a later
+    // rename in the same message still has to create from its old name (and lose that column's values).
+    const clauses: string[] = [];
+    for (const [to, from] of renamedFrom) clauses.push(`RENAME COLUMN ${quoteIdent(from)} TO ${quoteIdent(to)}`);
     const renamed = new Set(renamedFrom.values());
-    for (const name of knownNames) if (!nextNames.has(name) && !renamed.has(name)) out.push(`ALTER TABLE ${target} DROP COLUMN ${quoteIdent(name)}`);
+    for (const name of knownNames) if (!nextNames.has(name) && !renamed.has(name)) clauses.push(`DROP COLUMN ${quoteIdent(name)}`);
     for (const c of next.columns) {
       if (renamedFrom.has(c.name)) continue;
       const was = known.types.get(c.name);
-      if (was === undefined) out.push(`ALTER TABLE ${target} ADD COLUMN ${quoteIdent(c.name)} ${c.sourceType}`);
-      else if (was !== c.sourceType) out.push(`ALTER TABLE ${target} ALTER COLUMN ${quoteIdent(c.name)} TYPE ${c.sourceType}`);
+      if (was === undefined) clauses.push(`ADD COLUMN ${quoteIdent(c.name)} ${c.sourceType}`);
+      else if (was !== c.sourceType) clauses.push(`ALTER COLUMN ${quoteIdent(c.name)} TYPE ${c.sourceType}`);
     }
+    if (clauses.length) out.push(`ALTER TABLE ${target} ${clauses.join(', ')}`);
     return out;
   }
 

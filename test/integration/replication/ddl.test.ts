@@ -1,7 +1,7 @@
 /**
  * DDL through real jobs: CREATE TABLE, ADD COLUMN and DROP COLUMN on a
  * replicated schema reach the destination (MariaDB -> PostgreSQL, MariaDB ->
- * MariaDB, PostgreSQL -> MariaDB); unsupported DDL (ALTER ... MODIFY, RENAME
+ * MariaDB, PostgreSQL -> MariaDB); unsupported DDL (ALTER ... RENAME TO, RENAME
  * TABLE) fails the job with a message quoting the statement.
  */
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
@@ -33,7 +33,7 @@ describe('DDL on a replicated schema', () => {
   beforeAll(async () => { gw = await startTestGateway(); });
   afterAll(async () => { await gw?.close(); for (const h of handles) await h.close().catch(() => undefined); });
 
-  it('MariaDB -> PostgreSQL: CREATE TABLE, ADD/DROP COLUMN applied; ALTER ... MODIFY fails the job quoting it', async () => {
+  it('MariaDB -> PostgreSQL: CREATE TABLE, ADD/DROP COLUMN applied; ALTER ... RENAME TO fails the job quoting it', async () => {
     const src = await open('mysql', 'ddl_m_src');
     const dst = await open('postgres', 'ddl_m_dst');
     const s = src.database;
@@ -54,9 +54,9 @@ describe('DDL on a replicated schema', () => {
     const t2 = await dst.query(`SELECT id, label, to_char(at, 'YYYY-MM-DD HH24:MI:SS.US') AS at FROM ${qname(dst, s, 't2')} ORDER BY id`);
     expect(t2).toEqual([{ id: 1, label: 'created later', at: '2024-05-06 07:08:09.123456' }, { id: 2, label: null, at: null }]);
 
-    const stmt = 'ALTER TABLE t1 MODIFY n bigint';
+    const stmt = 'ALTER TABLE t1 RENAME TO t1_renamed';
     await src.query(stmt);
-    await src.query('INSERT INTO t1 (id, n) VALUES (5, 5)');
+    await src.query('INSERT INTO t1_renamed (id, n) VALUES (5, 5)');
     const failed = await waitJob(gw.url, job.id, (j) => j.status !== 'RUNNING', 30_000, 'job failed');
     expect(failed.status).toBe('FAILED');
     expect(failed.error).toContain(stmt);
