@@ -357,15 +357,6 @@ function setLabels(v: Value, site: ValueSite): string[] {
   return parts;
 }
 
-/** MariaDB/MySQL: bit string -> big-endian bytes (a bare string would be stored as its ASCII codes). */
-function bitsToBuffer(bits: string, size: number): Buffer {
-  const bytes = Math.max(1, Math.ceil(size / 8));
-  let n = bits === '' ? 0n : BigInt('0b' + bits);
-  const buf = Buffer.alloc(bytes);
-  for (let i = bytes - 1; i >= 0; i--) { buf[i] = Number(n & 0xffn); n >>= 8n; }
-  return buf;
-}
-
 /**
  * A literal mysql2 inlines as is (sqlstring's toSqlString). Numbers go to
  * MariaDB unquoted because a quoted string compared with a DECIMAL or BIGINT
@@ -451,7 +442,9 @@ export function toMysqlParam(v: Value | undefined, site: ValueSite, caps: MysqlC
     case 'bit': {
       const bits = bitsOf(v, site, col.size);
       const n = col.size ?? 1;
-      return n <= 64 && !isVarbit(col) ? bitsToBuffer(bits, n) : bits;
+      // An unsigned integer literal, not bytes: a bare string would be stored as its ASCII codes, and MariaDB
+      // never finds a BIT value compared with a hex string (X'..'), so key deletes and updates would miss.
+      return n <= 64 && !isVarbit(col) ? raw((bits === '' ? 0n : BigInt('0b' + bits)).toString()) : bits;
     }
     case 'bool':
       if (typeof v === 'boolean') return v ? 1 : 0;
