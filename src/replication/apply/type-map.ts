@@ -387,7 +387,9 @@ export function toMysqlParam(v: Value | undefined, site: ValueSite, caps: MysqlC
     case 'float':
       if (v === '-0') return -0;
       if (typeof v !== 'number' || !Number.isFinite(v)) fail(site, v, 'MariaDB float/double has no NaN or Infinity');
-      return v;
+      // A 4-byte value travels as its shortest float32 text (3.4028235e38 for FLOAT's max), which read as a
+      // double lies above FLT_MAX: MariaDB calls that out of range. Its exact double is the same float32.
+      return mysqlColumnType(col, caps) === 'float' ? Math.fround(v) : v;
     case 'text':
     case 'other': {
       const s = typeof v === 'string' ? v : String(v);
