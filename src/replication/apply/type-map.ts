@@ -392,7 +392,10 @@ export function toMysqlParam(v: Value | undefined, site: ValueSite, caps: MysqlC
       return mysqlColumnType(col, caps) === 'float' ? Math.fround(v) : v;
     case 'text':
     case 'other': {
-      const s = typeof v === 'string' ? v : String(v);
+      let s = typeof v === 'string' ? v : String(v);
+      // CHAR(n) pads are no part of the value (PostgreSQL sends bpchar padded; MariaDB strips CHAR on read).
+      // A CHAR above 255 becomes varchar here, which would keep the pad: strip it, as CHAR(n <= 255) does.
+      if (col.kind === 'text' && col.fixed) s = s.replace(/ +$/, '');
       const type = mysqlColumnType(col, caps, inKey);
       const lim = /^(var)?char\((\d+)\)/.exec(type);
       if (lim && [...s].length > Number(lim[2])) fail(site, v, `longer than ${lim[2]} characters for ${type.split(' ')[0]}`);
