@@ -25,10 +25,25 @@ export interface MysqlCaps {
    * utf8mb4_nopad_bin, MySQL 8 utf8mb4_0900_bin).
    */
   textCollation: string;
+  /**
+   * The applier can store MariaDB's invalid-ENUM value (index 0) with a
+   * one-statement `SET STATEMENT sql_mode` (MariaDB only); without it such a
+   * value fails the job.
+   */
+  invalidEnum: boolean;
 }
 
 /** MariaDB 10.7 and later. */
-export const MARIADB_CAPS: MysqlCaps = { uuidType: true, textCollation: 'CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin' };
+export const MARIADB_CAPS: MysqlCaps = { uuidType: true, textCollation: 'CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin', invalidEnum: true };
+
+/**
+ * MariaDB's invalid-ENUM value: index 0, stored by a non-strict session for a
+ * string that is no label, read back as ''. The feed carries it as '', which
+ * is told apart from a real '' label by the labels.
+ */
+export function isInvalidEnum(v: Value | undefined, col: ColumnType): boolean {
+  return v === '' && col.kind === 'enum' && !isPgColumn(col) && !(col.values ?? []).includes('');
+}
 
 export interface PgColumnDef {
   type: string;
@@ -343,9 +358,16 @@ export function toPgParam(v: Value | undefined, site: ValueSite): unknown {
   }
 }
 
+/** MariaDB shows 4-byte characters of labels as '?' when they could not be read exactly (mysql-schema.ts exactLabels). */
+function labelHint(labels: string[]): string {
+  return labels.some((l) => l.includes('?'))
+    ? " (MariaDB's metadata shows 4-byte characters of labels as '?': grant the source user CREATE TEMPORARY TABLES on the schema so the labels can be read exactly)"
+    : '';
+}
+
 function checkLabel(v: Value, site: ValueSite): string {
   const labels = site.column.values;
-  if (labels && labels.length && !labels.includes(String(v))) fail(site, v, 'not one of the enum labels');
+  if (labels && labels.length && !labels.includes(String(v))) fail(site, v, `not one of the enum labels${labelHint(labels)}`);
   return String(v);
 }
 
@@ -353,7 +375,7 @@ function setLabels(v: Value, site: ValueSite): string[] {
   const s = String(v);
   const parts = s === '' ? [] : s.split(',');
   const labels = site.column.values;
-  if (labels && parts.some((p) => !labels.includes(p))) fail(site, v, 'not a subset of the set labels');
+  if (labels && parts.some((p) => !labels.includes(p))) fail(site, v, `not a subset of the set labels${labelHint(labels)}`);
   return parts;
 }
 
@@ -441,6 +463,8 @@ export function toMysqlParam(v: Value | undefined, site: ValueSite, caps: MysqlC
       return s;
     }
     case 'enum':
+      // The invalid-ENUM value compares equal to '' (key and keyless deletes); the applier writes it itself (index 0).
+      if (caps.invalidEnum && isInvalidEnum(v, col)) return '';
       return checkLabel(v, site);
     case 'set':
       return setLabels(v, site).join(',');

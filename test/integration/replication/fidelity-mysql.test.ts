@@ -232,13 +232,15 @@ describe('fidelity, MariaDB source', () => {
   }
 
   // ---- item 14: the invalid-ENUM value (index 0) ---------------------------
-  it('an invalid ENUM value (index 0, written with sql_mode=\'\') is kept MariaDB -> MariaDB, keyed and keyless', async () => {
+  it('an invalid ENUM value (index 0, written with sql_mode=\'\') is kept MariaDB -> MariaDB, keyed, keyless and in a key', async () => {
     const relaxed = (sql: string) => `SET STATEMENT sql_mode = '' FOR ${sql}`;
     await runCase({
-      label: 'invalid enum', to: 'mysql', tables: ['t', 'u'],
+      label: 'invalid enum', to: 'mysql', tables: ['t', 'u', 'k'],
       seed: [
         `CREATE TABLE t (id int PRIMARY KEY, e enum('a','b'), n int)`,
         `CREATE TABLE u (id int, e enum('a','b'), n int)`,
+        `CREATE TABLE k (id int, e enum('a','b'), n int, PRIMARY KEY (e, id))`,
+        relaxed(`INSERT INTO k VALUES (1, 'a', 1), (2, 'zzz', 2), (3, 'zzz', 3)`),
         relaxed(`INSERT INTO t VALUES (1, 'a', 1), (2, 'zzz', 2), (3, NULL, 3), (4, 'nope', 4)`),
         relaxed(`INSERT INTO u VALUES (1, 'a', 1), (2, 'zzz', 2), (2, 'zzz', 2), (3, NULL, 3)`),
       ],
@@ -251,6 +253,9 @@ describe('fidelity, MariaDB source', () => {
         relaxed(`INSERT INTO u VALUES (5, 'bad', 5)`),
         `UPDATE u SET n = 20 WHERE id = 2 LIMIT 1`,
         `DELETE FROM u WHERE id = 1`,
+        relaxed(`INSERT INTO k VALUES (4, 'bad', 4)`),
+        `UPDATE k SET n = n + 5 WHERE id = 2`,
+        `DELETE FROM k WHERE id = 3`,
       ],
       readSrc: (t) => `SELECT CONCAT_WS('|', id, COALESCE(HEX(e), '~'), COALESCE(e + 0, '~'), n) AS r FROM ${t} ORDER BY id, n, e + 0`,
     });
