@@ -242,8 +242,12 @@ interface ZongjiTableFetch {
  * instead of its own parse (ENUM_VALUES / SET_VALUES, as FULL metadata
  * does). The binlog connection stays paused until the labels are set.
  */
-function exactZongjiLabels(z: ZongJi, db: mysql.Connection): void {
+function exactZongjiLabels(z: ZongJi, db: mysql.Connection, log: Logger): void {
   const zj = z as unknown as ZongjiTableFetch;
+  if (typeof zj._fetchTableInfo !== 'function') {
+    log.warn('zongji has no _fetchTableInfo: ENUM/SET labels with commas or quotes need binlog_row_metadata=FULL');
+    return;
+  }
   const fetch = zj._fetchTableInfo.bind(z);
   zj._fetchTableInfo = (ev, next) => fetch(ev, () => {
     const cols = (zj.tableMap[ev.tableId]?.columnSchemas ?? [])
@@ -333,7 +337,7 @@ class BinlogRun {
     if (this.finished) return;
     const z = this.capture.newZongji();
     this.zongji = z;
-    exactZongjiLabels(z, db);
+    exactZongjiLabels(z, db, this.log);
     z.on('error', (err: Error) => this.finish(zongjiError(err, start)));
     z.on('binlog', (e: AnyBinlogEvent) => {
       try {

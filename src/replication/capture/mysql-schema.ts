@@ -104,8 +104,9 @@ export async function exactLabels(db: Queryable, schema: string, table: string, 
     await db.query(`CREATE TEMPORARY TABLE ${tmp} AS SELECT CAST(0 AS UNSIGNED) AS n, ${lossy.map((c, i) => `${quoteIdent(c.name)} AS c${i}`).join(', ')}
       FROM ${quoteTable(schema, table)} LIMIT 0`);
     try {
-      // An ENUM index counts from 1; a SET member i is bit i.
-      const index = (c: (typeof lossy)[number], i: number) => (i >= c.values!.length ? 'NULL' : c.kind === 'enum' ? String(i + 1) : (1n << BigInt(i)).toString());
+      // An ENUM index counts from 1; a SET member i is bit i. Rows past a column's labels repeat its first
+      // (read back and dropped): the copy keeps NOT NULL.
+      const index = (c: (typeof lossy)[number], i: number) => (i >= c.values!.length ? '1' : c.kind === 'enum' ? String(i + 1) : (1n << BigInt(i)).toString());
       const values = Array.from({ length: rows }, (_, i) => `(${i}, ${lossy.map((c) => index(c, i)).join(', ')})`);
       await db.query(`INSERT INTO ${tmp} VALUES ${values.join(', ')}`);
       const [read] = await db.query(`SELECT ${lossy.map((_, i) => `c${i}`).join(', ')} FROM ${tmp} ORDER BY n`);

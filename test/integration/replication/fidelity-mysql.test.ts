@@ -117,20 +117,21 @@ describe('fidelity, MariaDB source', () => {
   const ENUM_SQL = `enum('x,y','a','b','c','it''s','dq"q','back\\\\slash','end\\\\','😀 smile','''quoted''','')`;
   const SET_SQL = `set('😀','it''s','dq"q','back\\\\slash','x','end\\\\')`;
   const enumRead = (to: Dest) => (to === 'mysql'
-    ? (t: string) => `SELECT CONCAT_WS('|', id, COALESCE(HEX(e), '~'), COALESCE(e + 0, '~'), COALESCE(HEX(s), '~'), COALESCE(s + 0, '~')) AS r FROM ${t} ORDER BY id`
-    : (t: string) => `SELECT CONCAT_WS('|', id, COALESCE(e, '~'), COALESCE(s, '~')) AS r FROM ${t} ORDER BY id`);
-  const enumReadPg = (t: string) => `SELECT concat_ws('|', id, coalesce(e, '~'), coalesce(array_to_string(s, ','), '~')) AS r FROM ${t} ORDER BY id`;
+    ? (t: string) => `SELECT CONCAT_WS('|', id, COALESCE(HEX(e), '~'), COALESCE(e + 0, '~'), COALESCE(HEX(s), '~'), COALESCE(s + 0, '~'), HEX(z), z + 0) AS r FROM ${t} ORDER BY id`
+    : (t: string) => `SELECT CONCAT_WS('|', id, COALESCE(e, '~'), COALESCE(s, '~'), z) AS r FROM ${t} ORDER BY id`);
+  const enumReadPg = (t: string) => `SELECT concat_ws('|', id, coalesce(e, '~'), coalesce(array_to_string(s, ','), '~'), z) AS r FROM ${t} ORDER BY id`;
 
   for (const to of ['mysql', 'postgres'] as const) {
     it(`ENUM with a comma in a label, default binlog_row_metadata: no value shifts (-> ${to})`, async () => {
       await runCase({
         label: 'enum comma', to, tables: ['e'], rowMetadata: 'NO_LOG',
         seed: [
-          `CREATE TABLE e (id int PRIMARY KEY, e enum('x,y','a','b','c'), s set('a','b'))`,
-          `INSERT INTO e VALUES (1, 'x,y', 'a'), (2, 'a', ''), (3, 'b', 'a,b'), (4, 'c', 'b'), (5, NULL, NULL)`,
+          `CREATE TABLE e (id int PRIMARY KEY, e enum('x,y','a','b','c'), s set('a','b'), z enum('z1', 'z,2') NOT NULL DEFAULT 'z,2')`,
+          `INSERT INTO e (id, e, s) VALUES (1, 'x,y', 'a'), (2, 'a', ''), (3, 'b', 'a,b'), (4, 'c', 'b'), (5, NULL, NULL)`,
         ],
         stream: [
-          `INSERT INTO e VALUES (6, 'c', 'b'), (7, 'x,y', 'a,b'), (8, 'b', NULL), (9, 'a', 'a')`,
+          `INSERT INTO e (id, e, s) VALUES (6, 'c', 'b'), (7, 'x,y', 'a,b'), (8, 'b', NULL), (9, 'a', 'a')`,
+          `UPDATE e SET z = 'z1' WHERE id IN (2, 6)`,
           `UPDATE e SET e = 'c' WHERE id = 2`,
           `UPDATE e SET e = 'x,y' WHERE id = 3`,
           `DELETE FROM e WHERE id = 1`,
@@ -151,9 +152,11 @@ describe('fidelity, MariaDB source', () => {
         ].join(', ');
         await runCase({
           label: 'labels', to, tables: ['e'], rowMetadata: meta,
-          seed: [`CREATE TABLE e (id int PRIMARY KEY, e ${ENUM_SQL}, s ${SET_SQL})`, `INSERT INTO e VALUES ${rows([1, 2, 3, 4, 5, 6, 7, 8, 9])}`],
+          // z: NOT NULL, fewer labels than e (the exact-label read pads its rows), an emoji label.
+          seed: [`CREATE TABLE e (id int PRIMARY KEY, e ${ENUM_SQL}, s ${SET_SQL}, z enum('🎉', 'x') NOT NULL DEFAULT '🎉')`, `INSERT INTO e (id, e, s) VALUES ${rows([1, 2, 3, 4, 5, 6, 7, 8, 9])}`],
           stream: [
-            `INSERT INTO e VALUES ${rows([11, 12, 13, 14, 15, 16, 17, 18, 19])}`,
+            `INSERT INTO e (id, e, s) VALUES ${rows([11, 12, 13, 14, 15, 16, 17, 18, 19])}`,
+            `UPDATE e SET z = 'x' WHERE id IN (3, 13)`,
             `UPDATE e SET e = '😀 smile', s = 'back\\\\slash' WHERE id IN (1, 11)`,
             `UPDATE e SET e = 'it''s' WHERE id = 5`,
             `DELETE FROM e WHERE id IN (2, 12)`,
