@@ -119,3 +119,22 @@ export function deleteOneSql(ref: TableRef, columns: ColumnType[]): string {
   const conds = columns.map((c) => `${qi(c.name)} <=> ?`);
   return `DELETE FROM ${qt(ref)} WHERE ${conds.join(' AND ') || '1'} LIMIT 1`;
 }
+
+/**
+ * MariaDB's invalid-ENUM value (index 0) cannot be written under the
+ * applier's strict sql_mode. The row is written with NULL there, then this
+ * UPDATE sets exactly those columns to 0 (index 0) with strict mode off for
+ * this one statement, so no other value is ever stored non-strictly. `match`
+ * finds the row: the key columns (`= ?`), or for a keyless table every column
+ * (`<=> ?`, the invalid-ENUM columns `IS NULL`) and LIMIT 1, any one of
+ * identical rows being as good as another.
+ */
+export function setInvalidEnumSql(ref: TableRef, enumCols: string[], match: ColumnType[], keyed: boolean): string {
+  const conds = match.map((c) => (enumCols.includes(c.name) ? `${qi(c.name)} IS NULL` : `${qi(c.name)} ${keyed ? '=' : '<=>'} ?`));
+  return relaxedSql(`UPDATE ${qt(ref)} SET ${enumCols.map((n) => `${qi(n)} = 0`).join(', ')} WHERE ${conds.join(' AND ') || '1'}${keyed ? '' : ' LIMIT 1'}`);
+}
+
+/** One statement with strict mode off (MariaDB's SET STATEMENT); only for invalid-ENUM values, see setInvalidEnumSql. */
+export function relaxedSql(sql: string): string {
+  return `SET STATEMENT sql_mode = 'NO_ENGINE_SUBSTITUTION' FOR ${sql}`;
+}

@@ -27,9 +27,9 @@ import { destTable } from './dest-names.ts';
 import { cutAtDdl } from './lanes.ts';
 import {
   ADD_COVERS_SQL, CHECKPOINTS, CHUNKS, DDL_LOCK, HAS_COVERS_SQL, MAX_STATEMENT_BYTES, META_DDL, addColumnSql, createDatabaseSql, createTableSql,
-  deleteKeysSql, deleteOneSql, dropColumnSql, insertSql, modifyColumnSql, qi, qt,
+  deleteKeysSql, deleteOneSql, dropColumnSql, insertSql, modifyColumnSql, qi, qt, relaxedSql, setInvalidEnumSql,
 } from './mysql-sql.ts';
-import { MARIADB_CAPS, toMysqlParam, type MysqlCaps, type ValueSite } from './type-map.ts';
+import { isInvalidEnum, MARIADB_CAPS, toMysqlParam, type MysqlCaps, type RawSql, type ValueSite } from './type-map.ts';
 
 export interface MysqlApplierOptions extends ApplierOptions {
   /** Connections in the pool; one per concurrently applying lane. Default 4. */
@@ -345,11 +345,15 @@ export class MysqlApplier implements Applier {
     };
     switch (step.kind) {
       case 'upsert':
-      case 'insert':
-        for (const part of this.chunk(step.rows)) {
+      case 'insert': {
+        const invalid = this.caps.invalidEnum ? step.rows.filter((r) => step.columns.some((col) => isInvalidEnum(r[col.name], col))) : [];
+        const rows = invalid.length ? step.rows.filter((r) => !invalid.includes(r)) : step.rows;
+        for (const part of this.chunk(rows)) {
           await c.query(insertSql(dest, step.columns, part.length, step.kind === 'upsert' ? step.key : undefined), toParams(part));
         }
+        for (const row of invalid) await this.writeInvalidEnumRow(c, dest, step.columns, key, row, toParams);
         return;
+      }
       case 'delete':
         for (const part of this.chunk(step.keys)) await c.query(deleteKeysSql(dest, step.columns, part.length), toParams(part));
         return;
@@ -359,6 +363,28 @@ export class MysqlApplier implements Applier {
         return;
       }
     }
+  }
+
+  /**
+   * A row holding MariaDB's invalid-ENUM value (index 0, '' in the feed): see
+   * setInvalidEnumSql. When such a value is part of the key the row cannot
+   * be written with NULL first, so that one upsert runs with strict mode off.
+   */
+  private async writeInvalidEnumRow(c: Conn, dest: TableRef, columns: ColumnType[], key: string[], row: Row, toParams: (rows: Row[]) => unknown[]): Promise<void> {
+    const enumCols = columns.filter((col) => isInvalidEnum(row[col.name], col)).map((col) => col.name);
+    const zero: RawSql = { toSqlString: () => '0' };
+    if (enumCols.some((n) => key.includes(n))) {
+      const params = toParams([row]).map((p, i) => (enumCols.includes(columns[i]!.name) ? zero : p));
+      await c.query(relaxedSql(insertSql(dest, columns, 1, key)), params);
+      return;
+    }
+    const nulled: Row = { ...row };
+    for (const n of enumCols) nulled[n] = null;
+    const params = toParams([nulled]);
+    await c.query(insertSql(dest, columns, 1, key.length ? key : undefined), params);
+    const match = key.length ? columns.filter((col) => key.includes(col.name)) : columns;
+    const matchParams = match.filter((col) => !enumCols.includes(col.name)).map((col) => params[columns.indexOf(col)]);
+    await c.query(setInvalidEnumSql(dest, enumCols, match, key.length > 0), matchParams);
   }
 
   /** Statements of at most rowsPerStatement rows and about MAX_STATEMENT_BYTES of SQL. */
@@ -392,5 +418,5 @@ function capsOf(version: string): MysqlCaps {
   const m = /^(\d+)\.(\d+)/.exec(version);
   const [maj, min] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
   if (/mariadb/i.test(version)) return { ...MARIADB_CAPS, uuidType: maj > 10 || (maj === 10 && min >= 7) };
-  return { uuidType: false, textCollation: 'CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin' };
+  return { uuidType: false, textCollation: 'CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin', invalidEnum: false };
 }

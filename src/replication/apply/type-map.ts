@@ -25,10 +25,25 @@ export interface MysqlCaps {
    * utf8mb4_nopad_bin, MySQL 8 utf8mb4_0900_bin).
    */
   textCollation: string;
+  /**
+   * The applier can store MariaDB's invalid-ENUM value (index 0) with a
+   * one-statement `SET STATEMENT sql_mode` (MariaDB only); without it such a
+   * value fails the job.
+   */
+  invalidEnum: boolean;
 }
 
 /** MariaDB 10.7 and later. */
-export const MARIADB_CAPS: MysqlCaps = { uuidType: true, textCollation: 'CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin' };
+export const MARIADB_CAPS: MysqlCaps = { uuidType: true, textCollation: 'CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin', invalidEnum: true };
+
+/**
+ * MariaDB's invalid-ENUM value: index 0, stored by a non-strict session for a
+ * string that is no label, read back as ''. The feed carries it as '', which
+ * is told apart from a real '' label by the labels.
+ */
+export function isInvalidEnum(v: Value | undefined, col: ColumnType): boolean {
+  return v === '' && col.kind === 'enum' && !isPgColumn(col) && !(col.values ?? []).includes('');
+}
 
 export interface PgColumnDef {
   type: string;
@@ -344,9 +359,16 @@ export function toPgParam(v: Value | undefined, site: ValueSite): unknown {
   }
 }
 
+/** MariaDB shows 4-byte characters of labels as '?' when they could not be read exactly (mysql-schema.ts exactLabels). */
+function labelHint(labels: string[]): string {
+  return labels.some((l) => l.includes('?'))
+    ? " (MariaDB's metadata shows 4-byte characters of labels as '?': grant the source user CREATE TEMPORARY TABLES on the schema so the labels can be read exactly)"
+    : '';
+}
+
 function checkLabel(v: Value, site: ValueSite): string {
   const labels = site.column.values;
-  if (labels && labels.length && !labels.includes(String(v))) fail(site, v, 'not one of the enum labels');
+  if (labels && labels.length && !labels.includes(String(v))) fail(site, v, `not one of the enum labels${labelHint(labels)}`);
   return String(v);
 }
 
@@ -354,17 +376,8 @@ function setLabels(v: Value, site: ValueSite): string[] {
   const s = String(v);
   const parts = s === '' ? [] : s.split(',');
   const labels = site.column.values;
-  if (labels && parts.some((p) => !labels.includes(p))) fail(site, v, 'not a subset of the set labels');
+  if (labels && parts.some((p) => !labels.includes(p))) fail(site, v, `not a subset of the set labels${labelHint(labels)}`);
   return parts;
-}
-
-/** MariaDB/MySQL: bit string -> big-endian bytes (a bare string would be stored as its ASCII codes). */
-function bitsToBuffer(bits: string, size: number): Buffer {
-  const bytes = Math.max(1, Math.ceil(size / 8));
-  let n = bits === '' ? 0n : BigInt('0b' + bits);
-  const buf = Buffer.alloc(bytes);
-  for (let i = bytes - 1; i >= 0; i--) { buf[i] = Number(n & 0xffn); n >>= 8n; }
-  return buf;
 }
 
 /**
@@ -397,10 +410,15 @@ export function toMysqlParam(v: Value | undefined, site: ValueSite, caps: MysqlC
     case 'float':
       if (v === '-0') return -0;
       if (typeof v !== 'number' || !Number.isFinite(v)) fail(site, v, 'MariaDB float/double has no NaN or Infinity');
-      return v;
+      // A 4-byte value travels as its shortest float32 text (3.4028235e38 for FLOAT's max), which read as a
+      // double lies above FLT_MAX: MariaDB calls that out of range. Its exact double is the same float32.
+      return mysqlColumnType(col, caps) === 'float' ? Math.fround(v) : v;
     case 'text':
     case 'other': {
-      const s = typeof v === 'string' ? v : String(v);
+      let s = typeof v === 'string' ? v : String(v);
+      // CHAR(n) pads are no part of the value (PostgreSQL sends bpchar padded; MariaDB strips CHAR on read).
+      // A CHAR above 255 becomes varchar here, which would keep the pad: strip it, as CHAR(n <= 255) does.
+      if (col.kind === 'text' && col.fixed) s = s.replace(/ +$/, '');
       const type = mysqlColumnType(col, caps, inKey);
       const lim = /^(var)?char\((\d+)\)/.exec(type);
       if (lim && [...s].length > Number(lim[2])) fail(site, v, `longer than ${lim[2]} characters for ${type.split(' ')[0]}`);
@@ -446,13 +464,17 @@ export function toMysqlParam(v: Value | undefined, site: ValueSite, caps: MysqlC
       return s;
     }
     case 'enum':
+      // The invalid-ENUM value compares equal to '' (key and keyless deletes); the applier writes it itself (index 0).
+      if (caps.invalidEnum && isInvalidEnum(v, col)) return '';
       return checkLabel(v, site);
     case 'set':
       return setLabels(v, site).join(',');
     case 'bit': {
       const bits = bitsOf(v, site, col.size);
       const n = col.size ?? 1;
-      return n <= 64 && !isVarbit(col) ? bitsToBuffer(bits, n) : bits;
+      // An unsigned integer literal, not bytes: a bare string would be stored as its ASCII codes, and MariaDB
+      // never finds a BIT value compared with a hex string (X'..'), so key deletes and updates would miss.
+      return n <= 64 && !isVarbit(col) ? raw((bits === '' ? 0n : BigInt('0b' + bits)).toString()) : bits;
     }
     case 'bool':
       if (typeof v === 'boolean') return v ? 1 : 0;

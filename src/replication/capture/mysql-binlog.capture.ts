@@ -28,6 +28,8 @@ import type { CaptureOptions, CaptureSource, PreparedCapture } from './capture-s
 import { assertBinlogSettings } from './mysql-check.ts';
 import { binlogEnd, gtidAt, mysqlConnectionOptions, openMysql, serverInfo, type ServerInfo } from './mysql-connection.ts';
 import { isCommitMarker, isTransactionControl } from './mysql-ddl.ts';
+import { exactLabels } from './mysql-schema.ts';
+import { parseEnumLabels } from './mysql-values.ts';
 import { TransactionMapper, type RawTx } from './mysql-transaction.mapper.ts';
 
 export interface MysqlCaptureOptions extends CaptureOptions {
@@ -224,6 +226,45 @@ function zongjiError(err: Error, start?: SourcePosition): ReplicationError {
   return classify(err);
 }
 
+/** The parts of zongji's information_schema path that exactZongjiLabels reaches into (not in its typings). */
+interface ZongjiTableFetch {
+  _fetchTableInfo(ev: { tableId: number; schemaName: string; tableName: string }, next: () => void): void;
+  tableMap: Record<number, { columnSchemas?: { COLUMN_NAME: string; COLUMN_TYPE: string; ENUM_VALUES?: string[]; SET_VALUES?: string[] }[] }>;
+}
+
+/**
+ * Without binlog_row_metadata=FULL, zongji decodes ENUM/SET values by label
+ * lists it cuts out of information_schema's COLUMN_TYPE by splitting on
+ * commas, keeping quotes doubled and backslashes escaped: a label with a
+ * comma shifted every later label ('c' arrived as 'b'), and labels with
+ * quotes, backslashes or (shown as '?' there) emoji came out wrong. This
+ * hands zongji the labels as mysql-schema.ts reads them, which zongji uses
+ * instead of its own parse (ENUM_VALUES / SET_VALUES, as FULL metadata
+ * does). The binlog connection stays paused until the labels are set.
+ */
+function exactZongjiLabels(z: ZongJi, db: mysql.Connection, log: Logger): void {
+  const zj = z as unknown as ZongjiTableFetch;
+  if (typeof zj._fetchTableInfo !== 'function') {
+    log.warn('zongji has no _fetchTableInfo: ENUM/SET labels with commas or quotes need binlog_row_metadata=FULL');
+    return;
+  }
+  const fetch = zj._fetchTableInfo.bind(z);
+  zj._fetchTableInfo = (ev, next) => fetch(ev, () => {
+    const cols = (zj.tableMap[ev.tableId]?.columnSchemas ?? [])
+      .map((c) => ({ c, kind: /^enum\(/i.test(c.COLUMN_TYPE) ? 'enum' as const : /^set\(/i.test(c.COLUMN_TYPE) ? 'set' as const : undefined }))
+      .filter((x): x is { c: (typeof x)['c']; kind: 'enum' | 'set' } => x.kind !== undefined);
+    if (cols.length === 0) { next(); return; }
+    const typed = cols.map(({ c, kind }) => ({ name: c.COLUMN_NAME, kind, values: parseEnumLabels(c.COLUMN_TYPE) }));
+    exactLabels(db, ev.schemaName, ev.tableName, typed).then((exact) => {
+      cols.forEach(({ c, kind }, i) => {
+        const labels = exact.get(c.COLUMN_NAME) ?? typed[i]!.values;
+        if (kind === 'enum') c.ENUM_VALUES = labels; else c.SET_VALUES = labels;
+      });
+      next();
+    }, (err: unknown) => z.emit('error', err instanceof Error ? err : new Error(String(err))));
+  });
+}
+
 /** One run() of a capture: zongji wiring, the transaction assembler and the pump. */
 class BinlogRun {
   private zongji?: ZongJi;
@@ -296,6 +337,7 @@ class BinlogRun {
     if (this.finished) return;
     const z = this.capture.newZongji();
     this.zongji = z;
+    exactZongjiLabels(z, db, this.log);
     z.on('error', (err: Error) => this.finish(zongjiError(err, start)));
     z.on('binlog', (e: AnyBinlogEvent) => {
       try {

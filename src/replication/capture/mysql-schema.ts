@@ -4,6 +4,7 @@
  * else the first unique key over NOT NULL columns) and the row estimate.
  */
 import type mysql from 'mysql2/promise';
+import { randomBytes } from 'node:crypto';
 import type { ColumnType } from '../change-event.ts';
 import { matchesFilter, SYSTEM_SCHEMAS, type TableFilter } from '../connection-config.ts';
 import type { TableInfo } from '../table-info.ts';
@@ -33,6 +34,8 @@ export async function loadTableInfo(db: Queryable, schema: string, table: string
   if (colRows.length === 0) return undefined;
   const jsonCols = await jsonColumns(db, schema, table);
   const columns: ColumnType[] = colRows.map((c) => columnTypeFromSchema(c, jsonCols.has(c.COLUMN_NAME)));
+  const exact = await exactLabels(db, schema, table, columns);
+  for (const c of columns) { const labels = exact.get(c.name); if (labels) c.values = labels; }
   const [keyRows] = await db.query(KEYS_SQL, [schema, table]);
   return { schema, table, columns, key: pickKey(keyRows as KeyRow[]), estimatedRows };
 }
@@ -76,6 +79,44 @@ export async function listTableInfos(db: Queryable, filter: TableFilter): Promis
     if (!matchesFilter(filter, r.TABLE_SCHEMA, r.TABLE_NAME)) continue;
     const info = await loadTableInfo(db, r.TABLE_SCHEMA, r.TABLE_NAME, Number(r.TABLE_ROWS ?? 0));
     if (info) out.push(info);
+  }
+  return out;
+}
+
+/**
+ * MariaDB's metadata (information_schema, SHOW CREATE TABLE) is utf8mb3, so
+ * an ENUM/SET label with a 4-byte character (an emoji) shows with '?' in
+ * its place. Where a label has a '?', the exact labels are read through the
+ * data path instead: an empty TEMPORARY copy of the columns (CREATE ... SELECT
+ * keeps their types), one row per label index, read back as text. In row
+ * binlog format temporary tables are not logged. Without the CREATE TEMPORARY
+ * TABLES privilege the labels stay as the metadata shows them (a value with
+ * the lost character then fails the job at the destination, naming it).
+ * Returns the exact labels of the columns it could read, by column name.
+ */
+export async function exactLabels(db: Queryable, schema: string, table: string, columns: Pick<ColumnType, 'name' | 'kind' | 'values'>[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  const lossy = columns.filter((c) => (c.kind === 'enum' || c.kind === 'set') && c.values?.some((l) => l.includes('?')));
+  if (lossy.length === 0) return out;
+  const tmp = quoteTable(schema, `tributary_labels_${randomBytes(6).toString('hex')}`);
+  const rows = Math.max(...lossy.map((c) => c.values!.length));
+  try {
+    await db.query(`CREATE TEMPORARY TABLE ${tmp} AS SELECT CAST(0 AS UNSIGNED) AS n, ${lossy.map((c, i) => `${quoteIdent(c.name)} AS c${i}`).join(', ')}
+      FROM ${quoteTable(schema, table)} LIMIT 0`);
+    try {
+      // An ENUM index counts from 1; a SET member i is bit i. Rows past a column's labels repeat its first
+      // (read back and dropped): the copy keeps NOT NULL.
+      const index = (c: (typeof lossy)[number], i: number) => (i >= c.values!.length ? '1' : c.kind === 'enum' ? String(i + 1) : (1n << BigInt(i)).toString());
+      const values = Array.from({ length: rows }, (_, i) => `(${i}, ${lossy.map((c) => index(c, i)).join(', ')})`);
+      await db.query(`INSERT INTO ${tmp} VALUES ${values.join(', ')}`);
+      const [read] = await db.query(`SELECT ${lossy.map((_, i) => `c${i}`).join(', ')} FROM ${tmp} ORDER BY n`);
+      const got = read as Record<string, string | null>[];
+      lossy.forEach((c, i) => out.set(c.name, got.slice(0, c.values!.length).map((r) => String(r[`c${i}`] ?? ''))));
+    } finally {
+      await db.query(`DROP TEMPORARY TABLE IF EXISTS ${tmp}`);
+    }
+  } catch {
+    // No CREATE TEMPORARY TABLES privilege (or no such table any more): keep the metadata's labels.
   }
   return out;
 }

@@ -266,8 +266,10 @@ export function toParam(col: ColumnType, value: Value): unknown {
   switch (col.kind) {
     case 'binary': return Buffer.from(String(value), 'base64');
     case 'bit': {
+      // An unsigned integer literal: MariaDB compares a BIT column with a quoted
+      // string as a double (wrong above 2^53) and with a hex string not at all.
       const b = BigInt('0b' + (String(value) || '0'));
-      return b <= MAX_SAFE ? Number(b) : b.toString();
+      return { toSqlString: () => b.toString() };
     }
     case 'timestamptz': return String(value).replace('T', ' ').replace(/Z$/, '');
     case 'bool': return value ? 1 : 0;
