@@ -225,8 +225,13 @@ async function readInput(route: RestRoute, req: Request, res: Response, limit: n
   return { body, input: route.input === 'any' ? { ...query, ...bodyObject } : bodyObject };
 }
 
-function toRestRequest(req: Request, parsed: { body: unknown; input: Record<string, unknown> }): RestRequest {
+/** The local address an Express request arrived on, IPv6 in brackets. */
+export function localOf(req: Request): RestRequest['local'] {
   const addr = (req.socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  return { address: addr.includes(':') ? `[${addr}]` : addr, port: req.socket.localPort ?? 0 };
+}
+
+function toRestRequest(req: Request, parsed: { body: unknown; input: Record<string, unknown> }): RestRequest {
   return {
     method: req.method,
     path: req.path,
@@ -237,7 +242,7 @@ function toRestRequest(req: Request, parsed: { body: unknown; input: Record<stri
     input: parsed.input,
     headers: req.headers,
     authorization: req.headers.authorization,
-    local: { address: addr.includes(':') ? `[${addr}]` : addr, port: req.socket.localPort ?? 0 },
+    local: localOf(req),
   };
 }
 
@@ -358,11 +363,36 @@ export function mountRoutes(router: Router, routes: readonly RestRoute[], execut
   return router;
 }
 
+/** One entry of an OpenAPI document's `servers`. */
+export interface ServerDoc {
+  url: string;
+  description?: string;
+}
+
+/**
+ * The `servers` a dialect's OpenAPI document lists, decided when it is
+ * served: the listeners that really answer its routes (ports are known only
+ * once they listen, and the legacy ports are off by default).
+ */
+export type OpenApiServers = (req: Pick<RestRequest, 'headers' | 'local'>) => ServerDoc[];
+
+/** Default `servers`: the address the document was fetched from (its Host header). */
+export const requestServers = (basePath = ''): OpenApiServers => (req) => [{
+  url: `http://${req.headers.host ?? `${req.local.address}:${req.local.port}`}${basePath}`,
+  description: 'The address this document was fetched from',
+}];
+
+/** `doc` with its `servers` replaced, written before `paths`. */
+export function withServers(doc: Record<string, unknown>, servers: ServerDoc[]): Record<string, unknown> {
+  const { paths, servers: _replaced, ...head } = doc;
+  return { ...head, servers, paths };
+}
+
 export interface OpenApiInfo {
   title: string;
   version: string;
   description?: string;
-  servers?: { url: string; description?: string }[];
+  servers?: ServerDoc[];
 }
 
 const openApiPath = (p: string) => p.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
