@@ -96,6 +96,15 @@ export interface ParamDoc {
   example?: unknown;
 }
 
+/** A JSON Schema (2020-12, the dialect of OpenAPI 3.1). */
+export type JsonSchema = Record<string, unknown>;
+
+/** What a dialect's `openapi.json` route answers. */
+export const OPENAPI_DOCUMENT_SCHEMA: JsonSchema = {
+  type: 'object', required: ['openapi', 'info', 'servers', 'paths'],
+  properties: { openapi: { type: 'string', pattern: '^3\\.1\\.' }, info: { type: 'object' }, servers: { type: 'array', minItems: 1 }, paths: { type: 'object' } },
+};
+
 export interface ResponseDoc {
   status: number;
   description: string;
@@ -103,6 +112,10 @@ export interface ResponseDoc {
   /** Default application/json, or text/plain when the example is a string and `json` is not set. */
   contentType?: string;
   headers?: Record<string, string>;
+  /** The body's schema; a response without one has no body. */
+  schema?: JsonSchema;
+  /** Further media types the same status answers in (content negotiation), e.g. protobuf beside JSON. */
+  alternatives?: { contentType: string; schema: JsonSchema }[];
 }
 
 export interface LongPoll<TData> {
@@ -393,6 +406,12 @@ export interface OpenApiInfo {
   version: string;
   description?: string;
   servers?: ServerDoc[];
+  /**
+   * Answers any route of the dialect can give besides its own (errors of the
+   * machinery and of GraphQL: malformed input, auth, rate limit, internal);
+   * a route's own entry for a status wins. Default none.
+   */
+  commonResponses?(route: RestRoute, method: HttpMethod): ResponseDoc[];
 }
 
 const openApiPath = (p: string) => p.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -403,9 +422,19 @@ function operationId(method: string, path: string): string {
   return method.toLowerCase() + words.join('');
 }
 
-function mediaFor(example: unknown, contentType?: string): Record<string, unknown> {
-  const type = contentType ?? (typeof example === 'string' ? 'text/plain' : 'application/json');
-  return { [type]: example === undefined ? { schema: {} } : { example } };
+function mediaFor(r: ResponseDoc): Record<string, unknown> {
+  const type = r.contentType ?? (typeof r.example === 'string' ? 'text/plain' : 'application/json');
+  const out: Record<string, unknown> = { [type]: { schema: r.schema ?? {}, ...(r.example !== undefined ? { example: r.example } : {}) } };
+  for (const alt of r.alternatives ?? []) out[alt.contentType] = { schema: alt.schema };
+  return out;
+}
+
+function responseObject(r: ResponseDoc): Record<string, unknown> {
+  return {
+    description: r.description,
+    ...(r.headers ? { headers: Object.fromEntries(Object.entries(r.headers).map(([h, d]) => [h, { description: d, schema: { type: 'string' } }])) } : {}),
+    ...(r.schema || r.example !== undefined || r.contentType ? { content: mediaFor(r) } : {}),
+  };
 }
 
 /** An OpenAPI 3.1 document describing a route table. */
@@ -424,15 +453,11 @@ export function openApiFor(routes: readonly RestRoute[], info: OpenApiInfo): Rec
         schema: { type: d.type ?? 'string' }, ...(d.example !== undefined ? { example: d.example } : {}),
       })),
     ];
-    const responses: Record<string, unknown> = {};
-    for (const r of route.responses ?? [{ status: 200, description: 'OK' }]) {
-      responses[String(r.status)] = {
-        description: r.description,
-        ...(r.headers ? { headers: Object.fromEntries(Object.entries(r.headers).map(([h, d]) => [h, { description: d, schema: { type: 'string' } }])) } : {}),
-        ...(r.example !== undefined || r.contentType ? { content: mediaFor(r.example, r.contentType) } : {}),
-      };
-    }
     for (const m of methodsOf(route)) {
+      const own = route.responses ?? [{ status: 200, description: 'OK' }];
+      const common = (info.commonResponses?.(route, m) ?? []).filter((c) => !own.some((r) => r.status === c.status));
+      const responses: Record<string, unknown> = {};
+      for (const r of [...own, ...common].sort((a, b) => a.status - b.status)) responses[String(r.status)] = responseObject(r);
       const takesBody = BODY_METHODS.has(m) && route.input !== 'query';
       const content: Record<string, unknown> = {};
       if (takesBody && (route.input === 'json' || route.input === 'any')) content['application/json'] = route.requestExample === undefined ? { schema: {} } : { example: route.requestExample };

@@ -4,9 +4,10 @@
  */
 import express, { type Router } from 'express';
 import type { GraphQLExecutor } from '../executor.ts';
-import { defineRoute, mountRoutes, openApiFor, requestServers, withServers, type OpenApiServers, type RestDialect, type RestRoute, type ServerDoc } from '../rest-route.ts';
+import { OPENAPI_DOCUMENT_SCHEMA, defineRoute, mountRoutes, openApiFor, requestServers, withServers, type OpenApiServers, type RestDialect, type RestRoute, type ServerDoc } from '../rest-route.ts';
 import { CelloCode, fail, graphqlFail } from './cello.mapping.ts';
 import { celloRoutes } from './cello.routes.ts';
+import { celloCommonResponses } from './cello.schemas.ts';
 
 export const CELLO_OPENAPI_PATH = '/v2/openapi.json';
 
@@ -23,6 +24,7 @@ export function celloOpenApi(servers?: ServerDoc[]): Record<string, unknown> {
     version: '2.0.0',
     description: 'Hyperledger Cello\'s /v2 cluster pool operations over Tributary clusters (leased worker capacity). See docs/compat.md, "Cello cluster pool v2".',
     servers,
+    commonResponses: celloCommonResponses,
   });
 }
 
@@ -30,6 +32,7 @@ let cachedOpenApi: Record<string, unknown> | undefined;
 
 const openApiRoute = (servers: OpenApiServers = requestServers()): RestRoute => defineRoute<undefined>({
   method: 'GET', path: CELLO_OPENAPI_PATH, input: 'query', summary: 'This OpenAPI document',
+  responses: [{ status: 200, description: 'The OpenAPI 3.1 document', schema: OPENAPI_DOCUMENT_SCHEMA }],
   result: (_data, req) => ({ json: withServers(cachedOpenApi ??= celloOpenApi(), servers(req)) }),
 });
 

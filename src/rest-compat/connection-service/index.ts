@@ -5,9 +5,10 @@
  */
 import express, { type Router } from 'express';
 import type { GraphQLExecutor } from '../executor.ts';
-import { defineRoute, mountRoutes, openApiFor, requestServers, withServers, type OpenApiServers, type RestDialect, type RestRoute, type ServerDoc } from '../rest-route.ts';
+import { OPENAPI_DOCUMENT_SCHEMA, defineRoute, mountRoutes, openApiFor, requestServers, withServers, type OpenApiServers, type RestDialect, type RestRoute, type ServerDoc } from '../rest-route.ts';
 import { ServiceErrorCode, errorResponse, graphqlErrorResponse } from './connection-service.mapping.ts';
 import { connectionServiceRoutes } from './connection-service.routes.ts';
+import { connectionServiceCommonResponses } from './connection-service.schemas.ts';
 
 export const CONNECTION_SERVICE_OPENAPI_PATH = '/connection-service/openapi.json';
 
@@ -31,12 +32,14 @@ export function connectionServiceOpenApi(servers?: ServerDoc[]): Record<string, 
     version: '1.0.0',
     description: 'The Debezium/Kafka/Flink service\'s four endpoints on Tributary\'s own capture and cached queries. Bodies are form-encoded (curl -d) or JSON; errors are {message, code}. See docs/compat.md, "Connection and cached-query service".',
     servers,
+    commonResponses: connectionServiceCommonResponses,
   });
 }
 
 let cachedOpenApi: Record<string, unknown> | undefined;
 const openApiRoute = (servers: OpenApiServers = requestServers()): RestRoute => defineRoute<undefined>({
   method: 'GET', path: CONNECTION_SERVICE_OPENAPI_PATH, input: 'query', summary: 'This OpenAPI document',
+  responses: [{ status: 200, description: 'The OpenAPI 3.1 document', schema: OPENAPI_DOCUMENT_SCHEMA }],
   result: (_data, req) => ({ json: withServers(cachedOpenApi ??= connectionServiceOpenApi(), servers(req)) }),
 });
 

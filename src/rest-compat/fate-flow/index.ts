@@ -14,9 +14,10 @@ import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { GraphQLExecutor } from '../executor.ts';
-import { defineRoute, mountRoutes, openApiFor, requestServers, withServers, type OpenApiServers, type RestDialect, type RestRoute, type ServerDoc } from '../rest-route.ts';
+import { OPENAPI_DOCUMENT_SCHEMA, defineRoute, mountRoutes, openApiFor, requestServers, withServers, type OpenApiServers, type RestDialect, type RestRoute, type ServerDoc } from '../rest-route.ts';
 import { RetCode } from './fate-flow.mapping.ts';
 import { fateFlowRoutes, stagedUploads } from './fate-flow.routes.ts';
+import { fateFlowCommonResponses } from './fate-flow.schemas.ts';
 
 export const FATE_FLOW_OPENAPI_PATH = '/v1/fate-flow/openapi.json';
 
@@ -37,12 +38,14 @@ export function fateFlowOpenApi(servers?: ServerDoc[]): Record<string, unknown> 
     version: '1.7.0',
     description: 'FATE-Flow v1 data, job, tracking, pipeline, model and table endpoints, translated to Tributary\'s GraphQL pipelines API. Every answer is {retcode, retmsg, data, jobId, meta}. See docs/compat.md, "FATE-Flow v1".',
     servers,
+    commonResponses: fateFlowCommonResponses,
   });
 }
 
 let cachedOpenApi: Record<string, unknown> | undefined;
 const openApiRoute = (servers: OpenApiServers = requestServers()): RestRoute => defineRoute<undefined>({
   method: 'GET', path: FATE_FLOW_OPENAPI_PATH, input: 'query', summary: 'This OpenAPI document',
+  responses: [{ status: 200, description: 'The OpenAPI 3.1 document', schema: OPENAPI_DOCUMENT_SCHEMA }],
   result: (_data, req) => ({ json: withServers(cachedOpenApi ??= fateFlowOpenApi(), servers(req)) }),
 });
 

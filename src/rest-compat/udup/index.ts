@@ -4,9 +4,10 @@
  */
 import express, { type Router } from 'express';
 import type { GraphQLExecutor } from '../executor.ts';
-import { defineRoute, mountRoutes, openApiFor, requestServers, withServers, type OpenApiServers, type RestDialect, type RestRoute, type ServerDoc } from '../rest-route.ts';
+import { OPENAPI_DOCUMENT_SCHEMA, defineRoute, mountRoutes, openApiFor, requestServers, withServers, type OpenApiServers, type RestDialect, type RestRoute, type ServerDoc } from '../rest-route.ts';
 import { UdupMessage, graphqlErrorResponse, plainText, redact, serialize } from './udup.mapping.ts';
 import { udupRoutes } from './udup.routes.ts';
+import { udupCommonResponses } from './udup.schemas.ts';
 
 export const UDUP_OPENAPI_PATH = '/v1/openapi.json';
 
@@ -24,6 +25,7 @@ export function udupOpenApi(servers?: ServerDoc[]): Record<string, unknown> {
     version: '0.3.0',
     description: 'Udup v1 job, node and status endpoints, translated to Tributary\'s GraphQL API. Errors are plain text. See docs/compat.md, "Udup v1".',
     servers,
+    commonResponses: udupCommonResponses,
   });
 }
 
@@ -32,6 +34,7 @@ let cachedOpenApi: Record<string, unknown> | undefined;
 const openApiRoute = (servers: OpenApiServers = requestServers()): RestRoute => defineRoute<undefined>({
   method: 'GET', path: UDUP_OPENAPI_PATH, input: 'query', summary: 'This OpenAPI document',
   params: [{ name: 'pretty', in: 'query', description: 'Indent the JSON answer.' }],
+  responses: [{ status: 200, description: 'The OpenAPI 3.1 document', schema: OPENAPI_DOCUMENT_SCHEMA }],
   result: (_data, req) => ({ json: withServers(cachedOpenApi ??= udupOpenApi(), servers(req)) }),
 });
 
