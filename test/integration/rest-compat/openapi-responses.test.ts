@@ -79,7 +79,6 @@ afterAll(async () => {
 describe('OpenAPI documents describe every answer', () => {
   it('every response of every document has a schema, and every operation a success body', () => {
     expect(Object.values(docs).flatMap((d) => d.documentProblems())).toEqual([]);
-    // The documents serve themselves too: each one's own route validates.
   });
 
   it('connection service and changeserver: successes, errors, JSON and protobuf change lists', async () => {
