@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import express, { type Router } from 'express';
 import type { GraphQLExecutor } from './rest-compat/executor.ts';
+import type { OpenApiServers, ServerDoc } from './rest-compat/rest-route.ts';
 import type pg from 'pg';
 import type { Config } from './config/config.ts';
 import { isLoopback } from './config/config.ts';
@@ -105,6 +106,8 @@ export class App {
   private closing?: Promise<void>;
   private clusters?: ClusterService;
   private legacyListeners: LegacyListener[] = [];
+  /** Ports of the running legacy listeners by API name, for the OpenAPI documents' `servers`. */
+  private legacyPorts = new Map<string, number>();
   private changeserverListener?: LegacyListener;
   private changeserverMgmtListener?: LegacyListener;
   /** changeserver's /markdown state; marked down = drop the configured feed's capture slot at close. */
@@ -252,7 +255,11 @@ export class App {
         host: config.host, port: config.port, maxBodyBytes: config.maxBodyBytes,
         rateLimiter: requestRateLimiter({ redis: this.redis, prefix: config.queuePrefix, perSecond: config.rateLimitPerSecond, logger: this.logger }),
         maxAliases: config.graphqlMaxAliases, maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
-        restRouters: (executor) => [fateFlowRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'fate-flow request failed') }), connectionServiceRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'connection service request failed') }), celloRouter(executor), udupRouter(executor), this.changeserverGatewayRouter(executor)],
+        restRouters: (executor) => [
+          fateFlowRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'fate-flow request failed'), servers: this.openApiServers('fate-flow') }),
+          connectionServiceRouter(executor, { onInternalError: (err) => this.logger.error({ err }, 'connection service request failed'), servers: this.openApiServers('connection-service') }),
+          celloRouter(executor, { servers: this.openApiServers('cello') }), udupRouter(executor, { servers: this.openApiServers('udup') }), this.changeserverGatewayRouter(executor),
+        ],
         adminRouters: [queueDashboardRouter({
           auth, queue: (name) => this.queues!.get(name),
           // Every queue: the shared pool and one per cluster (released clusters' queues are obliterated).
@@ -278,14 +285,16 @@ export class App {
       await this.startChangeserver();
       // Each legacy API can also answer on its own historical port (Udup's 8190 is the main port already).
       const legacy: [string, number | undefined, (executor: GraphQLExecutor) => Router][] = [
-        ['udup', config.udupPort, (ex) => udupRouter(ex)],
-        ['fate-flow', config.fateFlowPort, (ex) => fateFlowRouter(ex)],
-        ['cello', config.celloPort, (ex) => celloRouter(ex)],
-        ['connection-service', config.connectionServicePort, (ex) => connectionServiceRouter(ex)],
+        ['udup', config.udupPort, (ex) => udupRouter(ex, { servers: this.openApiServers('udup') })],
+        ['fate-flow', config.fateFlowPort, (ex) => fateFlowRouter(ex, { servers: this.openApiServers('fate-flow') })],
+        ['cello', config.celloPort, (ex) => celloRouter(ex, { servers: this.openApiServers('cello') })],
+        ['connection-service', config.connectionServicePort, (ex) => connectionServiceRouter(ex, { servers: this.openApiServers('connection-service') })],
       ];
       for (const [name, port, router] of legacy) {
         if (port === undefined || port === config.port) continue;
-        this.legacyListeners.push(await startLegacyListener({ name, host: config.host, port, router: router(this.gateway.executor), logger: this.logger }));
+        const listener = await startLegacyListener({ name, host: config.host, port, router: router(this.gateway.executor), logger: this.logger });
+        this.legacyListeners.push(listener);
+        this.legacyPorts.set(name, listener.address.port);
       }
     }
   }
@@ -311,10 +320,12 @@ export class App {
     if (config.changeserverPort !== undefined) {
       const router = changeserverListenerRouter(executor, {
         feed: config.changeserverFeed, failedChecks, onInternalError, basePath: config.changeserverBasePath, management: !withMgmt, markdown, onMarkdown,
+        servers: this.openApiServers('changeserver', config.changeserverBasePath),
       });
       try {
         this.changeserverListener = await startLegacyListener({ name: 'changeserver', host: config.host, port: config.changeserverPort, router, logger: this.logger });
         this.legacyListeners.push(this.changeserverListener);
+        this.legacyPorts.set('changeserver', this.changeserverListener.address.port);
       } catch (err) {
         throw new StartupError(`cannot listen on ${config.host}:${config.changeserverPort} (CHANGESERVER_PORT): ${(err as Error).message}`);
       }
@@ -336,6 +347,24 @@ export class App {
         this.logger.warn({ err, feed: config.changeserverFeed }, 'changeserver capture job not created');
       }
     }
+  }
+
+  /**
+   * `servers` of a dialect's OpenAPI document: the gateway's address, which
+   * serves every dialect, then the API's own legacy listener when one runs.
+   * A wildcard listen address is shown as the host the caller used.
+   */
+  private openApiServers(api: string, basePath = ''): OpenApiServers {
+    const envOf: Record<string, string> = { udup: 'UDUP_PORT', cello: 'CELLO_PORT', 'connection-service': 'CONNECTION_SERVICE_PORT', 'fate-flow': 'FATEFLOW_PORT', changeserver: 'CHANGESERVER_PORT' };
+    return (req) => {
+      const asked = (req.headers.host ?? '').replace(/:\d+$/, '') || req.local.address;
+      const host = (h: string) => (h === '0.0.0.0' || h === '::' || h === '' ? asked : h.includes(':') ? `[${h}]` : h);
+      const gateway = this.address() ?? { host: this.opts.config.host, port: this.opts.config.port };
+      const out: ServerDoc[] = [{ url: `http://${host(gateway.host)}:${gateway.port}${basePath}`, description: 'Tributary gateway (serves all five APIs)' }];
+      const legacy = this.legacyPorts.get(api);
+      if (legacy !== undefined) out.push({ url: `http://${host(this.opts.config.host)}:${legacy}${basePath}`, description: `${api}'s own port (${envOf[api]})` });
+      return out;
+    };
   }
 
   /** Port of the changeserver listener (CHANGESERVER_PORT), when it runs. */

@@ -96,6 +96,15 @@ export interface ParamDoc {
   example?: unknown;
 }
 
+/** A JSON Schema (2020-12, the dialect of OpenAPI 3.1). */
+export type JsonSchema = Record<string, unknown>;
+
+/** What a dialect's `openapi.json` route answers. */
+export const OPENAPI_DOCUMENT_SCHEMA: JsonSchema = {
+  type: 'object', required: ['openapi', 'info', 'servers', 'paths'],
+  properties: { openapi: { type: 'string', pattern: '^3\\.1\\.' }, info: { type: 'object' }, servers: { type: 'array', minItems: 1 }, paths: { type: 'object' } },
+};
+
 export interface ResponseDoc {
   status: number;
   description: string;
@@ -103,6 +112,10 @@ export interface ResponseDoc {
   /** Default application/json, or text/plain when the example is a string and `json` is not set. */
   contentType?: string;
   headers?: Record<string, string>;
+  /** The body's schema; a response without one has no body. */
+  schema?: JsonSchema;
+  /** Further media types the same status answers in (content negotiation), e.g. protobuf beside JSON. */
+  alternatives?: { contentType: string; schema: JsonSchema }[];
 }
 
 export interface LongPoll<TData> {
@@ -225,8 +238,13 @@ async function readInput(route: RestRoute, req: Request, res: Response, limit: n
   return { body, input: route.input === 'any' ? { ...query, ...bodyObject } : bodyObject };
 }
 
-function toRestRequest(req: Request, parsed: { body: unknown; input: Record<string, unknown> }): RestRequest {
+/** The local address an Express request arrived on, IPv6 in brackets. */
+export function localOf(req: Request): RestRequest['local'] {
   const addr = (req.socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  return { address: addr.includes(':') ? `[${addr}]` : addr, port: req.socket.localPort ?? 0 };
+}
+
+function toRestRequest(req: Request, parsed: { body: unknown; input: Record<string, unknown> }): RestRequest {
   return {
     method: req.method,
     path: req.path,
@@ -237,7 +255,7 @@ function toRestRequest(req: Request, parsed: { body: unknown; input: Record<stri
     input: parsed.input,
     headers: req.headers,
     authorization: req.headers.authorization,
-    local: { address: addr.includes(':') ? `[${addr}]` : addr, port: req.socket.localPort ?? 0 },
+    local: localOf(req),
   };
 }
 
@@ -358,11 +376,42 @@ export function mountRoutes(router: Router, routes: readonly RestRoute[], execut
   return router;
 }
 
+/** One entry of an OpenAPI document's `servers`. */
+export interface ServerDoc {
+  url: string;
+  description?: string;
+}
+
+/**
+ * The `servers` a dialect's OpenAPI document lists, decided when it is
+ * served: the listeners that really answer its routes (ports are known only
+ * once they listen, and the legacy ports are off by default).
+ */
+export type OpenApiServers = (req: Pick<RestRequest, 'headers' | 'local'>) => ServerDoc[];
+
+/** Default `servers`: the address the document was fetched from (its Host header). */
+export const requestServers = (basePath = ''): OpenApiServers => (req) => [{
+  url: `http://${req.headers.host ?? `${req.local.address}:${req.local.port}`}${basePath}`,
+  description: 'The address this document was fetched from',
+}];
+
+/** `doc` with its `servers` replaced, written before `paths`. */
+export function withServers(doc: Record<string, unknown>, servers: ServerDoc[]): Record<string, unknown> {
+  const { paths, servers: _replaced, ...head } = doc;
+  return { ...head, servers, paths };
+}
+
 export interface OpenApiInfo {
   title: string;
   version: string;
   description?: string;
-  servers?: { url: string; description?: string }[];
+  servers?: ServerDoc[];
+  /**
+   * Answers any route of the dialect can give besides its own (errors of the
+   * machinery and of GraphQL: malformed input, auth, rate limit, internal);
+   * a route's own entry for a status wins. Default none.
+   */
+  commonResponses?(route: RestRoute, method: HttpMethod): ResponseDoc[];
 }
 
 const openApiPath = (p: string) => p.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -373,9 +422,19 @@ function operationId(method: string, path: string): string {
   return method.toLowerCase() + words.join('');
 }
 
-function mediaFor(example: unknown, contentType?: string): Record<string, unknown> {
-  const type = contentType ?? (typeof example === 'string' ? 'text/plain' : 'application/json');
-  return { [type]: example === undefined ? { schema: {} } : { example } };
+function mediaFor(r: ResponseDoc): Record<string, unknown> {
+  const type = r.contentType ?? (typeof r.example === 'string' ? 'text/plain' : 'application/json');
+  const out: Record<string, unknown> = { [type]: { schema: r.schema ?? {}, ...(r.example !== undefined ? { example: r.example } : {}) } };
+  for (const alt of r.alternatives ?? []) out[alt.contentType] = { schema: alt.schema };
+  return out;
+}
+
+function responseObject(r: ResponseDoc): Record<string, unknown> {
+  return {
+    description: r.description,
+    ...(r.headers ? { headers: Object.fromEntries(Object.entries(r.headers).map(([h, d]) => [h, { description: d, schema: { type: 'string' } }])) } : {}),
+    ...(r.schema || r.example !== undefined || r.contentType ? { content: mediaFor(r) } : {}),
+  };
 }
 
 /** An OpenAPI 3.1 document describing a route table. */
@@ -394,15 +453,11 @@ export function openApiFor(routes: readonly RestRoute[], info: OpenApiInfo): Rec
         schema: { type: d.type ?? 'string' }, ...(d.example !== undefined ? { example: d.example } : {}),
       })),
     ];
-    const responses: Record<string, unknown> = {};
-    for (const r of route.responses ?? [{ status: 200, description: 'OK' }]) {
-      responses[String(r.status)] = {
-        description: r.description,
-        ...(r.headers ? { headers: Object.fromEntries(Object.entries(r.headers).map(([h, d]) => [h, { description: d, schema: { type: 'string' } }])) } : {}),
-        ...(r.example !== undefined || r.contentType ? { content: mediaFor(r.example, r.contentType) } : {}),
-      };
-    }
     for (const m of methodsOf(route)) {
+      const own = route.responses ?? [{ status: 200, description: 'OK' }];
+      const common = (info.commonResponses?.(route, m) ?? []).filter((c) => !own.some((r) => r.status === c.status));
+      const responses: Record<string, unknown> = {};
+      for (const r of [...own, ...common].sort((a, b) => a.status - b.status)) responses[String(r.status)] = responseObject(r);
       const takesBody = BODY_METHODS.has(m) && route.input !== 'query';
       const content: Record<string, unknown> = {};
       if (takesBody && (route.input === 'json' || route.input === 'any')) content['application/json'] = route.requestExample === undefined ? { schema: {} } : { example: route.requestExample };

@@ -9,6 +9,7 @@ import {
   CLUSTER_FIELDS, CelloAction, CelloCode, CelloMessage, CelloParam, appliedCluster, bool, celloCluster, fail, int, ok, str, strOrEmpty,
   type GqlCluster,
 } from './cello.mapping.ts';
+import { EMPTY_DATA, appliedClusterSchema, clusterSchema, failSchema, okSchema } from './cello.schemas.ts';
 
 export const CelloOperation = {
   Apply: `mutation CelloApply($input: ApplyClusterInput!) { applyCluster(input: $input) { ${CLUSTER_FIELDS} } }`,
@@ -27,8 +28,8 @@ const APPLY_EXAMPLE = {
   code: 200, error: '', status: 'OK',
   data: { api_url: 'http://127.0.0.1:8190', consensus_mode: 'batch', consensus_plugin: 'pbft', daemon_url: 'redis://127.0.0.1:6379/0/tasks-cluster-compute2_4', id: '576ba021-414b-0502-864d-0306a1b2c3d4', name: 'compute2_4', size: 4, user_id: 'xxx' },
 };
-const OK_EMPTY: ResponseDoc = { status: 200, description: 'Done', example: { code: 200, data: '', error: '', status: 'OK' } };
-const FAIL: ResponseDoc = { status: 400, description: 'Failed; `code` says why (400, 401, 403, 404)', example: { code: 400, data: '', error: 'No available res for xxx', status: 'FAIL' } };
+const OK_EMPTY: ResponseDoc = { status: 200, description: 'Done', example: { code: 200, data: '', error: '', status: 'OK' }, schema: okSchema(EMPTY_DATA) };
+const FAIL: ResponseDoc = { status: 400, description: 'Failed; `code` says why (400, 401, 403, 404)', example: { code: 400, data: '', error: 'No available res for xxx', status: 'FAIL' }, schema: failSchema };
 const P = (name: string, description: string, type?: ParamDoc['type']): ParamDoc => ({ name, in: 'query', description, ...(type ? { type } : {}) });
 const APPLY_PARAMS: ParamDoc[] = [
   P(CelloParam.UserId, 'Who applies. Admin tokens may name anyone; other tokens act as their own name.'),
@@ -112,7 +113,7 @@ export const celloRoutes: RestRoute[] = [
       + 'apply answers the leased cluster; release runs in the background (watch /v2/cluster/{id}).',
     params: [P(CelloParam.Action, 'apply, release, start, stop or restart'), P(CelloParam.ClusterId, 'release/start/stop/restart: the cluster (id or name)'), ...APPLY_PARAMS],
     requestExample: SEED_APPLY_BODY,
-    responses: [{ status: 200, description: 'apply: the cluster; other actions: empty data', example: APPLY_EXAMPLE }, FAIL],
+    responses: [{ status: 200, description: 'apply: the cluster; other actions: empty data', example: APPLY_EXAMPLE, schema: okSchema({ anyOf: [appliedClusterSchema, EMPTY_DATA] }) }, FAIL],
     operation: (req) => {
       const a = action(req);
       if (!a || !(a in OPERATION_BY_ACTION)) throw new RestError(400, CelloMessage.UnknownAction);
@@ -128,7 +129,7 @@ export const celloRoutes: RestRoute[] = [
     description: '`user: ""` (or `user_id: ""`) lists free clusters. An unknown `state` answers an empty list, as Cello did.',
     params: FILTER_PARAMS,
     requestExample: { consensus_plugin: 'pbft', consensus_mode: 'classic', size: 4, user: '' },
-    responses: [{ status: 200, description: 'Clusters', example: { code: 200, data: [], error: '', status: 'OK' } }, FAIL],
+    responses: [{ status: 200, description: 'Clusters', example: { code: 200, data: [], error: '', status: 'OK' }, schema: okSchema({ type: 'array', items: clusterSchema }) }, FAIL],
     operation: (req) => (KNOWN_STATES.has(str(req, CelloParam.State) ?? 'active') ? CelloOperation.Clusters : undefined),
     variables: (req) => ({ filter: filterFrom(req) }),
     result: (data) => ok(data ? data.clusters.edges.map((e) => celloCluster(e.node)) : []),
@@ -137,7 +138,7 @@ export const celloRoutes: RestRoute[] = [
   defineRoute<{ cluster: GqlCluster | null }>({
     method: 'GET', path: '/v2/cluster/:id', input: 'query',
     summary: 'Read a cluster (by id or name)',
-    responses: [{ status: 200, description: 'The cluster' }, { status: 400, description: 'Unknown: code 404', example: { code: 404, data: '', error: 'cluster not found with id=xxx', status: 'FAIL' } }],
+    responses: [{ status: 200, description: 'The cluster', schema: okSchema(clusterSchema) }, { status: 400, description: 'Failed; unknown cluster: code 404', example: { code: 404, data: '', error: 'cluster not found with id=xxx', status: 'FAIL' }, schema: failSchema }],
     operation: CelloOperation.Cluster,
     variables: (req) => ({ id: req.params.id }),
     result: (data, req) => (data.cluster ? ok(celloCluster(data.cluster)) : fail(CelloMessage.clusterNotFound(req.params.id ?? ''), CelloCode.NotFound)),
@@ -148,7 +149,7 @@ export const celloRoutes: RestRoute[] = [
     method: ['GET', 'POST'], path: '/v2/cluster_apply', input: 'any',
     summary: 'Deprecated: apply for a cluster (same as cluster_op?action=apply)',
     params: APPLY_PARAMS, requestExample: { user_id: 'xxx', consensus_plugin: 'pbft', consensus_mode: 'batch', size: 4 },
-    responses: [{ status: 200, description: 'The leased cluster', example: APPLY_EXAMPLE }, FAIL],
+    responses: [{ status: 200, description: 'The leased cluster', example: APPLY_EXAMPLE, schema: okSchema(appliedClusterSchema) }, FAIL],
     operation: CelloOperation.Apply,
     variables: applyVariables,
     result: (data) => ok(appliedCluster(data.applyCluster)),

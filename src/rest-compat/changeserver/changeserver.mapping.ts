@@ -161,12 +161,37 @@ export interface GqlChangeList { firstSequence: string; lastSequence: string; ch
 
 type ColumnInfo = { kind: string; pgType: number };
 
+/** Tributary's timestamp values: "YYYY-MM-DD[ T]HH:MM:SS[.f]" with "Z" or a PostgreSQL offset (timestamptz), none (timestamp). */
+const TIMESTAMP_RE = /^(\d{4,}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}(?::\d{2}){0,2})?$/;
+
+/**
+ * A timestamp value as PostgreSQL prints it (DateStyle ISO, TimeZone UTC):
+ * "2024-01-02 03:04:05.12+00" for timestamptz, no zone for timestamp, and
+ * the fraction without trailing zeros (none when zero). Tributary carries
+ * timestamptz as UTC ISO text with six digits and MariaDB DATETIME with the
+ * column's digits; text of another shape (infinity, BC, 0000-00-00) is
+ * already the server's own and passes through.
+ */
+export function pgTimestampText(text: string, kind: 'datetime' | 'timestamptz'): string {
+  const m = TIMESTAMP_RE.exec(text);
+  if (!m) return text;
+  const [, day, time, frac, zone] = m;
+  const fraction = (frac ?? '').replace(/0+$/, '');
+  const base = `${day} ${time}${fraction ? `.${fraction}` : ''}`;
+  if (kind === 'datetime') return base;
+  return `${base}${!zone || zone === 'Z' ? '+00' : zone}`;
+}
+
 /** A value in its PostgreSQL text form, as Transicator's JSON gave it. */
 export function valueText(v: unknown, kind: string): string | null {
   if (v === null || v === undefined) return null;
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (typeof v === 'number') return String(v);
-  if (typeof v === 'string') return kind === 'binary' ? `\\x${Buffer.from(v, 'base64').toString('hex')}` : v;
+  if (typeof v === 'string') {
+    if (kind === 'binary') return `\\x${Buffer.from(v, 'base64').toString('hex')}`;
+    if (kind === 'datetime' || kind === 'timestamptz') return pgTimestampText(v, kind);
+    return v;
+  }
   return JSON.stringify(v);
 }
 
@@ -231,6 +256,10 @@ function long(v: bigint, unsigned = true): { low: number; high: number; unsigned
   return { low: Number(u & 0xffffffffn) | 0, high: Number(u >> 32n) | 0, unsigned };
 }
 
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+const UINT64_MAX = (1n << 64n) - 1n;
+
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
 
 /** "YYYY-MM-DD[ T]HH:MM:SS[.ffffff][Z]" as microseconds since 2000-01-01 UTC; undefined when it is no real instant. */
@@ -247,6 +276,12 @@ export function valuePb(v: unknown, kind: string): Record<string, unknown> | und
   if (v === null || v === undefined) return undefined;
   if (typeof v === 'boolean') return { bool: v };
   if (kind === 'int' && typeof v === 'number') return { int: long(BigInt(v), false) };
+  // Integers beyond 2^53 travel as decimal text; int64 takes them exactly, uint64 what only it can hold (MariaDB BIGINT UNSIGNED).
+  if (kind === 'int' && typeof v === 'string' && /^-?\d{1,20}$/.test(v)) {
+    const n = BigInt(v);
+    if (n >= INT64_MIN && n <= INT64_MAX) return { int: long(n, false) };
+    if (n > INT64_MAX && n <= UINT64_MAX) return { uint: long(n) };
+  }
   if (kind === 'float' && typeof v === 'number') return { double: v };
   if (kind === 'binary' && typeof v === 'string') return { bytes: Buffer.from(v, 'base64') };
   if ((kind === 'datetime' || kind === 'timestamptz') && typeof v === 'string') {

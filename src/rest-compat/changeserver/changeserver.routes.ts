@@ -5,11 +5,12 @@
  * service waits at the feed's tail in Redis, so a long poll wakes as soon as
  * a matching change is appended, with no re-polling).
  */
-import { defineRoute, RestError, type ParamDoc, type RestRequest, type RestRoute } from '../rest-route.ts';
+import { defineRoute, RestError, type ParamDoc, type ResponseDoc, type RestRequest, type RestRoute } from '../rest-route.ts';
 import {
   ChangeserverCode, MAX_LIMIT, MediaType, Param, changeListJson, changeListProto, intParam, multi, selectMediaType, single,
   type GqlChangeList,
 } from './changeserver.mapping.ts';
+import { changesResponses } from './changeserver.schemas.ts';
 
 export const CHANGES_QUERY = `query ChangeserverChanges($feed: String!, $scopes: [String!]!, $since: String, $limit: Int, $snapshot: String, $block: Int) {
   changes(feed: $feed, scopes: $scopes, since: $since, limit: $limit, snapshot: $snapshot, block: $block) {
@@ -36,12 +37,9 @@ const exampleList = {
   }],
 };
 
-const responses = [
-  { status: 200, description: 'ChangeList (JSON or protobuf by Accept)', example: exampleList },
-  { status: 400, description: 'Error: MISSING_PARAMETER, PARAMETER_INVALID or SNAPSHOT_TOO_OLD', example: { code: 'SNAPSHOT_TOO_OLD', error: 'The client is operating on an old snapshot', description: 'changes since 1.0.0 are no longer retained' } },
-  { status: 404, description: 'Error: NOT_FOUND (no such feed)' },
-  { status: 415, description: 'Error: UNSUPPORTED_FORMAT' },
-];
+const responses: ResponseDoc[] = changesResponses.map((r) => (r.status === 200 ? { ...r, example: exampleList } : r.status === 400
+  ? { ...r, example: { code: 'SNAPSHOT_TOO_OLD', error: 'The client is operating on an old snapshot', description: 'changes since 1.0.0 are no longer retained' } }
+  : r));
 
 const ZERO_SEQUENCE = '0.0.0';
 

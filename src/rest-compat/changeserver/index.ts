@@ -11,7 +11,7 @@
  */
 import express, { type Request, type Response, type Router } from 'express';
 import type { GraphQLExecutor } from '../executor.ts';
-import { mountRoutes, openApiFor, type RestDialect } from '../rest-route.ts';
+import { localOf, mountRoutes, openApiFor, requestServers, withServers, type OpenApiServers, type RestDialect, type ServerDoc } from '../rest-route.ts';
 import { errorResponse, ChangeserverCode, graphqlErrorResponse, restErrorResponse, serialize } from './changeserver.mapping.ts';
 import { changeserverRoutes, type ChangeserverRouteOptions } from './changeserver.routes.ts';
 
@@ -34,12 +34,13 @@ export function changeserverRouter(executor: GraphQLExecutor, opts: Changeserver
   });
 }
 
-export function changeserverOpenApi(basePath = ''): Record<string, unknown> {
+/** The document; `servers` default to none (the served copy lists the listeners that answer). */
+export function changeserverOpenApi(servers?: ServerDoc[]): Record<string, unknown> {
   return openApiFor(changeserverRoutes({ feed: 'configured' }), {
     title: 'changeserver API (Tributary compatibility)',
     version: '0.0.1',
     description: 'Apigee Transicator\'s change feed API served from Tributary feeds. See docs/compat.md, "changeserver".',
-    servers: [{ url: `http://localhost:9000${basePath}`, description: 'changeserver\'s default port' }],
+    servers,
   });
 }
 
@@ -63,6 +64,8 @@ export interface ChangeserverListenerOptions extends ChangeserverRouterOptions {
   markdown?: ChangeserverMarkdown;
   /** Called once, on the first GET /markdown. */
   onMarkdown?(): void;
+  /** `servers` of the served OpenAPI document (base path included). Default: the address it was fetched from. */
+  servers?: OpenApiServers;
 }
 
 const MARKED_DOWN = 'Marked down';
@@ -121,7 +124,11 @@ export function changeserverListenerRouter(executor: GraphQLExecutor, opts: Chan
   else app.use((req, res, next) => { if (markdown.down) sendStatus(req, res, 503, MARKED_DOWN); else next(); });
   const api = express.Router();
   let openApi: Record<string, unknown> | undefined;
-  api.get('/openapi.json', (_req, res) => { res.type('application/json').send(serialize(openApi ??= changeserverOpenApi(opts.basePath))); });
+  const servers = opts.servers ?? requestServers(opts.basePath);
+  api.get('/openapi.json', (req, res) => {
+    const doc = withServers(openApi ??= changeserverOpenApi(), servers({ headers: req.headers, local: localOf(req) }));
+    res.type('application/json').send(serialize(doc));
+  });
   api.use(changeserverRouter(executor, opts));
   if (opts.basePath) app.use(opts.basePath, api);
   else app.use(api);

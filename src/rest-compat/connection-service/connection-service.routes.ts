@@ -6,6 +6,9 @@
  */
 import { defineRoute, type ResponseDoc, type RestRoute } from '../rest-route.ts';
 import { Param, ServiceErrorCode, optional, required } from './connection-service.mapping.ts';
+import {
+  cachedQueryCreatedSchema, cachedQuerySchema, environmentCreatedSchema, environmentDeletedSchema, environmentStatusSchema, errorSchema, invalidStateResponse, notFoundResponse,
+} from './connection-service.schemas.ts';
 
 const ENV_FIELDS = 'environmentId created feed connection { id kind host port database } job { id name status }';
 const CQ_FIELDS = 'id sql environmentId connectionId jobId mode modeReason status error columns version refreshedAt';
@@ -25,7 +28,7 @@ const envPath = (env: string) => `/environments/${encodeURIComponent(env)}`;
 const cqPath = (id: string) => `/cachedQueries/${encodeURIComponent(id)}`;
 
 const SAMPLE_CS = 'postgres://user:password@db.example:5432/shop';
-const ERR = (status: number, code: ServiceErrorCode, message: string): ResponseDoc => ({ status, description: code, example: { message, code } });
+const ERR = (status: number, code: ServiceErrorCode, message: string): ResponseDoc => ({ status, description: code, example: { message, code }, schema: errorSchema });
 const COMMON_ERRORS = [
   ERR(400, ServiceErrorCode.MissingParameter, 'environmentId is required'),
   ERR(400, ServiceErrorCode.InvalidConnectionString, 'connectionString scheme "sqlserver" is not supported: use mysql, mariadb, postgres or postgresql'),
@@ -45,8 +48,8 @@ export const connectionServiceRoutes: RestRoute[] = [
     description: 'Creates the connection and a subscribe job (capture only) whose feed is named environmentId. Repeating the call with the same database answers 200 with the existing ids (created: false); a different database under the same environmentId is 409 ENVIRONMENT_CONFLICT.',
     requestExample: { connectionString: SAMPLE_CS, environmentId: 'env-42' },
     responses: [
-      { status: 201, description: 'Created', example: { id: 'a2c4…', name: 'env-42', status: 'running', created: true, environmentId: 'env-42', connectionId: 'a2c4…', jobId: '9f1e…', feed: 'env-42' }, headers: { Location: 'Status of the environment' } },
-      { status: 200, description: 'Already there with the same database (idempotent repeat)' },
+      { status: 201, description: 'Created', example: { id: 'a2c4…', name: 'env-42', status: 'running', created: true, environmentId: 'env-42', connectionId: 'a2c4…', jobId: '9f1e…', feed: 'env-42', database: { kind: 'POSTGRES', host: 'db.example', port: 5432, database: 'shop' } }, headers: { Location: 'Status of the environment' }, schema: environmentCreatedSchema },
+      { status: 200, description: 'Already there with the same database (idempotent repeat)', headers: { Location: 'Status of the environment' }, schema: environmentCreatedSchema },
       ...COMMON_ERRORS, ERR(409, ServiceErrorCode.EnvironmentConflict, 'environmentId "env-42" already has a database connection to a different database: delete it first'),
       ERR(422, ServiceErrorCode.ConnectionFailed, 'cannot connect to postgres at db.example:5432: ...'),
     ],
@@ -64,11 +67,12 @@ export const connectionServiceRoutes: RestRoute[] = [
     description: 'sqlQuery must be one SELECT without side effects; its tables and columns are checked against the Prisma `schema` when given. Aggregates (COUNT, SUM, AVG, MIN, MAX with GROUP BY and WHERE over one table) are kept incrementally; other SELECTs are re-run on changes. Creates the environment\'s connection first when it does not exist.',
     requestExample: { connectionString: SAMPLE_CS, environmentId: 'env-42', schema: 'model Order {\n  id Int @id\n  status String\n  amount Decimal\n  @@map("orders")\n}', sqlQuery: 'SELECT status, count(*) FROM orders GROUP BY status' },
     responses: [
-      { status: 201, description: 'Created', example: { id: '5d0b…', name: 'cached-query', status: 'pending', mode: 'incremental', environmentId: 'env-42' }, headers: { Location: 'The cached query and its result' } },
+      { status: 201, description: 'Created', example: { id: '5d0b…', name: 'cached-query', status: 'pending', mode: 'incremental', modeReason: null, environmentId: 'env-42', connectionId: 'a2c4…', jobId: '9f1e…', sql: 'SELECT status, count(*) FROM orders GROUP BY status', connectionCreated: false }, headers: { Location: 'The cached query and its result' }, schema: cachedQueryCreatedSchema },
       ...COMMON_ERRORS,
       ERR(400, ServiceErrorCode.SideEffectFunction, 'sqlQuery calls pg_sleep(), which sleeps on the source: cached queries may only read'),
       ERR(400, ServiceErrorCode.UnknownColumn, 'sqlQuery names column "amout", which table "orders" (model Order) does not have in the Prisma schema'),
       ERR(404, ServiceErrorCode.EnvironmentNotFound, 'no database connection for environmentId "env-42": send connectionString or call createDatabaseConnection first'),
+      ERR(422, ServiceErrorCode.ConnectionFailed, 'cannot connect to postgres at db.example:5432: ...'),
     ],
     operation: ConnectionServiceOperation.CreateCachedQuery,
     variables: (req) => ({ cs: optional(req, Param.ConnectionString) ?? null, env: required(req, Param.EnvironmentId), schema: optional(req, Param.Schema) ?? null, sql: required(req, Param.SqlQuery) }),
@@ -87,8 +91,9 @@ export const connectionServiceRoutes: RestRoute[] = [
     description: 'Answers 201 like the original service. connectionString is optional; when given it must name the same database.',
     requestExample: { connectionString: SAMPLE_CS, environmentId: 'env-42' },
     responses: [
-      { status: 201, description: 'Deleted', example: { id: 'a2c4…', name: 'env-42', status: 'deleted', jobId: '9f1e…', cachedQueriesDeleted: 2 } },
+      { status: 201, description: 'Deleted', example: { id: 'a2c4…', name: 'env-42', status: 'deleted', environmentId: 'env-42', connectionId: 'a2c4…', jobId: '9f1e…', cachedQueriesDeleted: 2 }, schema: environmentDeletedSchema },
       ...COMMON_ERRORS, ERR(404, ServiceErrorCode.EnvironmentNotFound, 'no database connection for environmentId "env-42"'),
+      ERR(409, ServiceErrorCode.EnvironmentConflict, 'connectionString names a different database than environmentId "env-42"\'s connection'),
     ],
     operation: ConnectionServiceOperation.DeleteConnection,
     variables: (req) => ({ cs: optional(req, Param.ConnectionString) ?? null, env: required(req, Param.EnvironmentId) }),
@@ -104,8 +109,8 @@ export const connectionServiceRoutes: RestRoute[] = [
     description: 'Answers 201 like the original service, with `status` the capture\'s job status.',
     requestExample: { connectionString: SAMPLE_CS, environmentId: 'env-42' },
     responses: [
-      { status: 201, description: 'Status', example: { id: 'a2c4…', name: 'env-42', status: 'running', capture: { status: 'running' }, cachedQueries: [{ id: '5d0b…', status: 'active', mode: 'incremental', version: 3 }] } },
-      ...COMMON_ERRORS, ERR(404, ServiceErrorCode.EnvironmentNotFound, 'no database connection for environmentId "env-42"'),
+      { status: 201, description: 'Status', example: { id: 'a2c4…', name: 'env-42', status: 'running', capture: { status: 'running' }, cachedQueries: [{ id: '5d0b…', status: 'active', mode: 'incremental', version: 3 }] }, headers: { Location: 'Status of the environment' }, schema: environmentStatusSchema },
+      ...COMMON_ERRORS, ERR(404, ServiceErrorCode.EnvironmentNotFound, 'no database connection for environmentId "env-42"'), invalidStateResponse,
     ],
     operation: ConnectionServiceOperation.Status,
     variables: (req) => { optional(req, Param.ConnectionString); return { env: required(req, Param.EnvironmentId) }; },
@@ -119,6 +124,7 @@ export const connectionServiceRoutes: RestRoute[] = [
     method: 'GET', path: '/environments/:environmentId', input: 'query',
     summary: 'Status of an environment (what checkJobStatus answers), as a plain read',
     params: [{ name: 'environmentId', in: 'path', required: true }],
+    responses: [{ status: 200, description: 'Status of the capture and of each cached query', schema: environmentStatusSchema }, notFoundResponse('no database connection for environmentId "env-42"'), invalidStateResponse],
     operation: ConnectionServiceOperation.Status,
     variables: (req) => ({ env: req.params.environmentId }),
     result: (data) => ({ json: { id: data.checkJobStatus.connection.id, name: data.checkJobStatus.environmentId, status: data.checkJobStatus.capture.status, ...data.checkJobStatus } }),
@@ -128,7 +134,7 @@ export const connectionServiceRoutes: RestRoute[] = [
     method: 'GET', path: '/cachedQueries/:id', input: 'query',
     summary: 'A cached query with its current result',
     params: [{ name: 'id', in: 'path', required: true }],
-    responses: [{ status: 200, description: 'The cached query' }, ERR(404, ServiceErrorCode.NotFound, 'cached query 5d0b… not found')],
+    responses: [{ status: 200, description: 'The cached query and its current result', schema: cachedQuerySchema }, ERR(404, ServiceErrorCode.NotFound, 'cached query 5d0b… not found')],
     operation: ConnectionServiceOperation.CachedQuery,
     variables: (req) => ({ id: req.params.id }),
     result: (data, req) => (data.cachedQuery

@@ -5,9 +5,10 @@
  */
 import express, { type Router } from 'express';
 import type { GraphQLExecutor } from '../executor.ts';
-import { defineRoute, mountRoutes, openApiFor, type RestDialect, type RestRoute } from '../rest-route.ts';
+import { OPENAPI_DOCUMENT_SCHEMA, defineRoute, mountRoutes, openApiFor, requestServers, withServers, type OpenApiServers, type RestDialect, type RestRoute, type ServerDoc } from '../rest-route.ts';
 import { ServiceErrorCode, errorResponse, graphqlErrorResponse } from './connection-service.mapping.ts';
 import { connectionServiceRoutes } from './connection-service.routes.ts';
+import { connectionServiceCommonResponses } from './connection-service.schemas.ts';
 
 export const CONNECTION_SERVICE_OPENAPI_PATH = '/connection-service/openapi.json';
 
@@ -24,29 +25,34 @@ export const connectionServiceDialect: RestDialect = {
   graphqlError: (errors) => graphqlErrorResponse(errors),
 };
 
-export function connectionServiceOpenApi(): Record<string, unknown> {
-  return openApiFor([...connectionServiceRoutes, openApiRoute], {
+/** The document; `servers` default to none (the served copy lists the listeners that answer). */
+export function connectionServiceOpenApi(servers?: ServerDoc[]): Record<string, unknown> {
+  return openApiFor([...connectionServiceRoutes, openApiRoute()], {
     title: 'Database connection and cached query service (Tributary compatibility)',
     version: '1.0.0',
     description: 'The Debezium/Kafka/Flink service\'s four endpoints on Tributary\'s own capture and cached queries. Bodies are form-encoded (curl -d) or JSON; errors are {message, code}. See docs/compat.md, "Connection and cached-query service".',
-    servers: [{ url: 'http://localhost:7000', description: 'The original service\'s port' }],
+    servers,
+    commonResponses: connectionServiceCommonResponses,
   });
 }
 
 let cachedOpenApi: Record<string, unknown> | undefined;
-const openApiRoute: RestRoute = defineRoute<undefined>({
+const openApiRoute = (servers: OpenApiServers = requestServers()): RestRoute => defineRoute<undefined>({
   method: 'GET', path: CONNECTION_SERVICE_OPENAPI_PATH, input: 'query', summary: 'This OpenAPI document',
-  result: () => ({ json: (cachedOpenApi ??= connectionServiceOpenApi()) }),
+  responses: [{ status: 200, description: 'The OpenAPI 3.1 document', schema: OPENAPI_DOCUMENT_SCHEMA }],
+  result: (_data, req) => ({ json: withServers(cachedOpenApi ??= connectionServiceOpenApi(), servers(req)) }),
 });
 
 export interface ConnectionServiceRouterOptions {
   /** Request body limit in bytes (a Prisma schema can be long). Default 1 MiB. */
   maxBodyBytes?: number;
   onInternalError?(err: unknown): void;
+  /** `servers` of the served OpenAPI document. Default: the address it was fetched from. */
+  servers?: OpenApiServers;
 }
 
 export function connectionServiceRouter(executor: GraphQLExecutor, opts: ConnectionServiceRouterOptions = {}): Router {
-  return mountRoutes(express.Router(), [...connectionServiceRoutes, openApiRoute], executor, {
+  return mountRoutes(express.Router(), [...connectionServiceRoutes, openApiRoute(opts.servers)], executor, {
     dialect: connectionServiceDialect,
     maxBodyBytes: opts.maxBodyBytes,
     onInternalError: opts.onInternalError ? (err) => opts.onInternalError!(err) : undefined,

@@ -4,11 +4,15 @@
  * too), runs one GraphQL operation and answers FATE's envelope.
  */
 import type { GraphQLErrorShape } from '../executor.ts';
-import { defineRoute, type RestRequest, type RestResponse, type RestRoute } from '../rest-route.ts';
+import { defineRoute, type JsonSchema, type RestRequest, type RestResponse, type RestRoute } from '../rest-route.ts';
 import {
   PIPELINE_FIELDS, RetCode, TASK_FIELDS, envelope, fateError, fateJob, fateTask, fields, filterOf, graphqlErrorResponse, modelInfo,
   objectField, ok, required, rowValues, type GqlPipeline, type GqlTask,
 } from './fate-flow.mapping.ts';
+import {
+  allMetricsData, dataViewData, dependencyData, envelopeSchema, jobConfigData, jobListData, jobLogData, jobStartedData, metricData, metricNamesData,
+  modelLoadData, modelOnlineData, modelVersionsData, outputData, outputModelData, parametersData, stopData, submitData, tableInfoData, taskListData,
+} from './fate-flow.schemas.ts';
 
 const TABLE_FIELDS = 'namespace tableName exist count partitions header columns key address';
 
@@ -57,11 +61,11 @@ export const CONF_EXAMPLE = {
 };
 
 /** A POST route answering the FATE envelope; every FATE route reads JSON, form or query alike. */
-function fateRoute<TData = any>(r: Omit<RestRoute<TData>, 'method' | 'input' | 'tags' | 'responses'> & { tag: string; example?: unknown }): RestRoute {
-  const { tag, example, ...rest } = r;
+function fateRoute<TData = any>(r: Omit<RestRoute<TData>, 'method' | 'input' | 'tags' | 'responses'> & { tag: string; example?: unknown; data: JsonSchema }): RestRoute {
+  const { tag, example, data, ...rest } = r;
   return defineRoute<TData>({
     method: 'POST', input: 'any', tags: [tag],
-    responses: [{ status: 200, description: 'FATE envelope: retcode 0 success, 100 exception, 101 argument error, 102 data error, 103 operating error', example: example ?? { retcode: 0, retmsg: 'success' } }],
+    responses: [{ status: 200, description: 'FATE envelope: retcode 0 success, 100 exception, 101 argument error, 102 data error, 103 operating error', example: example ?? { retcode: 0, retmsg: 'success' }, schema: envelopeSchema(data) }],
     error: (errors: GraphQLErrorShape[]) => graphqlErrorResponse(errors),
     ...rest,
   });
@@ -81,7 +85,7 @@ function allMetrics(list: Metric[]): Record<string, Record<string, { data: unkno
 
 function dataRoute(kind: 'upload' | 'download'): RestRoute {
   return fateRoute<{ uploadData?: GqlPipeline; downloadData?: GqlPipeline }>({
-    path: `/v1/data/${kind}`, tag: 'DataAccess',
+    path: `/v1/data/${kind}`, tag: 'DataAccess', data: jobStartedData,
     summary: kind === 'upload' ? 'Load a CSV (server path, or multipart field "file") into namespace.table_name' : 'Export namespace.table_name to a CSV at output_path',
     requestExample: kind === 'upload'
       ? { file: '/data/orders.csv', head: 1, partition: 4, namespace: 'maria-src', table_name: 'orders', delimiter: ',', local: { role: 'local', party_id: 0 } }
@@ -122,7 +126,7 @@ export const fateFlowRoutes: RestRoute[] = [
   dataRoute('download'),
 
   fateRoute<{ submitPipeline: GqlPipeline }>({
-    path: '/v1/job/submit', tag: 'Job', summary: 'Submit a DAG job (job_dsl + job_runtime_conf)',
+    path: '/v1/job/submit', tag: 'Job', data: submitData, summary: 'Submit a DAG job (job_dsl + job_runtime_conf)',
     requestExample: { job_dsl: DSL_EXAMPLE, job_runtime_conf: CONF_EXAMPLE },
     example: { retcode: 0, retmsg: 'success', jobId: '2024050612304512300001', data: { job_id: '2024050612304512300001', model_info: { model_id: 'local-0#model', model_version: '2024050612304512300001' } } },
     operation: FateOperation.Submit,
@@ -138,20 +142,20 @@ export const fateFlowRoutes: RestRoute[] = [
   }),
 
   fateRoute<{ stopPipeline: { jobId: string; fateStatus: string } }>({
-    path: '/v1/job/stop', tag: 'Job', summary: 'Stop a job: its tasks stop, the status becomes canceled', requestExample: JOB_EXAMPLE,
+    path: '/v1/job/stop', tag: 'Job', data: stopData, summary: 'Stop a job: its tasks stop, the status becomes canceled', requestExample: JOB_EXAMPLE,
     operation: FateOperation.Stop,
     variables: (req) => { required(req, 'job_id'); const f = fields(req); return { jobId: String(f.job_id), stopStatus: f.stop_status ?? null }; },
     result: (d) => ok({ job_id: d.stopPipeline.jobId, status: d.stopPipeline.fateStatus }, { retmsg: `stop job on this party ${d.stopPipeline.fateStatus}; stop job on all party success`, jobId: d.stopPipeline.jobId }),
   }),
 
   fateRoute<{ pipelines: GqlPipeline[] }>({
-    path: '/v1/job/query', tag: 'Job', summary: 'Jobs matching every given filter (a list)', requestExample: { job_id: '2024050612304512300001', status: 'success' },
+    path: '/v1/job/query', tag: 'Job', data: jobListData, summary: 'Jobs matching every given filter (a list)', requestExample: { job_id: '2024050612304512300001', status: 'success' },
     operation: FateOperation.Jobs, variables: (req) => ({ f: filterOf(req) }),
     result: (d) => (d.pipelines.length ? ok(d.pipelines.map(fateJob)) : ok([], { retmsg: 'no job could be found' })),
   }),
 
   fateRoute<{ pipelines: GqlPipeline[] }>({
-    path: '/v1/job/config', tag: 'Job', summary: 'DSL, runtime conf and model info of the first matching job', requestExample: JOB_EXAMPLE,
+    path: '/v1/job/config', tag: 'Job', data: jobConfigData, summary: 'DSL, runtime conf and model info of the first matching job', requestExample: JOB_EXAMPLE,
     operation: FateOperation.Jobs, variables: (req) => ({ f: filterOf(req) }),
     result: (d) => {
       const p = d.pipelines[0];
@@ -161,7 +165,7 @@ export const fateFlowRoutes: RestRoute[] = [
   }),
 
   fateRoute<{ pipelines: { jobId: string; logs: { at: string; level: string; message: string }[] }[] }>({
-    path: '/v1/job/log', tag: 'Job', summary: 'The job\'s log lines', requestExample: JOB_EXAMPLE,
+    path: '/v1/job/log', tag: 'Job', data: jobLogData, summary: 'The job\'s log lines', requestExample: JOB_EXAMPLE,
     operation: FateOperation.JobLogs,
     variables: (req) => { required(req, 'job_id'); return { f: { jobId: String(fields(req).job_id) } }; },
     result: (d) => {
@@ -172,13 +176,13 @@ export const fateFlowRoutes: RestRoute[] = [
   }),
 
   fateRoute<{ pipelineTasks: GqlTask[] }>({
-    path: '/v1/job/task/query', tag: 'Job', summary: 'Tasks (components) of the matching jobs (a list)', requestExample: { job_id: '2024050612304512300001', component_name: 'reader_0' },
+    path: '/v1/job/task/query', tag: 'Job', data: taskListData, summary: 'Tasks (components) of the matching jobs (a list)', requestExample: { job_id: '2024050612304512300001', component_name: 'reader_0' },
     operation: FateOperation.Tasks, variables: (req) => ({ f: filterOf(req) }),
     result: (d) => (d.pipelineTasks.length ? ok(d.pipelineTasks.map((t) => fateTask(t))) : envelope(RetCode.ArgumentError, 'find task failed')),
   }),
 
   fateRoute<{ pipeline: (GqlPipeline & { components: { name: string; module: string; fateStatus: string; upstream: string[]; parameters: Record<string, unknown>; metrics: Metric[]; output: { name: string; header: string[]; total: number }[] }[] }) | null }>({
-    path: '/v1/tracking/job/data_view', tag: 'Tracking', summary: 'Job view: tables read and written, rows per component, metric summary', requestExample: { job_id: '2024050612304512300001', role: 'local', party_id: 0 },
+    path: '/v1/tracking/job/data_view', tag: 'Tracking', data: dataViewData, summary: 'Job view: tables read and written, rows per component, metric summary', requestExample: { job_id: '2024050612304512300001', role: 'local', party_id: 0 },
     operation: FateOperation.DataView,
     variables: (req) => { required(req, 'job_id'); return { jobId: String(fields(req).job_id) }; },
     result: (d) => {
@@ -197,13 +201,13 @@ export const fateFlowRoutes: RestRoute[] = [
   }),
 
   fateRoute<{ componentMetrics: Metric[] }>({
-    path: '/v1/tracking/component/metric/all', tag: 'Tracking', summary: 'Every metric of a component: rows in/out, duration, errors, lag', requestExample: TRACKING_EXAMPLE,
+    path: '/v1/tracking/component/metric/all', tag: 'Tracking', data: allMetricsData, summary: 'Every metric of a component: rows in/out, duration, errors, lag', requestExample: TRACKING_EXAMPLE,
     operation: FateOperation.Metrics, variables: trackingVars,
     result: (d) => (d.componentMetrics.length ? ok(allMetrics(d.componentMetrics)) : ok({}, { retmsg: 'no data' })),
   }),
 
   fateRoute<{ componentMetrics: Metric[] }>({
-    path: '/v1/tracking/component/metrics', tag: 'Tracking', summary: 'Metric names of a component by metric namespace', requestExample: TRACKING_EXAMPLE,
+    path: '/v1/tracking/component/metrics', tag: 'Tracking', data: metricNamesData, summary: 'Metric names of a component by metric namespace', requestExample: TRACKING_EXAMPLE,
     operation: FateOperation.Metrics, variables: trackingVars,
     result: (d) => {
       const out: Record<string, string[]> = {};
@@ -213,7 +217,7 @@ export const fateFlowRoutes: RestRoute[] = [
   }),
 
   fateRoute<{ componentMetrics: Metric[] }>({
-    path: '/v1/tracking/component/metric_data', tag: 'Tracking', summary: 'One metric: data [[key, value]] and meta', requestExample: { ...TRACKING_EXAMPLE, metric_namespace: 'stats', metric_name: 'rows_out' },
+    path: '/v1/tracking/component/metric_data', tag: 'Tracking', data: metricData, summary: 'One metric: data [[key, value]] and meta', requestExample: { ...TRACKING_EXAMPLE, metric_namespace: 'stats', metric_name: 'rows_out' },
     operation: FateOperation.Metrics,
     variables: (req) => {
       const f = fields(req);
@@ -229,13 +233,13 @@ export const fateFlowRoutes: RestRoute[] = [
   }),
 
   fateRoute<{ componentState: { definition: { module: string; parameters: Record<string, unknown> } } }>({
-    path: '/v1/tracking/component/parameters', tag: 'Tracking', summary: 'Parameters of a component: {module, <Module>Param}', requestExample: TRACKING_EXAMPLE,
+    path: '/v1/tracking/component/parameters', tag: 'Tracking', data: parametersData, summary: 'Parameters of a component: {module, <Module>Param}', requestExample: TRACKING_EXAMPLE,
     operation: FateOperation.State, variables: trackingVars,
     result: (d) => ok({ module: d.componentState.definition.module, [`${d.componentState.definition.module}Param`]: d.componentState.definition.parameters }),
   }),
 
   fateRoute<{ componentState: { definition: Record<string, unknown> & { module: string; name: string }; state: Record<string, unknown> | null } }>({
-    path: '/v1/tracking/component/output/model', tag: 'Tracking', summary: 'The component\'s definition and state; meta names the module', requestExample: TRACKING_EXAMPLE,
+    path: '/v1/tracking/component/output/model', tag: 'Tracking', data: outputModelData, summary: 'The component\'s definition and state; meta names the module', requestExample: TRACKING_EXAMPLE,
     operation: FateOperation.State, variables: trackingVars,
     result: (d) => {
       const { definition, state } = d.componentState;
@@ -244,7 +248,7 @@ export const fateFlowRoutes: RestRoute[] = [
   }),
 
   fateRoute<{ componentOutputs: { name: string; header: string[]; total: number; sample: Record<string, unknown>[] }[] }>({
-    path: '/v1/tracking/component/output/data', tag: 'Tracking', summary: 'Sample output rows (first 100) with the header', requestExample: TRACKING_EXAMPLE,
+    path: '/v1/tracking/component/output/data', tag: 'Tracking', data: outputData, summary: 'Sample output rows (first 100) with the header', requestExample: TRACKING_EXAMPLE,
     operation: FateOperation.Outputs, variables: trackingVars,
     result: (d) => {
       const outs = d.componentOutputs;
@@ -254,7 +258,7 @@ export const fateFlowRoutes: RestRoute[] = [
   }),
 
   fateRoute<{ pipelineDependency: unknown }>({
-    path: '/v1/pipeline/dag/dependency', tag: 'Pipeline', summary: 'DAG dependency of a job (or of job_dsl when no job_id)', requestExample: JOB_EXAMPLE,
+    path: '/v1/pipeline/dag/dependency', tag: 'Pipeline', data: dependencyData, summary: 'DAG dependency of a job (or of job_dsl when no job_id)', requestExample: JOB_EXAMPLE,
     operation: FateOperation.Dependency,
     variables: (req) => {
       const f = fields(req);
@@ -266,7 +270,7 @@ export const fateFlowRoutes: RestRoute[] = [
   }),
 
   fateRoute<{ loadModel: { namespace: string; name: string; version: string; sourceJob: string | null; createdAt: string; dsl: { components?: Record<string, unknown> } } }>({
-    path: '/v1/model/load', tag: 'Model', summary: 'Validate and store a version of a pipeline definition',
+    path: '/v1/model/load', tag: 'Model', data: modelLoadData, summary: 'Validate and store a version of a pipeline definition',
     requestExample: { initiator: { role: 'local', party_id: 0 }, role: { local: [0] }, model: { namespace: 'orders-etl', name: 'big-orders', job_dsl: DSL_EXAMPLE, job_runtime_conf: CONF_EXAMPLE } },
     operation: FateOperation.LoadModel,
     variables: (req) => {
@@ -288,7 +292,7 @@ export const fateFlowRoutes: RestRoute[] = [
   }),
 
   fateRoute<{ onlineModel: { model: { namespace: string; name: string; version: string }; job: GqlPipeline } }>({
-    path: '/v1/model/online', tag: 'Model', summary: 'Deploy a stored version as a running job',
+    path: '/v1/model/online', tag: 'Model', data: modelOnlineData, summary: 'Deploy a stored version as a running job',
     requestExample: { servings: [], role: { local: [0] }, local: { role: 'local', party_id: 0 }, model: { namespace: 'orders-etl', name: 'big-orders' } },
     operation: FateOperation.OnlineModel,
     variables: (req) => {
@@ -301,14 +305,14 @@ export const fateFlowRoutes: RestRoute[] = [
   }),
 
   fateRoute<{ modelVersions: { namespace: string; name: string; version: string; description: string | null; sourceJob: string | null; createdAt: string; dsl: unknown; runtimeConf: unknown }[] }>({
-    path: '/v1/model/version', tag: 'Model', summary: 'Version history of a namespace, newest first', requestExample: { namespace: 'orders-etl' },
+    path: '/v1/model/version', tag: 'Model', data: modelVersionsData, summary: 'Version history of a namespace, newest first', requestExample: { namespace: 'orders-etl' },
     operation: FateOperation.ModelVersions,
     variables: (req) => { required(req, 'namespace'); const f = fields(req); return { ns: String(f.namespace), name: str(f.name) ?? null }; },
     result: (d) => ok(d.modelVersions.map((m) => ({ namespace: m.namespace, name: m.name, version: m.version, description: m.description, job_id: m.sourceJob, create_time: Date.parse(m.createdAt), create_date: m.createdAt, dsl: m.dsl, runtime_conf: m.runtimeConf })), { retmsg: d.modelVersions.length ? 'success' : 'no data' }),
   }),
 
   fateRoute<{ dataTable?: DataTableAnswer; createDataTable?: DataTableAnswer }>({
-    path: '/v1/table/table_info', tag: 'Table',
+    path: '/v1/table/table_info', tag: 'Table', data: tableInfoData,
     summary: 'exist, count, schema and partitions of namespace.table_name; with create: true the table is created (empty, partitioned on its key) unless it exists',
     requestExample: { create: true, namespace: 'maria-src', table_name: 'scores', partition: 4, schema: { sid: 'id', header: 'x0,x1' }, local: { role: 'local', party_id: 0 }, role: { local: [0] }, data_type: 'csv', gen_table_info: true },
     operation: (req) => (isCreate(req) ? FateOperation.CreateTable : FateOperation.TableInfo),

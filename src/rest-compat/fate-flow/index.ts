@@ -14,9 +14,10 @@ import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { GraphQLExecutor } from '../executor.ts';
-import { defineRoute, mountRoutes, openApiFor, type RestDialect, type RestRoute } from '../rest-route.ts';
+import { OPENAPI_DOCUMENT_SCHEMA, defineRoute, mountRoutes, openApiFor, requestServers, withServers, type OpenApiServers, type RestDialect, type RestRoute, type ServerDoc } from '../rest-route.ts';
 import { RetCode } from './fate-flow.mapping.ts';
 import { fateFlowRoutes, stagedUploads } from './fate-flow.routes.ts';
+import { fateFlowCommonResponses } from './fate-flow.schemas.ts';
 
 export const FATE_FLOW_OPENAPI_PATH = '/v1/fate-flow/openapi.json';
 
@@ -30,19 +31,22 @@ export const fateFlowDialect: RestDialect = {
   graphqlError: (errors) => ({ status: 200, json: { retcode: RetCode.Exception, retmsg: errors[0]?.message ?? 'error' } }),
 };
 
-export function fateFlowOpenApi(): Record<string, unknown> {
-  return openApiFor([...fateFlowRoutes, openApiRoute], {
+/** The document; `servers` default to none (the served copy lists the listeners that answer). */
+export function fateFlowOpenApi(servers?: ServerDoc[]): Record<string, unknown> {
+  return openApiFor([...fateFlowRoutes, openApiRoute()], {
     title: 'FATE-Flow REST API v1 (Tributary compatibility)',
     version: '1.7.0',
     description: 'FATE-Flow v1 data, job, tracking, pipeline, model and table endpoints, translated to Tributary\'s GraphQL pipelines API. Every answer is {retcode, retmsg, data, jobId, meta}. See docs/compat.md, "FATE-Flow v1".',
-    servers: [{ url: 'http://localhost:9380', description: 'FATE-Flow\'s default port' }],
+    servers,
+    commonResponses: fateFlowCommonResponses,
   });
 }
 
 let cachedOpenApi: Record<string, unknown> | undefined;
-const openApiRoute: RestRoute = defineRoute<undefined>({
+const openApiRoute = (servers: OpenApiServers = requestServers()): RestRoute => defineRoute<undefined>({
   method: 'GET', path: FATE_FLOW_OPENAPI_PATH, input: 'query', summary: 'This OpenAPI document',
-  result: () => ({ json: (cachedOpenApi ??= fateFlowOpenApi()) }),
+  responses: [{ status: 200, description: 'The OpenAPI 3.1 document', schema: OPENAPI_DOCUMENT_SCHEMA }],
+  result: (_data, req) => ({ json: withServers(cachedOpenApi ??= fateFlowOpenApi(), servers(req)) }),
 });
 
 export interface FateFlowRouterOptions {
@@ -53,6 +57,8 @@ export interface FateFlowRouterOptions {
   /** Largest multipart file. Default 2 GiB. */
   maxUploadBytes?: number;
   onInternalError?(err: unknown): void;
+  /** `servers` of the served OpenAPI document. Default: the address it was fetched from. */
+  servers?: OpenApiServers;
 }
 
 /** FATE's multipart config came as query fields, or (clients >= 1.5.1) as one JSON-encoded query key. */
@@ -115,7 +121,7 @@ function multipartUpload(opts: FateFlowRouterOptions) {
 export function fateFlowRouter(executor: GraphQLExecutor, opts: FateFlowRouterOptions = {}): Router {
   const router = express.Router();
   router.post('/v1/data/upload', multipartUpload(opts));
-  return mountRoutes(router, [...fateFlowRoutes, openApiRoute], executor, {
+  return mountRoutes(router, [...fateFlowRoutes, openApiRoute(opts.servers)], executor, {
     dialect: fateFlowDialect,
     maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024,
     onInternalError: opts.onInternalError ? (err) => opts.onInternalError!(err) : undefined,

@@ -10,6 +10,7 @@ import {
   udupJob, udupJobStub, udupMembers, udupNode, udupNodeStub, updateFromUdupJob, writeResponse,
   type GqlJob, type GqlNode, type UdupJobRequest,
 } from './udup.mapping.ts';
+import { addressSchema, jobSchema, jobStubSchema, membersSchema, nodeSchema, nodeStubSchema, textSchema, writeSchema } from './udup.schemas.ts';
 
 // ---------------------------------------------------------------- operations
 
@@ -64,9 +65,9 @@ const BLOCKING: ParamDoc[] = [
   { name: UdupParam.Wait, in: 'query', description: 'Longest wait for a blocking query, Go duration (e.g. 5s); default and cap 5m.' },
 ];
 const JOB_ID: ParamDoc = { name: 'id', in: 'path', description: 'Job ID (numeric index), UUID or name.', example: '7' };
-const TEXT_400: ResponseDoc = { status: 400, description: 'Invalid job or unreachable database (plain text)', example: UdupMessage.NoName, contentType: 'text/plain' };
-const TEXT_404: ResponseDoc = { status: 404, description: 'No such job (plain text)', example: UdupMessage.JobNotFound, contentType: 'text/plain' };
-const WRITTEN: ResponseDoc = { status: 200, description: 'Done', example: WRITE_EXAMPLE, headers: META_HEADERS };
+const TEXT_400: ResponseDoc = { status: 400, description: 'Invalid job or unreachable database (plain text)', example: UdupMessage.NoName, contentType: 'text/plain', schema: textSchema };
+const TEXT_404: ResponseDoc = { status: 404, description: 'No such job (plain text)', example: UdupMessage.JobNotFound, contentType: 'text/plain', schema: textSchema };
+const WRITTEN: ResponseDoc = { status: 200, description: 'Done', example: WRITE_EXAMPLE, headers: META_HEADERS, schema: writeSchema };
 
 // ---------------------------------------------------------------- hooks
 
@@ -103,7 +104,7 @@ function registerRoute(base: Pick<RestRoute, 'method' | 'path' | 'summary' | 'de
     ...base,
     input: 'json',
     requestExample: SEED_JOB_EXAMPLE,
-    responses: [WRITTEN, TEXT_400, { status: 409, description: 'A job with this name exists (plain text)', contentType: 'text/plain' }],
+    responses: [WRITTEN, TEXT_400, { status: 409, description: 'A job with this name exists (plain text)', contentType: 'text/plain', schema: textSchema }],
     lookup: {
       operation: UdupOperation.Lookup,
       variables: (req) => { jobBody(req); const id = idOf(req); return id ? { id } : null; },
@@ -148,7 +149,7 @@ export const udupRoutes: RestRoute[] = [
   defineRoute<JobsData>({
     method: 'GET', path: '/v1/jobs', input: 'query', summary: 'List jobs',
     params: [PRETTY, ...BLOCKING, { name: UdupParam.Prefix, in: 'query', description: 'Only jobs whose ID or Name starts with this.' }],
-    responses: [{ status: 200, description: 'Job stubs', headers: META_HEADERS, example: [{ ID: 7, Name: 'exam-7-9', Type: 'synchronous', Status: 'running', StatusDescription: '', CreateIndex: 7, ModifyIndex: 9, JobModifyIndex: 9 }] }],
+    responses: [{ status: 200, description: 'Job stubs', headers: META_HEADERS, schema: { type: 'array', items: jobStubSchema }, example: [{ ID: 7, Name: 'exam-7-9', Type: 'synchronous', Status: 'running', StatusDescription: '', CreateIndex: 7, ModifyIndex: 9, JobModifyIndex: 9 }] }],
     operation: UdupOperation.Jobs,
     longPoll: blockingOn((d) => d.jobs.edges.map((e) => e.node)),
     result: (data, req) => {
@@ -160,7 +161,7 @@ export const udupRoutes: RestRoute[] = [
   defineRoute<{ job: GqlJob | null }>({
     method: 'GET', path: '/v1/job/:id', input: 'query', summary: 'Read a job',
     params: [JOB_ID, PRETTY, ...BLOCKING],
-    responses: [{ status: 200, description: 'The job; passwords are "*"', headers: META_HEADERS }, TEXT_404],
+    responses: [{ status: 200, description: 'The job; passwords are "*"', headers: META_HEADERS, schema: jobSchema }, TEXT_404],
     operation: UdupOperation.Job,
     variables: (req) => ({ id: req.params.id }),
     longPoll: blockingOn((d) => (d.job ? [d.job] : [])),
@@ -193,7 +194,7 @@ export const udupRoutes: RestRoute[] = [
   defineRoute<NodesData>({
     method: 'GET', path: '/v1/nodes', input: 'query', summary: 'List nodes (running Tributary processes)',
     params: [PRETTY, ...BLOCKING],
-    responses: [{ status: 200, description: 'Node stubs', headers: META_HEADERS }],
+    responses: [{ status: 200, description: 'Node stubs', headers: META_HEADERS, schema: { type: 'array', items: nodeStubSchema } }],
     operation: UdupOperation.Nodes,
     longPoll: blockingOn((d) => d.nodes.edges.map((e) => ({ id: e.node.id, modifyIndex: Math.floor(Date.parse(e.node.startedAt) / 1000) }))),
     result: (data) => {
@@ -205,7 +206,7 @@ export const udupRoutes: RestRoute[] = [
   defineRoute<NodesData>({
     method: 'GET', path: '/v1/node/:id', input: 'query', summary: 'Read a node',
     params: [{ name: 'id', in: 'path', description: 'Node ID' }, PRETTY],
-    responses: [{ status: 200, description: 'The node', headers: META_HEADERS }, { status: 404, description: 'No such node', example: UdupMessage.NodeNotFound, contentType: 'text/plain' }],
+    responses: [{ status: 200, description: 'The node', headers: META_HEADERS, schema: nodeSchema }, { status: 404, description: 'No such node', example: UdupMessage.NodeNotFound, contentType: 'text/plain', schema: textSchema }],
     operation: UdupOperation.Nodes,
     error: errorWith(UdupMessage.NodeNotFound),
     result: (data, req) => {
@@ -218,20 +219,20 @@ export const udupRoutes: RestRoute[] = [
 
   defineRoute<NodesData>({
     method: 'GET', path: '/v1/members', input: 'query', summary: 'Server members (gateway processes)',
-    params: [PRETTY],
+    params: [PRETTY], responses: [{ status: 200, description: 'Members', schema: membersSchema }],
     operation: UdupOperation.Nodes,
     result: (data, req) => ({ json: udupMembers(data.nodes.edges.map((e) => e.node), req) }),
   }),
 
   defineRoute<undefined>({
     method: 'GET', path: '/v1/leader', input: 'query', summary: 'Address of the leader: this gateway',
-    params: [PRETTY], responses: [{ status: 200, description: 'host:port', example: '127.0.0.1:8190', contentType: 'application/json' }],
+    params: [PRETTY], responses: [{ status: 200, description: 'host:port', example: '127.0.0.1:8190', contentType: 'application/json', schema: addressSchema }],
     result: (_d, req) => ({ json: `${req.local.address}:${req.local.port}` }),
   }),
 
   defineRoute<undefined>({
     method: 'GET', path: '/v1/peers', input: 'query', summary: 'Raft peers: this gateway',
-    params: [PRETTY], responses: [{ status: 200, description: 'host:port list', example: ['127.0.0.1:8190'] }],
+    params: [PRETTY], responses: [{ status: 200, description: 'host:port list', example: ['127.0.0.1:8190'], schema: { type: 'array', items: addressSchema } }],
     result: (_d, req) => ({ json: [`${req.local.address}:${req.local.port}`] }),
   }),
 ];

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import protobuf from 'protobufjs';
+import pg from 'pg';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
@@ -16,6 +17,20 @@ import { compareSequences } from '../../../src/replication/sequence.ts';
 
 const FEED = 'csfeed';
 const PROTO = 'application/transicator+protobuf';
+const protoRoot = () => protobuf.parse(readFileSync(new URL('../../../src/rest-compat/changeserver/transicator.proto', import.meta.url), 'utf8'), { keepCase: true }).root;
+
+/** timestamptz and timestamp of some rows as PostgreSQL prints them with TimeZone UTC (a session of its own). */
+async function utcText(db: DbHandle, ids: number[]): Promise<[string, string][]> {
+  const client = new pg.Client({ host: db.host, port: db.port, user: db.user, database: db.database });
+  await client.connect();
+  try {
+    await client.query(`SET TimeZone = 'UTC'`);
+    const r = await client.query(`SELECT at::text AS at, ts::text AS ts FROM orders WHERE id = ANY($1) ORDER BY id`, [ids]);
+    return r.rows.map((x: { at: string; ts: string }) => [x.at, x.ts]);
+  } finally {
+    await client.end();
+  }
+}
 
 describe('changeserver on a PostgreSQL subscribe job', () => {
   let gw: TestGateway; let src: DbHandle; let legacy: string;
@@ -26,7 +41,7 @@ describe('changeserver on a PostgreSQL subscribe job', () => {
     gw = await startTestGateway({ changeserverFeed: FEED, changeserverPort: 0 } as never, { worker: true });
     legacy = `http://127.0.0.1:${gw.app.changeserverAddress()!.port}`;
     src = await pgDatabase(inject('pgUrl'), uniq('cs_pg'));
-    await src.query(`CREATE TABLE orders (id int primary key, note text, amount numeric(10,2), flag bool, data bytea, at timestamptz, _change_selector text)`);
+    await src.query(`CREATE TABLE orders (id int primary key, note text, amount numeric(10,2), flag bool, data bytea, at timestamptz, _change_selector text, ts timestamp, big int8)`);
     await src.query(`ALTER TABLE orders REPLICA IDENTITY FULL`);
     await subscribeJob(gw.url, FEED, src, 'public');
     await untilCapturing(src, 'orders', gw.url, FEED, (n) => `INSERT INTO orders (id, note, _change_selector) VALUES (${-n}, 'probe', 'probe')`);
@@ -194,6 +209,36 @@ describe('changeserver on a PostgreSQL subscribe job', () => {
     expect((await getChanges(gw.url, '/changes', { scope: 'a' }, { accept: 'text/html, */*;q=0.1' })).type).toContain('json');
   });
 
+  it('JSON timestamps are PostgreSQL\'s text (UTC offset, fraction without trailing zeros), as the server prints them', async () => {
+    const rows: [number, string, string][] = [
+      [4001, '2024-01-02 03:04:05+00', '2024-01-02 03:04:05.123'],
+      [4002, '2024-01-02 05:04:05.5+02', '2024-01-02 03:04:05'],
+      [4003, '2024-01-02 03:04:05.123456+00', '2024-01-02 03:04:05.000001'],
+      [4004, 'infinity', '-infinity'],
+    ];
+    for (const [id, at, ts] of rows) await src.query(`INSERT INTO orders (id, at, ts, _change_selector) VALUES ($1, $2, $3, 'ts')`, [id, at, ts]);
+    const r = await waitFor(() => getChanges(gw.url, '/changes', { scope: 'ts' }), (x) => x.body.changes?.length === rows.length, 30_000, 'timestamp rows');
+    expect(r.body.changes.map((c: any) => [c.newRow.at, c.newRow.ts])).toEqual([
+      [{ value: '2024-01-02 03:04:05+00', type: 1184 }, { value: '2024-01-02 03:04:05.123', type: 1114 }],
+      [{ value: '2024-01-02 03:04:05.5+00', type: 1184 }, { value: '2024-01-02 03:04:05', type: 1114 }],
+      [{ value: '2024-01-02 03:04:05.123456+00', type: 1184 }, { value: '2024-01-02 03:04:05.000001', type: 1114 }],
+      [{ value: 'infinity', type: 1184 }, { value: '-infinity', type: 1114 }],
+    ]);
+    // The same text PostgreSQL itself prints with TimeZone UTC.
+    expect(r.body.changes.map((c: any) => [c.newRow.at.value, c.newRow.ts.value])).toEqual(await utcText(src, rows.map(([id]) => id)));
+  });
+
+  it('protobuf: bigints beyond 2^53 decode exactly from ValuePb.int', async () => {
+    const values = ['9007199254740993', '9223372036854775807', '-9223372036854775808', '-9007199254740993'];
+    for (const [i, v] of values.entries()) await src.query(`INSERT INTO orders (id, big, _change_selector) VALUES ($1, $2, 'big')`, [5001 + i, v]);
+    const json = await waitFor(() => getChanges(gw.url, '/changes', { scope: 'big' }), (x) => x.body.changes?.length === values.length, 30_000, 'bigint rows');
+    expect(json.body.changes.map((c: any) => c.newRow.big)).toEqual(values.map((value) => ({ value, type: 20 })));
+    const pb = await getChanges(gw.url, '/changes', { scope: 'big' }, { accept: PROTO });
+    const type = protoRoot().lookupType('common.ChangeListPb');
+    const list = type.toObject(type.decode(pb.body as Uint8Array), { longs: String, oneofs: true, arrays: true }) as any;
+    expect(list.changes.map((c: any) => c.newColumns.find((x: any) => x.name === 'big').value)).toEqual(values.map((v) => ({ int: v, value: 'int' })));
+  });
+
   it('serves any feed under /feeds/{name}/changes; an unknown feed is 404 in the Error shape', async () => {
     const a = await getChanges(gw.url, `/feeds/${FEED}/changes`, { scope: 'a' });
     const b = await getChanges(gw.url, '/changes', { scope: 'a' });
@@ -274,14 +319,14 @@ describe('changeserver on a MariaDB subscribe job', () => {
   beforeAll(async () => {
     gw = await startTestGateway();
     src = await mariaDatabase(inject('mariaUrl'), uniq('cs_maria'));
-    await src.query(`CREATE TABLE items (id int primary key, name varchar(40), code char(3), price decimal(10,2), qty smallint unsigned, big bigint unsigned, ratio double, made datetime(3), blob_ varbinary(8), _change_selector varchar(32))`);
+    await src.query(`CREATE TABLE items (id int primary key, name varchar(40), code char(3), price decimal(10,2), qty smallint unsigned, big bigint unsigned, ratio double, made datetime(3), blob_ varbinary(8), _change_selector varchar(32), stamp timestamp(6) NULL, sbig bigint)`);
     await subscribeJob(gw.url, feed, src, src.database);
     await untilCapturing(src, 'items', gw.url, feed, (n) => `INSERT INTO items (id, name, _change_selector) VALUES (${-n}, 'probe', 'probe')`);
   });
   afterAll(async () => { await gw?.close(); await src?.close(); });
 
   it('maps MariaDB columns to the closest PostgreSQL type OIDs', async () => {
-    await src.query(`INSERT INTO items VALUES (1, 'one', 'abc', 12.34, 65535, 18446744073709551615, 0.5, '2024-01-02 03:04:05.678', x'00ff', 'm1')`);
+    await src.query(`INSERT INTO items VALUES (1, 'one', 'abc', 12.34, 65535, 18446744073709551615, 0.5, '2024-01-02 03:04:05.678', x'00ff', 'm1', NULL, NULL)`);
     await src.query(`INSERT INTO items (id, name, _change_selector) VALUES (2, 'two', 'm2')`);
     const r = await waitFor(() => getChanges(gw.url, `/feeds/${feed}/changes`, { scope: ['m1', 'm2'] }), (x) => x.body.changes?.length === 2, 30_000, 'maria rows');
     const [c, c2] = r.body.changes;
@@ -296,12 +341,40 @@ describe('changeserver on a MariaDB subscribe job', () => {
     expect(row.big).toEqual({ value: '18446744073709551615', type: 1700 });
     expect(row.ratio).toEqual({ value: '0.5', type: 701 });
     expect(row.made.type).toBe(1114);
-    expect(row.made.value).toContain('2024-01-02');
+    expect(row.made.value).toBe('2024-01-02 03:04:05.678');
     expect(row.blob_).toEqual({ value: '\\x00ff', type: 17 });
     expect(c2.newRow.price).toEqual({ value: null, type: 1700 });
     expect(compareSequences(c.sequence, c2.sequence)).toBeLessThan(0);
     const pb = await getChanges(gw.url, `/feeds/${feed}/changes`, { scope: 'm1' }, { accept: PROTO });
     expect(pb.status).toBe(200);
+  });
+
+  it('DATETIME and TIMESTAMP in PostgreSQL\'s text form: UTC offset on TIMESTAMP, fraction without trailing zeros', async () => {
+    await src.query(`SET time_zone = '+00:00'; INSERT INTO items (id, made, stamp, _change_selector) VALUES
+      (11, '2024-01-02 03:04:05.678', '2024-01-02 03:04:05.120000', 'dt'), (12, '2024-01-02 03:04:05.100', '2024-01-02 03:04:05.000001', 'dt'),
+      (13, '2024-01-02 03:04:05.000', '2024-01-02 03:04:05', 'dt')`);
+    await src.query(`SET time_zone = '+02:00'; INSERT INTO items (id, stamp, _change_selector) VALUES (14, '2024-01-02 05:04:05.5', 'dt')`);
+    const r = await waitFor(() => getChanges(gw.url, `/feeds/${feed}/changes`, { scope: 'dt' }), (x) => x.body.changes?.length === 4, 30_000, 'maria timestamp rows');
+    expect(r.body.changes.map((c: any) => [c.newRow.made, c.newRow.stamp])).toEqual([
+      [{ value: '2024-01-02 03:04:05.678', type: 1114 }, { value: '2024-01-02 03:04:05.12+00', type: 1184 }],
+      [{ value: '2024-01-02 03:04:05.1', type: 1114 }, { value: '2024-01-02 03:04:05.000001+00', type: 1184 }],
+      [{ value: '2024-01-02 03:04:05', type: 1114 }, { value: '2024-01-02 03:04:05+00', type: 1184 }],
+      [{ value: null, type: 1114 }, { value: '2024-01-02 03:04:05.5+00', type: 1184 }],
+    ]);
+  });
+
+  it('protobuf: BIGINT beyond 2^53 in ValuePb.int, BIGINT UNSIGNED above int64 in ValuePb.uint, exactly', async () => {
+    await src.query(`INSERT INTO items (id, big, sbig, _change_selector) VALUES (21, 18446744073709551615, 9007199254740993, 'bg'), (22, 9223372036854775807, -9223372036854775808, 'bg')`);
+    const json = await waitFor(() => getChanges(gw.url, `/feeds/${feed}/changes`, { scope: 'bg' }), (x) => x.body.changes?.length === 2, 30_000, 'maria bigint rows');
+    expect(json.body.changes.map((c: any) => [c.newRow.big.value, c.newRow.sbig.value])).toEqual([['18446744073709551615', '9007199254740993'], ['9223372036854775807', '-9223372036854775808']]);
+    const pb = await getChanges(gw.url, `/feeds/${feed}/changes`, { scope: 'bg' }, { accept: PROTO });
+    const type = protoRoot().lookupType('common.ChangeListPb');
+    const list = type.toObject(type.decode(pb.body as Uint8Array), { longs: String, oneofs: true, arrays: true }) as any;
+    const value = (c: any, name: string) => c.newColumns.find((x: any) => x.name === name).value;
+    expect(list.changes.map((c: any) => [value(c, 'big'), value(c, 'sbig')])).toEqual([
+      [{ uint: '18446744073709551615', value: 'uint' }, { int: '9007199254740993', value: 'int' }],
+      [{ int: '9223372036854775807', value: 'int' }, { int: '-9223372036854775808', value: 'int' }],
+    ]);
   });
 });
 
