@@ -11,8 +11,7 @@ import type { Redis } from 'ioredis';
 import express, { type Router } from 'express';
 import type { GraphQLExecutor } from './rest-compat/executor.ts';
 import type pg from 'pg';
-import type { Config } from './config/config.ts';
-import { isLoopback } from './config/config.ts';
+import { isLoopback, type Config } from './config/config.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { createPool, ensureDatabase, migrate } from './store/database.ts';
@@ -22,7 +21,7 @@ import { TokenRepo } from './store/token.repo.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { createRedisPubSub, Topic, topicFor, type RedisPubSub } from './events/pubsub.ts';
 import { QueueSet } from './queues/queue-set.ts';
-import { QueueName, TaskKind, clusterQueueName } from './queues/queue-names.ts';
+import { QueueName, clusterQueueName } from './queues/queue-names.ts';
 import { WorkerHost } from './queues/worker-host.ts';
 import { noopProcessor } from './queues/processors/noop.processor.ts';
 import { NodeRegistry } from './services/node-registry.ts';
@@ -60,6 +59,7 @@ import { requestRateLimiter } from './server/rate-limit.ts';
 import { SinkRepo } from './store/sink.repo.ts';
 import { SinkService } from './services/sink.service.ts';
 import { sinkProcessor } from './queues/processors/sink.processor.ts';
+import { TaskKind } from './domain/task-model.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 

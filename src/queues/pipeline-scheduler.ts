@@ -10,18 +10,15 @@
 import type { JobsOptions } from 'bullmq';
 import type { JobRepo, JobRow, TaskRow } from '../store/job.repo.ts';
 import type { QueueSet } from './queue-set.ts';
-import { QueueName, TaskKind } from './queue-names.ts';
+import { QueueName } from './queue-names.ts';
 import type { JobTaskPayload } from './task-payloads.ts';
-import { PipelineModule, TaskState, type PipelineSpecData } from '../services/pipeline-model.ts';
+import { PipelineModule, pipelineOf } from '../domain/pipeline-model.ts';
+import { TaskKind, TaskState } from '../domain/task-model.ts';
 
 /** Component tasks retry I/O failures a few times; a data error fails at once (UnrecoverableError). */
 export const COMPONENT_TASK_OPTS: JobsOptions = { attempts: 3, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } };
 /** A Capture streams until stopped: like a capture task, it outlives worker restarts and source outages (fatal errors still fail at once). */
 export const STREAM_TASK_OPTS: JobsOptions = { ...COMPONENT_TASK_OPTS, attempts: 100_000, backoff: { type: 'fixed', delay: 2000 } };
-
-export function pipelineOf(job: JobRow): PipelineSpecData {
-  return (job.spec as unknown as { pipeline: PipelineSpecData }).pipeline;
-}
 
 /** Claim a waiting task (waiting -> queued, so only one of two racing parents enqueues it) and add it to the queue. */
 export async function enqueueTask(queues: QueueSet, jobs: JobRepo, job: JobRow, task: TaskRow, kind: JobTaskPayload['kind']): Promise<boolean> {

@@ -1,6 +1,6 @@
 /** GraphQL types of connections, jobs and tasks. */
 import { ArgsType, Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import type { JobStatus, JobType, LogLossAction } from '../services/job-model.ts';
+import type { JobStatus, JobType, LogLossAction } from '../domain/job-model.ts';
 import { JSONScalar } from './scalars.ts';
 import { Connection as RelayConnection, PageArgs } from './pagination.ts';
 

@@ -1,9 +1,9 @@
 /** Store rows -> GraphQL objects. Secrets are dropped here, once. */
 import type { ConnectionRow } from '../store/connection.repo.ts';
 import type { JobRow, TaskRow } from '../store/job.repo.ts';
-import { udupStatus } from '../services/job-model.ts';
+import { udupStatus } from '../domain/job-model.ts';
 import type { DbConnection, DbKindEnum, Job, Task } from './job.types.ts';
-import { toMetrics, toProgress } from '../services/job-views.ts';
+import { toMetrics, toProgress } from '../domain/job-views.ts';
 
 export function toDbConnection(r: ConnectionRow): DbConnection {
   return {

@@ -10,7 +10,7 @@ import {
 } from './pipeline.types.ts';
 import type { PipelineView, TaskView } from '../services/pipeline.service.ts';
 import type { ModelRow, MetricRow, OutputRow } from '../store/pipeline.repo.ts';
-import { pipelineOf } from '../queues/pipeline-scheduler.ts';
+import { pipelineOf } from '../domain/pipeline-model.ts';
 
 type PipelineNode = Pipeline & { row: PipelineView['row'] };
 

@@ -15,7 +15,7 @@ import type { Principal } from '../auth/roles.ts';
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
 import { currentThenLive } from '../events/live.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
-import { QueueName, TaskKind } from '../queues/queue-names.ts';
+import { QueueName } from '../queues/queue-names.ts';
 import type { JobTaskPayload } from '../queues/task-payloads.ts';
 import type { CachedQueryPlan } from '../queues/processors/cached-query.processor.ts';
 import type { ConnectionRow } from '../store/connection.repo.ts';
@@ -23,13 +23,14 @@ import type { CachedQueryRepo, CachedQueryRow } from '../store/cached-query.repo
 import type { JobRow } from '../store/job.repo.ts';
 import type { ConnectionService, ConnectionInputData } from './connection.service.ts';
 import type { JobService } from './job.service.ts';
-import { JobType } from './job-model.ts';
+import { JobType } from '../domain/job-model.ts';
 import { parseConnectionString } from './connection-string.ts';
 import { parsePrismaSchema } from '../replication/cached-query/prisma-schema.ts';
 import { analyze, checkAgainstSchema, validateSelect, type SqlDialect } from '../replication/cached-query/query-plan.ts';
 import { QueryRefusedError, RefusalCode } from '../replication/cached-query/query-errors.ts';
 import { incrementalBlocker } from '../replication/cached-query/incremental-engine.ts';
 import { openSourceSession, SourceQueryError } from '../replication/cached-query/source-session.ts';
+import { TaskKind } from '../domain/task-model.ts';
 
 const ENV_RE = /^[A-Za-z0-9_.-]{1,120}$/;
 const TASK_OPTS = { attempts: 100_000, backoff: { type: 'fixed', delay: 2000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } } as const;

@@ -18,8 +18,7 @@
  * those. Release moves running tasks to the shared pool (their jobs restart
  * from their checkpoints), resets the queue and frees the cluster.
  */
-import type { Principal } from '../auth/roles.ts';
-import { Role, roleAllows } from '../auth/roles.ts';
+import { Role, roleAllows, type Principal } from '../auth/roles.ts';
 import { AppError, ErrorCode, badInput, notFound } from '../errors.ts';
 import { Topic, type AppPubSub } from '../events/pubsub.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -27,7 +26,7 @@ import { clusterQueueName } from '../queues/queue-names.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
 import { ClusterStatus, ReleaseStatus, type ClusterFilterData, type ClusterRepo, type ClusterRow, type LeaseCondition } from '../store/cluster.repo.ts';
 import type { JobService } from './job.service.ts';
-import { JobStatus } from './job-model.ts';
+import { JobStatus } from '../domain/job-model.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import { sharedPoolPlacement, type Placement } from './placement.ts';
 

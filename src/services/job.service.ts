@@ -1,24 +1,24 @@
 /**
  * Jobs: create (with inline connections), start, pause, resume, stop,
- * delete, and their event stream. See job-model.ts for the state machine.
+ * delete, and their event stream. See domain/job-model.ts for the state machine.
  * Tasks run on workers (src/queues/processors); this service only moves
  * state, enqueues tasks and tells running tasks to stop.
  */
 import type { JobRepo, JobRow } from '../store/job.repo.ts';
 import type { ConnectionService, ConnectionInputData } from './connection.service.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
-import { TaskKind } from '../queues/queue-names.ts';
+import { TaskKind } from '../domain/task-model.ts';
 import type { JobTaskPayload } from '../queues/task-payloads.ts';
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
 import { AppError, ErrorCode, badInput, notFound } from '../errors.ts';
-import { DEFAULT_SPEC, JobStatus, JobType, LogLossAction, type JobSpec } from './job-model.ts';
+import { DEFAULT_SPEC, JobStatus, JobType, LogLossAction, type JobSpec } from '../domain/job-model.ts';
 import type { Principal } from '../auth/roles.ts';
 import type { Redis } from 'ioredis';
 import { openFeed } from '../replication/feed/feed-registry.ts';
 import { blockingRequirements, createCapture, describeRequirements } from '../replication/factory.ts';
 import { silentLogger } from '../replication/logger.ts';
 import { parseStartPosition } from '../replication/position.ts';
-import { jobStatusEvent } from './job-views.ts';
+import { jobStatusEvent } from '../domain/job-views.ts';
 import { currentThenLive } from '../events/live.ts';
 import { sharedPoolOnly, type PlacementResolver } from './placement.ts';
 

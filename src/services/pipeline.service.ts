@@ -1,30 +1,28 @@
 /**
- * Pipelines: submit a DAG (validated by pipeline-dsl.ts), stop it, query
+ * Pipelines: submit a DAG (validated by domain/pipeline-dsl.ts), stop it, query
  * jobs and tasks with FATE-Flow's filters, tracking (metrics, parameters,
  * component definition and state, output samples), the DAG dependency view,
- * and versioned pipeline definitions ("models"). See pipeline-model.ts for
+ * and versioned pipeline definitions ("models"). See domain/pipeline-model.ts for
  * the state machine; components run in src/queues/processors/component.processor.ts.
  */
 import { randomInt } from 'node:crypto';
 import type { JobRepo, JobRow, TaskRow } from '../store/job.repo.ts';
 import type { PipelineRepo, ModelRow } from '../store/pipeline.repo.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
-import { TaskKind } from '../queues/queue-names.ts';
-import { enqueueReady, pipelineOf } from '../queues/pipeline-scheduler.ts';
+import { TaskKind, TaskState, UNSTARTED_TASK_STATES } from '../domain/task-model.ts';
+import { enqueueReady } from '../queues/pipeline-scheduler.ts';
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
 import { AppError, ErrorCode, badInput, notFound } from '../errors.ts';
 import type { Principal } from '../auth/roles.ts';
-import { DEFAULT_SPEC, JobStatus, JobType, type JobSpec } from './job-model.ts';
-import { jobStatusEvent } from './job-views.ts';
+import { DEFAULT_SPEC, JobStatus, JobType, type JobSpec } from '../domain/job-model.ts';
+import { jobStatusEvent } from '../domain/job-views.ts';
 import { JOB_CONTROL_TOPIC, type JobControlMessage } from './job.service.ts';
-import { dagDependency, planDag, tableParam } from './pipeline-dsl.ts';
+import { dagDependency, planDag, tableParam } from '../domain/pipeline-dsl.ts';
+import { transformSyntax } from '../replication/transform/parameter-syntax.ts';
 import type { DbConnectionConfig } from '../replication/connection-config.ts';
 import { silentLogger } from '../replication/logger.ts';
-import { dropStreamCapture, prepareStreamCapture, type StreamCaptureDetail } from '../queues/processors/capture-stream.ts';
-import {
-  DEFAULT_STAGE_MAX_ROWS, MAX_STAGE_ROWS, PipelineKind, PipelineModule, TaskState, UNSTARTED_TASK_STATES, fateJobStatus, fateTaskStatus, statusesFor,
-  type DagDependency, type PipelineSpecData, type PlannedComponent,
-} from './pipeline-model.ts';
+import { dropStreamCapture, prepareStreamCapture, type StreamCaptureDetail } from '../replication/pipeline/stream-capture.ts';
+import { DEFAULT_STAGE_MAX_ROWS, MAX_STAGE_ROWS, PipelineKind, PipelineModule, fateJobStatus, fateTaskStatus, statusesFor, type DagDependency, type PipelineSpecData, type PlannedComponent, pipelineOf } from '../domain/pipeline-model.ts';
 
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
@@ -145,7 +143,7 @@ export class PipelineService {
   async submit(input: SubmitInput, principal?: Principal, model?: PipelineSpecData['model']): Promise<PipelineView> {
     if (input.dsl === undefined || input.dsl === null) throw badInput('job_dsl is required', 'job_dsl');
     if (input.runtimeConf === undefined || input.runtimeConf === null) throw badInput('job_runtime_conf is required', 'job_runtime_conf');
-    const components = planDag(input.dsl, input.runtimeConf);
+    const components = planDag(input.dsl, input.runtimeConf, transformSyntax);
     const captures: { name: string; conn: DbConnectionConfig; at: { schema: string; table: string } }[] = [];
     for (const c of components) {
       if (c.module !== PipelineModule.Reader && c.module !== PipelineModule.Writer && c.module !== PipelineModule.Capture) continue;
@@ -388,7 +386,7 @@ export class PipelineService {
       return dagDependency(pipelineOf(row).components);
     }
     if (dsl === undefined || dsl === null) throw badInput('job_id is required', 'job_id');
-    return dagDependency(planDag(dsl, runtimeConf ?? {}));
+    return dagDependency(planDag(dsl, runtimeConf ?? {}, transformSyntax));
   }
 
   // ------------------------------------------------------------ models
@@ -404,7 +402,7 @@ export class PipelineService {
       dsl = spec.dsl; conf = spec.runtimeConf;
     }
     if (dsl === undefined || dsl === null) throw badInput('model.dsl (or model.job_id) is required', 'dsl');
-    planDag(dsl, conf ?? {});
+    planDag(dsl, conf ?? {}, transformSyntax);
     const name = input.name || input.namespace;
     const version = input.version || newFateJobId();
     if (!/^[A-Za-z0-9_.#-]{1,128}$/.test(version)) throw badInput('model version must match [A-Za-z0-9_.#-]{1,128}', 'version');

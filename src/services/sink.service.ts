@@ -13,7 +13,7 @@ import {
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
 import { currentThenLive } from '../events/live.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
-import { QueueName, TaskKind } from '../queues/queue-names.ts';
+import { QueueName } from '../queues/queue-names.ts';
 import type { SinkTaskPayload } from '../queues/task-payloads.ts';
 import { sinkEvent } from '../queues/processors/sink.processor.ts';
 import type { DeadLetterRow, SinkRepo, SinkRow } from '../store/sink.repo.ts';
@@ -24,6 +24,7 @@ import { CONTENT_TYPE, encodeChange } from '../replication/sinks/formats/sink-fo
 import { SinkError, type Sink, type SinkMessage } from '../replication/sinks/sink.ts';
 import { createSinkClient, parseSinkConfig, SinkConfigInvalidError } from '../replication/sinks/sink-registry.ts';
 import { orderingKey } from '../replication/sinks/sink-runner.ts';
+import { TaskKind } from '../domain/task-model.ts';
 
 const TASK_OPTS = { attempts: 1_000_000, backoff: { type: 'fixed', delay: 2000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } } as const;
 

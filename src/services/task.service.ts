@@ -5,11 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { QueueSet } from '../queues/queue-set.ts';
-import { QueueName, TaskKind } from '../queues/queue-names.ts';
-import type { NoopPayload, TaskEvent } from '../queues/task-payloads.ts';
+import { QueueName } from '../queues/queue-names.ts';
+import type { NoopPayload } from '../queues/task-payloads.ts';
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
 import { badInput } from '../errors.ts';
 import { currentThenLive } from '../events/live.ts';
+import { TaskKind, type TaskEvent } from '../domain/task-model.ts';
 
 export class TaskService {
   constructor(private readonly queues: QueueSet, private readonly pubSub: AppPubSub) {}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import type { JobMetricsData, JobProgressData, JobRunState, JobSpec, JobStatus, JobType } from '../services/job-model.ts';
+import type { JobMetricsData, JobProgressData, JobRunState, JobSpec, JobStatus, JobType } from '../domain/job-model.ts';
 
 export interface JobRow {
   id: string;

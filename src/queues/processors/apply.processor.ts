@@ -11,7 +11,7 @@ import type { ChangeFeed } from '../../replication/feed/change-feed.ts';
 import { feedKeys } from '../../replication/feed/feed-keys.ts';
 import { openFeed } from '../../replication/feed/feed-registry.ts';
 import { runApply } from '../../replication/pipeline/apply-runner.ts';
-import { JobStatus, JobType, wantsSnapshot } from '../../services/job-model.ts';
+import { JobStatus, JobType, wantsSnapshot } from '../../domain/job-model.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun, type ReplicationDeps } from './task-run.ts';

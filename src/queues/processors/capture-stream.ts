@@ -33,50 +33,20 @@
  * both images; a Writer needs a key (the source key, kept through Map).
  * DDL is not replayed (logged once per table).
  */
-import { randomBytes } from 'node:crypto';
 import { Operation, type CapturedTransaction, type ChangeEvent, type ColumnType, type Row, type SourcePosition } from '../../replication/change-event.ts';
-import type { DbConnectionConfig } from '../../replication/connection-config.ts';
 import type { CaptureSource } from '../../replication/capture/capture-source.ts';
-import { createApplier, createCapture } from '../../replication/factory.ts';
+import { createApplier } from '../../replication/factory.ts';
+import { captureFor, type StreamCaptureDetail } from '../../replication/pipeline/stream-capture.ts';
 import type { Applier } from '../../replication/apply/applier.ts';
 import { classify } from '../../replication/errors.ts';
-import type { Logger } from '../../replication/logger.ts';
 import { describeTable } from '../../replication/tables/table-io.ts';
 import { filterTransform, mapTransform, TransformError, type MapParams, type RowSchema, type RowTransform } from '../../replication/transform/row-transforms.ts';
 import { ExpressionError } from '../../replication/transform/expression.ts';
-import { tableParam } from '../../services/pipeline-dsl.ts';
-import { JobStatus } from '../../services/job-model.ts';
-import { OPEN_TASK_STATES, PipelineModule, SAMPLE_ROWS, TaskState, componentsBelow, type PlannedComponent } from '../../services/pipeline-model.ts';
+import { tableParam } from '../../domain/pipeline-dsl.ts';
+import { JobStatus } from '../../domain/job-model.ts';
+import { PipelineModule, SAMPLE_ROWS, componentsBelow, type PlannedComponent } from '../../domain/pipeline-model.ts';
 import { ComponentError, METRIC_NAMESPACE, type ComponentRun } from './pipeline-run.ts';
-
-/** What submit stores in the Capture task's detail. */
-export interface StreamCaptureDetail { captureId: string; startPosition: SourcePosition }
-
-export function newCaptureId(): string {
-  return `pl_${randomBytes(8).toString('hex')}`;
-}
-
-function captureFor(conn: DbConnectionConfig, captureId: string, at: { schema: string; table: string }, logger: Logger, from?: SourcePosition, serverId?: number): CaptureSource {
-  return createCapture({ connection: conn, jobId: captureId, tables: { schemas: [{ schema: at.schema, tables: [at.table] }] }, from, serverId, logger });
-}
-
-/** Submit time: create the slot (PostgreSQL) or read the binlog position (MariaDB); everything committed after it is streamed. */
-export async function prepareStreamCapture(conn: DbConnectionConfig, at: { schema: string; table: string }, logger: Logger): Promise<StreamCaptureDetail> {
-  const captureId = newCaptureId();
-  const capture = captureFor(conn, captureId, at, logger);
-  try {
-    const prepared = await capture.prepare();
-    return { captureId, startPosition: prepared.position };
-  } finally {
-    await capture.close().catch(() => undefined);
-  }
-}
-
-/** Undo prepareStreamCapture (submit failed after it). */
-export async function dropStreamCapture(conn: DbConnectionConfig, detail: StreamCaptureDetail, at: { schema: string; table: string }, logger: Logger): Promise<void> {
-  const capture = captureFor(conn, detail.captureId, at, logger, detail.startPosition);
-  try { await capture.drop(); } finally { await capture.close().catch(() => undefined); }
-}
+import { OPEN_TASK_STATES, TaskState } from '../../domain/task-model.ts';
 
 interface Stage { component: PlannedComponent; transform: RowTransform; taskId: string; rowsIn: number; rowsOut: number }
 

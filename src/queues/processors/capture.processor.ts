@@ -14,8 +14,8 @@ import { openFeed } from '../../replication/feed/feed-registry.ts';
 import { runCapture } from '../../replication/pipeline/capture-runner.ts';
 import { parseStartPosition } from '../../replication/position.ts';
 import { ZERO_SEQUENCE } from '../../replication/sequence.ts';
-import { JobType, LogLossAction, wantsSnapshot, type JobRunState } from '../../services/job-model.ts';
-import { QueueName, TaskKind } from '../queue-names.ts';
+import { JobType, LogLossAction, wantsSnapshot, type JobRunState } from '../../domain/job-model.ts';
+import { QueueName } from '../queue-names.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun, type ReplicationDeps } from './task-run.ts';
@@ -24,6 +24,7 @@ import type { CaptureSource } from '../../replication/capture/capture-source.ts'
 import { snapshotChunkId } from '../../replication/snapshot/snapshot-cover.ts';
 import { LogLostError } from '../../replication/errors.ts';
 import { resetDestination, restartAfterLogLoss } from './log-loss.ts';
+import { TaskKind } from '../../domain/task-model.ts';
 
 const RETENTION_INTERVAL_MS = 30_000;
 /**

@@ -23,10 +23,11 @@ import type { ChangeFeed } from '../../replication/feed/change-feed.ts';
 import type { LogLostError } from '../../replication/errors.ts';
 import type { Applier } from '../../replication/apply/applier.ts';
 import type { TableInfo } from '../../replication/table-info.ts';
-import { JobType, type JobRunState } from '../../services/job-model.ts';
-import { QueueName, TaskKind } from '../queue-names.ts';
+import { JobType, type JobRunState } from '../../domain/job-model.ts';
+import { QueueName } from '../queue-names.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { ReplicationDeps, TaskRun } from './task-run.ts';
+import { TaskKind } from '../../domain/task-model.ts';
 
 const TASK_OPTS = { attempts: 100_000, backoff: { type: 'fixed', delay: 2000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } } as const;
 /**

@@ -13,13 +13,12 @@ import { TransformError, type RowSchema } from '../../replication/transform/row-
 import { CsvDataError } from '../../replication/tables/csv-io.ts';
 import { maskSecrets } from '../../observability/logger.ts';
 import type { PipelineRepo } from '../../store/pipeline.repo.ts';
-import { JobStatus } from '../../services/job-model.ts';
-import {
-  OPEN_TASK_STATES, PipelineModule, SAMPLE_ROWS, TaskState, UNSTARTED_TASK_STATES, componentsBelow, type PipelineSpecData, type PlannedComponent,
-} from '../../services/pipeline-model.ts';
-import { enqueueReady, pipelineOf } from '../pipeline-scheduler.ts';
+import { JobStatus } from '../../domain/job-model.ts';
+import { PipelineModule, SAMPLE_ROWS, componentsBelow, type PipelineSpecData, type PlannedComponent, pipelineOf } from '../../domain/pipeline-model.ts';
+import { enqueueReady } from '../pipeline-scheduler.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import { TaskRun, WorkerShutdownError, type ReplicationDeps } from './task-run.ts';
+import { OPEN_TASK_STATES, TaskState, UNSTARTED_TASK_STATES } from '../../domain/task-model.ts';
 
 export interface PipelineDeps extends ReplicationDeps {
   pipelines: PipelineRepo;

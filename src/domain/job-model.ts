@@ -10,7 +10,7 @@
  * of its current `run_id` (each start/resume increments it) may write
  * progress; a task of an older run exits at its next check.
  */
-import type { RenameMap, TableFilter } from '../replication/connection-config.ts';
+import type { RenameMap, TableFilter } from './table-filter.ts';
 
 export enum JobType {
   Synchronous = 'synchronous',

@@ -17,6 +17,7 @@
  * all of them complete).
  */
 import { JobStatus } from './job-model.ts';
+import { TaskState } from './task-model.ts';
 
 export enum PipelineModule {
   Reader = 'Reader',
@@ -32,25 +33,6 @@ export enum PipelineModule {
 }
 
 export enum PipelineKind { Dag = 'dag', Upload = 'upload', Download = 'download' }
-
-export enum TaskState {
-  Waiting = 'waiting',
-  Queued = 'queued',
-  Running = 'running',
-  Complete = 'complete',
-  Failed = 'failed',
-  Canceled = 'canceled',
-  /** Failed with attempts left: BullMQ runs it again after its backoff. */
-  Retrying = 'retrying',
-}
-
-/**
- * Task states a worker may still change. A stop cancels the ones no worker
- * holds right now (`Waiting`, `Queued`, `Retrying`) at once; a `Running`
- * task is canceled by its worker once it has really stopped.
- */
-export const UNSTARTED_TASK_STATES: readonly string[] = [TaskState.Waiting, TaskState.Queued, TaskState.Retrying];
-export const OPEN_TASK_STATES: readonly string[] = [...UNSTARTED_TASK_STATES, TaskState.Running];
 
 /** One data input of a component: `input.data.<key>: ["<component>.<output>"]`. */
 export interface ComponentInput { key: string; component: string; output: string }
@@ -91,6 +73,11 @@ export interface PipelineSpecData {
   timeoutSeconds?: number;
   stageMaxRows: number;
   model?: { namespace: string; name: string; version: string };
+}
+
+/** The planned pipeline a pipeline job's spec carries. */
+export function pipelineOf(job: { spec: unknown }): PipelineSpecData {
+  return (job.spec as { pipeline: PipelineSpecData }).pipeline;
 }
 
 /** Every component below `name` (a Capture's fused operator chain runs them in its own task). */
