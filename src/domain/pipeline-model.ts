@@ -122,7 +122,7 @@ export function fateTaskStatus(state: string): FateStatus {
     case TaskState.Complete: return FateStatus.Success;
     case TaskState.Failed: return FateStatus.Failed;
     case TaskState.Canceled:
-    case 'stopped': return FateStatus.Canceled;
+    case TaskState.Stopped: return FateStatus.Canceled;
     default: return FateStatus.Waiting;
   }
 }

@@ -4,6 +4,7 @@
  *
  *   waiting --claimed--> queued --picked up--> running --> complete | failed | canceled
  *   running --failed, attempts left--> retrying --> running
+ *   running (capture, apply) --job paused / stopped--> paused / stopped
  *
  * Invariant: a stop cancels at once the tasks no worker holds (UNSTARTED);
  * a running task is canceled by its own worker once it really stopped.
@@ -31,6 +32,10 @@ export enum TaskState {
   Canceled = 'canceled',
   /** Failed with attempts left: BullMQ runs it again after its backoff. */
   Retrying = 'retrying',
+  /** A job's capture or apply task whose job was paused (it runs again on resume). */
+  Paused = 'paused',
+  /** A job's capture or apply task whose job was stopped or moved to another run. */
+  Stopped = 'stopped',
 }
 
 /**

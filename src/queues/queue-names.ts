@@ -4,6 +4,9 @@ export enum QueueName {
   Tasks = 'tasks',
 }
 
+/** The `placement` note of a task in the shared pool. */
+export const SHARED_POOL = 'shared pool';
+
 /** Queue of a leased cluster's workers. */
 export function clusterQueueName(clusterName: string): string {
   return `tasks-cluster-${clusterName}`;

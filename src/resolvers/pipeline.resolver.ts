@@ -172,11 +172,11 @@ export class PipelineResolver {
 export class PipelineComponentResolver {
   @FieldResolver(() => [ComponentMetric])
   async metrics(@Root() c: PipelineComponent, @Ctx() ctx: GraphQLContext): Promise<ComponentMetric[]> {
-    return (await ctx.services.pipelines.repo.metrics(c.jobUuid, c.name)).map(toMetric);
+    return (await ctx.services.pipelines.metricsOf(c.jobUuid, c.name)).map(toMetric);
   }
 
   @FieldResolver(() => [ComponentOutput])
   async output(@Root() c: PipelineComponent, @Ctx() ctx: GraphQLContext): Promise<ComponentOutput[]> {
-    return (await ctx.services.pipelines.repo.outputs(c.jobUuid, c.name)).map(toOutput);
+    return (await ctx.services.pipelines.outputsOf(c.jobUuid, c.name)).map(toOutput);
   }
 }

@@ -4,11 +4,10 @@
  * Tasks run on workers (src/queues/processors); this service only moves
  * state, enqueues tasks and tells running tasks to stop.
  */
-import type { JobRepo, JobRow } from '../store/job.repo.ts';
+import type { JobRepo, JobRow, TaskRow } from '../store/job.repo.ts';
 import type { ConnectionService, ConnectionInputData } from './connection.service.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
-import { TaskKind } from '../domain/task-model.ts';
-import type { JobTaskPayload } from '../queues/task-payloads.ts';
+import { enqueueJobTasks } from '../queues/task-enqueue.ts';
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
 import { AppError, ErrorCode, badInput, notFound } from '../errors.ts';
 import { DEFAULT_SPEC, JobStatus, JobType, LogLossAction, type JobSpec } from '../domain/job-model.ts';
@@ -21,6 +20,7 @@ import { parseStartPosition } from '../replication/position.ts';
 import { jobStatusEvent } from '../domain/job-views.ts';
 import { currentThenLive } from '../events/live.ts';
 import { sharedPoolOnly, type PlacementResolver } from './placement.ts';
+import { UniqueViolationError } from '../store/store-errors.ts';
 
 export interface JobInputData {
   name: string;
@@ -51,7 +51,6 @@ export const JOB_CONTROL_TOPIC = 'job-control';
 export interface JobControlMessage { jobId: string; runId: number; action: 'abort' }
 
 const NAME_RE = /^[A-Za-z0-9_.-]{1,128}$/;
-const TASK_OPTS = { attempts: 100_000, backoff: { type: 'fixed', delay: 2000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } } as const;
 
 function intIn(v: number | null | undefined, name: string, min: number, max: number, dflt: number): number {
   if (v === undefined || v === null) return dflt;
@@ -95,6 +94,15 @@ export class JobService {
   async list(f: { status?: JobStatus[]; type?: JobType[]; name?: string }, offset: number, limit: number): Promise<JobRow[]> {
     return (await this.repo.list(f, offset, limit)).rows;
   }
+
+  /** By id, numeric index or name; undefined when there is none. */
+  find(ref: string): ReturnType<JobRepo['find']> { return this.repo.find(ref); }
+
+  /** The last `limit` lines of a job's log. */
+  logs(jobId: string, limit: number): ReturnType<JobRepo['logs']> { return this.repo.logs(jobId, limit); }
+
+  /** The tasks of these jobs, in one query (GraphQL's per-request loader). */
+  tasksOf(jobIds: readonly string[]): Promise<TaskRow[]> { return this.repo.tasksOf(jobIds); }
 
   async get(ref: string): Promise<JobRow> {
     const row = await this.repo.find(ref);
@@ -158,7 +166,7 @@ export class JobService {
       try {
         row = await this.repo.create({ name: input.name, type, status: JobStatus.Pending, sourceConnectionId: sourceId, destConnectionId: destId, spec, owner: principal?.name ?? null, feedName });
       } catch (err) {
-        if ((err as { code?: string }).code === '23505') throw new AppError(ErrorCode.Conflict, `a job named "${input.name}" or a feed named "${feedName}" already exists`);
+        if (err instanceof UniqueViolationError) throw new AppError(ErrorCode.Conflict, `a job named "${input.name}" or a feed named "${feedName}" already exists`);
         throw err;
       }
       await this.repo.log(row.id, 'info', `job created (${type})`);
@@ -191,15 +199,10 @@ export class JobService {
   private async start(row: JobRow, from: JobStatus[]): Promise<JobRow> {
     const moved = await this.repo.transition(row.id, from, JobStatus.Running, { bumpRun: true, started: true, reason: null });
     if (!moved) throw new AppError(ErrorCode.InvalidState, `job ${row.name} is ${(await this.repo.get(row.id))?.status ?? 'gone'} and cannot be started`);
-    const kinds: (TaskKind.Capture | TaskKind.Apply)[] = moved.type === JobType.Subscribe ? [TaskKind.Capture] : [TaskKind.Capture, TaskKind.Apply];
-    for (const kind of kinds) {
-      const name = kind === TaskKind.Capture ? 'Src' : 'Dest';
-      const hint = moved.spec.nodeHints?.[name] ?? null;
-      const { queue, placement } = await this.placement(moved.owner, hint);
-      const task = await this.repo.upsertTask({ jobId: moved.id, kind, name, status: 'queued', nodeHint: hint, queue, placement });
-      const payload: JobTaskPayload = { kind, taskId: task.id, jobId: moved.id, runId: moved.run_id };
-      await this.queues.get(queue).add(kind, payload, { ...TASK_OPTS, jobId: `${task.id}-r${moved.run_id}` });
-    }
+    await enqueueJobTasks(this.queues, this.repo, moved, async (name) => {
+      const nodeHint = moved.spec.nodeHints?.[name] ?? null;
+      return { ...(await this.placement(moved.owner, nodeHint)), nodeHint };
+    });
     await this.repo.log(moved.id, 'info', `started (run ${moved.run_id})`);
     this.publishStatus(moved);
     return moved;

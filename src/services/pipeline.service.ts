@@ -9,6 +9,7 @@ import { randomInt } from 'node:crypto';
 import type { JobRepo, JobRow, TaskRow } from '../store/job.repo.ts';
 import type { PipelineRepo, ModelRow } from '../store/pipeline.repo.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
+import { QueueName, SHARED_POOL } from '../queues/queue-names.ts';
 import { TaskKind, TaskState, UNSTARTED_TASK_STATES } from '../domain/task-model.ts';
 import { enqueueReady } from '../queues/pipeline-scheduler.ts';
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
@@ -23,6 +24,7 @@ import type { DbConnectionConfig } from '../replication/connection-config.ts';
 import { silentLogger } from '../replication/logger.ts';
 import { dropStreamCapture, prepareStreamCapture, type StreamCaptureDetail } from '../replication/pipeline/stream-capture.ts';
 import { DEFAULT_STAGE_MAX_ROWS, MAX_STAGE_ROWS, PipelineKind, PipelineModule, fateJobStatus, fateTaskStatus, statusesFor, type DagDependency, type PipelineSpecData, type PlannedComponent, pipelineOf } from '../domain/pipeline-model.ts';
+import { UniqueViolationError } from '../store/store-errors.ts';
 
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
@@ -206,11 +208,11 @@ export class PipelineService {
       try {
         row = await this.jobs.create({ name: newFateJobId(), type: JobType.Pipeline, status: JobStatus.Pending, spec: jobSpec, owner: principal?.name ?? null });
       } catch (err) {
-        if ((err as { code?: string }).code !== '23505' || attempt > 5) throw err;
+        if (!(err instanceof UniqueViolationError) || attempt > 5) throw err;
       }
     }
     for (const c of spec.components) {
-      await this.jobs.upsertTask({ jobId: row.id, kind, name: c.name, status: TaskState.Waiting, queue: 'tasks', placement: 'shared pool', detail: { module: c.module, upstream: c.upstream, ...taskDetail[c.name] } });
+      await this.jobs.upsertTask({ jobId: row.id, kind, name: c.name, status: TaskState.Waiting, queue: QueueName.Tasks, placement: SHARED_POOL, detail: { module: c.module, upstream: c.upstream, ...taskDetail[c.name] } });
     }
     const moved = await this.jobs.transition(row.id, [JobStatus.Pending], JobStatus.Running, { bumpRun: true, started: true });
     if (!moved) throw new AppError(ErrorCode.InvalidState, `job ${row.name} could not start`);
@@ -370,6 +372,12 @@ export class PipelineService {
     return this.repo.outputs(row.id, component);
   }
 
+  /** Metrics of a component of a known job (by its uuid, no lookup). */
+  metricsOf(jobUuid: string, component: string): ReturnType<PipelineRepo['metrics']> { return this.repo.metrics(jobUuid, component); }
+
+  /** Outputs of a component of a known job (by its uuid, no lookup). */
+  outputsOf(jobUuid: string, component: string): ReturnType<PipelineRepo['outputs']> { return this.repo.outputs(jobUuid, component); }
+
   /** The component's definition (module, inputs, outputs, parameters) and its state (task status and counters). */
   async componentState(jobId: string, component: string): Promise<{ definition: PlannedComponent; task: TaskView | undefined; job: PipelineView }> {
     const row = await this.get(jobId);
@@ -409,7 +417,7 @@ export class PipelineService {
     try {
       return await this.repo.addModel({ namespace: input.namespace, name, version, dsl, runtimeConf: conf ?? {}, description: input.description, sourceJob: input.jobId });
     } catch (err) {
-      if ((err as { code?: string }).code === '23505') throw new AppError(ErrorCode.Conflict, `model ${input.namespace}/${name} version ${version} already exists`, { category: 'operating' });
+      if (err instanceof UniqueViolationError) throw new AppError(ErrorCode.Conflict, `model ${input.namespace}/${name} version ${version} already exists`, { category: 'operating' });
       throw err;
     }
   }

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { QueueSet } from '../queues/queue-set.ts';
 import { QueueName } from '../queues/queue-names.ts';
+import { TaskOptions } from '../queues/task-enqueue.ts';
 import type { NoopPayload } from '../queues/task-payloads.ts';
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
 import { badInput } from '../errors.ts';
@@ -20,7 +21,7 @@ export class TaskService {
     if (!Number.isInteger(stepMs) || stepMs < 0 || stepMs > 10_000) throw badInput('stepMs must be between 0 and 10000', 'stepMs');
     const taskId = randomUUID();
     const payload: NoopPayload = { kind: TaskKind.Noop, taskId, steps, stepMs, message };
-    await this.queues.get(QueueName.Tasks).add(TaskKind.Noop, payload, { jobId: taskId, removeOnComplete: { age: 3600 }, removeOnFail: { age: 3600 } });
+    await this.queues.get(QueueName.Tasks).add(TaskKind.Noop, payload, { ...TaskOptions.noop, jobId: taskId });
     return { taskId };
   }
 

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { JobMetricsData, JobProgressData, JobRunState, JobSpec, JobStatus, JobType } from '../domain/job-model.ts';
+import type { TaskState } from '../domain/task-model.ts';
+import { translateStoreError } from './store-errors.ts';
 
 export interface JobRow {
   id: string;
@@ -74,7 +76,7 @@ export class JobRepo {
       `INSERT INTO jobs (id, name, type, status, source_connection_id, dest_connection_id, spec, owner, feed_name)
        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING *`,
       [randomUUID(), j.name, j.type, j.status, j.sourceConnectionId ?? null, j.destConnectionId ?? null, JSON.stringify(j.spec), j.owner ?? null, j.feedName ?? null],
-    );
+    ).catch(translateStoreError);
     return rows[0]!;
   }
 
@@ -185,7 +187,7 @@ export class JobRepo {
 
   // Tasks
 
-  async upsertTask(t: { jobId: string; kind: string; name: string; status?: string; nodeHint?: string | null; queue?: string | null; placement?: string | null; detail?: Record<string, unknown> }): Promise<TaskRow> {
+  async upsertTask(t: { jobId: string; kind: string; name: string; status?: TaskState; nodeHint?: string | null; queue?: string | null; placement?: string | null; detail?: Record<string, unknown> }): Promise<TaskRow> {
     const { rows } = await this.pool.query<TaskRow>(
       `INSERT INTO tasks (id, job_id, kind, name, status, node_hint, queue, placement, detail) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
        ON CONFLICT (job_id, name) DO UPDATE SET status = EXCLUDED.status, queue = EXCLUDED.queue, placement = EXCLUDED.placement,
@@ -196,7 +198,13 @@ export class JobRepo {
     return rows[0]!;
   }
 
-  async updateTask(id: string, patch: { status?: string; nodeId?: string | null; position?: unknown; progress?: Record<string, unknown>; error?: string | null; attempt?: boolean }): Promise<void> {
+  /** Compare-and-set of a task's status: true when this call moved it from `from` to `to`. */
+  async claimTask(id: string, from: TaskState, to: TaskState): Promise<boolean> {
+    const claimed = await this.pool.query(`UPDATE tasks SET status = $2, updated_at = now() WHERE id = $1 AND status = $3`, [id, to, from]);
+    return !!claimed.rowCount;
+  }
+
+  async updateTask(id: string, patch: { status?: TaskState; nodeId?: string | null; position?: unknown; progress?: Record<string, unknown>; error?: string | null; attempt?: boolean }): Promise<void> {
     const sets = ['updated_at = now()'];
     const params: unknown[] = [id];
     if (patch.status !== undefined) { params.push(patch.status); sets.push(`status = $${params.length}`); }

@@ -15,7 +15,8 @@ import { runCapture } from '../../replication/pipeline/capture-runner.ts';
 import { parseStartPosition } from '../../replication/position.ts';
 import { ZERO_SEQUENCE } from '../../replication/sequence.ts';
 import { JobType, LogLossAction, wantsSnapshot, type JobRunState } from '../../domain/job-model.ts';
-import { QueueName } from '../queue-names.ts';
+import { QueueName, SHARED_POOL } from '../queue-names.ts';
+import { TaskOptions, taskJobId } from '../task-enqueue.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun, type ReplicationDeps } from './task-run.ts';
@@ -24,7 +25,8 @@ import type { CaptureSource } from '../../replication/capture/capture-source.ts'
 import { snapshotChunkId } from '../../replication/snapshot/snapshot-cover.ts';
 import { LogLostError } from '../../replication/errors.ts';
 import { resetDestination, restartAfterLogLoss } from './log-loss.ts';
-import { TaskKind } from '../../domain/task-model.ts';
+import { TaskKind, TaskState } from '../../domain/task-model.ts';
+import { inflightKey } from '../../replication/feed/feed-keys.ts';
 
 const RETENTION_INTERVAL_MS = 30_000;
 /**
@@ -36,7 +38,6 @@ const RETENTION_INTERVAL_MS = 30_000;
  * position, which a Redis crash rolls back together with the lost appends.
  */
 const FEED_DURABLE_MS = 2500;
-const CHUNK_OPTS = { attempts: 100_000, backoff: { type: 'fixed', delay: 2000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } } as const;
 
 export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
   return async (payload, ctx) => {
@@ -94,7 +95,7 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
 
       const base = { changes: Number(job.metrics.changesCaptured ?? 0), bytes: Number(job.metrics.bytesCaptured ?? 0) };
       let changes = 0; let bytes = 0; let lastSeq: string | undefined; let lastPos: SourcePosition | undefined;
-      const counterKey = `${deps.feedPrefix}:job:{${job.id}}:inflight`;
+      const counterKey = inflightKey(deps.feedPrefix, job.id);
       const flush = async () => {
         await deps.jobs.mergeMetrics(job.id, { changesCaptured: base.changes + changes, bytesCaptured: base.bytes + bytes, capturedSequence: lastSeq, capturedPosition: lastPos });
         if (lastPos) await deps.jobs.updateTask(p.taskId, { position: lastPos });
@@ -171,7 +172,7 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
       if (outcome === 'reached-target') {
         await deps.jobs.mergeState(job.id, p.runId, { captureDone: true });
         await run.log('info', 'migration capture caught up with the snapshot end position');
-        await deps.jobs.updateTask(p.taskId, { status: 'complete' });
+        await deps.jobs.updateTask(p.taskId, { status: TaskState.Complete });
         run.finish();
         return { caughtUp: true };
       }
@@ -202,7 +203,7 @@ async function planSnapshot(run: TaskRun, deps: ReplicationDeps, snapshotName: s
     // Chunks and their parent run where this capture task was placed (a cluster's queue or the shared pool).
     const own = await deps.jobs.task(run.payload.taskId);
     const queue = own?.queue ?? QueueName.Tasks;
-    const placement = own?.placement ?? 'shared pool';
+    const placement = own?.placement ?? SHARED_POOL;
     const tables = await reader.listTables(job.spec.tables);
     for (const t of tables) await applier.ensureTable(t);
     // After a log loss: the destination is emptied and its lanes moved past the loss first.
@@ -214,18 +215,18 @@ async function planSnapshot(run: TaskRun, deps: ReplicationDeps, snapshotName: s
       const chunks = await reader.planChunks(t, job.spec.chunkRows);
       for (const chunk of chunks) {
         const chunkId = snapshotChunkId(t.schema, t.table, chunk.index);
-        const task = await deps.jobs.upsertTask({ jobId: job.id, kind: TaskKind.SnapshotChunk, name: `chunk ${chunkId}`, status: 'queued', queue, placement, detail: { chunkId } });
+        const task = await deps.jobs.upsertTask({ jobId: job.id, kind: TaskKind.SnapshotChunk, name: `chunk ${chunkId}`, status: TaskState.Queued, queue, placement, detail: { chunkId } });
         const payload: JobTaskPayload = { kind: TaskKind.SnapshotChunk, taskId: task.id, jobId: job.id, runId: run.payload.runId, detail: { table: t, chunk, chunkId, snapshotName } };
-        children.push({ name: TaskKind.SnapshotChunk, queueName: queue, data: payload, opts: { ...CHUNK_OPTS, jobId: `${task.id}-r${run.payload.runId}` } });
+        children.push({ name: TaskKind.SnapshotChunk, queueName: queue, data: payload, opts: { ...TaskOptions.replication, jobId: taskJobId(task.id, run.payload.runId) } });
       }
     }
-    const parent = await deps.jobs.upsertTask({ jobId: job.id, kind: TaskKind.Snapshot, name: 'snapshot', status: 'queued', queue, placement, detail: { tables: tables.length, chunks: children.length } });
+    const parent = await deps.jobs.upsertTask({ jobId: job.id, kind: TaskKind.Snapshot, name: 'snapshot', status: TaskState.Queued, queue, placement, detail: { tables: tables.length, chunks: children.length } });
     const parentPayload: JobTaskPayload = { kind: TaskKind.Snapshot, taskId: parent.id, jobId: job.id, runId: run.payload.runId };
     await deps.jobs.mergeProgress(job.id, { phase: 'snapshot', rowsEstimated: estimated, rowsDone: 0, chunksTotal: children.length, chunksDone: 0, startedAt: new Date().toISOString() });
     await deps.jobs.mergeState(job.id, run.payload.runId, { snapshotPlanned: true, snapshotName });
     const flow = new FlowProducer({ connection: deps.queues.connection as unknown as ConnectionOptions, prefix: deps.queues.prefix });
     try {
-      await flow.add({ name: TaskKind.Snapshot, queueName: queue, data: parentPayload, opts: { ...CHUNK_OPTS, jobId: `${parent.id}-r${run.payload.runId}` }, children });
+      await flow.add({ name: TaskKind.Snapshot, queueName: queue, data: parentPayload, opts: { ...TaskOptions.replication, jobId: taskJobId(parent.id, run.payload.runId) }, children });
     } finally {
       await flow.close();
     }

@@ -156,7 +156,7 @@ export class ComponentRun {
     const message = maskSecrets((err as Error)?.message ?? String(err));
     const attemptsLeft = (this.run.ctx.job.opts.attempts ?? 1) - (this.run.ctx.job.attemptsMade ?? 0) - 1;
     if (e instanceof ReplicationError && e.retriable && attemptsLeft > 0) {
-      await deps.jobs.updateTask(payload.taskId, { status: 'retrying', error: message });
+      await deps.jobs.updateTask(payload.taskId, { status: TaskState.Retrying, error: message });
       await this.run.log('warn', `${component.name} interrupted, retrying: ${message}`);
       throw new Error(message);
     }
