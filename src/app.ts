@@ -60,6 +60,10 @@ import { SinkRepo } from './store/sink.repo.ts';
 import { SinkService } from './services/sink.service.ts';
 import { sinkProcessor } from './queues/processors/sink.processor.ts';
 import { TaskKind } from './domain/task-model.ts';
+import type { LegacyVocabulary } from './services/legacy-vocabulary.ts';
+import { udupVocabulary } from './rest-compat/udup/udup.dialect.ts';
+import { fateVocabulary } from './rest-compat/fate-flow/fate-flow.dialect.ts';
+import { celloVocabulary } from './rest-compat/cello/cello.dialect.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -159,6 +163,8 @@ export class App {
       return out;
     });
 
+    // The legacy APIs' words, owned by their REST compat modules, for what GraphQL still says in them.
+    const legacy: LegacyVocabulary = { udup: udupVocabulary, fate: fateVocabulary, cello: celloVocabulary };
     const connections = new ConnectionService(new ConnectionRepo(this.pool, this.secrets));
     const jobRepo = new JobRepo(this.pool);
     const feedPrefix = config.queuePrefix;
@@ -167,7 +173,7 @@ export class App {
     const cachedQueries = new CachedQueryService({ connections, jobs, repo: cachedQueryRepo, queues: this.queues, pubSub: this.pubsub.pubSub });
     this.clusters = new ClusterService({
       repo: new ClusterRepo(this.pool), queues: this.queues, nodes: this.nodes, jobs, pubSub: this.pubsub.pubSub, logger: this.logger,
-      redisUrl: redisAddressUrl(config), consensusPlugins: config.clusterConsensusPlugins, consensusModes: config.clusterConsensusModes,
+      redisUrl: redisAddressUrl(config), consensusPlugins: config.clusterConsensusPlugins, consensusModes: config.clusterConsensusModes, cello: legacy.cello,
       apiUrl: () => {
         const a = this.address();
         const host = a ? (a.host.includes(':') ? `[${a.host}]` : a.host) : config.host;
@@ -176,7 +182,7 @@ export class App {
     });
     jobs.placement = (owner, hint) => this.clusters!.placementFor(owner, hint);
     const pipelineRepo = new PipelineRepo(this.pool, connections.repo);
-    const pipelines = new PipelineService(jobRepo, pipelineRepo, this.queues, this.pubsub.pubSub);
+    const pipelines = new PipelineService(jobRepo, pipelineRepo, this.queues, this.pubsub.pubSub, legacy.fate);
     const sinkRepo = new SinkRepo(this.pool, this.secrets);
     this.services = {
       sinks: new SinkService({
@@ -186,6 +192,7 @@ export class App {
       pipelines,
       data: new DataService(pipelines, pipelineRepo, connections.repo),
       version: VERSION,
+      legacy,
       clusters: this.clusters,
       connections,
       jobs,

@@ -1,6 +1,6 @@
 /**
- * The pipeline domain: modules, the planned DAG stored in a pipeline job's
- * spec, and the FATE-Flow status vocabulary.
+ * The pipeline domain: modules and the planned DAG stored in a pipeline
+ * job's spec (FATE-Flow's words for its states: rest-compat/fate-flow/).
  *
  * A pipeline run is a job of type `pipeline` (job-model.ts state machine):
  *
@@ -16,8 +16,6 @@
  * committing its own completion, so the last parent to finish always sees
  * all of them complete).
  */
-import { JobStatus } from './job-model.ts';
-import { TaskState } from './task-model.ts';
 
 export enum PipelineModule {
   Reader = 'Reader',
@@ -94,45 +92,3 @@ export function componentsBelow(components: readonly PlannedComponent[], name: s
 export const DEFAULT_STAGE_MAX_ROWS = 1_000_000;
 export const MAX_STAGE_ROWS = 50_000_000;
 export const SAMPLE_ROWS = 100;
-
-/** FATE-Flow job statuses (entity/run_status.py). */
-export enum FateStatus {
-  Waiting = 'waiting',
-  Running = 'running',
-  Success = 'success',
-  Failed = 'failed',
-  Canceled = 'canceled',
-  Timeout = 'timeout',
-}
-
-export function fateJobStatus(status: JobStatus, reason: string | null | undefined): FateStatus {
-  switch (status) {
-    case JobStatus.Pending:
-    case JobStatus.Paused: return FateStatus.Waiting;
-    case JobStatus.Running: return FateStatus.Running;
-    case JobStatus.Complete: return FateStatus.Success;
-    case JobStatus.Canceled: return FateStatus.Canceled;
-    case JobStatus.Failed: return reason === 'timeout' ? FateStatus.Timeout : FateStatus.Failed;
-  }
-}
-
-export function fateTaskStatus(state: string): FateStatus {
-  switch (state) {
-    case TaskState.Running: return FateStatus.Running;
-    case TaskState.Complete: return FateStatus.Success;
-    case TaskState.Failed: return FateStatus.Failed;
-    case TaskState.Canceled:
-    case TaskState.Stopped: return FateStatus.Canceled;
-    default: return FateStatus.Waiting;
-  }
-}
-
-/** FATE status name or Tributary status name -> the Tributary statuses it covers. */
-export function statusesFor(s: string): JobStatus[] {
-  switch (s.toLowerCase()) {
-    case 'waiting': case 'ready': return [JobStatus.Pending, JobStatus.Paused];
-    case 'success': return [JobStatus.Complete];
-    case 'timeout': return [JobStatus.Failed];
-    default: return Object.values(JobStatus).includes(s.toLowerCase() as JobStatus) ? [s.toLowerCase() as JobStatus] : [];
-  }
-}

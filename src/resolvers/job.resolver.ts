@@ -25,6 +25,12 @@ export class JobResolver {
     return row ? toJob(row) : null;
   }
 
+  /** Deprecated: Udup's word for the status, from the Udup dialect the composition root handed in. */
+  @FieldResolver(() => String)
+  udupStatus(@Root() job: Job, @Ctx() ctx: GraphQLContext): string {
+    return ctx.services.legacy.udup.jobStatus(job.status);
+  }
+
   @FieldResolver(() => [Task], { complexity: 5 })
   async tasks(@Root() job: Job, @Ctx() ctx: GraphQLContext): Promise<Task[]> {
     return (await loaders(ctx).tasksByJob.load(job.id)).map(toTask);

@@ -5,7 +5,6 @@
  * and versioned pipeline definitions ("models"). See domain/pipeline-model.ts for
  * the state machine; components run in src/queues/processors/component.processor.ts.
  */
-import { randomInt } from 'node:crypto';
 import type { JobRepo, JobRow, TaskRow } from '../store/job.repo.ts';
 import type { PipelineRepo, ModelRow } from '../store/pipeline.repo.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
@@ -23,20 +22,15 @@ import { transformSyntax } from '../replication/transform/parameter-syntax.ts';
 import type { DbConnectionConfig } from '../replication/connection-config.ts';
 import { silentLogger } from '../replication/logger.ts';
 import { dropStreamCapture, prepareStreamCapture, type StreamCaptureDetail } from '../replication/pipeline/stream-capture.ts';
-import { DEFAULT_STAGE_MAX_ROWS, MAX_STAGE_ROWS, PipelineKind, PipelineModule, fateJobStatus, fateTaskStatus, statusesFor, type DagDependency, type PipelineSpecData, type PlannedComponent, pipelineOf } from '../domain/pipeline-model.ts';
+import { DEFAULT_STAGE_MAX_ROWS, MAX_STAGE_ROWS, PipelineKind, PipelineModule, type DagDependency, type PipelineSpecData, type PlannedComponent, pipelineOf } from '../domain/pipeline-model.ts';
 import { UniqueViolationError } from '../store/store-errors.ts';
+import type { FateVocabulary } from './legacy-vocabulary.ts';
 
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
 /** A data problem (a table or namespace that does not exist, a bad file): FATE's DATA_ERROR. */
 export function dataError(message: string, details: Record<string, unknown> = {}): AppError {
   return new AppError(ErrorCode.BadUserInput, message, { category: 'data', ...details });
-}
-
-/** FATE job ids: a timestamp to the microsecond plus two digits (e.g. 2024050612304512345601). */
-export function newFateJobId(now = new Date()): string {
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}${p(now.getMilliseconds(), 3)}${p(randomInt(0, 100000), 5)}`;
 }
 
 export interface PipelineView {
@@ -137,6 +131,8 @@ export class PipelineService {
     readonly repo: PipelineRepo,
     private readonly queues: QueueSet,
     private readonly pubSub: AppPubSub,
+    /** FATE-Flow's words: job ids, statuses and status filters (rest-compat/fate-flow/fate-flow.dialect.ts). */
+    private readonly fate: FateVocabulary,
   ) {}
 
   // ------------------------------------------------------------ submit, stop
@@ -206,7 +202,7 @@ export class PipelineService {
     let row: JobRow | undefined;
     for (let attempt = 0; !row; attempt++) {
       try {
-        row = await this.jobs.create({ name: newFateJobId(), type: JobType.Pipeline, status: JobStatus.Pending, spec: jobSpec, owner: principal?.name ?? null });
+        row = await this.jobs.create({ name: this.fate.newJobId(), type: JobType.Pipeline, status: JobStatus.Pending, spec: jobSpec, owner: principal?.name ?? null });
       } catch (err) {
         if (!(err instanceof UniqueViolationError) || attempt > 5) throw err;
       }
@@ -230,7 +226,7 @@ export class PipelineService {
     const moved = await this.jobs.transition(row.id, [JobStatus.Running, JobStatus.Pending, JobStatus.Paused], to, { bumpRun: true, finished: true, reason: 'stopped by request' });
     if (!moved) {
       if (row.status === to) return this.view(row);
-      throw new AppError(ErrorCode.InvalidState, `job ${row.name} is ${fateJobStatus(row.status, row.status_reason)} and cannot be stopped`);
+      throw new AppError(ErrorCode.InvalidState, `job ${row.name} is ${this.fate.jobStatus(row.status, row.status_reason)} and cannot be stopped`);
     }
     const msg: JobControlMessage = { jobId: moved.id, runId: moved.run_id, action: 'abort' };
     this.pubSub.publish(JOB_CONTROL_TOPIC, msg as never);
@@ -273,7 +269,7 @@ export class PipelineService {
       role: spec.role, partyId: spec.partyId, roles: spec.roles, initiatorRole: spec.initiatorRole, initiatorPartyId: spec.initiatorPartyId,
       isInitiator: true, dsl: spec.dsl, runtimeConf: spec.runtimeConf,
       runIp: [...new Set(ts.map((t) => t.node_id).filter(Boolean))].join(',') || '',
-      status: row.status, fateStatus: fateJobStatus(row.status, row.status_reason), statusReason: row.status_reason, error: row.error,
+      status: row.status, fateStatus: this.fate.jobStatus(row.status, row.status_reason), statusReason: row.status_reason, error: row.error,
       currentSteps: running.map((t) => t.name), currentTasks: running.map((t) => t.id),
       progress: progressOf(row, spec, ts, done),
       createTime: row.created_at.getTime(), updateTime: row.updated_at.getTime(), startTime: start, endTime: end,
@@ -284,7 +280,7 @@ export class PipelineService {
 
   /** Pipeline jobs matching every given filter, oldest first. */
   async query(f: PipelineFilter): Promise<PipelineView[]> {
-    const status = f.status ? statusesFor(f.status) : undefined;
+    const status = f.status ? this.fate.statusesFor(f.status) : undefined;
     if (f.status && !status!.length) return [];
     let rows: JobRow[];
     if (f.jobId) {
@@ -319,7 +315,7 @@ export class PipelineService {
     const end = p.endedAt ?? null;
     return {
       taskId: t.id, jobId: job.jobId, componentName: t.name, module: String((t.detail as { module?: string }).module ?? ''),
-      status: t.status, fateStatus: fateTaskStatus(t.status), role: job.role, partyId: job.partyId, runIp: t.node_id,
+      status: t.status, fateStatus: this.fate.taskStatus(t.status), role: job.role, partyId: job.partyId, runIp: t.node_id,
       attempts: t.attempts, error: t.error, progress: t.progress,
       createTime: t.created_at.getTime(), updateTime: t.updated_at.getTime(), startTime: start, endTime: end,
       elapsed: start === null ? null : (end ?? Date.now()) - start,
@@ -412,7 +408,7 @@ export class PipelineService {
     if (dsl === undefined || dsl === null) throw badInput('model.dsl (or model.job_id) is required', 'dsl');
     planDag(dsl, conf ?? {}, transformSyntax);
     const name = input.name || input.namespace;
-    const version = input.version || newFateJobId();
+    const version = input.version || this.fate.newJobId();
     if (!/^[A-Za-z0-9_.#-]{1,128}$/.test(version)) throw badInput('model version must match [A-Za-z0-9_.#-]{1,128}', 'version');
     try {
       return await this.repo.addModel({ namespace: input.namespace, name, version, dsl, runtimeConf: conf ?? {}, description: input.description, sourceJob: input.jobId });

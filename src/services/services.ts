@@ -12,6 +12,7 @@ import type { ChangeFeedService } from './change-feed.service.ts';
 import type { PipelineService } from './pipeline.service.ts';
 import type { DataService } from './data.service.ts';
 import type { SinkService } from './sink.service.ts';
+import type { LegacyVocabulary } from './legacy-vocabulary.ts';
 
 export interface Services {
   version: string;
@@ -28,4 +29,6 @@ export interface Services {
   pipelines: PipelineService;
   data: DataService;
   sinks: SinkService;
+  /** The legacy APIs' words that GraphQL still speaks (deprecated fields). */
+  legacy: LegacyVocabulary;
 }
