@@ -23,7 +23,7 @@ import { TaskRun, type ReplicationDeps } from './task-run.ts';
 import { feedGeneration } from './apply.processor.ts';
 import type { CaptureSource } from '../../replication/capture/capture-source.ts';
 import { snapshotChunkId } from '../../replication/snapshot/snapshot-cover.ts';
-import { LogLostError } from '../../replication/errors.ts';
+import { FatalError, LogLostError } from '../../replication/errors.ts';
 import { resetDestination, restartAfterLogLoss } from './log-loss.ts';
 import { TaskKind, TaskState } from '../../domain/task-model.ts';
 import { inflightKey } from '../../replication/feed/feed-keys.ts';
@@ -182,7 +182,7 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
       if (err instanceof LogLostError && job.spec.onLogLoss === LogLossAction.Resnapshot && !run.signal.aborted) {
         return await restartAfterLogLoss(run, deps, feed, err);
       }
-      if (run.signal.aborted && !(err instanceof Error && /FatalError/.test(err.name))) return await run.endAborted();
+      if (run.signal.aborted && !(err instanceof FatalError)) return await run.endAborted();
       return await run.fail(err);
     } finally {
       run.finish();
