@@ -2,8 +2,9 @@
  * Cello's words for clusters (services/legacy-vocabulary.ts): health
  * spellings and the error messages Cello callers match. Handed by the
  * composition root to the cluster service, whose GraphQL answers carry them.
- * Imports nothing of the project.
+ * Imports only its own module's vocabulary (cello.mapping.ts).
  */
+import { CelloMessage } from './cello.mapping.ts';
 
 /** OK: running with at least one live worker; FAIL: running, no live worker; '' when stopped. */
 export function celloHealth(stopped: boolean, liveWorkers: number): string {
@@ -12,8 +13,8 @@ export function celloHealth(stopped: boolean, liveWorkers: number): string {
 
 export const celloVocabulary = {
   health: celloHealth,
-  invalidConsensusPlugin: 'Invalid consensus_plugin',
-  invalidConsensusMode: 'Invalid consensus_mode',
-  invalidSize: 'Invalid cluster_size',
+  invalidConsensusPlugin: CelloMessage.InvalidPlugin,
+  invalidConsensusMode: CelloMessage.InvalidMode,
+  invalidSize: CelloMessage.InvalidSize,
   noAvailableCluster: (user: string) => `No available res for ${user}`,
 };
