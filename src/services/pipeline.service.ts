@@ -233,8 +233,7 @@ export class PipelineService {
     // Tasks no worker holds end now; a running one is canceled by its worker once it has really stopped
     // (the control message above, or its own check of the job). Nothing is applied after this point either
     // way: a Capture stream checks the job before it applies each transaction (capture-stream.ts).
-    await this.jobs.pool.query(`UPDATE tasks SET status = $2, updated_at = now() WHERE job_id = $1 AND status = ANY($3)`,
-      [moved.id, TaskState.Canceled, UNSTARTED_TASK_STATES]);
+    await this.jobs.moveTasks({ jobId: moved.id }, UNSTARTED_TASK_STATES, TaskState.Canceled);
     await this.repo.clearStage(moved.id);
     await this.jobs.log(moved.id, 'info', `stopped by request (${stopStatus})`);
     this.pubSub.publish(topicFor(Topic.JobEvents, moved.id), jobStatusEvent(moved) as never);

@@ -204,6 +204,36 @@ export class JobRepo {
     return !!claimed.rowCount;
   }
 
+  /**
+   * Compare-and-set of many tasks' status: those matching `where` whose status is one of `from` move to `to`
+   * (with the node and progress given); the others are left as they are.
+   */
+  async moveTasks(
+    where: { ids: readonly string[] } | { jobId: string; names?: readonly string[] }, from: readonly string[], to: TaskState,
+    set: { nodeId?: string | null; progress?: Record<string, unknown> } = {},
+  ): Promise<void> {
+    const params: unknown[] = [to, from];
+    const sets = ['status = $1'];
+    if (set.nodeId !== undefined) { params.push(set.nodeId); sets.push(`node_id = $${params.length}`); }
+    if (set.progress !== undefined) { params.push(JSON.stringify(set.progress)); sets.push(`progress = progress || $${params.length}::jsonb`); }
+    sets.push('updated_at = now()');
+    const conds: string[] = [];
+    if ('ids' in where) {
+      params.push(where.ids); conds.push(`id = ANY($${params.length})`);
+    } else {
+      params.push(where.jobId); conds.push(`job_id = $${params.length}`);
+      if (where.names) { params.push(where.names); conds.push(`name = ANY($${params.length})`); }
+    }
+    conds.push('status = ANY($2)');
+    await this.pool.query(`UPDATE tasks SET ${sets.join(', ')} WHERE ${conds.join(' AND ')}`, params);
+  }
+
+  /** A job's status and run, read cheaply (a streaming task asks before each transaction it applies). */
+  async statusAndRun(jobId: string): Promise<{ status: JobStatus; run_id: number } | undefined> {
+    const { rows } = await this.pool.query<{ status: JobStatus; run_id: number }>('SELECT status, run_id FROM jobs WHERE id = $1', [jobId]);
+    return rows[0];
+  }
+
   async updateTask(id: string, patch: { status?: TaskState; nodeId?: string | null; position?: unknown; progress?: Record<string, unknown>; error?: string | null; attempt?: boolean }): Promise<void> {
     const sets = ['updated_at = now()'];
     const params: unknown[] = [id];

@@ -175,14 +175,13 @@ export async function runCaptureStream(cr: ComponentRun): Promise<void> {
     capture = captureFor(src.conn, detail.captureId, src.at, logger, resume, serverId);
     await capture.prepare();
     const downstream = [...stagesByName.values()].map((s) => s.taskId).concat(branches.map((b) => b.taskId));
-    await deps.jobs.pool.query(`UPDATE tasks SET status = $2, node_id = $3, updated_at = now() WHERE id = ANY($1) AND status = ANY($4)`,
-      [downstream, TaskState.Running, cr.run.ctx.nodeId, [TaskState.Waiting, TaskState.Queued]]);
+    await deps.jobs.moveTasks({ ids: downstream }, [TaskState.Waiting, TaskState.Queued], TaskState.Running, { nodeId: cr.run.ctx.nodeId });
     await cr.progress({ phase: 'streaming', streaming: true, from: resume }, true);
     await cr.run.log('info', `${cap.name} streams ${src.label} from ${JSON.stringify(resume)} into ${branches.map((b) => `${b.writer.name} (${b.label})`).join(', ')}`);
 
     const stillThisRun = async (): Promise<boolean> => {
-      const { rows } = await deps.jobs.pool.query<{ status: string; run_id: number }>('SELECT status, run_id FROM jobs WHERE id = $1', [cr.jobId]);
-      return rows[0]?.status === JobStatus.Running && rows[0].run_id === cr.payload.runId;
+      const now = await deps.jobs.statusAndRun(cr.jobId);
+      return now?.status === JobStatus.Running && now.run_id === cr.payload.runId;
     };
     let lastPos: SourcePosition | undefined; let dirty = false; let lastCommit = 0;
     const ddlSeen = new Set<string>();
@@ -263,8 +262,8 @@ export async function runCaptureStream(cr: ComponentRun): Promise<void> {
     // once every task of a stopped stream reads canceled, its log reader and Writers are closed.
     if (over) {
       const fused = componentsBelow(spec.components, cap.name).map((n) => tasks.find((t) => t.name === n)?.id).filter((id): id is string => !!id);
-      await deps.jobs.pool.query(`UPDATE tasks SET status = $2, progress = progress || $3::jsonb, updated_at = now() WHERE id = ANY($1) AND status = ANY($4)`,
-        [fused, TaskState.Canceled, JSON.stringify({ endedAt: Date.now() }), OPEN_TASK_STATES]).catch((err) => logger.warn({ err }, 'canceling the fused components failed'));
+      await deps.jobs.moveTasks({ ids: fused }, OPEN_TASK_STATES, TaskState.Canceled, { progress: { endedAt: Date.now() } })
+        .catch((err) => logger.warn({ err }, 'canceling the fused components failed'));
     }
   }
 }

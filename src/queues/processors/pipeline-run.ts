@@ -163,8 +163,7 @@ export class ComponentRun {
     await deps.jobs.updateTask(payload.taskId, { status: TaskState.Failed, error: message, progress: { endedAt: Date.now() } });
     await this.writeMetrics(1).catch(() => undefined);
     const failed = await deps.jobs.transition(this.run.job.id, [JobStatus.Running], JobStatus.Failed, { error: `component ${component.name} failed: ${message}`, reason: `${component.name} failed`, finished: true });
-    await deps.jobs.pool.query(`UPDATE tasks SET status = $2, updated_at = now() WHERE job_id = $1 AND status = ANY($3)`,
-      [this.run.job.id, TaskState.Canceled, UNSTARTED_TASK_STATES]);
+    await deps.jobs.moveTasks({ jobId: this.run.job.id }, UNSTARTED_TASK_STATES, TaskState.Canceled);
     await deps.pipelines.clearStage(this.run.job.id);
     await this.run.log('error', `component ${component.name} (${component.module}) failed: ${message}`);
     if (failed) { this.run.job = failed; this.run.publishJob('status', message); this.run.logJobFailed(`component ${component.name} failed: ${message}`); }
@@ -185,7 +184,5 @@ export async function settleSkippedAttempt(payload: JobTaskPayload, deps: Pipeli
   const name = String(payload.detail?.component ?? '');
   const mine = spec.components.find((c) => c.name === name);
   const names = [name, ...(mine?.module === PipelineModule.Capture ? componentsBelow(spec.components, name) : [])];
-  await deps.jobs.pool.query(
-    `UPDATE tasks SET status = $3, progress = progress || $4::jsonb, updated_at = now() WHERE job_id = $1 AND name = ANY($2) AND status = ANY($5)`,
-    [job.id, names, TaskState.Canceled, JSON.stringify({ endedAt: Date.now() }), OPEN_TASK_STATES]);
+  await deps.jobs.moveTasks({ jobId: job.id, names }, OPEN_TASK_STATES, TaskState.Canceled, { progress: { endedAt: Date.now() } });
 }
