@@ -10,7 +10,7 @@
  *   the project and may be imported by every layer but domain (which may use
  *   src/errors.ts only);
  * - src/events/ and src/auth/ sit with the store (pub/sub over Redis, tokens).
- * Resolvers call services: they import no queue and no processor.
+ * Resolvers call services: they import no queue, and from the store row types only.
  */
 
 /** Path patterns of each layer, top first. */
@@ -57,6 +57,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/resolvers/' },
       to: { path: '^src/queues/' },
+    },
+    {
+      name: 'resolvers-no-repositories',
+      comment: 'Resolvers call service methods, never a repository: from the store they take row types only.',
+      severity: 'error',
+      from: { path: '^src/resolvers/' },
+      to: { path: '^src/store/', dependencyTypesNot: ['type-only'] },
     },
     {
       name: 'kernel-imports-nothing',
