@@ -50,6 +50,8 @@ import { ClusterService } from './services/cluster.service.ts';
 import { fateFlowRouter } from './rest-compat/fate-flow/index.ts';
 import { PipelineRepo } from './store/pipeline.repo.ts';
 import { PipelineService } from './services/pipeline.service.ts';
+import { PipelineTracking } from './services/pipeline-tracking.ts';
+import { PipelineModelRegistry } from './services/pipeline-model-registry.ts';
 import { DataService } from './services/data.service.ts';
 import { componentProcessor } from './queues/processors/component.processor.ts';
 import { dataProcessor } from './queues/processors/data.processor.ts';
@@ -182,7 +184,8 @@ export class App {
     });
     jobs.placement = (owner, hint) => this.clusters!.placementFor(owner, hint);
     const pipelineRepo = new PipelineRepo(this.pool, connections.repo);
-    const pipelines = new PipelineService(jobRepo, pipelineRepo, this.queues, this.pubsub.pubSub, legacy.fate);
+    const pipelineTracking = new PipelineTracking(jobRepo, pipelineRepo, legacy.fate);
+    const pipelines = new PipelineService(jobRepo, pipelineRepo, this.queues, this.pubsub.pubSub, legacy.fate, pipelineTracking);
     const sinkRepo = new SinkRepo(this.pool, this.secrets);
     this.services = {
       sinks: new SinkService({
@@ -190,6 +193,8 @@ export class App {
         redis: this.redis, feedPrefix, allowedHosts: config.sinkAllowedHosts,
       }),
       pipelines,
+      pipelineTracking,
+      pipelineModels: new PipelineModelRegistry(pipelineRepo, pipelines, pipelineTracking, legacy.fate),
       data: new DataService(pipelines, pipelineRepo, connections.repo),
       version: VERSION,
       legacy,

@@ -73,6 +73,13 @@ export interface PipelineSpecData {
   model?: { namespace: string; name: string; version: string };
 }
 
+/** A string at `path` in a runtime conf ('' when absent). */
+export function confString(conf: Record<string, unknown>, path: string[]): string {
+  let v: unknown = conf;
+  for (const p of path) v = v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[p] : undefined;
+  return v === undefined || v === null ? '' : String(v);
+}
+
 /** The planned pipeline a pipeline job's spec carries. */
 export function pipelineOf(job: { spec: unknown }): PipelineSpecData {
   return (job.spec as { pipeline: PipelineSpecData }).pipeline;

@@ -29,7 +29,9 @@ import { CsvDataError, fileExists, scanCsv } from '../replication/tables/csv-io.
 import { MAX_PARTITIONS, countRows, describeTable, loadTable, tablePartitions } from '../replication/tables/table-io.ts';
 import type { ColumnType } from '../replication/change-event.ts';
 import { PipelineKind, PipelineModule, type PlannedComponent } from '../domain/pipeline-model.ts';
-import { dataError, type PipelineService, type PipelineView } from './pipeline.service.ts';
+import type { PipelineService } from './pipeline.service.ts';
+import type { PipelineView } from './pipeline-tracking.ts';
+import { dataError } from './pipeline-errors.ts';
 
 export interface UploadInput {
   file: string;
