@@ -12,8 +12,7 @@ import express, { type Router } from 'express';
 import type { GraphQLExecutor } from './rest-compat/executor.ts';
 import type { OpenApiServers, ServerDoc } from './rest-compat/rest-route.ts';
 import type pg from 'pg';
-import type { Config } from './config/config.ts';
-import { isLoopback } from './config/config.ts';
+import { isLoopback, type Config } from './config/config.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { createPool, ensureDatabase, migrate } from './store/database.ts';
@@ -23,7 +22,7 @@ import { TokenRepo } from './store/token.repo.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { createRedisPubSub, Topic, topicFor, type RedisPubSub } from './events/pubsub.ts';
 import { QueueSet } from './queues/queue-set.ts';
-import { QueueName, TaskKind, clusterQueueName } from './queues/queue-names.ts';
+import { QueueName, clusterQueueName } from './queues/queue-names.ts';
 import { WorkerHost } from './queues/worker-host.ts';
 import { noopProcessor } from './queues/processors/noop.processor.ts';
 import { NodeRegistry } from './services/node-registry.ts';
@@ -53,6 +52,8 @@ import { ClusterService } from './services/cluster.service.ts';
 import { FATE_FLOW_OPENAPI_PATH, fateFlowRouter } from './rest-compat/fate-flow/index.ts';
 import { PipelineRepo } from './store/pipeline.repo.ts';
 import { PipelineService } from './services/pipeline.service.ts';
+import { PipelineTracking } from './services/pipeline-tracking.ts';
+import { PipelineModelRegistry } from './services/pipeline-model-registry.ts';
 import { DataService } from './services/data.service.ts';
 import { componentProcessor } from './queues/processors/component.processor.ts';
 import { dataProcessor } from './queues/processors/data.processor.ts';
@@ -63,6 +64,11 @@ import { requestRateLimiter } from './server/rate-limit.ts';
 import { SinkRepo } from './store/sink.repo.ts';
 import { SinkService } from './services/sink.service.ts';
 import { sinkProcessor } from './queues/processors/sink.processor.ts';
+import { TaskKind } from './domain/task-model.ts';
+import type { LegacyVocabulary } from './services/legacy-vocabulary.ts';
+import { udupVocabulary } from './rest-compat/udup/udup.dialect.ts';
+import { fateVocabulary } from './rest-compat/fate-flow/fate-flow.dialect.ts';
+import { celloVocabulary } from './rest-compat/cello/cello.dialect.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -164,6 +170,8 @@ export class App {
       return out;
     }, async () => (this.services ? this.services.jobs.stats() : []));
 
+    // The legacy APIs' words, owned by their REST compat modules, for what GraphQL still says in them.
+    const legacy: LegacyVocabulary = { udup: udupVocabulary, fate: fateVocabulary, cello: celloVocabulary };
     const connections = new ConnectionService(new ConnectionRepo(this.pool, this.secrets));
     const jobRepo = new JobRepo(this.pool);
     const feedPrefix = config.queuePrefix;
@@ -172,7 +180,7 @@ export class App {
     const cachedQueries = new CachedQueryService({ connections, jobs, repo: cachedQueryRepo, queues: this.queues, pubSub: this.pubsub.pubSub });
     this.clusters = new ClusterService({
       repo: new ClusterRepo(this.pool), queues: this.queues, nodes: this.nodes, jobs, pubSub: this.pubsub.pubSub, logger: this.logger,
-      redisUrl: redisAddressUrl(config), consensusPlugins: config.clusterConsensusPlugins, consensusModes: config.clusterConsensusModes,
+      redisUrl: redisAddressUrl(config), consensusPlugins: config.clusterConsensusPlugins, consensusModes: config.clusterConsensusModes, cello: legacy.cello,
       apiUrl: () => {
         const a = this.address();
         const host = a ? (a.host.includes(':') ? `[${a.host}]` : a.host) : config.host;
@@ -181,7 +189,8 @@ export class App {
     });
     jobs.placement = (owner, hint) => this.clusters!.placementFor(owner, hint);
     const pipelineRepo = new PipelineRepo(this.pool, connections.repo);
-    const pipelines = new PipelineService(jobRepo, pipelineRepo, this.queues, this.pubsub.pubSub);
+    const pipelineTracking = new PipelineTracking(jobRepo, pipelineRepo, legacy.fate);
+    const pipelines = new PipelineService(jobRepo, pipelineRepo, this.queues, this.pubsub.pubSub, legacy.fate, pipelineTracking);
     const sinkRepo = new SinkRepo(this.pool, this.secrets);
     this.services = {
       sinks: new SinkService({
@@ -189,8 +198,11 @@ export class App {
         redis: this.redis, feedPrefix, allowedHosts: config.sinkAllowedHosts,
       }),
       pipelines,
+      pipelineTracking,
+      pipelineModels: new PipelineModelRegistry(pipelineRepo, pipelines, pipelineTracking, legacy.fate),
       data: new DataService(pipelines, pipelineRepo, connections.repo),
       version: VERSION,
+      legacy,
       clusters: this.clusters,
       connections,
       jobs,

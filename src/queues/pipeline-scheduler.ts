@@ -7,29 +7,20 @@
  * both enqueue a child: the BullMQ job id (`<task id>-r<run>`) makes the
  * second add a no-op. Roots are enqueued at submit.
  */
-import type { JobsOptions } from 'bullmq';
 import type { JobRepo, JobRow, TaskRow } from '../store/job.repo.ts';
 import type { QueueSet } from './queue-set.ts';
-import { QueueName, TaskKind } from './queue-names.ts';
+import { QueueName } from './queue-names.ts';
 import type { JobTaskPayload } from './task-payloads.ts';
-import { PipelineModule, TaskState, type PipelineSpecData } from '../services/pipeline-model.ts';
-
-/** Component tasks retry I/O failures a few times; a data error fails at once (UnrecoverableError). */
-export const COMPONENT_TASK_OPTS: JobsOptions = { attempts: 3, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } };
-/** A Capture streams until stopped: like a capture task, it outlives worker restarts and source outages (fatal errors still fail at once). */
-export const STREAM_TASK_OPTS: JobsOptions = { ...COMPONENT_TASK_OPTS, attempts: 100_000, backoff: { type: 'fixed', delay: 2000 } };
-
-export function pipelineOf(job: JobRow): PipelineSpecData {
-  return (job.spec as unknown as { pipeline: PipelineSpecData }).pipeline;
-}
+import { TaskOptions, enqueueJobTask } from './task-enqueue.ts';
+import { PipelineModule, pipelineOf } from '../domain/pipeline-model.ts';
+import { TaskKind, TaskState } from '../domain/task-model.ts';
 
 /** Claim a waiting task (waiting -> queued, so only one of two racing parents enqueues it) and add it to the queue. */
 export async function enqueueTask(queues: QueueSet, jobs: JobRepo, job: JobRow, task: TaskRow, kind: JobTaskPayload['kind']): Promise<boolean> {
-  const claimed = await jobs.pool.query(`UPDATE tasks SET status = $2, updated_at = now() WHERE id = $1 AND status = $3`, [task.id, TaskState.Queued, TaskState.Waiting]);
-  if (!claimed.rowCount) return false;
+  if (!(await jobs.claimTask(task.id, TaskState.Waiting, TaskState.Queued))) return false;
   const payload: JobTaskPayload = { kind, taskId: task.id, jobId: job.id, runId: job.run_id, detail: { component: task.name } };
-  const opts = (task.detail as { module?: string }).module === PipelineModule.Capture ? STREAM_TASK_OPTS : COMPONENT_TASK_OPTS;
-  await queues.get(QueueName.Tasks).add(kind, payload, { ...opts, jobId: `${task.id}-r${job.run_id}` });
+  const opts = (task.detail as { module?: string }).module === PipelineModule.Capture ? TaskOptions.stream : TaskOptions.component;
+  await enqueueJobTask(queues, QueueName.Tasks, payload, opts);
   return true;
 }
 

@@ -1,4 +1,5 @@
-import type { TaskKind } from './queue-names.ts';
+import type { TaskKind } from '../domain/task-model.ts';
+import type { ColumnType } from '../replication/change-event.ts';
 
 export interface NoopPayload {
   kind: TaskKind.Noop;
@@ -34,15 +35,21 @@ export interface SinkTaskPayload {
 
 export type TaskPayload = NoopPayload | JobTaskPayload | SinkTaskPayload;
 
-/** What a task reports through task events. */
-export interface TaskEvent {
-  taskId: string;
-  jobId?: string;
-  kind: string;
-  state: 'queued' | 'active' | 'progress' | 'completed' | 'failed';
-  progress?: number;
-  message?: string;
-  result?: unknown;
-  nodeId?: string;
-  at: string;
+/** Upload and download parameters, as the data processors read them. */
+export interface DataTaskParams {
+  namespace: string;
+  tableName: string;
+  connectionId: string;
+  schema: string;
+  table: string;
+  delimiter: string;
+  file?: string;
+  head?: boolean;
+  partitions?: number;
+  drop?: boolean;
+  staged?: boolean;
+  columns?: ColumnType[];
+  key?: string[];
+  rows?: number;
+  outputPath?: string;
 }

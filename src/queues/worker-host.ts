@@ -8,7 +8,8 @@
 import { UnrecoverableError, WaitingError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.ts';
-import type { TaskEvent, TaskPayload } from './task-payloads.ts';
+import type { TaskPayload } from './task-payloads.ts';
+import type { TaskEvent } from '../domain/task-model.ts';
 
 export interface TaskContext {
   job: Job<TaskPayload>;

@@ -20,21 +20,7 @@ export interface DbConnectionConfig {
   tls?: TlsOptions;
 }
 
-/** Which tables a job covers. Empty `schemas` = everything the user can see (system schemas excluded). */
-export interface TableFilter {
-  schemas: { schema: string; tables?: string[] }[];
-}
-
-/** Rename mapping applied at the destination. */
-export interface RenameMap {
-  schemas?: Record<string, string>;
-  /** key "schema.table" -> "schema.table" or "table" */
-  tables?: Record<string, string>;
-}
-
-export function matchesFilter(filter: TableFilter | undefined, schema: string, table: string): boolean {
-  if (!filter || filter.schemas.length === 0) return true;
-  return filter.schemas.some((s) => s.schema === schema && (!s.tables || s.tables.length === 0 || s.tables.includes(table)));
-}
+// The table filter and rename map are part of the job model (domain); re-exported for the engine.
+export { matchesFilter, type RenameMap, type TableFilter } from '../domain/table-filter.ts';
 
 export const SYSTEM_SCHEMAS = new Set(['mysql', 'information_schema', 'performance_schema', 'sys', 'pg_catalog', 'pg_toast']);

@@ -11,12 +11,12 @@ export class ReplicationError extends Error {
 }
 
 export class RetriableError extends ReplicationError {
-  override readonly name = 'RetriableError';
+  override readonly name: string = 'RetriableError';
   constructor(message: string, options?: { cause?: unknown }) { super(message, true, options); }
 }
 
 export class FatalError extends ReplicationError {
-  override readonly name = 'FatalError';
+  override readonly name: string = 'FatalError';
   constructor(message: string, options?: { cause?: unknown }) { super(message, false, options); }
 }
 
@@ -29,11 +29,13 @@ export class FatalError extends ReplicationError {
  * and where, in a few words ("binlog purged at binlog.000003:1234").
  */
 export class LogLostError extends FatalError {
+  override readonly name: string = 'LogLostError';
   constructor(message: string, readonly lost: string, options?: { cause?: unknown }) { super(message, options); }
 }
 
 /** A value that cannot be written to the destination type. Never altered silently. */
 export class UnmappableValueError extends FatalError {
+  override readonly name: string = 'UnmappableValueError';
   constructor(readonly table: string, readonly column: string, readonly value: unknown, reason: string) {
     super(`cannot map value ${JSON.stringify(value)} of column ${column} in table ${table}: ${reason}`);
   }
@@ -41,6 +43,7 @@ export class UnmappableValueError extends FatalError {
 
 /** DDL the engine does not replicate: the job fails and quotes the statement. */
 export class UnsupportedDdlError extends FatalError {
+  override readonly name: string = 'UnsupportedDdlError';
   constructor(readonly statement: string) {
     super(`unsupported DDL on a replicated schema, job stopped to avoid divergence: ${statement}`);
   }

@@ -26,7 +26,7 @@ export class CachedQueryResolver {
   @Authorized(Role.Reader)
   @Query(() => CachedQuery, { nullable: true })
   async cachedQuery(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<CachedQuery | null> {
-    const row = await ctx.services.cachedQueries.repo.get(id);
+    const row = await ctx.services.cachedQueries.find(id);
     return row ? toCachedQuery(row) : null;
   }
 

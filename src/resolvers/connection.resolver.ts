@@ -11,14 +11,14 @@ export class ConnectionResolver {
   @Authorized(Role.Reader)
   @Query(() => DbConnectionConnection, { complexity: 10 })
   async connections(@Args(() => PageArgs) page: PageArgs, @Ctx() ctx: GraphQLContext): Promise<DbConnectionConnection> {
-    const rows = await ctx.services.connections.repo.list();
+    const rows = await ctx.services.connections.list();
     return paginate(rows.map(toDbConnection), page) as DbConnectionConnection;
   }
 
   @Authorized(Role.Reader)
   @Query(() => DbConnection, { nullable: true })
   async connection(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<DbConnection | null> {
-    const row = await ctx.services.connections.repo.get(id);
+    const row = await ctx.services.connections.find(id);
     return row ? toDbConnection(row) : null;
   }
 
@@ -41,7 +41,7 @@ export class ConnectionResolver {
   @Authorized(Role.Operator)
   @Mutation(() => Boolean)
   async deleteConnection(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<boolean> {
-    const row = await ctx.services.connections.repo.get(id);
+    const row = await ctx.services.connections.find(id);
     if (!row) throw notFound('connection', id);
     return ctx.services.connections.delete(row.id);
   }

@@ -22,8 +22,14 @@ export class JobResolver {
   @Authorized(Role.Reader)
   @Query(() => Job, { nullable: true, description: 'By id, numeric index or name.' })
   async job(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Job | null> {
-    const row = await ctx.services.jobs.repo.find(id);
+    const row = await ctx.services.jobs.find(id);
     return row ? toJob(row) : null;
+  }
+
+  /** Deprecated: Udup's word for the status, from the Udup dialect the composition root handed in. */
+  @FieldResolver(() => String)
+  udupStatus(@Root() job: Job, @Ctx() ctx: GraphQLContext): string {
+    return ctx.services.legacy.udup.jobStatus(job.status);
   }
 
   @FieldResolver(() => [Task], { complexity: 5 })
@@ -47,7 +53,7 @@ export class JobResolver {
 
   @FieldResolver(() => [JobLog], { complexity: 5 })
   async logs(@Root() job: Job, @Ctx() ctx: GraphQLContext, @Arg('last', () => Int, { defaultValue: 100 }) last: number): Promise<JobLog[]> {
-    const rows = await ctx.services.jobs.repo.logs(job.id, Math.min(Math.max(last, 0), 10_000));
+    const rows = await ctx.services.jobs.logs(job.id, Math.min(Math.max(last, 0), 10_000));
     return rows.map((r) => ({ at: r.at.toISOString(), level: r.level, message: r.message }));
   }
 

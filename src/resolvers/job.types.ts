@@ -1,6 +1,6 @@
 /** GraphQL types of connections, jobs and tasks. */
 import { ArgsType, Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import type { JobStatus, JobType, LogLossAction } from '../services/job-model.ts';
+import type { JobStatus, JobType, LogLossAction } from '../domain/job-model.ts';
 import { JSONScalar } from './scalars.ts';
 import { Connection as RelayConnection, PageArgs } from './pagination.ts';
 
@@ -178,7 +178,7 @@ export class Job {
   @Field(() => String) name!: string;
   @Field(() => JobTypeEnum) type!: JobType;
   @Field(() => JobStatusEnum) status!: JobStatus;
-  @Field(() => String, { description: 'Status in Udup\'s words: pending, running, pause, dead, complete.' }) udupStatus!: string;
+  @Field(() => String, { description: 'Status in Udup\'s words: pending, running, pause, dead, complete.', deprecationReason: 'A legacy dialect word: use status (the Udup REST API maps it itself).' }) udupStatus?: string;
   @Field(() => String, { nullable: true }) statusReason?: string | null;
   @Field(() => String, { nullable: true }) error?: string | null;
   @Field(() => JSONScalar, { description: 'The job spec (filters, lanes, limits); secrets never appear here.' }) spec!: unknown;

@@ -20,9 +20,9 @@ export function loaders(ctx: GraphQLContext): Loaders {
   if (!l) {
     const s = ctx.services;
     l = {
-      connection: new DataLoader((ids) => s.connections.repo.getMany(ids)),
+      connection: new DataLoader((ids) => s.connections.getMany(ids)),
       tasksByJob: new DataLoader(async (jobIds) => {
-        const rows = await s.jobs.repo.tasksOf(jobIds);
+        const rows = await s.jobs.tasksOf(jobIds);
         return jobIds.map((id) => rows.filter((r) => r.job_id === id));
       }),
     };

@@ -1,9 +1,8 @@
 /** Store rows -> GraphQL objects. Secrets are dropped here, once. */
 import type { ConnectionRow } from '../store/connection.repo.ts';
 import type { JobRow, TaskRow } from '../store/job.repo.ts';
-import { udupStatus } from '../services/job-model.ts';
 import type { DbConnection, DbKindEnum, Job, Task } from './job.types.ts';
-import { toMetrics, toProgress } from '../services/job-views.ts';
+import { toMetrics, toProgress } from '../domain/job-views.ts';
 
 export function toDbConnection(r: ConnectionRow): DbConnection {
   return {
@@ -15,7 +14,7 @@ export function toDbConnection(r: ConnectionRow): DbConnection {
 
 export function toJob(r: JobRow): Job {
   return {
-    id: r.id, index: Number(r.seq), name: r.name, type: r.type, status: r.status, udupStatus: udupStatus(r.status),
+    id: r.id, index: Number(r.seq), name: r.name, type: r.type, status: r.status,
     statusReason: r.status_reason, error: r.error, spec: r.spec, feedName: r.feed_name,
     progress: toProgress(r), metrics: toMetrics(r), startPosition: r.state?.startPosition ?? null,
     createdAt: r.created_at.toISOString(), updatedAt: r.updated_at.toISOString(),

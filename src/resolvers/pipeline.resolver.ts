@@ -8,9 +8,9 @@ import {
   ComponentMetric, ComponentOutput, CreateDataTableInput, DataTable, DownloadDataInput, LoadModelInput, ModelVersion, OnlineModelInput, OnlineModelResult,
   Pipeline, PipelineComponent, PipelineFilterInput, SubmitPipelineInput, UploadDataInput,
 } from './pipeline.types.ts';
-import type { PipelineView, TaskView } from '../services/pipeline.service.ts';
+import type { PipelineView, TaskView } from '../services/pipeline-tracking.ts';
 import type { ModelRow, MetricRow, OutputRow } from '../store/pipeline.repo.ts';
-import { pipelineOf } from '../queues/pipeline-scheduler.ts';
+import { pipelineOf } from '../domain/pipeline-model.ts';
 
 type PipelineNode = Pipeline & { row: PipelineView['row'] };
 
@@ -41,25 +41,25 @@ export class PipelineResolver {
   @Authorized(Role.Reader)
   @Query(() => [Pipeline], { description: 'Pipeline jobs matching every given filter (FATE-Flow /v1/job/query).', complexity: 10 })
   async pipelines(@Arg('filter', () => PipelineFilterInput, { nullable: true }) filter: PipelineFilterInput | undefined, @Ctx() ctx: GraphQLContext): Promise<Pipeline[]> {
-    return (await ctx.services.pipelines.query(filter ?? {})).map(toPipeline);
+    return (await ctx.services.pipelineTracking.query(filter ?? {})).map(toPipeline);
   }
 
   @Authorized(Role.Reader)
   @Query(() => Pipeline, { nullable: true, description: 'By FATE job id or uuid.' })
   async pipeline(@Arg('jobId', () => ID) jobId: string, @Ctx() ctx: GraphQLContext): Promise<Pipeline | null> {
-    const v = await ctx.services.pipelines.find(jobId);
+    const v = await ctx.services.pipelineTracking.find(jobId);
     return v ? toPipeline(v) : null;
   }
 
   @Authorized(Role.Reader)
   @Query(() => [PipelineComponent], { description: 'Tasks (components) of the jobs matching the filter (FATE-Flow /v1/job/task/query).', complexity: 10 })
   async pipelineTasks(@Arg('filter', () => PipelineFilterInput, { nullable: true }) filter: PipelineFilterInput | undefined, @Ctx() ctx: GraphQLContext): Promise<PipelineComponent[]> {
-    const tasks = await ctx.services.pipelines.tasks(filter ?? {});
+    const tasks = await ctx.services.pipelineTracking.tasks(filter ?? {});
     const jobs = new Map<string, PipelineView>();
     const out: PipelineComponent[] = [];
     for (const t of tasks) {
       let j = jobs.get(t.jobId);
-      if (!j) { j = await ctx.services.pipelines.view(await ctx.services.pipelines.get(t.jobId)); jobs.set(t.jobId, j); }
+      if (!j) { j = await ctx.services.pipelineTracking.view(await ctx.services.pipelineTracking.get(t.jobId)); jobs.set(t.jobId, j); }
       out.push(toComponent(j, t));
     }
     return out;
@@ -73,25 +73,25 @@ export class PipelineResolver {
     @Arg('runtimeConf', () => JSONScalar, { nullable: true }) runtimeConf: unknown,
     @Ctx() ctx: GraphQLContext,
   ): Promise<unknown> {
-    return ctx.services.pipelines.dependency(jobId, dsl, runtimeConf);
+    return ctx.services.pipelineTracking.dependency(jobId, dsl, runtimeConf);
   }
 
   @Authorized(Role.Reader)
   @Query(() => [ComponentMetric])
   async componentMetrics(@Arg('jobId', () => String) jobId: string, @Arg('component', () => String) component: string, @Ctx() ctx: GraphQLContext): Promise<ComponentMetric[]> {
-    return (await ctx.services.pipelines.metrics(jobId, component)).map(toMetric);
+    return (await ctx.services.pipelineTracking.metrics(jobId, component)).map(toMetric);
   }
 
   @Authorized(Role.Reader)
   @Query(() => [ComponentOutput])
   async componentOutputs(@Arg('jobId', () => String) jobId: string, @Arg('component', () => String) component: string, @Ctx() ctx: GraphQLContext): Promise<ComponentOutput[]> {
-    return (await ctx.services.pipelines.outputs(jobId, component)).map(toOutput);
+    return (await ctx.services.pipelineTracking.outputs(jobId, component)).map(toOutput);
   }
 
   @Authorized(Role.Reader)
   @Query(() => JSONScalar, { description: 'A component\'s definition (module, inputs, outputs, parameters) and state (task).' })
   async componentState(@Arg('jobId', () => String) jobId: string, @Arg('component', () => String) component: string, @Ctx() ctx: GraphQLContext): Promise<unknown> {
-    const s = await ctx.services.pipelines.componentState(jobId, component);
+    const s = await ctx.services.pipelineTracking.componentState(jobId, component);
     return { definition: s.definition, state: s.task ?? null };
   }
 
@@ -104,24 +104,24 @@ export class PipelineResolver {
   @Authorized(Role.Reader)
   @Query(() => [ModelVersion], { description: 'Stored versions under a namespace, newest first.' })
   async modelVersions(@Arg('namespace', () => String) namespace: string, @Arg('name', () => String, { nullable: true }) name: string | undefined, @Ctx() ctx: GraphQLContext): Promise<ModelVersion[]> {
-    return (await ctx.services.pipelines.modelVersions(namespace, name)).map(toModel);
+    return (await ctx.services.pipelineModels.modelVersions(namespace, name)).map(toModel);
   }
 
   @FieldResolver(() => [PipelineComponent], { complexity: 5 })
   async components(@Root() p: PipelineNode, @Ctx() ctx: GraphQLContext): Promise<PipelineComponent[]> {
-    const view = await ctx.services.pipelines.view(p.row);
-    return (await ctx.services.pipelines.tasks({ jobId: p.id })).map((t) => toComponent(view, t));
+    const view = await ctx.services.pipelineTracking.view(p.row);
+    return (await ctx.services.pipelineTracking.tasks({ jobId: p.id })).map((t) => toComponent(view, t));
   }
 
   @FieldResolver(() => [JobLog], { complexity: 5 })
   async logs(@Root() p: PipelineNode, @Ctx() ctx: GraphQLContext, @Arg('last', () => Int, { defaultValue: 1000 }) last: number): Promise<JobLog[]> {
-    const rows = await ctx.services.pipelines.logs(p.id, Math.min(Math.max(last, 0), 10_000));
+    const rows = await ctx.services.pipelineTracking.logs(p.id, Math.min(Math.max(last, 0), 10_000));
     return rows.map((r) => ({ at: r.at.toISOString(), level: r.level, message: r.message }));
   }
 
   @FieldResolver(() => JSONScalar)
   async dependency(@Root() p: PipelineNode, @Ctx() ctx: GraphQLContext): Promise<unknown> {
-    return ctx.services.pipelines.dependency(p.id);
+    return ctx.services.pipelineTracking.dependency(p.id);
   }
 
   @Authorized(Role.Operator)
@@ -157,13 +157,13 @@ export class PipelineResolver {
   @Authorized(Role.Operator)
   @Mutation(() => ModelVersion, { description: 'Validate and store a version of a pipeline definition.' })
   async loadModel(@Arg('input', () => LoadModelInput) input: LoadModelInput, @Ctx() ctx: GraphQLContext): Promise<ModelVersion> {
-    return toModel(await ctx.services.pipelines.loadModel(input));
+    return toModel(await ctx.services.pipelineModels.loadModel(input));
   }
 
   @Authorized(Role.Operator)
   @Mutation(() => OnlineModelResult, { description: 'Deploy a stored version as a running pipeline job.' })
   async onlineModel(@Arg('input', () => OnlineModelInput) input: OnlineModelInput, @Ctx() ctx: GraphQLContext): Promise<OnlineModelResult> {
-    const r = await ctx.services.pipelines.onlineModel(input, ctx.principal);
+    const r = await ctx.services.pipelineModels.onlineModel(input, ctx.principal);
     return { model: toModel(r.model), job: toPipeline(r.job) };
   }
 }
@@ -172,11 +172,11 @@ export class PipelineResolver {
 export class PipelineComponentResolver {
   @FieldResolver(() => [ComponentMetric])
   async metrics(@Root() c: PipelineComponent, @Ctx() ctx: GraphQLContext): Promise<ComponentMetric[]> {
-    return (await ctx.services.pipelines.repo.metrics(c.jobUuid, c.name)).map(toMetric);
+    return (await ctx.services.pipelineTracking.metricsOf(c.jobUuid, c.name)).map(toMetric);
   }
 
   @FieldResolver(() => [ComponentOutput])
   async output(@Root() c: PipelineComponent, @Ctx() ctx: GraphQLContext): Promise<ComponentOutput[]> {
-    return (await ctx.services.pipelines.repo.outputs(c.jobUuid, c.name)).map(toOutput);
+    return (await ctx.services.pipelineTracking.outputsOf(c.jobUuid, c.name)).map(toOutput);
   }
 }

@@ -28,7 +28,7 @@ export class PipelineComponent {
   @Field(() => String) name!: string;
   @Field(() => String) module!: string;
   @Field(() => String, { description: 'waiting, queued, running, complete, failed, canceled.' }) status!: string;
-  @Field(() => String, { description: 'FATE-Flow task status: waiting, running, success, failed, canceled.' }) fateStatus!: string;
+  @Field(() => String, { description: 'FATE-Flow task status: waiting, running, success, failed, canceled.', deprecationReason: 'A legacy dialect word: use status (the FATE-Flow REST API maps it itself).' }) fateStatus!: string;
   @Field(() => [String]) upstream!: string[];
   @Field(() => [String]) downstream!: string[];
   @Field(() => [String]) outputs!: string[];
@@ -66,7 +66,7 @@ export class Pipeline {
   @Field(() => JSONScalar, { description: 'job_runtime_conf as sent.' }) runtimeConf!: unknown;
   @Field(() => String) runIp!: string;
   @Field(() => JobStatusEnum) status!: JobStatusEnum;
-  @Field(() => String, { description: 'waiting, running, success, failed, canceled or timeout.' }) fateStatus!: string;
+  @Field(() => String, { description: 'waiting, running, success, failed, canceled or timeout.', deprecationReason: 'A legacy dialect word: use status and statusReason (the FATE-Flow REST API maps them itself).' }) fateStatus!: string;
   @Field(() => String, { nullable: true }) statusReason!: string | null;
   @Field(() => String, { nullable: true }) error!: string | null;
   @Field(() => [String]) currentSteps!: string[];

@@ -15,7 +15,7 @@ async function toSink(r: SinkRow, ctx: GraphQLContext): Promise<SinkType> {
     status: r.status as unknown as SinkStatusEnum, error: r.error, config: r.config, secretsSet: r.secret_keys, tables: r.tables,
     delivery: { ...r.delivery, onFailure: r.delivery.onFailure as unknown as SinkFailurePolicyEnum },
     position: r.position, lagMs: r.lag_ms === null ? null : Number(r.lag_ms), delivered: Number(r.delivered), failed: Number(r.failed),
-    deadLetterCount: await ctx.services.sinks.repo.countDeadLetters(r.id), createdAt: r.created_at, updatedAt: r.updated_at,
+    deadLetterCount: await ctx.services.sinks.deadLetterCount(r.id), createdAt: r.created_at, updatedAt: r.updated_at,
   };
 }
 
@@ -30,7 +30,7 @@ export class SinkResolver {
   @Authorized(Role.Reader)
   @Query(() => SinkType, { nullable: true, description: 'A sink by id or name.' })
   async sink(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<SinkType | null> {
-    const row = await ctx.services.sinks.repo.get(id);
+    const row = await ctx.services.sinks.find(id);
     return row ? toSink(row, ctx) : null;
   }
 

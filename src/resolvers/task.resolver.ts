@@ -1,6 +1,6 @@
 import { Arg, Authorized, Ctx, Field, Int, Mutation, ObjectType, Resolver, Root, Subscription, type SubscribeResolverData } from 'type-graphql';
 import { Role } from '../auth/roles.ts';
-import type { TaskEvent as TaskEventData } from '../queues/task-payloads.ts';
+import type { TaskEvent as TaskEventData } from '../domain/task-model.ts';
 import type { GraphQLContext } from './context.ts';
 import { JSONScalar } from './scalars.ts';
 

@@ -15,7 +15,8 @@ import type { Principal } from '../auth/roles.ts';
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
 import { currentThenLive } from '../events/live.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
-import { QueueName, TaskKind } from '../queues/queue-names.ts';
+import { QueueName, SHARED_POOL } from '../queues/queue-names.ts';
+import { TaskOptions } from '../queues/task-enqueue.ts';
 import type { JobTaskPayload } from '../queues/task-payloads.ts';
 import type { CachedQueryPlan } from '../queues/processors/cached-query.processor.ts';
 import type { ConnectionRow } from '../store/connection.repo.ts';
@@ -23,16 +24,16 @@ import type { CachedQueryRepo, CachedQueryRow } from '../store/cached-query.repo
 import type { JobRow } from '../store/job.repo.ts';
 import type { ConnectionService, ConnectionInputData } from './connection.service.ts';
 import type { JobService } from './job.service.ts';
-import { JobType } from './job-model.ts';
+import { JobType } from '../domain/job-model.ts';
 import { parseConnectionString } from './connection-string.ts';
 import { parsePrismaSchema } from '../replication/cached-query/prisma-schema.ts';
 import { analyze, checkAgainstSchema, validateSelect, type SqlDialect } from '../replication/cached-query/query-plan.ts';
 import { QueryRefusedError, RefusalCode } from '../replication/cached-query/query-errors.ts';
 import { incrementalBlocker } from '../replication/cached-query/incremental-engine.ts';
 import { openSourceSession, SourceQueryError } from '../replication/cached-query/source-session.ts';
+import { TaskKind, TaskState } from '../domain/task-model.ts';
 
 const ENV_RE = /^[A-Za-z0-9_.-]{1,120}$/;
-const TASK_OPTS = { attempts: 100_000, backoff: { type: 'fixed', delay: 2000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } } as const;
 
 export interface EnvironmentConnection {
   environmentId: string;
@@ -158,9 +159,9 @@ export class CachedQueryService {
   }
 
   private async startTask(q: CachedQueryRow, job: JobRow): Promise<void> {
-    const task = await this.o.jobs.repo.upsertTask({ jobId: job.id, kind: TaskKind.CachedQuery, name: `cached-query ${q.id}`, status: 'queued', queue: QueueName.Tasks, placement: 'shared pool' });
+    const task = await this.o.jobs.repo.upsertTask({ jobId: job.id, kind: TaskKind.CachedQuery, name: `cached-query ${q.id}`, status: TaskState.Queued, queue: QueueName.Tasks, placement: SHARED_POOL });
     const payload: JobTaskPayload = { kind: TaskKind.CachedQuery, taskId: task.id, jobId: job.id, runId: job.run_id, detail: { cachedQueryId: q.id } };
-    await this.queue().add(TaskKind.CachedQuery, payload, { ...TASK_OPTS, jobId: `cq-${q.id}` });
+    await this.queue().add(TaskKind.CachedQuery, payload, { ...TaskOptions.replication, jobId: `cq-${q.id}` });
   }
 
   /** Cached queries (their upkeep tasks end within seconds), the capture (slot/binlog reader and feed) and the connection. */
@@ -197,6 +198,9 @@ export class CachedQueryService {
       cachedQueries: queries.map((q) => ({ id: q.id, status: q.status, mode: q.mode, version: Number(q.version), refreshedAt: q.refreshed_at?.toISOString() ?? null, error: q.error, sql: q.sql })),
     };
   }
+
+  /** The cached query, or undefined. */
+  find(id: string): Promise<CachedQueryRow | undefined> { return this.o.repo.get(id); }
 
   async get(id: string): Promise<CachedQueryRow> {
     const row = await this.o.repo.get(id);

@@ -18,8 +18,7 @@
  * those. Release moves running tasks to the shared pool (their jobs restart
  * from their checkpoints), resets the queue and frees the cluster.
  */
-import type { Principal } from '../auth/roles.ts';
-import { Role, roleAllows } from '../auth/roles.ts';
+import { Role, roleAllows, type Principal } from '../auth/roles.ts';
 import { AppError, ErrorCode, badInput, notFound } from '../errors.ts';
 import { Topic, type AppPubSub } from '../events/pubsub.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -27,9 +26,10 @@ import { clusterQueueName } from '../queues/queue-names.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
 import { ClusterStatus, ReleaseStatus, type ClusterFilterData, type ClusterRepo, type ClusterRow, type LeaseCondition } from '../store/cluster.repo.ts';
 import type { JobService } from './job.service.ts';
-import { JobStatus } from './job-model.ts';
+import { JobStatus } from '../domain/job-model.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import { sharedPoolPlacement, type Placement } from './placement.ts';
+import type { CelloVocabulary } from './legacy-vocabulary.ts';
 
 export { ClusterStatus, ReleaseStatus } from '../store/cluster.repo.ts';
 
@@ -41,7 +41,7 @@ export interface ClusterView {
   consensusPlugin: string;
   consensusMode: string;
   status: ClusterStatus;
-  /** OK: running with at least one live worker; FAIL: running, no live worker; '' when stopped (Cello's spellings). */
+  /** In Cello's spellings (OK, FAIL, '' when stopped): CelloVocabulary.health. */
   health: string;
   userId: string | null;
   applyTs: string | null;
@@ -105,6 +105,8 @@ export interface ClusterServiceOptions {
   consensusPlugins: readonly string[];
   /** Allowed `consensus_mode` labels; '' (none) is always allowed. */
   consensusModes: readonly string[];
+  /** Cello's words: health spellings and messages (rest-compat/cello/cello.dialect.ts). */
+  cello: CelloVocabulary;
   /** Longest wait for a released cluster's active tasks to leave. Default 15000 ms. */
   drainTimeoutMs?: number;
 }
@@ -167,7 +169,7 @@ export class ClusterService {
     const w = workers.get(row.name) ?? [];
     return {
       id: row.id, name: row.name, size: row.size, consensusPlugin: row.consensus_plugin, consensusMode: row.consensus_mode,
-      status: row.status, health: row.status === ClusterStatus.Stopped ? '' : w.length ? 'OK' : 'FAIL',
+      status: row.status, health: this.opts.cello.health(row.status === ClusterStatus.Stopped, w.length),
       userId: row.user_id, applyTs: row.apply_ts?.toISOString() ?? null, releaseTs: row.release_ts?.toISOString() ?? null,
       releaseStatus: row.release_status, releaseProgress: row.release_progress, releaseMessage: row.release_message,
       queue: clusterQueueName(row.name), apiUrl: this.opts.apiUrl(), daemonUrl: this.daemonUrl(row.name), workers: w,
@@ -206,8 +208,8 @@ export class ClusterService {
   // ------------------------------------------------------------ admin
 
   private checkLabels(plugin: string | null | undefined, mode: string | null | undefined): { plugin?: string; mode?: string } {
-    if (plugin && !this.opts.consensusPlugins.includes(plugin)) throw badInput('Invalid consensus_plugin', 'consensusPlugin');
-    if (mode && !this.opts.consensusModes.includes(mode)) throw badInput('Invalid consensus_mode', 'consensusMode');
+    if (plugin && !this.opts.consensusPlugins.includes(plugin)) throw badInput(this.opts.cello.invalidConsensusPlugin, 'consensusPlugin');
+    if (mode && !this.opts.consensusModes.includes(mode)) throw badInput(this.opts.cello.invalidConsensusMode, 'consensusMode');
     return { plugin: plugin || undefined, mode: mode || undefined };
   }
 
@@ -216,7 +218,7 @@ export class ClusterService {
       if (required) throw badInput('size is required', 'size');
       return undefined;
     }
-    if (!Number.isInteger(size) || size < 1 || size > 10_000) throw badInput('Invalid cluster_size', 'size');
+    if (!Number.isInteger(size) || size < 1 || size > 10_000) throw badInput(this.opts.cello.invalidSize, 'size');
     return size;
   }
 
@@ -289,7 +291,7 @@ export class ClusterService {
       const free = await this.repo.list({ userId: '', consensusPlugin: cond.consensusPlugin, consensusMode: cond.consensusMode, size: cond.size, status: ClusterStatus.Running }, 0, 0);
       if (free.total === 0) break;
     }
-    throw new AppError(ErrorCode.Conflict, `No available res for ${user}`, { reason: 'NO_AVAILABLE_CLUSTER', user });
+    throw new AppError(ErrorCode.Conflict, this.opts.cello.noAvailableCluster(user), { reason: 'NO_AVAILABLE_CLUSTER', user });
   }
 
   /**

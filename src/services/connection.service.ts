@@ -8,6 +8,7 @@ import type { DbConnectionConfig, DbKind } from '../replication/connection-confi
 import { checkCapture } from '../replication/factory.ts';
 import { AppError, ErrorCode, badInput } from '../errors.ts';
 import { maskSecrets } from '../observability/logger.ts';
+import { UniqueViolationError } from '../store/store-errors.ts';
 
 export interface ConnectionInputData {
   name?: string | null;
@@ -77,10 +78,18 @@ export class ConnectionService {
     try {
       return await this.repo.create(data);
     } catch (err) {
-      if ((err as { code?: string }).code === '23505') throw new AppError(ErrorCode.Conflict, `a connection named "${name}" (or with that environment id) already exists`);
+      if (err instanceof UniqueViolationError) throw new AppError(ErrorCode.Conflict, `a connection named "${name}" (or with that environment id) already exists`);
       throw err;
     }
   }
+
+  list(): ReturnType<ConnectionRepo['list']> { return this.repo.list(); }
+
+  /** The connection, or undefined. */
+  find(id: string): ReturnType<ConnectionRepo['get']> { return this.repo.get(id); }
+
+  /** Several connections in one query (GraphQL's per-request loader), in the order of `ids`. */
+  getMany(ids: readonly string[]): ReturnType<ConnectionRepo['getMany']> { return this.repo.getMany(ids); }
 
   async delete(id: string): Promise<boolean> {
     try {

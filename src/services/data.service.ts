@@ -23,12 +23,15 @@ import type { Principal } from '../auth/roles.ts';
 import { AppError, ErrorCode, badInput } from '../errors.ts';
 import type { ConnectionRepo } from '../store/connection.repo.ts';
 import type { PipelineRepo, ResolvedNamespace } from '../store/pipeline.repo.ts';
-import { TaskKind } from '../queues/queue-names.ts';
+import { TaskKind } from '../domain/task-model.ts';
+import type { DataTaskParams } from '../queues/task-payloads.ts';
 import { CsvDataError, fileExists, scanCsv } from '../replication/tables/csv-io.ts';
 import { MAX_PARTITIONS, countRows, describeTable, loadTable, tablePartitions } from '../replication/tables/table-io.ts';
 import type { ColumnType } from '../replication/change-event.ts';
-import { PipelineKind, PipelineModule, type PlannedComponent } from './pipeline-model.ts';
-import { dataError, type PipelineService, type PipelineView } from './pipeline.service.ts';
+import { PipelineKind, PipelineModule, type PlannedComponent } from '../domain/pipeline-model.ts';
+import type { PipelineService } from './pipeline.service.ts';
+import type { PipelineView } from './pipeline-tracking.ts';
+import { dataError } from './pipeline-errors.ts';
 
 export interface UploadInput {
   file: string;
@@ -86,25 +89,6 @@ export interface TableInfoView {
   key: string[];
   header: string[];
   address: { connection: string; kind: string; schema: string; table: string } | null;
-}
-
-/** Upload and download parameters, as the data processors read them. */
-export interface DataTaskParams {
-  namespace: string;
-  tableName: string;
-  connectionId: string;
-  schema: string;
-  table: string;
-  delimiter: string;
-  file?: string;
-  head?: boolean;
-  partitions?: number;
-  drop?: boolean;
-  staged?: boolean;
-  columns?: ColumnType[];
-  key?: string[];
-  rows?: number;
-  outputPath?: string;
 }
 
 function delimiterOf(d: string | null | undefined): string {

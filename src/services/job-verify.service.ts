@@ -8,7 +8,7 @@ import { AppError, ErrorCode, badInput } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ConnectionService } from './connection.service.ts';
 import type { JobService } from './job.service.ts';
-import { JobStatus } from './job-model.ts';
+import { JobStatus } from '../domain/job-model.ts';
 
 export interface JobVerification {
   jobId: string;

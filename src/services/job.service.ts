@@ -1,29 +1,30 @@
 /**
  * Jobs: create (with inline connections), start, pause, resume, stop,
- * delete, and their event stream. See job-model.ts for the state machine.
+ * delete, and their event stream. See domain/job-model.ts for the state machine.
  * Tasks run on workers (src/queues/processors); this service only moves
  * state, enqueues tasks and tells running tasks to stop.
  */
 import type { JobStat } from '../observability/metrics.ts';
 import type { SourcePosition } from '../replication/change-event.ts';
 import { retainedLogBytes } from '../replication/capture/log-retention.ts';
-import type { JobRepo, JobRow } from '../store/job.repo.ts';
+import type { JobRepo, JobRow, TaskRow } from '../store/job.repo.ts';
 import type { ConnectionService, ConnectionInputData } from './connection.service.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
-import { TaskKind } from '../queues/queue-names.ts';
-import type { JobTaskPayload } from '../queues/task-payloads.ts';
+import { enqueueJobTasks } from '../queues/task-enqueue.ts';
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
 import { AppError, ErrorCode, badInput, notFound } from '../errors.ts';
-import { DEFAULT_HEARTBEAT_SECONDS, DEFAULT_SPEC, JobStatus, JobType, LogLossAction, type JobSpec } from './job-model.ts';
+import { DEFAULT_HEARTBEAT_SECONDS, DEFAULT_SPEC, JobStatus, JobType, LogLossAction, type JobSpec } from '../domain/job-model.ts';
 import type { Principal } from '../auth/roles.ts';
 import type { Redis } from 'ioredis';
+import { inflightKey } from '../replication/feed/feed-keys.ts';
 import { openFeed } from '../replication/feed/feed-registry.ts';
 import { blockingRequirements, createCapture, describeRequirements } from '../replication/factory.ts';
 import { silentLogger } from '../replication/logger.ts';
 import { parseStartPosition } from '../replication/position.ts';
-import { jobStatusEvent } from './job-views.ts';
+import { jobStatusEvent } from '../domain/job-views.ts';
 import { currentThenLive } from '../events/live.ts';
 import { sharedPoolOnly, type PlacementResolver } from './placement.ts';
+import { UniqueViolationError } from '../store/store-errors.ts';
 
 export interface JobInputData {
   name: string;
@@ -55,7 +56,6 @@ export const JOB_CONTROL_TOPIC = 'job-control';
 export interface JobControlMessage { jobId: string; runId: number; action: 'abort' }
 
 const NAME_RE = /^[A-Za-z0-9_.-]{1,128}$/;
-const TASK_OPTS = { attempts: 100_000, backoff: { type: 'fixed', delay: 2000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } } as const;
 
 function intIn(v: number | null | undefined, name: string, min: number, max: number, dflt: number): number {
   if (v === undefined || v === null) return dflt;
@@ -106,7 +106,7 @@ export class JobService {
   /** Transactions captured into the job's feed and not yet applied (the ReplChanBufferSize counter); null without apply. */
   async backlog(id: string, type?: string): Promise<number | null> {
     if (type === JobType.Subscribe) return null;
-    const n = await this.redis.get(`${this.feedPrefix}:job:{${id}}:inflight`);
+    const n = await this.redis.get(inflightKey(this.feedPrefix, id));
     return Math.max(0, Number(n ?? 0));
   }
 
@@ -136,6 +136,14 @@ export class JobService {
       return { job: r.name, lagSeconds: lag === null ? null : backlog === 0 ? 0 : lag / 1000, backlog, lastCommitSeconds: commit, retainedLogBytes: await this.retainedLog(r.id) };
     }));
   }
+  /** By id, numeric index or name; undefined when there is none. */
+  find(ref: string): ReturnType<JobRepo['find']> { return this.repo.find(ref); }
+
+  /** The last `limit` lines of a job's log. */
+  logs(jobId: string, limit: number): ReturnType<JobRepo['logs']> { return this.repo.logs(jobId, limit); }
+
+  /** The tasks of these jobs, in one query (GraphQL's per-request loader). */
+  tasksOf(jobIds: readonly string[]): Promise<TaskRow[]> { return this.repo.tasksOf(jobIds); }
 
   async get(ref: string): Promise<JobRow> {
     const row = await this.repo.find(ref);
@@ -200,7 +208,7 @@ export class JobService {
       try {
         row = await this.repo.create({ name: input.name, type, status: JobStatus.Pending, sourceConnectionId: sourceId, destConnectionId: destId, spec, owner: principal?.name ?? null, feedName });
       } catch (err) {
-        if ((err as { code?: string }).code === '23505') throw new AppError(ErrorCode.Conflict, `a job named "${input.name}" or a feed named "${feedName}" already exists`);
+        if (err instanceof UniqueViolationError) throw new AppError(ErrorCode.Conflict, `a job named "${input.name}" or a feed named "${feedName}" already exists`);
         throw err;
       }
       await this.repo.log(row.id, 'info', `job created (${type})`);
@@ -233,15 +241,10 @@ export class JobService {
   private async start(row: JobRow, from: JobStatus[]): Promise<JobRow> {
     const moved = await this.repo.transition(row.id, from, JobStatus.Running, { bumpRun: true, started: true, reason: null });
     if (!moved) throw new AppError(ErrorCode.InvalidState, `job ${row.name} is ${(await this.repo.get(row.id))?.status ?? 'gone'} and cannot be started`);
-    const kinds: (TaskKind.Capture | TaskKind.Apply)[] = moved.type === JobType.Subscribe ? [TaskKind.Capture] : [TaskKind.Capture, TaskKind.Apply];
-    for (const kind of kinds) {
-      const name = kind === TaskKind.Capture ? 'Src' : 'Dest';
-      const hint = moved.spec.nodeHints?.[name] ?? null;
-      const { queue, placement } = await this.placement(moved.owner, hint);
-      const task = await this.repo.upsertTask({ jobId: moved.id, kind, name, status: 'queued', nodeHint: hint, queue, placement });
-      const payload: JobTaskPayload = { kind, taskId: task.id, jobId: moved.id, runId: moved.run_id };
-      await this.queues.get(queue).add(kind, payload, { ...TASK_OPTS, jobId: `${task.id}-r${moved.run_id}` });
-    }
+    await enqueueJobTasks(this.queues, this.repo, moved, async (name) => {
+      const nodeHint = moved.spec.nodeHints?.[name] ?? null;
+      return { ...(await this.placement(moved.owner, nodeHint)), nodeHint };
+    });
     await this.repo.log(moved.id, 'info', `started (run ${moved.run_id})`);
     this.publishStatus(moved);
     return moved;

@@ -3,7 +3,7 @@
  * task row (`placement`). The job service asks a `PlacementResolver` for
  * every task it enqueues; the cluster service provides the real one.
  */
-import { QueueName } from '../queues/queue-names.ts';
+import { QueueName, SHARED_POOL } from '../queues/queue-names.ts';
 
 export interface Placement {
   queue: string;
@@ -16,7 +16,7 @@ export type PlacementResolver = (owner: string | null, hint: string | null) => P
 
 export function sharedPoolPlacement(hint: string | null, why?: string): Placement {
   const note = why ?? (hint ? `requested node ${hint} is a placement hint only` : undefined);
-  return { queue: QueueName.Tasks, placement: note ? `shared pool (${note})` : 'shared pool' };
+  return { queue: QueueName.Tasks, placement: note ? `${SHARED_POOL} (${note})` : SHARED_POOL };
 }
 
 /** Used until a cluster service is wired in: everything runs in the shared pool. */

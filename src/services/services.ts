@@ -10,9 +10,12 @@ import type { CachedQueryService } from './cached-query.service.ts';
 import type { ClusterService } from './cluster.service.ts';
 import type { ChangeFeedService } from './change-feed.service.ts';
 import type { PipelineService } from './pipeline.service.ts';
+import type { PipelineTracking } from './pipeline-tracking.ts';
+import type { PipelineModelRegistry } from './pipeline-model-registry.ts';
 import type { DataService } from './data.service.ts';
 import type { SinkService } from './sink.service.ts';
 import type { JobVerifyService } from './job-verify.service.ts';
+import type { LegacyVocabulary } from './legacy-vocabulary.ts';
 
 export interface Services {
   version: string;
@@ -28,6 +31,10 @@ export interface Services {
   clusters: ClusterService;
   changes: ChangeFeedService;
   pipelines: PipelineService;
+  pipelineTracking: PipelineTracking;
+  pipelineModels: PipelineModelRegistry;
   data: DataService;
   sinks: SinkService;
+  /** The legacy APIs' words that GraphQL still speaks (deprecated fields). */
+  legacy: LegacyVocabulary;
 }

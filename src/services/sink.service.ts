@@ -13,7 +13,8 @@ import {
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
 import { currentThenLive } from '../events/live.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
-import { QueueName, TaskKind } from '../queues/queue-names.ts';
+import { QueueName } from '../queues/queue-names.ts';
+import { TaskOptions } from '../queues/task-enqueue.ts';
 import type { SinkTaskPayload } from '../queues/task-payloads.ts';
 import { sinkEvent } from '../queues/processors/sink.processor.ts';
 import type { DeadLetterRow, SinkRepo, SinkRow } from '../store/sink.repo.ts';
@@ -24,8 +25,9 @@ import { CONTENT_TYPE, encodeChange } from '../replication/sinks/formats/sink-fo
 import { SinkError, type Sink, type SinkMessage } from '../replication/sinks/sink.ts';
 import { createSinkClient, parseSinkConfig, SinkConfigInvalidError } from '../replication/sinks/sink-registry.ts';
 import { orderingKey } from '../replication/sinks/sink-runner.ts';
+import { TaskKind } from '../domain/task-model.ts';
+import { UniqueViolationError } from '../store/store-errors.ts';
 
-const TASK_OPTS = { attempts: 1_000_000, backoff: { type: 'fixed', delay: 2000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } } as const;
 
 export interface SinkInputData {
   name: string;
@@ -112,7 +114,7 @@ export class SinkService {
     try {
       row = await this.o.repo.create({ name: input.name, feed: input.feed, kind: input.kind, format, config: parsed.config, secrets: parsed.secrets, tables, delivery: delivery(input.delivery), position });
     } catch (err) {
-      if ((err as { code?: string }).code === '23505') throw new AppError(ErrorCode.Conflict, `a sink named "${input.name}" exists`, { field: 'name' });
+      if (err instanceof UniqueViolationError) throw new AppError(ErrorCode.Conflict, `a sink named "${input.name}" exists`, { field: 'name' });
       throw err;
     }
     await this.enqueue(row);
@@ -122,7 +124,7 @@ export class SinkService {
   private async enqueue(row: SinkRow): Promise<void> {
     const taskId = `sink-${row.id}-${row.run_id}`;
     const payload: SinkTaskPayload = { kind: TaskKind.Sink, taskId, sinkId: row.id, runId: row.run_id };
-    await this.queue().add(TaskKind.Sink, payload, { ...TASK_OPTS, jobId: taskId });
+    await this.queue().add(TaskKind.Sink, payload, { ...TaskOptions.sink, jobId: taskId });
   }
 
   async get(idOrName: string): Promise<SinkRow> {
@@ -132,6 +134,11 @@ export class SinkService {
   }
 
   list(): Promise<SinkRow[]> { return this.o.repo.list(); }
+
+  /** By id or name; undefined when there is none. */
+  find(idOrName: string): ReturnType<SinkRepo['get']> { return this.o.repo.get(idOrName); }
+
+  deadLetterCount(sinkId: string): ReturnType<SinkRepo['countDeadLetters']> { return this.o.repo.countDeadLetters(sinkId); }
 
   private async move(idOrName: string, op: 'pause' | 'resume', to: SinkStatus): Promise<SinkRow> {
     const row = await this.get(idOrName);

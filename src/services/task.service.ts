@@ -5,11 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { QueueSet } from '../queues/queue-set.ts';
-import { QueueName, TaskKind } from '../queues/queue-names.ts';
-import type { NoopPayload, TaskEvent } from '../queues/task-payloads.ts';
+import { QueueName } from '../queues/queue-names.ts';
+import { TaskOptions } from '../queues/task-enqueue.ts';
+import type { NoopPayload } from '../queues/task-payloads.ts';
 import { Topic, topicFor, type AppPubSub } from '../events/pubsub.ts';
 import { badInput } from '../errors.ts';
 import { currentThenLive } from '../events/live.ts';
+import { TaskKind, type TaskEvent } from '../domain/task-model.ts';
 
 export class TaskService {
   constructor(private readonly queues: QueueSet, private readonly pubSub: AppPubSub) {}
@@ -19,7 +21,7 @@ export class TaskService {
     if (!Number.isInteger(stepMs) || stepMs < 0 || stepMs > 10_000) throw badInput('stepMs must be between 0 and 10000', 'stepMs');
     const taskId = randomUUID();
     const payload: NoopPayload = { kind: TaskKind.Noop, taskId, steps, stepMs, message };
-    await this.queues.get(QueueName.Tasks).add(TaskKind.Noop, payload, { jobId: taskId, removeOnComplete: { age: 3600 }, removeOnFail: { age: 3600 } });
+    await this.queues.get(QueueName.Tasks).add(TaskKind.Noop, payload, { ...TaskOptions.noop, jobId: taskId });
     return { taskId };
   }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { DbConnectionConfig, DbKind, TlsOptions } from '../replication/connection-config.ts';
 import type { SecretBox } from './secrets.ts';
+import { translateStoreError } from './store-errors.ts';
 
 export interface ConnectionRow {
   id: string;
@@ -41,7 +42,7 @@ export class ConnectionRepo {
       `INSERT INTO connections (id, name, kind, host, port, username, password_enc, database, tls, environment_id)
        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING ${COLS}`,
       [randomUUID(), c.name, c.kind, c.host, c.port, c.user, this.secrets.encrypt(c.password), c.database ?? null, c.tls ? JSON.stringify(c.tls) : null, c.environmentId ?? null],
-    );
+    ).catch(translateStoreError);
     return rows[0]!;
   }
 

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import type { JobMetricsData, JobProgressData, JobRunState, JobSpec, JobStatus, JobType } from '../services/job-model.ts';
+import type { JobMetricsData, JobProgressData, JobRunState, JobSpec, JobStatus, JobType } from '../domain/job-model.ts';
+import type { TaskState } from '../domain/task-model.ts';
+import { translateStoreError } from './store-errors.ts';
 
 export interface JobRow {
   id: string;
@@ -74,7 +76,7 @@ export class JobRepo {
       `INSERT INTO jobs (id, name, type, status, source_connection_id, dest_connection_id, spec, owner, feed_name)
        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING *`,
       [randomUUID(), j.name, j.type, j.status, j.sourceConnectionId ?? null, j.destConnectionId ?? null, JSON.stringify(j.spec), j.owner ?? null, j.feedName ?? null],
-    );
+    ).catch(translateStoreError);
     return rows[0]!;
   }
 
@@ -185,7 +187,7 @@ export class JobRepo {
 
   // Tasks
 
-  async upsertTask(t: { jobId: string; kind: string; name: string; status?: string; nodeHint?: string | null; queue?: string | null; placement?: string | null; detail?: Record<string, unknown> }): Promise<TaskRow> {
+  async upsertTask(t: { jobId: string; kind: string; name: string; status?: TaskState; nodeHint?: string | null; queue?: string | null; placement?: string | null; detail?: Record<string, unknown> }): Promise<TaskRow> {
     const { rows } = await this.pool.query<TaskRow>(
       `INSERT INTO tasks (id, job_id, kind, name, status, node_hint, queue, placement, detail) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
        ON CONFLICT (job_id, name) DO UPDATE SET status = EXCLUDED.status, queue = EXCLUDED.queue, placement = EXCLUDED.placement,
@@ -196,7 +198,43 @@ export class JobRepo {
     return rows[0]!;
   }
 
-  async updateTask(id: string, patch: { status?: string; nodeId?: string | null; position?: unknown; progress?: Record<string, unknown>; error?: string | null; attempt?: boolean }): Promise<void> {
+  /** Compare-and-set of a task's status: true when this call moved it from `from` to `to`. */
+  async claimTask(id: string, from: TaskState, to: TaskState): Promise<boolean> {
+    const claimed = await this.pool.query(`UPDATE tasks SET status = $2, updated_at = now() WHERE id = $1 AND status = $3`, [id, to, from]);
+    return !!claimed.rowCount;
+  }
+
+  /**
+   * Compare-and-set of many tasks' status: those matching `where` whose status is one of `from` move to `to`
+   * (with the node and progress given); the others are left as they are.
+   */
+  async moveTasks(
+    where: { ids: readonly string[] } | { jobId: string; names?: readonly string[] }, from: readonly string[], to: TaskState,
+    set: { nodeId?: string | null; progress?: Record<string, unknown> } = {},
+  ): Promise<void> {
+    const params: unknown[] = [to, from];
+    const sets = ['status = $1'];
+    if (set.nodeId !== undefined) { params.push(set.nodeId); sets.push(`node_id = $${params.length}`); }
+    if (set.progress !== undefined) { params.push(JSON.stringify(set.progress)); sets.push(`progress = progress || $${params.length}::jsonb`); }
+    sets.push('updated_at = now()');
+    const conds: string[] = [];
+    if ('ids' in where) {
+      params.push(where.ids); conds.push(`id = ANY($${params.length})`);
+    } else {
+      params.push(where.jobId); conds.push(`job_id = $${params.length}`);
+      if (where.names) { params.push(where.names); conds.push(`name = ANY($${params.length})`); }
+    }
+    conds.push('status = ANY($2)');
+    await this.pool.query(`UPDATE tasks SET ${sets.join(', ')} WHERE ${conds.join(' AND ')}`, params);
+  }
+
+  /** A job's status and run, read cheaply (a streaming task asks before each transaction it applies). */
+  async statusAndRun(jobId: string): Promise<{ status: JobStatus; run_id: number } | undefined> {
+    const { rows } = await this.pool.query<{ status: JobStatus; run_id: number }>('SELECT status, run_id FROM jobs WHERE id = $1', [jobId]);
+    return rows[0];
+  }
+
+  async updateTask(id: string, patch: { status?: TaskState; nodeId?: string | null; position?: unknown; progress?: Record<string, unknown>; error?: string | null; attempt?: boolean }): Promise<void> {
     const sets = ['updated_at = now()'];
     const params: unknown[] = [id];
     if (patch.status !== undefined) { params.push(patch.status); sets.push(`status = $${params.length}`); }

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { ColumnType, Row } from '../replication/change-event.ts';
 import type { ConnectionRepo, ConnectionRow } from './connection.repo.ts';
+import { translateStoreError } from './store-errors.ts';
 
 export interface ModelRow {
   id: string;
@@ -72,7 +73,7 @@ export class PipelineRepo {
     const { rows } = await this.pool.query<ModelRow>(
       `INSERT INTO pipeline_models (id, namespace, name, version, dsl, runtime_conf, description, source_job)
        VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING *`,
-      [randomUUID(), m.namespace, m.name, m.version, JSON.stringify(m.dsl), JSON.stringify(m.runtimeConf ?? {}), m.description ?? null, m.sourceJob ?? null]);
+      [randomUUID(), m.namespace, m.name, m.version, JSON.stringify(m.dsl), JSON.stringify(m.runtimeConf ?? {}), m.description ?? null, m.sourceJob ?? null]).catch(translateStoreError);
     return rows[0]!;
   }
 

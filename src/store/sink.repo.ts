@@ -10,6 +10,7 @@ import type { SinkDelivery, SinkFormat, SinkKind, SinkStatus } from '../domain/s
 import type { ChangeEvent } from '../replication/change-event.ts';
 import type { DeadLetter } from '../replication/sinks/sink-runner.ts';
 import type { SecretBox } from './secrets.ts';
+import { translateStoreError } from './store-errors.ts';
 
 export interface SinkRow {
   id: string;
@@ -63,7 +64,7 @@ export class SinkRepo {
        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING ${COLS}`,
       [randomUUID(), s.name, s.feed, s.kind, s.format, JSON.stringify(s.config), keys.length ? this.box.encrypt(JSON.stringify(s.secrets)) : null,
         JSON.stringify(keys), JSON.stringify(s.tables), JSON.stringify(s.delivery), s.position],
-    );
+    ).catch(translateStoreError);
     return rows[0]!;
   }
 

@@ -11,10 +11,12 @@ import type { ChangeFeed } from '../../replication/feed/change-feed.ts';
 import { feedKeys } from '../../replication/feed/feed-keys.ts';
 import { openFeed } from '../../replication/feed/feed-registry.ts';
 import { runApply } from '../../replication/pipeline/apply-runner.ts';
-import { JobStatus, JobType, wantsSnapshot } from '../../services/job-model.ts';
+import { JobStatus, JobType, wantsSnapshot } from '../../domain/job-model.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun, type ReplicationDeps } from './task-run.ts';
+import { TaskState } from '../../domain/task-model.ts';
+import { inflightKey } from '../../replication/feed/feed-keys.ts';
 
 /**
  * Which feed a task works on. A job's feed is named after the job, so a job
@@ -73,7 +75,7 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
     const dest = await deps.connections.config(job.dest_connection_id!);
     const feed = openFeed(deps.redis, job.feed_name!, { prefix: deps.feedPrefix });
     const applier = createApplier(dest, { jobId: job.id, rename: job.spec.rename, logger: run.logger, poolSize: Math.max(2, job.spec.parallelWorkers) });
-    const counterKey = `${deps.feedPrefix}:job:{${job.id}}:inflight`;
+    const counterKey = inflightKey(deps.feedPrefix, job.id);
     try {
       // Snapshot rows go straight to the destination; changes wait until they are all there.
       while (wantsSnapshot(job.spec, job.state) && !run.signal.aborted) {
@@ -146,7 +148,7 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
         await flush().catch(() => undefined);
       }
       if (outcome === 'finished') {
-        await deps.jobs.updateTask(p.taskId, { status: 'complete' });
+        await deps.jobs.updateTask(p.taskId, { status: TaskState.Complete });
         const done = await deps.jobs.transition(job.id, [JobStatus.Running], JobStatus.Complete, { finished: true, reason: 'migration complete' });
         if (done) {
           await deps.jobs.mergeProgress(job.id, { phase: 'complete' });

@@ -33,50 +33,21 @@
  * both images; a Writer needs a key (the source key, kept through Map).
  * DDL is not replayed (logged once per table).
  */
-import { randomBytes } from 'node:crypto';
 import { Operation, type CapturedTransaction, type ChangeEvent, type ColumnType, type Row, type SourcePosition } from '../../replication/change-event.ts';
-import type { DbConnectionConfig } from '../../replication/connection-config.ts';
 import type { CaptureSource } from '../../replication/capture/capture-source.ts';
-import { createApplier, createCapture } from '../../replication/factory.ts';
+import { createApplier } from '../../replication/factory.ts';
+import { captureFor, type StreamCaptureDetail } from '../../replication/pipeline/stream-capture.ts';
 import type { Applier } from '../../replication/apply/applier.ts';
 import { classify } from '../../replication/errors.ts';
-import type { Logger } from '../../replication/logger.ts';
 import { describeTable } from '../../replication/tables/table-io.ts';
 import { filterTransform, mapTransform, TransformError, type MapParams, type RowSchema, type RowTransform } from '../../replication/transform/row-transforms.ts';
 import { ExpressionError } from '../../replication/transform/expression.ts';
-import { tableParam } from '../../services/pipeline-dsl.ts';
-import { JobStatus } from '../../services/job-model.ts';
-import { OPEN_TASK_STATES, PipelineModule, SAMPLE_ROWS, TaskState, componentsBelow, type PlannedComponent } from '../../services/pipeline-model.ts';
+import { tableParam } from '../../domain/pipeline-dsl.ts';
+import { JobStatus } from '../../domain/job-model.ts';
+import { PipelineModule, SAMPLE_ROWS, componentsBelow, type PlannedComponent } from '../../domain/pipeline-model.ts';
 import { ComponentError, METRIC_NAMESPACE, type ComponentRun } from './pipeline-run.ts';
-
-/** What submit stores in the Capture task's detail. */
-export interface StreamCaptureDetail { captureId: string; startPosition: SourcePosition }
-
-export function newCaptureId(): string {
-  return `pl_${randomBytes(8).toString('hex')}`;
-}
-
-function captureFor(conn: DbConnectionConfig, captureId: string, at: { schema: string; table: string }, logger: Logger, from?: SourcePosition, serverId?: number): CaptureSource {
-  return createCapture({ connection: conn, jobId: captureId, tables: { schemas: [{ schema: at.schema, tables: [at.table] }] }, from, serverId, logger });
-}
-
-/** Submit time: create the slot (PostgreSQL) or read the binlog position (MariaDB); everything committed after it is streamed. */
-export async function prepareStreamCapture(conn: DbConnectionConfig, at: { schema: string; table: string }, logger: Logger): Promise<StreamCaptureDetail> {
-  const captureId = newCaptureId();
-  const capture = captureFor(conn, captureId, at, logger);
-  try {
-    const prepared = await capture.prepare();
-    return { captureId, startPosition: prepared.position };
-  } finally {
-    await capture.close().catch(() => undefined);
-  }
-}
-
-/** Undo prepareStreamCapture (submit failed after it). */
-export async function dropStreamCapture(conn: DbConnectionConfig, detail: StreamCaptureDetail, at: { schema: string; table: string }, logger: Logger): Promise<void> {
-  const capture = captureFor(conn, detail.captureId, at, logger, detail.startPosition);
-  try { await capture.drop(); } finally { await capture.close().catch(() => undefined); }
-}
+import { OPEN_TASK_STATES, TaskState } from '../../domain/task-model.ts';
+import type { TaskRow } from '../../store/job.repo.ts';
 
 interface Stage { component: PlannedComponent; transform: RowTransform; taskId: string; rowsIn: number; rowsOut: number }
 
@@ -154,151 +125,193 @@ async function resolve(cr: ComponentRun, c: PlannedComponent) {
   return { conn, at: { schema: ns.schema, table: t.name }, label: `${t.namespace}.${t.name}` };
 }
 
+/** What a running stream holds, filled as the DAG below the Capture is walked and released when the stream ends. */
+interface StreamParts {
+  /** Every Writer below the Capture, with the transforms on its path. */
+  branches: Branch[];
+  stages: Map<string, Stage>;
+  appliers: Applier[];
+  /** For the component metrics: how far behind the source the last transaction was when it was written (ms). */
+  lagAtLastMs?: number;
+}
+
+type SourceAt = Awaited<ReturnType<typeof resolve>>;
+
 /** The Capture component's task: streams until the job is stopped (or the worker shuts down). */
 export async function runCaptureStream(cr: ComponentRun): Promise<void> {
-  const { deps, spec, component: cap } = cr;
+  const { deps, component: cap } = cr;
   const logger = cr.run.logger;
   const src = await resolve(cr, cap);
   const info = await describeTable(src.conn, src.at, logger);
   if (!info) throw new ComponentError(`table ${src.label} does not exist`);
   const sourceSchema: RowSchema = { columns: info.columns, key: info.key };
   const tasks = await deps.jobs.tasksOf([cr.jobId]);
-  const taskOf = (name: string) => tasks.find((t) => t.name === name)!;
-  const own = taskOf(cap.name);
+  const own = tasks.find((t) => t.name === cap.name)!;
   const detail = own.detail as Partial<StreamCaptureDetail>;
   if (!detail.captureId) throw new ComponentError('the Capture was not prepared at submit (resubmit the job)');
-  const byName = new Map(spec.components.map((c) => [c.name, c]));
 
-  // Branches: every Writer below this Capture, with the transforms on its path.
-  const branches: Branch[] = [];
-  const stagesByName = new Map<string, Stage>();
-  const appliers: Applier[] = [];
+  const parts: StreamParts = { branches: [], stages: new Map(), appliers: [] };
   let capture: CaptureSource | undefined;
   let fatal = false;
-  // For the component metrics: how far behind the source the last transaction was when it was written.
-  let lagAtLastMs = 0;
   try {
-    const walk = async (c: PlannedComponent, path: Stage[], schema: RowSchema): Promise<void> => {
-      for (const d of c.downstream.map((n) => byName.get(n)!)) {
-        if (d.module === PipelineModule.Writer) {
-          const dst = await resolve(cr, d);
-          const p = d.parameters;
-          const key = Array.isArray(p.key) ? p.key.map(String) : schema.key;
-          if (!key.length) throw new ComponentError(`component ${d.name}: a Writer after a Capture needs a key to apply updates and deletes (keep the source key through Map, or set parameter key)`);
-          for (const k of key) if (!schema.columns.some((col) => col.name === k)) throw new ComponentError(`component ${d.name}: key column "${k}" is not among the input columns (${schema.columns.map((col) => col.name).join(', ')})`);
-          const applier = createApplier(dst.conn, { jobId: `${cr.jobId}:${d.name}`, logger });
-          appliers.push(applier);
-          await applier.ensureTable({ schema: dst.at.schema, table: dst.at.table, columns: schema.columns, key, estimatedRows: 0 });
-          if (p.mode === 'replace') logger.warn({ component: d.name }, 'mode "replace" is ignored after a Capture: a stream applies changes');
-          branches.push({ writer: d, taskId: taskOf(d.name).id, stages: path, schema: { columns: schema.columns, key }, at: dst.at, label: dst.label, applier, rowsIn: 0, rowsOut: 0, sample: [] });
-        } else {
-          const stage = stagesByName.get(d.name) ?? { component: d, transform: transformOf(d, schema), taskId: taskOf(d.name).id, rowsIn: 0, rowsOut: 0 };
-          stagesByName.set(d.name, stage);
-          // Each branch sees the rows its own path produced; a shared stage counts each row once per branch.
-          const next = d.module === PipelineModule.Map ? stage.transform.finish().schema : schema;
-          await walk(d, [...path, stage], next);
-        }
-      }
-    };
-    await walk(cap, [], sourceSchema);
-
+    await buildBranches(cr, tasks, parts, sourceSchema);
     const resume = (own.position as SourcePosition | null) ?? detail.startPosition;
     const serverId = cap.parameters.server_id !== undefined ? Number(cap.parameters.server_id) : undefined;
     capture = captureFor(src.conn, detail.captureId, src.at, logger, resume, serverId);
     await capture.prepare();
-    const downstream = [...stagesByName.values()].map((s) => s.taskId).concat(branches.map((b) => b.taskId));
-    await deps.jobs.pool.query(`UPDATE tasks SET status = $2, node_id = $3, updated_at = now() WHERE id = ANY($1) AND status = ANY($4)`,
-      [downstream, TaskState.Running, cr.run.ctx.nodeId, [TaskState.Waiting, TaskState.Queued]]);
+    const downstream = [...parts.stages.values()].map((s) => s.taskId).concat(parts.branches.map((b) => b.taskId));
+    await deps.jobs.moveTasks({ ids: downstream }, [TaskState.Waiting, TaskState.Queued], TaskState.Running, { nodeId: cr.run.ctx.nodeId });
     await cr.progress({ phase: 'streaming', streaming: true, from: resume }, true);
-    await cr.run.log('info', `${cap.name} streams ${src.label} from ${JSON.stringify(resume)} into ${branches.map((b) => `${b.writer.name} (${b.label})`).join(', ')}`);
-
-    const stillThisRun = async (): Promise<boolean> => {
-      const { rows } = await deps.jobs.pool.query<{ status: string; run_id: number }>('SELECT status, run_id FROM jobs WHERE id = $1', [cr.jobId]);
-      return rows[0]?.status === JobStatus.Running && rows[0].run_id === cr.payload.runId;
-    };
-    let lastPos: SourcePosition | undefined; let dirty = false; let lastCommit = 0;
-    const ddlSeen = new Set<string>();
-    const flush = async () => {
-      if (!dirty) return;
-      dirty = false;
-      if (lastPos) await deps.jobs.updateTask(cr.payload.taskId, { position: lastPos });
-      await cr.progress({ phase: 'streaming', streaming: true, lagMs: lastCommit ? Math.max(0, Date.now() - lastCommit) : null }, true);
-      for (const s of stagesByName.values()) await deps.jobs.updateTask(s.taskId, { progress: { rowsIn: s.rowsIn, rowsOut: s.rowsOut } });
-      for (const b of branches) {
-        await deps.jobs.updateTask(b.taskId, { progress: { rowsIn: b.rowsIn, rowsOut: b.rowsOut } });
-        await deps.pipelines.putOutput(cr.jobId, b.writer.name, b.writer.outputs[0] ?? 'data', { columns: b.schema.columns, key: b.schema.key, total: b.rowsOut, sample: b.sample });
-      }
-    };
-    const flusher = setInterval(() => { flush().catch((err) => logger.warn({ err }, 'stream progress update failed')); }, 1000);
-    try {
-      await capture.run(async (tx: CapturedTransaction) => {
-        const mine = tx.events.filter((e) => e.schema === src.at.schema && e.table === src.at.table);
-        // The fence: a stop answers once the job row says so, and a change committed after that is read
-        // from the log after it, so asking the job here, before anything of this transaction is applied,
-        // keeps every such change out, whether or not the stop notice reached this worker. Not applied,
-        // not acknowledged (the position stays before it).
-        if (mine.some((e) => e.op !== Operation.Ddl) && !(await stillThisRun())) {
-          cr.run.abortForJobChange();
-          return;
-        }
-        for (const e of mine) {
-          if (e.op === Operation.Ddl) {
-            if (!ddlSeen.has(e.table)) { ddlSeen.add(e.table); await cr.run.log('warn', `${cap.name}: DDL on ${src.label} is not replayed by the stream (${e.ddl ?? 'schema change'})`); }
-            continue;
-          }
-          cr.rowsIn++; cr.rowsOut++;
-        }
-        const last = tx.events.at(-1)?.sequence;
-        if (last) {
-          for (const b of branches) {
-            const out: ChangeEvent[] = [];
-            for (const e of mine) {
-              if (e.op === Operation.Ddl) continue;
-              b.rowsIn++;
-              const c = changeFor(e, b.stages, { ...b.at, columns: b.schema.columns, key: b.schema.key });
-              if (!c) continue;
-              out.push(c);
-              if (c.after && b.sample.length < SAMPLE_ROWS) b.sample.push(c.after);
-            }
-            if (out.length) { await b.applier.applyBatch(out, 0, last); b.rowsOut += out.length; }
-          }
-        }
-        if (!tx.partial) { lastPos = tx.resume; lastCommit = tx.commitTime; lagAtLastMs = Math.max(0, Date.now() - tx.commitTime); dirty = true; }
-      }, cr.signal);
-    } finally {
-      clearInterval(flusher);
-      dirty = true;
-      await flush().catch(() => undefined);
-    }
+    await cr.run.log('info', `${cap.name} streams ${src.label} from ${JSON.stringify(resume)} into ${parts.branches.map((b) => `${b.writer.name} (${b.label})`).join(', ')}`);
+    await streamTransactions(cr, capture, src, parts);
   } catch (err) {
-    const dataProblem = err instanceof ComponentError || err instanceof TransformError || err instanceof ExpressionError;
-    const attemptsLeft = (cr.run.ctx.job.opts.attempts ?? 1) - (cr.run.ctx.job.attemptsMade ?? 0) - 1;
-    fatal = !cr.signal.aborted && (dataProblem || !classify(err).retriable || attemptsLeft <= 0);
+    fatal = endsTheStream(cr, err);
     throw err;
   } finally {
-    // Stopped, deleted or failed for good: nothing resumes this capture, so its slot goes (it would hold WAL forever).
-    // Decided on the job itself: a stop reaches the task as the same abort as a worker shutdown.
-    let over = fatal;
-    if (!over && cr.signal.aborted) {
-      const j = await deps.jobs.get(cr.jobId).catch(() => null);
-      over = j !== null && !(j && j.run_id === cr.payload.runId && j.status === JobStatus.Running);
+    await settleStream(cr, { src, detail: detail as StreamCaptureDetail, capture, fatal, tasks, parts });
+  }
+}
+
+/** Walk the DAG below the Capture: a stage per Filter/Map (shared by the branches through it), an applier per Writer. */
+async function buildBranches(cr: ComponentRun, tasks: TaskRow[], parts: StreamParts, sourceSchema: RowSchema): Promise<void> {
+  const logger = cr.run.logger;
+  const byName = new Map(cr.spec.components.map((c) => [c.name, c]));
+  const taskOf = (name: string) => tasks.find((t) => t.name === name)!;
+  const walk = async (c: PlannedComponent, path: Stage[], schema: RowSchema): Promise<void> => {
+    for (const d of c.downstream.map((n) => byName.get(n)!)) {
+      if (d.module === PipelineModule.Writer) {
+        const dst = await resolve(cr, d);
+        const p = d.parameters;
+        const key = Array.isArray(p.key) ? p.key.map(String) : schema.key;
+        if (!key.length) throw new ComponentError(`component ${d.name}: a Writer after a Capture needs a key to apply updates and deletes (keep the source key through Map, or set parameter key)`);
+        for (const k of key) if (!schema.columns.some((col) => col.name === k)) throw new ComponentError(`component ${d.name}: key column "${k}" is not among the input columns (${schema.columns.map((col) => col.name).join(', ')})`);
+        const applier = createApplier(dst.conn, { jobId: `${cr.jobId}:${d.name}`, logger });
+        parts.appliers.push(applier);
+        await applier.ensureTable({ schema: dst.at.schema, table: dst.at.table, columns: schema.columns, key, estimatedRows: 0 });
+        if (p.mode === 'replace') logger.warn({ component: d.name }, 'mode "replace" is ignored after a Capture: a stream applies changes');
+        parts.branches.push({ writer: d, taskId: taskOf(d.name).id, stages: path, schema: { columns: schema.columns, key }, at: dst.at, label: dst.label, applier, rowsIn: 0, rowsOut: 0, sample: [] });
+      } else {
+        const stage = parts.stages.get(d.name) ?? { component: d, transform: transformOf(d, schema), taskId: taskOf(d.name).id, rowsIn: 0, rowsOut: 0 };
+        parts.stages.set(d.name, stage);
+        // Each branch sees the rows its own path produced; a shared stage counts each row once per branch.
+        const next = d.module === PipelineModule.Map ? stage.transform.finish().schema : schema;
+        await walk(d, [...path, stage], next);
+      }
     }
-    if (over) {
-      const c = capture ?? captureFor(src.conn, detail.captureId, src.at, logger, detail.startPosition);
-      await c.drop().catch((err) => logger.warn({ err }, 'dropping the stream capture failed'));
-      if (c !== capture) await c.close().catch(() => undefined);
+  };
+  await walk(cr.component, [], sourceSchema);
+}
+
+/**
+ * Run the capture until it stops: each committed transaction of the source
+ * table goes through every branch and is applied by its Writer (checkpointed
+ * with the transaction's last sequence); positions and counters are written
+ * every second and once more at the end.
+ */
+async function streamTransactions(cr: ComponentRun, capture: CaptureSource, src: SourceAt, parts: StreamParts): Promise<void> {
+  const { deps, component: cap } = cr;
+  const logger = cr.run.logger;
+  const stillThisRun = async (): Promise<boolean> => {
+    const now = await deps.jobs.statusAndRun(cr.jobId);
+    return now?.status === JobStatus.Running && now.run_id === cr.payload.runId;
+  };
+  let lastPos: SourcePosition | undefined; let dirty = false; let lastCommit = 0;
+  const ddlSeen = new Set<string>();
+  const flush = async () => {
+    if (!dirty) return;
+    dirty = false;
+    if (lastPos) await deps.jobs.updateTask(cr.payload.taskId, { position: lastPos });
+    await cr.progress({ phase: 'streaming', streaming: true, lagMs: lastCommit ? Math.max(0, Date.now() - lastCommit) : null }, true);
+    for (const s of parts.stages.values()) await deps.jobs.updateTask(s.taskId, { progress: { rowsIn: s.rowsIn, rowsOut: s.rowsOut } });
+    for (const b of parts.branches) {
+      await deps.jobs.updateTask(b.taskId, { progress: { rowsIn: b.rowsIn, rowsOut: b.rowsOut } });
+      await deps.pipelines.putOutput(cr.jobId, b.writer.name, b.writer.outputs[0] ?? 'data', { columns: b.schema.columns, key: b.schema.key, total: b.rowsOut, sample: b.sample });
     }
-    await capture?.close().catch(() => undefined);
-    for (const a of appliers) await a.close().catch(() => undefined);
-    // errors: the attempts of this task that ended in an error before this one (BullMQ's attemptsMade).
-    if (cr.signal.aborted) await writeStreamMetrics(cr, [...stagesByName.values()], branches, { lagMs: lagAtLastMs, errors: cr.run.ctx.job.attemptsMade ?? 0 }).catch(() => undefined);
-    // The components fused into this task end with it (the Capture's own task right after, in the processor):
-    // once every task of a stopped stream reads canceled, its log reader and Writers are closed.
-    if (over) {
-      const fused = componentsBelow(spec.components, cap.name).map((n) => tasks.find((t) => t.name === n)?.id).filter((id): id is string => !!id);
-      await deps.jobs.pool.query(`UPDATE tasks SET status = $2, progress = progress || $3::jsonb, updated_at = now() WHERE id = ANY($1) AND status = ANY($4)`,
-        [fused, TaskState.Canceled, JSON.stringify({ endedAt: Date.now() }), OPEN_TASK_STATES]).catch((err) => logger.warn({ err }, 'canceling the fused components failed'));
-    }
+  };
+  const flusher = setInterval(() => { flush().catch((err) => logger.warn({ err }, 'stream progress update failed')); }, 1000);
+  try {
+    await capture.run(async (tx: CapturedTransaction) => {
+      const mine = tx.events.filter((e) => e.schema === src.at.schema && e.table === src.at.table);
+      // The fence: a stop answers once the job row says so, and a change committed after that is read
+      // from the log after it, so asking the job here, before anything of this transaction is applied,
+      // keeps every such change out, whether or not the stop notice reached this worker. Not applied,
+      // not acknowledged (the position stays before it).
+      if (mine.some((e) => e.op !== Operation.Ddl) && !(await stillThisRun())) {
+        cr.run.abortForJobChange();
+        return;
+      }
+      for (const e of mine) {
+        if (e.op === Operation.Ddl) {
+          if (!ddlSeen.has(e.table)) { ddlSeen.add(e.table); await cr.run.log('warn', `${cap.name}: DDL on ${src.label} is not replayed by the stream (${e.ddl ?? 'schema change'})`); }
+          continue;
+        }
+        cr.rowsIn++; cr.rowsOut++;
+      }
+      const last = tx.events.at(-1)?.sequence;
+      if (last) for (const b of parts.branches) await applyToBranch(b, mine, last);
+      if (!tx.partial) { lastPos = tx.resume; lastCommit = tx.commitTime; parts.lagAtLastMs = Math.max(0, Date.now() - tx.commitTime); dirty = true; }
+    }, cr.signal);
+  } finally {
+    clearInterval(flusher);
+    dirty = true;
+    await flush().catch(() => undefined);
+  }
+}
+
+/** One transaction's row changes through a branch's transforms, applied by its Writer with `last` as checkpoint. */
+async function applyToBranch(b: Branch, events: ChangeEvent[], last: string): Promise<void> {
+  const out: ChangeEvent[] = [];
+  for (const e of events) {
+    if (e.op === Operation.Ddl) continue;
+    b.rowsIn++;
+    const c = changeFor(e, b.stages, { ...b.at, columns: b.schema.columns, key: b.schema.key });
+    if (!c) continue;
+    out.push(c);
+    if (c.after && b.sample.length < SAMPLE_ROWS) b.sample.push(c.after);
+  }
+  if (out.length) { await b.applier.applyBatch(out, 0, last); b.rowsOut += out.length; }
+}
+
+/** Whether a failure ends the stream for good: a data problem, a fatal error, or the last attempt (not a stop). */
+function endsTheStream(cr: ComponentRun, err: unknown): boolean {
+  const dataProblem = err instanceof ComponentError || err instanceof TransformError || err instanceof ExpressionError;
+  const attemptsLeft = (cr.run.ctx.job.opts.attempts ?? 1) - (cr.run.ctx.job.attemptsMade ?? 0) - 1;
+  return !cr.signal.aborted && (dataProblem || !classify(err).retriable || attemptsLeft <= 0);
+}
+
+/**
+ * The stream ended (stopped, shut down or failed). Stopped, deleted or failed
+ * for good, nothing resumes this capture, so its slot goes (it would hold WAL
+ * forever) and the components fused into its task are canceled; either way
+ * its reader and Writers close.
+ */
+async function settleStream(
+  cr: ComponentRun,
+  s: { src: SourceAt; detail: StreamCaptureDetail; capture: CaptureSource | undefined; fatal: boolean; tasks: TaskRow[]; parts: StreamParts },
+): Promise<void> {
+  const { deps, spec, component: cap } = cr;
+  const logger = cr.run.logger;
+  // Decided on the job itself: a stop reaches the task as the same abort as a worker shutdown.
+  let over = s.fatal;
+  if (!over && cr.signal.aborted) {
+    const j = await deps.jobs.get(cr.jobId).catch(() => null);
+    over = j !== null && !(j && j.run_id === cr.payload.runId && j.status === JobStatus.Running);
+  }
+  if (over) {
+    const c = s.capture ?? captureFor(s.src.conn, s.detail.captureId, s.src.at, logger, s.detail.startPosition);
+    await c.drop().catch((err) => logger.warn({ err }, 'dropping the stream capture failed'));
+    if (c !== s.capture) await c.close().catch(() => undefined);
+  }
+  await s.capture?.close().catch(() => undefined);
+  for (const a of s.parts.appliers) await a.close().catch(() => undefined);
+  // errors: the attempts of this task that ended in an error before this one (BullMQ's attemptsMade).
+  if (cr.signal.aborted) await writeStreamMetrics(cr, [...s.parts.stages.values()], s.parts.branches, { lagMs: s.parts.lagAtLastMs ?? 0, errors: cr.run.ctx.job.attemptsMade ?? 0 }).catch(() => undefined);
+  // The components fused into this task end with it (the Capture's own task right after, in the processor):
+  // once every task of a stopped stream reads canceled, its log reader and Writers are closed.
+  if (over) {
+    const fused = componentsBelow(spec.components, cap.name).map((n) => s.tasks.find((t) => t.name === n)?.id).filter((id): id is string => !!id);
+    await deps.jobs.moveTasks({ ids: fused }, OPEN_TASK_STATES, TaskState.Canceled, { progress: { endedAt: Date.now() } })
+      .catch((err) => logger.warn({ err }, 'canceling the fused components failed'));
   }
 }
 

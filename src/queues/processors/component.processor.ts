@@ -14,8 +14,8 @@ import { describeTable, loadTable, readTable } from '../../replication/tables/ta
 import {
   aggregateTransform, filterTransform, mapTransform, type AggregateParams, type MapParams, type RowSchema, type RowTransform,
 } from '../../replication/transform/row-transforms.ts';
-import { SAMPLE_ROWS, PipelineModule } from '../../services/pipeline-model.ts';
-import { tableParam } from '../../services/pipeline-dsl.ts';
+import { SAMPLE_ROWS, PipelineModule } from '../../domain/pipeline-model.ts';
+import { tableParam } from '../../domain/pipeline-dsl.ts';
 import type { Row } from '../../replication/change-event.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';

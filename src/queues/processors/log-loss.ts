@@ -23,12 +23,12 @@ import type { ChangeFeed } from '../../replication/feed/change-feed.ts';
 import type { LogLostError } from '../../replication/errors.ts';
 import type { Applier } from '../../replication/apply/applier.ts';
 import type { TableInfo } from '../../replication/table-info.ts';
-import { JobType, type JobRunState } from '../../services/job-model.ts';
-import { QueueName, TaskKind } from '../queue-names.ts';
-import type { JobTaskPayload } from '../task-payloads.ts';
+import { JobType, type JobRunState } from '../../domain/job-model.ts';
+import { QueueName, SHARED_POOL } from '../queue-names.ts';
+import { enqueueJobTasks } from '../task-enqueue.ts';
 import type { ReplicationDeps, TaskRun } from './task-run.ts';
+import { inflightKey } from '../../replication/feed/feed-keys.ts';
 
-const TASK_OPTS = { attempts: 100_000, backoff: { type: 'fixed', delay: 2000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } } as const;
 /**
  * How long the new run waits before it empties the destination: tasks of the
  * old run (an apply, snapshot chunks when the loss came during a snapshot)
@@ -47,7 +47,7 @@ export async function restartAfterLogLoss(run: TaskRun, deps: ReplicationDeps, f
     : `${err.lost}: re-snapshotting (onLogLoss: RESNAPSHOT)`;
   const gap = await feed.markGap();
   // Transactions appended but not applied were dropped with the feed's old changes.
-  await deps.redis.set(`${deps.feedPrefix}:job:{${job.id}}:inflight`, 0);
+  await deps.redis.set(inflightKey(deps.feedPrefix, job.id), 0);
   const state: JobRunState = { resnapshot: { reason, gap, at: new Date().toISOString(), count: (job.state.resnapshot?.count ?? 0) + 1 } };
   // Before the new run exists: whoever sees its reason sees the old phase gone.
   await deps.jobs.mergeProgress(job.id, { phase: 'pending', rowsDone: 0, chunksDone: 0, chunksTotal: 0 });
@@ -58,15 +58,11 @@ export async function restartAfterLogLoss(run: TaskRun, deps: ReplicationDeps, f
   }
   await run.log('warn', `${reason}; feed gap at ${gap} (readers from before it get SNAPSHOT_TOO_OLD): ${err.message}`);
   const tasks = await deps.jobs.tasksOf([job.id]);
-  const kinds: (TaskKind.Capture | TaskKind.Apply)[] = subscribe ? [TaskKind.Capture] : [TaskKind.Capture, TaskKind.Apply];
-  for (const kind of kinds) {
-    const name = kind === TaskKind.Capture ? 'Src' : 'Dest';
+  // The new run's tasks go where the old run's ran.
+  await enqueueJobTasks(deps.queues, deps.jobs, moved, async (name) => {
     const old = tasks.find((t) => t.name === name);
-    const queue = old?.queue ?? QueueName.Tasks;
-    const task = await deps.jobs.upsertTask({ jobId: job.id, kind, name, status: 'queued', queue, placement: old?.placement ?? 'shared pool' });
-    const payload: JobTaskPayload = { kind, taskId: task.id, jobId: job.id, runId: moved.run_id };
-    await deps.queues.get(queue).add(kind, payload, { ...TASK_OPTS, jobId: `${task.id}-r${moved.run_id}` });
-  }
+    return { queue: old?.queue ?? QueueName.Tasks, placement: old?.placement ?? SHARED_POOL };
+  });
   await run.log('info', `started over (run ${moved.run_id}) after log loss`);
   run.job = moved;
   run.publishJob('status', reason);

@@ -13,13 +13,12 @@ import { TransformError, type RowSchema } from '../../replication/transform/row-
 import { CsvDataError } from '../../replication/tables/csv-io.ts';
 import { maskSecrets } from '../../observability/logger.ts';
 import type { PipelineRepo } from '../../store/pipeline.repo.ts';
-import { JobStatus } from '../../services/job-model.ts';
-import {
-  OPEN_TASK_STATES, PipelineModule, SAMPLE_ROWS, TaskState, UNSTARTED_TASK_STATES, componentsBelow, type PipelineSpecData, type PlannedComponent,
-} from '../../services/pipeline-model.ts';
-import { enqueueReady, pipelineOf } from '../pipeline-scheduler.ts';
+import { JobStatus } from '../../domain/job-model.ts';
+import { PipelineModule, SAMPLE_ROWS, componentsBelow, type PipelineSpecData, type PlannedComponent, pipelineOf } from '../../domain/pipeline-model.ts';
+import { enqueueReady } from '../pipeline-scheduler.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import { TaskRun, WorkerShutdownError, type ReplicationDeps } from './task-run.ts';
+import { OPEN_TASK_STATES, TaskState, UNSTARTED_TASK_STATES } from '../../domain/task-model.ts';
 
 export interface PipelineDeps extends ReplicationDeps {
   pipelines: PipelineRepo;
@@ -157,15 +156,14 @@ export class ComponentRun {
     const message = maskSecrets((err as Error)?.message ?? String(err));
     const attemptsLeft = (this.run.ctx.job.opts.attempts ?? 1) - (this.run.ctx.job.attemptsMade ?? 0) - 1;
     if (e instanceof ReplicationError && e.retriable && attemptsLeft > 0) {
-      await deps.jobs.updateTask(payload.taskId, { status: 'retrying', error: message });
+      await deps.jobs.updateTask(payload.taskId, { status: TaskState.Retrying, error: message });
       await this.run.log('warn', `${component.name} interrupted, retrying: ${message}`);
       throw new Error(message);
     }
     await deps.jobs.updateTask(payload.taskId, { status: TaskState.Failed, error: message, progress: { endedAt: Date.now() } });
     await this.writeMetrics(1).catch(() => undefined);
     const failed = await deps.jobs.transition(this.run.job.id, [JobStatus.Running], JobStatus.Failed, { error: `component ${component.name} failed: ${message}`, reason: `${component.name} failed`, finished: true });
-    await deps.jobs.pool.query(`UPDATE tasks SET status = $2, updated_at = now() WHERE job_id = $1 AND status = ANY($3)`,
-      [this.run.job.id, TaskState.Canceled, UNSTARTED_TASK_STATES]);
+    await deps.jobs.moveTasks({ jobId: this.run.job.id }, UNSTARTED_TASK_STATES, TaskState.Canceled);
     await deps.pipelines.clearStage(this.run.job.id);
     await this.run.log('error', `component ${component.name} (${component.module}) failed: ${message}`);
     if (failed) { this.run.job = failed; this.run.publishJob('status', message); this.run.logJobFailed(`component ${component.name} failed: ${message}`); }
@@ -186,7 +184,5 @@ export async function settleSkippedAttempt(payload: JobTaskPayload, deps: Pipeli
   const name = String(payload.detail?.component ?? '');
   const mine = spec.components.find((c) => c.name === name);
   const names = [name, ...(mine?.module === PipelineModule.Capture ? componentsBelow(spec.components, name) : [])];
-  await deps.jobs.pool.query(
-    `UPDATE tasks SET status = $3, progress = progress || $4::jsonb, updated_at = now() WHERE job_id = $1 AND name = ANY($2) AND status = ANY($5)`,
-    [job.id, names, TaskState.Canceled, JSON.stringify({ endedAt: Date.now() }), OPEN_TASK_STATES]);
+  await deps.jobs.moveTasks({ jobId: job.id, names }, OPEN_TASK_STATES, TaskState.Canceled, { progress: { endedAt: Date.now() } });
 }

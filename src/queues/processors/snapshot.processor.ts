@@ -10,6 +10,7 @@ import { createApplier, createSnapshotReader } from '../../replication/factory.t
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun, type ReplicationDeps } from './task-run.ts';
+import { TaskState } from '../../domain/task-model.ts';
 
 const BATCH_ROWS = 5000;
 
@@ -26,7 +27,7 @@ export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
     const reader = createSnapshotReader(source, run.logger);
     try {
       if (await applier.isChunkDone(chunkId)) {
-        await deps.jobs.updateTask(p.taskId, { status: 'complete' });
+        await deps.jobs.updateTask(p.taskId, { status: TaskState.Complete });
         return { chunkId, skipped: 'already done' };
       }
       let rows = 0;
@@ -42,7 +43,7 @@ export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
       if (run.signal.aborted) return await run.endAborted();
       await applier.loadChunk(table, pending ?? [], chunkId, true, cover);
       if (cover) run.logger.info({ chunkId, cover, rows }, 'keyless chunk loaded with its snapshot cover');
-      await deps.jobs.updateTask(p.taskId, { status: 'complete', progress: { rows } });
+      await deps.jobs.updateTask(p.taskId, { status: TaskState.Complete, progress: { rows } });
       const totals = await deps.jobs.chunkTotals(job.id);
       await deps.jobs.mergeProgress(job.id, { rowsDone: totals.rows, chunksDone: totals.done });
       run.job = (await deps.jobs.get(job.id)) ?? job;
@@ -68,7 +69,7 @@ export function snapshotDoneProcessor(deps: ReplicationDeps): TaskProcessor {
     const totals = await deps.jobs.chunkTotals(p.jobId);
     await deps.jobs.mergeState(p.jobId, p.runId, { snapshotDone: true });
     await deps.jobs.mergeProgress(p.jobId, { rowsDone: totals.rows, chunksDone: totals.done, phase: 'streaming', rowsEstimated: Math.max(totals.rows, run.job.progress.rowsEstimated ?? 0) });
-    await deps.jobs.updateTask(p.taskId, { status: 'complete', progress: { rows: totals.rows, chunks: totals.done } });
+    await deps.jobs.updateTask(p.taskId, { status: TaskState.Complete, progress: { rows: totals.rows, chunks: totals.done } });
     await run.log('info', `snapshot done: ${totals.rows} rows in ${totals.done} chunks`);
     run.job = (await deps.jobs.get(p.jobId)) ?? run.job;
     run.publishJob('progress', 'snapshot done');

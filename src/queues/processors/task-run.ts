@@ -7,16 +7,17 @@ import { UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { JobRepo, JobRow } from '../../store/job.repo.ts';
 import type { ConnectionRepo } from '../../store/connection.repo.ts';
-import type { Logger } from '../../observability/logger.ts';
 import type { Metrics } from '../../observability/metrics.ts';
-import { JobStatus } from '../../services/job-model.ts';
-import { jobStatusEvent } from '../../services/job-views.ts';
+import { JobStatus } from '../../domain/job-model.ts';
+import { jobStatusEvent } from '../../domain/job-views.ts';
 import { Topic, topicFor } from '../../events/pubsub.ts';
 import { classify, isTransient } from '../../replication/errors.ts';
-import { maskSecrets } from '../../observability/logger.ts';
+import { maskSecrets, type Logger } from '../../observability/logger.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskContext } from '../worker-host.ts';
 import type { QueueSet } from '../queue-set.ts';
+import { TaskState } from '../../domain/task-model.ts';
+import { taskFailuresKey } from '../../replication/feed/feed-keys.ts';
 
 export interface ReplicationDeps {
   jobs: JobRepo;
@@ -61,7 +62,7 @@ export class TaskRun {
     ctx.signal.addEventListener('abort', () => { run.stoppedBecause ??= 'shutdown'; run.controller.abort(); }, { once: true });
     if (ctx.signal.aborted) { run.stoppedBecause ??= 'shutdown'; run.controller.abort(); } // aborted while the job was loading
     run.timer = setInterval(() => { run.check().catch(() => undefined); }, 2000);
-    await deps.jobs.updateTask(payload.taskId, { status: 'running', nodeId: ctx.nodeId, attempt: true, error: null });
+    await deps.jobs.updateTask(payload.taskId, { status: TaskState.Running, nodeId: ctx.nodeId, attempt: true, error: null });
     return run;
   }
 
@@ -118,13 +119,13 @@ export class TaskRun {
       const why = e.retriable
         ? `${this.payload.kind} task ${streak!.task} failed ${streak!.count} times in a row with the same error${streak!.position ? ` at position ${streak!.position}` : ''}: ${message}`
         : message;
-      await this.deps.jobs.updateTask(this.payload.taskId, { status: 'failed', error: why });
+      await this.deps.jobs.updateTask(this.payload.taskId, { status: TaskState.Failed, error: why });
       const failed = await this.deps.jobs.transition(this.job.id, [JobStatus.Running], JobStatus.Failed, { error: why, reason: `${this.payload.kind} failed`, finished: true });
       await this.log('error', `${this.payload.kind} failed: ${why}`);
       if (failed) { this.job = failed; this.publishJob('status', why); this.logJobFailed(`${this.payload.kind} failed: ${why}`); }
       throw new UnrecoverableError(why);
     }
-    await this.deps.jobs.updateTask(this.payload.taskId, { status: 'retrying', error: message });
+    await this.deps.jobs.updateTask(this.payload.taskId, { status: TaskState.Retrying, error: message });
     await this.log('warn', `${this.payload.kind} interrupted, retrying${streak ? ` (${streak.count} of ${limit} with this error)` : ''}: ${message}`);
     throw new Error(message);
   }
@@ -142,7 +143,7 @@ export class TaskRun {
       const task = (await this.deps.jobs.tasksOf([this.job.id])).find((t) => t.id === this.payload.taskId);
       const position = task?.position ? JSON.stringify(task.position) : null;
       const signature = `${message}\u0000${position ?? ''}`;
-      const key = `${this.deps.feedPrefix}:task-failures:${this.payload.taskId}:${this.payload.runId}`;
+      const key = taskFailuresKey(this.deps.feedPrefix, this.payload.taskId, this.payload.runId);
       let count = 1;
       if ((await this.deps.redis.hget(key, 'sig')) === signature) count = await this.deps.redis.hincrby(key, 'count', 1);
       else await this.deps.redis.hset(key, 'sig', signature, 'count', 1);
@@ -159,10 +160,10 @@ export class TaskRun {
     this.finish();
     const job = await this.deps.jobs.get(this.payload.jobId);
     if (this.stoppedBecause === 'shutdown' && job && job.run_id === this.payload.runId && job.status === JobStatus.Running) {
-      await this.deps.jobs.updateTask(this.payload.taskId, { status: 'queued' });
+      await this.deps.jobs.updateTask(this.payload.taskId, { status: TaskState.Queued });
       throw new WorkerShutdownError();
     }
-    await this.deps.jobs.updateTask(this.payload.taskId, { status: job?.status === JobStatus.Paused ? 'paused' : 'stopped' });
+    await this.deps.jobs.updateTask(this.payload.taskId, { status: job?.status === JobStatus.Paused ? TaskState.Paused : TaskState.Stopped });
     return { stopped: job?.status ?? 'deleted' };
   }
 

@@ -30,7 +30,7 @@ import type { Logger } from '../logger.ts';
 import { lsnToBigInt, bigIntToLsn, sequencePrefixFromLsn, withIndex } from '../sequence.ts';
 import { loadKey, loadNotNull, loadTypeInfos, typeInfoFor, type Queryable } from './pg-catalog.ts';
 import { quoteIdent, quoteTable } from './pg-connection.ts';
-import { pgColumnType, pgTextToValue } from './pg-values.ts';
+import { pgColumnType, pgTextToValue, type PgTypeInfo } from './pg-values.ts';
 
 export const DEFAULT_SELECTOR_COLUMN = '_change_selector';
 
@@ -61,9 +61,21 @@ interface OpenTransaction {
   count: number;
 }
 
+/** The catalog facts the assembler reads to describe a relation (pg-catalog.ts reads them from a connection). */
+export interface CatalogLookups {
+  typeInfos(pairs: { oid: number; typmod: number }[]): Promise<Map<string, PgTypeInfo>>;
+  notNull(relOid: number): Promise<Map<string, boolean>>;
+  key(relOid: number): Promise<string[]>;
+}
+
+function lookupsOf(catalog: Queryable | CatalogLookups): CatalogLookups {
+  if ('typeInfos' in catalog) return catalog;
+  return { typeInfos: (pairs) => loadTypeInfos(catalog, pairs), notNull: (oid) => loadNotNull(catalog, oid), key: (oid) => loadKey(catalog, oid) };
+}
+
 export interface AssemblerOptions {
-  /** Catalog connection for type, NOT NULL and key look-ups. */
-  catalog: Queryable;
+  /** Catalog connection for type, NOT NULL and key look-ups (or the look-ups themselves: a test's fixed catalog). */
+  catalog: Queryable | CatalogLookups;
   tables: TableFilter;
   selectorColumn?: string;
   logger: Logger;
@@ -77,6 +89,7 @@ export class PgTransactionAssembler {
   private readonly relations = new Map<number, RelationState>();
   private readonly warnedIdentity = new Set<number>();
   private readonly selector: string;
+  private readonly catalog: CatalogLookups;
   private tx?: OpenTransaction;
 
   /** Between a BEGIN and its COMMIT. */
@@ -84,6 +97,7 @@ export class PgTransactionAssembler {
 
   constructor(private readonly opts: AssemblerOptions) {
     this.selector = opts.selectorColumn ?? DEFAULT_SELECTOR_COLUMN;
+    this.catalog = lookupsOf(opts.catalog);
   }
 
   /** Feed one message; returns the finished transaction on Commit (possibly with no events). */
@@ -250,9 +264,9 @@ export class PgTransactionAssembler {
   private async describe(msg: Pgoutput.MessageRelation, wireSignature: string): Promise<RelationState> {
     const pairs = msg.columns.map((c) => ({ oid: c.typeOid, typmod: c.typeMod }));
     const [infos, notNull, pk] = await Promise.all([
-      loadTypeInfos(this.opts.catalog, pairs),
-      loadNotNull(this.opts.catalog, msg.relationOid),
-      loadKey(this.opts.catalog, msg.relationOid),
+      this.catalog.typeInfos(pairs),
+      this.catalog.notNull(msg.relationOid),
+      this.catalog.key(msg.relationOid),
     ]);
     const columns = msg.columns.map((c) => {
       const nn = notNull.get(c.name);

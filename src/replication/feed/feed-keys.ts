@@ -6,6 +6,11 @@
  *   <prefix>:feed:{<name>}:stream   the Redis Stream of events
  *   <prefix>:feed:{<name>}:meta     hash: lastId, trimmedId, resume, createdAt
  *   <prefix>:feed:{<name>}:columns  hash: column-set id -> column-set JSON
+ *
+ * Beside the feeds, the other keys the engine's tasks keep under the same prefix:
+ *
+ *   <prefix>:job:{<job id>}:inflight                 counter: transactions appended, not yet applied
+ *   <prefix>:task-failures:<task id>:<run id>        counter: consecutive failures of a task run
  */
 import { FeedParameterError } from './feed-errors.ts';
 
@@ -26,6 +31,16 @@ export interface FeedKeys { stream: string; meta: string; columns: string }
 export function feedKeys(prefix: string, name: string): FeedKeys {
   const base = `${prefix}:feed:{${validateFeedName(name)}}`;
   return { stream: `${base}:stream`, meta: `${base}:meta`, columns: `${base}:columns` };
+}
+
+/** Transactions a job's capture appended and its apply has not yet applied (capture waits past replChanBufferSize). */
+export function inflightKey(prefix: string, jobId: string): string {
+  return `${prefix}:job:{${jobId}}:inflight`;
+}
+
+/** The failure streak of one run of a task (task-run.ts). */
+export function taskFailuresKey(prefix: string, taskId: string, runId: number): string {
+  return `${prefix}:task-failures:${taskId}:${runId}`;
 }
 
 /** SCAN pattern for every feed's meta key under `prefix` (glob metacharacters in the prefix escaped). */

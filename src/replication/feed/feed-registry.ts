@@ -5,7 +5,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_FEED_PREFIX, feedNameFromMetaKey, metaKeyPattern, validateFeedName } from './feed-keys.ts';
 import { RedisChangeFeed, type RedisChangeFeedOptions } from './redis-change-feed.ts';
-import { masters } from '../../store/redis-client.ts';
+import { masters } from '../redis-topology.ts';
 
 export { FeedParameterError } from './feed-errors.ts';
 export { validateFeedName, FEED_NAME_RE } from './feed-keys.ts';

@@ -25,7 +25,7 @@
  */
 import type { Redis } from 'ioredis';
 import { compareStreamIds } from './feed-keys.ts';
-import { blockingConnectionForKey, isCluster, nodeForKey } from '../../store/redis-client.ts';
+import { blockingConnectionForKey, isCluster, nodeForKey } from '../redis-topology.ts';
 
 export interface TailWatcherOptions {
   /** The feed's ordinary connection; duplicated once for blocking, and used to send CLIENT UNBLOCK. */

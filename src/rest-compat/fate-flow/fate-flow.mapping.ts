@@ -6,6 +6,8 @@
  */
 import type { GraphQLErrorShape } from '../executor.ts';
 import { RestError, type RestRequest, type RestResponse } from '../rest-route.ts';
+import type { JobStatus } from '../../domain/job-model.ts';
+import { FateStatus, fateJobStatus, fateTaskStatus } from './fate-flow.dialect.ts';
 
 /** FATE-Flow entity RetCode. */
 export enum RetCode {
@@ -108,40 +110,47 @@ export function objectField(req: RestRequest, name: string): Record<string, unkn
 // ---------------------------------------------------------------- output
 
 export const PIPELINE_FIELDS = `id jobId name kind description tag role partyId roles initiatorRole initiatorPartyId isInitiator dsl runtimeConf
-  runIp status fateStatus statusReason error currentSteps currentTasks progress createTime updateTime startTime endTime elapsed`;
-export const TASK_FIELDS = `taskId jobId name module status fateStatus upstream outputs parameters role partyId runIp attempts error progress
+  runIp status statusReason error currentSteps currentTasks progress createTime updateTime startTime endTime elapsed`;
+export const TASK_FIELDS = `taskId jobId name module status upstream outputs parameters role partyId runIp attempts error progress
   createTime updateTime startTime endTime elapsed`;
 
 export interface GqlPipeline {
   id: string; jobId: string; name: string; kind: string; description: string; tag: string; role: string; partyId: string; roles: unknown;
   initiatorRole: string; initiatorPartyId: string; isInitiator: boolean; dsl: unknown; runtimeConf: unknown; runIp: string; status: string;
-  fateStatus: string; statusReason: string | null; error: string | null; currentSteps: string[]; currentTasks: string[]; progress: number;
+  statusReason: string | null; error: string | null; currentSteps: string[]; currentTasks: string[]; progress: number;
   createTime: number; updateTime: number; startTime: number | null; endTime: number | null; elapsed: number | null;
 }
 export interface GqlTask {
-  taskId: string; jobId: string; name: string; module: string; status: string; fateStatus: string; upstream: string[]; outputs: string[];
+  taskId: string; jobId: string; name: string; module: string; status: string; upstream: string[]; outputs: string[];
   parameters: Record<string, unknown>; role: string; partyId: string; runIp: string | null; attempts: number; error: string | null;
   progress: Record<string, unknown>; createTime: number; updateTime: number; startTime: number | null; endTime: number | null; elapsed: number | null;
 }
 
+/** A pipeline's status (GraphQL's JobStatus and reason) in FATE's words. */
+export function pipelineFateStatus(p: { status: string; statusReason?: string | null }): FateStatus {
+  return fateJobStatus(p.status.toLowerCase() as JobStatus, p.statusReason);
+}
+
 /** A job as FATE's Job.to_dict() wrote it. */
 export function fateJob(p: GqlPipeline): Record<string, unknown> {
+  const status = pipelineFateStatus(p);
   return {
     f_job_id: p.jobId, f_name: p.name, f_description: p.description, f_tag: p.tag, f_dsl: p.dsl, f_runtime_conf: p.runtimeConf,
     f_runtime_conf_on_party: p.runtimeConf, f_train_runtime_conf: {}, f_roles: p.roles, f_initiator_role: p.initiatorRole,
-    f_initiator_party_id: p.initiatorPartyId, f_status: p.fateStatus, f_status_code: null, f_role: p.role, f_party_id: p.partyId,
+    f_initiator_party_id: p.initiatorPartyId, f_status: status, f_status_code: null, f_role: p.role, f_party_id: p.partyId,
     f_is_initiator: p.isInitiator, f_progress: p.progress, f_current_steps: p.currentSteps, f_current_tasks: p.currentTasks,
     f_run_ip: p.runIp, f_create_time: p.createTime, f_update_time: p.updateTime, f_start_time: p.startTime, f_end_time: p.endTime,
-    f_elapsed: p.elapsed, f_cancel_signal: p.fateStatus === 'canceled', f_error: p.error,
+    f_elapsed: p.elapsed, f_cancel_signal: status === FateStatus.Canceled, f_error: p.error,
   };
 }
 
 /** A task as FATE's Task.to_dict() wrote it. */
 export function fateTask(t: GqlTask, job?: GqlPipeline): Record<string, unknown> {
+  const status = fateTaskStatus(t.status);
   return {
     f_job_id: t.jobId, f_component_name: t.name, f_component_module: t.module, f_task_id: t.taskId, f_task_version: 0,
     f_initiator_role: job?.initiatorRole ?? t.role, f_initiator_party_id: job?.initiatorPartyId ?? t.partyId, f_federated_mode: 'SINGLE',
-    f_role: t.role, f_party_id: t.partyId, f_run_on_this_party: true, f_run_ip: t.runIp, f_party_status: t.fateStatus, f_status: t.fateStatus,
+    f_role: t.role, f_party_id: t.partyId, f_run_on_this_party: true, f_run_ip: t.runIp, f_party_status: status, f_status: status,
     f_component_parameters: { module: t.module, [`${t.module}Param`]: t.parameters }, f_upstream: t.upstream, f_attempts: t.attempts,
     f_error: t.error, f_progress: t.progress, f_start_time: t.startTime, f_end_time: t.endTime, f_elapsed: t.elapsed,
     f_create_time: t.createTime, f_update_time: t.updateTime,

@@ -7,12 +7,13 @@ import type { GraphQLErrorShape } from '../executor.ts';
 import { defineRoute, type JsonSchema, type RestRequest, type RestResponse, type RestRoute } from '../rest-route.ts';
 import {
   PIPELINE_FIELDS, RetCode, TASK_FIELDS, envelope, fateError, fateJob, fateTask, fields, filterOf, graphqlErrorResponse, modelInfo,
-  objectField, ok, required, rowValues, type GqlPipeline, type GqlTask,
+  objectField, ok, pipelineFateStatus, required, rowValues, type GqlPipeline, type GqlTask,
 } from './fate-flow.mapping.ts';
 import {
   allMetricsData, dataViewData, dependencyData, envelopeSchema, jobConfigData, jobListData, jobLogData, jobStartedData, metricData, metricNamesData,
   modelLoadData, modelOnlineData, modelVersionsData, outputData, outputModelData, parametersData, stopData, submitData, tableInfoData, taskListData,
 } from './fate-flow.schemas.ts';
+import { fateTaskStatus } from './fate-flow.dialect.ts';
 
 const TABLE_FIELDS = 'namespace tableName exist count partitions header columns key address';
 
@@ -21,11 +22,11 @@ export const FateOperation = {
   JobLogs: `query FateJobLog($f: PipelineFilterInput) { pipelines(filter: $f) { jobId logs(last: 10000) { at level message } } }`,
   Tasks: `query FateTasks($f: PipelineFilterInput) { pipelineTasks(filter: $f) { ${TASK_FIELDS} } }`,
   Submit: `mutation FateSubmit($input: SubmitPipelineInput!) { submitPipeline(input: $input) { ${PIPELINE_FIELDS} } }`,
-  Stop: `mutation FateStop($jobId: String!, $stopStatus: String) { stopPipeline(jobId: $jobId, stopStatus: $stopStatus) { jobId fateStatus } }`,
+  Stop: `mutation FateStop($jobId: String!, $stopStatus: String) { stopPipeline(jobId: $jobId, stopStatus: $stopStatus) { jobId status statusReason } }`,
   Upload: `mutation FateUpload($input: UploadDataInput!) { uploadData(input: $input) { ${PIPELINE_FIELDS} } }`,
   Download: `mutation FateDownload($input: DownloadDataInput!) { downloadData(input: $input) { ${PIPELINE_FIELDS} } }`,
   DataView: `query FateDataView($jobId: ID!) { pipeline(jobId: $jobId) { ${PIPELINE_FIELDS}
-    components { name module fateStatus upstream parameters progress metrics { namespace name data meta } output { name header total } } } }`,
+    components { name module status upstream parameters progress metrics { namespace name data meta } output { name header total } } } }`,
   Metrics: 'query FateMetrics($jobId: String!, $c: String!) { componentMetrics(jobId: $jobId, component: $c) { namespace name data meta } }',
   State: 'query FateComponentState($jobId: String!, $c: String!) { componentState(jobId: $jobId, component: $c) }',
   Outputs: 'query FateOutputs($jobId: String!, $c: String!) { componentOutputs(jobId: $jobId, component: $c) { name header total sample } }',
@@ -141,11 +142,11 @@ export const fateFlowRoutes: RestRoute[] = [
     result: (d) => ok({ job_id: d.submitPipeline.jobId, model_info: modelInfo(d.submitPipeline), board_url: '', logs_directory: '' }, { jobId: d.submitPipeline.jobId }),
   }),
 
-  fateRoute<{ stopPipeline: { jobId: string; fateStatus: string } }>({
+  fateRoute<{ stopPipeline: { jobId: string; status: string; statusReason: string | null } }>({
     path: '/v1/job/stop', tag: 'Job', data: stopData, summary: 'Stop a job: its tasks stop, the status becomes canceled', requestExample: JOB_EXAMPLE,
     operation: FateOperation.Stop,
     variables: (req) => { required(req, 'job_id'); const f = fields(req); return { jobId: String(f.job_id), stopStatus: f.stop_status ?? null }; },
-    result: (d) => ok({ job_id: d.stopPipeline.jobId, status: d.stopPipeline.fateStatus }, { retmsg: `stop job on this party ${d.stopPipeline.fateStatus}; stop job on all party success`, jobId: d.stopPipeline.jobId }),
+    result: (d) => { const status = pipelineFateStatus(d.stopPipeline); return ok({ job_id: d.stopPipeline.jobId, status }, { retmsg: `stop job on this party ${status}; stop job on all party success`, jobId: d.stopPipeline.jobId }); },
   }),
 
   fateRoute<{ pipelines: GqlPipeline[] }>({
@@ -181,7 +182,7 @@ export const fateFlowRoutes: RestRoute[] = [
     result: (d) => (d.pipelineTasks.length ? ok(d.pipelineTasks.map((t) => fateTask(t))) : envelope(RetCode.ArgumentError, 'find task failed')),
   }),
 
-  fateRoute<{ pipeline: (GqlPipeline & { components: { name: string; module: string; fateStatus: string; upstream: string[]; parameters: Record<string, unknown>; metrics: Metric[]; output: { name: string; header: string[]; total: number }[] }[] }) | null }>({
+  fateRoute<{ pipeline: (GqlPipeline & { components: { name: string; module: string; status: string; upstream: string[]; parameters: Record<string, unknown>; metrics: Metric[]; output: { name: string; header: string[]; total: number }[] }[] }) | null }>({
     path: '/v1/tracking/job/data_view', tag: 'Tracking', data: dataViewData, summary: 'Job view: tables read and written, rows per component, metric summary', requestExample: { job_id: '2024050612304512300001', role: 'local', party_id: 0 },
     operation: FateOperation.DataView,
     variables: (req) => { required(req, 'job_id'); return { jobId: String(fields(req).job_id) }; },
@@ -192,9 +193,9 @@ export const fateFlowRoutes: RestRoute[] = [
       const summary: Record<string, Record<string, Record<string, unknown>>> = {};
       for (const c of p.components) for (const m of c.metrics) ((summary[m.namespace] ??= {})[m.name] ??= {})[c.name] = m.data[0]?.[1] ?? null;
       return ok({
-        job_id: p.jobId, status: p.fateStatus, progress: p.progress, roles: p.roles, partner: {},
+        job_id: p.jobId, status: pipelineFateStatus(p), progress: p.progress, roles: p.roles, partner: {},
         dataset: { input: tables('Reader'), output: tables('Writer') },
-        components: p.components.map((c) => ({ component_name: c.name, module: c.module, status: c.fateStatus, upstream: c.upstream, outputs: c.output.map((o) => ({ name: o.name, header: o.header, total: o.total })) })),
+        components: p.components.map((c) => ({ component_name: c.name, module: c.module, status: fateTaskStatus(c.status), upstream: c.upstream, outputs: c.output.map((o) => ({ name: o.name, header: o.header, total: o.total })) })),
         model_summary: summary,
       });
     },
@@ -301,7 +302,7 @@ export const fateFlowRoutes: RestRoute[] = [
       if (!ns) throw fateError(RetCode.ArgumentError, 'required parameters are missing: model.namespace');
       return { input: { namespace: String(ns), name: str(model?.name), version: str(model?.version ?? model?.model_version) } };
     },
-    result: (d) => ok({ job_id: d.onlineModel.job.jobId, ...d.onlineModel.model, status: d.onlineModel.job.fateStatus }, { jobId: d.onlineModel.job.jobId }),
+    result: (d) => ok({ job_id: d.onlineModel.job.jobId, ...d.onlineModel.model, status: pipelineFateStatus(d.onlineModel.job) }, { jobId: d.onlineModel.job.jobId }),
   }),
 
   fateRoute<{ modelVersions: { namespace: string; name: string; version: string; description: string | null; sourceJob: string | null; createdAt: string; dsl: unknown; runtimeConf: unknown }[] }>({

@@ -7,6 +7,7 @@
 import { ErrorCode } from '../../errors.ts';
 import type { GraphQLErrorShape } from '../executor.ts';
 import { RestError, type RestRequest, type RestResponse } from '../rest-route.ts';
+import { udupStatus } from './udup.dialect.ts';
 
 export const UdupHeader = {
   Index: 'X-Udup-Index',
@@ -64,7 +65,7 @@ export interface GqlJobSpec {
   startPosition?: string; nodeHints?: Record<string, string>; paused?: boolean;
 }
 export interface GqlJob {
-  id: string; index: number; name: string; type: string; udupStatus: string; statusReason?: string | null; error?: string | null;
+  id: string; index: number; name: string; type: string; status: string; statusReason?: string | null; error?: string | null;
   spec?: GqlJobSpec | null; createIndex: string; modifyIndex: string;
   tasks?: GqlTask[]; source?: GqlConnection | null; destination?: GqlConnection | null;
 }
@@ -365,7 +366,7 @@ export function udupJob(job: GqlJob): Record<string, unknown> {
   ];
   return {
     Region: UDUP_REGION, ID: job.index, Name: job.name, Type: job.type.toLowerCase(), Datacenters: [UDUP_DATACENTER], Constraints: null,
-    Tasks: tasks, Status: job.udupStatus, StatusDescription: job.statusReason ?? job.error ?? '', EnforceIndex: false,
+    Tasks: tasks, Status: udupStatus(job.status), StatusDescription: job.statusReason ?? job.error ?? '', EnforceIndex: false,
     CreateIndex: indexNumber(job.createIndex), ModifyIndex: indexNumber(job.modifyIndex), JobModifyIndex: indexNumber(job.modifyIndex),
   };
 }
@@ -373,7 +374,7 @@ export function udupJob(job: GqlJob): Record<string, unknown> {
 /** GET /v1/jobs element — Udup's JobListStub. */
 export function udupJobStub(job: GqlJob): Record<string, unknown> {
   return {
-    ID: job.index, Name: job.name, Type: job.type.toLowerCase(), Status: job.udupStatus, StatusDescription: job.statusReason ?? job.error ?? '',
+    ID: job.index, Name: job.name, Type: job.type.toLowerCase(), Status: udupStatus(job.status), StatusDescription: job.statusReason ?? job.error ?? '',
     CreateIndex: indexNumber(job.createIndex), ModifyIndex: indexNumber(job.modifyIndex), JobModifyIndex: indexNumber(job.modifyIndex),
   };
 }

@@ -11,19 +11,20 @@ import {
   type GqlJob, type GqlNode, type UdupJobRequest,
 } from './udup.mapping.ts';
 import { addressSchema, jobSchema, jobStubSchema, membersSchema, nodeSchema, nodeStubSchema, textSchema, writeSchema } from './udup.schemas.ts';
+import { udupStatus } from './udup.dialect.ts';
 
 // ---------------------------------------------------------------- operations
 
 const JOB_FIELDS = `
-  id index name type udupStatus statusReason error spec createIndex modifyIndex
+  id index name type status statusReason error spec createIndex modifyIndex
   tasks { kind name status nodeId nodeHint placement }
   source { kind host port user }
   destination { kind host port user }`;
 
 export const UdupOperation = {
   Job: `query UdupJob($id: ID!) { job(id: $id) { ${JOB_FIELDS} } }`,
-  Jobs: 'query UdupJobs { jobs(first: 1000) { edges { node { id index name type udupStatus statusReason error createIndex modifyIndex } } } }',
-  Lookup: 'query UdupLookup($id: ID!) { job(id: $id) { id index type udupStatus modifyIndex source { kind host port user } destination { kind host port user } } }',
+  Jobs: 'query UdupJobs { jobs(first: 1000) { edges { node { id index name type status statusReason error createIndex modifyIndex } } } }',
+  Lookup: 'query UdupLookup($id: ID!) { job(id: $id) { id index type status modifyIndex source { kind host port user } destination { kind host port user } } }',
   Create: 'mutation UdupRegister($input: JobInput!) { createJob(input: $input) { id index modifyIndex } }',
   Update: 'mutation UdupUpdate($id: ID!, $input: JobUpdateInput!) { updateJob(id: $id, input: $input) { id index modifyIndex } }',
   Pause: 'mutation UdupPause($id: ID!) { pauseJob(id: $id) { id modifyIndex } }',
@@ -32,7 +33,7 @@ export const UdupOperation = {
   Nodes: 'query UdupNodes { nodes(first: 1000) { edges { node { id role host pid startedAt lastSeen cluster version } } } }',
 } as const;
 
-type LookupData = { job: (Pick<GqlJob, 'id' | 'index' | 'type' | 'udupStatus' | 'modifyIndex' | 'source' | 'destination'>) | null };
+type LookupData = { job: (Pick<GqlJob, 'id' | 'index' | 'type' | 'status' | 'modifyIndex' | 'source' | 'destination'>) | null };
 type MutationJob = { id: string; index?: number; modifyIndex: string };
 type NodesData = { nodes: { edges: { node: GqlNode }[] } };
 type JobsData = { jobs: { edges: { node: GqlJob }[] } };
@@ -130,7 +131,7 @@ function statusRoute(action: 'pause' | 'resume'): RestRoute {
     lookup: { operation: UdupOperation.Lookup, variables: (req) => ({ id: req.params.id }) },
     operation: (_req, lookup) => {
       if (!lookup?.job) throw new RestError(404, UdupMessage.JobNotFound);
-      if (lookup.job.udupStatus === target) return undefined;
+      if (udupStatus(lookup.job.status) === target) return undefined;
       return action === 'pause' ? UdupOperation.Pause : UdupOperation.Resume;
     },
     variables: (_req, lookup) => ({ id: lookup!.job!.id }),

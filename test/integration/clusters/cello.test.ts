@@ -18,11 +18,12 @@ import WebSocket from 'ws';
 import { App } from '../../../src/app.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
 import { Role } from '../../../src/auth/roles.ts';
-import { bullPrefix, clusterQueueName, TaskKind } from '../../../src/queues/queue-names.ts';
+import { bullPrefix, clusterQueueName } from '../../../src/queues/queue-names.ts';
 import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 import { startLegacyListener } from '../../../src/server/legacy-listener.ts';
 import { celloRouter } from '../../../src/rest-compat/cello/index.ts';
 import { connInput, pgDatabase, waitFor, type DbHandle } from '../../support/databases.ts';
+import { TaskKind } from '../../../src/domain/task-model.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const BIN = path.join(ROOT, 'bin/tributary.js');

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { RowExpression } from '../../../src/replication/transform/expression.ts';
 import { aggregateTransform, filterTransform, mapTransform } from '../../../src/replication/transform/row-transforms.ts';
-import { dagDependency, planDag } from '../../../src/services/pipeline-dsl.ts';
+import { dagDependency, planDag } from '../../../src/domain/pipeline-dsl.ts';
+import { transformSyntax } from '../../../src/replication/transform/parameter-syntax.ts';
 import { AppError } from '../../../src/errors.ts';
 
 const cols = [{ name: 'id', kind: 'int', sourceType: 'int' }, { name: 'city', kind: 'text', sourceType: 'text' }, { name: 'amount', kind: 'decimal', sourceType: 'decimal(10,2)' }] as const;
@@ -44,9 +45,9 @@ describe('transforms', () => {
 describe('DSL validation', () => {
   const conf = { initiator: { role: 'local', party_id: 0 }, component_parameters: { common: { r: { table: { namespace: 'ns', name: 't' } }, f: { where: 'id > 1' }, w: { table: { namespace: 'ns2', name: 'out' } } } } };
   const ok = { components: { r: { module: 'Reader', output: { data: ['data'] } }, f: { module: 'Filter', input: { data: { data: ['r.data'] } } }, w: { module: 'Writer', input: { data: { data: ['f.data'] } } } } };
-  const err = (dsl: unknown, c: unknown = conf) => { try { planDag(dsl, c); } catch (e) { expect(e).toBeInstanceOf(AppError); return (e as Error).message; } return 'no error'; };
+  const err = (dsl: unknown, c: unknown = conf) => { try { planDag(dsl, c, transformSyntax); } catch (e) { expect(e).toBeInstanceOf(AppError); return (e as Error).message; } return 'no error'; };
   it('plans in topological order with FATE dependency', () => {
-    const plan = planDag(ok, conf);
+    const plan = planDag(ok, conf, transformSyntax);
     expect(plan.map((c) => c.name)).toEqual(['r', 'f', 'w']);
     expect(plan[1]!.parameters).toEqual({ where: 'id > 1' });
     expect(dagDependency(plan).dependencies.w).toEqual([{ component_name: 'f', type: 'data', up_output_info: ['data', 0] }]);
@@ -72,16 +73,16 @@ describe('Capture (streaming DAGs)', () => {
     },
   });
   it('accepts Capture -> Filter/Map -> Writer', () => {
-    const planned = planDag(dsl('Filter'), conf({ c: t('src', 'orders'), m: { where: 'amount > 1' }, w: t('dst', 'out') }));
+    const planned = planDag(dsl('Filter'), conf({ c: t('src', 'orders'), m: { where: 'amount > 1' }, w: t('dst', 'out') }), transformSyntax);
     expect(planned.map((x) => x.module)).toEqual(['Capture', 'Filter', 'Writer']);
   });
   it('refuses an Aggregate, a Reader branch, or a branch not ending in a Writer, naming the component', () => {
     const err = (f: () => unknown) => { try { f(); } catch (e) { return (e as AppError).message; } return ''; };
-    expect(err(() => planDag(dsl('Aggregate'), conf({ c: t('src', 'orders'), m: { aggregates: { n: 'count(*)' } }, w: t('dst', 'out') })))).toMatch(/^component m: module Aggregate cannot be part of a DAG with a Capture/);
+    expect(err(() => planDag(dsl('Aggregate'), conf({ c: t('src', 'orders'), m: { aggregates: { n: 'count(*)' } }, w: t('dst', 'out') }), transformSyntax))).toMatch(/^component m: module Aggregate cannot be part of a DAG with a Capture/);
     const mixed = { components: { c: { module: 'Capture' }, r: { module: 'Reader' }, w: { module: 'Writer', input: { data: { data: ['r.data'] } } }, w2: { module: 'Writer', input: { data: { data: ['c.data'] } } } } };
-    expect(err(() => planDag(mixed, conf({ c: t('s', 'a'), r: t('s', 'b'), w: t('d', 'x'), w2: t('d', 'y') })))).toMatch(/^component r: module Reader cannot be part/);
+    expect(err(() => planDag(mixed, conf({ c: t('s', 'a'), r: t('s', 'b'), w: t('d', 'x'), w2: t('d', 'y') }), transformSyntax))).toMatch(/^component r: module Reader cannot be part/);
     const open = { components: { c: { module: 'Capture' }, f: { module: 'Filter', input: { data: { data: ['c.data'] } } } } };
-    expect(err(() => planDag(open, conf({ c: t('s', 'a'), f: { where: 'x > 1' } })))).toMatch(/^component f: module Filter ends a stream/);
-    expect(err(() => planDag(dsl('Filter'), conf({ c: {}, m: { where: 'x > 1' }, w: t('d', 'x') })))).toMatch(/^component c: parameter table.namespace/);
+    expect(err(() => planDag(open, conf({ c: t('s', 'a'), f: { where: 'x > 1' } }), transformSyntax))).toMatch(/^component f: module Filter ends a stream/);
+    expect(err(() => planDag(dsl('Filter'), conf({ c: {}, m: { where: 'x > 1' }, w: t('d', 'x') }), transformSyntax))).toMatch(/^component c: parameter table.namespace/);
   });
 });

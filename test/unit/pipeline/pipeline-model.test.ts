@@ -1,6 +1,6 @@
 /** componentsBelow: what a Capture's task runs fused (and cancels with itself); pgPartitionName: partition names within 63 bytes. */
 import { describe, expect, it } from 'vitest';
-import { componentsBelow, PipelineModule, type PlannedComponent } from '../../../src/services/pipeline-model.ts';
+import { componentsBelow, PipelineModule, type PlannedComponent } from '../../../src/domain/pipeline-model.ts';
 import { pgPartitionName } from '../../../src/replication/tables/table-io.ts';
 
 const c = (name: string, downstream: string[]): PlannedComponent => ({ name, module: PipelineModule.Filter, inputs: [], upstream: [], downstream, outputs: ['data'], parameters: {} });

@@ -1,5 +1,14 @@
 /** Derived views of a job row (progress %, ETA, metrics) shared by GraphQL and job events. */
-import type { JobRow } from '../store/job.repo.ts';
+import type { JobMetricsData, JobProgressData, JobStatus } from './job-model.ts';
+
+/** What the views read of a stored job (store/job.repo.ts JobRow has it). */
+export interface JobViewSource {
+  id: string;
+  status: JobStatus;
+  status_reason: string | null;
+  progress: Partial<JobProgressData>;
+  metrics: Partial<JobMetricsData>;
+}
 
 export interface JobProgressView { phase: string; rowsDone: number; rowsEstimated: number; percent: number | null; etaSeconds: number | null; chunksDone: number; chunksTotal: number }
 export interface JobMetricsView {
@@ -9,7 +18,7 @@ export interface JobMetricsView {
   capturedSequence?: string; appliedSequence?: string; lastCommitAt?: string;
 }
 
-export function toProgress(r: JobRow): JobProgressView {
+export function toProgress(r: JobViewSource): JobProgressView {
   const p = r.progress;
   const done = p.rowsDone ?? 0;
   const est = p.rowsEstimated ?? 0;
@@ -22,7 +31,7 @@ export function toProgress(r: JobRow): JobProgressView {
   return { phase: p.phase ?? 'pending', rowsDone: done, rowsEstimated: est, percent, etaSeconds: eta, chunksDone: p.chunksDone ?? 0, chunksTotal: p.chunksTotal ?? 0 };
 }
 
-export function toMetrics(r: JobRow): JobMetricsView {
+export function toMetrics(r: JobViewSource): JobMetricsView {
   const m = r.metrics;
   return {
     jobId: r.id, changesCaptured: m.changesCaptured ?? 0, rowsApplied: m.rowsApplied ?? 0, bytesCaptured: m.bytesCaptured ?? 0,
@@ -32,6 +41,6 @@ export function toMetrics(r: JobRow): JobMetricsView {
 
 
 /** The event published on job-events topics. */
-export function jobStatusEvent(r: JobRow, kind = 'status', message?: string) {
+export function jobStatusEvent(r: JobViewSource, kind = 'status', message?: string) {
   return { jobId: r.id, kind, status: r.status, progress: toProgress(r), metrics: toMetrics(r), message: message ?? r.status_reason ?? undefined, at: new Date().toISOString() };
 }

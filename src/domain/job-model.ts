@@ -1,5 +1,5 @@
 /**
- * The job domain: types, states and the Udup state mapping.
+ * The job domain: types and states (legacy APIs' words for them: src/rest-compat/<dialect>/).
  *
  *   pending --start--> running --(migration caught up)--> complete
  *   running --pause--> paused --resume--> running
@@ -10,7 +10,7 @@
  * of its current `run_id` (each start/resume increments it) may write
  * progress; a task of an older run exits at its next check.
  */
-import type { RenameMap, TableFilter } from '../replication/connection-config.ts';
+import type { RenameMap, TableFilter } from './table-filter.ts';
 
 export enum JobType {
   Synchronous = 'synchronous',
@@ -26,18 +26,6 @@ export enum JobStatus {
   Complete = 'complete',
   Failed = 'failed',
   Canceled = 'canceled',
-}
-
-/** Udup's job statuses (pending, running, pause, dead, complete). */
-export function udupStatus(s: JobStatus): string {
-  switch (s) {
-    case JobStatus.Pending: return 'pending';
-    case JobStatus.Running: return 'running';
-    case JobStatus.Paused: return 'pause';
-    case JobStatus.Complete: return 'complete';
-    case JobStatus.Failed:
-    case JobStatus.Canceled: return 'dead';
-  }
 }
 
 /**

@@ -12,9 +12,18 @@
  * `component_parameters.role.<role>.<index|all>` (DSL v2), later ones winning.
  */
 import { AppError, ErrorCode } from '../errors.ts';
-import { RowExpression } from '../replication/transform/expression.ts';
-import { parseAggregate } from '../replication/transform/row-transforms.ts';
 import { PipelineModule, type ComponentInput, type DagDependency, type PlannedComponent } from './pipeline-model.ts';
+
+/**
+ * The syntax checks of the expression language (Filter `where`, Map
+ * `compute`, Aggregate `aggregates`): the engine's parser, handed in so the
+ * domain imports nothing of it (replication/transform/parameter-syntax.ts).
+ * Each throws on a syntax error; its message is reported for the component.
+ */
+export interface ParameterSyntax {
+  expression(source: string): void;
+  aggregate(column: string, spec: string): void;
+}
 
 /** A DSL or runtime conf problem; `component` names the component when there is one. */
 export function dslError(message: string, component?: string): AppError {
@@ -55,7 +64,7 @@ function mergeParameters(name: string, dslParams: unknown, conf: Record<string, 
   return out;
 }
 
-function checkParameters(c: PlannedComponent): void {
+function checkParameters(c: PlannedComponent, syntax: ParameterSyntax): void {
   const p = c.parameters;
   try {
     switch (c.module) {
@@ -72,20 +81,20 @@ function checkParameters(c: PlannedComponent): void {
       case PipelineModule.Filter: {
         const where = p.where ?? p.condition ?? p.expression;
         if (typeof where !== 'string') throw dslError('parameter where (a row predicate, e.g. "amount > 10 and city = \'Paris\'") is required', c.name);
-        RowExpression.parse(where);
+        syntax.expression(where);
         return;
       }
       case PipelineModule.Map: {
         if (p.select !== undefined && !(Array.isArray(p.select) && p.select.every((s) => typeof s === 'string'))) throw dslError('select must be a list of column names', c.name);
         if (p.rename !== undefined && !isObject(p.rename)) throw dslError('rename must be an object {old: new}', c.name);
         if (p.compute !== undefined && !isObject(p.compute)) throw dslError('compute must be an object {column: expression}', c.name);
-        for (const e of Object.values((p.compute as Record<string, unknown>) ?? {})) RowExpression.parse(String(e));
+        for (const e of Object.values((p.compute as Record<string, unknown>) ?? {})) syntax.expression(String(e));
         return;
       }
       case PipelineModule.Aggregate: {
         if (p.group_by !== undefined && !(Array.isArray(p.group_by) && p.group_by.every((s) => typeof s === 'string'))) throw dslError('group_by must be a list of column names', c.name);
         if (!isObject(p.aggregates) || !Object.keys(p.aggregates).length) throw dslError('parameter aggregates ({column: "count(*)" | "sum(col)" | ...}) is required', c.name);
-        for (const [k, v] of Object.entries(p.aggregates)) parseAggregate(k, v as string);
+        for (const [k, v] of Object.entries(p.aggregates)) syntax.aggregate(k, v as string);
         return;
       }
       default: return;
@@ -97,7 +106,7 @@ function checkParameters(c: PlannedComponent): void {
 }
 
 /** Validate and plan; components come back in topological order. Throws AppError (BAD_USER_INPUT) naming the component. */
-export function planDag(dsl: unknown, runtimeConf: unknown): PlannedComponent[] {
+export function planDag(dsl: unknown, runtimeConf: unknown, syntax: ParameterSyntax): PlannedComponent[] {
   if (!isObject(dsl)) throw dslError('job_dsl must be an object');
   if (runtimeConf !== undefined && runtimeConf !== null && !isObject(runtimeConf)) throw new AppError(ErrorCode.BadUserInput, 'job_runtime_conf must be an object', { field: 'job_runtime_conf' });
   const conf = (runtimeConf ?? {}) as Record<string, unknown>;
@@ -144,7 +153,7 @@ export function planDag(dsl: unknown, runtimeConf: unknown): PlannedComponent[] 
     if (SOURCES.has(c.module) && c.inputs.length) throw dslError(`module ${c.module} reads a table and takes no data input`, c.name);
     if (!SOURCES.has(c.module) && c.inputs.length !== 1) throw dslError(`module ${c.module} takes exactly one data input, got ${c.inputs.length}`, c.name);
   }
-  for (const c of order) checkParameters(c);
+  for (const c of order) checkParameters(c, syntax);
   if (order.some((c) => c.module === PipelineModule.Capture)) checkStreaming(order);
   return order;
 }

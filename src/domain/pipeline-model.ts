@@ -1,6 +1,6 @@
 /**
- * The pipeline domain: modules, the planned DAG stored in a pipeline job's
- * spec, and the FATE-Flow status vocabulary.
+ * The pipeline domain: modules and the planned DAG stored in a pipeline
+ * job's spec (FATE-Flow's words for its states: rest-compat/fate-flow/).
  *
  * A pipeline run is a job of type `pipeline` (job-model.ts state machine):
  *
@@ -16,7 +16,6 @@
  * committing its own completion, so the last parent to finish always sees
  * all of them complete).
  */
-import { JobStatus } from './job-model.ts';
 
 export enum PipelineModule {
   Reader = 'Reader',
@@ -32,25 +31,6 @@ export enum PipelineModule {
 }
 
 export enum PipelineKind { Dag = 'dag', Upload = 'upload', Download = 'download' }
-
-export enum TaskState {
-  Waiting = 'waiting',
-  Queued = 'queued',
-  Running = 'running',
-  Complete = 'complete',
-  Failed = 'failed',
-  Canceled = 'canceled',
-  /** Failed with attempts left: BullMQ runs it again after its backoff. */
-  Retrying = 'retrying',
-}
-
-/**
- * Task states a worker may still change. A stop cancels the ones no worker
- * holds right now (`Waiting`, `Queued`, `Retrying`) at once; a `Running`
- * task is canceled by its worker once it has really stopped.
- */
-export const UNSTARTED_TASK_STATES: readonly string[] = [TaskState.Waiting, TaskState.Queued, TaskState.Retrying];
-export const OPEN_TASK_STATES: readonly string[] = [...UNSTARTED_TASK_STATES, TaskState.Running];
 
 /** One data input of a component: `input.data.<key>: ["<component>.<output>"]`. */
 export interface ComponentInput { key: string; component: string; output: string }
@@ -93,6 +73,18 @@ export interface PipelineSpecData {
   model?: { namespace: string; name: string; version: string };
 }
 
+/** A string at `path` in a runtime conf ('' when absent). */
+export function confString(conf: Record<string, unknown>, path: string[]): string {
+  let v: unknown = conf;
+  for (const p of path) v = v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[p] : undefined;
+  return v === undefined || v === null ? '' : String(v);
+}
+
+/** The planned pipeline a pipeline job's spec carries. */
+export function pipelineOf(job: { spec: unknown }): PipelineSpecData {
+  return (job.spec as { pipeline: PipelineSpecData }).pipeline;
+}
+
 /** Every component below `name` (a Capture's fused operator chain runs them in its own task). */
 export function componentsBelow(components: readonly PlannedComponent[], name: string): string[] {
   const byName = new Map(components.map((c) => [c.name, c]));
@@ -107,45 +99,3 @@ export function componentsBelow(components: readonly PlannedComponent[], name: s
 export const DEFAULT_STAGE_MAX_ROWS = 1_000_000;
 export const MAX_STAGE_ROWS = 50_000_000;
 export const SAMPLE_ROWS = 100;
-
-/** FATE-Flow job statuses (entity/run_status.py). */
-export enum FateStatus {
-  Waiting = 'waiting',
-  Running = 'running',
-  Success = 'success',
-  Failed = 'failed',
-  Canceled = 'canceled',
-  Timeout = 'timeout',
-}
-
-export function fateJobStatus(status: JobStatus, reason: string | null | undefined): FateStatus {
-  switch (status) {
-    case JobStatus.Pending:
-    case JobStatus.Paused: return FateStatus.Waiting;
-    case JobStatus.Running: return FateStatus.Running;
-    case JobStatus.Complete: return FateStatus.Success;
-    case JobStatus.Canceled: return FateStatus.Canceled;
-    case JobStatus.Failed: return reason === 'timeout' ? FateStatus.Timeout : FateStatus.Failed;
-  }
-}
-
-export function fateTaskStatus(state: string): FateStatus {
-  switch (state) {
-    case TaskState.Running: return FateStatus.Running;
-    case TaskState.Complete: return FateStatus.Success;
-    case TaskState.Failed: return FateStatus.Failed;
-    case TaskState.Canceled:
-    case 'stopped': return FateStatus.Canceled;
-    default: return FateStatus.Waiting;
-  }
-}
-
-/** FATE status name or Tributary status name -> the Tributary statuses it covers. */
-export function statusesFor(s: string): JobStatus[] {
-  switch (s.toLowerCase()) {
-    case 'waiting': case 'ready': return [JobStatus.Pending, JobStatus.Paused];
-    case 'success': return [JobStatus.Complete];
-    case 'timeout': return [JobStatus.Failed];
-    default: return Object.values(JobStatus).includes(s.toLowerCase() as JobStatus) ? [s.toLowerCase() as JobStatus] : [];
-  }
-}

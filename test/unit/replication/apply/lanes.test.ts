@@ -1,0 +1,89 @@
+/** ParallelWorkers lanes: per-row order kept, key moves split, DDL a barrier. */
+import { describe, expect, it } from 'vitest';
+import { Operation } from '../../../../src/replication/change-event.ts';
+import { FatalError } from '../../../../src/replication/errors.ts';
+import { cutAtDdl, laneOf, splitLanes } from '../../../../src/replication/apply/lanes.ts';
+import { ddl, del, ins, upd } from '../support-events.ts';
+
+describe('laneOf', () => {
+  it('puts everything in lane 0 when there is one lane', () => {
+    expect(laneOf(ins({ id: 1, v: 'a' }), 1)).toBe(0);
+    expect(laneOf(ddl('ALTER TABLE t ADD c int'), 1)).toBe(0);
+  });
+
+  it('is stable: the same key always gets the same lane, whatever the operation', () => {
+    const l = laneOf(ins({ id: 42, v: 'a' }), 8);
+    expect(l).toBeGreaterThanOrEqual(0);
+    expect(l).toBeLessThan(8);
+    expect(laneOf(upd({ id: 42, v: 'a' }, { id: 42, v: 'b' }), 8)).toBe(l);
+    expect(laneOf(del({ id: 42, v: 'b' }), 8)).toBe(l);
+  });
+
+  it('hashes 5 and "5" alike (JSON-safe key text)', () => {
+    expect(laneOf(ins({ id: 5 }), 16)).toBe(laneOf(ins({ id: '5' }), 16));
+  });
+
+  it('spreads distinct keys over more than one lane', () => {
+    const lanes = new Set(Array.from({ length: 64 }, (_, i) => laneOf(ins({ id: i }), 4)));
+    expect(lanes.size).toBeGreaterThan(1);
+  });
+
+  it('keeps a keyless table, and DDL, in the one lane of its table', () => {
+    const keyless = (id: number) => ins({ id, v: 'x' }, { key: [] });
+    const l = laneOf(keyless(1), 8);
+    for (let i = 2; i < 20; i++) expect(laneOf(keyless(i), 8)).toBe(l);
+    expect(laneOf(ddl('ALTER TABLE s.t ADD c int'), 8)).toBe(l);
+  });
+
+  it('refuses a lane count that is not a positive integer', () => {
+    expect(() => laneOf(ins({ id: 1 }), 0)).toThrow(FatalError);
+    expect(() => laneOf(ins({ id: 1 }), 1.5)).toThrow(/lanes must be a positive integer/);
+  });
+});
+
+describe('splitLanes', () => {
+  it('keeps each row\'s changes in order in its lane and loses none', () => {
+    const events = [ins({ id: 1, v: 'a' }), ins({ id: 2, v: 'a' }), upd({ id: 1, v: 'a' }, { id: 1, v: 'b' }), del({ id: 2, v: 'a' }), upd({ id: 1, v: 'b' }, { id: 1, v: 'c' })];
+    const lanes = splitLanes(events, 4);
+    expect(lanes).toHaveLength(4);
+    expect(lanes.flat()).toHaveLength(events.length);
+    const row1 = lanes[laneOf(events[0]!, 4)]!.filter((e) => (e.after ?? e.before)!.id === 1);
+    expect(row1.map((e) => e.after?.v)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('splits an update that moves a row to a key of another lane into a delete and an insert', () => {
+    // find two keys in different lanes
+    let other = 2;
+    while (laneOf(ins({ id: other }), 4) === laneOf(ins({ id: 1 }), 4)) other++;
+    const move = upd({ id: 1, v: 'a' }, { id: other, v: 'a' });
+    const lanes = splitLanes([move], 4);
+    const oldLane = lanes[laneOf(ins({ id: 1 }), 4)]!;
+    const newLane = lanes[laneOf(ins({ id: other }), 4)]!;
+    expect(oldLane).toEqual([{ ...move, op: Operation.Delete, after: null }]);
+    expect(newLane).toEqual([{ ...move, op: Operation.Insert, before: null }]);
+  });
+
+  it('keeps a key-changing update whole when both keys share a lane', () => {
+    let other = 2;
+    while (laneOf(ins({ id: other }), 2) !== laneOf(ins({ id: 1 }), 2)) other++;
+    const move = upd({ id: 1, v: 'a' }, { id: other, v: 'a' });
+    expect(splitLanes([move], 2).flat()).toEqual([move]);
+  });
+
+  it('refuses DDL: a schema change must be cut out first', () => {
+    expect(() => splitLanes([ins({ id: 1 }), ddl('ALTER TABLE t ADD c int')], 2)).toThrow(/cutAtDdl/);
+  });
+});
+
+describe('cutAtDdl', () => {
+  it('cuts an ordered batch into DDL-free runs and single-DDL runs, in order', () => {
+    const a = ins({ id: 1 });
+    const b = ins({ id: 2 });
+    const d1 = ddl('ALTER TABLE t ADD c int');
+    const d2 = ddl('ALTER TABLE t DROP c');
+    const c = del({ id: 1 });
+    expect(cutAtDdl([a, b, d1, d2, c])).toEqual([[a, b], [d1], [d2], [c]]);
+    expect(cutAtDdl([d1])).toEqual([[d1]]);
+    expect(cutAtDdl([])).toEqual([]);
+  });
+});
