@@ -6,7 +6,7 @@
 import type { ColumnType } from '../change-event.ts';
 import { FatalError } from '../errors.ts';
 import type { TableRef } from './batch-plan.ts';
-import { mysqlColumnType, type MysqlCaps } from './type-map.ts';
+import { mysqlColumnType, pgColumnType, type MysqlCaps } from './type-map.ts';
 
 export const META_DB = 'tributary';
 export const CHECKPOINTS = '`tributary`.`tributary_checkpoints`';
@@ -114,8 +114,14 @@ export function deleteKeysSql(ref: TableRef, keyCols: ColumnType[], nRows: numbe
   return `DELETE FROM ${qt(ref)} WHERE (${keyCols.map((c) => qi(c.name)).join(', ')}) IN (${tuples(keyCols.length, nRows)})`;
 }
 
-/** Keyless tables: delete exactly one row equal (NULL-safe) to the image. */
+/**
+ * Keyless tables: delete exactly one row equal (NULL-safe) to the image. A
+ * FLOAT column is compared with the parameter rounded to FLOAT: the image
+ * holds the source's shortest decimal text of the single-precision value
+ * (0.1), which as a DOUBLE literal never equals the stored FLOAT
+ * (0.100000001490116), so the row was never found and an update added one.
+ */
 export function deleteOneSql(ref: TableRef, columns: ColumnType[]): string {
-  const conds = columns.map((c) => `${qi(c.name)} <=> ?`);
+  const conds = columns.map((c) => `${qi(c.name)} <=> ${c.kind === 'float' && pgColumnType(c) === 'real' ? 'CAST(? AS FLOAT)' : '?'}`);
   return `DELETE FROM ${qt(ref)} WHERE ${conds.join(' AND ') || '1'} LIMIT 1`;
 }
