@@ -295,6 +295,12 @@ describe('fidelity, PostgreSQL source', () => {
           ? `SELECT concat_ws('|', tenant, md5(name), length(name), v) AS r FROM public.ck`
           : `SELECT CONCAT_WS('|', tenant, MD5(name), CHAR_LENGTH(name), v) AS r FROM \`${dst.database}\`.ck`;
         expect(await converge(dst, sql, want, 'ck converged')).toEqual(want);
+        if (to === 'mysql') {
+          // 4 + 768 x 4 bytes do not fit InnoDB's 3072-byte key: a hash unique key over the full values (docs/types.md K3).
+          const [ddl] = await dst.query<{ 'Create Table': string }>(`SHOW CREATE TABLE \`${dst.database}\`.ck`);
+          expect(ddl!['Create Table']).toMatch(/`name` longtext .*NOT NULL/);
+          expect(ddl!['Create Table']).toContain('UNIQUE KEY `tributary_key` (`tenant`,`name`) USING HASH');
+        }
         expect(await jobState(job.id)).toEqual({ status: 'RUNNING', error: null });
       } finally {
         await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
