@@ -28,7 +28,8 @@ import { CAPTURE_PIECE_EVENTS, Operation, type CapturedTransaction, type ChangeE
 import { matchesFilter, type TableFilter } from '../connection-config.ts';
 import type { Logger } from '../logger.ts';
 import { lsnToBigInt, bigIntToLsn, sequencePrefixFromLsn, withIndex } from '../sequence.ts';
-import { loadKey, loadNotNull, loadTypeInfos, typeInfoFor, type Queryable } from './pg-catalog.ts';
+import { loadKey, loadNotNull, loadRelationAttributes, loadTypeInfos, typeInfoFor, type Queryable } from './pg-catalog.ts';
+import { fillGenerated, type GeneratedPlan, type PendingGenerated } from './pg-generated.ts';
 import { quoteIdent, quoteTable } from './pg-connection.ts';
 import { pgColumnType, pgTextToValue } from './pg-values.ts';
 
@@ -44,6 +45,8 @@ interface RelationState {
   key: string[];
   /** Column names + type oids + typmods as sent; a cheap "did it change" check. */
   wireSignature: string;
+  /** Generated columns the wire leaves out, computed for each after image (pg-generated.ts). */
+  generated?: GeneratedPlan;
 }
 
 /** Columns of a relation as the catalog showed them when the run started (name -> type text). */
@@ -59,6 +62,8 @@ interface OpenTransaction {
   events: ChangeEvent[];
   /** Events handed over so far, in earlier pieces and this one: the next event's index. */
   count: number;
+  /** After images of this piece still missing their generated columns. */
+  generated: PendingGenerated[];
 }
 
 export interface AssemblerOptions {
@@ -87,7 +92,7 @@ export class PgTransactionAssembler {
   async accept(msg: Pgoutput.Message): Promise<CapturedTransaction | undefined> {
     switch (msg.tag) {
       case 'begin':
-        this.tx = { xid: msg.xid >>> 0, commitLsn: canonicalLsn(msg.commitLsn), commitTime: microsToMs(msg.commitTime), events: [], count: 0 };
+        this.tx = { xid: msg.xid >>> 0, commitLsn: canonicalLsn(msg.commitLsn), commitTime: microsToMs(msg.commitTime), events: [], count: 0, generated: [] };
         return undefined;
       case 'relation':
         await this.onRelation(msg);
@@ -95,7 +100,7 @@ export class PgTransactionAssembler {
       case 'insert':
         await this.refreshLabels(msg.relation, msg.new);
         this.onRow(Operation.Insert, msg.relation, null, msg.new, false);
-        return this.piece();
+        return await this.piece();
       case 'update': {
         await this.refreshLabels(msg.relation, msg.new);
         const st = this.relations.get(msg.relation.relationOid);
@@ -104,11 +109,11 @@ export class PgTransactionAssembler {
         // Key unchanged under a key-only identity: the server sends no old tuple; the key is in the new row.
         else if (st && st.identity !== 'nothing') this.onRow(Operation.Update, msg.relation, pick(msg.new, msg.relation.keyColumns), msg.new, true);
         else this.onRow(Operation.Update, msg.relation, null, msg.new, false);
-        return this.piece();
+        return await this.piece();
       }
       case 'delete':
         this.onRow(Operation.Delete, msg.relation, msg.old ?? msg.key, null, !msg.old);
-        return this.piece();
+        return await this.piece();
       case 'truncate':
         for (const rel of msg.relations) {
           const st = this.relations.get(rel.relationOid);
@@ -116,7 +121,7 @@ export class PgTransactionAssembler {
         }
         return undefined;
       case 'commit':
-        return this.onCommit(msg);
+        return await this.onCommit(msg);
       default:
         // type, origin, message: nothing to capture.
         return undefined;
@@ -128,9 +133,10 @@ export class PgTransactionAssembler {
    * large transaction is never held whole (CapturedTransaction.partial). Its
    * resume is a placeholder: the capture sets the position before the transaction.
    */
-  private piece(): CapturedTransaction | undefined {
+  private async piece(): Promise<CapturedTransaction | undefined> {
     const tx = this.tx;
     if (!tx || tx.events.length < CAPTURE_PIECE_EVENTS) return undefined;
+    await this.completeGenerated(tx);
     const events = tx.events;
     tx.events = [];
     return {
@@ -139,8 +145,9 @@ export class PgTransactionAssembler {
     };
   }
 
-  private onCommit(msg: Pgoutput.MessageCommit): CapturedTransaction {
+  private async onCommit(msg: Pgoutput.MessageCommit): Promise<CapturedTransaction> {
     const tx = this.tx;
+    if (tx) await this.completeGenerated(tx);
     this.tx = undefined;
     const commitLsn = canonicalLsn(msg.commitLsn);
     const events = tx?.events ?? [];
@@ -151,6 +158,13 @@ export class PgTransactionAssembler {
       resume: { kind: 'postgres', lsn: canonicalLsn(msg.commitEndLsn) },
       events,
     };
+  }
+
+  private async completeGenerated(tx: OpenTransaction): Promise<void> {
+    if (tx.generated.length === 0) return;
+    const pending = tx.generated;
+    tx.generated = [];
+    await fillGenerated(this.opts.catalog, pending);
   }
 
   /**
@@ -240,20 +254,33 @@ export class PgTransactionAssembler {
   }
 
   private async describe(msg: Pgoutput.MessageRelation, wireSignature: string): Promise<RelationState> {
-    const pairs = msg.columns.map((c) => ({ oid: c.typeOid, typmod: c.typeMod }));
-    const [infos, notNull, pk] = await Promise.all([
-      loadTypeInfos(this.opts.catalog, pairs),
+    const [attrs, notNull, pk] = await Promise.all([
+      loadRelationAttributes(this.opts.catalog, msg.relationOid),
       loadNotNull(this.opts.catalog, msg.relationOid),
       loadKey(this.opts.catalog, msg.relationOid),
     ]);
-    const columns = msg.columns.map((c) => {
+    const sent = new Set(msg.columns.map((c) => c.name));
+    // Generated columns the wire leaves out, computable from the columns it carries.
+    const gens = attrs.generated.filter((g) => !sent.has(g.name) && g.refs.every((r) => sent.has(r)));
+    const pairs = [...msg.columns.map((c) => ({ oid: c.typeOid, typmod: c.typeMod })), ...gens.map((g) => ({ oid: g.oid, typmod: g.typmod }))];
+    const infos = await loadTypeInfos(this.opts.catalog, pairs);
+    const wire = msg.columns.map((c) => {
       const nn = notNull.get(c.name);
-      return pgColumnType(c.name, typeInfoFor(infos, c.typeOid, c.typeMod), nn === undefined ? undefined : !nn);
+      return { attnum: attrs.attnums.get(c.name) ?? Infinity, column: pgColumnType(c.name, typeInfoFor(infos, c.typeOid, c.typeMod), nn === undefined ? undefined : !nn) };
     });
+    const genCols = gens.map((g) => ({ def: g, column: pgColumnType(g.name, typeInfoFor(infos, g.oid, g.typmod), !g.notNull), type: typeInfoFor(infos, g.oid, g.typmod).formatted }));
+    // In attribute order, as the catalog (snapshot, baseline) lists them.
+    const columns = [...wire, ...genCols.map((g) => ({ attnum: g.def.attnum, column: g.column }))]
+      .map((c, i) => ({ ...c, i }))
+      .sort((a, b) => (a.attnum === b.attnum ? a.i - b.i : a.attnum < b.attnum ? -1 : 1))
+      .map((c) => c.column);
+    const generated: GeneratedPlan | undefined = genCols.length
+      ? { columns: genCols, inputs: msg.columns.map((c) => ({ name: c.name, type: typeInfoFor(infos, c.typeOid, c.typeMod).formatted })) }
+      : undefined;
     // The primary key names rows; under FULL identity pgoutput flags every column, so it cannot tell us.
     const names = new Set(columns.map((c) => c.name));
     const key = pk.length && pk.every((k) => names.has(k)) ? pk : msg.replicaIdentity === 'full' ? [] : msg.keyColumns;
-    return { oid: msg.relationOid, schema: msg.schema, table: msg.name, identity: msg.replicaIdentity, columns, key, wireSignature };
+    return { oid: msg.relationOid, schema: msg.schema, table: msg.name, identity: msg.replicaIdentity, columns, key, wireSignature, generated };
   }
 
   private onRow(op: Operation, rel: Pgoutput.MessageRelation, before: Record<string, unknown> | null, after: Record<string, unknown> | null, keyOnly: boolean): void {
@@ -261,6 +288,7 @@ export class PgTransactionAssembler {
     if (!st || !this.included(st)) return;
     const beforeRow = before ? this.toRow(st, before, keyOnly ? new Set(rel.keyColumns.length ? rel.keyColumns : st.key) : undefined) : null;
     const afterRow = after ? this.toRow(st, after) : null;
+    if (after && afterRow && st.generated && this.tx) this.tx.generated.push({ plan: st.generated, after, before, row: afterRow });
     const scopeValue = (afterRow ?? beforeRow)?.[this.selector];
     const ev = this.baseEvent(st, op);
     ev.before = beforeRow;
