@@ -266,14 +266,18 @@ export class PgTransactionAssembler {
     const infos = await loadTypeInfos(this.opts.catalog, pairs);
     const wire = msg.columns.map((c) => {
       const nn = notNull.get(c.name);
-      return { attnum: attrs.attnums.get(c.name) ?? Infinity, column: pgColumnType(c.name, typeInfoFor(infos, c.typeOid, c.typeMod), nn === undefined ? undefined : !nn) };
+      return { attnum: attrs.attnums.get(c.name), column: pgColumnType(c.name, typeInfoFor(infos, c.typeOid, c.typeMod), nn === undefined ? undefined : !nn) };
     });
     const genCols = gens.map((g) => ({ def: g, column: pgColumnType(g.name, typeInfoFor(infos, g.oid, g.typmod), !g.notNull), type: typeInfoFor(infos, g.oid, g.typmod).formatted }));
-    // In attribute order, as the catalog (snapshot, baseline) lists them.
-    const columns = [...wire, ...genCols.map((g) => ({ attnum: g.def.attnum, column: g.column }))]
-      .map((c, i) => ({ ...c, i }))
-      .sort((a, b) => (a.attnum === b.attnum ? a.i - b.i : a.attnum < b.attnum ? -1 : 1))
-      .map((c) => c.column);
+    // Generated columns at their attribute position, as the catalog (snapshot, baseline) lists them. The wire
+    // order is kept as sent: the catalog is read now and may already have renamed or dropped a wire column.
+    const columns: ColumnType[] = [];
+    const pending = [...genCols].sort((a, b) => a.def.attnum - b.def.attnum);
+    for (const w of wire) {
+      while (pending.length && w.attnum !== undefined && pending[0]!.def.attnum < w.attnum) columns.push(pending.shift()!.column);
+      columns.push(w.column);
+    }
+    for (const g of pending) columns.push(g.column);
     const generated: GeneratedPlan | undefined = genCols.length
       ? { columns: genCols, inputs: msg.columns.map((c) => ({ name: c.name, type: typeInfoFor(infos, c.typeOid, c.typeMod).formatted })) }
       : undefined;
