@@ -24,8 +24,8 @@ import { pgTextToValue } from './pg-values.ts';
 export interface GeneratedPlan {
   /** The generated columns absent from the wire, with their ColumnType. */
   columns: { def: GeneratedColumn; column: ColumnType; type: string }[];
-  /** The columns the wire carries, with the type to cast their text to. */
-  inputs: { name: string; type: string }[];
+  /** The columns the wire carries (`wire`: their name there), named as the expression reads them, with the type to cast their text to. */
+  inputs: { name: string; wire: string; type: string }[];
 }
 
 /** A row image waiting for its generated values. */
@@ -51,6 +51,7 @@ export async function fillGenerated(q: Queryable, pending: PendingGenerated[]): 
     if (list) list.push(p); else byPlan.set(p.plan, [p]);
   }
   for (const [plan, rows] of byPlan) {
+    if (plan.columns.length === 0) continue;
     const per = Math.max(1, Math.min(MAX_ROWS, Math.floor(MAX_PARAMS / Math.max(1, plan.inputs.length))));
     for (let i = 0; i < rows.length; i += per) await evaluate(q, plan, rows.slice(i, i + per));
   }
@@ -63,9 +64,9 @@ async function evaluate(q: Queryable, plan: GeneratedPlan, rows: PendingGenerate
     const missing = new Set<string>();
     const vals = [String(i)];
     for (const inp of plan.inputs) {
-      let v = p.after[inp.name];
+      let v = p.after[inp.wire];
       // Unchanged TOAST: the old image (REPLICA IDENTITY FULL) holds the same value.
-      if (v === undefined && p.before) v = p.before[inp.name];
+      if (v === undefined && p.before) v = p.before[inp.wire];
       if (v === undefined) missing.add(inp.name);
       params.push(v ?? null);
       vals.push(`$${params.length}::${inp.type}`);

@@ -28,10 +28,10 @@ import { CAPTURE_PIECE_EVENTS, Operation, type CapturedTransaction, type ChangeE
 import { matchesFilter, type TableFilter } from '../connection-config.ts';
 import type { Logger } from '../logger.ts';
 import { lsnToBigInt, bigIntToLsn, sequencePrefixFromLsn, withIndex } from '../sequence.ts';
-import { loadKey, loadNotNull, loadRelationAttributes, loadTypeInfos, typeInfoFor, type Queryable } from './pg-catalog.ts';
+import { loadKey, loadNotNull, loadRelationAttributes, loadTypeInfos, typeInfoFor, type Queryable, type RelationAttributes } from './pg-catalog.ts';
 import { fillGenerated, type GeneratedPlan, type PendingGenerated } from './pg-generated.ts';
 import { quoteIdent, quoteTable } from './pg-connection.ts';
-import { pgColumnType, pgTextToValue } from './pg-values.ts';
+import { pgColumnType, pgTextToValue, type PgTypeInfo } from './pg-values.ts';
 
 export const DEFAULT_SELECTOR_COLUMN = '_change_selector';
 
@@ -260,8 +260,8 @@ export class PgTransactionAssembler {
       loadKey(this.opts.catalog, msg.relationOid),
     ]);
     const sent = new Set(msg.columns.map((c) => c.name));
-    // Generated columns the wire leaves out, computable from the columns it carries.
-    const gens = attrs.generated.filter((g) => !sent.has(g.name) && g.refs.every((r) => sent.has(r)));
+    // Generated columns the wire leaves out, all of them: a column the destination has must not look dropped.
+    const gens = attrs.generated.filter((g) => !sent.has(g.name));
     const pairs = [...msg.columns.map((c) => ({ oid: c.typeOid, typmod: c.typeMod })), ...gens.map((g) => ({ oid: g.oid, typmod: g.typmod }))];
     const infos = await loadTypeInfos(this.opts.catalog, pairs);
     const wire = msg.columns.map((c) => {
@@ -278,9 +278,7 @@ export class PgTransactionAssembler {
       columns.push(w.column);
     }
     for (const g of pending) columns.push(g.column);
-    const generated: GeneratedPlan | undefined = genCols.length
-      ? { columns: genCols, inputs: msg.columns.map((c) => ({ name: c.name, type: typeInfoFor(infos, c.typeOid, c.typeMod).formatted })) }
-      : undefined;
+    const generated = genCols.length ? generatedPlan(msg, attrs, genCols, infos) : undefined;
     // The primary key names rows; under FULL identity pgoutput flags every column, so it cannot tell us.
     const names = new Set(columns.map((c) => c.name));
     const key = pk.length && pk.every((k) => names.has(k)) ? pk : msg.replicaIdentity === 'full' ? [] : msg.keyColumns;
@@ -292,7 +290,7 @@ export class PgTransactionAssembler {
     if (!st || !this.included(st)) return;
     const beforeRow = before ? this.toRow(st, before, keyOnly ? new Set(rel.keyColumns.length ? rel.keyColumns : st.key) : undefined) : null;
     const afterRow = after ? this.toRow(st, after) : null;
-    if (after && afterRow && st.generated && this.tx) this.tx.generated.push({ plan: st.generated, after, before, row: afterRow });
+    if (after && afterRow && st.generated?.columns.length && this.tx) this.tx.generated.push({ plan: st.generated, after, before, row: afterRow });
     const scopeValue = (afterRow ?? beforeRow)?.[this.selector];
     const ev = this.baseEvent(st, op);
     ev.before = beforeRow;
@@ -357,6 +355,29 @@ export class PgTransactionAssembler {
   private included(st: RelationState): boolean {
     return matchesFilter(this.opts.tables, st.schema, st.table);
   }
+}
+
+/**
+ * How to compute the generated columns from a row of this relation message.
+ * The catalog is read now: a column renamed since the message has its new
+ * name there (and in the expression), so when the wire names are not all
+ * known, wire columns are matched to the catalog's plain columns by position,
+ * as a rename keeps it. A generated column whose inputs cannot be matched
+ * (the relation also lost or gained a column since) is left out of the
+ * images: unknown, never a wrong value.
+ */
+function generatedPlan(msg: Pgoutput.MessageRelation, attrs: RelationAttributes, genCols: GeneratedPlan['columns'], infos: Map<string, PgTypeInfo>): GeneratedPlan {
+  const generatedNames = new Set(attrs.generated.map((g) => g.name));
+  const plainNow = [...attrs.attnums.keys()].filter((n) => !generatedNames.has(n));
+  const known = msg.columns.every((c) => attrs.attnums.has(c.name));
+  const byPosition = !known && plainNow.length === msg.columns.length;
+  const inputs = msg.columns.map((c, i) => ({
+    name: known ? c.name : byPosition ? plainNow[i]! : `?unmatched ${c.name}`,
+    wire: c.name,
+    type: typeInfoFor(infos, c.typeOid, c.typeMod).formatted,
+  }));
+  const names = new Set(inputs.map((c) => c.name));
+  return { columns: genCols.filter((g) => g.def.refs.every((r) => names.has(r))), inputs };
 }
 
 function pick(tuple: Record<string, unknown>, keys: string[]): Record<string, unknown> | null {

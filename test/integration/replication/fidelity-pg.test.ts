@@ -212,14 +212,18 @@ describe('fidelity, PostgreSQL source', () => {
         await src.query(`INSERT INTO genkl (a) VALUES (3), (1)`);
         await src.query(`UPDATE genkl SET a = 5 WHERE ctid = (SELECT ctid FROM genkl WHERE a = 1 LIMIT 1)`);
         await src.query(`DELETE FROM genkl WHERE ctid = (SELECT ctid FROM genkl WHERE a = 2 LIMIT 1)`);
-        const want = (await src.query<{ r: string }>(`SELECT concat_ws('|', id, coalesce(a::text, '~'), coalesce(b, '~'), coalesce(md5(big), '~'),
+        // A column the expressions read is renamed: rows captured after it (the catalog then shows the new name) still compute.
+        await src.query(`ALTER TABLE gen RENAME COLUMN a TO a2`);
+        await src.query(`INSERT INTO gen (id, a2, b, big) VALUES (16, 16, 'renamed', 'z')`);
+        await src.query(`UPDATE gen SET a2 = 1000 WHERE id = 1`);
+        const want = (await src.query<{ r: string }>(`SELECT concat_ws('|', id, coalesce(a2::text, '~'), coalesce(b, '~'), coalesce(md5(big), '~'),
           coalesce(total::text, '~'), coalesce(label, '~'), coalesce(blen::text, '~')) AS r FROM gen`)).map((x) => x.r).sort();
         const wantKl = (await src.query<{ r: string }>(`SELECT concat_ws('|', a, twice) AS r FROM genkl`)).map((x) => x.r).sort();
         expect(want).toContain(`15|101|toast|${(await src.query<{ m: string }>(`SELECT md5(big) AS m FROM gen WHERE id = 15`))[0]!.m}|203|TOAST:101|32101`);
         const t = (n: string) => (to === 'postgres' ? `public.${n}` : `\`${dst.database}\`.${n}`);
         const sql = to === 'postgres'
-          ? `SELECT concat_ws('|', id, coalesce(a::text, '~'), coalesce(b, '~'), coalesce(md5(big), '~'), coalesce(total::text, '~'), coalesce(label, '~'), coalesce(blen::text, '~')) AS r FROM ${t('gen')}`
-          : `SELECT CONCAT_WS('|', id, COALESCE(a, '~'), COALESCE(b, '~'), COALESCE(MD5(big), '~'), COALESCE(total, '~'), COALESCE(label, '~'), COALESCE(blen, '~')) AS r FROM ${t('gen')}`;
+          ? `SELECT concat_ws('|', id, coalesce(a2::text, '~'), coalesce(b, '~'), coalesce(md5(big), '~'), coalesce(total::text, '~'), coalesce(label, '~'), coalesce(blen::text, '~')) AS r FROM ${t('gen')}`
+          : `SELECT CONCAT_WS('|', id, COALESCE(a2, '~'), COALESCE(b, '~'), COALESCE(MD5(big), '~'), COALESCE(total, '~'), COALESCE(label, '~'), COALESCE(blen, '~')) AS r FROM ${t('gen')}`;
         expect(await converge(dst, sql, want, 'gen converged')).toEqual(want);
         expect(await converge(dst, `SELECT CONCAT_WS('|', a, twice) AS r FROM ${t('genkl')}`, wantKl, 'genkl converged')).toEqual(wantKl);
         expect(await jobState(job.id)).toEqual({ status: 'RUNNING', error: null });
