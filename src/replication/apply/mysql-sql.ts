@@ -6,7 +6,7 @@
 import type { ColumnType } from '../change-event.ts';
 import { FatalError } from '../errors.ts';
 import type { TableRef } from './batch-plan.ts';
-import { mysqlColumnType, type MysqlCaps } from './type-map.ts';
+import { MYSQL_MAX_KEY_BYTES, mysqlColumnType, mysqlHashedKey, mysqlKeyPartBytes, pgColumnType, type MysqlCaps } from './type-map.ts';
 
 export const META_DB = 'tributary';
 export const CHECKPOINTS = '`tributary`.`tributary_checkpoints`';
@@ -60,8 +60,9 @@ function checkCaseDistinct(ref: TableRef, columns: ColumnType[]): void {
   }
 }
 
-function columnSql(col: ColumnType, caps: MysqlCaps, inKey: boolean): string {
-  const type = mysqlColumnType(col, caps, inKey);
+/** `wideKey`: a key column of a hashed key keeps its full type (mysqlHashedKey). */
+function columnSql(col: ColumnType, caps: MysqlCaps, inKey: boolean, wideKey = false): string {
+  const type = mysqlColumnType(col, caps, inKey && !wideKey);
   // Explicit NULL DEFAULT NULL: without it an old-style first timestamp column gets ON UPDATE CURRENT_TIMESTAMP.
   return `${qi(col.name)} ${type}${inKey ? ' NOT NULL' : ' NULL DEFAULT NULL'}`;
 }
@@ -73,9 +74,47 @@ export function createDatabaseSql(db: string): string {
 /** Only the key is NOT NULL (see pg-sql.ts for why). */
 export function createTableSql(ref: TableRef, columns: ColumnType[], key: string[], caps: MysqlCaps): string {
   checkCaseDistinct(ref, columns);
-  const cols = columns.map((c) => columnSql(c, caps, key.includes(c.name)));
-  if (key.length) cols.push(`PRIMARY KEY (${key.map(qi).join(', ')})`);
+  const keyCols = keyColumns(ref, columns, key);
+  const hashed = mysqlHashedKey(keyCols, caps);
+  if (hashed && !caps.longUnique) {
+    throw new FatalError(`table ${ref.schema}.${ref.table}: its key (${key.join(', ')}) is longer than InnoDB's ${MYSQL_MAX_KEY_BYTES}-byte key limit, and this server has no UNIQUE ... USING HASH (MariaDB 10.4+) to hold it`);
+  }
+  const cols = columns.map((c) => columnSql(c, caps, key.includes(c.name), hashed));
+  if (hashed) cols.push(...hashedKeySql(keyCols, caps));
+  else if (key.length) cols.push(`PRIMARY KEY (${key.map(qi).join(', ')})`);
   return `CREATE TABLE IF NOT EXISTS ${qt(ref)} (${cols.join(', ')}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
+}
+
+function keyColumns(ref: TableRef, columns: ColumnType[], key: string[]): ColumnType[] {
+  return key.map((k) => {
+    const col = columns.find((c) => c.name === k);
+    if (!col) throw new FatalError(`key column ${k} of ${ref.schema}.${ref.table} is not among its columns`);
+    return col;
+  });
+}
+
+/**
+ * A key too long for InnoDB (mysqlHashedKey): uniqueness from MariaDB's hash
+ * unique key (exact: full values are compared on a hash match), and lookups
+ * by key (deletes) from a plain index over the leading key columns, the
+ * first one that does not fit cut to a prefix within the 3072 bytes; the
+ * optimizer does not read the hash key itself.
+ */
+function hashedKeySql(keyCols: ColumnType[], caps: MysqlCaps): string[] {
+  const parts: string[] = [];
+  let left = MYSQL_MAX_KEY_BYTES;
+  for (const c of keyCols) {
+    const type = mysqlColumnType(c, caps, false);
+    const bytes = mysqlKeyPartBytes(type);
+    if (bytes <= left) { parts.push(qi(c.name)); left -= bytes; continue; }
+    const perChar = /text|char/i.test(type) && !/character set ascii/i.test(type) ? 4 : 1;
+    const n = Math.floor(left / perChar);
+    if (/text|char|blob|binary/i.test(type) && n >= 1) parts.push(`${qi(c.name)}(${n})`);
+    break;
+  }
+  const out = [`UNIQUE KEY \`tributary_key\` (${keyCols.map((c) => qi(c.name)).join(', ')}) USING HASH`];
+  if (parts.length) out.push(`KEY \`tributary_key_lookup\` (${parts.join(', ')})`);
+  return out;
 }
 
 export function addColumnSql(ref: TableRef, col: ColumnType, caps: MysqlCaps): string {
@@ -107,16 +146,27 @@ export function insertSql(ref: TableRef, columns: ColumnType[], nRows: number, k
   return sql;
 }
 
-export function deleteKeysSql(ref: TableRef, keyCols: ColumnType[], nRows: number): string {
+/** `hashed` (mysqlHashedKey): OR of ANDs, which the optimizer reads through the lookup index; a row IN list it does not. */
+export function deleteKeysSql(ref: TableRef, keyCols: ColumnType[], nRows: number, hashed = false): string {
+  if (hashed) {
+    const one = `(${keyCols.map((c) => `${qi(c.name)} = ?`).join(' AND ')})`;
+    return `DELETE FROM ${qt(ref)} WHERE ${Array.from({ length: nRows }, () => one).join(' OR ')}`;
+  }
   if (keyCols.length === 1) {
     return `DELETE FROM ${qt(ref)} WHERE ${qi(keyCols[0]!.name)} IN (${Array.from({ length: nRows }, () => '?').join(', ')})`;
   }
   return `DELETE FROM ${qt(ref)} WHERE (${keyCols.map((c) => qi(c.name)).join(', ')}) IN (${tuples(keyCols.length, nRows)})`;
 }
 
-/** Keyless tables: delete exactly one row equal (NULL-safe) to the image. */
+/**
+ * Keyless tables: delete exactly one row equal (NULL-safe) to the image. A
+ * FLOAT column is compared with the parameter rounded to FLOAT: the image
+ * holds the source's shortest decimal text of the single-precision value
+ * (0.1), which as a DOUBLE literal never equals the stored FLOAT
+ * (0.100000001490116), so the row was never found and an update added one.
+ */
 export function deleteOneSql(ref: TableRef, columns: ColumnType[]): string {
-  const conds = columns.map((c) => `${qi(c.name)} <=> ?`);
+  const conds = columns.map((c) => `${qi(c.name)} <=> ${c.kind === 'float' && pgColumnType(c) === 'real' ? 'CAST(? AS FLOAT)' : '?'}`);
   return `DELETE FROM ${qt(ref)} WHERE ${conds.join(' AND ') || '1'} LIMIT 1`;
 }
 

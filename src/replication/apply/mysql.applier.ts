@@ -29,7 +29,7 @@ import {
   ADD_COVERS_SQL, CHECKPOINTS, CHUNKS, DDL_LOCK, HAS_COVERS_SQL, MAX_STATEMENT_BYTES, META_DDL, addColumnSql, createDatabaseSql, createTableSql,
   deleteKeysSql, deleteOneSql, dropColumnSql, insertSql, modifyColumnSql, qi, qt, relaxedSql, setInvalidEnumSql,
 } from './mysql-sql.ts';
-import { isInvalidEnum, MARIADB_CAPS, toMysqlParam, type MysqlCaps, type RawSql, type ValueSite } from './type-map.ts';
+import { isInvalidEnum, MARIADB_CAPS, mysqlHashedKey, toMysqlParam, type MysqlCaps, type RawSql, type ValueSite } from './type-map.ts';
 
 export interface MysqlApplierOptions extends ApplierOptions {
   /** Connections in the pool; one per concurrently applying lane. Default 4. */
@@ -337,7 +337,9 @@ export class MysqlApplier implements Applier {
     const dest = destTable(step.ref, this.opts.rename);
     const table = `${step.ref.schema}.${step.ref.table}`;
     const key = step.kind === 'upsert' || step.kind === 'delete' ? step.key : [];
-    const sites: (ValueSite & { inKey: boolean })[] = step.columns.map((column) => ({ table, column, inKey: key.includes(column.name) }));
+    // A hashed key's columns keep their full width (no 768-character key text): see mysqlHashedKey.
+    const hashed = key.length > 0 && mysqlHashedKey(step.columns.filter((c) => key.includes(c.name)), this.caps);
+    const sites: (ValueSite & { inKey: boolean })[] = step.columns.map((column) => ({ table, column, inKey: key.includes(column.name) && !hashed }));
     const toParams = (rows: Row[]): unknown[] => {
       const out: unknown[] = [];
       for (const row of rows) for (const s of sites) out.push(toMysqlParam(row[s.column.name], s, this.caps, s.inKey));
@@ -355,7 +357,7 @@ export class MysqlApplier implements Applier {
         return;
       }
       case 'delete':
-        for (const part of this.chunk(step.keys)) await c.query(deleteKeysSql(dest, step.columns, part.length), toParams(part));
+        for (const part of this.chunk(step.keys)) await c.query(deleteKeysSql(dest, step.columns, part.length, hashed), toParams(part));
         return;
       case 'delete-one': {
         const [res] = await c.query<mysql.ResultSetHeader>(deleteOneSql(dest, step.columns), toParams([step.row]));
@@ -417,6 +419,6 @@ function rowBytes(r: Row): number {
 function capsOf(version: string): MysqlCaps {
   const m = /^(\d+)\.(\d+)/.exec(version);
   const [maj, min] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
-  if (/mariadb/i.test(version)) return { ...MARIADB_CAPS, uuidType: maj > 10 || (maj === 10 && min >= 7) };
-  return { uuidType: false, textCollation: 'CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin', invalidEnum: false };
+  if (/mariadb/i.test(version)) return { ...MARIADB_CAPS, uuidType: maj > 10 || (maj === 10 && min >= 7), longUnique: maj > 10 || (maj === 10 && min >= 4) };
+  return { uuidType: false, textCollation: 'CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin', invalidEnum: false, longUnique: false };
 }

@@ -31,10 +31,12 @@ export interface MysqlCaps {
    * value fails the job.
    */
   invalidEnum: boolean;
+  /** MariaDB >= 10.4: `UNIQUE ... USING HASH` over columns of any length (a key too long for InnoDB, see mysqlHashedKey). */
+  longUnique: boolean;
 }
 
 /** MariaDB 10.7 and later. */
-export const MARIADB_CAPS: MysqlCaps = { uuidType: true, textCollation: 'CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin', invalidEnum: true };
+export const MARIADB_CAPS: MysqlCaps = { uuidType: true, textCollation: 'CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin', invalidEnum: true, longUnique: true };
 
 /**
  * MariaDB's invalid-ENUM value: index 0, stored by a non-strict session for a
@@ -54,6 +56,8 @@ export interface PgColumnDef {
 /** Key columns that would be unbounded text/blob on MariaDB become these (InnoDB key limit 3072 bytes). */
 export const MYSQL_KEY_TEXT_CHARS = 768;
 export const MYSQL_KEY_BINARY_BYTES = 3072;
+/** InnoDB's limit on the length of one index key (DYNAMIC rows), in bytes. */
+export const MYSQL_MAX_KEY_BYTES = 3072;
 /** MariaDB varchar limit in utf8mb4 characters for one column (65535-byte rows / 4). */
 const MYSQL_MAX_VARCHAR = 16383;
 
@@ -222,6 +226,47 @@ export function mysqlColumnType(col: ColumnType, caps: MysqlCaps, inKey = false)
     case 'other':
       return inKey ? `varchar(${MYSQL_KEY_TEXT_CHARS}) ${caps.textCollation}` : `longtext ${caps.textCollation}`;
   }
+}
+
+/** MariaDB DECIMAL storage: 4 bytes per 9 digits, the rest packed, integer and fraction parts apart. */
+function decimalBytes(digits: number): number {
+  return Math.floor(digits / 9) * 4 + [0, 1, 1, 2, 2, 3, 3, 4, 4][digits % 9]!;
+}
+
+/**
+ * Bytes a column of this MariaDB type (as mysqlColumnType writes it) takes in
+ * an InnoDB index key; Infinity for types indexed only through a prefix
+ * (text, blob, json).
+ */
+export function mysqlKeyPartBytes(type: string): number {
+  const t = type.toLowerCase();
+  let m = /^(var)?char\((\d+)\)/.exec(t);
+  if (m) return Number(m[2]) * (/character set ascii/.test(t) ? 1 : 4);
+  if ((m = /^(var)?binary\((\d+)\)/.exec(t))) return Number(m[2]);
+  if ((m = /^decimal\((\d+),(\d+)\)/.exec(t))) return decimalBytes(Number(m[1]) - Number(m[2])) + decimalBytes(Number(m[2]));
+  if ((m = /^bit\((\d+)\)/.exec(t))) return Math.ceil(Number(m[1]) / 8);
+  if ((m = /^(time|datetime|timestamp)\((\d)\)/.exec(t))) return { time: 3, datetime: 5, timestamp: 4 }[m[1] as 'time'] + Math.ceil(Number(m[2]) / 2);
+  const fixed: Record<string, number> = {
+    tinyint: 1, smallint: 2, mediumint: 3, int: 4, bigint: 8, year: 1, float: 4, double: 8, date: 3, enum: 2, set: 8, uuid: 16,
+  };
+  const head = /^[a-z]+/.exec(t)?.[0] ?? '';
+  return fixed[head] ?? Infinity;
+}
+
+/**
+ * A key whose columns, at their key types, exceed InnoDB's 3072-byte key
+ * (e.g. (int, text): 4 + 768 x 4 bytes, or a varchar(1000) key) cannot be
+ * the PRIMARY KEY of a MariaDB table. Such a table keeps its key columns at
+ * full width (text -> longtext, nothing cut to 768 characters) and gets
+ * `UNIQUE KEY ... USING HASH` instead (docs/types.md K3): MariaDB hashes the
+ * whole key and compares the full values on a hash match, so distinct keys
+ * never collide, whatever prefix they share. Depends only on the key
+ * columns, so table creation and apply agree on it.
+ */
+export function mysqlHashedKey(keyCols: ColumnType[], caps: MysqlCaps): boolean {
+  let bytes = 0;
+  for (const c of keyCols) bytes += mysqlKeyPartBytes(mysqlColumnType(c, caps, true));
+  return bytes > MYSQL_MAX_KEY_BYTES;
 }
 
 // ---------------------------------------------------------------- values

@@ -94,6 +94,54 @@ export async function loadTableColumns(q: Queryable, relOid: number): Promise<Co
   return attrs.rows.map((a, i) => pgColumnType(a.attname, typeInfoFor(infos, pairs[i]!.oid, pairs[i]!.typmod), !a.attnotnull));
 }
 
+/** A generated column: PostgreSQL computes it from `refs` (other columns of the same row) with `expr`. */
+export interface GeneratedColumn {
+  name: string;
+  attnum: number;
+  /** The generation expression as pg_get_expr prints it for this session. */
+  expr: string;
+  /** Columns the expression reads (pg_depend of the column's default, less its own internal entry). */
+  refs: string[];
+  oid: number;
+  typmod: number;
+  notNull: boolean;
+}
+
+/** Attribute numbers of a relation's live columns, and its generated columns (none before PostgreSQL 12). */
+export interface RelationAttributes {
+  attnums: Map<string, number>;
+  generated: GeneratedColumn[];
+}
+
+interface GeneratedRow { name: string; attnum: number; expr: string | null; refs: string[] | null; typid: string | number; typmod: string | number; attnotnull: boolean }
+
+export async function loadRelationAttributes(q: Queryable, relOid: number): Promise<RelationAttributes> {
+  let rows: GeneratedRow[];
+  try {
+    rows = (await q.query<GeneratedRow>(
+      `SELECT a.attname::text AS name, a.attnum::int AS attnum, a.atttypid::int8 AS typid, a.atttypmod AS typmod, a.attnotnull,
+              CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END AS expr,
+              CASE WHEN a.attgenerated <> '' THEN ARRAY(
+                SELECT r.attname::text FROM pg_depend dp JOIN pg_attribute r ON r.attrelid = dp.refobjid AND r.attnum = dp.refobjsubid
+                 WHERE dp.classid = 'pg_attrdef'::regclass AND dp.objid = d.oid AND dp.refclassid = 'pg_class'::regclass
+                   AND dp.refobjid = a.attrelid AND dp.refobjsubid > 0 AND dp.refobjsubid <> a.attnum) END AS refs
+         FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+      [relOid],
+    )).rows;
+  } catch (err) {
+    // PostgreSQL 10 and 11 have no attgenerated, and no generated columns.
+    if ((err as { code?: string }).code !== '42703') throw err;
+    return { attnums: new Map(), generated: [] };
+  }
+  return {
+    attnums: new Map(rows.map((r) => [r.name, r.attnum])),
+    generated: rows.filter((r) => r.expr !== null).map((r) => ({
+      name: r.name, attnum: r.attnum, expr: r.expr!, refs: r.refs ?? [], oid: Number(r.typid), typmod: Number(r.typmod), notNull: r.attnotnull,
+    })),
+  };
+}
+
 /** NOT NULL flags by column name, for columns described by a Relation message. */
 export async function loadNotNull(q: Queryable, relOid: number): Promise<Map<string, boolean>> {
   const res = await q.query<{ attname: string; attnotnull: boolean }>(

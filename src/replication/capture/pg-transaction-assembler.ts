@@ -28,7 +28,8 @@ import { CAPTURE_PIECE_EVENTS, Operation, type CapturedTransaction, type ChangeE
 import { matchesFilter, type TableFilter } from '../connection-config.ts';
 import type { Logger } from '../logger.ts';
 import { lsnToBigInt, bigIntToLsn, sequencePrefixFromLsn, withIndex } from '../sequence.ts';
-import { loadKey, loadNotNull, loadTypeInfos, typeInfoFor, type Queryable } from './pg-catalog.ts';
+import { loadKey, loadNotNull, loadRelationAttributes, loadTypeInfos, typeInfoFor, type Queryable, type RelationAttributes } from './pg-catalog.ts';
+import { fillGenerated, type GeneratedPlan, type PendingGenerated } from './pg-generated.ts';
 import { quoteIdent, quoteTable } from './pg-connection.ts';
 import { pgColumnType, pgTextToValue, type PgTypeInfo } from './pg-values.ts';
 
@@ -44,6 +45,8 @@ interface RelationState {
   key: string[];
   /** Column names + type oids + typmods as sent; a cheap "did it change" check. */
   wireSignature: string;
+  /** Generated columns the wire leaves out, computed for each after image (pg-generated.ts). */
+  generated?: GeneratedPlan;
 }
 
 /** Columns of a relation as the catalog showed them when the run started (name -> type text). */
@@ -59,6 +62,8 @@ interface OpenTransaction {
   events: ChangeEvent[];
   /** Events handed over so far, in earlier pieces and this one: the next event's index. */
   count: number;
+  /** After images of this piece still missing their generated columns. */
+  generated: PendingGenerated[];
 }
 
 /** The catalog facts the assembler reads to describe a relation (pg-catalog.ts reads them from a connection). */
@@ -66,11 +71,18 @@ export interface CatalogLookups {
   typeInfos(pairs: { oid: number; typmod: number }[]): Promise<Map<string, PgTypeInfo>>;
   notNull(relOid: number): Promise<Map<string, boolean>>;
   key(relOid: number): Promise<string[]>;
+  /** Attribute numbers and generated columns (which pgoutput before PostgreSQL 18 does not send). */
+  relationAttributes(relOid: number): Promise<RelationAttributes>;
+  /** Compute generated columns' values for after images on the source server (pg-generated.ts). */
+  fillGenerated(pending: PendingGenerated[]): Promise<void>;
 }
 
 function lookupsOf(catalog: Queryable | CatalogLookups): CatalogLookups {
   if ('typeInfos' in catalog) return catalog;
-  return { typeInfos: (pairs) => loadTypeInfos(catalog, pairs), notNull: (oid) => loadNotNull(catalog, oid), key: (oid) => loadKey(catalog, oid) };
+  return {
+    typeInfos: (pairs) => loadTypeInfos(catalog, pairs), notNull: (oid) => loadNotNull(catalog, oid), key: (oid) => loadKey(catalog, oid),
+    relationAttributes: (oid) => loadRelationAttributes(catalog, oid), fillGenerated: (pending) => fillGenerated(catalog, pending),
+  };
 }
 
 export interface AssemblerOptions {
@@ -104,7 +116,7 @@ export class PgTransactionAssembler {
   async accept(msg: Pgoutput.Message): Promise<CapturedTransaction | undefined> {
     switch (msg.tag) {
       case 'begin':
-        this.tx = { xid: msg.xid >>> 0, commitLsn: canonicalLsn(msg.commitLsn), commitTime: microsToMs(msg.commitTime), events: [], count: 0 };
+        this.tx = { xid: msg.xid >>> 0, commitLsn: canonicalLsn(msg.commitLsn), commitTime: microsToMs(msg.commitTime), events: [], count: 0, generated: [] };
         return undefined;
       case 'relation':
         await this.onRelation(msg);
@@ -112,7 +124,7 @@ export class PgTransactionAssembler {
       case 'insert':
         await this.refreshLabels(msg.relation, msg.new);
         this.onRow(Operation.Insert, msg.relation, null, msg.new, false);
-        return this.piece();
+        return await this.piece();
       case 'update': {
         await this.refreshLabels(msg.relation, msg.new);
         const st = this.relations.get(msg.relation.relationOid);
@@ -121,11 +133,11 @@ export class PgTransactionAssembler {
         // Key unchanged under a key-only identity: the server sends no old tuple; the key is in the new row.
         else if (st && st.identity !== 'nothing') this.onRow(Operation.Update, msg.relation, pick(msg.new, msg.relation.keyColumns), msg.new, true);
         else this.onRow(Operation.Update, msg.relation, null, msg.new, false);
-        return this.piece();
+        return await this.piece();
       }
       case 'delete':
         this.onRow(Operation.Delete, msg.relation, msg.old ?? msg.key, null, !msg.old);
-        return this.piece();
+        return await this.piece();
       case 'truncate':
         for (const rel of msg.relations) {
           const st = this.relations.get(rel.relationOid);
@@ -133,7 +145,7 @@ export class PgTransactionAssembler {
         }
         return undefined;
       case 'commit':
-        return this.onCommit(msg);
+        return await this.onCommit(msg);
       default:
         // type, origin, message: nothing to capture.
         return undefined;
@@ -145,9 +157,10 @@ export class PgTransactionAssembler {
    * large transaction is never held whole (CapturedTransaction.partial). Its
    * resume is a placeholder: the capture sets the position before the transaction.
    */
-  private piece(): CapturedTransaction | undefined {
+  private async piece(): Promise<CapturedTransaction | undefined> {
     const tx = this.tx;
     if (!tx || tx.events.length < CAPTURE_PIECE_EVENTS) return undefined;
+    await this.completeGenerated(tx);
     const events = tx.events;
     tx.events = [];
     return {
@@ -156,8 +169,9 @@ export class PgTransactionAssembler {
     };
   }
 
-  private onCommit(msg: Pgoutput.MessageCommit): CapturedTransaction {
+  private async onCommit(msg: Pgoutput.MessageCommit): Promise<CapturedTransaction> {
     const tx = this.tx;
+    if (tx) await this.completeGenerated(tx);
     this.tx = undefined;
     const commitLsn = canonicalLsn(msg.commitLsn);
     const events = tx?.events ?? [];
@@ -168,6 +182,13 @@ export class PgTransactionAssembler {
       resume: { kind: 'postgres', lsn: canonicalLsn(msg.commitEndLsn) },
       events,
     };
+  }
+
+  private async completeGenerated(tx: OpenTransaction): Promise<void> {
+    if (tx.generated.length === 0) return;
+    const pending = tx.generated;
+    tx.generated = [];
+    await this.catalog.fillGenerated(pending);
   }
 
   /**
@@ -262,20 +283,35 @@ export class PgTransactionAssembler {
   }
 
   private async describe(msg: Pgoutput.MessageRelation, wireSignature: string): Promise<RelationState> {
-    const pairs = msg.columns.map((c) => ({ oid: c.typeOid, typmod: c.typeMod }));
-    const [infos, notNull, pk] = await Promise.all([
-      this.catalog.typeInfos(pairs),
+    const [attrs, notNull, pk] = await Promise.all([
+      this.catalog.relationAttributes(msg.relationOid),
       this.catalog.notNull(msg.relationOid),
       this.catalog.key(msg.relationOid),
     ]);
-    const columns = msg.columns.map((c) => {
+    const sent = new Set(msg.columns.map((c) => c.name));
+    // Generated columns the wire leaves out, all of them: a column the destination has must not look dropped.
+    const gens = attrs.generated.filter((g) => !sent.has(g.name));
+    const pairs = [...msg.columns.map((c) => ({ oid: c.typeOid, typmod: c.typeMod })), ...gens.map((g) => ({ oid: g.oid, typmod: g.typmod }))];
+    const infos = await this.catalog.typeInfos(pairs);
+    const wire = msg.columns.map((c) => {
       const nn = notNull.get(c.name);
-      return pgColumnType(c.name, typeInfoFor(infos, c.typeOid, c.typeMod), nn === undefined ? undefined : !nn);
+      return { attnum: attrs.attnums.get(c.name), column: pgColumnType(c.name, typeInfoFor(infos, c.typeOid, c.typeMod), nn === undefined ? undefined : !nn) };
     });
+    const genCols = gens.map((g) => ({ def: g, column: pgColumnType(g.name, typeInfoFor(infos, g.oid, g.typmod), !g.notNull), type: typeInfoFor(infos, g.oid, g.typmod).formatted }));
+    // Generated columns at their attribute position, as the catalog (snapshot, baseline) lists them. The wire
+    // order is kept as sent: the catalog is read now and may already have renamed or dropped a wire column.
+    const columns: ColumnType[] = [];
+    const pending = [...genCols].sort((a, b) => a.def.attnum - b.def.attnum);
+    for (const w of wire) {
+      while (pending.length && w.attnum !== undefined && pending[0]!.def.attnum < w.attnum) columns.push(pending.shift()!.column);
+      columns.push(w.column);
+    }
+    for (const g of pending) columns.push(g.column);
+    const generated = genCols.length ? generatedPlan(msg, attrs, genCols, infos) : undefined;
     // The primary key names rows; under FULL identity pgoutput flags every column, so it cannot tell us.
     const names = new Set(columns.map((c) => c.name));
     const key = pk.length && pk.every((k) => names.has(k)) ? pk : msg.replicaIdentity === 'full' ? [] : msg.keyColumns;
-    return { oid: msg.relationOid, schema: msg.schema, table: msg.name, identity: msg.replicaIdentity, columns, key, wireSignature };
+    return { oid: msg.relationOid, schema: msg.schema, table: msg.name, identity: msg.replicaIdentity, columns, key, wireSignature, generated };
   }
 
   private onRow(op: Operation, rel: Pgoutput.MessageRelation, before: Record<string, unknown> | null, after: Record<string, unknown> | null, keyOnly: boolean): void {
@@ -283,6 +319,7 @@ export class PgTransactionAssembler {
     if (!st || !this.included(st)) return;
     const beforeRow = before ? this.toRow(st, before, keyOnly ? new Set(rel.keyColumns.length ? rel.keyColumns : st.key) : undefined) : null;
     const afterRow = after ? this.toRow(st, after) : null;
+    if (after && afterRow && st.generated?.columns.length && this.tx) this.tx.generated.push({ plan: st.generated, after, before, row: afterRow });
     const scopeValue = (afterRow ?? beforeRow)?.[this.selector];
     const ev = this.baseEvent(st, op);
     ev.before = beforeRow;
@@ -347,6 +384,29 @@ export class PgTransactionAssembler {
   private included(st: RelationState): boolean {
     return matchesFilter(this.opts.tables, st.schema, st.table);
   }
+}
+
+/**
+ * How to compute the generated columns from a row of this relation message.
+ * The catalog is read now: a column renamed since the message has its new
+ * name there (and in the expression), so when the wire names are not all
+ * known, wire columns are matched to the catalog's plain columns by position,
+ * as a rename keeps it. A generated column whose inputs cannot be matched
+ * (the relation also lost or gained a column since) is left out of the
+ * images: unknown, never a wrong value.
+ */
+function generatedPlan(msg: Pgoutput.MessageRelation, attrs: RelationAttributes, genCols: GeneratedPlan['columns'], infos: Map<string, PgTypeInfo>): GeneratedPlan {
+  const generatedNames = new Set(attrs.generated.map((g) => g.name));
+  const plainNow = [...attrs.attnums.keys()].filter((n) => !generatedNames.has(n));
+  const known = msg.columns.every((c) => attrs.attnums.has(c.name));
+  const byPosition = !known && plainNow.length === msg.columns.length;
+  const inputs = msg.columns.map((c, i) => ({
+    name: known ? c.name : byPosition ? plainNow[i]! : `?unmatched ${c.name}`,
+    wire: c.name,
+    type: typeInfoFor(infos, c.typeOid, c.typeMod).formatted,
+  }));
+  const names = new Set(inputs.map((c) => c.name));
+  return { columns: genCols.filter((g) => g.def.refs.every((r) => names.has(r))), inputs };
 }
 
 function pick(tuple: Record<string, unknown>, keys: string[]): Record<string, unknown> | null {

@@ -9,7 +9,7 @@ import {
 
 const col = (c: Partial<ColumnType> & Pick<ColumnType, 'kind' | 'sourceType'>): ColumnType => ({ name: 'c', ...c });
 const site = (c: ColumnType) => ({ table: 's.t', column: c });
-const MYSQL8: MysqlCaps = { uuidType: false, textCollation: 'CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin', invalidEnum: false };
+const MYSQL8: MysqlCaps = { uuidType: false, textCollation: 'CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin', invalidEnum: false, longUnique: false };
 const rawText = (v: unknown) => (v as RawSql).toSqlString();
 
 describe('column types', () => {

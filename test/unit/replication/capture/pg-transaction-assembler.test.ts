@@ -26,6 +26,8 @@ function catalog(types: PgTypeInfo[], keys: Record<number, string[]> = {}): Cata
     },
     async notNull(relOid: number) { return new Map((keys[relOid] ?? []).map((k) => [k, true] as [string, boolean])); },
     async key(relOid: number) { return keys[relOid] ?? []; },
+    async relationAttributes() { return { attnums: new Map<string, number>(), generated: [] }; },
+    async fillGenerated() { /* no generated columns in these relations */ },
   };
   return c;
 }
