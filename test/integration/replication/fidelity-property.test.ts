@@ -1,5 +1,6 @@
 /**
- * Property-based fidelity (issue 17): fast-check draws a table from the
+ * Property-based fidelity (issue 17): fast-check draws a table (keyed on an
+ * int, on an int and a long text together, or keyless) from the
  * supported column types of the source engine (test/support/fidelity-catalog.ts),
  * rows of edge and random values, and a stream of inserts, updates and
  * deletes in small transactions. A real SYNCHRONOUS job copies the table
@@ -24,7 +25,9 @@ const SEED = process.env.FIDELITY_SEED ? Number(process.env.FIDELITY_SEED) : pro
 
 type Op = { kind: 'insert' | 'update' | 'delete'; pick: number; values: (string | null)[] };
 
-interface Scenario { cols: ColumnCase[]; rows: (string | null)[][]; txs: Op[][] }
+/** The table's key: an int, an int and a text column together, or none (the full row identifies it). */
+type KeyShape = 'int' | 'int+text' | 'none';
+interface Scenario { key: KeyShape; cols: ColumnCase[]; rows: (string | null)[][]; txs: Op[][] }
 
 function scenario(engine: Engine): fc.Arbitrary<Scenario> {
   const catalog = engine === 'postgres' ? PG_COLUMNS : MYSQL_COLUMNS;
@@ -32,6 +35,7 @@ function scenario(engine: Engine): fc.Arbitrary<Scenario> {
     const row = fc.tuple(...cols.map((c) => fc.option(c.value, { nil: null, freq: 6 })));
     const op = fc.record({ kind: fc.constantFrom('insert', 'update', 'update', 'delete') as fc.Arbitrary<Op['kind']>, pick: fc.nat(), values: row });
     return fc.record({
+      key: fc.constantFrom<KeyShape>('int', 'int', 'int+text', 'none'),
       cols: fc.constant(cols),
       rows: fc.array(row, { minLength: 1, maxLength: 30 }),
       txs: fc.array(fc.array(op, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 12 }),
@@ -63,11 +67,15 @@ describe('fidelity, property-based: generated tables through real jobs, four dir
         try {
           const names = sc.cols.map((c, i) => `c${i}_${c.id}`);
           for (const c of sc.cols) for (const s of c.setup ?? []) await src.query(s);
-          await src.query(`CREATE TABLE t (id int PRIMARY KEY, ${sc.cols.map((c, i) => `${ident(from, names[i]!)} ${c.type}`).join(', ')})${from === 'mysql' ? ' DEFAULT CHARSET=utf8mb4' : ''}`);
+          // int+text: a second key column whose value is derived from the id (long enough to need a text key on MariaDB).
+          const keyCols = sc.key === 'int+text' ? `id int, k varchar(300), PRIMARY KEY (id, k), ` : sc.key === 'none' ? 'id int, ' : 'id int PRIMARY KEY, ';
+          await src.query(`CREATE TABLE t (${keyCols}${sc.cols.map((c, i) => `${ident(from, names[i]!)} ${c.type}`).join(', ')})${from === 'mysql' ? ' DEFAULT CHARSET=utf8mb4' : ''}`);
           const live = new Set<number>();
           let nextId = 1;
-          const insert = (id: number, values: (string | null)[]) =>
-            `INSERT INTO t (id, ${names.map((n) => ident(from, n)).join(', ')}) VALUES (${id}, ${values.map((v) => v ?? 'NULL').join(', ')})`;
+          const kText = (id: number) => `'${'k'.repeat(200)}-${id}'`;
+          const insert = (id: number, values: (string | null)[]) => sc.key === 'int+text'
+            ? `INSERT INTO t (id, k, ${names.map((n) => ident(from, n)).join(', ')}) VALUES (${id}, ${kText(id)}, ${values.map((v) => v ?? 'NULL').join(', ')})`
+            : `INSERT INTO t (id, ${names.map((n) => ident(from, n)).join(', ')}) VALUES (${id}, ${values.map((v) => v ?? 'NULL').join(', ')})`;
           for (const r of sc.rows) { await src.query(insert(nextId, r)); live.add(nextId++); }
 
           const srcSchema = from === 'postgres' ? 'public' : src.database;
@@ -120,7 +128,7 @@ describe('fidelity, property-based: generated tables through real jobs, four dir
               if (j.status !== 'RUNNING') { diff.unshift(`job ${j.status}: ${j.error}`); break; }
               await new Promise((r) => setTimeout(r, 500));
             }
-            expect(diff.slice(0, 10), `${from} -> ${to}, columns ${sc.cols.map((c) => c.type).join(', ')}`).toEqual([]);
+            expect(diff.slice(0, 10), `${from} -> ${to}, key ${sc.key}, columns ${sc.cols.map((c) => c.type).join(', ')}`).toEqual([]);
             expect((await getJob(gw.url, job.id)).status).toBe('RUNNING');
           } finally {
             await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
