@@ -128,11 +128,20 @@ describe('job lifecycle', () => {
     const dst = await pgDatabase(inject('pgUrl'), uniq('mig_dst')); handles.push(dst);
     await src.query(ITEMS.create(src));
     await src.query(ITEMS.fill(src, 50_000));
-    const job = await createJob(gw.url, { name: uniq('migration'), type: 'MIGRATION', source: endpoint(src), destination: endpoint(dst), tables: [{ schema: src.database }], parallelWorkers: 2, chunkRows: 5000 });
+    const job = await createJob(gw.url, { name: uniq('migration'), type: 'MIGRATION', source: endpoint(src), destination: endpoint(dst), tables: [{ schema: src.database }], parallelWorkers: 2, chunkRows: 2500 });
     expect(job.type).toBe('MIGRATION');
-    // Changes during the snapshot are part of the catch-up.
+    // Changes during the snapshot are part of the catch-up; changes after its end position are not (the migration
+    // catches up to where the source was when the snapshot finished). So the writer stops while chunks are still
+    // being copied: a writer still running when the snapshot ended (a slow, loaded machine) made this test expect
+    // rows the migration rightly left out.
     const writer = startWriter(src, 'items', { firstNewId: 50_001, maxId: 50_000, durationMs: 1000, seed: 11 });
-    const stats = await writer.done;
+    let seen: any;
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 10))) {
+      seen = (await gql(gw.url, `query($id: ID!) { job(id: $id) { status progress { phase chunksDone chunksTotal } } }`, { id: job.id })).body.data.job;
+      if (seen.progress.chunksDone >= 1 || !['pending', 'snapshot'].includes(seen.progress.phase) || seen.status !== 'RUNNING') break;
+    }
+    const stats = await writer.stop();
+    expect(seen.progress, 'the writer stopped while the snapshot was still copying').toMatchObject({ phase: 'snapshot' });
     const done = await waitJob(gw.url, job.id, (j) => j.status !== 'RUNNING', 90_000, 'migration complete');
     expect(done).toMatchObject({ status: 'COMPLETE', udupStatus: 'complete', error: null });
     expect(done.progress).toMatchObject({ phase: 'complete', percent: 100 });
