@@ -111,15 +111,24 @@ export interface GeneratedColumn {
 export interface RelationAttributes {
   attnums: Map<string, number>;
   generated: GeneratedColumn[];
+  /**
+   * Columns whose existing rows PostgreSQL fills without logging a row change when the column is
+   * added (a DEFAULT, an identity, a generated expression): name -> the clause, as the catalog shows it now.
+   */
+  filled: Map<string, string>;
 }
 
-interface GeneratedRow { name: string; attnum: number; expr: string | null; refs: string[] | null; typid: string | number; typmod: string | number; attnotnull: boolean }
+interface GeneratedRow {
+  name: string; attnum: number; expr: string | null; refs: string[] | null; typid: string | number; typmod: string | number; attnotnull: boolean;
+  def: string | null; identity: string;
+}
 
 export async function loadRelationAttributes(q: Queryable, relOid: number): Promise<RelationAttributes> {
   let rows: GeneratedRow[];
   try {
     rows = (await q.query<GeneratedRow>(
       `SELECT a.attname::text AS name, a.attnum::int AS attnum, a.atttypid::int8 AS typid, a.atttypmod AS typmod, a.attnotnull,
+              pg_get_expr(d.adbin, d.adrelid) AS def, a.attidentity::text AS identity,
               CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END AS expr,
               CASE WHEN a.attgenerated <> '' THEN ARRAY(
                 SELECT r.attname::text FROM pg_depend dp JOIN pg_attribute r ON r.attrelid = dp.refobjid AND r.attnum = dp.refobjsubid
@@ -132,9 +141,16 @@ export async function loadRelationAttributes(q: Queryable, relOid: number): Prom
   } catch (err) {
     // PostgreSQL 10 and 11 have no attgenerated, and no generated columns.
     if ((err as { code?: string }).code !== '42703') throw err;
-    return { attnums: new Map(), generated: [] };
+    return { attnums: new Map(), generated: [], filled: new Map() };
+  }
+  const filled = new Map<string, string>();
+  for (const r of rows) {
+    if (r.expr !== null) filled.set(r.name, `GENERATED ALWAYS AS (${r.expr}) STORED`);
+    else if (r.identity === 'a' || r.identity === 'd') filled.set(r.name, `GENERATED ${r.identity === 'a' ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY`);
+    else if (r.def !== null && !/^NULL(::[\w\s."]+)?$/i.test(r.def)) filled.set(r.name, `DEFAULT ${r.def}`);
   }
   return {
+    filled,
     attnums: new Map(rows.map((r) => [r.name, r.attnum])),
     generated: rows.filter((r) => r.expr !== null).map((r) => ({
       name: r.name, attnum: r.attnum, expr: r.expr!, refs: r.refs ?? [], oid: Number(r.typid), typmod: Number(r.typmod), notNull: r.attnotnull,

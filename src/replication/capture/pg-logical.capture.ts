@@ -464,7 +464,7 @@ export class PgLogicalCapture implements CaptureSource {
    */
   private async loadBaseline(snapshotName?: string): Promise<SchemaBaseline> {
     const client = await this.pool.connect();
-    let res: pg.QueryResult<{ oid: string; schema: string; table: string; names: string[]; types: string[]; labels: string[] }>;
+    let res: pg.QueryResult<{ oid: string; schema: string; table: string; names: string[]; types: string[]; labels: string[]; attnums: number[] }>;
     try {
       if (snapshotName) {
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -472,7 +472,7 @@ export class PgLogicalCapture implements CaptureSource {
       }
       res = await client.query(
       `SELECT c.oid::int8 AS oid, pt.schemaname::text AS schema, pt.tablename::text AS table,
-              array_agg(a.attname::text ORDER BY a.attnum) AS names,
+              array_agg(a.attname::text ORDER BY a.attnum) AS names, array_agg(a.attnum::int ORDER BY a.attnum) AS attnums,
               array_agg(COALESCE((SELECT string_agg(e.enumlabel::text, E'\\x01' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = a.atttypid), '') ORDER BY a.attnum) AS labels,
               array_agg(format_type(a.atttypid, NULLIF(a.atttypmod, -1)) ORDER BY a.attnum) AS types
          FROM pg_publication_tables pt
@@ -494,7 +494,9 @@ export class PgLogicalCapture implements CaptureSource {
     for (const r of res.rows) {
       const labels = new Map<string, string[]>();
       r.names.forEach((n, i) => { if (r.labels[i]) labels.set(n, r.labels[i]!.split('\x01')); });
-      out.set(Number(r.oid), { schema: r.schema, table: r.table, types: new Map(r.names.map((n, i) => [n, r.types[i]!])), labels });
+      out.set(Number(r.oid), { schema: r.schema, table: r.table, types: new Map(r.names.map((n, i) => [n, r.types[i]!])), labels,
+        attnums: new Map(r.names.map((n, i) => [n, Number(r.attnums[i])])),
+      });
     }
     return out;
   }

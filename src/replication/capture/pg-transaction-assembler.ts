@@ -47,10 +47,14 @@ interface RelationState {
   wireSignature: string;
   /** Generated columns the wire leaves out, computed for each after image (pg-generated.ts). */
   generated?: GeneratedPlan;
+  /** Attribute numbers of the columns (catalog read when described): a renamed column keeps its number. */
+  attnums: Map<string, number>;
+  /** Columns whose existing rows the source fills when they are added (RelationAttributes.filled). */
+  filled: Map<string, string>;
 }
 
 /** Columns of a relation as the catalog showed them when the run started (name -> type text). */
-export type SchemaBaseline = Map<number, { schema: string; table: string; types: Map<string, string>; labels?: Map<string, string[]> }>;
+export type SchemaBaseline = Map<number, { schema: string; table: string; types: Map<string, string>; labels?: Map<string, string[]>; attnums?: Map<string, number> }>;
 
 interface OpenTransaction {
   xid: number;
@@ -242,6 +246,7 @@ export class PgTransactionAssembler {
     const known = prev
       ? { schema: prev.schema, table: prev.table, types: new Map(prev.columns.map((c) => [c.name, c.sourceType])) }
       : this.opts.baseline.get(next.oid);
+    const knownAttnums = prev ? prev.attnums : known?.attnums;
     // Existed at the start but its columns back then are unknown: this message is the baseline.
     if (!prev && known && !this.opts.baselineExact) return [];
     const target = quoteTable(next.schema, next.table);
@@ -256,28 +261,7 @@ export class PgTransactionAssembler {
       if (known.schema !== next.schema) out.push(`ALTER TABLE ${quoteTable(known.schema, known.table)} SET SCHEMA ${quoteIdent(next.schema)}`);
       if (known.table !== next.table) out.push(`ALTER TABLE ${quoteTable(next.schema, known.table)} RENAME TO ${quoteIdent(next.table)}`);
     }
-    const nextNames = new Set(next.columns.map((c) => c.name));
-    // A renamed column keeps its place and type: the relation message shows an old name gone and a new one
-    // at the same position. Replicated as a rename (values kept), never as a drop plus an empty new column.
-    const knownNames = [...known.types.keys()];
-    const renamedFrom = new Map<string, string>();
-    knownNames.forEach((name, i) => {
-      const now = next.columns[i];
-      if (!nextNames.has(name) && now && !known.types.has(now.name) && known.types.get(name) === now.sourceType) renamedFrom.set(now.name, name);
-    });
-    // Every column change of one relation message goes out as ONE statement: the event's columns are the shape
-    // after all of them, so an applier that took them one statement at a time would add a column that a later
-    // rename in the same message still has to create from its old name (and lose that column's values).
-    const clauses: string[] = [];
-    for (const [to, from] of renamedFrom) clauses.push(`RENAME COLUMN ${quoteIdent(from)} TO ${quoteIdent(to)}`);
-    const renamed = new Set(renamedFrom.values());
-    for (const name of knownNames) if (!nextNames.has(name) && !renamed.has(name)) clauses.push(`DROP COLUMN ${quoteIdent(name)}`);
-    for (const c of next.columns) {
-      if (renamedFrom.has(c.name)) continue;
-      const was = known.types.get(c.name);
-      if (was === undefined) clauses.push(`ADD COLUMN ${quoteIdent(c.name)} ${c.sourceType}`);
-      else if (was !== c.sourceType) clauses.push(`ALTER COLUMN ${quoteIdent(c.name)} TYPE ${c.sourceType}`);
-    }
+    const clauses = columnClauses({ types: known.types, attnums: knownAttnums }, next);
     if (clauses.length) out.push(`ALTER TABLE ${target} ${clauses.join(', ')}`);
     return out;
   }
@@ -311,7 +295,12 @@ export class PgTransactionAssembler {
     // The primary key names rows; under FULL identity pgoutput flags every column, so it cannot tell us.
     const names = new Set(columns.map((c) => c.name));
     const key = pk.length && pk.every((k) => names.has(k)) ? pk : msg.replicaIdentity === 'full' ? [] : msg.keyColumns;
-    return { oid: msg.relationOid, schema: msg.schema, table: msg.name, identity: msg.replicaIdentity, columns, key, wireSignature, generated };
+    const attnums = new Map<string, number>();
+    for (const c of columns) { const n = attrs.attnums.get(c.name); if (n !== undefined) attnums.set(c.name, n); }
+    return {
+      oid: msg.relationOid, schema: msg.schema, table: msg.name, identity: msg.replicaIdentity, columns, key, wireSignature, generated,
+      attnums, filled: attrs.filled,
+    };
   }
 
   private onRow(op: Operation, rel: Pgoutput.MessageRelation, before: Record<string, unknown> | null, after: Record<string, unknown> | null, keyOnly: boolean): void {
@@ -384,6 +373,86 @@ export class PgTransactionAssembler {
   private included(st: RelationState): boolean {
     return matchesFilter(this.opts.tables, st.schema, st.table);
   }
+}
+
+/**
+ * The column clauses of the one ALTER TABLE that turns `known` into `next`.
+ *
+ * Columns are matched by attribute number where the catalog knew it on both
+ * sides: PostgreSQL keeps a column's number through RENAME and ALTER TYPE and
+ * gives an added column a new one, so a rename, a type change (or both at
+ * once) and a drop plus an add are told apart exactly. Where a number is
+ * unknown (the catalog read at decode time no longer has that name), a column
+ * gone and a new one at the same position with the same type is taken as a
+ * rename; with another type the statement says it cannot tell, and the
+ * applier refuses it (the job fails quoting it) rather than guess.
+ *
+ * A column added with a value for the rows it already has (a DEFAULT, an
+ * identity, a generated expression) carries that clause: PostgreSQL logs no
+ * row change for the fill, so the applier refuses it too, instead of leaving
+ * NULLs at the destination.
+ */
+function columnClauses(known: { types: Map<string, string>; attnums?: Map<string, number> }, next: RelationState): string[] {
+  const nextNames = new Set(next.columns.map((c) => c.name));
+  const knownNames = [...known.types.keys()];
+  const gone = knownNames.filter((n) => !nextNames.has(n));
+  const added = next.columns.filter((c) => !known.types.has(c.name));
+  const renamedFrom = new Map<string, string>();
+  const unsure: string[] = [];
+  const byAttnum = new Map<number, string>();
+  for (const c of added) { const n = next.attnums.get(c.name); if (n !== undefined) byAttnum.set(n, c.name); }
+  for (const name of gone) {
+    const n = known.attnums?.get(name);
+    const to = n === undefined ? undefined : byAttnum.get(n);
+    if (to !== undefined) { renamedFrom.set(to, name); byAttnum.delete(n!); }
+  }
+  // A gone column whose number the catalog no longer had (renamed again before it was read) still lies between
+  // its neighbours' numbers; a column added since has a number above every one then in use. So a new name whose
+  // number falls below a later neighbour's is that old column, renamed (matched in order where several are).
+  const numbers = knownNames.map((n) => known.attnums?.get(n));
+  const runs = new Map<string, { names: string[]; lower: number; upper: number }>();
+  knownNames.forEach((name, i) => {
+    if (numbers[i] !== undefined || nextNames.has(name)) return;
+    const lower = Math.max(0, ...numbers.slice(0, i).filter((x): x is number => x !== undefined));
+    const upper = numbers.slice(i + 1).find((x): x is number => x !== undefined);
+    if (upper === undefined) return;
+    const run = runs.get(`${lower}:${upper}`) ?? { names: [], lower, upper };
+    run.names.push(name);
+    runs.set(`${lower}:${upper}`, run);
+  });
+  for (const run of runs.values()) {
+    const inside = [...byAttnum.keys()].filter((a) => a > run.lower && a < run.upper).sort((a, b) => a - b);
+    if (inside.length !== run.names.length) continue;
+    inside.forEach((a, k) => { renamedFrom.set(byAttnum.get(a)!, run.names[k]!); byAttnum.delete(a); });
+  }
+  const matched = new Set(renamedFrom.values());
+  gone.forEach((name) => {
+    if (matched.has(name)) return;
+    const i = knownNames.indexOf(name);
+    const now = next.columns[i];
+    if (!now || known.types.has(now.name) || renamedFrom.has(now.name)) return;
+    // Both numbers known and different: a drop and an add, exactly.
+    if (known.attnums?.get(name) !== undefined && next.attnums.get(now.name) !== undefined) return;
+    if (known.types.get(name) === now.sourceType) renamedFrom.set(now.name, name);
+    else unsure.push(`REPLACE COLUMN ${quoteIdent(name)} ${known.types.get(name)} WITH ${quoteIdent(now.name)} ${now.sourceType} (a rename with a type change, or a drop and an add: cannot tell which)`);
+  });
+  if (unsure.length) return unsure;
+  // Every column change of one relation message goes out as ONE statement: the event's columns are the shape
+  // after all of them, so an applier that took them one statement at a time would add a column that a later
+  // rename in the same message still has to create from its old name (and lose that column's values).
+  const clauses: string[] = [];
+  for (const [to, from] of renamedFrom) clauses.push(`RENAME COLUMN ${quoteIdent(from)} TO ${quoteIdent(to)}`);
+  const renamed = new Set(renamedFrom.values());
+  for (const name of gone) if (!renamed.has(name)) clauses.push(`DROP COLUMN ${quoteIdent(name)}`);
+  for (const c of next.columns) {
+    const from = renamedFrom.get(c.name);
+    const was = known.types.get(from ?? c.name);
+    if (was === undefined) {
+      const fill = next.filled.get(c.name);
+      clauses.push(`ADD COLUMN ${quoteIdent(c.name)} ${c.sourceType}${fill ? ` ${fill}` : ''}`);
+    } else if (was !== c.sourceType) clauses.push(`ALTER COLUMN ${quoteIdent(c.name)} TYPE ${c.sourceType}`);
+  }
+  return clauses;
 }
 
 /**

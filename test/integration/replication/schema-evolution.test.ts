@@ -59,10 +59,9 @@ describe('schema evolution while streaming', () => {
       } else {
         await src.query('ALTER TABLE t RENAME COLUMN note TO remark');
         await src.query('ALTER TABLE t ALTER COLUMN n TYPE bigint');
-        await src.query('ALTER TABLE t RENAME COLUMN label TO title');
         // pgoutput shows the table's shape only with its next row: a rename and a type change of the same column
-        // with no row between would look like a drop and an add (docs/consistency.md, "Schema changes").
-        await src.query(`UPDATE t SET amount = amount WHERE id = 2`);
+        // with no row between reach the capture as one change, told from a drop plus an add by attribute number.
+        await src.query('ALTER TABLE t RENAME COLUMN label TO title');
         await src.query('ALTER TABLE t ALTER COLUMN title TYPE varchar(100), ALTER COLUMN amount TYPE decimal(14,2)');
       }
       await src.query(`INSERT INTO t VALUES (4, 1099511627776, '${'w'.repeat(80)}', 123456789012.34, 'd')`);
@@ -82,6 +81,31 @@ describe('schema evolution while streaming', () => {
       await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
     });
   }
+
+  it('PostgreSQL: a drop and an add of the same type at the same place stay a drop and an add; ADD COLUMN ... DEFAULT fails the job quoting it', async () => {
+    const src = await pgDatabase(inject('pgUrl'), uniq('se_da_src')); handles.push(src);
+    const dst = await pgDatabase(inject('pgUrl'), uniq('se_da_dst')); handles.push(dst);
+    await src.query('CREATE TABLE t (id int PRIMARY KEY, old_note text)');
+    await src.query(`INSERT INTO t VALUES (1, 'kept?'), (2, 'kept?')`);
+    const job = await createJob(gw.url, { name: uniq('evolve_da'), type: 'SYNCHRONOUS', source: endpoint(src), destination: endpoint(dst), tables: [{ schema: 'public', tables: ['t'] }] });
+    await waitJob(gw.url, job.id, (j) => j.progress.phase === 'streaming', 60_000, 'streaming');
+    await src.query(`UPDATE t SET old_note = 'seen' WHERE id = 2`);
+    await waitFor(() => read(dst, 't', ['id', 'old_note']).catch(() => []), (r) => r.join() === '1|kept?,2|seen', 30_000, 'streaming rows');
+    // No row between: the relation message shows old_note gone and new_note (text, 2nd place) new.
+    await src.query('ALTER TABLE t DROP COLUMN old_note');
+    await src.query('ALTER TABLE t ADD COLUMN new_note text');
+    await src.query(`INSERT INTO t VALUES (3, 'fresh')`);
+    await waitFor(() => read(dst, 't', ['id', 'new_note']).catch(() => []), (r) => r.join() === '1|~,2|~,3|fresh', 30_000, 'drop + add');
+    expect(await read(dst, 't', ['id', 'new_note'])).toEqual(await read(src, 't', ['id', 'new_note']));
+
+    // A DEFAULT fills the existing rows on the source without a row change: refused, not left NULL.
+    await src.query('ALTER TABLE t ADD COLUMN z integer DEFAULT 7');
+    await src.query(`INSERT INTO t VALUES (4, 'after', 8)`);
+    const failed = await waitJob(gw.url, job.id, (j) => j.status !== 'RUNNING', 30_000, 'failed');
+    expect(failed.status).toBe('FAILED');
+    expect(failed.error).toContain('ADD COLUMN "z" integer DEFAULT 7');
+    await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
+  });
 
   it('MariaDB RENAME COLUMN (or CHANGE to another name) fails the job quoting the statement', async () => {
     const src = await mariaDatabase(inject('mariaUrl'), uniq('se_rn_src')); handles.push(src);

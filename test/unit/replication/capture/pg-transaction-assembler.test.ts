@@ -26,7 +26,7 @@ function catalog(types: PgTypeInfo[], keys: Record<number, string[]> = {}): Cata
     },
     async notNull(relOid: number) { return new Map((keys[relOid] ?? []).map((k) => [k, true] as [string, boolean])); },
     async key(relOid: number) { return keys[relOid] ?? []; },
-    async relationAttributes() { return { attnums: new Map<string, number>(), generated: [] }; },
+    async relationAttributes() { return { attnums: new Map<string, number>(), generated: [], filled: new Map<string, string>() }; },
     async fillGenerated() { /* no generated columns in these relations */ },
   };
   return c;
@@ -125,6 +125,42 @@ describe('PgTransactionAssembler', () => {
     const dropped = relation(16384, 'items', [column('id', 23), column('title', 25), column('_change_selector', 25)]);
     const [t3] = await feed(a, [begin(7, '0/D0'), dropped, commit('0/D0', '0/E0')]);
     expect(t3!.events.map((e) => e.ddl)).toEqual(['ALTER TABLE "public"."items" DROP COLUMN "qty"']);
+  });
+
+  it('tells a rename with a type change from a drop plus an add by attribute number, and refuses to guess without one', async () => {
+    // The catalog as it is when each relation message is decoded: attribute numbers and fills by name.
+    const attrs = { attnums: new Map<string, number>([['id', 1], ['name', 2], ['_change_selector', 3]]), filled: new Map<string, string>() };
+    const cat = { ...catalog([INT4, TEXT], { 16384: ['id'] }), async relationAttributes() { return { attnums: new Map(attrs.attnums), generated: [], filled: new Map(attrs.filled) }; } };
+    const a = assembler({}, cat);
+    await feed(a, [begin(4, '0/70'), ITEMS, commit('0/70', '0/80')]);
+    // name (attnum 2) renamed to title and retyped to integer, no row in between: one statement, rename then type.
+    attrs.attnums = new Map([['id', 1], ['title', 2], ['_change_selector', 3]]);
+    const retyped = relation(16384, 'items', [column('id', 23), column('title', 23), column('_change_selector', 25)]);
+    const [t1] = await feed(a, [begin(5, '0/90'), retyped, commit('0/90', '0/A0')]);
+    expect(t1!.events.map((e) => e.ddl)).toEqual(['ALTER TABLE "public"."items" RENAME COLUMN "name" TO "title", ALTER COLUMN "title" TYPE integer']);
+    // _change_selector dropped and "tag" (same type, same place, a new attribute number) added: a drop and an add.
+    attrs.attnums = new Map([['id', 1], ['title', 2], ['tag', 4]]);
+    attrs.filled = new Map([['tag', "DEFAULT 'x'::text"]]);
+    const swapped = relation(16384, 'items', [column('id', 23), column('title', 23), column('tag', 25)]);
+    const [t2] = await feed(a, [begin(6, '0/B0'), swapped, commit('0/B0', '0/C0')]);
+    expect(t2!.events.map((e) => e.ddl)).toEqual([`ALTER TABLE "public"."items" DROP COLUMN "_change_selector", ADD COLUMN "tag" text DEFAULT 'x'::text`]);
+    // The catalog no longer knows the new name (renamed again since): same place, another type -> cannot tell.
+    attrs.attnums = new Map([['id', 1], ['title', 2]]);
+    attrs.filled = new Map();
+    const unknown = relation(16384, 'items', [column('id', 23), column('title', 23), column('label', 23)]);
+    const [t3] = await feed(a, [begin(7, '0/D0'), unknown, commit('0/D0', '0/E0')]);
+    expect(t3!.events.map((e) => e.ddl)).toEqual(['ALTER TABLE "public"."items" REPLACE COLUMN "tag" text WITH "label" integer (a rename with a type change, or a drop and an add: cannot tell which)']);
+  });
+
+  it('places a column the catalog no longer named between its neighbours\' attribute numbers', async () => {
+    // Decoding lags: when the first message is described, "name" (attnum 2) is already renamed to "title".
+    const attrs = { attnums: new Map<string, number>([['id', 1], ['title', 2], ['_change_selector', 3]]) };
+    const cat = { ...catalog([INT4, TEXT], { 16384: ['id'] }), async relationAttributes() { return { attnums: new Map(attrs.attnums), generated: [], filled: new Map<string, string>() }; } };
+    const a = assembler({}, cat);
+    await feed(a, [begin(4, '0/70'), ITEMS, commit('0/70', '0/80')]);
+    const retyped = relation(16384, 'items', [column('id', 23), column('title', 23), column('_change_selector', 25)]);
+    const [t1] = await feed(a, [begin(5, '0/90'), retyped, commit('0/90', '0/A0')]);
+    expect(t1!.events.map((e) => e.ddl)).toEqual(['ALTER TABLE "public"."items" RENAME COLUMN "name" TO "title", ALTER COLUMN "title" TYPE integer']);
   });
 
   it('takes the first relation message of a run as the truth unless the baseline is exact', async () => {
