@@ -1,50 +1,49 @@
 /**
  * Streaming apply through a running SYNCHRONOUS job, in rows/s, against
- * PostgreSQL's native logical replication in the same run.
+ * native replication in the same run: PostgreSQL logical replication
+ * (`CREATE SUBSCRIPTION`) for a PostgreSQL destination, a MariaDB replica
+ * (`CHANGE MASTER TO ... MASTER_LOG_FILE/POS`, one SQL thread) for a MariaDB
+ * destination.
  *
- * Topology (all private servers): source PostgreSQL cluster A, destination
- * cluster B, MariaDB source, Redis, and a separate cluster for Tributary's
- * own metadata (so its bookkeeping does not land on either side).
+ * Topology (all private servers): PostgreSQL clusters A (source) and B
+ * (destination), MariaDB servers M1 (source) and M2 (destination / replica),
+ * Redis, and a PostgreSQL cluster for Tributary's own metadata.
  *
- *   - native: `CREATE PUBLICATION` on A, `CREATE SUBSCRIPTION` on B (default
- *     options, initial copy), wait until the table is synced;
- *   - Tributary PG->PG and MariaDB->PG: a SYNCHRONOUS job through an
- *     in-process App; wait until the snapshot is done and the job streams.
+ * Workload, identical for every system: BENCH_APPLY_ROWS (default 100,000)
+ * row changes in transactions of BENCH_TX_ROWS rows (default 1,000): half
+ * multi-row INSERTs of new rows, half UPDATEs of rows present before, then a
+ * marker row. The writer is `psql` / `mariadb` in its own process (as an
+ * application would be: it shares neither Tributary's event loop nor its CPU
+ * accounting). Timed from the writer's start until the destination holds the
+ * marker and the expected row and update counts. Each system runs alone.
  *
- * Then, identically for each: BENCH_APPLY_ROWS (default 100,000) row changes
- * on the source in transactions of 1,000 rows — half multi-row INSERTs of new
- * rows, half UPDATEs of snapshot rows — then one marker row. Timed from the
- * first source write until the destination holds the marker and the expected
- * row and update counts. Each system runs alone (the previous one is stopped
- * first). Rows/s = row changes / that time.
+ * Reported per run: rows/s, catch-up after the writer finished, and the CPU
+ * seconds each party used (Tributary's process, source server, destination
+ * server, Redis, metadata server), since on 2 shared cores the CPU a system
+ * needs per change is what decides its throughput, whatever the load.
  *
  * Run alone: `node bin/run-ts.js bench/apply.bench.ts` (prints JSON), or call run().
  */
 import { pathToFileURL } from 'node:url';
 import { startMariadb, startPostgres, startRedis, type PrivateServer } from '../src/devtools/private-servers.ts';
 import {
-  createJob, createMariaDb, createPgDb, deleteJob, endpoint, envInt, fillMaria, fillPg, getJob, ITEMS_MARIA, ITEMS_PG, ratio3, round, sleep,
-  startGateway, waitJob, waitUntil, type BenchGateway, type BenchResult, type PgDb,
+  cpuMeter, createJob, createMariaDb, createPgDb, deleteJob, endpoint, envInt, fillMaria, fillPg, getJob, ITEMS_MARIA, ITEMS_PG, loadAverage,
+  processTreeCpuSeconds, ratio3, round, selfCpuSeconds, sleep, startGateway, waitJob, waitUntil, writeFromClient, type BenchGateway, type BenchResult, type MariaDb, type PgDb,
 } from './support/harness.ts';
 
 export type { BenchResult };
 
-const TX_ROWS = 1000;
+type Engine = 'pg' | 'maria';
 
-interface Workload {
-  /** Rows present before streaming starts (ids 1..base). */
-  base: number;
-  /** Row changes streamed: base updates + base inserts. */
-  changes: number;
-}
+interface Workload { base: number; changes: number; txRows: number }
 
 /** The streamed changes as SQL statements, one transaction each, for either engine. */
-function statements(kind: 'pg' | 'maria', w: Workload): string[] {
+function statements(kind: Engine, w: Workload): string[] {
   const out: string[] = [];
   const fill = kind === 'pg' ? fillPg : fillMaria;
   // Interleave insert and update transactions, as a live source would.
-  for (let f = 1; f <= w.base; f += TX_ROWS) {
-    const t = Math.min(w.base, f + TX_ROWS - 1);
+  for (let f = 1; f <= w.base; f += w.txRows) {
+    const t = Math.min(w.base, f + w.txRows - 1);
     out.push(fill(w.base + f, w.base + t));
     out.push(`UPDATE items SET qty = qty + 1, note = 'u' WHERE id BETWEEN ${f} AND ${t}`);
   }
@@ -52,31 +51,52 @@ function statements(kind: 'pg' | 'maria', w: Workload): string[] {
   return out;
 }
 
-/** Runs the workload on the source and waits for the destination; returns timings in ms. */
-async function timeStream(w: Workload, kind: 'pg' | 'maria', exec: (sql: string) => Promise<unknown>, dst: PgDb, table: string, timeoutMs = 20 * 60_000) {
+interface Dest { kind: Engine; counts(): Promise<{ marker: number; n: number; u: number }> }
+
+const pgDest = (db: PgDb, table: string): Dest => ({
+  kind: 'pg',
+  counts: async () => (await db.q<{ marker: number; n: number; u: number }>(
+    `SELECT count(*) FILTER (WHERE id = -1)::int AS marker, count(*)::int AS n, count(*) FILTER (WHERE note = 'u')::int AS u FROM ${table}`))[0]!,
+});
+const mariaDest = (db: MariaDb, table: string): Dest => ({
+  kind: 'maria',
+  counts: async () => {
+    const r = (await db.q<{ marker: string; n: string; u: string }>(`SELECT COALESCE(SUM(id = -1), 0) AS marker, COUNT(*) AS n, COALESCE(SUM(note = 'u'), 0) AS u FROM ${table}`))[0]!;
+    return { marker: Number(r.marker), n: Number(r.n), u: Number(r.u) };
+  },
+});
+
+interface Timing { writeMs: number; totalMs: number; cpu: Record<string, number>; load: number }
+
+/** Runs the workload from a client process and waits for the destination; timings in ms, CPU in s. */
+async function timeStream(w: Workload, src: { kind: Engine; port: number; db: string }, dst: Dest, cpuParties: Record<string, () => number>, timeoutMs = 20 * 60_000): Promise<Timing> {
+  const sql = statements(src.kind, w);
+  const meter = cpuMeter(cpuParties);
   const t0 = performance.now();
-  for (const s of statements(kind, w)) await exec(s);
-  const written = performance.now();
-  await waitUntil(() => dst.q<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE id = -1`), (r) => r[0]!.n === 1, timeoutMs, 'marker row', 20);
+  const writeMs = await writeFromClient(src.kind, src.port, src.db, sql);
   const expectRows = 2 * w.base + 1;
-  const done = await waitUntil(
-    () => dst.q<{ n: number; u: number }>(`SELECT count(*)::int AS n, count(*) FILTER (WHERE note = 'u')::int AS u FROM ${table}`),
-    (r) => r[0]!.n === expectRows && r[0]!.u === w.base, timeoutMs, 'row and update counts', 20);
-  return { writeMs: written - t0, totalMs: done.at - t0 };
+  const done = await waitUntil(() => dst.counts(), (r) => r.marker === 1 && r.n === expectRows && r.u === w.base, timeoutMs, 'destination caught up', 20);
+  return { writeMs, totalMs: done.at - t0, cpu: meter.stop(), load: loadAverage() };
 }
 
 export async function run(): Promise<BenchResult[]> {
-  const changes = Math.max(2 * TX_ROWS, envInt('BENCH_APPLY_ROWS', 100_000));
+  const changes = Math.max(2_000, envInt('BENCH_APPLY_ROWS', 100_000));
+  const txRows = envInt('BENCH_TX_ROWS', 1000);
   const lanes = envInt('BENCH_LANES', 2);
-  const w: Workload = { base: Math.floor(changes / 2 / TX_ROWS) * TX_ROWS, changes: 0 };
+  const only = (process.env.BENCH_APPLY_PATHS ?? 'pg:pg,maria:pg,pg:maria,maria:maria').split(',');
+  const w: Workload = { base: Math.floor(changes / 2 / txRows) * txRows, changes: 0, txRows };
   w.changes = 2 * w.base;
   const servers: PrivateServer[] = [];
   let gw: BenchGateway | undefined;
   try {
-    const [pgA, pgB, pgMeta, maria, redis] = await Promise.all([startPostgres(), startPostgres(), startPostgres(), startMariadb({ serverId: 1 }), startRedis()]);
-    servers.push(pgA, pgB, pgMeta, maria, redis);
+    const [pgA, pgB, pgMeta, m1, m2, redis] = await Promise.all([
+      startPostgres(), startPostgres(), startPostgres(), startMariadb({ serverId: 1 }), startMariadb({ serverId: 2 }), startRedis(),
+    ]);
+    servers.push(pgA, pgB, pgMeta, m1, m2, redis);
+    const cpuOf = (s: PrivateServer) => () => processTreeCpuSeconds(s.pid());
+    const nativeParties = (src: PrivateServer, dst: PrivateServer) => ({ bench: selfCpuSeconds, source: cpuOf(src), destination: cpuOf(dst) });
 
-    // --- native logical replication A -> B
+    // --- native PostgreSQL logical replication A -> B
     const nSrc = await createPgDb(pgA, 'native_src');
     const nDst = await createPgDb(pgB, 'native_dst');
     await nSrc.q(ITEMS_PG); await nSrc.q(fillPg(1, w.base));
@@ -85,61 +105,85 @@ export async function run(): Promise<BenchResult[]> {
     await nDst.q(`CREATE SUBSCRIPTION bench_sub CONNECTION 'host=127.0.0.1 port=${pgA.port} dbname=${nSrc.name} user=postgres' PUBLICATION bench_pub`);
     await waitUntil(() => nDst.q<{ n: number }>(`SELECT count(*)::int AS n FROM pg_subscription_rel WHERE srsubstate <> 'r'`), (r) => r[0]!.n === 0, 120_000, 'subscription sync', 100);
     await waitUntil(() => nDst.q<{ n: number }>('SELECT count(*)::int AS n FROM items'), (r) => r[0]!.n === w.base, 120_000, 'initial copy', 100);
-    const native = await timeStream(w, 'pg', (s) => nSrc.q(s), nDst, 'items');
+    const nativePg = await timeStream(w, { kind: 'pg', port: pgA.port, db: nSrc.name }, pgDest(nDst, 'items'), nativeParties(pgA, pgB));
     await nDst.q('DROP SUBSCRIPTION bench_sub');
     await nSrc.close(); await nDst.close();
 
+    // --- native MariaDB replica M1 -> M2 (file/position, one SQL thread)
+    let nativeMaria: Timing | undefined;
+    if (only.some((p) => p.endsWith(':maria'))) {
+      const rSrc = await createMariaDb(m1, 'native_msrc');
+      await rSrc.q(ITEMS_MARIA); await rSrc.q(fillMaria(1, w.base));
+      const rDst = await createMariaDb(m2, 'native_msrc');
+      await rDst.q(ITEMS_MARIA); await rDst.q(fillMaria(1, w.base));
+      const [status] = await rSrc.q<{ File: string; Position: number }>('SHOW MASTER STATUS');
+      await rDst.q(`CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${m1.port}, MASTER_USER='root', MASTER_PASSWORD='', MASTER_LOG_FILE='${status!.File}', MASTER_LOG_POS=${status!.Position}, MASTER_USE_GTID=no`);
+      await rDst.q('START SLAVE');
+      nativeMaria = await timeStream(w, { kind: 'maria', port: m1.port, db: rSrc.name }, mariaDest(rDst, 'items'), nativeParties(m1, m2));
+      await rDst.q('STOP SLAVE'); await rDst.q('RESET SLAVE ALL');
+      await rSrc.q(`DROP DATABASE ${rSrc.name}`);
+      await rSrc.close(); await rDst.close();
+    }
+
     gw = await startGateway(pgMeta, redis, 8);
-    const runJob = async (source: ReturnType<typeof endpoint>, schema: string, dst: PgDb, exec: (s: string) => Promise<unknown>, kind: 'pg' | 'maria') => {
+    const runJob = async (from: Engine, to: Engine): Promise<Timing> => {
+      const tag = `${from}_${to}`;
+      const src = from === 'pg' ? await createPgDb(pgA, `t_src_${tag}`) : await createMariaDb(m1, `t_src_${tag}`);
+      const exec = (sql: string) => (src as { q(sql: string): Promise<unknown> }).q(sql);
+      await exec(from === 'pg' ? ITEMS_PG : ITEMS_MARIA);
+      await exec(from === 'pg' ? fillPg(1, w.base) : fillMaria(1, w.base));
+      const schema = from === 'pg' ? 'public' : src.name;
+      const dstDb = to === 'pg' ? await createPgDb(pgB, `t_dst_${tag}`) : await createMariaDb(m2, `t_dst_${tag}`);
+      const dstTable = to === 'pg' ? `${schema}.items` : 'items';
+      const dest = to === 'pg' ? pgDest(dstDb as PgDb, dstTable) : mariaDest(dstDb as MariaDb, dstTable);
+      const srvSrc = from === 'pg' ? pgA : m1;
+      const srvDst = to === 'pg' ? pgB : m2;
       const job = await createJob(gw!.url, {
-        name: `bench-apply-${kind}`, type: 'SYNCHRONOUS', source, destination: endpoint('POSTGRES', pgB.port, dst.name),
-        tables: [{ schema }], parallelWorkers: lanes,
+        name: `bench-apply-${tag}`, type: 'SYNCHRONOUS', parallelWorkers: lanes, tables: [{ schema }],
+        source: endpoint(from === 'pg' ? 'POSTGRES' : 'MYSQL', srvSrc.port, src.name),
+        destination: endpoint(to === 'pg' ? 'POSTGRES' : 'MYSQL', srvDst.port, dstDb.name),
+        ...(to === 'maria' && from === 'pg' ? { rename: { schemas: { public: dstDb.name } } } : {}),
+        ...(to === 'maria' && from === 'maria' ? { rename: { schemas: { [src.name]: dstDb.name } } } : {}),
       });
       await waitJob(gw!.url, job.id, (j) => j.progress.phase === 'streaming', 300_000, 'snapshot done', 200);
-      await waitUntil(() => dst.q<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.items`), (r) => r[0]!.n === w.base, 120_000, 'snapshot rows', 100);
+      await waitUntil(() => dest.counts(), (r) => r.n === w.base, 120_000, 'snapshot rows', 100);
       // Let the capture and apply tasks start streaming (they poll for the end of the snapshot every 500 ms).
       await sleep(3000);
-      const t = await timeStream(w, kind, exec, dst, `${schema}.items`);
+      const t = await timeStream(w, { kind: from, port: srvSrc.port, db: src.name }, dest, {
+        tributary: selfCpuSeconds, source: cpuOf(srvSrc), destination: cpuOf(srvDst), redis: cpuOf(redis), metadata: cpuOf(pgMeta),
+      });
       const j = await getJob(gw!.url, job.id);
+      if (j.status !== 'RUNNING') throw new Error(`job ${tag} is ${j.status}: ${j.error}`);
       await deleteJob(gw!.url, job.id);
-      return { ...t, job: j };
+      await src.close(); await dstDb.close();
+      return t;
     };
-
-    // --- Tributary PG -> PG (A -> B)
-    const tSrc = await createPgDb(pgA, 'trib_src');
-    const tDst = await createPgDb(pgB, 'trib_dst');
-    await tSrc.q(ITEMS_PG); await tSrc.q(fillPg(1, w.base));
-    const pgpg = await runJob(endpoint('POSTGRES', pgA.port, tSrc.name), 'public', tDst, (s) => tSrc.q(s), 'pg');
-    await tSrc.close(); await tDst.close();
-
-    // --- Tributary MariaDB -> PG
-    const mSrc = await createMariaDb(maria, 'msrc');
-    await mSrc.q(ITEMS_MARIA); await mSrc.q(fillMaria(1, w.base));
-    const mDst = await createPgDb(pgB, 'trib_mdst');
-    const mypg = await runJob(endpoint('MYSQL', maria.port, mSrc.name), mSrc.name, mDst, (s) => mSrc.q(s), 'maria');
-    await mSrc.close(); await mDst.close();
 
     const rate = (ms: number) => w.changes / (ms / 1000);
     const s = (ms: number) => +(ms / 1000).toFixed(2);
-    const nativeRate = rate(native.totalMs);
-    const common = { rowChanges: w.changes, transactions: w.changes / TX_ROWS, rowsPerTransaction: TX_ROWS, lanes, nativeRowsPerSec: round(nativeRate), nativeSeconds: s(native.totalMs), nativeSourceWriteSeconds: s(native.writeMs) };
-    const result = (name: string, src: string, t: typeof pgpg): BenchResult => ({
-      name,
-      metrics: {
-        ...common,
-        tributaryRowsPerSec: round(rate(t.totalMs)),
-        tributarySeconds: s(t.totalMs),
-        tributarySourceWriteSeconds: s(t.writeMs),
-        tributaryCatchUpAfterWritesSeconds: s(t.totalMs - t.writeMs),
-        nativeCatchUpAfterWritesSeconds: s(native.totalMs - native.writeMs),
-      },
-      ratio: { label: `Tributary ${src}->PG rows/s / native PG logical replication rows/s`, value: ratio3(rate(t.totalMs) / nativeRate) },
-      target: '>= 50k rows/s',
-    });
-    return [
-      result('apply PostgreSQL -> PostgreSQL (synchronous job vs native logical replication)', 'PG', pgpg),
-      result('apply MariaDB -> PostgreSQL (synchronous job vs native PG logical replication)', 'MariaDB', mypg),
-    ];
+    const cpuText = (c: Record<string, number>) => Object.entries(c).map(([k, v]) => `${k} ${v}`).join(', ');
+    const out: BenchResult[] = [];
+    const names: Record<Engine, string> = { pg: 'PostgreSQL', maria: 'MariaDB' };
+    for (const path of only) {
+      const [from, to] = path.split(':') as [Engine, Engine];
+      const t = await runJob(from, to);
+      const native = to === 'pg' ? nativePg : nativeMaria!;
+      const peer = to === 'pg' ? 'native PG logical replication' : 'a native MariaDB replica';
+      out.push({
+        name: `apply ${names[from]} -> ${names[to]} (synchronous job vs ${peer})`,
+        metrics: {
+          rowChanges: w.changes, transactions: Math.ceil(w.changes / txRows), rowsPerTransaction: txRows, lanes,
+          tributaryRowsPerSec: round(rate(t.totalMs)), tributarySeconds: s(t.totalMs), writerSeconds: s(t.writeMs),
+          tributaryCatchUpAfterWritesSeconds: s(t.totalMs - t.writeMs), tributaryCpuSeconds: cpuText(t.cpu), loadAverage: t.load,
+          nativeRowsPerSec: round(rate(native.totalMs)), nativeSeconds: s(native.totalMs), nativeWriterSeconds: s(native.writeMs),
+          nativeCatchUpAfterWritesSeconds: s(native.totalMs - native.writeMs), nativeCpuSeconds: cpuText(native.cpu), nativeLoadAverage: native.load,
+        },
+        ratio: { label: `Tributary ${names[from]}->${names[to]} rows/s / ${peer} rows/s`, value: ratio3(rate(t.totalMs) / rate(native.totalMs)) },
+        target: to === 'pg' && from === 'pg' ? '>= 0.7x and >= 50k rows/s' : to === 'maria' && from === 'maria' ? '>= 0.5x' : '>= 50k rows/s',
+        notes: t.load > 2 || native.load > 2 ? `Taken at load average ${t.load} (native ${native.load}), above 2: re-run on a quiet machine.` : undefined,
+      });
+    }
+    return out;
   } finally {
     await gw?.close().catch(() => undefined);
     for (const sv of servers.reverse()) await sv.stop().catch(() => undefined);

@@ -6,6 +6,9 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { App } from '../../src/app.ts';
@@ -163,4 +166,67 @@ export async function waitUntil<T>(fn: () => Promise<T>, ok: (v: T) => boolean, 
     await sleep(everyMs);
   }
   throw new Error(`timed out waiting for ${label}; last ${JSON.stringify(last)}`);
+}
+
+// ------------------------------------------------------------------ CPU accounting
+
+const CLK_TCK = 100;
+
+/** utime+stime (+ reaped children's) of a process and every live descendant, in seconds, from /proc. */
+export function processTreeCpuSeconds(rootPid: number | undefined): number {
+  if (!rootPid) return 0;
+  let stats: { pid: number; ppid: number; ticks: number }[] = [];
+  try {
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      let raw: string;
+      try { raw = readFileSync(`/proc/${d}/stat`, 'utf8'); } catch { continue; }
+      const f = raw.slice(raw.lastIndexOf(')') + 2).split(' ');
+      // fields after the command: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+      stats.push({ pid: Number(d), ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) });
+    }
+  } catch { stats = []; }
+  const children = new Map<number, number[]>();
+  for (const s of stats) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s.pid]);
+  const byPid = new Map(stats.map((s) => [s.pid, s.ticks]));
+  let ticks = 0;
+  const walk = (pid: number) => { ticks += byPid.get(pid) ?? 0; for (const c of children.get(pid) ?? []) walk(c); };
+  walk(rootPid);
+  return ticks / CLK_TCK;
+}
+
+/** CPU seconds of this process (all threads). */
+export function selfCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** CPU used by each named party between start() and stop(), in seconds. */
+export function cpuMeter(parties: Record<string, () => number>) {
+  const start = Object.fromEntries(Object.entries(parties).map(([k, f]) => [k, f()]));
+  return {
+    stop(): Record<string, number> {
+      return Object.fromEntries(Object.entries(parties).map(([k, f]) => [k, +(f() - start[k]!).toFixed(2)]));
+    },
+  };
+}
+
+/** The 1-minute load average now. */
+export function loadAverage(): number {
+  return +loadavg()[0]!.toFixed(2);
+}
+
+/**
+ * Runs SQL statements (one autocommit transaction each) from a client in its
+ * own process (psql or mariadb), as an application would: the writer shares
+ * neither the event loop nor the CPU accounting of the process under test.
+ */
+export async function writeFromClient(kind: 'pg' | 'maria', port: number, db: string, statements: string[]): Promise<number> {
+  const file = join(mkdtempSync(join(tmpdir(), 'bench-writer-')), 'w.sql');
+  writeFileSync(file, statements.map((s) => `${s};`).join('\n'));
+  const r = kind === 'pg'
+    ? await timeCommand('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-f', file], { stdoutToNull: true })
+    : await timeCommand('sh', ['-c', `mariadb -h 127.0.0.1 -P ${port} -u root ${db} < ${file}`], { stdoutToNull: true });
+  if (r.code !== 0) throw new Error(`writer failed (${r.code}): ${r.out}`);
+  return r.ms;
 }

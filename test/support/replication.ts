@@ -127,3 +127,8 @@ export function startWriter(db: DbHandle, table: string, opts: { firstNewId: num
   })();
   return { stop: async () => { stopped = true; return done; }, done, stats };
 }
+
+/** Changes in a feed, by its stream key (meta.count: the stream holds one entry per append piece, not per change). */
+export async function feedLength(redis: { hget(key: string, field: string): Promise<string | null> }, streamKey: string): Promise<number> {
+  return Number((await redis.hget(streamKey.replace(/:stream$/, ':meta'), 'count')) ?? 0);
+}

@@ -7,6 +7,7 @@
  * `tributary_checkpoints(job_id, lane, sequence, updated_at)` and
  * `tributary_snapshot_chunks(job_id, chunk_id, done_at)`.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { ChangeEvent, ColumnType, Row } from '../change-event.ts';
 import type { DbConnectionConfig } from '../connection-config.ts';
@@ -56,6 +57,12 @@ export class PgApplier implements Applier {
   private readonly laneCommits = new LaneCommits();
   /** Keyless tables: the stream changes their snapshot copy holds (skipped). */
   private readonly covers: SnapshotCovers;
+  /**
+   * Staging tables each pooled session has (temporary, ON COMMIT DELETE ROWS): name -> used in the open
+   * transaction. Created once per session and table shape instead of once per batch (issue 12: the
+   * CREATE/DROP pair per batch cost the destination catalog work and two round trips).
+   */
+  private readonly stages = new WeakMap<Client, Map<string, boolean>>();
 
   constructor(conn: DbConnectionConfig, private readonly opts: PgApplierOptions) {
     if (conn.kind !== 'postgres') throw new FatalError(`PgApplier needs a postgres connection, got ${conn.kind}`);
@@ -152,15 +159,20 @@ export class PgApplier implements Applier {
 
   /** COPY into a temporary staging table, then one INSERT ... SELECT ... ON CONFLICT DO UPDATE: the upsert without a bind parameter per value. */
   private async stageUpsert(c: Client, dest: TableRef, columns: ColumnType[], key: string[], text: string[]): Promise<void> {
-    const stage = 'pg_temp.tributary_stage';
-    await c.query(`DROP TABLE IF EXISTS ${stage}`);
-    await c.query(`CREATE TEMP TABLE tributary_stage (LIKE ${qt(dest)}) ON COMMIT DROP`);
+    const shape = `${qt(dest)}\u0000${columns.map((col) => `${col.name}:${col.sourceType}:${col.pgType ?? ''}`).join('\u0001')}`;
+    const name = `tributary_stage_${createHash('sha1').update(shape).digest('hex').slice(0, 20)}`;
+    const stage = `pg_temp.${name}`;
+    let known = this.stages.get(c);
+    if (!known) { known = new Map(); this.stages.set(c, known); }
+    const used = known.get(name);
+    if (used === undefined) await c.query(`CREATE TEMP TABLE IF NOT EXISTS ${name} (LIKE ${qt(dest)}) ON COMMIT DELETE ROWS`);
+    else if (used) await c.query(`TRUNCATE ${stage}`);
+    known.set(name, true);
     await copyRows(c, stage, columns, text);
     const names = columns.map((col) => qi(col.name)).join(', ');
     const sets = columns.filter((col) => !key.includes(col.name)).map((col) => `${qi(col.name)} = EXCLUDED.${qi(col.name)}`);
     await c.query(`INSERT INTO ${qt(dest)} (${names}) SELECT ${names} FROM ${stage}
       ON CONFLICT (${key.map(qi).join(', ')}) DO ${sets.length ? `UPDATE SET ${sets.join(', ')}` : 'NOTHING'}`);
-    await c.query(`DROP TABLE ${stage}`);
   }
 
   async isChunkDone(chunkId: string): Promise<boolean> {
@@ -265,12 +277,16 @@ export class PgApplier implements Applier {
     let c: Client;
     try { c = await this.pool.connect(); } catch (err) { throw toApplyError(err); }
     let broken = false;
+    const stages = this.stages.get(c);
+    if (stages) for (const name of stages.keys()) stages.set(name, false);
     try {
       await c.query('BEGIN');
       const out = await fn(c);
       await c.query('COMMIT');
       return out;
     } catch (err) {
+      // A staging table created in the rolled-back transaction is gone: create again on next use.
+      this.stages.delete(c);
       await c.query('ROLLBACK').catch(() => { broken = true; });
       throw err instanceof ReplicationError ? err : toApplyError(err);
     } finally {

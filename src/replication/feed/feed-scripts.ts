@@ -27,17 +27,45 @@ local function cmpid(a, b)
 end
 `;
 
+/** The number of changes an entry holds: `n` of a piece, 1 for an entry of one change (feeds written before pieces). */
+const ENTRY_COUNT = `
+local function entrycount(f)
+  for j = 1, #f, 2 do
+    if f[j] == 'n' then return tonumber(f[j + 1]) end
+  end
+  return 1
+end
+local function fieldof(f, name)
+  for j = 1, #f, 2 do
+    if f[j] == name then return f[j + 1] end
+  end
+  return nil
+end
+local function getcount(stream, meta)
+  local c = redis.call('HGET', meta, 'count')
+  if c then return tonumber(c) end
+  return redis.call('XLEN', stream)
+end
+`;
+
 /**
  * KEYS: stream, meta, columns. ARGV: resume JSON ('' for a piece that is not
  * the end of its transaction), now (ms), force ('1': record the resume
  * position even if this piece added nothing, because an earlier piece of the
  * same transaction did), k = number of column sets, k pairs (column-set id,
- * column-set JSON), then quadruplets (stream id, event JSON without columns,
- * commit time ms, column-set id) in increasing id order.
- * Stores the column sets (content-addressed, so HSETNX is enough), adds the
- * entries whose id is above meta.lastId (a re-appended transaction, whole or
- * partial, adds only what is missing), records the new lastId and, at the
- * end of a transaction, the resume position. Returns the number of entries added.
+ * column-set JSON), then optionally ONE piece: first stream id, last stream
+ * id, payload (feed-codec.ts), commit time ms, number of changes.
+ *
+ * The piece becomes one stream entry whose id is its LAST change's stream id
+ * (fields b = payload, t = commit time, n = changes, f = first change's id),
+ * so "entries with id > since" are exactly the entries holding changes after
+ * `since`. It is added when its last id is above meta.lastId (a re-appended
+ * transaction, whole or partial, adds only what is missing); a piece that
+ * straddles lastId is not added and the script returns {'straddle', lastId}:
+ * the caller appends again only the changes above it. meta.count keeps the
+ * number of changes in the stream (XLEN counts entries); meta.lastId the
+ * newest change's id; at the end of a transaction, the resume position.
+ * Returns the number of changes added.
  *
  * A large transaction is appended in pieces (RedisChangeFeed.append), each one
  * call: a crash between pieces leaves a prefix of the transaction in the feed
@@ -47,39 +75,75 @@ end
  * no events: re-appending an old transaction after newer ones must not drag
  * the stored position backwards.
  */
-export const APPEND_LUA = `${CMP_ID}
+export const APPEND_LUA = `${CMP_ID}${ENTRY_COUNT}
 local last = redis.call('HGET', KEYS[2], 'lastId') or '0-0'
 local k = tonumber(ARGV[4])
 for i = 5, 4 + 2 * k, 2 do redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) end
-local first = 5 + 2 * k
+local p = 5 + 2 * k
+local empty = p > #ARGV
 local added = 0
-for i = first, #ARGV, 4 do
-  if cmpid(ARGV[i], last) > 0 then
-    redis.call('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 1], 't', ARGV[i + 2], 'c', ARGV[i + 3])
-    last = ARGV[i]
-    added = added + 1
-  end
+if not empty and cmpid(ARGV[p + 1], last) > 0 then
+  if cmpid(ARGV[p], last) <= 0 then return {'straddle', last} end
+  local count = getcount(KEYS[1], KEYS[2])
+  redis.call('XADD', KEYS[1], ARGV[p + 1], 'b', ARGV[p + 2], 't', ARGV[p + 3], 'n', ARGV[p + 4], 'f', ARGV[p])
+  last = ARGV[p + 1]
+  added = tonumber(ARGV[p + 4])
+  redis.call('HSET', KEYS[2], 'lastId', last, 'count', count + added)
 end
-if added > 0 then redis.call('HSET', KEYS[2], 'lastId', last) end
-if ARGV[1] ~= '' and (added > 0 or first > #ARGV or ARGV[3] == '1') then
+if ARGV[1] ~= '' and (added > 0 or empty or ARGV[3] == '1') then
   redis.call('HSET', KEYS[2], 'lastId', last, 'resume', ARGV[1])
 end
-if added > 0 or first > #ARGV then redis.call('HSETNX', KEYS[2], 'createdAt', ARGV[2]) end
+if added > 0 or empty then redis.call('HSETNX', KEYS[2], 'createdAt', ARGV[2]) end
 return added
 `;
 
 /**
+ * KEYS: stream, meta. ARGV: start ('-' or '(' .. since id), limit (changes),
+ * since id ('' for none). Reads entries from `start` until they hold at least
+ * `limit` changes after `since` (an entry that begins at or below `since`
+ * counts as one: its changes up to `since` are skipped by the decoder), with
+ * meta.trimmedId, atomically: {trimmedId or false, entries}.
+ */
+export const READ_LUA = `${CMP_ID}${ENTRY_COUNT}
+local trimmed = redis.call('HGET', KEYS[2], 'trimmedId')
+local start = ARGV[1]
+local limit = tonumber(ARGV[2])
+local since = ARGV[3]
+local out = {}
+local total = 0
+local step = 1
+while total < limit do
+  local batch = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', step)
+  for _, entry in ipairs(batch) do
+    out[#out + 1] = entry
+    local n = entrycount(entry[2])
+    local f = fieldof(entry[2], 'f')
+    if since ~= '' and f and cmpid(f, since) <= 0 then n = 1 end
+    total = total + n
+    if total >= limit then break end
+  end
+  if #batch < step then break end
+  start = '(' .. batch[#batch][1]
+  if step < 256 then step = step * 2 end
+end
+return {trimmed or false, out}
+`;
+
+/**
  * KEYS: stream, meta. ARGV: maxChanges (-1 = none), cutoff commit time ms
- * (-1 = none), batch. Drops entries from the head while the feed is longer
- * than maxChanges or the head entry's commit time is below the cutoff, at most
- * `batch` per call (the caller loops), so one call never blocks Redis long.
+ * (-1 = none), batch, keep floor id. Drops whole entries (append pieces) from
+ * the head while the changes left stay at or above maxChanges, or while the
+ * head entry's commit time is below the cutoff, at most `batch` entries per
+ * call (the caller loops), so one call never blocks Redis long. A count
+ * policy therefore keeps up to one piece more than maxChanges.
  * Age is judged on the entry's `t` field (commit time), not its id: ids are
  * LSN-based, not timestamps. Walking from the head stops at the first entry
  * young enough, so retention never cuts a hole in the middle of the feed even
  * if commit times are not perfectly monotonic.
- * Records meta.trimmedId = the highest id removed. Returns the count removed.
+ * Records meta.trimmedId = the highest id removed and lowers meta.count.
+ * Returns {changes removed, entries removed}.
  */
-export const TRIM_LUA = `
+export const TRIM_LUA = `${ENTRY_COUNT}
 local maxc = tonumber(ARGV[1])
 local cutoff = tonumber(ARGV[2])
 local batch = tonumber(ARGV[3])
@@ -95,30 +159,31 @@ local function le(a, b)
   return as <= bs
 end
 local len = redis.call('XLEN', KEYS[1])
-local excess = 0
-if maxc >= 0 and len > maxc then excess = len - maxc end
-if len == 0 or (excess == 0 and cutoff < 0) then return 0 end
+if len == 0 or (maxc < 0 and cutoff < 0) then return {0, 0} end
+local count = getcount(KEYS[1], KEYS[2])
 local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', batch)
 local removed = 0
+local changes = 0
 local lastRemoved
 for i, entry in ipairs(entries) do
-  local drop = i <= excess
+  local n = entrycount(entry[2])
+  -- By count: a whole entry goes only while the changes left stay at or above maxChanges.
+  local drop = maxc >= 0 and count - changes - n >= maxc
   if not drop and cutoff >= 0 then
-    local f = entry[2]
-    for j = 1, #f, 2 do
-      if f[j] == 't' then drop = tonumber(f[j + 1]) < cutoff break end
-    end
+    local t = fieldof(entry[2], 't')
+    drop = t ~= nil and tonumber(t) < cutoff
   end
   if drop and keep ~= nil and keep ~= '' and not le(entry[1], keep) then drop = false end
   if not drop then break end
   removed = i
+  changes = changes + n
   lastRemoved = entry[1]
 end
-if removed == 0 then return 0 end
+if removed == 0 then return {0, 0} end
 -- The removed entries are exactly the oldest ones, so an exact MAXLEN trim drops precisely them.
 redis.call('XTRIM', KEYS[1], 'MAXLEN', len - removed)
-redis.call('HSET', KEYS[2], 'trimmedId', lastRemoved)
-return removed
+redis.call('HSET', KEYS[2], 'trimmedId', lastRemoved, 'count', count - changes)
+return {changes, removed}
 `;
 
 /**
@@ -143,7 +208,7 @@ local next = table.concat(digits)
 if i == 0 then next = '1' .. next end
 local gap = ms .. '-' .. next
 redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)
-redis.call('HSET', KEYS[2], 'lastId', gap, 'trimmedId', gap)
+redis.call('HSET', KEYS[2], 'lastId', gap, 'trimmedId', gap, 'count', 0)
 redis.call('HDEL', KEYS[2], 'resume')
 redis.call('HSETNX', KEYS[2], 'createdAt', ARGV[1])
 return gap

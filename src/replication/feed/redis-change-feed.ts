@@ -32,7 +32,8 @@ import { SnapshotTooOldError, type ChangeFeed, type FeedBounds, type RetentionPo
 import { FeedAppendError, FeedParameterError } from './feed-errors.ts';
 import { ColumnSetCodec } from './column-sets.ts';
 import { compareStreamIds, DEFAULT_FEED_PREFIX, feedKeys, type FeedKeys } from './feed-keys.ts';
-import { APPEND_LUA, GAP_LUA, LuaScript, TRIM_LUA } from './feed-scripts.ts';
+import { APPEND_LUA, GAP_LUA, LuaScript, READ_LUA, TRIM_LUA } from './feed-scripts.ts';
+import { decodePiece, encodePiece, parsePiece, pieceColumnSets } from './feed-codec.ts';
 import { TailWatcher } from './tail-watcher.ts';
 
 export interface RedisChangeFeedOptions {
@@ -58,6 +59,7 @@ export const APPEND_PIECE_EVENTS = 1_000;
 
 const appendScript = new LuaScript(APPEND_LUA);
 const trimScript = new LuaScript(TRIM_LUA);
+const readScript = new LuaScript(READ_LUA);
 const gapScript = new LuaScript(GAP_LUA);
 
 type StreamEntry = [id: string, fields: string[]];
@@ -109,36 +111,35 @@ export class RedisChangeFeed implements ChangeFeed {
     let bytes = 0;
     const total = tx.events.length;
     for (let from = 0; from < total || from === 0; from += APPEND_PIECE_EVENTS) {
+      let start = from;
       const to = Math.min(total, from + APPEND_PIECE_EVENTS);
-      const piece = this.encodePiece(tx.events, from, to);
-      bytes += piece.bytes;
       const lastPiece = to >= total;
-      const args: (string | number)[] = [lastPiece && !tx.partial ? resume : '', this.now(), added > 0 ? '1' : '0', piece.sets.length / 2];
-      for (const s of piece.sets) args.push(s);
-      for (const e of piece.entries) args.push(e);
-      added += (await appendScript.run(this.redis, [this.keys.stream, this.keys.meta, this.keys.columns], args)) as number;
+      for (;;) {
+        const sets = new Map<string, string>();
+        const args: (string | number)[] = [lastPiece && !tx.partial ? resume : '', this.now(), added > 0 ? '1' : '0'];
+        if (start < to) {
+          const payload = encodePiece(tx.events, start, to, (columns) => {
+            const cs = this.columnSets.encode(columns);
+            sets.set(cs.id, cs.json);
+            return cs.id;
+          });
+          bytes += payload.length;
+          args.push(sets.size);
+          for (const [id, json] of sets) args.push(id, json);
+          args.push(toStreamId(tx.events[start]!.sequence), toStreamId(tx.events[to - 1]!.sequence), payload, tx.events[start]!.commitTime, to - start);
+        } else {
+          args.push(0);
+        }
+        const res = await appendScript.run(this.redis, [this.keys.stream, this.keys.meta, this.keys.columns], args);
+        if (!Array.isArray(res)) { added += res as number; break; }
+        // The feed already holds this piece up to lastId (a crash between pieces): append only what is above it.
+        const lastId = String(res[1]);
+        while (start < to && compareStreamIds(toStreamId(tx.events[start]!.sequence), lastId) <= 0) start++;
+      }
       if (lastPiece) break;
     }
     this.lastAppendBytes = bytes;
     return added;
-  }
-
-  private encodePiece(events: ChangeEvent[], from: number, to: number): { sets: string[]; entries: (string | number)[]; bytes: number } {
-    const sets = new Map<string, string>();
-    const entries: (string | number)[] = [];
-    let bytes = 0;
-    for (let i = from; i < to; i++) {
-      const event = events[i]!;
-      const cols = this.columnSets.encode(event.columns);
-      sets.set(cols.id, cols.json);
-      const { columns: _omitted, ...rest } = event;
-      const json = JSON.stringify(rest);
-      bytes += json.length;
-      entries.push(toStreamId(event.sequence), json, event.commitTime, cols.id);
-    }
-    const flat: string[] = [];
-    for (const [id, json] of sets) flat.push(id, json);
-    return { sets: flat, entries, bytes };
   }
 
   async resumePosition(): Promise<SourcePosition | null> {
@@ -149,36 +150,54 @@ export class RedisChangeFeed implements ChangeFeed {
   async read(since: string | null, limit: number): Promise<ChangeEvent[]> {
     checkLimit(limit);
     const sinceId = since === null ? null : toStreamId(checkSince(since));
-    const res = await this.redis.multi()
-      .hget(this.keys.meta, 'trimmedId')
-      .xrange(this.keys.stream, sinceId === null ? '-' : `(${sinceId}`, '+', 'COUNT', limit)
-      .exec();
-    const [trimmedId, entries] = unwrap<[string | null, StreamEntry[]]>(res);
+    const res = (await readScript.run(this.redis, [this.keys.stream, this.keys.meta], [sinceId === null ? '-' : `(${sinceId}`, limit, sinceId ?? ''])) as [string | null, StreamEntry[]];
+    const [trimmedId, entries] = res;
     if (sinceId !== null && trimmedId && compareStreamIds(sinceId, trimmedId) < 0) {
       throw new SnapshotTooOldError(since!, (await this.bounds()).first);
     }
-    return this.decode(entries);
+    const events = await this.decode(entries, sinceId);
+    return events.length > limit ? events.slice(0, limit) : events;
   }
 
-  private async decode(entries: StreamEntry[]): Promise<ChangeEvent[]> {
-    const raw = entries.map(([, fields]) => {
+  /** Entries -> events: pieces (field `b`) and single changes (field `e`, feeds written before pieces). */
+  private async decode(entries: StreamEntry[], sinceId: string | null): Promise<ChangeEvent[]> {
+    const parsed = entries.map(([id, fields]) => {
       let e: string | undefined;
+      let b: string | undefined;
       let c: string | undefined;
+      let f: string | undefined;
       for (let i = 0; i < fields.length; i += 2) {
-        if (fields[i] === 'e') e = fields[i + 1];
-        else if (fields[i] === 'c') c = fields[i + 1];
+        const name = fields[i];
+        if (name === 'b') b = fields[i + 1];
+        else if (name === 'e') e = fields[i + 1];
+        else if (name === 'c') c = fields[i + 1];
+        else if (name === 'f') f = fields[i + 1];
       }
-      if (e === undefined) throw new Error(`feed ${this.name}: entry without an "e" field`);
+      if (b !== undefined) return { piece: parsePiece(b), first: f ?? id };
+      if (e === undefined) throw new Error(`feed ${this.name}: entry ${id} without an "e" or "b" field`);
       return { e, c };
     });
     const ids = new Set<string>();
-    for (const r of raw) if (r.c !== undefined) ids.add(r.c);
+    for (const r of parsed) {
+      if (r.piece) for (const id of pieceColumnSets(r.piece)) ids.add(id);
+      else if (r.c !== undefined) ids.add(r.c);
+    }
     const sets = ids.size > 0 ? await this.columnSets.resolve(this.redis, ids) : new Map<string, ColumnType[]>();
-    return raw.map(({ e, c }) => {
-      const event = JSON.parse(e) as ChangeEvent;
-      if (c !== undefined) event.columns = sets.get(c)!;
-      return event;
-    });
+    const out: ChangeEvent[] = [];
+    for (const r of parsed) {
+      if (r.piece) {
+        // Only a piece that begins at or below `since` holds changes the reader has seen.
+        const keep = sinceId !== null && compareStreamIds(r.first, sinceId) <= 0
+          ? (seq: string) => compareStreamIds(toStreamId(seq), sinceId) > 0
+          : undefined;
+        decodePiece(r.piece, sets, out, keep);
+      } else {
+        const event = JSON.parse(r.e) as ChangeEvent;
+        if (r.c !== undefined) event.columns = sets.get(r.c)!;
+        out.push(event);
+      }
+    }
+    return out;
   }
 
   /**
@@ -207,7 +226,8 @@ export class RedisChangeFeed implements ChangeFeed {
     const [head, lastId] = unwrap<[StreamEntry[], string | null]>(res);
     const last = lastId ? fromStreamId(lastId) : ZERO_SEQUENCE;
     // An empty stream keeps its bounds as a sentinel: everything up to `last` was delivered and trimmed.
-    const first = head[0] ? fromStreamId(head[0][0]) : last;
+    const headFirst = head[0] ? (fieldOf(head[0][1], 'f') ?? head[0][0]) : undefined;
+    const first = headFirst ? fromStreamId(headFirst) : last;
     return { first, last };
   }
 
@@ -229,14 +249,16 @@ export class RedisChangeFeed implements ChangeFeed {
     let total = 0;
     for (;;) {
       const keep = policy.keepAfter === undefined ? '' : toStreamId(checkSince(policy.keepAfter));
-      const removed = (await trimScript.run(this.redis, [this.keys.stream, this.keys.meta], [maxChanges, cutoff, this.trimBatch, keep])) as number;
-      total += removed;
-      if (removed < this.trimBatch) return total;
+      const [changes, entries] = (await trimScript.run(this.redis, [this.keys.stream, this.keys.meta], [maxChanges, cutoff, this.trimBatch, keep])) as [number, number];
+      total += changes;
+      if (entries < this.trimBatch) return total;
     }
   }
 
+  /** Changes in the stream (meta.count; XLEN for a feed written before pieces, one change per entry). */
   async length(): Promise<number> {
-    return this.redis.xlen(this.keys.stream);
+    const [count, len] = unwrap<[string | null, number]>(await this.redis.multi().hget(this.keys.meta, 'count').xlen(this.keys.stream).exec());
+    return count === null ? len : Number(count);
   }
 
   async markGap(): Promise<string> {
@@ -252,6 +274,11 @@ export class RedisChangeFeed implements ChangeFeed {
     this.closing ??= this.watcher.close().catch(() => undefined);
     return this.closing;
   }
+}
+
+function fieldOf(fields: string[], name: string): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
 }
 
 function checkLimit(limit: number): void {

@@ -58,8 +58,11 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
     return p;
   };
   let next = read(since);
+  const TR = process.env.TRIB_TRACE ? (m: string) => process.stderr.write(`[trace ${(performance.now() / 1000).toFixed(3)}] ${m}\n`) : undefined;
   while (!o.signal.aborted) {
+    const tw = performance.now();
     const events = await next;
+    const ta = performance.now();
     if (o.signal.aborted) break;
     if (events.length === 0) {
       await o.onDrained?.();
@@ -89,6 +92,7 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
     let transactions = 0;
     for (const e of events) if (e.commitSequence !== prevCommit) { transactions++; prevCommit = e.commitSequence; }
     await o.onApplied?.({ count: wanted.length, transactions, lastSequence: tailSeq, lastCommitTime: last.commitTime });
+    TR?.(`apply n=${events.length} wait=${(ta - tw).toFixed(1)} apply=${(performance.now() - ta).toFixed(1)} lagFromCommit=${Date.now() - last.commitTime}`);
   }
   return 'aborted';
 }

@@ -61,7 +61,9 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
       const size = byteLimited ? tx.events.reduce((n, e) => n + JSON.stringify(e.after ?? e.before ?? {}).length, 0) : 0;
       if (byteLimited) await bytes.take(size, inner.signal);
       if (o.waitForRoom) await o.waitForRoom(inner.signal);
+      const t0 = performance.now();
       const added = await o.feed.append(tx);
+      if (process.env.TRIB_TRACE) process.stderr.write(`[trace ${(performance.now() / 1000).toFixed(3)}] capture n=${tx.events.length} append=${(performance.now() - t0).toFixed(1)} sinceCommit=${Date.now() - tx.commitTime}\n`);
       o.onAppended?.({ tx, added, bytes: o.feed.lastAppendBytes ?? size });
       lastTxAt = Date.now();
       const target = o.stopAt?.();

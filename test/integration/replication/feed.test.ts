@@ -9,7 +9,8 @@ import { listFeeds, openFeed } from '../../../src/replication/feed/feed-registry
 import { RedisChangeFeed } from '../../../src/replication/feed/redis-change-feed.ts';
 import { matchesScopes, matchesTables, validateScope, validateScopes } from '../../../src/replication/feed/scope-filter.ts';
 import { filterBySnapshot, isVisibleInSnapshot, parseSnapshot } from '../../../src/replication/feed/snapshot-filter.ts';
-import { makeSequence } from '../../../src/replication/sequence.ts';
+import { makeSequence, toStreamId } from '../../../src/replication/sequence.ts';
+import { ColumnSetCodec } from '../../../src/replication/feed/column-sets.ts';
 
 let redis: Redis;
 const feeds: RedisChangeFeed[] = [];
@@ -124,13 +125,36 @@ describe('append and read', () => {
     await feed.append(t2);
     expect(await redis.hlen(feed.keys.columns)).toBe(2);
     const [entry] = await redis.xrange(feed.keys.stream, '-', '+', 'COUNT', 1);
-    expect(entry![1]).toEqual(['e', expect.not.stringContaining('sourceType'), 't', String(t1.commitTime), 'c', expect.any(String)]);
+    // One entry per append piece (feed-codec.ts), its id the piece's last change; columns only in the hash.
+    expect(entry![0]).toBe(toStreamId(t1.events[2]!.sequence));
+    expect(entry![1]).toEqual(['b', expect.not.stringContaining('sourceType'), 't', String(t1.commitTime), 'n', '3', 'f', toStreamId(t1.events[0]!.sequence)]);
     // a fresh instance (empty cache) reads the same
     const fresh = new RedisChangeFeed({ redis, name: feed.name, prefix });
     expect(await fresh.read(null, 10)).toEqual([...t1.events, ...t2.events]);
     expect(await feed.read(null, 10)).toEqual([...t1.events, ...t2.events]);
     await feed.destroy();
     expect(await redis.exists(feed.keys.stream, feed.keys.meta, feed.keys.columns)).toBe(0);
+  });
+
+  it('reads a feed written one entry per change (before pieces) and appends pieces after it', async () => {
+    const feed = newFeed();
+    const old = tx(1, 3);
+    const codec = new ColumnSetCodec(feed.keys.columns);
+    // The layout of earlier versions: field e = the event without columns, t = commit time, c = column-set id.
+    for (const e of old.events) {
+      const cs = codec.encode(e.columns);
+      await redis.hsetnx(feed.keys.columns, cs.id, cs.json);
+      const { columns: _c, ...rest } = e;
+      await redis.xadd(feed.keys.stream, toStreamId(e.sequence), 'e', JSON.stringify(rest), 't', e.commitTime, 'c', cs.id);
+    }
+    await redis.hset(feed.keys.meta, 'lastId', toStreamId(old.events[2]!.sequence));
+    expect(await feed.length()).toBe(3);
+    expect(await feed.append(tx(1, 3))).toBe(0);
+    expect(await feed.append(tx(2, 2))).toBe(2);
+    expect(await feed.length()).toBe(5);
+    expect(await feed.read(old.events[0]!.sequence, 10)).toEqual([...old.events.slice(1), ...tx(2, 2).events]);
+    expect(await feed.trim({ maxChanges: 2 })).toBe(3);
+    expect(await feed.read(null, 10)).toEqual(tx(2, 2).events);
   });
 
   it('stores the resume position of transactions without events', async () => {
@@ -365,8 +389,10 @@ describe('durability', () => {
       await server.restart(); // SIGTERM: Redis flushes the AOF on a clean shutdown
       const after = { events: await feed.read(null, 100), bounds: await feed.bounds(), resume: await feed.resumePosition() };
       expect(after).toEqual(before);
-      expect(before.events).toHaveLength(10);
-      await expect(feed.read('0.100.2', 1)).rejects.toBeInstanceOf(SnapshotTooOldError);
+      // Whole pieces (transactions of 3) go: 12 changes stay for maxChanges 10.
+      expect(before.events).toHaveLength(12);
+      await expect(feed.read('0.100.1', 1)).rejects.toBeInstanceOf(SnapshotTooOldError);
+      expect(await feed.read('0.100.2', 1)).toHaveLength(1);
       expect(await feed.append(tx(5, 3))).toBe(0);
       expect(await feed.append(tx(6, 1))).toBe(1);
       await feed.close();

@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, getJob, qname } from '../../support/replication.ts';
+import { createJob, endpoint, feedLength, getJob, qname } from '../../support/replication.ts';
 import { feedKeys } from '../../../src/replication/feed/feed-keys.ts';
 
 const ROWS = Number(process.env.LARGE_TXN_CRASH_ROWS ?? 100_000);
@@ -86,7 +86,7 @@ describe(`worker SIGKILLed inside a ${ROWS}-row source transaction`, () => {
       await src.query(fill);
       // Kill once some pieces of the transaction are in the feed and before all of them are.
       const stream = feedKeys(gw.config.queuePrefix, name).stream;
-      const inFeed = await waitFor(() => redis.xlen(stream), (n) => n >= 10_000, 120_000, 'first pieces in the feed');
+      const inFeed = await waitFor(() => feedLength(redis, stream), (n) => n >= 10_000, 120_000, 'first pieces in the feed');
       const peakBefore = peakRssMiB(worker.pid!);
       worker.kill('SIGKILL');
       await once(worker, 'exit');

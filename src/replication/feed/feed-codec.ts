@@ -1,0 +1,116 @@
+/**
+ * The feed's entry payload: one Redis Stream entry per append piece (up to
+ * APPEND_PIECE_EVENTS changes of one transaction), not one per change.
+ *
+ * Why (issue 12, profiled in docs/benchmarks.md): with an entry per change,
+ * every change cost its own JSON text, its own XADD inside the append script,
+ * its own argument on the wire and its own entry in Redis, and the capture's
+ * process spent about a fifth of its time there plus the garbage it left.
+ * A piece is one JSON text instead:
+ *
+ *   {"v":2,"x":[txid, commitSequence, commitTime, source],
+ *    "T":[[schema, table, key, columnSetId], ...],
+ *    "E":[[sequence, index, op, tableIndex, before, after, scope?, ddl?, beforeKeyOnly?], ...]}
+ *
+ * The transaction's fields are written once per piece and the table's once
+ * per table; an event whose transaction fields differ from the piece's (never
+ * from a capture, but the codec does not assume it) carries them in an extra
+ * object at position 9. Columns stay in the feed's column-set hash
+ * (column-sets.ts). Decoding returns the events exactly as appended
+ * (roundtrip test in test/unit/replication/feed/feed-codec.test.ts).
+ */
+import type { ChangeEvent, ColumnType, Operation, Row, SourceKind } from '../change-event.ts';
+
+export const PIECE_VERSION = 2;
+
+type TxFields = [txid: string, commitSequence: string, commitTime: number, source: SourceKind];
+type TableRef = [schema: string, table: string, key: string[], columnSet: string];
+type EncodedEvent = [
+  sequence: string, index: number, op: Operation, table: number, before: Row | null, after: Row | null,
+  scope?: string | 0, ddl?: string | 0, beforeKeyOnly?: true | 0, tx?: Partial<Pick<ChangeEvent, 'txid' | 'commitSequence' | 'commitTime' | 'source'>>,
+];
+interface Piece { v: number; x: TxFields; T: TableRef[]; E: EncodedEvent[] }
+
+/**
+ * Every field of ChangeEvent and where the codec keeps it: adding a field to
+ * ChangeEvent fails to compile here until the codec carries it.
+ */
+const FIELDS: Record<keyof ChangeEvent, 'tx' | 'table' | 'event'> = {
+  source: 'tx', txid: 'tx', commitSequence: 'tx', commitTime: 'tx',
+  schema: 'table', table: 'table', key: 'table', columns: 'table',
+  sequence: 'event', index: 'event', op: 'event', before: 'event', after: 'event', scope: 'event', ddl: 'event', beforeKeyOnly: 'event',
+};
+void FIELDS;
+
+/** Encodes events[from, to) as one piece; `columnSetId` gives a column array's id in the feed's column-set hash. */
+export function encodePiece(events: ChangeEvent[], from: number, to: number, columnSetId: (columns: ColumnType[]) => string): string {
+  const first = events[from]!;
+  const x: TxFields = [first.txid, first.commitSequence, first.commitTime, first.source];
+  const tables: TableRef[] = [];
+  const tableIndex = new Map<string, number>();
+  const out: EncodedEvent[] = new Array(to - from);
+  for (let i = from; i < to; i++) {
+    const e = events[i]!;
+    const cs = columnSetId(e.columns);
+    const tk = `${e.schema}\u0000${e.table}\u0000${cs}\u0000${e.key.join('\u0000')}`;
+    let t = tableIndex.get(tk);
+    if (t === undefined) {
+      t = tables.length;
+      tables.push([e.schema, e.table, e.key, cs]);
+      tableIndex.set(tk, t);
+    }
+    const ev: EncodedEvent = [e.sequence, e.index, e.op, t, e.before, e.after];
+    let tx: EncodedEvent[9];
+    if (e.txid !== x[0]) (tx ??= {}).txid = e.txid;
+    if (e.commitSequence !== x[1]) (tx ??= {}).commitSequence = e.commitSequence;
+    if (e.commitTime !== x[2]) (tx ??= {}).commitTime = e.commitTime;
+    if (e.source !== x[3]) (tx ??= {}).source = e.source;
+    if (e.scope !== undefined || e.ddl !== undefined || e.beforeKeyOnly !== undefined || tx) {
+      ev.push(e.scope ?? 0, e.ddl ?? 0, e.beforeKeyOnly ? true : 0);
+      if (tx) ev.push(tx);
+    }
+    out[i - from] = ev;
+  }
+  const piece: Piece = { v: PIECE_VERSION, x, T: tables, E: out };
+  return JSON.stringify(piece);
+}
+
+/** Column-set ids a piece refers to (resolve them before decodePiece). */
+export function pieceColumnSets(piece: Piece): string[] {
+  return piece.T.map((t) => t[3]);
+}
+
+export function parsePiece(json: string): Piece {
+  const piece = JSON.parse(json) as Piece;
+  if (piece.v !== PIECE_VERSION) throw new Error(`feed entry of version ${String(piece.v)}; this version reads ${PIECE_VERSION}`);
+  return piece;
+}
+
+/**
+ * The events of a parsed piece, those with `keep(sequence)` only (a read
+ * starting inside the piece), pushed onto `out`.
+ */
+export function decodePiece(piece: Piece, columns: Map<string, ColumnType[]>, out: ChangeEvent[], keep?: (sequence: string) => boolean): void {
+  const [txid, commitSequence, commitTime, source] = piece.x;
+  const tables = piece.T.map(([schema, table, key, cs]) => {
+    const cols = columns.get(cs);
+    if (!cols) throw new Error(`column set ${cs} missing`);
+    return { schema, table, key, cols };
+  });
+  for (const ev of piece.E) {
+    if (keep && !keep(ev[0])) continue;
+    const t = tables[ev[3]]!;
+    const tx = ev[9];
+    const e: ChangeEvent = {
+      source: tx?.source ?? source, sequence: ev[0], txid: tx?.txid ?? txid, commitSequence: tx?.commitSequence ?? commitSequence,
+      index: ev[1], op: ev[2], schema: t.schema, table: t.table, key: t.key, before: ev[4], after: ev[5],
+      commitTime: tx?.commitTime ?? commitTime, columns: t.cols,
+    };
+    if (ev.length > 6) {
+      if (ev[6] !== 0 && ev[6] !== undefined) e.scope = ev[6];
+      if (ev[7] !== 0 && ev[7] !== undefined) e.ddl = ev[7];
+      if (ev[8] === true) e.beforeKeyOnly = true;
+    }
+    out.push(e);
+  }
+}
