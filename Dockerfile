@@ -42,5 +42,7 @@ USER node
 EXPOSE 8190
 # No HEALTHCHECK here: workers serve no HTTP. Gateways are probed on /ready by
 # compose.yaml and the Kubernetes manifests.
-ENTRYPOINT ["node", "bin/tributary.js"]
+# A larger young generation: the change path allocates short-lived objects per change, and GC took
+# about a fifth of the worker's CPU with the default (docs/benchmarks.md, "Where the time goes").
+ENTRYPOINT ["node", "--max-semi-space-size=32", "bin/tributary.js"]
 CMD ["start"]

@@ -111,13 +111,28 @@ export function commitNumber(seq: string | Sequence): bigint {
   return (s.hi << 32n) + s.lo;
 }
 
+/**
+ * Orders two sequences: hi, then lo, then index. Hot (every change is
+ * compared on append and apply), so parts of up to 13 hex digits compare as
+ * doubles, exactly; only a longer index takes a BigInt.
+ */
 export function compareSequences(a: string, b: string): number {
-  const x = parseSequence(a);
-  const y = parseSequence(b);
-  const ca = commitNumber(x);
-  const cb = commitNumber(y);
-  if (ca !== cb) return ca < cb ? -1 : 1;
-  return x.index === y.index ? 0 : x.index < y.index ? -1 : 1;
+  const x = SEQ_RE.exec(a) ?? parseSequence(a) as never;
+  const y = SEQ_RE.exec(b) ?? parseSequence(b) as never;
+  for (let i = 1; i <= 3; i++) {
+    const p = x[i]!;
+    const q = y[i]!;
+    if (p.length <= 13 && q.length <= 13) {
+      const m = parseInt(p, 16);
+      const n = parseInt(q, 16);
+      if (m !== n) return m < n ? -1 : 1;
+    } else {
+      const m = BigInt(`0x${p}`);
+      const n = BigInt(`0x${q}`);
+      if (m !== n) return m < n ? -1 : 1;
+    }
+  }
+  return 0;
 }
 
 /** Redis Stream id for a sequence. */

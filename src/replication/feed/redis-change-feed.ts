@@ -116,7 +116,7 @@ export class RedisChangeFeed implements ChangeFeed {
       const lastPiece = to >= total;
       for (;;) {
         const sets = new Map<string, string>();
-        const args: (string | number)[] = [lastPiece && !tx.partial ? resume : '', this.now(), added > 0 ? '1' : '0'];
+        const args: (string | number | Buffer)[] = [lastPiece && !tx.partial ? resume : '', this.now(), added > 0 ? '1' : '0'];
         if (start < to) {
           const payload = encodePiece(tx.events, start, to, (columns) => {
             const cs = this.columnSets.encode(columns);
@@ -126,7 +126,8 @@ export class RedisChangeFeed implements ChangeFeed {
           bytes += payload.length;
           args.push(sets.size);
           for (const [id, json] of sets) args.push(id, json);
-          args.push(toStreamId(tx.events[start]!.sequence), toStreamId(tx.events[to - 1]!.sequence), payload, tx.events[start]!.commitTime, to - start);
+          // As a Buffer: ioredis writes it as is, where a string argument is concatenated into the command text first.
+          args.push(toStreamId(tx.events[start]!.sequence), toStreamId(tx.events[to - 1]!.sequence), Buffer.from(payload), tx.events[start]!.commitTime, to - start);
         } else {
           args.push(0);
         }
