@@ -1,15 +1,20 @@
 /**
  * ChangeFeed over one Redis Stream per feed.
  *
- * Layout (see feed-keys.ts): the stream holds one entry per change, with id
- * toStreamId(sequence) ("<hi*2^32+lo>-<index>", so Redis orders entries in
- * commit order) and three fields: `e` = the event as JSON without its
- * columns, `t` = its commit time in ms (read by age retention without parsing
- * `e`), `c` = the id of its column set, stored once in the columns hash (see
- * column-sets.ts: that halves the memory per change). The meta hash holds:
+ * Layout (see feed-keys.ts): the stream holds one entry per append piece
+ * (up to APPEND_PIECE_EVENTS changes of one transaction). Its id is the
+ * piece's LAST change's toStreamId(sequence) ("<hi*2^32+lo>-<index>", so
+ * Redis orders entries in commit order, and the entries with id > since are
+ * exactly those holding changes after `since`), with fields `b` = the
+ * changes (feed-codec.ts, without their columns), `t` = commit time (read by
+ * age retention without parsing `b`), `n` = number of changes and `f` = the
+ * first change's id. Column sets are stored once in the columns hash (see
+ * column-sets.ts). Entries of feeds written before pieces (`e` = one change
+ * as JSON, `c` = its column set) are still read. The meta hash holds:
  *   lastId     stream id of the newest change ever appended (the "last" bound;
  *              survives trimming and an empty stream)
  *   trimmedId  stream id of the newest change removed by retention
+ *   count      changes in the stream (XLEN counts entries)
  *   resume     JSON of the resume position of the last transaction appended
  *   createdAt  ms since the epoch of the first append
  * Ids rather than sequences are stored because the Lua scripts compare them;
@@ -233,7 +238,7 @@ export class RedisChangeFeed implements ChangeFeed {
   }
 
   /**
-   * Drops changes beyond `maxChanges` (exactly, oldest first) and changes
+   * Drops changes beyond `maxChanges` (oldest first, whole pieces: up to one piece more stays) and changes
    * whose commit time is older than now - maxAgeMs (walking from the oldest,
    * stopping at the first young enough one). Runs in batches of `trimBatch`,
    * each atomic, so readers and appenders interleave with a long trim.
