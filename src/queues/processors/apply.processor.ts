@@ -33,13 +33,14 @@ import { inflightKey } from '../../replication/feed/feed-keys.ts';
  * still this run's means Redis lost the feed's first appends in a crash
  * (AOF everysec) and rebuilt it, and the new value is adopted.
  */
-export function feedGeneration(redis: Redis, feedPrefix: string, feedName: string, run: TaskRun): { stillOurs(): Promise<boolean> } {
+export function feedGeneration(redis: Redis, feedPrefix: string, feedName: string, run: TaskRun): { stillOurs(known?: string | null): Promise<boolean> } {
   const meta = feedKeys(feedPrefix, feedName).meta;
   let born: string | null = null;
   let seen = false;
   return {
-    async stillOurs() {
-      const now = await redis.hget(meta, 'createdAt');
+    /** `known`: the feed's createdAt as a read just returned it (no round trip of its own). */
+    async stillOurs(known?: string | null) {
+      const now = known !== undefined ? known : await redis.hget(meta, 'createdAt');
       if (!seen || born === null || now === born) { if (now !== null) { born = now; seen = true; } return true; }
       if (await run.check()) { born = now; return true; }
       return false;
@@ -48,13 +49,13 @@ export function feedGeneration(redis: Redis, feedPrefix: string, feedName: strin
 }
 
 /** `feed` whose reads come back empty once the feed is no longer the one the task started on (the run is aborted then). */
-function guardedReads(feed: ChangeFeed, generation: { stillOurs(): Promise<boolean> }, run: TaskRun): ChangeFeed {
+function guardedReads(feed: ChangeFeed, generation: { stillOurs(known?: string | null): Promise<boolean> }, run: TaskRun): ChangeFeed {
   return new Proxy(feed, {
     get(target, prop) {
       if (prop === 'readBlocking') {
         return async (...args: Parameters<ChangeFeed['readBlocking']>) => {
           const events = await target.readBlocking(...args);
-          if (await generation.stillOurs()) return events;
+          if (await generation.stillOurs((target as { lastReadGeneration?: string | null }).lastReadGeneration)) return events;
           run.logger.warn({ feed: target.name }, 'feed replaced (job deleted, a job of the same name created): this apply task stops');
           run.abortForJobChange();
           return [];

@@ -22,13 +22,14 @@ import { TaskOptions, taskJobId } from '../task-enqueue.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun, type ReplicationDeps } from './task-run.ts';
-import { feedGeneration } from './apply.processor.ts';
 import type { CaptureSource } from '../../replication/capture/capture-source.ts';
 import { snapshotChunkId } from '../../replication/snapshot/snapshot-cover.ts';
 import { FatalError, LogLostError } from '../../replication/errors.ts';
 import { resetDestination, restartAfterLogLoss } from './log-loss.ts';
 import { TaskKind, TaskState } from '../../domain/task-model.ts';
-import { inflightKey } from '../../replication/feed/feed-keys.ts';
+import { feedKeys, inflightKey } from '../../replication/feed/feed-keys.ts';
+import type { CapturedTransaction } from '../../replication/change-event.ts';
+import { FeedReplacedError } from '../../replication/feed/feed-errors.ts';
 
 const RETENTION_INTERVAL_MS = 30_000;
 /**
@@ -164,6 +165,16 @@ async function streamIntoFeed(
   };
   const flusher = setInterval(() => { flush().catch(() => undefined); }, 1000);
   const hasApply = job.type !== JobType.Subscribe;
+  // Starts at the bound, so the first transaction reads the real count.
+  let inflightRead = job.spec.replChanBufferSize; let appendedSinceRead = 0;
+  // `feed-appended` at most every 50 ms, with the newest position (a publish per small transaction cost Redis more than the append).
+  let announceTimer: NodeJS.Timeout | undefined;
+  const announce = () => {
+    announceTimer ??= setTimeout(() => {
+      announceTimer = undefined;
+      deps.publish(`feed-appended:${job.feed_name}`, { feed: job.feed_name, last: lastSeq });
+    }, 50);
+  };
   const retainer = await keepRetention(run, deps, job, feed, hasApply);
   const guarded = await guardFeedGeneration(run, deps, job, feed);
   try {
@@ -171,8 +182,14 @@ async function streamIntoFeed(
       capture, feed: guarded, signal: run.signal,
       msgsLimit: job.spec.msgsLimit, bytesLimit: Math.max(job.spec.bytesLimit, job.spec.msgBytesLimit),
       // ReplChanBufferSize: transactions appended but not yet applied.
+      // Redis is asked only when the count last read plus what was appended since could reach the bound
+      // (apply only lowers it): one round trip per transaction less for small transactions (issue 12).
       waitForRoom: hasApply ? async (signal) => {
-        while (!signal.aborted && Number(await deps.redis.get(counterKey) ?? 0) >= job.spec.replChanBufferSize) {
+        if (inflightRead + appendedSinceRead < job.spec.replChanBufferSize) return;
+        for (;;) {
+          inflightRead = Number(await deps.redis.get(counterKey) ?? 0);
+          appendedSinceRead = 0;
+          if (signal.aborted || inflightRead < job.spec.replChanBufferSize) return;
           await sleep(20);
         }
       } : undefined,
@@ -181,10 +198,10 @@ async function streamIntoFeed(
           changes += added; bytes += b;
           deps.metrics?.changesCaptured.inc({ job: job.name }, added);
           // ReplChanBufferSize counts transactions: a large one's pieces count once, with its last piece.
-          if (hasApply && !tx.partial) deps.redis.incr(counterKey).catch(() => undefined);
+          if (hasApply && !tx.partial) { deps.redis.incr(counterKey).catch(() => undefined); appendedSinceRead++; }
           lastSeq = tx.events.at(-1)?.sequence ?? lastSeq;
           if (tx.commitTime) lastCommitAt = new Date(tx.commitTime).toISOString();
-          deps.publish(`feed-appended:${job.feed_name}`, { feed: job.feed_name, last: lastSeq });
+          announce();
         }
         if (!tx.partial) lastPos = tx.resume;
       },
@@ -194,6 +211,7 @@ async function streamIntoFeed(
   } finally {
     clearInterval(flusher);
     clearInterval(retainer);
+    if (announceTimer) { clearTimeout(announceTimer); announceTimer = undefined; deps.publish(`feed-appended:${job.feed_name}`, { feed: job.feed_name, last: lastSeq }); }
     await flush().catch(() => undefined);
   }
 }
@@ -225,18 +243,33 @@ async function keepRetention(run: TaskRun, deps: ReplicationDeps, job: JobRow, f
  * new feed, which this task's stream must not reach.
  */
 async function guardFeedGeneration(run: TaskRun, deps: ReplicationDeps, job: JobRow, feed: ChangeFeed): Promise<ChangeFeed> {
-  const generation = feedGeneration(deps.redis, deps.feedPrefix, job.feed_name!, run);
-  await generation.stillOurs();
+  // The feed's generation travels with every append and is checked by the append script itself:
+  // no round trip of its own per transaction (issue 12), and no window between check and write.
+  const meta = feedKeys(deps.feedPrefix, job.feed_name!).meta;
+  let born: string | null = await deps.redis.hget(meta, 'createdAt');
+  const replaced = (name: string) => {
+    run.logger.warn({ feed: name }, 'feed replaced (job deleted, a job of the same name created): this capture task stops');
+    run.abortForJobChange();
+    return new Error(`feed ${name} was replaced (job deleted, a job of the same name created): this capture task stops`);
+  };
   return new Proxy(feed, {
     get(target, prop) {
-      if (prop === 'append') {
-        return async (tx: Parameters<ChangeFeed['append']>[0]) => {
-          if (!(await generation.stillOurs())) {
-            run.logger.warn({ feed: target.name }, 'feed replaced (job deleted, a job of the same name created): this capture task stops');
-            run.abortForJobChange();
-            throw new Error(`feed ${target.name} was replaced (job deleted, a job of the same name created): this capture task stops`);
+      if (prop === 'append' || prop === 'appendMany') {
+        if (prop === 'appendMany' && !target.appendMany) return undefined;
+        return async (tx: CapturedTransaction | CapturedTransaction[]) => {
+          for (;;) {
+            try {
+              const opts = born === null ? {} : { generation: born };
+              const added = Array.isArray(tx) ? await target.appendMany!(tx, opts) : await target.append(tx, opts);
+              if (born === null) born = await deps.redis.hget(meta, 'createdAt');
+              return added;
+            } catch (err) {
+              if (!(err instanceof FeedReplacedError)) throw err;
+              // Created again: go on only while this task is still its job's (the job was not deleted).
+              if (!(await run.check())) throw replaced(target.name);
+              born = err.createdAt;
+            }
           }
-          return target.append(tx);
         };
       }
       const v = Reflect.get(target, prop, target) as unknown;

@@ -54,11 +54,21 @@ export interface PreparedCapture {
  */
 export interface CaptureSource {
   prepare(): Promise<PreparedCapture>;
-  run(handler: (tx: CapturedTransaction) => Promise<void>, signal: AbortSignal): Promise<void>;
+  run(handler: (tx: CapturedTransaction) => Promise<void>, signal: AbortSignal, opts?: CaptureRunOptions): Promise<void>;
   /** The source's current end of log, for lag and for migration catch-up. */
   currentPosition(): Promise<SourcePosition>;
   /** Remove what prepare() created (slot, publication). Idempotent. */
   drop(): Promise<void>;
   /** Idempotent. */
   close(): Promise<void>;
+}
+
+export interface CaptureRunOptions {
+  /**
+   * Several whole transactions already received, handed over at once (in
+   * order, none partial); their positions are acknowledged only after it
+   * resolved, as with the handler. A capture without it calls the handler
+   * per transaction; one that has it may still do so.
+   */
+  onBatch?: (txs: CapturedTransaction[]) => Promise<void>;
 }

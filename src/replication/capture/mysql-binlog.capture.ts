@@ -24,7 +24,7 @@ import { CAPTURE_PIECE_EVENTS, type CapturedTransaction, type SourcePosition } f
 import { matchesFilter, SYSTEM_SCHEMAS, type TableFilter } from '../connection-config.ts';
 import { classify, FatalError, LogLostError, type ReplicationError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { CaptureOptions, CaptureSource, PreparedCapture } from './capture-source.ts';
+import type { CaptureOptions, CaptureRunOptions, CaptureSource, PreparedCapture } from './capture-source.ts';
 import { assertBinlogSettings } from './mysql-check.ts';
 import { binlogEnd, gtidAt, mysqlConnectionOptions, openMysql, serverInfo, type ServerInfo } from './mysql-connection.ts';
 import { isCommitMarker, isTransactionControl } from './mysql-ddl.ts';
@@ -125,10 +125,10 @@ export class MysqlBinlogCapture implements CaptureSource {
   /** Nothing is created on the source for a binlog reader. */
   async drop(): Promise<void> {}
 
-  run(handler: (tx: CapturedTransaction) => Promise<void>, signal: AbortSignal): Promise<void> {
+  run(handler: (tx: CapturedTransaction) => Promise<void>, signal: AbortSignal, runOpts: CaptureRunOptions = {}): Promise<void> {
     if (this.closing) return Promise.reject(new FatalError('capture is closed'));
     if (this.active) return Promise.reject(new FatalError('capture is already running'));
-    const run = new BinlogRun(this, handler, signal);
+    const run = new BinlogRun(this, handler, signal, runOpts.onBatch);
     this.active = run;
     return run.start()
       .catch((err: unknown) => {
@@ -265,6 +265,10 @@ function exactZongjiLabels(z: ZongJi, db: mysql.Connection, log: Logger): void {
   });
 }
 
+/** Bounds of a batch of whole transactions handed over at once (BinlogRun.pump). */
+const BATCH_MAX_EVENTS = 1000;
+const BATCH_MAX_TRANSACTIONS = 500;
+
 /** One run() of a capture: zongji wiring, the transaction assembler and the pump. */
 class BinlogRun {
   private zongji?: ZongJi;
@@ -294,6 +298,7 @@ class BinlogRun {
     private readonly capture: MysqlBinlogCapture,
     private readonly handler: (tx: CapturedTransaction) => Promise<void>,
     private readonly signal: AbortSignal,
+    private readonly onBatch?: (txs: CapturedTransaction[]) => Promise<void>,
   ) {
     const s = capture.settings();
     this.log = s.log;
@@ -475,6 +480,20 @@ class BinlogRun {
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
+    // Whole transactions mapped back to back go to the handler together (onBatch) while more are queued,
+    // so small transactions cost one feed round trip per batch instead of one each.
+    let batch: CapturedTransaction[] = [];
+    let batchEvents = 0;
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const txs = batch;
+      batch = []; batchEvents = 0;
+      if (txs.length === 1) await this.handler(txs[0]!);
+      else await this.onBatch!(txs);
+      this.lastDelivered = Date.now();
+      this.delivered += txs.length;
+      for (const t of txs) this.deliveredEvents += t.events.length;
+    };
     try {
       while (!this.finished && this.queue.length > 0) {
         const raw = this.queue.shift()!;
@@ -482,8 +501,15 @@ class BinlogRun {
         const tx = await this.mapper!.map(raw);
         if (this.finished) break;
         const quietFor = Date.now() - this.lastDelivered;
-        // The end of a transaction handed over in pieces is delivered even when empty: it records the resume position.
-        if (tx.events.length > 0 || tx.partial || raw.indexBase !== undefined || (this.opts.progressIntervalMs > 0 && quietFor >= this.opts.progressIntervalMs)) {
+        const whole = !tx.partial && raw.indexBase === undefined && tx.events.length > 0;
+        if (this.onBatch && whole) {
+          batch.push(tx);
+          batchEvents += tx.events.length;
+          if (this.queue.length === 0 || batchEvents >= BATCH_MAX_EVENTS || batch.length >= BATCH_MAX_TRANSACTIONS) await flush();
+        } else if (tx.events.length > 0 || tx.partial || raw.indexBase !== undefined || (this.opts.progressIntervalMs > 0 && quietFor >= this.opts.progressIntervalMs)) {
+          // The end of a transaction handed over in pieces is delivered even when empty: it records the resume position.
+          await flush();
+          if (this.finished) break;
           await this.handler(tx);
           this.lastDelivered = Date.now();
           this.delivered++;
@@ -494,6 +520,7 @@ class BinlogRun {
           this.zongji?.connection?.resume();
         }
       }
+      if (!this.finished) await flush();
     } catch (err) {
       this.finish(classify(err));
     } finally {

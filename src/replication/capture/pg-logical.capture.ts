@@ -36,7 +36,7 @@ import { matchesFilter } from '../connection-config.ts';
 import { classify, FatalError, LogLostError, RetriableError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { bigIntToLsn, lsnToBigInt } from '../sequence.ts';
-import type { CaptureOptions, CaptureSource, PreparedCapture } from './capture-source.ts';
+import type { CaptureOptions, CaptureRunOptions, CaptureSource, PreparedCapture } from './capture-source.ts';
 import { describePgTarget, pgClientConfig, quoteIdent, quoteLiteral, quoteTable } from './pg-connection.ts';
 import { canonicalLsn, PgTransactionAssembler, type SchemaBaseline } from './pg-transaction-assembler.ts';
 
@@ -66,6 +66,9 @@ export interface PgLogicalCaptureOptions extends CaptureOptions {
 
 /** Longest delay between handling a transaction and confirming it to the server. */
 const STATUS_THROTTLE_MS = 100;
+/** Bounds of a batch of whole transactions handed over at once (see flushBatch). */
+const BATCH_MAX_EVENTS = 1000;
+const BATCH_MAX_TRANSACTIONS = 500;
 /** Idle slots confirm the server's sent position this often (CaptureOptions.heartbeatMs). */
 export const DEFAULT_HEARTBEAT_MS = 10_000;
 /** Decoded messages queued ahead of the handler before the replication socket is paused, and resumed. */
@@ -130,7 +133,7 @@ export class PgLogicalCapture implements CaptureSource {
     }
   }
 
-  async run(handler: (tx: CapturedTransaction) => Promise<void>, signal: AbortSignal): Promise<void> {
+  async run(handler: (tx: CapturedTransaction) => Promise<void>, signal: AbortSignal, runOpts: CaptureRunOptions = {}): Promise<void> {
     this.assertOpen();
     if (this.active) throw new FatalError(`capture ${this.slotName} is already running`);
     if (signal.aborted) return;
@@ -156,7 +159,7 @@ export class PgLogicalCapture implements CaptureSource {
       catalog: this.pool, tables: this.opts.tables, selectorColumn: this.opts.selectorColumn, logger: this.logger,
       baseline, baselineExact: baseline === exact,
     });
-    const done = this.stream(assembler, handler, signal, startLsn);
+    const done = this.stream(assembler, handler, signal, startLsn, runOpts.onBatch);
     return done;
   }
 
@@ -213,6 +216,7 @@ export class PgLogicalCapture implements CaptureSource {
     handler: (tx: CapturedTransaction) => Promise<void>,
     signal: AbortSignal,
     startLsn: bigint,
+    onBatch?: (txs: CapturedTransaction[]) => Promise<void>,
   ): Promise<void> {
     const service = new LogicalReplicationService(pgClientConfig(this.opts.connection, { replication: true }), {
       // Never let the library acknowledge on its own: its timer would confirm what was received, not what was handled.
@@ -293,22 +297,12 @@ export class PgLogicalCapture implements CaptureSource {
     const socket = (): { pause?: () => void; resume?: () => void } | undefined =>
       (service as unknown as { _connection?: { stream?: { pause?: () => void; resume?: () => void } } })._connection?.stream;
     let piecesOpen = false;
-    idle = () => queue.length === 0 && !draining && !piecesOpen && !assembler.inTransaction && pendingAcks.length === 0 && handled === confirmed;
-    const handle = async (msg: Pgoutput.Message): Promise<void> => {
-      const tx = await assembler.accept(msg);
-      if (!tx) return;
-      if (tx.partial) {
-        // Not the end of its transaction: nothing to acknowledge; a restart reads the transaction again from here.
-        tx.resume = { kind: 'postgres', lsn: bigIntToLsn(handled) };
-        piecesOpen = true;
-        await handler(tx);
-        return;
-      }
-      // The end of a transaction handed over in pieces is delivered even when empty: it records the resume position.
-      if (tx.events.length > 0 || piecesOpen) await handler(tx);
-      piecesOpen = false;
-      // Aborted while the handler ran: the connection is gone, the server sends this one again next run.
-      if (finished) return;
+    // Whole transactions received back to back, handed over together (onBatch) once no further message is
+    // waiting or the batch is full: small transactions then cost one feed round trip per batch, not each.
+    let batch: CapturedTransaction[] = [];
+    let batchEvents = 0;
+    idle = () => queue.length === 0 && !draining && !piecesOpen && !assembler.inTransaction && pendingAcks.length === 0 && handled === confirmed && batch.length === 0;
+    const settled = (tx: CapturedTransaction): void => {
       const end = tx.resume.kind === 'postgres' ? lsnToBigInt(tx.resume.lsn) : 0n;
       if (end > handled) {
         handled = end;
@@ -320,12 +314,55 @@ export class PgLogicalCapture implements CaptureSource {
       const now = Date.now();
       if (now - lastStatusAt >= STATUS_THROTTLE_MS) { lastStatusAt = now; sendStatus(); }
     };
+    const flushBatch = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const txs = batch;
+      batch = []; batchEvents = 0;
+      const withEvents = txs.filter((t) => t.events.length > 0);
+      // Only empty transactions: nothing to hand over, only their position to acknowledge.
+      if (withEvents.length === 1 && txs.length === 1) await handler(txs[0]!);
+      else if (withEvents.length > 0) await onBatch!(txs);
+      // Aborted while the handler ran: the connection is gone, the server sends these again next run.
+      if (finished) return;
+      settled(txs.at(-1)!);
+    };
+    const handle = async (msg: Pgoutput.Message): Promise<void> => {
+      const tx = await assembler.accept(msg);
+      if (!tx) return;
+      if (tx.partial) {
+        await flushBatch();
+        if (finished) return;
+        // Not the end of its transaction: nothing to acknowledge; a restart reads the transaction again from here.
+        tx.resume = { kind: 'postgres', lsn: bigIntToLsn(handled) };
+        piecesOpen = true;
+        await handler(tx);
+        return;
+      }
+      if (onBatch && !piecesOpen) {
+        // Empty transactions join too: acknowledging one must not pass a transaction still in the batch.
+        batch.push(tx);
+        batchEvents += tx.events.length;
+        if (queue.length > 0 && batchEvents < BATCH_MAX_EVENTS && batch.length < BATCH_MAX_TRANSACTIONS) return;
+        await flushBatch();
+        return;
+      }
+      await flushBatch();
+      if (finished) return;
+      // The end of a transaction handed over in pieces is delivered even when empty: it records the resume position.
+      if (tx.events.length > 0 || piecesOpen) await handler(tx);
+      piecesOpen = false;
+      // Aborted while the handler ran: the connection is gone, the server sends this one again next run.
+      if (finished) return;
+      settled(tx);
+    };
     const drain = async (): Promise<void> => {
       draining = true;
       try {
         while (queue.length > 0 && !finished) {
           await handle(queue.shift()!);
           if (socketPaused && queue.length <= QUEUE_LOW) { socketPaused = false; socket()?.resume?.(); }
+          // Nothing more received: what the batch holds goes now (the next transaction may be far off).
+          if (queue.length === 0) await flushBatch();
         }
       } catch (err) {
         finish(err ?? new RetriableError('handler failed'));

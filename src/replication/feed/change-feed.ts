@@ -33,7 +33,14 @@ export class SnapshotTooOldError extends Error {
  */
 export interface ChangeFeed {
   readonly name: string;
-  append(tx: CapturedTransaction): Promise<number>;
+  /**
+   * `opts.generation`: the feed's createdAt the appender knows; when the feed
+   * has another one, nothing is written and FeedReplacedError is thrown (checked
+   * atomically with the append).
+   */
+  append(tx: CapturedTransaction, opts?: { generation?: string }): Promise<number>;
+  /** Several whole transactions at once (one round trip where the store can); same result as append() on each. */
+  appendMany?(txs: CapturedTransaction[], opts?: { generation?: string }): Promise<number>;
   /** Bytes of change payload the last append() serialised (for metrics), when the store knows it. */
   readonly lastAppendBytes?: number;
   /** Where the capture continues: the resume position of the last whole transaction appended. */

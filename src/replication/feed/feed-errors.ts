@@ -29,3 +29,14 @@ export class FeedAppendError extends Error {
   readonly retriable = false;
   constructor(message: string) { super(message); }
 }
+
+/**
+ * The feed was created again since the appender learnt its generation (its
+ * job deleted and one of the same name created): nothing was written.
+ * `createdAt` is the generation the feed has now.
+ */
+export class FeedReplacedError extends Error {
+  override readonly name = 'FeedReplacedError';
+  readonly retriable = false;
+  constructor(readonly feed: string, readonly createdAt: string) { super(`feed ${feed} was created again (generation ${createdAt})`); }
+}

@@ -52,9 +52,14 @@ end
  * KEYS: stream, meta, columns. ARGV: resume JSON ('' for a piece that is not
  * the end of its transaction), now (ms), force ('1': record the resume
  * position even if this piece added nothing, because an earlier piece of the
- * same transaction did), k = number of column sets, k pairs (column-set id,
- * column-set JSON), then optionally ONE piece: first stream id, last stream
- * id, payload (feed-codec.ts), commit time ms, number of changes.
+ * same transaction did), expected generation (meta.createdAt the appender
+ * knows, '' for any: another one returns {'replaced', createdAt} and writes
+ * nothing), k = number of column sets, k pairs (column-set id,
+ * column-set JSON), m = number of pieces, then m quintuplets in increasing
+ * order: first stream id, last stream id, payload (feed-codec.ts), commit
+ * time ms, number of changes. Several pieces are several small transactions
+ * appended together (RedisChangeFeed.appendMany), the resume position that
+ * of the last one.
  *
  * The piece becomes one stream entry whose id is its LAST change's stream id
  * (fields b = payload, t = commit time, n = changes, f = first change's id),
@@ -76,20 +81,34 @@ end
  * the stored position backwards.
  */
 export const APPEND_LUA = `${CMP_ID}${ENTRY_COUNT}
-local last = redis.call('HGET', KEYS[2], 'lastId') or '0-0'
-local k = tonumber(ARGV[4])
-for i = 5, 4 + 2 * k, 2 do redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) end
-local p = 5 + 2 * k
-local empty = p > #ARGV
-local added = 0
-if not empty and cmpid(ARGV[p + 1], last) > 0 then
-  if cmpid(ARGV[p], last) <= 0 then return {'straddle', last} end
-  local count = getcount(KEYS[1], KEYS[2])
-  redis.call('XADD', KEYS[1], ARGV[p + 1], 'b', ARGV[p + 2], 't', ARGV[p + 3], 'n', ARGV[p + 4], 'f', ARGV[p])
-  last = ARGV[p + 1]
-  added = tonumber(ARGV[p + 4])
-  redis.call('HSET', KEYS[2], 'lastId', last, 'count', count + added)
+if ARGV[4] ~= '' then
+  local born = redis.call('HGET', KEYS[2], 'createdAt')
+  if born and born ~= ARGV[4] then return {'replaced', born} end
 end
+local last = redis.call('HGET', KEYS[2], 'lastId') or '0-0'
+local k = tonumber(ARGV[5])
+for i = 6, 5 + 2 * k, 2 do redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) end
+local p = 6 + 2 * k
+local m = tonumber(ARGV[p])
+p = p + 1
+local empty = m == 0
+-- A piece that straddles lastId: nothing is written, the caller appends the part above it.
+for j = 0, m - 1 do
+  local b = p + 5 * j
+  if cmpid(ARGV[b + 1], last) > 0 and cmpid(ARGV[b], last) <= 0 then return {'straddle', last} end
+end
+local added = 0
+local count
+for j = 0, m - 1 do
+  local b = p + 5 * j
+  if cmpid(ARGV[b + 1], last) > 0 then
+    if not count then count = getcount(KEYS[1], KEYS[2]) end
+    redis.call('XADD', KEYS[1], ARGV[b + 1], 'b', ARGV[b + 2], 't', ARGV[b + 3], 'n', ARGV[b + 4], 'f', ARGV[b])
+    last = ARGV[b + 1]
+    added = added + tonumber(ARGV[b + 4])
+  end
+end
+if added > 0 then redis.call('HSET', KEYS[2], 'lastId', last, 'count', count + added) end
 if ARGV[1] ~= '' and (added > 0 or empty or ARGV[3] == '1') then
   redis.call('HSET', KEYS[2], 'lastId', last, 'resume', ARGV[1])
 end
@@ -102,7 +121,8 @@ return added
  * since id ('' for none). Reads entries from `start` until they hold at least
  * `limit` changes after `since` (an entry that begins at or below `since`
  * counts as one: its changes up to `since` are skipped by the decoder), with
- * meta.trimmedId, atomically: {trimmedId or false, entries}.
+ * meta.trimmedId and meta.createdAt (the feed's generation), atomically:
+ * {trimmedId or false, entries, createdAt or false}.
  */
 export const READ_LUA = `${CMP_ID}${ENTRY_COUNT}
 local trimmed = redis.call('HGET', KEYS[2], 'trimmedId')
@@ -126,7 +146,7 @@ while total < limit do
   start = '(' .. batch[#batch][1]
   if step < 256 then step = step * 2 end
 end
-return {trimmed or false, out}
+return {trimmed or false, out, redis.call('HGET', KEYS[2], 'createdAt') or false}
 `;
 
 /**

@@ -34,7 +34,7 @@ import type { Redis } from 'ioredis';
 import type { CapturedTransaction, ChangeEvent, ColumnType, SourcePosition } from '../change-event.ts';
 import { compareSequences, fromStreamId, parseSequence, toStreamId, ZERO_SEQUENCE } from '../sequence.ts';
 import { SnapshotTooOldError, type ChangeFeed, type FeedBounds, type RetentionPolicy } from './change-feed.ts';
-import { FeedAppendError, FeedParameterError } from './feed-errors.ts';
+import { FeedAppendError, FeedParameterError, FeedReplacedError } from './feed-errors.ts';
 import { ColumnSetCodec } from './column-sets.ts';
 import { compareStreamIds, DEFAULT_FEED_PREFIX, feedKeys, type FeedKeys } from './feed-keys.ts';
 import { APPEND_LUA, GAP_LUA, LuaScript, READ_LUA, TRIM_LUA } from './feed-scripts.ts';
@@ -93,6 +93,8 @@ export class RedisChangeFeed implements ChangeFeed {
   }
 
   lastAppendBytes = 0;
+  /** The feed's createdAt (its generation) as the last read() saw it, read atomically with the changes. */
+  lastReadGeneration: string | null | undefined;
 
   /**
    * Appends a transaction in pieces of at most APPEND_PIECE_EVENTS events, one
@@ -102,7 +104,7 @@ export class RedisChangeFeed implements ChangeFeed {
    * own sequence, so appliers checkpoint inside it exactly as between
    * transactions. Only the last piece records the resume position.
    */
-  async append(tx: CapturedTransaction): Promise<number> {
+  async append(tx: CapturedTransaction, opts: { generation?: string } = {}): Promise<number> {
     let prev: string | undefined;
     for (const event of tx.events) {
       // Checked before anything is written: a script error halfway would leave a partial transaction.
@@ -121,23 +123,19 @@ export class RedisChangeFeed implements ChangeFeed {
       const lastPiece = to >= total;
       for (;;) {
         const sets = new Map<string, string>();
-        const args: (string | number | Buffer)[] = [lastPiece && !tx.partial ? resume : '', this.now(), added > 0 ? '1' : '0'];
+        const args: (string | number | Buffer)[] = [lastPiece && !tx.partial ? resume : '', this.now(), added > 0 ? '1' : '0', opts.generation ?? ''];
         if (start < to) {
-          const payload = encodePiece(tx.events, start, to, (columns) => {
-            const cs = this.columnSets.encode(columns);
-            sets.set(cs.id, cs.json);
-            return cs.id;
-          });
-          bytes += payload.length;
+          const piece = this.pieceArgs(tx, start, to, sets);
+          bytes += piece.bytes;
           args.push(sets.size);
           for (const [id, json] of sets) args.push(id, json);
-          // As a Buffer: ioredis writes it as is, where a string argument is concatenated into the command text first.
-          args.push(toStreamId(tx.events[start]!.sequence), toStreamId(tx.events[to - 1]!.sequence), Buffer.from(payload), tx.events[start]!.commitTime, to - start);
+          args.push(1, ...piece.args);
         } else {
-          args.push(0);
+          args.push(0, 0);
         }
         const res = await appendScript.run(this.redis, [this.keys.stream, this.keys.meta, this.keys.columns], args);
         if (!Array.isArray(res)) { added += res as number; break; }
+        if (res[0] === 'replaced') throw new FeedReplacedError(this.name, String(res[1]));
         // The feed already holds this piece up to lastId (a crash between pieces): append only what is above it.
         const lastId = String(res[1]);
         while (start < to && compareStreamIds(toStreamId(tx.events[start]!.sequence), lastId) <= 0) start++;
@@ -148,6 +146,69 @@ export class RedisChangeFeed implements ChangeFeed {
     return added;
   }
 
+  /**
+   * Several whole transactions in one script call, each its own entry, when
+   * together they fit one piece (small transactions: one round trip for all
+   * of them instead of one each); otherwise, or when the feed already holds
+   * part of them, one append() each. Returns the changes added.
+   */
+  async appendMany(txs: CapturedTransaction[], opts: { generation?: string } = {}): Promise<number> {
+    const total = txs.reduce((n, t) => n + t.events.length, 0);
+    if (txs.length < 2 || total > APPEND_PIECE_EVENTS || txs.some((t) => t.partial)) return this.appendEach(txs, opts);
+    let prev: string | undefined;
+    for (const tx of txs) {
+      for (const event of tx.events) {
+        if (prev !== undefined && compareSequences(prev, event.sequence) >= 0) {
+          throw new FeedAppendError(`transaction ${tx.txid}: sequence ${event.sequence} does not follow ${prev}`);
+        }
+        prev = event.sequence;
+      }
+    }
+    const sets = new Map<string, string>();
+    const pieces: (string | number | Buffer)[] = [];
+    let bytes = 0;
+    let m = 0;
+    for (const tx of txs) {
+      if (tx.events.length === 0) continue;
+      const piece = this.pieceArgs(tx, 0, tx.events.length, sets);
+      bytes += piece.bytes;
+      pieces.push(...piece.args);
+      m++;
+    }
+    const args: (string | number | Buffer)[] = [JSON.stringify(txs.at(-1)!.resume), this.now(), '0', opts.generation ?? '', sets.size];
+    for (const [id, json] of sets) args.push(id, json);
+    args.push(m, ...pieces);
+    const res = await appendScript.run(this.redis, [this.keys.stream, this.keys.meta, this.keys.columns], args);
+    if (Array.isArray(res)) {
+      if (res[0] === 'replaced') throw new FeedReplacedError(this.name, String(res[1]));
+      return this.appendEach(txs, opts);
+    }
+    this.lastAppendBytes = bytes;
+    return res as number;
+  }
+
+  private async appendEach(txs: CapturedTransaction[], opts: { generation?: string }): Promise<number> {
+    let added = 0;
+    let bytes = 0;
+    for (const tx of txs) { added += await this.append(tx, opts); bytes += this.lastAppendBytes; }
+    this.lastAppendBytes = bytes;
+    return added;
+  }
+
+  /** The script arguments of events[start, to) of `tx` as one piece; column sets collected into `sets`. */
+  private pieceArgs(tx: CapturedTransaction, start: number, to: number, sets: Map<string, string>): { args: (string | number | Buffer)[]; bytes: number } {
+    const payload = encodePiece(tx.events, start, to, (columns) => {
+      const cs = this.columnSets.encode(columns);
+      sets.set(cs.id, cs.json);
+      return cs.id;
+    });
+    // As a Buffer: ioredis writes it as is, where a string argument is concatenated into the command text first.
+    return {
+      args: [toStreamId(tx.events[start]!.sequence), toStreamId(tx.events[to - 1]!.sequence), Buffer.from(payload), tx.events[start]!.commitTime, to - start],
+      bytes: payload.length,
+    };
+  }
+
   async resumePosition(): Promise<SourcePosition | null> {
     const raw = await this.redis.hget(this.keys.meta, 'resume');
     return raw ? (JSON.parse(raw) as SourcePosition) : null;
@@ -156,8 +217,9 @@ export class RedisChangeFeed implements ChangeFeed {
   async read(since: string | null, limit: number): Promise<ChangeEvent[]> {
     checkLimit(limit);
     const sinceId = since === null ? null : toStreamId(checkSince(since));
-    const res = (await readScript.run(this.redis, [this.keys.stream, this.keys.meta], [sinceId === null ? '-' : `(${sinceId}`, limit, sinceId ?? ''])) as [string | null, StreamEntry[]];
-    const [trimmedId, entries] = res;
+    const res = (await readScript.run(this.redis, [this.keys.stream, this.keys.meta], [sinceId === null ? '-' : `(${sinceId}`, limit, sinceId ?? ''])) as [string | null, StreamEntry[], string | null];
+    const [trimmedId, entries, createdAt] = res;
+    this.lastReadGeneration = createdAt ?? null;
     if (sinceId !== null && trimmedId && compareStreamIds(sinceId, trimmedId) < 0) {
       throw new SnapshotTooOldError(since!, (await this.bounds()).first);
     }

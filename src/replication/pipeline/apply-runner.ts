@@ -6,6 +6,13 @@
  * checkpoint, so a replay after a crash neither duplicates nor loses). DDL is
  * a barrier: the batch is cut there and the DDL applied alone, then every
  * lane's checkpoint moves past it.
+ *
+ * A lane with nothing in a batch moves its checkpoint at most once a second
+ * while the feed keeps coming, and at once when the feed is drained: with
+ * small transactions most batches touch one lane, and a transaction per idle
+ * lane per batch doubled the destination's work (issue 12). A lane behind
+ * only makes a restart re-read more; every lane skips what its checkpoint
+ * covers, so nothing is applied twice.
  */
 import type { ChangeEvent } from '../change-event.ts';
 import type { Applier } from '../apply/applier.ts';
@@ -50,6 +57,19 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
     since = (checkpoints as string[]).reduce((min, c) => (compareSequences(c, min) < 0 ? c : min));
   }
   let prevCommit: string | undefined;
+  // What each lane's checkpoint holds, and when it last moved.
+  const laneAt: (string | null)[] = [...checkpoints];
+  const laneMovedAt: number[] = Array.from({ length: lanes }, () => Date.now());
+  const IDLE_LANE_MS = 1000;
+  const applyLanes = async (parts: ChangeEvent[][], seq: string) => {
+    const now = Date.now();
+    await Promise.all(parts.map(async (part, lane) => {
+      if (part.length === 0 && now - laneMovedAt[lane]! < IDLE_LANE_MS) return;
+      await o.applier.applyBatch(part, lane, seq);
+      laneAt[lane] = seq; laneMovedAt[lane] = Date.now();
+    }));
+  };
+  const empty = (): ChangeEvent[][] => Array.from({ length: lanes }, () => []);
   // The next batch is read while the current one is applied (the feed read and
   // decoding overlap the destination's writes); `since` moves only after apply.
   const read = (from: string | null) => {
@@ -65,6 +85,15 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
     const ta = performance.now();
     if (o.signal.aborted) break;
     if (events.length === 0) {
+      // Drained: lanes that skipped their checkpoint move catch up now.
+      if (since !== null && laneAt.some((at) => at !== since)) {
+        const behind = laneAt.map((at) => (at === since ? null : []));
+        await Promise.all(behind.map(async (part, lane) => {
+          if (!part) return;
+          await o.applier.applyBatch(part, lane, since!);
+          laneAt[lane] = since; laneMovedAt[lane] = Date.now();
+        }));
+      }
       await o.onDrained?.();
       if (o.shouldFinish && (await o.shouldFinish())) return 'finished';
       next = read(since);
@@ -76,18 +105,20 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
     for (const segment of cutAtDdl(wanted)) {
       const segLast = segment.at(-1)!.sequence;
       if (segment[0]!.op === Operation.Ddl) {
+        // A barrier: the DDL alone on lane 0, then every other lane past it.
         await o.applier.applyBatch(segment, 0, segLast);
-        await Promise.all(Array.from({ length: lanes - 1 }, (_, i) => o.applier.applyBatch([], i + 1, segLast)));
+        laneAt[0] = segLast; laneMovedAt[0] = Date.now();
+        await Promise.all(Array.from({ length: lanes - 1 }, async (_, i) => {
+          await o.applier.applyBatch([], i + 1, segLast);
+          laneAt[i + 1] = segLast; laneMovedAt[i + 1] = Date.now();
+        }));
       } else {
-        const parts = splitLanes(segment, lanes);
-        await Promise.all(parts.map((part, lane) => o.applier.applyBatch(part, lane, segLast)));
+        await applyLanes(splitLanes(segment, lanes), segLast);
       }
     }
     // Events filtered out still move every lane past them.
     const tailSeq = last.sequence;
-    if (!wanted.length || wanted.at(-1)!.sequence !== tailSeq) {
-      await Promise.all(Array.from({ length: lanes }, (_, l) => o.applier.applyBatch([], l, tailSeq)));
-    }
+    if (!wanted.length || wanted.at(-1)!.sequence !== tailSeq) await applyLanes(empty(), tailSeq);
     since = tailSeq;
     let transactions = 0;
     for (const e of events) if (e.commitSequence !== prevCommit) { transactions++; prevCommit = e.commitSequence; }

@@ -54,21 +54,44 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
     }, 500);
   }
   try {
-    await o.capture.run(async (tx) => {
+    const admit = async (txs: CapturedTransaction[]) => {
       lastTxAt = Date.now();
-      await msgs.take(tx.events.length, inner.signal);
+      const n = txs.reduce((k, t) => k + t.events.length, 0);
+      await msgs.take(n, inner.signal);
       // Serialising only to count bytes is not free: do it only when a byte limit asks for it.
-      const size = byteLimited ? tx.events.reduce((n, e) => n + JSON.stringify(e.after ?? e.before ?? {}).length, 0) : 0;
+      const size = byteLimited ? txs.reduce((k, t) => k + t.events.reduce((m, e) => m + JSON.stringify(e.after ?? e.before ?? {}).length, 0), 0) : 0;
       if (byteLimited) await bytes.take(size, inner.signal);
       if (o.waitForRoom) await o.waitForRoom(inner.signal);
-      const t0 = performance.now();
-      const added = await o.feed.append(tx);
-      if (process.env.TRIB_TRACE) process.stderr.write(`[trace ${(performance.now() / 1000).toFixed(3)}] capture n=${tx.events.length} append=${(performance.now() - t0).toFixed(1)} sinceCommit=${Date.now() - tx.commitTime}\n`);
-      o.onAppended?.({ tx, added, bytes: o.feed.lastAppendBytes ?? size });
+      return size;
+    };
+    const appended = (tx: CapturedTransaction, added: number, size: number) => {
+      o.onAppended?.({ tx, added, bytes: size });
       lastTxAt = Date.now();
       const target = o.stopAt?.();
       if (!tx.partial && target && comparePositions(tx.resume, target) >= 0) { reached = true; inner.abort(); }
-    }, inner.signal);
+    };
+    const trace = process.env.TRIB_TRACE ? (n: number, t0: number, tx: CapturedTransaction, k: number) => process.stderr.write(`[trace ${(performance.now() / 1000).toFixed(3)}] capture n=${n} txs=${k} append=${(performance.now() - t0).toFixed(1)} sinceCommit=${Date.now() - tx.commitTime}\n`) : undefined;
+    await o.capture.run(async (tx) => {
+      const size = await admit([tx]);
+      const t0 = performance.now();
+      const added = await o.feed.append(tx);
+      trace?.(tx.events.length, t0, tx, 1);
+      appended(tx, added, o.feed.lastAppendBytes ?? size);
+    }, inner.signal, o.feed.appendMany ? {
+      // Small transactions already received go to the feed together: one round trip for all of them.
+      onBatch: async (txs) => {
+        const size = await admit(txs);
+        const t0 = performance.now();
+        const added = await o.feed.appendMany!(txs);
+        trace?.(txs.reduce((k, t) => k + t.events.length, 0), t0, txs.at(-1)!, txs.length);
+        // Each transaction's own count: the feed reports the total, and what it held already (after a
+        // restart) is a prefix of the batch, so the count is the batch's tail.
+        let left = added;
+        const mine = txs.map(() => 0);
+        for (let i = txs.length - 1; i >= 0 && left > 0; i--) { mine[i] = Math.min(left, txs[i]!.events.length); left -= mine[i]!; }
+        txs.forEach((tx, i) => appended(tx, mine[i]!, i === txs.length - 1 ? o.feed.lastAppendBytes ?? size : 0));
+      },
+    } : undefined);
   } finally {
     if (idleTimer) clearInterval(idleTimer);
     o.signal.removeEventListener('abort', onOuterAbort);
