@@ -124,6 +124,23 @@ export class JobsArgs extends PageArgs {
   @Field(() => String, { nullable: true, description: 'Substring of the name.' }) name?: string;
 }
 
+@ObjectType({ description: 'An incremental snapshot (snapshotTables, addTables) copying tables while the job streams.' })
+export class IncrementalSnapshotProgress {
+  @Field(() => String) id!: string;
+  @Field(() => String, { description: 'pending, running, done or failed.' }) status!: string;
+  @Field(() => String, { description: 'snapshotTables or addTables.' }) reason!: string;
+  @Field(() => [String], { description: 'schema.table, once listed.' }) tables!: string[];
+  @Field(() => String, { nullable: true }) where?: string;
+  @Field(() => Number) rowsDone!: number;
+  @Field(() => Number) rowsEstimated!: number;
+  @Field(() => Number, { nullable: true }) percent?: number | null;
+  @Field(() => Int) chunksDone!: number;
+  @Field(() => Int) chunksTotal!: number;
+  @Field(() => String, { nullable: true }) error?: string;
+  @Field(() => String) startedAt!: string;
+  @Field(() => String, { nullable: true }) finishedAt?: string;
+}
+
 @ObjectType()
 export class JobProgress {
   @Field(() => String) phase!: string;
@@ -133,6 +150,7 @@ export class JobProgress {
   @Field(() => Number, { nullable: true }) etaSeconds!: number | null;
   @Field(() => Int) chunksDone!: number;
   @Field(() => Int) chunksTotal!: number;
+  @Field(() => IncrementalSnapshotProgress, { nullable: true, description: 'The last incremental snapshot (snapshotTables, addTables).' }) incrementalSnapshot!: IncrementalSnapshotProgress | null;
 }
 
 @ObjectType()

@@ -29,6 +29,7 @@ import { FatalError, LogLostError } from '../../replication/errors.ts';
 import { resetDestination, restartAfterLogLoss } from './log-loss.ts';
 import { TaskKind, TaskState } from '../../domain/task-model.ts';
 import { inflightKey } from '../../replication/feed/feed-keys.ts';
+import { startIncrementalSnapshots } from './incremental-snapshots.ts';
 
 const RETENTION_INTERVAL_MS = 30_000;
 /**
@@ -166,8 +167,11 @@ async function streamIntoFeed(
   const hasApply = job.type !== JobType.Subscribe;
   const retainer = await keepRetention(run, deps, job, feed, hasApply);
   const guarded = await guardFeedGeneration(run, deps, job, feed);
+  // Migrations end with their catch-up; incremental snapshots belong to streaming jobs.
+  const snapshots = job.type === JobType.Migration ? undefined : await startIncrementalSnapshots(run, deps, job, guarded, at.from, run.signal);
   try {
     return await runCapture({
+      snapshotter: snapshots?.snapshotter,
       capture, feed: guarded, signal: run.signal,
       msgsLimit: job.spec.msgsLimit, bytesLimit: Math.max(job.spec.bytesLimit, job.spec.msgBytesLimit),
       // ReplChanBufferSize: transactions appended but not yet applied.
@@ -192,6 +196,7 @@ async function streamIntoFeed(
       from: at.from,
     });
   } finally {
+    await snapshots?.stop();
     clearInterval(flusher);
     clearInterval(retainer);
     await flush().catch(() => undefined);

@@ -358,6 +358,7 @@ export class PgLogicalCapture implements CaptureSource {
       // Publications made before partitioned tables were published via their root.
       await this.pool.query(`ALTER PUBLICATION ${quoteIdent(this.publicationName)} SET (publish_via_partition_root = true)`)
         .catch((err: unknown) => this.logger.warn({ err: String(err) }, 'could not set publish_via_partition_root on an existing publication'));
+      await this.syncPublicationTables();
       return;
     }
     const pub = quoteIdent(this.publicationName);
@@ -406,6 +407,35 @@ export class PgLogicalCapture implements CaptureSource {
       throw err;
     }
     this.logger.info({ tables, schemas }, 'created publication');
+  }
+
+  /**
+   * A job whose tables were changed (addTables, removeTables, updateJob): the
+   * tables its filter names one by one are added to the publication, and
+   * tables published one by one that the filter no longer takes are dropped
+   * from it. Whole-schema and FOR ALL TABLES publications are left as they are.
+   */
+  private async syncPublicationTables(): Promise<void> {
+    const filter = this.opts.tables;
+    if (filter.schemas.length === 0) return;
+    const pub = quoteIdent(this.publicationName);
+    const all = await this.pool.query<{ puballtables: boolean }>('SELECT puballtables FROM pg_publication WHERE pubname = $1', [this.publicationName]);
+    if (all.rows[0]?.puballtables) return;
+    const res = await this.pool.query<{ schema: string; table: string }>(
+      `SELECT schemaname::text AS schema, tablename::text AS table FROM pg_publication_tables WHERE pubname = $1`, [this.publicationName]);
+    const published = new Set(res.rows.map((r) => `${r.schema}.${r.table}`));
+    const wanted = filter.schemas.flatMap((s) => (s.tables?.length ? s.tables.map((t) => ({ schema: s.schema, table: t })) : []));
+    const add = wanted.filter((t) => !published.has(`${t.schema}.${t.table}`));
+    const wholeSchemas = new Set(filter.schemas.filter((s) => !s.tables?.length).map((s) => s.schema));
+    const drop = res.rows.filter((r) => !wholeSchemas.has(r.schema) && !matchesFilter(filter, r.schema, r.table));
+    if (add.length) {
+      await this.pool.query(`ALTER PUBLICATION ${pub} ADD TABLE ${add.map((t) => quoteTable(t.schema, t.table)).join(', ')}`);
+      this.logger.info({ tables: add }, 'tables added to the publication');
+    }
+    if (drop.length) {
+      await this.pool.query(`ALTER PUBLICATION ${pub} DROP TABLE ${drop.map((t) => quoteTable(t.schema, t.table)).join(', ')}`);
+      this.logger.info({ tables: drop }, 'tables dropped from the publication');
+    }
   }
 
   /** See the class comment for why FULL, and why only on owned tables. */

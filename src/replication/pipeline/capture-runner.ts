@@ -12,6 +12,7 @@ import type { CaptureSource } from '../capture/capture-source.ts';
 import type { ChangeFeed } from '../feed/change-feed.ts';
 import { comparePositions } from '../position.ts';
 import { RateLimiter } from './rate-limiter.ts';
+import type { AppendLock } from './incremental-snapshot.ts';
 
 export interface CaptureRunnerOptions {
   capture: CaptureSource;
@@ -28,6 +29,11 @@ export interface CaptureRunnerOptions {
   idleStopMs?: number;
   /** Where the stream starts: a migration whose target is not after it has nothing left to read. */
   from?: SourcePosition;
+  /**
+   * Incremental snapshots (incremental-snapshot.ts): appends run under this
+   * lock, through `filter` first, and `observe` sees each appended transaction.
+   */
+  snapshotter?: { lock: AppendLock; filter(tx: CapturedTransaction): CapturedTransaction; observe(tx: CapturedTransaction): void };
 }
 
 export type CaptureOutcome = 'aborted' | 'reached-target';
@@ -61,7 +67,10 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
       const size = byteLimited ? tx.events.reduce((n, e) => n + JSON.stringify(e.after ?? e.before ?? {}).length, 0) : 0;
       if (byteLimited) await bytes.take(size, inner.signal);
       if (o.waitForRoom) await o.waitForRoom(inner.signal);
-      const added = await o.feed.append(tx);
+      const snap = o.snapshotter;
+      const added = snap
+        ? await snap.lock.run(async () => { const kept = snap.filter(tx); const n = await o.feed.append(kept); snap.observe(kept); return n; })
+        : await o.feed.append(tx);
       o.onAppended?.({ tx, added, bytes: o.feed.lastAppendBytes ?? size });
       lastTxAt = Date.now();
       const target = o.stopAt?.();

@@ -1,0 +1,291 @@
+/**
+ * Incremental snapshots while streaming: the DBLog / Debezium watermark
+ * method, run inside the capture task next to the stream
+ * (docs/consistency.md, "Incremental snapshots").
+ *
+ * For each key-ordered chunk of a requested table:
+ * 1. low watermark: a window opens at a transaction boundary of the stream;
+ *    from then on every change the stream appends for that table is noted
+ *    (its key; keyless tables: the change itself);
+ * 2. the chunk is read with the engine's snapshot reader (its own
+ *    connection and snapshot) while the stream keeps appending;
+ * 3. high watermark: at the next transaction boundary the chunk is appended
+ *    to the feed as one synthetic transaction and the window closes. Keyed
+ *    rows whose key the window saw are dropped from it (the stream already
+ *    carried a change at least as new, and later changes follow it in the
+ *    feed); the rest are upserts (insert events). Keyless tables are copied
+ *    whole: TRUNCATE, the rows, then the window's changes the copy's
+ *    snapshot does not hold; the stream's later changes the copy holds are
+ *    not appended (snapshot-cover.ts).
+ * The chunk sits in the feed between two source transactions, so the apply's
+ * per-row order holds for it as for any change. Progress is saved after each
+ * chunk; a chunk appended twice (a kill between its append and the save) is
+ * harmless: upserts, and TRUNCATE before a keyless copy.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CapturedTransaction, ChangeEvent, Row, SourceKind, SourcePosition } from '../change-event.ts';
+import { Operation } from '../change-event.ts';
+import type { ChangeFeed } from '../feed/change-feed.ts';
+import type { Logger } from '../logger.ts';
+import { makeSequence, parseSequence } from '../sequence.ts';
+import type { SnapshotReader } from '../snapshot/snapshot-reader.ts';
+import { parseCover, type Cover } from '../snapshot/snapshot-cover.ts';
+import { IncrementalStatus, type IncrementalRequest, type IncrementalRequestStore } from '../snapshot/incremental-request.ts';
+import type { TableInfo } from '../table-info.ts';
+import { compileRowFilter } from './row-filter.ts';
+
+/** Serialises the stream's appends with the snapshotter's (a chunk goes in between two transactions). */
+export class AppendLock {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+export interface IncrementalSnapshotterOptions {
+  source: SourceKind;
+  feed: ChangeFeed;
+  reader: SnapshotReader;
+  store: IncrementalRequestStore;
+  lock: AppendLock;
+  logger: Logger;
+  /** The job run of the capture task (requests may wait for a later run). */
+  runId: number;
+  /** Rows per chunk (the job's chunkRows). */
+  chunkRows: number;
+  /** Where a synthetic transaction resumes when the feed has no resume position yet. */
+  fallbackResume: SourcePosition;
+  /** Create a table at the destination before its first chunk (absent for feed-only jobs). */
+  ensureTable?: (t: TableInfo) => Promise<void>;
+  /** After each chunk and state change: for job.progress. */
+  onProgress?: (req: IncrementalRequest) => Promise<void>;
+  /** A chunk's synthetic transaction was appended (count it like a captured one). */
+  onAppended?: (tx: CapturedTransaction, added: number) => void;
+  /** How often to look for new requests. Default 1000 ms. */
+  pollMs?: number;
+}
+
+interface Window {
+  table: string;
+  keyed: boolean;
+  keys: Set<string>;
+  events: ChangeEvent[];
+  ddl: boolean;
+}
+
+const READ_BATCH = 5000;
+
+export class IncrementalSnapshotter {
+  private window?: Window;
+  /** A large transaction is being appended in pieces: no chunk may go in between. */
+  private midTransaction = false;
+  private covers = new Map<string, Cover[]>();
+  readonly lock: AppendLock;
+
+  constructor(private readonly o: IncrementalSnapshotterOptions) {
+    this.lock = o.lock;
+  }
+
+  /** Load the covers of earlier keyless copies (they stay in force after a restart). */
+  async init(): Promise<void> {
+    for (const r of await this.o.store.list()) this.addCovers(r);
+  }
+
+  /**
+   * The stream's filter, called under the lock before an append: drops
+   * changes a keyless copy already holds.
+   */
+  filter(tx: CapturedTransaction): CapturedTransaction {
+    if (this.covers.size === 0) return tx;
+    const events = tx.events.filter((e) => {
+      if (e.key.length > 0 || e.op === Operation.Ddl) return true;
+      const covers = this.covers.get(`${e.schema}.${e.table}`);
+      return !covers || !covers.some((c) => c.holds(e));
+    });
+    return events.length === tx.events.length ? tx : { ...tx, events };
+  }
+
+  /** Called under the lock after each stream append: note what the open window sees. */
+  observe(tx: CapturedTransaction): void {
+    this.midTransaction = tx.partial === true;
+    const w = this.window;
+    if (!w) return;
+    for (const e of tx.events) {
+      if (`${e.schema}.${e.table}` !== w.table) continue;
+      if (e.op === Operation.Ddl) { w.ddl = true; continue; }
+      if (w.keyed) {
+        for (const img of [e.before, e.after]) if (img) w.keys.add(keyOf(e.key, img));
+      } else {
+        w.events.push(e);
+      }
+    }
+  }
+
+  /** Runs requests until `signal` aborts. Errors of one request fail it (stored) and the loop goes on. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const req = await this.o.store.active(this.o.runId);
+      if (!req) { await sleep(this.o.pollMs ?? 1000, undefined, { signal }).catch(() => undefined); continue; }
+      try {
+        await this.runRequest(req, signal);
+      } catch (err) {
+        if (signal.aborted) return;
+        if (isRetriable(err)) throw err;
+        req.status = IncrementalStatus.Failed;
+        req.error = (err as Error).message;
+        req.finishedAt = new Date().toISOString();
+        await this.o.store.save(req);
+        await this.o.onProgress?.(req);
+        this.o.logger.warn({ request: req.id, err: req.error }, 'incremental snapshot failed');
+      }
+    }
+  }
+
+  private async runRequest(req: IncrementalRequest, signal: AbortSignal): Promise<void> {
+    if (!req.tables) {
+      const tables = await this.o.reader.listTables(req.filter);
+      if (req.where && tables.some((t) => t.key.length === 0)) {
+        throw new Error(`where needs tables with a key; keyless: ${tables.filter((t) => t.key.length === 0).map((t) => `${t.schema}.${t.table}`).join(', ')}`);
+      }
+      for (const t of tables) compileRowFilter(req.where, t, this.o.source);
+      req.tables = tables;
+      req.rowsEstimated = tables.reduce((n, t) => n + t.estimatedRows, 0);
+      req.status = IncrementalStatus.Running;
+      await this.o.store.save(req);
+      await this.o.onProgress?.(req);
+    }
+    while (!signal.aborted) {
+      const table = req.tables[req.tableIndex];
+      if (!table) break;
+      if (!req.chunks) {
+        await this.o.ensureTable?.(table);
+        req.chunks = table.key.length > 0 ? await this.o.reader.planChunks(table, this.o.chunkRows) : [{ index: 0 }];
+        req.chunkIndex = 0;
+        req.chunksTotal += req.chunks.length;
+        await this.o.store.save(req);
+      }
+      const chunk = req.chunks[req.chunkIndex];
+      if (!chunk) {
+        req.tableIndex += 1;
+        req.chunks = undefined;
+        await this.o.store.save(req);
+        continue;
+      }
+      const rows = await this.copyChunk(req, table, chunk, signal);
+      if (rows === undefined) continue; // redo (the table's shape changed meanwhile) or aborted
+      req.chunkIndex += 1;
+      req.chunksDone += 1;
+      req.rowsDone += rows;
+      await this.o.store.save(req);
+      await this.o.onProgress?.(req);
+    }
+    if (signal.aborted) return;
+    req.status = IncrementalStatus.Done;
+    req.finishedAt = new Date().toISOString();
+    req.chunks = undefined;
+    await this.o.store.save(req);
+    await this.o.onProgress?.(req);
+    this.o.logger.info({ request: req.id, rows: req.rowsDone, chunks: req.chunksDone }, 'incremental snapshot done');
+  }
+
+  /** One chunk between watermarks; the rows appended, or undefined when it must be read again (or the task stops). */
+  private async copyChunk(req: IncrementalRequest, table: TableInfo, chunk: NonNullable<IncrementalRequest['chunks']>[number], signal: AbortSignal): Promise<number | undefined> {
+    const name = `${table.schema}.${table.table}`;
+    const keyed = table.key.length > 0;
+    const predicate = compileRowFilter(req.where, table, this.o.source);
+    // Low watermark: at a transaction boundary.
+    await this.atBoundary(signal, async () => { this.window = { table: name, keyed, keys: new Set(), events: [], ddl: false }; });
+    try {
+      const rows: Row[] = [];
+      let coverText: string | undefined;
+      for await (const batch of this.o.reader.readChunk(table, chunk, READ_BATCH, { onCover: (c) => { coverText = c; } })) {
+        if (signal.aborted) return undefined;
+        for (const r of batch) if (!predicate || predicate(r) === true) rows.push(r);
+      }
+      if (!keyed && !coverText) throw new Error(`keyless table ${name}: the source cannot say which changes a copy holds (MySQL without binlog_snapshot_position)`);
+      // High watermark: append the chunk at the next transaction boundary.
+      let appended: number | undefined;
+      await this.atBoundary(signal, async () => {
+        const w = this.window!;
+        this.window = undefined;
+        if (w.ddl) { this.o.logger.info({ table: name }, 'schema changed during the chunk read: reading it again'); return; }
+        const events = keyed
+          ? rows.filter((r) => !w.keys.has(keyOf(table.key, r))).map((r) => this.rowEvent(table, r))
+          : this.keylessEvents(table, rows, w, coverText!);
+        if (!keyed) {
+          req.covers = { ...(req.covers ?? {}), [name]: coverText! };
+          this.addCovers(req);
+        }
+        await this.appendSynthetic(req, events);
+        appended = keyed ? events.length : rows.length;
+      });
+      return appended;
+    } finally {
+      this.window = undefined;
+    }
+  }
+
+  /** TRUNCATE, the copy, then the window's changes the copy does not hold (keyless copies are whole tables). */
+  private keylessEvents(table: TableInfo, rows: Row[], w: Window, coverText: string): ChangeEvent[] {
+    const cover = parseCover(coverText)!;
+    const q = this.o.source === 'postgres' ? (s: string) => `"${s.replace(/"/g, '""')}"` : (s: string) => `\`${s.replace(/`/g, '``')}\``;
+    const truncate: ChangeEvent = { ...this.rowEvent(table, {}), op: Operation.Ddl, after: null, ddl: `TRUNCATE TABLE ${q(table.schema)}.${q(table.table)}` };
+    return [truncate, ...rows.map((r) => this.rowEvent(table, r)), ...w.events.filter((e) => !cover.holds(e)).map((e) => ({ ...e }))];
+  }
+
+  private rowEvent(table: TableInfo, row: Row): ChangeEvent {
+    return {
+      source: this.o.source, sequence: '', txid: 'snapshot', commitSequence: '0', index: 0, op: Operation.Insert,
+      schema: table.schema, table: table.table, key: table.key, before: null, after: row, columns: table.columns, commitTime: Date.now(),
+    };
+  }
+
+  /**
+   * Append events as one transaction right after the feed's last change:
+   * sequences continue the last one's index, so they sort before the next
+   * source transaction (whose commit position is higher).
+   */
+  private async appendSynthetic(req: IncrementalRequest, events: ChangeEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const last = parseSequence((await this.o.feed.bounds()).last);
+    const resume = (await this.o.feed.resumePosition()) ?? this.o.fallbackResume;
+    const now = Date.now();
+    const commitSequence = ((last.hi << 32n) + last.lo).toString();
+    const txid = `snapshot-${req.id}`;
+    const out = events.map((e, i) => ({ ...e, sequence: makeSequence(last.hi, last.lo, last.index + 1n + BigInt(i)), txid, commitSequence, index: i, commitTime: now }));
+    const tx: CapturedTransaction = { txid, commitSequence, commitTime: now, resume, events: out };
+    const added = await this.o.feed.append(tx);
+    this.o.onAppended?.(tx, added);
+  }
+
+  /** Run `fn` under the append lock at a transaction boundary (never between pieces of a large transaction). */
+  private async atBoundary(signal: AbortSignal, fn: () => Promise<void>): Promise<void> {
+    for (;;) {
+      if (signal.aborted) throw new AbortedChunk();
+      const ran = await this.o.lock.run(async () => { if (this.midTransaction) return false; await fn(); return true; });
+      if (ran) return;
+      await sleep(20);
+    }
+  }
+
+  private addCovers(req: IncrementalRequest): void {
+    for (const [table, text] of Object.entries(req.covers ?? {})) {
+      const list = this.covers.get(table) ?? [];
+      if (!list.some((c) => (c as Cover & { text?: string }).text === text)) list.push(Object.assign(parseCover(text)!, { text }));
+      this.covers.set(table, list);
+    }
+  }
+}
+
+class AbortedChunk extends Error { override readonly name = 'AbortedChunk'; }
+
+function keyOf(key: string[], row: Row): string {
+  return JSON.stringify(key.map((k) => row[k] ?? null));
+}
+
+function isRetriable(err: unknown): boolean {
+  const e = err as { retriable?: boolean; name?: string };
+  return e?.name === 'AbortedChunk' || e?.retriable === true || e?.name === 'RetriableError';
+}
