@@ -109,7 +109,11 @@ describe('incremental snapshots while streaming (snapshotTables, addTables, remo
       const r4 = await gql(gw.url, `mutation($id: ID!, $t: [TableSelectionInput!]!) { removeTables(jobId: $id, tables: $t) { status } }`,
         { id: job.id, t: [{ schema: srcSchema, tables: ['extra'] }] });
       expect(r4.body.errors, JSON.stringify(r4.body.errors)).toBeUndefined();
-      await waitFor(() => getJob(gw.url, job.id), (j) => j.progress.phase === 'streaming' && j.tasks.filter((t: any) => t.status === 'running').length >= 2, 30_000, 'restarted');
+      await waitFor(() => getJob(gw.url, job.id), (j) => j.progress.phase === 'streaming' && j.tasks.filter((t: any) => t.status === 'running').length >= 2, 60_000, 'restarted')
+        .catch(async (err) => {
+          const logs = await gql(gw.url, `query($id: ID!) { job(id: $id) { logs(last: 30) { at level message } } }`, { id: job.id });
+          throw new Error(`${(err as Error).message}\n${JSON.stringify(logs.body.data?.job?.logs, null, 1)}`);
+        });
       await new Promise((r) => setTimeout(r, 3000));
       await src.query(`INSERT INTO extra (id, name) VALUES (900001, 'after remove')`);
       await src.query(`INSERT INTO items (id, name) VALUES (900001, 'after remove')`);
