@@ -115,6 +115,7 @@ export class JobUpdateInput {
   @Field(() => Int, { nullable: true }) msgBytesLimit?: number;
   @Field(() => Int, { nullable: true }) bytesLimit?: number;
   @Field(() => [TableSelectionInput], { nullable: true }) tables?: TableSelectionInput[];
+  @Field(() => Boolean, { nullable: true, description: 'Copy the tables `tables` adds with an incremental snapshot while the others keep streaming (default true; see addTables).' }) snapshotNewTables?: boolean;
 }
 
 @ArgsType()

@@ -26,11 +26,12 @@ import { currentThenLive } from '../events/live.ts';
 import { sharedPoolOnly, type PlacementResolver } from './placement.ts';
 import { UniqueViolationError } from '../store/store-errors.ts';
 import { matchesFilter } from '../replication/connection-config.ts';
+import { addedTables, type TableSelection } from '../domain/table-filter.ts';
 import { validateSelect } from '../replication/cached-query/query-plan.ts';
 import { IncrementalRequestStore, newIncrementalRequest } from '../replication/snapshot/incremental-request.ts';
 import { incrementalProgress } from '../replication/snapshot/incremental-progress.ts';
 
-export interface TableSelection { schema: string; tables?: string[] | null }
+export type { TableSelection };
 
 export interface JobInputData {
   name: string;
@@ -294,7 +295,12 @@ export class JobService {
     return moved;
   }
 
-  async update(ref: string, input: Partial<Pick<JobInputData, 'parallelWorkers' | 'replChanBufferSize' | 'msgsLimit' | 'msgBytesLimit' | 'bytesLimit' | 'tables'>>): Promise<JobRow> {
+  /**
+   * Change lanes, limits or tables. Tables the new list adds are copied with
+   * an incremental snapshot unless `snapshotNewTables` is false (so Udup's
+   * PUT /v1/job/{id} with a longer ReplicateDoDb backfills them too).
+   */
+  async update(ref: string, input: Partial<Pick<JobInputData, 'parallelWorkers' | 'replChanBufferSize' | 'msgsLimit' | 'msgBytesLimit' | 'bytesLimit' | 'tables'>> & { snapshotNewTables?: boolean | null }, reason = 'updateJob'): Promise<JobRow> {
     const row = await this.get(ref);
     const spec: JobSpec = {
       ...row.spec,
@@ -310,12 +316,16 @@ export class JobService {
     }
     const updated = (await this.repo.update(row.id, { spec }))!;
     await this.repo.log(row.id, 'info', 'spec updated');
+    let result = updated;
     if (updated.status === JobStatus.Running) {
       // Restart the tasks so they pick up the new spec; they resume from their checkpoints.
       const paused = await this.repo.transition(row.id, [JobStatus.Running], JobStatus.Paused, { bumpRun: true });
-      if (paused) { this.abortTasks(paused); return this.start(paused, [JobStatus.Paused]); }
+      if (paused) { this.abortTasks(paused); result = await this.start(paused, [JobStatus.Paused]); }
     }
-    return updated;
+    const added = addedTables(row.spec.tables, spec.tables);
+    if (added.length === 0 || input.snapshotNewTables === false || row.type === JobType.Migration) return result;
+    if ([JobStatus.Canceled, JobStatus.Complete].includes(result.status)) return result;
+    return this.queueSnapshot(result, added, undefined, reason);
   }
 
   /**
@@ -355,7 +365,10 @@ export class JobService {
         if (!t.tables?.length) { have.tables = undefined; continue; }
         for (const name of t.tables) if (!have.tables.includes(name)) have.tables.push(name);
       }
-      updated = await this.update(row.id, { tables: schemas.map((s) => ({ schema: s.schema, tables: s.tables ?? null })) });
+      const before = updated.progress.incrementalSnapshot?.id;
+      updated = await this.update(row.id, { tables: schemas.map((s) => ({ schema: s.schema, tables: s.tables ?? null })), snapshotNewTables: snapshot }, 'addTables');
+      // The update copied what the list gained; tables it already had are not copied again.
+      if (updated.progress.incrementalSnapshot?.id !== before) return updated;
     }
     if (!snapshot || row.type === JobType.Migration) return updated;
     return this.queueSnapshot(updated, tables, undefined, 'addTables');

@@ -7,11 +7,13 @@
  * incremental snapshot copies the rest; source and destination must then be
  * equal row by row (the ledger as a multiset).
  */
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, inject } from 'vitest';
 import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
 import { createJob, endpoint, expectConverged, getJob, ITEMS, qname, startWriter } from '../../support/replication.ts';
 import { LEDGER, expectLedgerEqual, snapshotState, startLedgerWriter } from '../../support/incremental.ts';
+import { feedKeys } from '../../../src/replication/feed/feed-keys.ts';
 
 const ROWS = 5000;
 const EXTRA_ROWS = 3000;
@@ -129,4 +131,43 @@ describe('incremental snapshots while streaming (snapshotTables, addTables, remo
       expect((await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`)).body.data.deleteJob).toBe(true);
     });
   }
+
+  it('Udup PUT /v1/job/{id} with a longer ReplicateDoDb captures and backfills the new table (subscribe job: into the feed)', async () => {
+    const src = await open('mysql', uniq('inc_udup'));
+    await src.query(ITEMS.create(src));
+    await src.query(ITEMS.create(src, 'extra'));
+    await src.query(`INSERT INTO extra (id, name) SELECT seq, CONCAT('xtra-', seq) FROM seq_1_to_${EXTRA_ROWS}`);
+    const u = new URL(inject('mariaUrl'));
+    const conn = { Host: u.hostname, Port: Number(u.port), User: 'root', Password: '' };
+    const name = uniq('udup-add');
+    const body = (tables: string[]) => ({
+      Name: name, Type: 'subscribe',
+      Tasks: [{ Type: 'Src', Driver: 'MySQL', Config: { ReplicateDoDb: [{ TableSchema: src.database, Tables: tables.map((t) => ({ TableName: t })) }], ConnectionConfig: conn } }],
+    });
+    const res = await fetch(`${gw.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body(['items'])) });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const job = (await gql(gw.url, `query($n: String) { jobs(name: $n) { edges { node { id } } } }`, { n: name })).body.data.jobs.edges[0].node;
+    await waitFor(() => getJob(gw.url, job.id), (j) => j.progress.phase === 'streaming' && j.tasks.some((t: any) => t.kind === 'capture' && t.status === 'running'), 60_000, 'streaming');
+    const put = await fetch(`${gw.url}/v1/job/${job.id}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body(['items', 'extra'])) });
+    expect(put.status, await put.clone().text()).toBe(200);
+    const j = await gql(gw.url, `query($id: ID!) { job(id: $id) { progress { incrementalSnapshot { id reason tables } } } }`, { id: job.id });
+    const req = j.body.data.job.progress.incrementalSnapshot;
+    expect(req.reason).toBe('updateJob');
+    expect(req.tables).toEqual([`${src.database}.extra`]);
+    // Written after the PUT: streamed, not only copied.
+    await src.query(`INSERT INTO extra (id, name) VALUES (${EXTRA_ROWS + 1}, 'xtra-${EXTRA_ROWS + 1}')`);
+    const done = await snapshotState(gw.url, job.id, req.id);
+    expect(done.status, JSON.stringify(done)).toBe('done');
+    const redis = new Redis(inject('redisUrl'));
+    try {
+      const ids = await waitFor(async () => {
+        const entries = await redis.xrange(feedKeys(gw.config.queuePrefix, name).stream, '-', '+');
+        return new Set(entries.flatMap(([, fields]) => [...fields.join(' ').matchAll(/xtra-(\d+)/g)].map((m) => Number(m[1]))));
+      }, (set) => set.size >= EXTRA_ROWS + 1, 30_000, 'extra rows in the feed');
+      expect(ids.size).toBe(EXTRA_ROWS + 1);
+    } finally {
+      redis.disconnect();
+    }
+    expect((await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`)).body.data.deleteJob).toBe(true);
+  });
 });
