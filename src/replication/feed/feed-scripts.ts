@@ -37,7 +37,9 @@ end
  * Stores the column sets (content-addressed, so HSETNX is enough), adds the
  * entries whose id is above meta.lastId (a re-appended transaction, whole or
  * partial, adds only what is missing), records the new lastId and, at the
- * end of a transaction, the resume position. Returns the number of entries added.
+ * end of a transaction, the resume position, and lastId again as wholeId (the
+ * last change of a whole transaction: lastId above it means a transaction's
+ * later pieces are still to come). Returns the number of entries added.
  *
  * A large transaction is appended in pieces (RedisChangeFeed.append), each one
  * call: a crash between pieces leaves a prefix of the transaction in the feed
@@ -62,7 +64,7 @@ for i = first, #ARGV, 4 do
 end
 if added > 0 then redis.call('HSET', KEYS[2], 'lastId', last) end
 if ARGV[1] ~= '' and (added > 0 or first > #ARGV or ARGV[3] == '1') then
-  redis.call('HSET', KEYS[2], 'lastId', last, 'resume', ARGV[1])
+  redis.call('HSET', KEYS[2], 'lastId', last, 'resume', ARGV[1], 'wholeId', last)
 end
 if added > 0 or first > #ARGV then redis.call('HSETNX', KEYS[2], 'createdAt', ARGV[2]) end
 return added
@@ -143,7 +145,7 @@ local next = table.concat(digits)
 if i == 0 then next = '1' .. next end
 local gap = ms .. '-' .. next
 redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)
-redis.call('HSET', KEYS[2], 'lastId', gap, 'trimmedId', gap)
+redis.call('HSET', KEYS[2], 'lastId', gap, 'trimmedId', gap, 'wholeId', gap)
 redis.call('HDEL', KEYS[2], 'resume')
 redis.call('HSETNX', KEYS[2], 'createdAt', ARGV[1])
 return gap

@@ -70,10 +70,20 @@ export interface IncrementalSnapshotterOptions {
 interface Window {
   table: string;
   keyed: boolean;
+  /** Keys of the table's changes the stream appended since the low watermark. */
   keys: Set<string>;
+  /** Keyless table: its changes the stream appended since the low watermark. */
   events: ChangeEvent[];
+  /** A DDL of the table since the low watermark: the chunk is read again. */
   ddl: boolean;
+  /** The stream's last transactions before the low watermark (one change each): the read must hold them. */
+  before: ChangeEvent[];
 }
+
+/** How many of the stream's last transactions a chunk's read is checked against. */
+const RECENT_TRANSACTIONS = 32;
+/** Reads in a row that may miss them before the request fails (at 50 ms apart). */
+const MAX_MISSED_READS = 200;
 
 const READ_BATCH = 5000;
 
@@ -82,6 +92,9 @@ export class IncrementalSnapshotter {
   /** A large transaction is being appended in pieces: no chunk may go in between. */
   private midTransaction = false;
   private covers = new Map<string, Cover[]>();
+  /** One change of each of the stream's last transactions (see Window.before). */
+  private recent: ChangeEvent[] = [];
+  private missStreak = 0;
   readonly lock: AppendLock;
 
   constructor(private readonly o: IncrementalSnapshotterOptions) {
@@ -110,6 +123,11 @@ export class IncrementalSnapshotter {
   /** Called under the lock after each stream append: note what the open window sees. */
   observe(tx: CapturedTransaction): void {
     this.midTransaction = tx.partial === true;
+    const first = tx.events[0];
+    if (first) {
+      this.recent.push(first);
+      if (this.recent.length > RECENT_TRANSACTIONS) this.recent.shift();
+    }
     const w = this.window;
     if (!w) return;
     for (const e of tx.events) {
@@ -196,21 +214,38 @@ export class IncrementalSnapshotter {
     const keyed = table.key.length > 0;
     const predicate = compileRowFilter(req.where, table, this.o.source);
     // Low watermark: at a transaction boundary.
-    await this.atBoundary(signal, async () => { this.window = { table: name, keyed, keys: new Set(), events: [], ddl: false }; });
+    await this.atBoundary(signal, async () => {
+      this.window = { table: name, keyed, keys: new Set(), events: [], ddl: false, before: [...this.recent] };
+      return true;
+    });
     try {
       const rows: Row[] = [];
       let coverText: string | undefined;
-      for await (const batch of this.o.reader.readChunk(table, chunk, READ_BATCH, { onCover: (c) => { coverText = c; } })) {
+      for await (const batch of this.o.reader.readChunk(table, chunk, READ_BATCH, { onCover: (c) => { coverText = c; }, coverKeyed: true })) {
         if (signal.aborted) return undefined;
         for (const r of batch) if (!predicate || predicate(r) === true) rows.push(r);
       }
       if (!keyed && !coverText) throw new Error(`keyless table ${name}: the source cannot say which changes a copy holds (MySQL without binlog_snapshot_position)`);
+      // The read must hold every transaction the stream appended before the low watermark. A commit is sent
+      // to the capture a moment before a new snapshot sees it (WAL flush before the proc array, binlog before
+      // the engine commit); a read that missed one would copy a row older than the stream already applied.
+      const cover = coverText ? parseCover(coverText) : null;
+      const checkable = (e: ChangeEvent) => !coverText!.startsWith('pgsnap') || /^[1-9]\d*$/.test(e.txid);
+      const missed = cover ? this.window!.before.filter((e) => checkable(e) && !cover.holds(e)) : [];
+      if (missed.length > 0) {
+        if (++this.missStreak > MAX_MISSED_READS) throw new Error(`chunk of ${name}: ${MAX_MISSED_READS} reads in a row did not see transactions the stream already carried (${missed[0]!.txid})`);
+        this.o.logger.info({ table: name, missed: missed.length }, 'chunk read before the stream\'s last commits were visible: reading it again');
+        await sleep(50);
+        return undefined;
+      }
+      this.missStreak = 0;
       // High watermark: append the chunk at the next transaction boundary.
       let appended: number | undefined;
       await this.atBoundary(signal, async () => {
+        if ((await this.o.feed.bounds()).openTransaction) return false;
         const w = this.window!;
         this.window = undefined;
-        if (w.ddl) { this.o.logger.info({ table: name }, 'schema changed during the chunk read: reading it again'); return; }
+        if (w.ddl) { this.o.logger.info({ table: name }, 'schema changed during the chunk read: reading it again'); return true; }
         const events = keyed
           ? rows.filter((r) => !w.keys.has(keyOf(table.key, r))).map((r) => this.rowEvent(table, r))
           : this.keylessEvents(table, rows, w, coverText!);
@@ -220,6 +255,7 @@ export class IncrementalSnapshotter {
         }
         await this.appendSynthetic(req, events);
         appended = keyed ? events.length : rows.length;
+        return true;
       });
       return appended;
     } finally {
@@ -260,11 +296,14 @@ export class IncrementalSnapshotter {
     this.o.onAppended?.(tx, added);
   }
 
-  /** Run `fn` under the append lock at a transaction boundary (never between pieces of a large transaction). */
-  private async atBoundary(signal: AbortSignal, fn: () => Promise<void>): Promise<void> {
+  /**
+   * Run `fn` under the append lock at a transaction boundary (never between
+   * pieces of a large transaction), again after a moment while it returns false.
+   */
+  private async atBoundary(signal: AbortSignal, fn: () => Promise<boolean>): Promise<void> {
     for (;;) {
       if (signal.aborted) throw new AbortedChunk();
-      const ran = await this.o.lock.run(async () => { if (this.midTransaction) return false; await fn(); return true; });
+      const ran = await this.o.lock.run(async () => (this.midTransaction ? false : fn()));
       if (ran) return;
       await sleep(20);
     }
