@@ -210,7 +210,7 @@ export class RedisChangeFeed implements ChangeFeed {
     // An empty stream keeps its bounds as a sentinel: everything up to `last` was delivered and trimmed.
     const first = head[0] ? fromStreamId(head[0][0]) : last;
     // Feeds written before wholeId existed say nothing: taken as whole.
-    return { first, last, openTransaction: !!lastId && !!wholeId && lastId !== wholeId };
+    return !!lastId && !!wholeId && lastId !== wholeId ? { first, last, openTransaction: true } : { first, last };
   }
 
   /**
