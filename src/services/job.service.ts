@@ -420,6 +420,7 @@ export class JobService {
       await feed.destroy().catch(() => undefined);
       await (feed as unknown as { close?: () => Promise<void> }).close?.();
     }
+    await new IncrementalRequestStore(this.redis, this.feedPrefix, row.id).clear().catch(() => undefined);
     await this.repo.delete(row.id);
     for (const id of (row.spec as JobSpec & { inlineConnections?: string[] }).inlineConnections ?? []) {
       await this.connections.repo.delete(id).catch(() => undefined);
