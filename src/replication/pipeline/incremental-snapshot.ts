@@ -27,7 +27,7 @@ import type { CapturedTransaction, ChangeEvent, Row, SourceKind, SourcePosition 
 import { Operation } from '../change-event.ts';
 import type { ChangeFeed } from '../feed/change-feed.ts';
 import type { Logger } from '../logger.ts';
-import { makeSequence, parseSequence } from '../sequence.ts';
+import { formatSequence, makeSequence, parseSequence } from '../sequence.ts';
 import type { SnapshotReader } from '../snapshot/snapshot-reader.ts';
 import { parseCover, type Cover } from '../snapshot/snapshot-cover.ts';
 import { IncrementalStatus, type IncrementalRequest, type IncrementalRequestStore } from '../snapshot/incremental-request.ts';
@@ -82,6 +82,8 @@ interface Window {
 
 /** How many of the stream's last transactions a chunk's read is checked against. */
 const RECENT_TRANSACTIONS = 32;
+/** How long the covers of a keyless copy stay in force (see addCovers). */
+const COVER_TTL_MS = 24 * 3600_000;
 /** Reads in a row that may miss them before the request fails (at 50 ms apart). */
 const MAX_MISSED_READS = 200;
 
@@ -91,7 +93,7 @@ export class IncrementalSnapshotter {
   private window?: Window;
   /** A large transaction is being appended in pieces: no chunk may go in between. */
   private midTransaction = false;
-  private covers = new Map<string, Cover[]>();
+  private covers = new Map<string, (Cover & { text: string; until: number })[]>();
   /** One change of each of the stream's last transactions (see Window.before). */
   private recent: ChangeEvent[] = [];
   private missStreak = 0;
@@ -115,7 +117,7 @@ export class IncrementalSnapshotter {
     const events = tx.events.filter((e) => {
       if (e.key.length > 0 || e.op === Operation.Ddl) return true;
       const covers = this.covers.get(`${e.schema}.${e.table}`);
-      return !covers || !covers.some((c) => c.holds(e));
+      return !covers || !covers.some((c) => c.until > Date.now() && c.holds(e));
     });
     return events.length === tx.events.length ? tx : { ...tx, events };
   }
@@ -273,7 +275,7 @@ export class IncrementalSnapshotter {
 
   private rowEvent(table: TableInfo, row: Row): ChangeEvent {
     return {
-      source: this.o.source, sequence: '', txid: 'snapshot', commitSequence: '0', index: 0, op: Operation.Insert,
+      source: this.o.source, sequence: '', txid: '0', commitSequence: '0', index: 0, op: Operation.Insert,
       schema: table.schema, table: table.table, key: table.key, before: null, after: row, columns: table.columns, commitTime: Date.now(),
     };
   }
@@ -289,7 +291,10 @@ export class IncrementalSnapshotter {
     const resume = (await this.o.feed.resumePosition()) ?? this.o.fallbackResume;
     const now = Date.now();
     const commitSequence = ((last.hi << 32n) + last.lo).toString();
-    const txid = `snapshot-${req.id}`;
+    // Not a source transaction: txid 0, which no reader takes for one (covers and snapshot filters hold it
+    // in no snapshot's favour, changeserver sends no transactionID); the request id goes to the log.
+    const txid = '0';
+    this.o.logger.debug({ request: req.id, events: events.length, after: formatSequence(last) }, 'chunk appended');
     const out = events.map((e, i) => ({ ...e, sequence: makeSequence(last.hi, last.lo, last.index + 1n + BigInt(i)), txid, commitSequence, index: i, commitTime: now }));
     const tx: CapturedTransaction = { txid, commitSequence, commitTime: now, resume, events: out };
     const added = await this.o.feed.append(tx);
@@ -309,10 +314,18 @@ export class IncrementalSnapshotter {
     }
   }
 
+  /**
+   * The covers of a request's keyless copies go into force for COVER_TTL_MS
+   * from when the request finished (or now): the changes a copy holds were
+   * committed before it was read and reach the stream soon after, and a PostgreSQL
+   * cover must not outlive the xid range it can judge.
+   */
   private addCovers(req: IncrementalRequest): void {
+    const until = (req.finishedAt ? Date.parse(req.finishedAt) : Date.now()) + COVER_TTL_MS;
+    if (until < Date.now()) return;
     for (const [table, text] of Object.entries(req.covers ?? {})) {
-      const list = this.covers.get(table) ?? [];
-      if (!list.some((c) => (c as Cover & { text?: string }).text === text)) list.push(Object.assign(parseCover(text)!, { text }));
+      const list = (this.covers.get(table) ?? []).filter((c) => c.until > Date.now() && c.text !== text);
+      list.push({ ...parseCover(text)!, text, until: Math.max(until, Date.now() + COVER_TTL_MS) });
       this.covers.set(table, list);
     }
   }
