@@ -7,7 +7,9 @@
  * incremental snapshot copies the rest; source and destination must then be
  * equal row by row (the ledger as a multiset).
  */
+import { createClient, type Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
+import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it, inject } from 'vitest';
 import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
@@ -28,9 +30,14 @@ describe('incremental snapshots while streaming (snapshotTables, addTables, remo
   };
   /** Writers still running when a case fails are stopped before the next one. */
   const stops: (() => Promise<unknown>)[] = [];
-  beforeAll(async () => { gw = await startTestGateway(); });
+  let client: Client;
+  beforeAll(async () => {
+    gw = await startTestGateway();
+    client = createClient({ url: gw.wsUrl, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
+  });
   afterEach(async () => { for (const stop of stops.splice(0)) await stop().catch(() => undefined); });
   afterAll(async () => {
+    await client?.dispose();
     await gw?.close();
     for (const h of handles) await h.close().catch(() => undefined);
   });
@@ -67,6 +74,14 @@ describe('incremental snapshots while streaming (snapshotTables, addTables, remo
       stops.push(writer.stop, ledgerWriter.stop);
       await new Promise((r) => setTimeout(r, 500));
 
+      // Progress is published on the job's subscription too.
+      const events: any[] = [];
+      const unsubscribe = client.subscribe<{ jobEvents: any }>(
+        { query: `subscription($id: ID!) { jobEvents(id: $id) { kind progress { phase percent incrementalSnapshot { id status chunksDone percent } } } }`, variables: { id: job.id } },
+        { next: (v) => { if (v.data) events.push(v.data.jobEvents); }, error: () => undefined, complete: () => undefined },
+      );
+      stops.push(async () => unsubscribe());
+
       // 1. Whole tables, while both writers write.
       const r1 = await gql(gw.url, `mutation($id: ID!, $t: [TableSelectionInput!]!) { snapshotTables(jobId: $id, tables: $t) { id progress { phase incrementalSnapshot { id status } } } }`,
         { id: job.id, t: [{ schema: srcSchema, tables: ['items', 'ledger'] }] });
@@ -76,6 +91,10 @@ describe('incremental snapshots while streaming (snapshotTables, addTables, remo
       expect(done1.status, JSON.stringify(done1)).toBe('done');
       expect(done1.chunksDone).toBeGreaterThanOrEqual(ROWS / 700);
       expect(done1.percent).toBe(100);
+      await waitFor(async () => events, (e) => e.some((x) => x.progress?.incrementalSnapshot?.id === req1 && x.progress.incrementalSnapshot.status === 'done'), 10_000, 'done on jobEvents');
+      const seen = events.filter((x) => x.progress?.incrementalSnapshot?.id === req1);
+      expect(seen.some((x) => x.progress.phase === 'incremental-snapshot' && x.progress.incrementalSnapshot.status === 'running' && x.progress.incrementalSnapshot.chunksDone > 0)).toBe(true);
+      unsubscribe();
       const during = writer.stats.inserts + writer.stats.updates + writer.stats.deletes;
       expect(during).toBeGreaterThan(0);
 
