@@ -30,7 +30,7 @@ export async function startIncrementalSnapshots(
   const store = new IncrementalRequestStore(deps.redis, deps.feedPrefix, job.id);
   const snapshotter = new IncrementalSnapshotter({
     source: source.kind, feed, reader, store, lock: new AppendLock(), logger: run.logger.child({ component: 'incremental-snapshot' }),
-    runId: run.payload.runId, chunkRows: job.spec.chunkRows, fallbackResume: from,
+    runId: run.payload.runId, captured: job.spec.tables, chunkRows: job.spec.chunkRows, fallbackResume: from,
     ensureTable: applier ? (t) => applier.ensureTable(t) : undefined,
     onProgress: async (req) => {
       const running = req.status === IncrementalStatus.Running || req.status === IncrementalStatus.Pending;

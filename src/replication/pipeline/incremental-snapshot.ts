@@ -26,6 +26,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CapturedTransaction, ChangeEvent, Row, SourceKind, SourcePosition } from '../change-event.ts';
 import { Operation } from '../change-event.ts';
 import type { ChangeFeed } from '../feed/change-feed.ts';
+import { matchesFilter, type TableFilter } from '../connection-config.ts';
 import type { Logger } from '../logger.ts';
 import { formatSequence, makeSequence, parseSequence } from '../sequence.ts';
 import type { SnapshotReader } from '../snapshot/snapshot-reader.ts';
@@ -53,6 +54,8 @@ export interface IncrementalSnapshotterOptions {
   logger: Logger;
   /** The job run of the capture task (requests may wait for a later run). */
   runId: number;
+  /** What the job captures: only those tables are copied (a schema-wide request takes just its captured tables). */
+  captured: TableFilter;
   /** Rows per chunk (the job's chunkRows). */
   chunkRows: number;
   /** Where a synthetic transaction resumes when the feed has no resume position yet. */
@@ -165,7 +168,7 @@ export class IncrementalSnapshotter {
 
   private async runRequest(req: IncrementalRequest, signal: AbortSignal): Promise<void> {
     if (!req.tables) {
-      const tables = await this.o.reader.listTables(req.filter);
+      const tables = (await this.o.reader.listTables(req.filter)).filter((t) => matchesFilter(this.o.captured, t.schema, t.table));
       if (req.where && tables.some((t) => t.key.length === 0)) {
         throw new Error(`where needs tables with a key; keyless: ${tables.filter((t) => t.key.length === 0).map((t) => `${t.schema}.${t.table}`).join(', ')}`);
       }

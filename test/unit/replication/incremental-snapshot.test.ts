@@ -78,7 +78,7 @@ function setup(table: TableInfo, rows: Row[], opts: { cover?: () => string; duri
   };
   snap = new IncrementalSnapshotter({
     source: 'mysql', feed: feed as unknown as ChangeFeed, reader, store: store as unknown as IncrementalRequestStore, lock, logger: silentLogger,
-    runId: 1, chunkRows: 100, fallbackResume: { kind: 'mysql', file: 'binlog.000001', pos: 4 }, pollMs: 5,
+    runId: 1, captured: { schemas: [] }, chunkRows: 100, fallbackResume: { kind: 'mysql', file: 'binlog.000001', pos: 4 }, pollMs: 5,
   });
   const runUntilDone = async () => {
     const ac = new AbortController();
