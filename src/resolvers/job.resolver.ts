@@ -95,10 +95,10 @@ export class JobResolver {
   async addTables(
     @Arg('jobId', () => ID) jobId: string,
     @Arg('tables', () => [TableSelectionInput]) tables: TableSelectionInput[],
-    @Arg('snapshot', () => Boolean, { defaultValue: true }) snapshot: boolean,
+    @Arg('snapshot', () => Boolean, { nullable: true, defaultValue: true }) snapshot: boolean | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<Job> {
-    return toJob(await ctx.services.jobs.addTables(jobId, tables, snapshot));
+    return toJob(await ctx.services.jobs.addTables(jobId, tables, snapshot ?? true));
   }
 
   @Authorized(Role.Operator)

@@ -129,7 +129,7 @@ export class JobsArgs extends PageArgs {
 export class IncrementalSnapshotProgress {
   @Field(() => String) id!: string;
   @Field(() => String, { description: 'pending, running, done or failed.' }) status!: string;
-  @Field(() => String, { description: 'snapshotTables or addTables.' }) reason!: string;
+  @Field(() => String, { description: 'What asked for it: snapshotTables, addTables or updateJob (a longer table list).' }) reason!: string;
   @Field(() => [String], { description: 'schema.table, once listed.' }) tables!: string[];
   @Field(() => String, { nullable: true }) where?: string;
   @Field(() => Number) rowsDone!: number;
