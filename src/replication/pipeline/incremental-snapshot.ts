@@ -85,6 +85,8 @@ interface Window {
 
 /** How many of the stream's last transactions a chunk's read is checked against. */
 const RECENT_TRANSACTIONS = 32;
+/** copyChunk: the table changed shape (DDL) while the chunk was read. */
+const SHAPE_CHANGED = 'shape-changed' as const;
 /** How long the covers of a keyless copy stay in force (see addCovers). */
 const COVER_TTL_MS = 24 * 3600_000;
 /** Reads in a row that may miss them before the request fails (at 50 ms apart). */
@@ -197,7 +199,15 @@ export class IncrementalSnapshotter {
         continue;
       }
       const rows = await this.copyChunk(req, table, chunk, signal);
-      if (rows === undefined) continue; // redo (the table's shape changed meanwhile) or aborted
+      if (rows === SHAPE_CHANGED) {
+        // Read the chunk again with the table's columns as they are now.
+        const [fresh] = await this.o.reader.listTables({ schemas: [{ schema: table.schema, tables: [table.table] }] });
+        if (!fresh) throw new Error(`table ${table.schema}.${table.table} is gone`);
+        req.tables[req.tableIndex] = { ...fresh, estimatedRows: table.estimatedRows };
+        await this.o.store.save(req);
+        continue;
+      }
+      if (rows === undefined) continue; // read again (the read missed the stream's last commits) or aborted
       req.chunkIndex += 1;
       req.chunksDone += 1;
       req.rowsDone += rows;
@@ -214,7 +224,7 @@ export class IncrementalSnapshotter {
   }
 
   /** One chunk between watermarks; the rows appended, or undefined when it must be read again (or the task stops). */
-  private async copyChunk(req: IncrementalRequest, table: TableInfo, chunk: NonNullable<IncrementalRequest['chunks']>[number], signal: AbortSignal): Promise<number | undefined> {
+  private async copyChunk(req: IncrementalRequest, table: TableInfo, chunk: NonNullable<IncrementalRequest['chunks']>[number], signal: AbortSignal): Promise<number | typeof SHAPE_CHANGED | undefined> {
     const name = `${table.schema}.${table.table}`;
     const keyed = table.key.length > 0;
     const predicate = compileRowFilter(req.where, table, this.o.source);
@@ -245,12 +255,12 @@ export class IncrementalSnapshotter {
       }
       this.missStreak = 0;
       // High watermark: append the chunk at the next transaction boundary.
-      let appended: number | undefined;
+      let appended: number | typeof SHAPE_CHANGED | undefined;
       await this.atBoundary(signal, async () => {
         if ((await this.o.feed.bounds()).openTransaction) return false;
         const w = this.window!;
         this.window = undefined;
-        if (w.ddl) { this.o.logger.info({ table: name }, 'schema changed during the chunk read: reading it again'); return true; }
+        if (w.ddl) { this.o.logger.info({ table: name }, 'schema changed during the chunk read: reading it again'); appended = SHAPE_CHANGED; return true; }
         const events = keyed
           ? rows.filter((r) => !w.keys.has(keyOf(table.key, r))).map((r) => this.rowEvent(table, r))
           : this.keylessEvents(table, rows, w, coverText!);

@@ -53,7 +53,7 @@ function tx(lo: number, events: Partial<ChangeEvent>[], partial = false): Captur
   };
 }
 
-function setup(table: TableInfo, rows: Row[], opts: { cover?: () => string; duringRead?: (s: Stream) => Promise<void> } = {}) {
+function setup(table: TableInfo, rows: Row[], opts: { cover?: () => string; duringRead?: (s: Stream) => Promise<void>; tables?: () => TableInfo[]; rowsOf?: () => Row[] } = {}) {
   const feed = new MemFeed();
   const store = new MemStore();
   const lock = new AppendLock();
@@ -65,13 +65,13 @@ function setup(table: TableInfo, rows: Row[], opts: { cover?: () => string; duri
   };
   let reads = 0;
   const reader: SnapshotReader = {
-    listTables: async () => [table],
+    listTables: async () => opts.tables?.() ?? [table],
     planChunks: async () => [{ index: 0 }],
     async *readChunk(_t, _c, _b, o) {
       reads++;
       if (opts.cover) o?.onCover?.(opts.cover());
       await opts.duringRead?.(stream);
-      yield rows;
+      yield opts.rowsOf?.() ?? rows;
     },
     position: async () => ({ kind: 'mysql', file: 'binlog.000001', pos: 4 }),
     close: async () => undefined,
@@ -160,6 +160,27 @@ describe('incremental snapshot (watermarks)', () => {
     s.feed.open = false;
     expect((await done).status).toBe('done');
     expect(s.feed.events.filter((e) => e.txid === '0')).toHaveLength(1);
+  });
+
+  it('reads a chunk again, with the new columns, when the table changes shape while it is read', async () => {
+    let shape: TableInfo = KEYED;
+    let first = true;
+    const s = setup(KEYED, [], {
+      tables: () => [shape],
+      rowsOf: () => (shape === KEYED ? [{ id: 1, v: 'v' }] : [{ id: 1, v: 'v', w: 7 }]),
+      duringRead: async (st) => {
+        if (!first) return;
+        first = false;
+        shape = { ...KEYED, columns: [...KEYED.columns, intCol('w')] };
+        await st.write(tx(200, [{ op: Operation.Ddl, ddl: 'ALTER TABLE s.t ADD COLUMN w int' }]));
+      },
+    });
+    await s.request();
+    expect((await s.runUntilDone()).status).toBe('done');
+    expect(s.reads()).toBe(2);
+    const chunk = s.feed.events.filter((e) => e.txid === '0');
+    expect(chunk.map((e) => e.after)).toEqual([{ id: 1, v: 'v', w: 7 }]);
+    expect(chunk[0]!.columns.map((c) => c.name)).toEqual(['id', 'v', 'w']);
   });
 
   it('reads a chunk again when its snapshot misses a transaction the stream already appended', async () => {
