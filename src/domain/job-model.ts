@@ -115,12 +115,30 @@ export function wantsSnapshot(spec: JobSpec, state: JobRunState): boolean {
 }
 
 export interface JobProgressData {
-  phase: 'pending' | 'snapshot' | 'streaming' | 'catching-up' | 'complete';
+  phase: 'pending' | 'snapshot' | 'streaming' | 'catching-up' | 'complete' | 'incremental-snapshot';
   rowsDone: number;
   rowsEstimated: number;
   chunksDone: number;
   chunksTotal: number;
   startedAt?: string;
+  /** The last incremental snapshot (snapshotTables, addTables), while streaming. */
+  incrementalSnapshot?: IncrementalSnapshotProgress;
+}
+
+export interface IncrementalSnapshotProgress {
+  id: string;
+  /** pending, running, done, failed */
+  status: string;
+  reason: string;
+  tables: string[];
+  where?: string;
+  rowsDone: number;
+  rowsEstimated: number;
+  chunksDone: number;
+  chunksTotal: number;
+  error?: string;
+  startedAt: string;
+  finishedAt?: string;
 }
 
 export interface JobMetricsData {

@@ -1,5 +1,5 @@
 /** Derived views of a job row (progress %, ETA, metrics) shared by GraphQL and job events. */
-import type { JobMetricsData, JobProgressData, JobStatus } from './job-model.ts';
+import type { IncrementalSnapshotProgress, JobMetricsData, JobProgressData, JobStatus } from './job-model.ts';
 
 /** What the views read of a stored job (store/job.repo.ts JobRow has it). */
 export interface JobViewSource {
@@ -10,7 +10,7 @@ export interface JobViewSource {
   metrics: Partial<JobMetricsData>;
 }
 
-export interface JobProgressView { phase: string; rowsDone: number; rowsEstimated: number; percent: number | null; etaSeconds: number | null; chunksDone: number; chunksTotal: number }
+export interface JobProgressView { phase: string; rowsDone: number; rowsEstimated: number; percent: number | null; etaSeconds: number | null; chunksDone: number; chunksTotal: number; incrementalSnapshot: (IncrementalSnapshotProgress & { percent: number | null }) | null }
 export interface JobMetricsView {
   /** The job's id, for the backlog field (read from Redis when asked); not a GraphQL field itself. */
   jobId: string;
@@ -28,7 +28,13 @@ export function toProgress(r: JobViewSource): JobProgressView {
     const elapsed = (Date.now() - Date.parse(p.startedAt)) / 1000;
     eta = Math.round((elapsed / percent) * (100 - percent));
   }
-  return { phase: p.phase ?? 'pending', rowsDone: done, rowsEstimated: est, percent, etaSeconds: eta, chunksDone: p.chunksDone ?? 0, chunksTotal: p.chunksTotal ?? 0 };
+  return { phase: p.phase ?? 'pending', rowsDone: done, rowsEstimated: est, percent, etaSeconds: eta, chunksDone: p.chunksDone ?? 0, chunksTotal: p.chunksTotal ?? 0, incrementalSnapshot: incrementalView(p.incrementalSnapshot) };
+}
+
+function incrementalView(s: IncrementalSnapshotProgress | undefined): (IncrementalSnapshotProgress & { percent: number | null }) | null {
+  if (!s) return null;
+  const percent = s.status === 'done' ? 100 : s.rowsEstimated > 0 ? Math.min(99.9, Math.round((s.rowsDone / s.rowsEstimated) * 1000) / 10) : null;
+  return { ...s, percent };
 }
 
 export function toMetrics(r: JobViewSource): JobMetricsView {

@@ -1,7 +1,7 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, Subscription, type SubscribeResolverData } from 'type-graphql';
 import { Role } from '../auth/roles.ts';
 import type { GraphQLContext } from './context.ts';
-import { DbConnection, Job, JobConnection, JobEvent, JobInput, JobLog, JobMetrics, JobsArgs, JobUpdateInput, Task } from './job.types.ts';
+import { DbConnection, Job, JobConnection, JobEvent, JobInput, JobLog, JobMetrics, JobsArgs, JobUpdateInput, TableSelectionInput, Task } from './job.types.ts';
 import { pageWindow, toPage } from './pagination.ts';
 import { toDbConnection, toJob, toTask } from './mappers.ts';
 import { loaders } from './loaders.ts';
@@ -77,6 +77,34 @@ export class JobResolver {
   @Mutation(() => Job, { description: 'Change lanes, limits or tables; a running job restarts its tasks from their checkpoints.' })
   async updateJob(@Arg('id', () => ID) id: string, @Arg('input', () => JobUpdateInput) input: JobUpdateInput, @Ctx() ctx: GraphQLContext): Promise<Job> {
     return toJob(await ctx.services.jobs.update(id, input));
+  }
+
+  @Authorized(Role.Operator)
+  @Mutation(() => Job, { description: 'Copy tables (or the rows matching `where`) again while the job keeps streaming: key-ordered chunks interleaved with the stream under watermarks, without emptying the destination (docs/consistency.md, "Incremental snapshots"). Progress in `progress.incrementalSnapshot`.' })
+  async snapshotTables(
+    @Arg('jobId', () => ID) jobId: string,
+    @Arg('tables', () => [TableSelectionInput]) tables: TableSelectionInput[],
+    @Arg('where', () => String, { nullable: true, description: 'Row filter: the WHERE subset cached queries accept (comparisons, IN, BETWEEN, IS NULL, AND/OR/NOT); keyed tables only.' }) where: string | undefined,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<Job> {
+    return toJob(await ctx.services.jobs.snapshotTables(jobId, tables, where));
+  }
+
+  @Authorized(Role.Operator)
+  @Mutation(() => Job, { description: 'Capture more tables (PostgreSQL: ALTER PUBLICATION ADD TABLE; MariaDB: the binlog filter) and, with `snapshot`, copy their rows incrementally while the other tables keep streaming.' })
+  async addTables(
+    @Arg('jobId', () => ID) jobId: string,
+    @Arg('tables', () => [TableSelectionInput]) tables: TableSelectionInput[],
+    @Arg('snapshot', () => Boolean, { nullable: true, defaultValue: true }) snapshot: boolean | null,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<Job> {
+    return toJob(await ctx.services.jobs.addTables(jobId, tables, snapshot ?? true));
+  }
+
+  @Authorized(Role.Operator)
+  @Mutation(() => Job, { description: 'Stop capturing tables (PostgreSQL: dropped from the publication); their rows stay at the destination.' })
+  async removeTables(@Arg('jobId', () => ID) jobId: string, @Arg('tables', () => [TableSelectionInput]) tables: TableSelectionInput[], @Ctx() ctx: GraphQLContext): Promise<Job> {
+    return toJob(await ctx.services.jobs.removeTables(jobId, tables));
   }
 
   @Authorized(Role.Operator)

@@ -115,6 +115,7 @@ export class JobUpdateInput {
   @Field(() => Int, { nullable: true }) msgBytesLimit?: number;
   @Field(() => Int, { nullable: true }) bytesLimit?: number;
   @Field(() => [TableSelectionInput], { nullable: true }) tables?: TableSelectionInput[];
+  @Field(() => Boolean, { nullable: true, description: 'Copy the tables `tables` adds with an incremental snapshot while the others keep streaming (default true; see addTables).' }) snapshotNewTables?: boolean;
 }
 
 @ArgsType()
@@ -122,6 +123,23 @@ export class JobsArgs extends PageArgs {
   @Field(() => [JobStatusEnum], { nullable: true }) status?: JobStatus[];
   @Field(() => [JobTypeEnum], { nullable: true }) type?: JobType[];
   @Field(() => String, { nullable: true, description: 'Substring of the name.' }) name?: string;
+}
+
+@ObjectType({ description: 'An incremental snapshot (snapshotTables, addTables) copying tables while the job streams.' })
+export class IncrementalSnapshotProgress {
+  @Field(() => String) id!: string;
+  @Field(() => String, { description: 'pending, running, done or failed.' }) status!: string;
+  @Field(() => String, { description: 'What asked for it: snapshotTables, addTables or updateJob (a longer table list).' }) reason!: string;
+  @Field(() => [String], { description: 'schema.table, once listed.' }) tables!: string[];
+  @Field(() => String, { nullable: true }) where?: string;
+  @Field(() => Number) rowsDone!: number;
+  @Field(() => Number) rowsEstimated!: number;
+  @Field(() => Number, { nullable: true }) percent?: number | null;
+  @Field(() => Int) chunksDone!: number;
+  @Field(() => Int) chunksTotal!: number;
+  @Field(() => String, { nullable: true }) error?: string;
+  @Field(() => String) startedAt!: string;
+  @Field(() => String, { nullable: true }) finishedAt?: string;
 }
 
 @ObjectType()
@@ -133,6 +151,7 @@ export class JobProgress {
   @Field(() => Number, { nullable: true }) etaSeconds!: number | null;
   @Field(() => Int) chunksDone!: number;
   @Field(() => Int) chunksTotal!: number;
+  @Field(() => IncrementalSnapshotProgress, { nullable: true, description: 'The last incremental snapshot (snapshotTables, addTables).' }) incrementalSnapshot!: IncrementalSnapshotProgress | null;
 }
 
 @ObjectType()

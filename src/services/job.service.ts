@@ -25,6 +25,13 @@ import { jobStatusEvent } from '../domain/job-views.ts';
 import { currentThenLive } from '../events/live.ts';
 import { sharedPoolOnly, type PlacementResolver } from './placement.ts';
 import { UniqueViolationError } from '../store/store-errors.ts';
+import { matchesFilter } from '../replication/connection-config.ts';
+import { addedTables, type TableSelection } from '../domain/table-filter.ts';
+import { validateSelect } from '../replication/cached-query/query-plan.ts';
+import { IncrementalRequestStore, newIncrementalRequest } from '../replication/snapshot/incremental-request.ts';
+import { incrementalProgress } from '../replication/snapshot/incremental-progress.ts';
+
+export type { TableSelection };
 
 export interface JobInputData {
   name: string;
@@ -288,7 +295,12 @@ export class JobService {
     return moved;
   }
 
-  async update(ref: string, input: Partial<Pick<JobInputData, 'parallelWorkers' | 'replChanBufferSize' | 'msgsLimit' | 'msgBytesLimit' | 'bytesLimit' | 'tables'>>): Promise<JobRow> {
+  /**
+   * Change lanes, limits or tables. Tables the new list adds are copied with
+   * an incremental snapshot unless `snapshotNewTables` is false (so Udup's
+   * PUT /v1/job/{id} with a longer ReplicateDoDb backfills them too).
+   */
+  async update(ref: string, input: Partial<Pick<JobInputData, 'parallelWorkers' | 'replChanBufferSize' | 'msgsLimit' | 'msgBytesLimit' | 'bytesLimit' | 'tables'>> & { snapshotNewTables?: boolean | null }, reason = 'updateJob'): Promise<JobRow> {
     const row = await this.get(ref);
     const spec: JobSpec = {
       ...row.spec,
@@ -304,12 +316,97 @@ export class JobService {
     }
     const updated = (await this.repo.update(row.id, { spec }))!;
     await this.repo.log(row.id, 'info', 'spec updated');
+    let result = updated;
     if (updated.status === JobStatus.Running) {
       // Restart the tasks so they pick up the new spec; they resume from their checkpoints.
       const paused = await this.repo.transition(row.id, [JobStatus.Running], JobStatus.Paused, { bumpRun: true });
-      if (paused) { this.abortTasks(paused); return this.start(paused, [JobStatus.Paused]); }
+      if (paused) { this.abortTasks(paused); result = await this.start(paused, [JobStatus.Paused]); }
     }
-    return updated;
+    const added = addedTables(row.spec.tables, spec.tables);
+    if (added.length === 0 || input.snapshotNewTables === false || row.type === JobType.Migration) return result;
+    if ([JobStatus.Canceled, JobStatus.Complete].includes(result.status)) return result;
+    return this.queueSnapshot(result, added, undefined, reason);
+  }
+
+  /**
+   * Copy tables again while the job streams (incremental snapshot, watermark
+   * method: docs/consistency.md). The request is stored next to the feed and
+   * run by the job's capture task, which resumes it after a restart.
+   */
+  async snapshotTables(ref: string, tables: TableSelection[], where?: string | null): Promise<JobRow> {
+    const row = await this.get(ref);
+    if (row.type === JobType.Migration) throw badInput('a migration job ends with its catch-up: incremental snapshots are for streaming jobs', 'jobId');
+    if ([JobStatus.Canceled, JobStatus.Complete].includes(row.status)) throw new AppError(ErrorCode.InvalidState, `job ${row.name} is ${row.status}`);
+    if (tables.length === 0) throw badInput('tables must name at least one schema', 'tables');
+    for (const t of tables) {
+      for (const name of t.tables?.length ? t.tables : [null]) {
+        if (name !== null && !matchesFilter(row.spec.tables, t.schema, name)) throw badInput(`${t.schema}.${name} is not captured by job ${row.name}: use addTables`, 'tables');
+        if (name === null && row.spec.tables.schemas.length > 0 && !row.spec.tables.schemas.some((s) => s.schema === t.schema)) throw badInput(`schema ${t.schema} is not captured by job ${row.name}: use addTables`, 'tables');
+      }
+    }
+    return this.queueSnapshot(row, tables, where ?? undefined, 'snapshotTables');
+  }
+
+  /**
+   * Capture more tables (PostgreSQL: added to the publication; MariaDB: the
+   * binlog filter) and, with `snapshot`, copy their rows while the others keep
+   * streaming. The tasks restart from their checkpoints with the new filter.
+   */
+  async addTables(ref: string, tables: TableSelection[], snapshot = true): Promise<JobRow> {
+    const row = await this.get(ref);
+    if (tables.length === 0) throw badInput('tables must name at least one schema', 'tables');
+    let updated = row;
+    if (row.spec.tables.schemas.length > 0) {
+      const schemas = row.spec.tables.schemas.map((s) => ({ schema: s.schema, tables: s.tables ? [...s.tables] : undefined }));
+      for (const t of tables) {
+        const have = schemas.find((s) => s.schema === t.schema);
+        if (!have) { schemas.push({ schema: t.schema, tables: t.tables?.length ? [...t.tables] : undefined }); continue; }
+        if (!have.tables?.length) continue; // the whole schema is captured already
+        if (!t.tables?.length) { have.tables = undefined; continue; }
+        for (const name of t.tables) if (!have.tables.includes(name)) have.tables.push(name);
+      }
+      const before = updated.progress.incrementalSnapshot?.id;
+      updated = await this.update(row.id, { tables: schemas.map((s) => ({ schema: s.schema, tables: s.tables ?? null })), snapshotNewTables: snapshot }, 'addTables');
+      // The update copied what the list gained; tables it already had are not copied again.
+      if (updated.progress.incrementalSnapshot?.id !== before) return updated;
+    }
+    if (!snapshot || row.type === JobType.Migration) return updated;
+    return this.queueSnapshot(updated, tables, undefined, 'addTables');
+  }
+
+  /** Stop capturing tables (PostgreSQL: dropped from the publication). Rows already at the destination stay. */
+  async removeTables(ref: string, tables: TableSelection[]): Promise<JobRow> {
+    const row = await this.get(ref);
+    if (row.spec.tables.schemas.length === 0) throw badInput(`job ${row.name} captures every table: give it a table list (updateJob) before removing some`, 'tables');
+    let schemas = row.spec.tables.schemas.map((s) => ({ schema: s.schema, tables: s.tables ? [...s.tables] : undefined }));
+    for (const t of tables) {
+      if (!t.tables?.length) { schemas = schemas.filter((s) => s.schema !== t.schema); continue; }
+      const have = schemas.find((s) => s.schema === t.schema);
+      if (!have) continue;
+      if (!have.tables?.length) throw badInput(`job ${row.name} captures the whole schema ${t.schema}: list its tables (updateJob) before removing some`, 'tables');
+      have.tables = have.tables.filter((n) => !t.tables!.includes(n));
+      if (have.tables.length === 0) schemas = schemas.filter((s) => s !== have);
+    }
+    if (schemas.length === 0) throw badInput('removing these tables would leave the job capturing nothing: stop or delete it instead', 'tables');
+    return this.update(row.id, { tables: schemas.map((s) => ({ schema: s.schema, tables: s.tables ?? null })) });
+  }
+
+  private async queueSnapshot(row: JobRow, tables: TableSelection[], where: string | undefined, reason: string): Promise<JobRow> {
+    if (where !== undefined) {
+      try {
+        validateSelect(`SELECT * FROM t WHERE ${where}`, (await this.connections.repo.config(row.source_connection_id!)).kind === 'postgres' ? 'postgres' : 'mysql');
+      } catch (err) {
+        throw badInput(`where "${where}" cannot be parsed: ${(err as Error).message}`, 'where');
+      }
+    }
+    const filter = { schemas: tables.map((t) => ({ schema: t.schema, tables: t.tables?.length ? [...t.tables] : undefined })) };
+    const req = newIncrementalRequest(filter, where, reason, row.run_id);
+    await new IncrementalRequestStore(this.redis, this.feedPrefix, row.id).save(req);
+    await this.repo.mergeProgress(row.id, { incrementalSnapshot: incrementalProgress(req) });
+    await this.repo.log(row.id, 'info', `${reason}: incremental snapshot ${req.id} of ${incrementalProgress(req).tables.join(', ')}${where ? ` where ${where}` : ''} requested`);
+    const fresh = (await this.repo.get(row.id)) ?? row;
+    this.pubSub.publish(topicFor(Topic.JobEvents, row.id), jobStatusEvent(fresh, 'progress', 'incremental snapshot requested') as never);
+    return fresh;
   }
 
   /** Stop, drop the source's slot/publication and the feed, remove the job (and connections it created inline). */
@@ -323,6 +420,7 @@ export class JobService {
       await feed.destroy().catch(() => undefined);
       await (feed as unknown as { close?: () => Promise<void> }).close?.();
     }
+    await new IncrementalRequestStore(this.redis, this.feedPrefix, row.id).clear().catch(() => undefined);
     await this.repo.delete(row.id);
     for (const id of (row.spec as JobSpec & { inlineConnections?: string[] }).inlineConnections ?? []) {
       await this.connections.repo.delete(id).catch(() => undefined);

@@ -30,6 +30,7 @@ import { TaskKind, TaskState } from '../../domain/task-model.ts';
 import { feedKeys, inflightKey } from '../../replication/feed/feed-keys.ts';
 import type { CapturedTransaction } from '../../replication/change-event.ts';
 import { FeedReplacedError } from '../../replication/feed/feed-errors.ts';
+import { startIncrementalSnapshots } from './incremental-snapshots.ts';
 
 const RETENTION_INTERVAL_MS = 30_000;
 /**
@@ -177,8 +178,11 @@ async function streamIntoFeed(
   };
   const retainer = await keepRetention(run, deps, job, feed, hasApply);
   const guarded = await guardFeedGeneration(run, deps, job, feed);
+  // Migrations end with their catch-up; incremental snapshots belong to streaming jobs.
+  const snapshots = job.type === JobType.Migration ? undefined : await startIncrementalSnapshots(run, deps, job, guarded, at.from, run.signal);
   try {
     return await runCapture({
+      snapshotter: snapshots?.snapshotter,
       capture, feed: guarded, signal: run.signal,
       msgsLimit: job.spec.msgsLimit, bytesLimit: Math.max(job.spec.bytesLimit, job.spec.msgBytesLimit),
       // ReplChanBufferSize: transactions appended but not yet applied.
@@ -209,6 +213,7 @@ async function streamIntoFeed(
       from: at.from,
     });
   } finally {
+    await snapshots?.stop();
     clearInterval(flusher);
     clearInterval(retainer);
     if (announceTimer) { clearTimeout(announceTimer); announceTimer = undefined; deps.publish(`feed-appended:${job.feed_name}`, { feed: job.feed_name, last: lastSeq }); }

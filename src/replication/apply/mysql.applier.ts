@@ -48,6 +48,8 @@ const DEADLOCK_RETRIES = 5;
 const SESSION_SQL = "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'";
 
 export class MysqlApplier implements Applier {
+  /** Table creations of unseen tables, in order: every batch waits for those started before it. */
+  private tableCreation: Promise<void> = Promise.resolve();
   /** Tables whose destination this instance made sure of (see unseenTables). */
   private readonly seenTables = new Set<string>();
   private readonly pool: mysql.Pool;
@@ -136,8 +138,12 @@ export class MysqlApplier implements Applier {
     await this.ensureMeta();
     events = await this.covers.filter(events);
     const fresh = unseenTables(events, this.seenTables);
+    // Lanes run concurrently: a lane that finds a table already seen must still wait until the lane
+    // that saw it first has created it, or its rows reach a table that does not exist yet.
+    const creation = this.tableCreation.then(async () => { for (const t of fresh) await this.ensureTable(t); });
+    this.tableCreation = creation.catch(() => undefined);
     try {
-      for (const t of fresh) await this.ensureTable(t);
+      await creation;
     } catch (err) {
       unsee(fresh, this.seenTables);
       throw err;

@@ -42,6 +42,8 @@ type Client = pg.PoolClient;
 const STAGE_MIN_ROWS = 200;
 
 export class PgApplier implements Applier {
+  /** Table creations of unseen tables, in order: every batch waits for those started before it. */
+  private tableCreation: Promise<void> = Promise.resolve();
   /** Tables whose destination this instance made sure of (see unseenTables). */
   private readonly seenTables = new Set<string>();
   private readonly pool: pg.Pool;
@@ -185,8 +187,12 @@ export class PgApplier implements Applier {
     await this.ensureMeta();
     events = await this.covers.filter(events);
     const fresh = unseenTables(events, this.seenTables);
+    // Lanes run concurrently: a lane that finds a table already seen must still wait until the lane
+    // that saw it first has created it, or its rows reach a table that does not exist yet.
+    const creation = this.tableCreation.then(async () => { for (const t of fresh) await this.ensureTable(t); });
+    this.tableCreation = creation.catch(() => undefined);
     try {
-      for (const t of fresh) await this.ensureTable(t);
+      await creation;
     } catch (err) {
       unsee(fresh, this.seenTables);
       throw err;

@@ -39,6 +39,7 @@ import { bigIntToLsn, lsnToBigInt } from '../sequence.ts';
 import type { CaptureOptions, CaptureRunOptions, CaptureSource, PreparedCapture } from './capture-source.ts';
 import { describePgTarget, pgClientConfig, quoteIdent, quoteLiteral, quoteTable } from './pg-connection.ts';
 import { canonicalLsn, PgTransactionAssembler, type SchemaBaseline } from './pg-transaction-assembler.ts';
+import { ensurePublication, publicationExists } from './pg-publication.ts';
 
 export const PG_OBJECT_PREFIX = 'tributary_';
 /** NAMEDATALEN - 1 */
@@ -47,7 +48,6 @@ export const PG_OBJECT_PREFIX = 'tributary_';
  * table's name and columns: the snapshot reads the root, and the destination
  * has one table, as the source's readers see it (docs/consistency.md).
  */
-const VIA_ROOT = 'WITH (publish_via_partition_root = true)';
 
 const PG_MAX_NAME = 63;
 
@@ -116,7 +116,7 @@ export class PgLogicalCapture implements CaptureSource {
     this.assertOpen();
     if (this.prepared && this.exportClient) return this.prepared;
     try {
-      await this.ensurePublication();
+      await ensurePublication({ pool: this.pool, publicationName: this.publicationName, tables: this.opts.tables, user: this.opts.connection.user, logger: this.logger });
       if (this.opts.replicaIdentityFull ?? true) await this.ensureReplicaIdentityFull();
       const slot = await this.slot();
       if (slot) {
@@ -147,7 +147,7 @@ export class PgLogicalCapture implements CaptureSource {
     try {
       const slot = await this.slot();
       if (!slot) throw this.opts.resuming ? this.slotLost() : new FatalError(`replication slot ${this.slotName} does not exist: prepare() must run first (if it was dropped, changes since were lost)`);
-      if (!(await this.publicationExists())) throw new FatalError(`publication ${this.publicationName} does not exist: prepare() must run first`);
+      if (!(await publicationExists({ pool: this.pool, publicationName: this.publicationName }))) throw new FatalError(`publication ${this.publicationName} does not exist: prepare() must run first`);
       const confirmed = lsnToBigInt(slot.confirmed ?? slot.restart ?? '0/0');
       const from = this.opts.from?.kind === 'postgres' ? lsnToBigInt(this.opts.from.lsn) : 0n;
       startLsn = from > confirmed ? from : confirmed;
@@ -390,61 +390,6 @@ export class PgLogicalCapture implements CaptureSource {
     return done;
   }
 
-  private async ensurePublication(): Promise<void> {
-    if (await this.publicationExists()) {
-      // Publications made before partitioned tables were published via their root.
-      await this.pool.query(`ALTER PUBLICATION ${quoteIdent(this.publicationName)} SET (publish_via_partition_root = true)`)
-        .catch((err: unknown) => this.logger.warn({ err: String(err) }, 'could not set publish_via_partition_root on an existing publication'));
-      return;
-    }
-    const pub = quoteIdent(this.publicationName);
-    const filter = this.opts.tables;
-    if (filter.schemas.length === 0) {
-      try {
-        await this.pool.query(`CREATE PUBLICATION ${pub} FOR ALL TABLES ${VIA_ROOT}`);
-      } catch (err) {
-        if ((err as { code?: string }).code === '42501') {
-          throw new FatalError(
-            `user ${this.opts.connection.user} may not create a publication FOR ALL TABLES (superuser required): `
-            + `list the tables in the job's filter, or have a superuser run CREATE PUBLICATION ${pub} FOR ALL TABLES`,
-            { cause: err },
-          );
-        }
-        if ((err as { code?: string }).code === '42710') return; // created concurrently
-        throw err;
-      }
-      this.logger.info('created publication FOR ALL TABLES');
-      return;
-    }
-    const tables = filter.schemas.flatMap((s) => (s.tables?.length ? s.tables.map((t) => quoteTable(s.schema, t)) : []));
-    const schemas = filter.schemas.filter((s) => !s.tables?.length).map((s) => s.schema);
-    const parts: string[] = [];
-    if (tables.length) parts.push(`TABLE ${tables.join(', ')}`);
-    if (schemas.length) parts.push(`TABLES IN SCHEMA ${schemas.map(quoteIdent).join(', ')}`);
-    try {
-      await this.pool.query(`CREATE PUBLICATION ${pub} FOR ${parts.join(', ')} ${VIA_ROOT}`);
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === '42710') return;
-      // TABLES IN SCHEMA needs PG15 and superuser: fall back to the schemas' tables as they are now.
-      if (schemas.length && (code === '42501' || code === '42601')) {
-        const res = await this.pool.query<{ schema: string; table: string }>(
-          `SELECT n.nspname::text AS schema, c.relname::text AS table FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY($1::text[])`,
-          [schemas],
-        );
-        const all = [...tables, ...res.rows.map((r) => quoteTable(r.schema, r.table))];
-        if (all.length === 0) throw new FatalError(`no tables to publish in schemas ${schemas.join(', ')}`, { cause: err });
-        await this.pool.query(`CREATE PUBLICATION ${pub} FOR TABLE ${all.join(', ')} ${VIA_ROOT}`);
-        this.logger.warn({ schemas }, 'TABLES IN SCHEMA not allowed: published the current tables only; tables created later are not captured');
-        return;
-      }
-      if (code === '42P01') throw new FatalError(`cannot publish: ${(err as Error).message}`, { cause: err });
-      throw err;
-    }
-    this.logger.info({ tables, schemas }, 'created publication');
-  }
-
   /** See the class comment for why FULL, and why only on owned tables. */
   private async ensureReplicaIdentityFull(): Promise<void> {
     const res = await this.pool.query<{ schema: string; table: string; owned: boolean }>(
@@ -545,11 +490,6 @@ export class PgLogicalCapture implements CaptureSource {
       [this.slotName],
     );
     return res.rows[0];
-  }
-
-  private async publicationExists(): Promise<boolean> {
-    const res = await this.pool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [this.publicationName]);
-    return res.rowCount! > 0;
   }
 
   private async closeExportClient(): Promise<void> {

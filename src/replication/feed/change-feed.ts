@@ -5,6 +5,12 @@ export interface FeedBounds {
   first: string;
   /** Newest sequence ever written; survives trimming and an empty feed (sentinel). */
   last: string;
+  /**
+   * The newest changes are the first pieces of a large transaction whose
+   * last piece is not appended yet (a capture crashed in between, or is
+   * appending it): nothing may be appended between them and the rest.
+   */
+  openTransaction?: boolean;
 }
 
 export interface RetentionPolicy {

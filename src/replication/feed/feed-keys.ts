@@ -69,3 +69,8 @@ function splitId(id: string): [bigint, bigint] {
   const dash = id.indexOf('-');
   return dash < 0 ? [BigInt(id), 0n] : [BigInt(id.slice(0, dash)), BigInt(id.slice(dash + 1))];
 }
+
+/** A job's incremental snapshot requests (snapshotTables, addTables): a hash, one JSON field per request id. */
+export function incrementalSnapshotKey(prefix: string, jobId: string): string {
+  return `${prefix}:job:{${jobId}}:incremental-snapshots`;
+}

@@ -69,7 +69,9 @@ end
  * straddles lastId is not added and the script returns {'straddle', lastId}:
  * the caller appends again only the changes above it. meta.count keeps the
  * number of changes in the stream (XLEN counts entries); meta.lastId the
- * newest change's id; at the end of a transaction, the resume position.
+ * newest change's id; at the end of a transaction, the resume position, and
+ * lastId again as wholeId (the last change of a whole transaction: lastId
+ * above it means a transaction's later pieces are still to come).
  * Returns the number of changes added.
  *
  * A large transaction is appended in pieces (RedisChangeFeed.append), each one
@@ -110,7 +112,7 @@ for j = 0, m - 1 do
 end
 if added > 0 then redis.call('HSET', KEYS[2], 'lastId', last, 'count', count + added) end
 if ARGV[1] ~= '' and (added > 0 or empty or ARGV[3] == '1') then
-  redis.call('HSET', KEYS[2], 'lastId', last, 'resume', ARGV[1])
+  redis.call('HSET', KEYS[2], 'lastId', last, 'resume', ARGV[1], 'wholeId', last)
 end
 if added > 0 or empty then redis.call('HSETNX', KEYS[2], 'createdAt', ARGV[2]) end
 return added
@@ -228,7 +230,7 @@ local next = table.concat(digits)
 if i == 0 then next = '1' .. next end
 local gap = ms .. '-' .. next
 redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)
-redis.call('HSET', KEYS[2], 'lastId', gap, 'trimmedId', gap, 'count', 0)
+redis.call('HSET', KEYS[2], 'lastId', gap, 'trimmedId', gap, 'count', 0, 'wholeId', gap)
 redis.call('HDEL', KEYS[2], 'resume')
 redis.call('HSETNX', KEYS[2], 'createdAt', ARGV[1])
 return gap

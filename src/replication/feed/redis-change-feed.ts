@@ -290,13 +290,15 @@ export class RedisChangeFeed implements ChangeFeed {
     const res = await this.redis.multi()
       .xrange(this.keys.stream, '-', '+', 'COUNT', 1)
       .hget(this.keys.meta, 'lastId')
+      .hget(this.keys.meta, 'wholeId')
       .exec();
-    const [head, lastId] = unwrap<[StreamEntry[], string | null]>(res);
+    const [head, lastId, wholeId] = unwrap<[StreamEntry[], string | null, string | null]>(res);
     const last = lastId ? fromStreamId(lastId) : ZERO_SEQUENCE;
     // An empty stream keeps its bounds as a sentinel: everything up to `last` was delivered and trimmed.
     const headFirst = head[0] ? (fieldOf(head[0][1], 'f') ?? head[0][0]) : undefined;
     const first = headFirst ? fromStreamId(headFirst) : last;
-    return { first, last };
+    // Feeds written before wholeId existed say nothing: taken as whole.
+    return !!lastId && !!wholeId && lastId !== wholeId ? { first, last, openTransaction: true } : { first, last };
   }
 
   /**

@@ -12,6 +12,7 @@ import type { CaptureSource } from '../capture/capture-source.ts';
 import type { ChangeFeed } from '../feed/change-feed.ts';
 import { comparePositions } from '../position.ts';
 import { RateLimiter } from './rate-limiter.ts';
+import type { AppendLock } from './incremental-snapshot.ts';
 
 export interface CaptureRunnerOptions {
   capture: CaptureSource;
@@ -28,6 +29,11 @@ export interface CaptureRunnerOptions {
   idleStopMs?: number;
   /** Where the stream starts: a migration whose target is not after it has nothing left to read. */
   from?: SourcePosition;
+  /**
+   * Incremental snapshots (incremental-snapshot.ts): appends run under this
+   * lock, through `filter` first, and `observe` sees each appended transaction.
+   */
+  snapshotter?: { lock: AppendLock; filter(tx: CapturedTransaction): CapturedTransaction; observe(tx: CapturedTransaction): void };
 }
 
 export type CaptureOutcome = 'aborted' | 'reached-target';
@@ -74,7 +80,10 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
     await o.capture.run(async (tx) => {
       const size = await admit([tx]);
       const t0 = performance.now();
-      const added = await o.feed.append(tx);
+      const snap = o.snapshotter;
+      const added = snap
+        ? await snap.lock.run(async () => { const kept = snap.filter(tx); const n = await o.feed.append(kept); snap.observe(kept); return n; })
+        : await o.feed.append(tx);
       trace?.(tx.events.length, t0, tx, 1);
       appended(tx, added, o.feed.lastAppendBytes ?? size);
     }, inner.signal, o.feed.appendMany ? {
@@ -82,7 +91,15 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
       onBatch: async (txs) => {
         const size = await admit(txs);
         const t0 = performance.now();
-        const added = await o.feed.appendMany!(txs);
+        const snap = o.snapshotter;
+        const added = snap
+          ? await snap.lock.run(async () => {
+            const kept = txs.map((tx) => snap.filter(tx));
+            const n = await o.feed.appendMany!(kept);
+            for (const k of kept) snap.observe(k);
+            return n;
+          })
+          : await o.feed.appendMany!(txs);
         trace?.(txs.reduce((k, t) => k + t.events.length, 0), t0, txs.at(-1)!, txs.length);
         // Each transaction's own count: the feed reports the total, and what it held already (after a
         // restart) is a prefix of the batch, so the count is the batch's tail.

@@ -94,11 +94,11 @@ export class MysqlSnapshotReader implements SnapshotReader {
       await db.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
       // A keyless table's copy cannot be upserted over: say which stream changes it holds (MariaDB's
       // binlog_snapshot_* are the binlog position of this very snapshot; MySQL has none).
-      if (table.key.length === 0 && opts.onCover) {
+      if ((table.key.length === 0 || opts.coverKeyed) && opts.onCover) {
         const [st] = await db.query("SHOW STATUS LIKE 'binlog_snapshot_%'");
         const status = Object.fromEntries((st as { Variable_name: string; Value: string }[]).map((r) => [r.Variable_name.toLowerCase(), r.Value]));
         if (status.binlog_snapshot_file) opts.onCover(binlogCover(status.binlog_snapshot_file, Number(status.binlog_snapshot_position)));
-        else this.log.warn({ table: `${table.schema}.${table.table}` }, 'no binlog_snapshot_position (MySQL): a keyless table written during its snapshot may get duplicates');
+        else if (table.key.length === 0) this.log.warn({ table: `${table.schema}.${table.table}` }, 'no binlog_snapshot_position (MySQL): a keyless table written during its snapshot may get duplicates');
       }
       const { sql, params } = chunkQuery(table, chunk);
       // Streaming needs the callback connection under the promise wrapper (untyped there).

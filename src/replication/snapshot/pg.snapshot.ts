@@ -111,7 +111,7 @@ export class PgSnapshotReader implements SnapshotReader {
       await this.begin(client, opts.snapshotName);
       // A keyless table's copy cannot be upserted over: say which transactions it holds (this transaction's
       // snapshot; exact whether the export was imported or a fresh snapshot had to be taken).
-      if (table.key.length === 0 && opts.onCover) {
+      if ((table.key.length === 0 || opts.coverKeyed) && opts.onCover) {
         const snap = await client.query<{ s: string }>('SELECT txid_current_snapshot()::text AS s');
         opts.onCover(pgSnapshotCover(snap.rows[0]!.s));
       }

@@ -11,6 +11,8 @@ export interface ReadChunkOptions {
    * the chunk. Not called where the engine cannot tell (MySQL).
    */
   onCover?: (cover: string) => void;
+  /** Call onCover for keyed tables too (incremental snapshots check their read against the stream). */
+  coverKeyed?: boolean;
 }
 
 /**

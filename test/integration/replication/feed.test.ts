@@ -102,11 +102,14 @@ describe('append and read', () => {
     expect(await feed.append(piece(0, 5000, true))).toBe(5000);
     expect(await feed.append(piece(5000, 10_000, true))).toBe(5000);
     expect(await feed.resumePosition()).toEqual(tx(1, 2).resume);
+    // Incremental snapshots must not append between these pieces and the rest.
+    expect((await feed.bounds()).openTransaction).toBe(true);
     // The restarted capture reads the transaction again from its start: the pieces already there add nothing.
     expect(await feed.append(piece(0, 5000, true))).toBe(0);
     expect(await feed.append(piece(5000, 10_000, true))).toBe(0);
     expect(await feed.append(piece(10_000, 12_345, false))).toBe(2345);
     expect(await feed.resumePosition()).toEqual(big.resume);
+    expect((await feed.bounds()).openTransaction).toBeUndefined();
     expect(await feed.length()).toBe(2 + 12_345);
     // One append of a whole large transaction goes to Redis in bounded pieces (it used to overflow the JS stack at ~50k).
     const huge = tx(3, 120_000);

@@ -20,7 +20,7 @@ export const GRAPHQL_MATRIX: Record<'query' | 'mutation' | 'subscription', Recor
   },
   mutation: {
     runNoop: 'operator', createConnection: 'operator', testConnection: 'operator', deleteConnection: 'operator',
-    createJob: 'operator', updateJob: 'operator', verifyJob: 'operator', pauseJob: 'operator', resumeJob: 'operator', stopJob: 'operator', deleteJob: 'operator',
+    createJob: 'operator', updateJob: 'operator', snapshotTables: 'operator', addTables: 'operator', removeTables: 'operator', verifyJob: 'operator', pauseJob: 'operator', resumeJob: 'operator', stopJob: 'operator', deleteJob: 'operator',
     applyCluster: 'operator', releaseCluster: 'operator', startCluster: 'operator', stopCluster: 'operator', restartCluster: 'operator',
     createCluster: 'admin', deleteCluster: 'admin',
     createDatabaseConnection: 'operator', createCachedQuery: 'operator', deleteDatabaseConnection: 'operator',
