@@ -25,6 +25,7 @@ import { jobStatusEvent } from '../domain/job-views.ts';
 import { currentThenLive } from '../events/live.ts';
 import { sharedPoolOnly, type PlacementResolver } from './placement.ts';
 import { UniqueViolationError } from '../store/store-errors.ts';
+import { checkControlsAtSource, controlsText, toSelection, type TableSelectionData } from './job-controls.ts';
 
 export interface JobInputData {
   name: string;
@@ -33,7 +34,9 @@ export interface JobInputData {
   source?: ConnectionInputData | null;
   destinationConnectionId?: string | null;
   destination?: ConnectionInputData | null;
-  tables?: { schema: string; tables?: string[] | null }[] | null;
+  tables?: TableSelectionData[] | null;
+  /** Udup ReplicateIgnoreDb: schemas or tables left out of `tables`. */
+  ignoreTables?: { schema: string; tables?: string[] | null }[] | null;
   rename?: Record<string, Record<string, string>> | null;
   parallelWorkers?: number | null;
   replChanBufferSize?: number | null;
@@ -154,6 +157,10 @@ export class JobService {
   private buildSpec(input: JobInputData, type: JobType, sourceKind: 'mysql' | 'postgres' | undefined): JobSpec {
     const tables = (input.tables ?? []).map((t) => {
       if (!t.schema) throw badInput('every table selection needs a schema', 'tables');
+      return toSelection(t, sourceKind);
+    });
+    const ignore = (input.ignoreTables ?? []).map((t) => {
+      if (!t.schema) throw badInput('every ignored table selection needs a schema', 'ignoreTables');
       return { schema: t.schema, tables: t.tables?.filter(Boolean) ?? undefined };
     });
     if (input.startPosition && sourceKind) {
@@ -161,7 +168,7 @@ export class JobService {
     }
     if (input.selectorColumn && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(input.selectorColumn)) throw badInput('selectorColumn must be a column name', 'selectorColumn');
     return {
-      tables: { schemas: tables },
+      tables: ignore.length ? { schemas: tables, ignore } : { schemas: tables },
       rename: input.rename ?? undefined,
       parallelWorkers: intIn(input.parallelWorkers, 'parallelWorkers', 1, 64, DEFAULT_SPEC.parallelWorkers),
       replChanBufferSize: intIn(input.replChanBufferSize, 'replChanBufferSize', 1, 10_000_000, DEFAULT_SPEC.replChanBufferSize),
@@ -203,6 +210,8 @@ export class JobService {
         if (!(await this.connections.repo.get(destId))) throw notFound('connection', destId);
       }
       const spec = this.buildSpec(input, type, source.kind);
+      // Column and row controls against the source's tables (a paused job's source may not be reachable yet).
+      if (!input.paused) await checkControlsAtSource(spec.tables.schemas, await this.connections.repo.config(sourceId));
       (spec as JobSpec & { inlineConnections?: string[] }).inlineConnections = created;
       let row: JobRow;
       try {
@@ -297,8 +306,12 @@ export class JobService {
       msgsLimit: intIn(input.msgsLimit, 'msgsLimit', 0, 1_000_000_000, row.spec.msgsLimit),
       msgBytesLimit: intIn(input.msgBytesLimit, 'msgBytesLimit', 0, 2_000_000_000, row.spec.msgBytesLimit),
       bytesLimit: intIn(input.bytesLimit, 'bytesLimit', 0, 2_000_000_000, row.spec.bytesLimit),
-      tables: input.tables ? { schemas: input.tables.map((t) => ({ schema: t.schema, tables: t.tables ?? undefined })) } : row.spec.tables,
+      tables: input.tables ? { ...row.spec.tables, schemas: input.tables.map((t) => toSelection(t, undefined)) } : row.spec.tables,
     };
+    // Controls shape the destination's tables and the feed: changing them needs a new job (and a new copy).
+    if (controlsText(spec.tables.schemas) !== controlsText(row.spec.tables.schemas)) {
+      throw new AppError(ErrorCode.InvalidState, 'column and row controls (columns, where) cannot change on an existing job: create a new job with the new controls', { field: 'tables' });
+    }
     if (spec.parallelWorkers !== row.spec.parallelWorkers) {
       throw new AppError(ErrorCode.InvalidState, 'parallelWorkers cannot change after creation: lane checkpoints are per lane');
     }

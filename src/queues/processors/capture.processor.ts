@@ -29,6 +29,7 @@ import { FatalError, LogLostError } from '../../replication/errors.ts';
 import { resetDestination, restartAfterLogLoss } from './log-loss.ts';
 import { TaskKind, TaskState } from '../../domain/task-model.ts';
 import { inflightKey } from '../../replication/feed/feed-keys.ts';
+import { jobControls } from './job-controls.ts';
 
 const RETENTION_INTERVAL_MS = 30_000;
 /**
@@ -166,9 +167,12 @@ async function streamIntoFeed(
   const hasApply = job.type !== JobType.Subscribe;
   const retainer = await keepRetention(run, deps, job, feed, hasApply);
   const guarded = await guardFeedGeneration(run, deps, job, feed);
+  const source = await deps.connections.config(job.source_connection_id!);
+  const controls = await jobControls(deps, job, source);
   try {
     return await runCapture({
       capture, feed: guarded, signal: run.signal,
+      transform: controls ? (tx) => controls.transaction(tx) : undefined,
       msgsLimit: job.spec.msgsLimit, bytesLimit: Math.max(job.spec.bytesLimit, job.spec.msgBytesLimit),
       // ReplChanBufferSize: transactions appended but not yet applied.
       waitForRoom: hasApply ? async (signal) => {
@@ -267,7 +271,9 @@ async function planSnapshot(run: TaskRun, deps: ReplicationDeps, snapshotName: s
     const queue = own?.queue ?? QueueName.Tasks;
     const placement = own?.placement ?? SHARED_POOL;
     const tables = await reader.listTables(job.spec.tables);
-    for (const t of tables) await applier.ensureTable(t);
+    // Column controls shape the destination: excluded columns are not created, masked and hashed ones are text.
+    const controls = await jobControls(deps, job, source);
+    for (const t of tables) await applier.ensureTable(controls?.forTable(t)?.shapeTable(t) ?? t);
     // After a log loss: the destination is emptied and its lanes moved past the loss first.
     if (!(await resetDestination(run, applier, tables))) return;
     const children = [];

@@ -139,6 +139,20 @@ function parse(sql: string, dialect: SqlDialect): AstNode {
   return list[0]!;
 }
 
+/**
+ * A bare WHERE condition (job and feed row filters), parsed as the WHERE of
+ * `SELECT * FROM t WHERE <condition>` with the same refusals as a cached
+ * query (no writes, no side-effect functions); returns the condition's AST.
+ */
+export function parseWhereClause(condition: string, dialect: SqlDialect): AstNode {
+  const text = condition.trim();
+  if (!text) throw new QueryRefusedError(RefusalCode.Syntax, 'sqlQuery is empty');
+  if (/;/.test(text.replace(/'(?:[^']|'')*'/g, ''))) throw new QueryRefusedError(RefusalCode.MultipleStatements, 'sqlQuery must be one condition, without ";"');
+  const ast = validateSelect(`SELECT * FROM t WHERE ${text}`, dialect);
+  if (!ast.where || ast.limit?.value?.length || ast.orderby || ast.groupby) throw new QueryRefusedError(RefusalCode.Syntax, 'sqlQuery is not a single condition');
+  return ast.where as AstNode;
+}
+
 /** Refuse anything but one side-effect-free SELECT; returns its AST. */
 export function validateSelect(sql: string, dialect: SqlDialect): AstNode {
   const ast = parse(sql, dialect);

@@ -28,6 +28,8 @@ export interface CaptureRunnerOptions {
   idleStopMs?: number;
   /** Where the stream starts: a migration whose target is not after it has nothing left to read. */
   from?: SourcePosition;
+  /** Applied to each transaction before it is appended (a job's column and row controls). */
+  transform?: (tx: CapturedTransaction) => CapturedTransaction;
 }
 
 export type CaptureOutcome = 'aborted' | 'reached-target';
@@ -54,8 +56,9 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
     }, 500);
   }
   try {
-    await o.capture.run(async (tx) => {
+    await o.capture.run(async (captured) => {
       lastTxAt = Date.now();
+      const tx = o.transform ? o.transform(captured) : captured;
       await msgs.take(tx.events.length, inner.signal);
       // Serialising only to count bytes is not free: do it only when a byte limit asks for it.
       const size = byteLimited ? tx.events.reduce((n, e) => n + JSON.stringify(e.after ?? e.before ?? {}).length, 0) : 0;
