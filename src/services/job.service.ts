@@ -148,6 +148,9 @@ export class JobService {
   /** The tasks of these jobs, in one query (GraphQL's per-request loader). */
   tasksOf(jobIds: readonly string[]): Promise<TaskRow[]> { return this.repo.tasksOf(jobIds); }
 
+  /** The job's hashing salt for column controls (created on first use). Internal: never hand it to an API. */
+  controlSalt(jobId: string): Promise<string> { return this.repo.controlSalt(jobId); }
+
   async get(ref: string): Promise<JobRow> {
     const row = await this.repo.find(ref);
     if (!row) throw notFound('job', ref);

@@ -352,15 +352,21 @@ function taskNode(job: GqlJob, type: UdupTaskType): { hint?: string; actual?: st
   return { hint: job.spec?.nodeHints?.[type] ?? task?.nodeHint ?? undefined, actual: task?.nodeId ?? undefined };
 }
 
-/** Selections back in Udup's shape: one entry per schema, a table's row filter as dtle's `Where`. */
+/**
+ * Selections back in Udup's shape: the named tables of a schema in one entry
+ * (a table's row filter as dtle's `Where`), a whole-schema selection as an
+ * entry of its own with no Tables, so that decoding it again gives the same.
+ */
 function udupSchemas(selections: { schema: string; tables?: string[]; where?: string }[]): Record<string, unknown>[] {
-  const out = new Map<string, { TableSchema: string; Tables: Record<string, string>[] }>();
+  const out: { TableSchema: string; Tables: Record<string, string>[] }[] = [];
+  const named = new Map<string, { TableSchema: string; Tables: Record<string, string>[] }>();
   for (const s of selections) {
-    const entry = out.get(s.schema) ?? { TableSchema: s.schema, Tables: [] };
-    out.set(s.schema, entry);
-    for (const t of s.tables ?? []) entry.Tables.push(s.where ? { TableName: t, Where: s.where } : { TableName: t });
+    if (!s.tables?.length) { out.push({ TableSchema: s.schema, Tables: [] }); continue; }
+    let entry = named.get(s.schema);
+    if (!entry) { entry = { TableSchema: s.schema, Tables: [] }; named.set(s.schema, entry); out.push(entry); }
+    for (const t of s.tables) entry.Tables.push(s.where ? { TableName: t, Where: s.where } : { TableName: t });
   }
-  return [...out.values()];
+  return out;
 }
 
 function udupTask(job: GqlJob, type: UdupTaskType, conn: GqlConnection): Record<string, unknown> {

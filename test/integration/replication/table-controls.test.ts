@@ -198,6 +198,11 @@ describe('column and row controls (exclude, mask, hash, where) on jobs and feeds
       // Still out: an update of a row outside the filter changes nothing downstream.
       await src.query(`UPDATE accounts SET amount = amount + 1 WHERE id = ${inside.id}`);
       await converge('after moves');
+      // verifyJob reads the source through the same controls: the controlled table is EQUAL.
+      const v = await gql(gw.url, `mutation { verifyJob(id: "${job.id}", input: { recheckDelayMs: 200 }) { equal tables { status sourceRows destinationRows missingColumns differingRanges { missing extra different sampleKeys } } } }`);
+      expect(v.body.errors, JSON.stringify(v.body.errors)).toBeUndefined();
+      expect(v.body.data.verifyJob, JSON.stringify(v.body.data.verifyJob)).toMatchObject({ equal: true, tables: [{ status: 'EQUAL', missingColumns: [] }] });
+      expect(v.body.data.verifyJob.tables[0].sourceRows).toBe((await destRows(dst, table)).length);
 
       const j = await getJob(gw.url, job.id);
       expect(j.status).toBe('RUNNING');
