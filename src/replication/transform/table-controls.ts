@@ -23,7 +23,8 @@
  * TOAST values out) cannot be judged: the image counts as passing.
  */
 import { createHmac } from 'node:crypto';
-import { Operation, type CapturedTransaction, type ChangeEvent, type ColumnType, type Row, type Value } from '../change-event.ts';
+import { Operation, type CapturedTransaction, type ChangeEvent, type ColumnKind, type ColumnType, type Row, type Value } from '../change-event.ts';
+import { canonValue } from '../verify/value-canon.ts';
 import type { TableInfo } from '../table-info.ts';
 import { controlsFor, type ColumnControls, type TableFilter } from '../../domain/table-filter.ts';
 import { compileWhere, UnsupportedWhere, type RowPredicate } from '../cached-query/where-filter.ts';
@@ -53,16 +54,21 @@ export class ControlError extends FatalError {
   }
 }
 
-/** The text a value is hashed as: what it reads in the change-event representation. */
-export function canonicalText(v: Exclude<Value, null>): string {
-  if (typeof v === 'boolean') return v ? 'true' : 'false';
-  return String(v);
+/**
+ * The text a value is hashed as: its engine-neutral form (verify's
+ * value-canon.ts), so that the snapshot's and the stream's representation of
+ * one value, and both source engines', hash alike: text as is, integers in
+ * decimal, decimals without trailing zeros ("12.5"), booleans "t"/"f",
+ * times "YYYY-MM-DD HH:MM:SS[.f]" (UTC for timestamptz), JSON with sorted keys.
+ */
+export function canonicalText(v: Exclude<Value, null>, kind: ColumnKind = 'text'): string {
+  return canonValue(kind, v) ?? '';
 }
 
-/** HMAC-SHA256(salt, value) in hex; null stays null. */
-export function hashValue(salt: string, v: Value): string | null {
+/** HMAC-SHA256(salt, canonical text of the value) in hex; null stays null. */
+export function hashValue(salt: string, v: Value, kind: ColumnKind = 'text'): string | null {
   if (v === null || v === undefined) return null;
-  return createHmac('sha256', salt).update(canonicalText(v), 'utf8').digest('hex');
+  return createHmac('sha256', salt).update(canonicalText(v, kind), 'utf8').digest('hex');
 }
 
 export interface ControlOptions {
@@ -113,6 +119,8 @@ export class TableControl {
   private readonly hash: Set<string>;
   private readonly predicate: RowPredicate | undefined;
   private readonly whereCols: string[];
+  /** Source kinds of the hashed columns: how their values are read before hashing. */
+  private readonly kinds: Map<string, ColumnKind>;
 
   private constructor(
     spec: { columns?: ColumnControls; where?: string },
@@ -132,6 +140,7 @@ export class TableControl {
     this.exclude = pick(spec.columns?.exclude, 'exclude');
     this.mask = pick(spec.columns?.mask, 'mask');
     this.hash = pick(spec.columns?.hash, 'hash');
+    this.kinds = new Map(table.columns.filter((c) => this.hash.has(c.name)).map((c) => [c.name, c.kind]));
     for (const [a, b, an, bn] of [[this.exclude, this.mask, 'exclude', 'mask'], [this.exclude, this.hash, 'exclude', 'hash'], [this.mask, this.hash, 'mask', 'hash']] as const) {
       const both = [...a].find((c) => b.has(c));
       if (both) throw new ControlError(ControlProblem.Conflict, `columns: "${both}" of ${label} is in both ${an} and ${bn}`, 'columns');
@@ -183,7 +192,7 @@ export class TableControl {
     const out: Row = {};
     for (const [k, v] of Object.entries(r)) {
       if (this.exclude.has(k)) continue;
-      if (this.hash.has(k)) out[k] = hashValue(this.opts.salt!, v);
+      if (this.hash.has(k)) out[k] = hashValue(this.opts.salt!, v, this.kinds.get(k));
       else if (this.mask.has(k)) out[k] = v === null ? null : MASK_TEXT;
       else out[k] = v;
     }
