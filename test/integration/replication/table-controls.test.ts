@@ -19,43 +19,45 @@ import { SecretBox } from '../../../src/store/secrets.ts';
 
 const ROWS = 3000;
 const WHERE = "region = 'eu' AND amount >= 10";
-const COLUMNS = { exclude: ['secret'], mask: ['ssn'], hash: ['email'] };
+const COLUMNS = { exclude: ['secret'], mask: ['ssn'], hash: ['email', 'score'] };
 const TEST_SECRET_KEY = 'test-secret-key-0123456789';
 
 function createAccounts(db: DbHandle, identityFull = false): string {
   return db.kind === 'postgres'
-    ? `CREATE TABLE accounts (id int PRIMARY KEY, email varchar(100), ssn varchar(20), secret text, region varchar(10), amount numeric(12,2) NOT NULL, _change_selector text DEFAULT 'a')${identityFull ? '; ALTER TABLE accounts REPLICA IDENTITY FULL' : ''}`
-    : `CREATE TABLE accounts (id int PRIMARY KEY, email varchar(100), ssn varchar(20), secret text, region varchar(10), amount decimal(12,2) NOT NULL, _change_selector varchar(10) DEFAULT 'a') ENGINE=InnoDB`;
+    ? `CREATE TABLE accounts (id int PRIMARY KEY, email varchar(100), ssn varchar(20), secret text, region varchar(10), amount numeric(12,2) NOT NULL, score numeric(10,3), _change_selector text DEFAULT 'a')${identityFull ? '; ALTER TABLE accounts REPLICA IDENTITY FULL' : ''}`
+    : `CREATE TABLE accounts (id int PRIMARY KEY, email varchar(100), ssn varchar(20), secret text, region varchar(10), amount decimal(12,2) NOT NULL, score decimal(10,3), _change_selector varchar(10) DEFAULT 'a') ENGINE=InnoDB`;
 }
 
 function fillAccounts(db: DbHandle, n: number): string {
   return db.kind === 'postgres'
-    ? `INSERT INTO accounts (id, email, ssn, secret, region, amount) SELECT g, 'user' || g || '@x.org', CASE WHEN g % 11 = 0 THEN NULL ELSE 'ssn-' || g END, 'pw' || g, CASE WHEN g % 3 = 0 THEN 'us' ELSE 'eu' END, (g % 50) + 0.25 FROM generate_series(1, ${n}) g`
-    : `INSERT INTO accounts (id, email, ssn, secret, region, amount) SELECT seq, CONCAT('user', seq, '@x.org'), IF(seq % 11 = 0, NULL, CONCAT('ssn-', seq)), CONCAT('pw', seq), IF(seq % 3 = 0, 'us', 'eu'), (seq % 50) + 0.25 FROM seq_1_to_${n}`;
+    ? `INSERT INTO accounts (id, email, ssn, secret, region, amount, score) SELECT g, 'user' || g || '@x.org', CASE WHEN g % 11 = 0 THEN NULL ELSE 'ssn-' || g END, 'pw' || g, CASE WHEN g % 3 = 0 THEN 'us' ELSE 'eu' END, (g % 50) + 0.25, CASE WHEN g % 13 = 0 THEN NULL ELSE g / 8.0 END FROM generate_series(1, ${n}) g`
+    : `INSERT INTO accounts (id, email, ssn, secret, region, amount, score) SELECT seq, CONCAT('user', seq, '@x.org'), IF(seq % 11 = 0, NULL, CONCAT('ssn-', seq)), CONCAT('pw', seq), IF(seq % 3 = 0, 'us', 'eu'), (seq % 50) + 0.25, IF(seq % 13 = 0, NULL, seq / 8) FROM seq_1_to_${n}`;
 }
 
-interface SourceRow { id: number; email: string | null; ssn: string | null; region: string | null; amount: string }
+interface SourceRow { id: number; email: string | null; ssn: string | null; region: string | null; amount: string; score: string | null }
 
 async function sourceRows(db: DbHandle): Promise<SourceRow[]> {
   const sql = db.kind === 'postgres'
-    ? 'SELECT id, email, ssn, region, amount::text AS amount FROM accounts ORDER BY id'
-    : 'SELECT id, email, ssn, region, CAST(amount AS CHAR) AS amount FROM accounts ORDER BY id';
+    ? 'SELECT id, email, ssn, region, amount::text AS amount, score::text AS score FROM accounts ORDER BY id'
+    : 'SELECT id, email, ssn, region, CAST(amount AS CHAR) AS amount, CAST(score AS CHAR) AS score FROM accounts ORDER BY id';
   return (await db.query<SourceRow>(sql)).map((r) => ({ ...r, id: Number(r.id) }));
 }
 
 const hmac = (salt: string, v: string) => createHmac('sha256', salt).update(v, 'utf8').digest('hex');
+/** A decimal is hashed without trailing zeros ("2.125", "3.5", "4"), whatever scale it was stored with. */
+const decimalText = (v: string) => (v.includes('.') ? v.replace(/0+$/, '').replace(/\.$/, '') : v);
 
 /** What the destination must hold: the source rows passing the filter, with the column controls applied. */
 function expected(rows: SourceRow[], salt: string): string[] {
   return rows
     .filter((r) => r.region === 'eu' && Number(r.amount) >= 10)
-    .map((r) => [r.id, r.email === null ? '~' : hmac(salt, r.email), r.ssn === null ? '~' : '****', r.region ?? '~', r.amount].join('|'));
+    .map((r) => [r.id, r.email === null ? '~' : hmac(salt, r.email), r.ssn === null ? '~' : '****', r.region ?? '~', r.amount, r.score === null ? '~' : hmac(salt, decimalText(r.score))].join('|'));
 }
 
 async function destRows(db: DbHandle, table: string): Promise<string[]> {
   const sql = db.kind === 'postgres'
-    ? `SELECT concat_ws('|', id, coalesce(email, '~'), coalesce(ssn, '~'), coalesce(region, '~'), amount::text) AS r FROM ${table} ORDER BY id`
-    : `SELECT CONCAT_WS('|', id, COALESCE(email, '~'), COALESCE(ssn, '~'), COALESCE(region, '~'), CAST(amount AS CHAR)) AS r FROM ${table} ORDER BY id`;
+    ? `SELECT concat_ws('|', id, coalesce(email, '~'), coalesce(ssn, '~'), coalesce(region, '~'), amount::text, coalesce(score, '~')) AS r FROM ${table} ORDER BY id`
+    : `SELECT CONCAT_WS('|', id, COALESCE(email, '~'), COALESCE(ssn, '~'), COALESCE(region, '~'), CAST(amount AS CHAR), COALESCE(score, '~')) AS r FROM ${table} ORDER BY id`;
   return (await db.query<{ r: string }>(sql)).map((x) => x.r);
 }
 
@@ -81,9 +83,9 @@ function startControlWriter(db: DbHandle, opts: { firstNewId: number; maxId: num
   const one = (): string => {
     const r = rnd(10);
     const id = 1 + rnd(opts.maxId);
-    if (r < 3) { stats.inserts++; const n = nextId++; return `INSERT INTO accounts (id, email, ssn, secret, region, amount) VALUES (${n}, 'new${n}@x.org', ${n % 5 ? `'s${n}'` : 'NULL'}, 'pw', '${region()}', ${rnd(50)}.50)`; }
+    if (r < 3) { stats.inserts++; const n = nextId++; return `INSERT INTO accounts (id, email, ssn, secret, region, amount, score) VALUES (${n}, 'new${n}@x.org', ${n % 5 ? `'s${n}'` : 'NULL'}, 'pw', '${region()}', ${rnd(50)}.50, ${rnd(7) ? `${rnd(900)}.${rnd(1000)}` : 'NULL'})`; }
     if (r < 6) { stats.updates++; return `UPDATE accounts SET region = '${region()}', amount = ${rnd(50)}.75 WHERE id = ${id}`; }
-    if (r < 8) { stats.updates++; return `UPDATE accounts SET email = 'changed${id}.${rnd(1000)}@x.org', ssn = ${rnd(4) ? `'n${id}'` : 'NULL'} WHERE id = ${id}`; }
+    if (r < 8) { stats.updates++; return `UPDATE accounts SET email = 'changed${id}.${rnd(1000)}@x.org', ssn = ${rnd(4) ? `'n${id}'` : 'NULL'}, score = ${rnd(900)}.${rnd(10)}0 WHERE id = ${id}`; }
     if (r < 9) { stats.updates++; return `UPDATE accounts SET secret = 'only the excluded column ${rnd(99)}' WHERE id = ${id}`; }
     stats.deletes++; return `DELETE FROM accounts WHERE id = ${id}`;
   };
@@ -181,8 +183,9 @@ describe('column and row controls (exclude, mask, hash, where) on jobs and feeds
       // The destination's shape: no excluded column; hashed char(64), masked varchar(4).
       const cols = await destColumns(dst, dstSchema);
       expect(Object.keys(cols)).not.toContain('secret');
-      expect(Object.keys(cols).sort()).toEqual(['_change_selector', 'amount', 'email', 'id', 'region', 'ssn']);
+      expect(Object.keys(cols).sort()).toEqual(['_change_selector', 'amount', 'email', 'id', 'region', 'score', 'ssn']);
       expect(cols.email).toMatch(/^(character\(64\)|char\(64\))$/);
+      expect(cols.score).toMatch(/^(character\(64\)|char\(64\))$/);
       expect(cols.ssn).toMatch(/^(character varying\(4\)|varchar\(4\))$/);
 
       // Stream: a row updated out of the filter is deleted downstream, one updated into it inserted.
@@ -254,6 +257,7 @@ describe('column and row controls (exclude, mask, hash, where) on jobs and feeds
       }
       expect(x.columnTypes.map((t) => t.name)).not.toContain('secret');
       expect(x.columnTypes.find((t) => t.name === 'email')).toMatchObject({ kind: 'text', sourceType: 'character(64)' });
+      expect(x.columnTypes.find((t) => t.name === 'score')).toMatchObject({ kind: 'text', sourceType: 'character(64)' });
     }
     const after = changes.slice(initialIds.length);
     expect(after.map((x) => [x.op, Number((x.newRow ?? x.oldRow)!.id)])).toEqual([['delete', 10], ['insert', 3], ['update', 11], ['delete', 13]]);
