@@ -84,7 +84,9 @@ export async function checkControlsAtSource(selections: TableSelection[], source
   }
 }
 
-/** A selection's controls as one comparable text (updateJob may not change them). */
+/** A selection's controls as one comparable text (updateJob may not change them); independent of key order (jsonb reorders keys). */
 export function controlsText(selections: TableSelection[]): string {
-  return JSON.stringify(selections.filter(hasControls).map((s) => [s.schema, s.tables ?? [], s.columns ?? {}, s.where ?? '']));
+  return JSON.stringify(selections.filter(hasControls).map((s) => [
+    s.schema, s.tables ?? [], s.columns?.exclude ?? [], s.columns?.mask ?? [], s.columns?.hash ?? [], s.where ?? '',
+  ]));
 }

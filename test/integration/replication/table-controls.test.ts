@@ -264,6 +264,11 @@ describe('column and row controls (exclude, mask, hash, where) on jobs and feeds
     expect(after[1]!.newRow).toMatchObject({ id: 3, region: 'eu', amount: '20.00', ssn: '****' });
     expect(after[1]!.oldRow).toBeNull();
     expect(after[0]!.newRow).toBeNull();
+    // Controls shape the feed and the destination: updateJob cannot drop or change them.
+    const upd = await gql(gw.url, `mutation($id: ID!, $t: [TableSelectionInput!]) { updateJob(id: $id, input: { tables: $t }) { id } }`, { id: job.id, t: [{ schema: 'public', tables: ['accounts'] }] });
+    expect(upd.body.errors?.[0]?.extensions?.code, JSON.stringify(upd.body)).toBe('INVALID_STATE');
+    const same = await gql(gw.url, `mutation($id: ID!, $t: [TableSelectionInput!]) { updateJob(id: $id, input: { tables: $t }) { id } }`, { id: job.id, t: [{ schema: 'public', tables: ['accounts'], columns: COLUMNS, where: WHERE }] });
+    expect(same.body.errors, JSON.stringify(same.body)).toBeUndefined();
     expect((await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`)).body.data.deleteJob).toBe(true);
   });
 
