@@ -1,5 +1,6 @@
 /**
- * Issue 15 item 4: column and row controls on a job's tables and on a feed.
+ * Issue 15 item 4: column and row controls on a job's tables and on a feed,
+ * in all four directions.
  * `accounts` is copied with `secret` excluded, `ssn` masked, `email` hashed
  * (HMAC-SHA256 with the job's salt, read here from the metadata database and
  * decrypted with the test's key) and the filter `region = 'eu' AND amount >= 10`,
@@ -136,6 +137,7 @@ describe('column and row controls (exclude, mask, hash, where) on jobs and feeds
     { name: 'PostgreSQL -> PostgreSQL', src: 'postgres', dst: 'postgres', restart: true },
     { name: 'MariaDB -> PostgreSQL', src: 'mysql', dst: 'postgres' },
     { name: 'PostgreSQL -> MariaDB', src: 'postgres', dst: 'mysql', identityFull: true },
+    { name: 'MariaDB -> MariaDB', src: 'mysql', dst: 'mysql' },
   ];
 
   for (const c of cases) {
