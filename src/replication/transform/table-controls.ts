@@ -31,6 +31,7 @@ import { compileWhere, UnsupportedWhere, type RowPredicate } from '../cached-que
 import { columnName, parseWhereClause, type AstNode, type SqlDialect } from '../cached-query/query-plan.ts';
 import { QueryRefusedError } from '../cached-query/query-errors.ts';
 import { FatalError } from '../errors.ts';
+import { classifyDdl } from '../apply/ddl.ts';
 
 /** What a masked value reads. */
 export const MASK_TEXT = '****';
@@ -44,6 +45,8 @@ export enum ControlProblem {
   Conflict = 'CONFLICT',
   Where = 'WHERE',
   NoSalt = 'NO_SALT',
+  /** A controlled column renamed at the source: its values would flow in the clear under the new name. */
+  Renamed = 'RENAMED',
 }
 
 /** A table's controls do not fit the table (or the WHERE cannot be judged): fatal for a running job. */
@@ -121,6 +124,8 @@ export class TableControl {
   private readonly whereCols: string[];
   /** Source kinds of the hashed columns: how their values are read before hashing. */
   private readonly kinds: Map<string, ColumnKind>;
+  /** Every column the controls name, present in this shape or not (a DDL event carries the shape after it). */
+  private readonly named: Set<string>;
 
   private constructor(
     spec: { columns?: ColumnControls; where?: string },
@@ -140,6 +145,7 @@ export class TableControl {
     this.exclude = pick(spec.columns?.exclude, 'exclude');
     this.mask = pick(spec.columns?.mask, 'mask');
     this.hash = pick(spec.columns?.hash, 'hash');
+    this.named = new Set([...(spec.columns?.exclude ?? []), ...(spec.columns?.mask ?? []), ...(spec.columns?.hash ?? [])]);
     this.kinds = new Map(table.columns.filter((c) => this.hash.has(c.name)).map((c) => [c.name, c.kind]));
     for (const [a, b, an, bn] of [[this.exclude, this.mask, 'exclude', 'mask'], [this.exclude, this.hash, 'exclude', 'hash'], [this.mask, this.hash, 'mask', 'hash']] as const) {
       const both = [...a].find((c) => b.has(c));
@@ -206,9 +212,31 @@ export class TableControl {
     return this.predicate(r) === true;
   }
 
+  /**
+   * Controls name columns, so a controlled column renamed at the source
+   * would reach the destination and the feed in the clear under its new
+   * name: the stream stops there instead (fatal, quoting the statement).
+   * Unsupported DDL is left to the applier, which refuses it itself.
+   */
+  private refuseControlledRename(e: ChangeEvent): void {
+    if (!e.ddl || this.named.size === 0) return;
+    let action: ReturnType<typeof classifyDdl>;
+    try { action = classifyDdl(e.ddl, { fromPgCapture: e.source === 'postgres' }); } catch { return; }
+    if (action.kind !== 'columns') return;
+    const hit = action.renames.find(([from]) => this.named.has(from));
+    if (hit) {
+      throw new ControlError(ControlProblem.Renamed,
+        `column "${hit[0]}" of ${e.schema}.${e.table} is excluded, masked or hashed and was renamed to "${hit[1]}" at the source (${e.ddl}); `
+        + 'its values would flow unprotected under the new name: create the job again with controls naming the new column', 'columns');
+    }
+  }
+
   /** A source change as the destination and the feed see it; undefined when the filter drops it. */
   change(e: ChangeEvent): ChangeEvent | undefined {
-    if (e.op === Operation.Ddl) return { ...e, columns: this.shapeColumns(e.columns) };
+    if (e.op === Operation.Ddl) {
+      this.refuseControlledRename(e);
+      return { ...e, columns: this.shapeColumns(e.columns) };
+    }
     const afterIn = e.after ? this.passes(e.after) : undefined;
     const beforeIn = e.before && !e.beforeKeyOnly ? this.passes(e.before) : undefined;
     let op = e.op;

@@ -79,6 +79,17 @@ describe('TableControl', () => {
     expect(control().change(event(Operation.Update, null, partial))!.op).toBe(Operation.Update);
   });
 
+  it('stops the stream when a controlled column is renamed at the source (it would flow unprotected)', () => {
+    const renamedCols = COLS.map((c) => (c.name === 'ssn' ? { ...c, name: 'tax_id' } : c));
+    const jc = new JobControls({ schemas: [{ schema: 'public', tables: ['accounts'], ...SPEC }] }, { salt: SALT, dialect: 'postgres' });
+    const ddl = (stmt: string, cols: ColumnType[]) => ({ ...event(Operation.Ddl, null, null), ddl: stmt, columns: cols });
+    expect(() => jc.change(ddl('ALTER TABLE "public"."accounts" RENAME COLUMN "ssn" TO "tax_id"', renamedCols)))
+      .toThrow(expect.objectContaining({ name: 'ControlError', problem: ControlProblem.Renamed }));
+    // Other DDL goes through, shaped.
+    const added = jc.change(ddl('ALTER TABLE "public"."accounts" ADD COLUMN "z" integer', [...COLS, { name: 'z', kind: 'int', sourceType: 'integer', pgOid: 23 }]))!;
+    expect(added.columns.map((c) => c.name)).toEqual(['id', 'email', 'ssn', 'amount', 'region', 'z']);
+  });
+
   it('refuses controls that do not fit the table', () => {
     const problem = (spec: Record<string, unknown>, opts: Record<string, unknown> = {}) => {
       try { TableControl.compile(spec, TABLE, { salt: SALT, dialect: 'postgres', strict: true, ...opts }); } catch (err) {
