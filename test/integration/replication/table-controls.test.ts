@@ -274,6 +274,27 @@ describe('column and row controls (exclude, mask, hash, where) on jobs and feeds
     expect((await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`)).body.data.deleteJob).toBe(true);
   });
 
+  it('a controlled column renamed at the source fails the job instead of flowing unprotected under its new name', async () => {
+    const src = await open('postgres', uniq('tc_ren_src'));
+    const dst = await open('postgres', uniq('tc_ren_dst'));
+    await src.query(createAccounts(src));
+    await src.query(fillAccounts(src, 20));
+    const job = await createJob(gw.url, {
+      name: uniq('controls_ren'), type: 'SYNCHRONOUS', source: endpoint(src), destination: endpoint(dst),
+      tables: [{ schema: 'public', tables: ['accounts'], columns: COLUMNS }],
+    });
+    await waitJob(gw.url, job.id, (j) => j.progress.phase === 'streaming', 30_000, 'streaming');
+    await src.query(`ALTER TABLE accounts RENAME COLUMN secret TO secret2`);
+    await src.query(`UPDATE accounts SET secret2 = 'leak?' WHERE id = 1`);
+    const failed = await waitJob(gw.url, job.id, (j) => j.status !== 'RUNNING', 30_000, 'job fails');
+    expect(failed.status).toBe('FAILED');
+    expect(failed.error).toMatch(/"secret" of public\.accounts is excluded, masked or hashed and was renamed to "secret2"/);
+    const cols = await destColumns(dst, 'public');
+    expect(Object.keys(cols)).not.toContain('secret2');
+    expect(Object.keys(cols)).not.toContain('secret');
+    expect((await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`)).body.data.deleteJob).toBe(true);
+  });
+
   it('bad controls are refused with BAD_USER_INPUT and no job is created', async () => {
     const src = await open('postgres', uniq('tc_bad'));
     await src.query(createAccounts(src));
