@@ -28,7 +28,7 @@ import { canonValue } from '../verify/value-canon.ts';
 import type { TableInfo } from '../table-info.ts';
 import { controlsFor, type ColumnControls, type TableFilter } from '../../domain/table-filter.ts';
 import { compileWhere, UnsupportedWhere, type RowPredicate } from '../cached-query/where-filter.ts';
-import { columnName, parseWhereClause, type AstNode, type SqlDialect } from '../cached-query/query-plan.ts';
+import { WHERE_PREFIX, columnName, parseWhereClause, type AstNode, type SqlDialect } from '../cached-query/query-plan.ts';
 import { QueryRefusedError } from '../cached-query/query-errors.ts';
 import { FatalError } from '../errors.ts';
 import { classifyDdl } from '../apply/ddl.ts';
@@ -92,7 +92,13 @@ export function parseWhere(where: string, dialect: SqlDialect): AstNode {
   try {
     return parseWhereClause(where, dialect);
   } catch (err) {
-    if (err instanceof QueryRefusedError) throw new ControlError(ControlProblem.Where, `where: ${err.message.replace(/^sqlQuery/, 'the condition')}`, 'where');
+    if (err instanceof QueryRefusedError) {
+      // Positions count from the start of the condition, not of the SELECT it was parsed in.
+      const message = err.message.replace(/^sqlQuery/, 'the condition')
+        .replace(/ is not a SELECT this service can parse/, ' does not parse')
+        .replace(/at line 1, column (\d+)/, (_m, c: string) => `at column ${Math.max(1, Number(c) - WHERE_PREFIX.length)}`);
+      throw new ControlError(ControlProblem.Where, `where: ${message}`, 'where');
+    }
     throw err;
   }
 }
