@@ -173,7 +173,7 @@ export class App {
     // The legacy APIs' words, owned by their REST compat modules, for what GraphQL still says in them.
     const legacy: LegacyVocabulary = { udup: udupVocabulary, fate: fateVocabulary, cello: celloVocabulary };
     const connections = new ConnectionService(new ConnectionRepo(this.pool, this.secrets));
-    const jobRepo = new JobRepo(this.pool);
+    const jobRepo = new JobRepo(this.pool, this.secrets);
     const feedPrefix = config.queuePrefix;
     const jobs = new JobService(jobRepo, connections, this.queues, this.pubsub.pubSub, this.redis, feedPrefix);
     const cachedQueryRepo = new CachedQueryRepo(this.pool);

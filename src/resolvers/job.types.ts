@@ -75,10 +75,25 @@ export class ConnectionCheck {
   @Field(() => String, { nullable: true }) error?: string;
 }
 
+@InputType({ description: 'Column controls of the selected tables: applied to the snapshot and the stream, at the destination and in the feed.' })
+export class ColumnControlsInput {
+  @Field(() => [String], { nullable: true, description: 'Columns not copied: absent from the destination table and from the feed. A key column cannot be excluded.' }) exclude?: string[];
+  @Field(() => [String], { nullable: true, description: 'Columns whose values read "****" (NULL stays NULL); the destination column is varchar(4). A key column cannot be masked.' }) mask?: string[];
+  @Field(() => [String], { nullable: true, description: 'Columns replaced by HMAC-SHA256(salt, value) in lower-case hex (NULL stays NULL); the destination column is char(64). The salt is generated per job by the server, stored encrypted, never returned, and stable across restarts.' }) hash?: string[];
+}
+
 @InputType()
 export class TableSelectionInput {
   @Field(() => String) schema!: string;
   @Field(() => [String], { nullable: true, description: 'Empty or omitted = every table of the schema.' }) tables?: string[];
+  @Field(() => ColumnControlsInput, { nullable: true, description: 'Column controls for every table of this selection (each must have the columns named).' }) columns?: ColumnControlsInput;
+  @Field(() => String, { nullable: true, description: 'Row filter (SQL condition: =, <>, <, <=, >, >=, IN, BETWEEN, IS [NOT] NULL, AND, OR, NOT; text only = <> IN). Rows outside it are not copied; an update moving a row out of it deletes the row downstream, one moving it in inserts it.' }) where?: string;
+}
+
+@InputType({ description: 'Tables left out (Udup ReplicateIgnoreDb).' })
+export class TableIgnoreInput {
+  @Field(() => String) schema!: string;
+  @Field(() => [String], { nullable: true, description: 'Empty or omitted = the whole schema.' }) tables?: string[];
 }
 
 @InputType()
@@ -90,6 +105,7 @@ export class JobInput {
   @Field(() => ID, { nullable: true }) destinationConnectionId?: string;
   @Field(() => ConnectionInput, { nullable: true }) destination?: ConnectionInput;
   @Field(() => [TableSelectionInput], { nullable: true, description: 'Udup ReplicateDoDb; empty = everything.' }) tables?: TableSelectionInput[];
+  @Field(() => [TableIgnoreInput], { nullable: true, description: 'Udup ReplicateIgnoreDb: schemas or tables left out even when `tables` covers them.' }) ignoreTables?: TableIgnoreInput[];
   @Field(() => JSONScalar, { nullable: true, description: '{ schemas: {from: to}, tables: {"schema.table": "schema.table"} }' }) rename?: Record<string, Record<string, string>>;
   @Field(() => Int, { nullable: true }) parallelWorkers?: number;
   @Field(() => Int, { nullable: true }) replChanBufferSize?: number;

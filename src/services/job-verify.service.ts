@@ -4,6 +4,8 @@
  */
 import type { TableFilter } from '../replication/connection-config.ts';
 import { verifyTables, type TableReport, type VerifyOptions } from '../replication/verify/table-verify.ts';
+import { JobControls } from '../replication/transform/table-controls.ts';
+import { hasControls } from '../domain/table-filter.ts';
 import { AppError, ErrorCode, badInput } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ConnectionService } from './connection.service.ts';
@@ -50,6 +52,11 @@ export class JobVerifyService {
     if (req.chunkRows != null) opts.chunkRows = req.chunkRows;
     if (req.rechecks != null) opts.rechecks = req.rechecks;
     if (req.recheckDelayMs != null) opts.recheckDelayMs = req.recheckDelayMs;
+    // The job's controls (from its whole filter: `narrow` keeps names only) shape the source side.
+    if (job.spec.tables.schemas.some(hasControls)) {
+      const hashes = job.spec.tables.schemas.some((s) => (s.columns?.hash?.length ?? 0) > 0);
+      opts.controls = new JobControls(job.spec.tables, { salt: hashes ? await this.jobs.controlSalt(job.id) : undefined, dialect: source.kind === 'postgres' ? 'postgres' : 'mysql' });
+    }
     let tables: TableReport[];
     try {
       tables = await verifyTables(source, destination, filter, job.spec.rename, opts);

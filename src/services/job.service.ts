@@ -26,12 +26,13 @@ import { currentThenLive } from '../events/live.ts';
 import { sharedPoolOnly, type PlacementResolver } from './placement.ts';
 import { UniqueViolationError } from '../store/store-errors.ts';
 import { matchesFilter } from '../replication/connection-config.ts';
-import { addedTables, type TableSelection } from '../domain/table-filter.ts';
+import { addedTables, type TableChoice } from '../domain/table-filter.ts';
 import { validateSelect } from '../replication/cached-query/query-plan.ts';
 import { IncrementalRequestStore, newIncrementalRequest } from '../replication/snapshot/incremental-request.ts';
 import { incrementalProgress } from '../replication/snapshot/incremental-progress.ts';
 
-export type { TableSelection };
+export type { TableChoice };
+import { checkControlsAtSource, controlsText, toSelection, type TableSelectionData } from './job-controls.ts';
 
 export interface JobInputData {
   name: string;
@@ -40,7 +41,9 @@ export interface JobInputData {
   source?: ConnectionInputData | null;
   destinationConnectionId?: string | null;
   destination?: ConnectionInputData | null;
-  tables?: { schema: string; tables?: string[] | null }[] | null;
+  tables?: TableSelectionData[] | null;
+  /** Udup ReplicateIgnoreDb: schemas or tables left out of `tables`. */
+  ignoreTables?: { schema: string; tables?: string[] | null }[] | null;
   rename?: Record<string, Record<string, string>> | null;
   parallelWorkers?: number | null;
   replChanBufferSize?: number | null;
@@ -152,6 +155,9 @@ export class JobService {
   /** The tasks of these jobs, in one query (GraphQL's per-request loader). */
   tasksOf(jobIds: readonly string[]): Promise<TaskRow[]> { return this.repo.tasksOf(jobIds); }
 
+  /** The job's hashing salt for column controls (created on first use). Internal: never hand it to an API. */
+  controlSalt(jobId: string): Promise<string> { return this.repo.controlSalt(jobId); }
+
   async get(ref: string): Promise<JobRow> {
     const row = await this.repo.find(ref);
     if (!row) throw notFound('job', ref);
@@ -161,6 +167,10 @@ export class JobService {
   private buildSpec(input: JobInputData, type: JobType, sourceKind: 'mysql' | 'postgres' | undefined): JobSpec {
     const tables = (input.tables ?? []).map((t) => {
       if (!t.schema) throw badInput('every table selection needs a schema', 'tables');
+      return toSelection(t, sourceKind);
+    });
+    const ignore = (input.ignoreTables ?? []).map((t) => {
+      if (!t.schema) throw badInput('every ignored table selection needs a schema', 'ignoreTables');
       return { schema: t.schema, tables: t.tables?.filter(Boolean) ?? undefined };
     });
     if (input.startPosition && sourceKind) {
@@ -168,7 +178,7 @@ export class JobService {
     }
     if (input.selectorColumn && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(input.selectorColumn)) throw badInput('selectorColumn must be a column name', 'selectorColumn');
     return {
-      tables: { schemas: tables },
+      tables: ignore.length ? { schemas: tables, ignore } : { schemas: tables },
       rename: input.rename ?? undefined,
       parallelWorkers: intIn(input.parallelWorkers, 'parallelWorkers', 1, 64, DEFAULT_SPEC.parallelWorkers),
       replChanBufferSize: intIn(input.replChanBufferSize, 'replChanBufferSize', 1, 10_000_000, DEFAULT_SPEC.replChanBufferSize),
@@ -210,6 +220,8 @@ export class JobService {
         if (!(await this.connections.repo.get(destId))) throw notFound('connection', destId);
       }
       const spec = this.buildSpec(input, type, source.kind);
+      // Column and row controls against the source's tables (a paused job's source may not be reachable yet).
+      if (!input.paused) await checkControlsAtSource(spec.tables.schemas, await this.connections.repo.config(sourceId));
       (spec as JobSpec & { inlineConnections?: string[] }).inlineConnections = created;
       let row: JobRow;
       try {
@@ -309,8 +321,12 @@ export class JobService {
       msgsLimit: intIn(input.msgsLimit, 'msgsLimit', 0, 1_000_000_000, row.spec.msgsLimit),
       msgBytesLimit: intIn(input.msgBytesLimit, 'msgBytesLimit', 0, 2_000_000_000, row.spec.msgBytesLimit),
       bytesLimit: intIn(input.bytesLimit, 'bytesLimit', 0, 2_000_000_000, row.spec.bytesLimit),
-      tables: input.tables ? { schemas: input.tables.map((t) => ({ schema: t.schema, tables: t.tables ?? undefined })) } : row.spec.tables,
+      tables: input.tables ? { ...row.spec.tables, schemas: input.tables.map((t) => toSelection(t, undefined)) } : row.spec.tables,
     };
+    // Controls shape the destination's tables and the feed: changing them needs a new job (and a new copy).
+    if (controlsText(spec.tables.schemas) !== controlsText(row.spec.tables.schemas)) {
+      throw new AppError(ErrorCode.InvalidState, 'column and row controls (columns, where) cannot change on an existing job: create a new job with the new controls', { field: 'tables' });
+    }
     if (spec.parallelWorkers !== row.spec.parallelWorkers) {
       throw new AppError(ErrorCode.InvalidState, 'parallelWorkers cannot change after creation: lane checkpoints are per lane');
     }
@@ -333,7 +349,7 @@ export class JobService {
    * method: docs/consistency.md). The request is stored next to the feed and
    * run by the job's capture task, which resumes it after a restart.
    */
-  async snapshotTables(ref: string, tables: TableSelection[], where?: string | null): Promise<JobRow> {
+  async snapshotTables(ref: string, tables: TableChoice[], where?: string | null): Promise<JobRow> {
     const row = await this.get(ref);
     if (row.type === JobType.Migration) throw badInput('a migration job ends with its catch-up: incremental snapshots are for streaming jobs', 'jobId');
     if ([JobStatus.Canceled, JobStatus.Complete].includes(row.status)) throw new AppError(ErrorCode.InvalidState, `job ${row.name} is ${row.status}`);
@@ -352,7 +368,7 @@ export class JobService {
    * binlog filter) and, with `snapshot`, copy their rows while the others keep
    * streaming. The tasks restart from their checkpoints with the new filter.
    */
-  async addTables(ref: string, tables: TableSelection[], snapshot = true): Promise<JobRow> {
+  async addTables(ref: string, tables: TableChoice[], snapshot = true): Promise<JobRow> {
     const row = await this.get(ref);
     if (tables.length === 0) throw badInput('tables must name at least one schema', 'tables');
     let updated = row;
@@ -375,7 +391,7 @@ export class JobService {
   }
 
   /** Stop capturing tables (PostgreSQL: dropped from the publication). Rows already at the destination stay. */
-  async removeTables(ref: string, tables: TableSelection[]): Promise<JobRow> {
+  async removeTables(ref: string, tables: TableChoice[]): Promise<JobRow> {
     const row = await this.get(ref);
     if (row.spec.tables.schemas.length === 0) throw badInput(`job ${row.name} captures every table: give it a table list (updateJob) before removing some`, 'tables');
     let schemas = row.spec.tables.schemas.map((s) => ({ schema: s.schema, tables: s.tables ? [...s.tables] : undefined }));
@@ -391,7 +407,7 @@ export class JobService {
     return this.update(row.id, { tables: schemas.map((s) => ({ schema: s.schema, tables: s.tables ?? null })) });
   }
 
-  private async queueSnapshot(row: JobRow, tables: TableSelection[], where: string | undefined, reason: string): Promise<JobRow> {
+  private async queueSnapshot(row: JobRow, tables: TableChoice[], where: string | undefined, reason: string): Promise<JobRow> {
     if (where !== undefined) {
       try {
         validateSelect(`SELECT * FROM t WHERE ${where}`, (await this.connections.repo.config(row.source_connection_id!)).kind === 'postgres' ? 'postgres' : 'mysql');

@@ -1,8 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { JobMetricsData, JobProgressData, JobRunState, JobSpec, JobStatus, JobType } from '../domain/job-model.ts';
 import type { TaskState } from '../domain/task-model.ts';
 import { translateStoreError } from './store-errors.ts';
+import type { SecretBox } from './secrets.ts';
 
 export interface JobRow {
   id: string;
@@ -27,6 +28,8 @@ export interface JobRow {
   finished_at: Date | null;
   create_index: string;
   modify_index: string;
+  /** Encrypted hashing salt of column controls; never leaves the store but through `controlSalt`. */
+  control_salt_enc?: string | null;
 }
 
 export interface TaskRow {
@@ -69,7 +72,21 @@ type Db = pg.Pool | pg.PoolClient;
 
 /** Jobs, tasks and job logs in the metadata database. Every change bumps the global modify index. */
 export class JobRepo {
-  constructor(readonly pool: pg.Pool) {}
+  constructor(readonly pool: pg.Pool, private readonly secrets?: SecretBox) {}
+
+  /**
+   * The job's hashing salt (column controls), generated on first use: the
+   * first caller's random salt is kept (a concurrent one reads it back), so
+   * every worker and every restart hashes alike. Never return it from an API.
+   */
+  async controlSalt(id: string): Promise<string> {
+    if (!this.secrets) throw new Error('JobRepo was built without a SecretBox: cannot read the job salt');
+    const fresh = this.secrets.encrypt(randomBytes(32).toString('base64url'));
+    const { rows } = await this.pool.query<{ s: string }>(
+      'UPDATE jobs SET control_salt_enc = coalesce(control_salt_enc, $2) WHERE id = $1 RETURNING control_salt_enc AS s', [id, fresh]);
+    if (!rows[0]) throw new Error(`job ${id} not found`);
+    return this.secrets.decrypt(rows[0].s);
+  }
 
   async create(j: NewJob, db: Db = this.pool): Promise<JobRow> {
     const { rows } = await db.query<JobRow>(

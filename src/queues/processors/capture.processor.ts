@@ -31,6 +31,7 @@ import { feedKeys, inflightKey } from '../../replication/feed/feed-keys.ts';
 import type { CapturedTransaction } from '../../replication/change-event.ts';
 import { FeedReplacedError } from '../../replication/feed/feed-errors.ts';
 import { startIncrementalSnapshots } from './incremental-snapshots.ts';
+import { jobControls } from './job-controls.ts';
 
 const RETENTION_INTERVAL_MS = 30_000;
 /**
@@ -180,10 +181,13 @@ async function streamIntoFeed(
   const guarded = await guardFeedGeneration(run, deps, job, feed);
   // Migrations end with their catch-up; incremental snapshots belong to streaming jobs.
   const snapshots = job.type === JobType.Migration ? undefined : await startIncrementalSnapshots(run, deps, job, guarded, at.from, run.signal);
+  const source = await deps.connections.config(job.source_connection_id!);
+  const controls = await jobControls(deps, job, source);
   try {
     return await runCapture({
       snapshotter: snapshots?.snapshotter,
       capture, feed: guarded, signal: run.signal,
+      transform: controls ? (tx) => controls.transaction(tx) : undefined,
       msgsLimit: job.spec.msgsLimit, bytesLimit: Math.max(job.spec.bytesLimit, job.spec.msgBytesLimit),
       // ReplChanBufferSize: transactions appended but not yet applied.
       // Redis is asked only when the count last read plus what was appended since could reach the bound
@@ -305,7 +309,9 @@ async function planSnapshot(run: TaskRun, deps: ReplicationDeps, snapshotName: s
     const queue = own?.queue ?? QueueName.Tasks;
     const placement = own?.placement ?? SHARED_POOL;
     const tables = await reader.listTables(job.spec.tables);
-    for (const t of tables) await applier.ensureTable(t);
+    // Column controls shape the destination: excluded columns are not created, masked and hashed ones are text.
+    const controls = await jobControls(deps, job, source);
+    for (const t of tables) await applier.ensureTable(controls?.forTable(t)?.shapeTable(t) ?? t);
     // After a log loss: the destination is emptied and its lanes moved past the loss first.
     if (!(await resetDestination(run, applier, tables))) return;
     const children = [];

@@ -11,6 +11,7 @@ import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun, type ReplicationDeps } from './task-run.ts';
 import { TaskState } from '../../domain/task-model.ts';
+import { jobControls } from './job-controls.ts';
 
 const BATCH_ROWS = 5000;
 
@@ -30,18 +31,22 @@ export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
         await deps.jobs.updateTask(p.taskId, { status: TaskState.Complete });
         return { chunkId, skipped: 'already done' };
       }
+      // Column and row controls: rows outside the filter are not copied, the others shaped like the destination table.
+      const control = (await jobControls(deps, job, source))?.forTable(table);
+      const shaped = control ? control.shapeTable(table) : table;
+      const controlled = (batch: Row[]): Row[] => (control ? batch.filter((r) => control.passes(r) !== false).map((r) => control.row(r)) : batch);
       let rows = 0;
       let pending: Row[] | undefined;
       // Keyless tables: what the copy holds of the stream, stored with the chunk (apply skips those changes).
       let cover: string | undefined;
       for await (const batch of reader.readChunk(table, chunk, BATCH_ROWS, { snapshotName, onCover: (c) => { cover = c; } })) {
         if (run.signal.aborted) break;
-        if (pending) await applier.loadChunk(table, pending, chunkId, false);
-        pending = batch;
-        rows += batch.length;
+        if (pending) await applier.loadChunk(shaped, pending, chunkId, false);
+        pending = controlled(batch);
+        rows += pending.length;
       }
       if (run.signal.aborted) return await run.endAborted();
-      await applier.loadChunk(table, pending ?? [], chunkId, true, cover);
+      await applier.loadChunk(shaped, pending ?? [], chunkId, true, cover);
       if (cover) run.logger.info({ chunkId, cover, rows }, 'keyless chunk loaded with its snapshot cover');
       await deps.jobs.updateTask(p.taskId, { status: TaskState.Complete, progress: { rows } });
       const totals = await deps.jobs.chunkTotals(job.id);

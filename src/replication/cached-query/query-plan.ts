@@ -139,6 +139,23 @@ function parse(sql: string, dialect: SqlDialect): AstNode {
   return list[0]!;
 }
 
+/** What a bare condition is parsed inside of (error positions are shifted back by its length). */
+export const WHERE_PREFIX = 'SELECT * FROM t WHERE ';
+
+/**
+ * A bare WHERE condition (job and feed row filters), parsed as the WHERE of
+ * `SELECT * FROM t WHERE <condition>` with the same refusals as a cached
+ * query (no writes, no side-effect functions); returns the condition's AST.
+ */
+export function parseWhereClause(condition: string, dialect: SqlDialect): AstNode {
+  const text = condition.trim();
+  if (!text) throw new QueryRefusedError(RefusalCode.Syntax, 'sqlQuery is empty');
+  if (/;/.test(text.replace(/'(?:[^']|'')*'/g, ''))) throw new QueryRefusedError(RefusalCode.MultipleStatements, 'sqlQuery must be one condition, without ";"');
+  const ast = validateSelect(`${WHERE_PREFIX}${text}`, dialect);
+  if (!ast.where || ast.limit?.value?.length || ast.orderby || ast.groupby) throw new QueryRefusedError(RefusalCode.Syntax, 'sqlQuery is not a single condition');
+  return ast.where as AstNode;
+}
+
 /** Refuse anything but one side-effect-free SELECT; returns its AST. */
 export function validateSelect(sql: string, dialect: SqlDialect): AstNode {
   const ast = parse(sql, dialect);

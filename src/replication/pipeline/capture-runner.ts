@@ -34,6 +34,8 @@ export interface CaptureRunnerOptions {
    * lock, through `filter` first, and `observe` sees each appended transaction.
    */
   snapshotter?: { lock: AppendLock; filter(tx: CapturedTransaction): CapturedTransaction; observe(tx: CapturedTransaction): void };
+  /** Applied to each transaction before it is appended (a job's column and row controls). */
+  transform?: (tx: CapturedTransaction) => CapturedTransaction;
 }
 
 export type CaptureOutcome = 'aborted' | 'reached-target';
@@ -77,7 +79,9 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
       if (!tx.partial && target && comparePositions(tx.resume, target) >= 0) { reached = true; inner.abort(); }
     };
     const trace = process.env.TRIB_TRACE ? (n: number, t0: number, tx: CapturedTransaction, k: number) => process.stderr.write(`[trace ${(performance.now() / 1000).toFixed(3)}] capture n=${n} txs=${k} append=${(performance.now() - t0).toFixed(1)} sinceCommit=${Date.now() - tx.commitTime}\n`) : undefined;
-    await o.capture.run(async (tx) => {
+    const shape = (tx: CapturedTransaction) => (o.transform ? o.transform(tx) : tx);
+    await o.capture.run(async (captured) => {
+      const tx = shape(captured);
       const size = await admit([tx]);
       const t0 = performance.now();
       const snap = o.snapshotter;
@@ -88,7 +92,8 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
       appended(tx, added, o.feed.lastAppendBytes ?? size);
     }, inner.signal, o.feed.appendMany ? {
       // Small transactions already received go to the feed together: one round trip for all of them.
-      onBatch: async (txs) => {
+      onBatch: async (captured) => {
+        const txs = captured.map(shape);
         const size = await admit(txs);
         const t0 = performance.now();
         const snap = o.snapshotter;

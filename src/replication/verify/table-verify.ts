@@ -29,6 +29,7 @@ import { createSnapshotReader } from '../factory.ts';
 import { destTable } from '../apply/dest-names.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { canonRow, canonValue, type CanonColumn } from './value-canon.ts';
+import type { JobControls, TableControl } from '../transform/table-controls.ts';
 
 export interface VerifyOptions {
   /** Rows per key range (default 20,000). */
@@ -43,6 +44,12 @@ export interface VerifyOptions {
   sampleKeys?: number;
   logger?: Logger;
   signal?: AbortSignal;
+  /**
+   * The job's column and row controls: the source side is read through them
+   * (rows outside the filter left out, columns excluded, masked, hashed), so
+   * a controlled table compares with what the job is meant to hold.
+   */
+  controls?: JobControls;
 }
 
 export type TableVerifyStatus = 'EQUAL' | 'DIFFERENT' | 'MISSING_DESTINATION' | 'TOO_LARGE';
@@ -109,6 +116,8 @@ export async function verifyTables(
 
 interface Plan {
   srcInfo: TableInfo;
+  /** The table's controls: source rows go through them before they are compared. */
+  control?: TableControl;
   dstInfo: TableInfo;
   cols: CanonColumn[];
   keyCols: CanonColumn[];
@@ -125,8 +134,11 @@ async function verifyTable(src: SnapshotReader, dst: SnapshotReader, srcInfo: Ta
     ?? (await dst.listTables({ schemas: [{ schema: to.schema }] })).find((d) => d.table.toLowerCase() === to.table.toLowerCase());
   if (!found) return { ...report, status: 'MISSING_DESTINATION', message: `destination table ${to.schema}.${to.table} does not exist` };
 
+  const control = opts.controls?.forTable(srcInfo);
+  // Compared: the columns the destination is meant to have (a hashed key is text: one range, like other text keys).
+  const shaped = control ? control.shapeTable(srcInfo) : srcInfo;
   const cols: CanonColumn[] = [];
-  for (const c of srcInfo.columns) {
+  for (const c of shaped.columns) {
     const d = found.columns.find((x) => x.name === c.name) ?? found.columns.find((x) => x.name.toLowerCase() === c.name.toLowerCase());
     if (d) cols.push({ name: c.name, kind: c.kind, destName: d.name });
     else report.missingColumns.push(c.name);
@@ -134,7 +146,7 @@ async function verifyTable(src: SnapshotReader, dst: SnapshotReader, srcInfo: Ta
   const keyCols = srcInfo.key.map((k) => cols.find((c) => c.name === k)).filter((c): c is CanonColumn => c !== undefined);
   const keyed = keyCols.length > 0 && keyCols.length === srcInfo.key.length;
   const plan: Plan = {
-    srcInfo,
+    srcInfo, control,
     // The destination is read in the source key's order, by the destination's names for those columns.
     dstInfo: { ...found, key: keyed ? keyCols.map((c) => c.destName) : [] },
     cols, keyCols: keyed ? keyCols : [],
@@ -201,8 +213,11 @@ function destBounds(chunk: ChunkBounds, keyCols: CanonColumn[]): ChunkBounds {
 /** Read one range on both sides: row text by key (keyless: by the row itself, counted). */
 async function readSide(reader: SnapshotReader, info: TableInfo, chunk: ChunkBounds, plan: Plan, dest: boolean): Promise<Map<string, Side>> {
   const m = new Map<string, Side>();
+  const control = dest ? undefined : plan.control;
   for await (const batch of reader.readChunk(info, chunk, 5_000)) {
-    for (const row of batch) {
+    for (const raw of batch) {
+      if (control && control.passes(raw) === false) continue;
+      const row = control ? control.row(raw) : raw;
       const text = canonRow(plan.cols, row, dest);
       const key = plan.keyCols.length > 0
         ? JSON.stringify(plan.keyCols.map((c) => canonValue(c.kind, row[dest ? c.destName : c.name])))

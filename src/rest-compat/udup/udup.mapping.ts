@@ -60,7 +60,7 @@ const STATUS_BY_CODE: Record<string, number> = {
 export interface GqlConnection { kind: string; host: string; port: number; user: string }
 export interface GqlTask { kind: string; name: string; status: string; nodeId?: string | null; nodeHint?: string | null; placement?: string | null }
 export interface GqlJobSpec {
-  tables?: { schemas?: { schema: string; tables?: string[] }[] };
+  tables?: { schemas?: { schema: string; tables?: string[]; where?: string }[]; ignore?: { schema: string; tables?: string[] }[] };
   parallelWorkers?: number; replChanBufferSize?: number; msgsLimit?: number; msgBytesLimit?: number; bytesLimit?: number;
   startPosition?: string; nodeHints?: Record<string, string>; paused?: boolean;
 }
@@ -170,10 +170,11 @@ export function blockingParams(req: RestRequest): { index: number; waitMs: numbe
 // ---------------------------------------------------------------- job input
 
 export interface ConnectionVars { kind: 'MYSQL'; host: string; port: number; user: string; password: string }
-export interface TableVars { schema: string; tables?: string[] }
+/** A table selection; `where` is dtle's per-table `Where` (a row filter). */
+export interface TableVars { schema: string; tables?: string[]; where?: string }
 export interface JobInputVars {
   name: string; type: 'SYNCHRONOUS' | 'MIGRATION' | 'SUBSCRIBE';
-  source: ConnectionVars; destination?: ConnectionVars; tables?: TableVars[];
+  source: ConnectionVars; destination?: ConnectionVars; tables?: TableVars[]; ignoreTables?: TableVars[];
   parallelWorkers?: number; replChanBufferSize?: number; msgsLimit?: number; msgBytesLimit?: number; bytesLimit?: number;
   startPosition?: string; nodeHints?: Record<string, string>; paused?: boolean;
 }
@@ -221,22 +222,33 @@ function connectionOf(task: Record<string, any>, type: UdupTaskType): Connection
   return { kind: driverKind(task.Driver), host, port, user, password };
 }
 
-function tablesOf(config: Record<string, any>): TableVars[] | undefined {
-  const dbs = config.ReplicateDoDb;
+/**
+ * ReplicateDoDb (or dtle's ReplicateIgnoreDb) as table selections. A table
+ * given with dtle's `Where` is a selection of its own carrying that row
+ * filter; the other tables of the schema stay together in one.
+ */
+function tablesOf(config: Record<string, any>, field = 'ReplicateDoDb'): TableVars[] | undefined {
+  const dbs = config[field];
   if (dbs === undefined || dbs === null) return undefined;
-  if (!Array.isArray(dbs)) throw bad('ReplicateDoDb must be an array');
-  return dbs.map((db, i): TableVars => {
-    if (!isObject(db)) throw bad(`ReplicateDoDb[${i}] must be an object`);
-    const schema = weakString(db.TableSchema, `ReplicateDoDb[${i}].TableSchema`);
-    if (!schema) throw bad(`ReplicateDoDb[${i}].TableSchema is required`);
-    if (db.Tables === undefined || db.Tables === null) return { schema };
-    if (!Array.isArray(db.Tables)) throw bad(`ReplicateDoDb[${i}].Tables must be an array`);
-    const tables = db.Tables.map((t: unknown, j: number) => {
-      const name = isObject(t) ? weakString(t.TableName, `ReplicateDoDb[${i}].Tables[${j}].TableName`) : weakString(t, `ReplicateDoDb[${i}].Tables[${j}]`);
-      if (!name) throw bad(`ReplicateDoDb[${i}].Tables[${j}].TableName is required`);
-      return name;
+  if (!Array.isArray(dbs)) throw bad(`${field} must be an array`);
+  return dbs.flatMap((db, i): TableVars[] => {
+    if (!isObject(db)) throw bad(`${field}[${i}] must be an object`);
+    const schema = weakString(db.TableSchema, `${field}[${i}].TableSchema`);
+    if (!schema) throw bad(`${field}[${i}].TableSchema is required`);
+    if (db.Tables === undefined || db.Tables === null) return [{ schema }];
+    if (!Array.isArray(db.Tables)) throw bad(`${field}[${i}].Tables must be an array`);
+    const plain: string[] = [];
+    const filtered: TableVars[] = [];
+    db.Tables.forEach((t: unknown, j: number) => {
+      const name = isObject(t) ? weakString(t.TableName, `${field}[${i}].Tables[${j}].TableName`) : weakString(t, `${field}[${i}].Tables[${j}]`);
+      if (!name) throw bad(`${field}[${i}].Tables[${j}].TableName is required`);
+      const where = isObject(t) ? weakString(t.Where, `${field}[${i}].Tables[${j}].Where`) : undefined;
+      if (where && field !== 'ReplicateDoDb') throw bad(`${field}[${i}].Tables[${j}].Where: a row filter belongs in ReplicateDoDb`);
+      if (where) filtered.push({ schema, tables: [name], where });
+      else plain.push(name);
     });
-    return tables.length ? { schema, tables } : { schema };
+    if (!plain.length && !filtered.length) return [{ schema }];
+    return [...(plain.length ? [{ schema, tables: plain }] : []), ...filtered];
   });
 }
 
@@ -300,7 +312,7 @@ export function decodeUdupJob(body: unknown): UdupJobRequest {
   }
   const gtid = weakString(src.Config.Gtid, 'Task Src Config.Gtid');
   const input: JobInputVars = {
-    name, type, source, destination, tables: tablesOf(src.Config), ...limitsOf(src, dest),
+    name, type, source, destination, tables: tablesOf(src.Config), ignoreTables: tablesOf(src.Config, 'ReplicateIgnoreDb'), ...limitsOf(src, dest),
     startPosition: gtid || undefined, nodeHints: Object.keys(nodeHints).length ? nodeHints : undefined,
     // Nomad's job "Stop": registered but not running. It is how a caller creates a job whose source is not ready yet.
     paused: body.Stop === true ? true : undefined,
@@ -340,6 +352,23 @@ function taskNode(job: GqlJob, type: UdupTaskType): { hint?: string; actual?: st
   return { hint: job.spec?.nodeHints?.[type] ?? task?.nodeHint ?? undefined, actual: task?.nodeId ?? undefined };
 }
 
+/**
+ * Selections back in Udup's shape: the named tables of a schema in one entry
+ * (a table's row filter as dtle's `Where`), a whole-schema selection as an
+ * entry of its own with no Tables, so that decoding it again gives the same.
+ */
+function udupSchemas(selections: { schema: string; tables?: string[]; where?: string }[]): Record<string, unknown>[] {
+  const out: { TableSchema: string; Tables: Record<string, string>[] }[] = [];
+  const named = new Map<string, { TableSchema: string; Tables: Record<string, string>[] }>();
+  for (const s of selections) {
+    if (!s.tables?.length) { out.push({ TableSchema: s.schema, Tables: [] }); continue; }
+    let entry = named.get(s.schema);
+    if (!entry) { entry = { TableSchema: s.schema, Tables: [] }; named.set(s.schema, entry); out.push(entry); }
+    for (const t of s.tables) entry.Tables.push(s.where ? { TableName: t, Where: s.where } : { TableName: t });
+  }
+  return out;
+}
+
 function udupTask(job: GqlJob, type: UdupTaskType, conn: GqlConnection): Record<string, unknown> {
   const spec = job.spec ?? {};
   const node = taskNode(job, type);
@@ -348,8 +377,9 @@ function udupTask(job: GqlJob, type: UdupTaskType, conn: GqlConnection): Record<
     Object.assign(config, {
       ReplChanBufferSize: spec.replChanBufferSize ?? 0, MsgBytesLimit: spec.msgBytesLimit ?? 0, MsgsLimit: spec.msgsLimit ?? 0,
       BytesLimit: spec.bytesLimit ?? 0,
-      ReplicateDoDb: (spec.tables?.schemas ?? []).map((s) => ({ TableSchema: s.schema, Tables: (s.tables ?? []).map((t) => ({ TableName: t })) })),
+      ReplicateDoDb: udupSchemas(spec.tables?.schemas ?? []),
     });
+    if (spec.tables?.ignore?.length) config.ReplicateIgnoreDb = udupSchemas(spec.tables.ignore);
   }
   config.ConnectionConfig = { Host: conn.host, Port: conn.port, User: conn.user, Password: MASKED_PASSWORD };
   return {

@@ -21,11 +21,17 @@ export const jobStubSchema = obj({
 });
 
 const connectionConfig = obj({ Host: str, Port: int, User: str, Password: { const: '*' } });
+/** dtle's table list: a table may carry `Where`, its row filter. */
+const replicateDb: JsonSchema = {
+  type: 'array',
+  items: obj({ TableSchema: str, Tables: { type: 'array', items: obj({ TableName: str, Where: str }, { required: ['TableName'] }) } }),
+};
 const taskConfig: JsonSchema = {
   type: 'object', required: ['Gtid', 'ParallelWorkers', 'ConnectionConfig'],
   properties: {
     Gtid: str, ParallelWorkers: int, ReplChanBufferSize: int, MsgBytesLimit: int, MsgsLimit: int, BytesLimit: int,
-    ReplicateDoDb: { type: 'array', items: obj({ TableSchema: str, Tables: { type: 'array', items: obj({ TableName: str }) } }) },
+    ReplicateDoDb: replicateDb,
+    ReplicateIgnoreDb: replicateDb,
     ConnectionConfig: connectionConfig,
   },
   additionalProperties: false,

@@ -289,6 +289,41 @@ describe('Udup REST API v1', () => {
     expect((await call('GET', `/v1/job/${jobIndex}`)).status).toBe(404);
   });
 
+  it('takes dtle\'s per-table Where and ReplicateIgnoreDb: filtered rows, ignored tables, a row updated out of the filter deleted', async () => {
+    await srcAdmin.query(`DROP DATABASE IF EXISTS dtle_src; CREATE DATABASE dtle_src;
+      CREATE TABLE dtle_src.orders (id int primary key, amount int not null, note varchar(20));
+      CREATE TABLE dtle_src.items (id int primary key, name varchar(20));
+      CREATE TABLE dtle_src.audit (id int primary key, what varchar(20));
+      INSERT INTO dtle_src.orders VALUES (1, 5, 'small'), (2, 50, 'big'), (3, 500, 'huge'), (4, 7, 'small');
+      INSERT INTO dtle_src.items VALUES (1, 'a'), (2, 'b');
+      INSERT INTO dtle_src.audit VALUES (1, 'x')`);
+    const body = seedBody(src, dest, (b) => {
+      b.Name = 'dtle-where';
+      b.Tasks[0].Config.ReplicateDoDb = [{ TableSchema: 'dtle_src', Tables: [{ TableName: 'orders', Where: 'amount > 10' }] }, { TableSchema: 'dtle_src' }];
+      b.Tasks[0].Config.ReplicateIgnoreDb = [{ TableSchema: 'dtle_src', Tables: [{ TableName: 'audit' }] }];
+    });
+    const r = await call('POST', '/v1/jobs', body);
+    expect(r.status, r.text).toBe(200);
+    const job = (await call('GET', '/v1/job/dtle-where')).json();
+    expect(job.Tasks[0].Config.ReplicateDoDb).toEqual([{ TableSchema: 'dtle_src', Tables: [{ TableName: 'orders', Where: 'amount > 10' }] }, { TableSchema: 'dtle_src', Tables: [] }]);
+    expect(job.Tasks[0].Config.ReplicateIgnoreDb).toEqual([{ TableSchema: 'dtle_src', Tables: [{ TableName: 'audit' }] }]);
+    const orders = async () => ((await destAdmin.query('SELECT id, amount FROM dtle_src.orders ORDER BY id').catch(() => [[]]))[0] as Json[]).map((x) => `${x.id}:${x.amount}`);
+    expect(await waitFor(orders, (v) => v.length === 2, 60_000, 'filtered snapshot')).toEqual(['2:50', '3:500']);
+    await srcAdmin.query('UPDATE dtle_src.orders SET amount = 1 WHERE id = 2; UPDATE dtle_src.orders SET amount = 70 WHERE id = 4; INSERT INTO dtle_src.orders VALUES (5, 2, null), (6, 60, null); INSERT INTO dtle_src.audit VALUES (2, "y")');
+    expect(await waitFor(orders, (v) => v.join() === '3:500,4:70,6:60', 60_000, 'filtered stream')).toEqual(['3:500', '4:70', '6:60']);
+    const [items] = await destAdmin.query('SELECT count(*) AS n FROM dtle_src.items');
+    expect((items as Json[])[0].n).toBe(2);
+    const [audit] = await destAdmin.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'dtle_src' AND table_name = 'audit'");
+    expect((audit as Json[])[0].n).toBe(0);
+    // A Where that cannot be judged row by row is refused, and nothing is registered.
+    const bad = await call('POST', '/v1/jobs', seedBody(src, dest, (b) => { b.Name = 'dtle-bad'; b.Tasks[0].Config.ReplicateDoDb = [{ TableSchema: 'dtle_src', Tables: [{ TableName: 'orders', Where: "note LIKE 'b%'" }] }]; }));
+    expect(bad.status).toBe(400);
+    expect(bad.text).toMatch(/LIKE/);
+    expect((await call('GET', '/v1/job/dtle-bad')).status).toBe(404);
+    expect((await call('DELETE', '/v1/job/dtle-where')).status).toBe(200);
+    await srcAdmin.query('DROP DATABASE IF EXISTS dtle_src');
+  });
+
   it('never shows a password in any answer', () => {
     expect(seen.length).toBeGreaterThan(20);
     for (const s of seen) expect(s).not.toContain(PASSWORD);

@@ -54,6 +54,35 @@ describe('decodeUdupJob', () => {
   });
 });
 
+describe('dtle table controls', () => {
+  it('maps a table\'s Where to a row filter of its own selection and ReplicateIgnoreDb to ignoreTables', () => {
+    const out = decodeUdupJob({
+      Name: 'dtle', Tasks: [
+        task('Src', SRC, {
+          ReplicateDoDb: [{ TableSchema: 'shop', Tables: [{ TableName: 'orders', Where: 'amount > 10' }, { TableName: 'items' }, { TableName: 'users' }] }, { TableSchema: 'crm' }],
+          ReplicateIgnoreDb: [{ TableSchema: 'crm', Tables: [{ TableName: 'audit' }] }, { TableSchema: 'tmp' }],
+        }),
+        task('Dest', DEST),
+      ],
+    });
+    expect(out.input.tables).toEqual([{ schema: 'shop', tables: ['items', 'users'] }, { schema: 'shop', tables: ['orders'], where: 'amount > 10' }, { schema: 'crm' }]);
+    expect(out.input.ignoreTables).toEqual([{ schema: 'crm', tables: ['audit'] }, { schema: 'tmp' }]);
+    expect(badRequest(() => decodeUdupJob({ Name: 'x', Tasks: [task('Src', SRC, { ReplicateIgnoreDb: [{ TableSchema: 'a', Tables: [{ TableName: 't', Where: 'id > 1' }] }] }), task('Dest', DEST)] })))
+      .toMatch(/row filter belongs in ReplicateDoDb/);
+  });
+
+  it('writes the filters back as Where and the ignored tables as ReplicateIgnoreDb', () => {
+    const job: GqlJob = {
+      id: 'u2', index: 8, name: 'dtle', type: 'SYNCHRONOUS', status: 'RUNNING', createIndex: '1', modifyIndex: '1',
+      spec: { tables: { schemas: [{ schema: 'shop', tables: ['items'] }, { schema: 'shop', tables: ['orders'], where: 'amount > 10' }], ignore: [{ schema: 'tmp' }] } },
+      tasks: [], source: { kind: 'mysql', host: 'h1', port: 1, user: 'u' }, destination: { kind: 'mysql', host: 'h2', port: 2, user: 'v' },
+    };
+    const src = (udupJob(job) as { Tasks: Record<string, any>[] }).Tasks[0]!;
+    expect(src.Config.ReplicateDoDb).toEqual([{ TableSchema: 'shop', Tables: [{ TableName: 'items' }, { TableName: 'orders', Where: 'amount > 10' }] }]);
+    expect(src.Config.ReplicateIgnoreDb).toEqual([{ TableSchema: 'tmp', Tables: [] }]);
+  });
+});
+
 describe('updateFromUdupJob', () => {
   const existing = { type: 'SYNCHRONOUS', source: { kind: 'MYSQL', host: '127.0.0.1', port: 13307, user: 'root' }, destination: { kind: 'MYSQL', host: '127.0.0.1', port: 13308, user: 'root' } };
   it('keeps only what an existing job may change', () => {
