@@ -265,19 +265,6 @@ function exactZongjiLabels(z: ZongJi, db: mysql.Connection, log: Logger): void {
   });
 }
 
-/**
- * A binlog commit time has one-second resolution: the commit happened within
- * [ts, ts + 999] ms, and before this capture received it. Received within
- * that second (a live capture), the receipt time bounds it to a few ms, and
- * job lag (now - commit time) is then exact to those ms instead of reading up
- * to a second high; received later (a capture behind), the middle of the
- * second is the best estimate.
- */
-export function commitInstant(ts: number, receivedAt: number): number {
-  if (receivedAt < ts) return ts;
-  return receivedAt <= ts + 999 ? receivedAt : ts + 500;
-}
-
 /** Bounds of a batch of whole transactions handed over at once (BinlogRun.pump). */
 const BATCH_MAX_EVENTS = 1000;
 const BATCH_MAX_TRANSACTIONS = 500;
@@ -450,7 +437,7 @@ class BinlogRun {
     if (!tx) return;
     this.current = undefined;
     tx.commitPos = endPos ?? (e.nextPosition > 0 ? e.nextPosition : this.lastEnd);
-    tx.commitTime = commitInstant(e.timestamp, Date.now());
+    tx.commitTime = e.timestamp;
     if (tx.gtid?.domainId !== undefined && this.gtidPos) {
       this.gtidPos.add({ domainId: tx.gtid.domainId, serverId: tx.gtid.serverId!, seqNo: tx.gtid.seqNo });
       tx.gtidAfter = this.gtidPos.toString();
