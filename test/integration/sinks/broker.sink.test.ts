@@ -145,11 +145,11 @@ describe('broker sinks', () => {
             // First the broker hangs (SIGSTOP) while changes keep coming, so it dies with publishes
             // outstanding: calls sent and not confirmed, which the sink must send again.
             rmq.freeze();
-            await sleep(300); // a batch confirmed just before may still be checkpointing
-            const frozen = (await getSink(gw.url, sink.id)).delivered as number;
-            await sleep(700);
-            expect((await getSink(gw.url, sink.id)).delivered).toBe(frozen);
-            expect(feed.events.length).toBeGreaterThan(frozen);
+            // A batch confirmed just before may still be checkpointing: wait until the count holds still.
+            let last = -1;
+            const frozen = await waitFor(async () => { await sleep(400); const prev = last; last = (await getSink(gw.url, sink.id)).delivered; return { prev, now: last }; },
+              (x) => x.prev === x.now, 15_000, 'no confirms from the frozen broker');
+            expect(feed.events.length).toBeGreaterThan(frozen.now);
           }
           await rmq.kill();
           // The outage is felt: the sink stays RUNNING, says it is retrying, and its lag grows past the outage so far.
