@@ -1,9 +1,16 @@
 /** GraphQL types of sinks, their dead letters and events. */
 import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { SinkKind } from '../domain/sink-model.ts';
+import { sinkSettingsDoc } from '../replication/sinks/sink-registry.ts';
 import { JSONScalar, DateTimeScalar } from './scalars.ts';
 
+/**
+ * The GraphQL SinkKind: the domain's kinds in upper case (WEBHOOK, NATS,
+ * RABBITMQ), derived so that a new kind needs no edit here.
+ */
+export const SinkKindEnum = Object.fromEntries(Object.values(SinkKind).map((v) => [v.toUpperCase(), v])) as Readonly<Record<string, SinkKind>>;
+export type SinkKindEnum = SinkKind;
 /** GraphQL spellings (upper case) of the domain enums; the values are the domain's own strings. */
-export enum SinkKindEnum { WEBHOOK = 'webhook', NATS = 'nats', RABBITMQ = 'rabbitmq' }
 export enum SinkFormatEnum { JSON = 'json', DEBEZIUM = 'debezium', PROTOBUF = 'protobuf' }
 export enum SinkStatusEnum { RUNNING = 'running', PAUSED = 'paused', FAILED = 'failed' }
 export enum SinkFailurePolicyEnum { CONTINUE = 'continue', STOP = 'stop' }
@@ -53,10 +60,7 @@ export class CreateSinkInput {
   @Field(() => String, { description: 'The change feed to deliver (a job name or environmentId).' }) feed!: string;
   @Field(() => SinkKindEnum) kind!: SinkKindEnum;
   @Field(() => JSONScalar, {
-    description: 'Kind-specific settings (docs/sinks.md). WEBHOOK: url, batchSize, timeoutMs, headers, tls {ca, rejectUnauthorized}, secret, authorization. '
-      + 'NATS: servers, subject, stream, duplicateWindowMs, ackTimeoutMs, maxBatch, user, password, token. '
-      + 'RABBITMQ: host, port, vhost, username, password, exchange, routingKey, declareExchange, maxBatch, tls. '
-      + 'secret, authorization, password and token are stored encrypted and never returned.',
+    description: `Kind-specific settings (docs/sinks.md). ${sinkSettingsDoc()}`,
   }) config!: Record<string, unknown>;
   @Field(() => SinkFormatEnum, { nullable: true, description: 'Default JSON.' }) format?: SinkFormatEnum;
   @Field(() => [String], { nullable: true, description: '`schema.table` or `table` names to deliver; default every table.' }) tables?: string[];

@@ -111,9 +111,16 @@ export class SinkRepo {
     return (rowCount ?? 0) > 0;
   }
 
-  /** A running sink's last retried error; does nothing once the sink left `running` or run `runId` (a late write must not hide why it failed). */
-  async setError(id: string, runId: number, error: string | null): Promise<void> {
-    await this.pool.query("UPDATE sinks SET error = $3, updated_at = now() WHERE id = $1 AND run_id = $2 AND status = 'running'", [id, runId, error]);
+  /**
+   * A running sink's last retried error, and with `lagMs` how far behind the
+   * stuck delivery is (never lowered here: the next checkpoint sets it); does
+   * nothing once the sink left `running` or run `runId` (a late write must
+   * not hide why it failed).
+   */
+  async setError(id: string, runId: number, error: string | null, lagMs?: number): Promise<void> {
+    await this.pool.query(
+      `UPDATE sinks SET error = $3, lag_ms = CASE WHEN $4::bigint IS NULL THEN lag_ms ELSE GREATEST(COALESCE(lag_ms, 0), $4::bigint) END, updated_at = now()
+        WHERE id = $1 AND run_id = $2 AND status = 'running'`, [id, runId, error, lagMs ?? null]);
   }
 
   async delete(id: string): Promise<boolean> {

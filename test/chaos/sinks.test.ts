@@ -1,10 +1,10 @@
 /**
  * Chaos: a MariaDB source captured by a SUBSCRIBE job, its feed delivered by
- * a NATS JetStream sink, a webhook sink and a RabbitMQ sink (private vhost),
- * while worker processes are SIGKILLed mid-batch (and replaced), the private
- * nats-server is SIGKILLed and restarted, the vhost's connections are closed
- * (the machine's shared RabbitMQ is not restarted), and the webhook answers
- * 500 for a while. Every account row
+ * a NATS JetStream sink, a webhook sink and a RabbitMQ sink, while worker
+ * processes are SIGKILLed mid-batch (and replaced), the private nats-server
+ * and the private RabbitMQ node are each SIGKILLed and restarted on the same
+ * port and data (a worker is killed while each is down, so a new task starts
+ * against a dead broker), and the webhook answers 500 for a while. Every account row
  * is updated v = v + 1 by a writer, so each key's changes carry v = 0, 1, 2, ...:
  * at the end JetStream must hold each change exactly once (its duplicate
  * window drops the re-sent batches), and every target must show each key's
@@ -15,7 +15,7 @@ import { gql, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { mariaDatabase, uniq, type DbHandle } from '../support/databases.ts';
 import { getChanges, subscribeJob, untilCapturing } from '../support/changefeed.ts';
 import amqp from 'amqplib';
-import { createVhost, dedupe, RABBIT, readStream, startNats, startReceiver, type PrivateNats } from '../support/brokers.ts';
+import { dedupe, readStream, startNats, startRabbitMq, startReceiver, type PrivateNats, type PrivateRabbitMq } from '../support/brokers.ts';
 import { createSink, getSink } from '../support/sinks.ts';
 import { compareSequences } from '../../src/replication/sequence.ts';
 import { count, Processes, report, rng, sleep, waitFor, type TributaryProc } from './support.ts';
@@ -39,8 +39,8 @@ function versionProblems(got: { key: string; v: number }[], finals: Map<number, 
 describe('chaos: sinks', () => {
   let gw: TestGateway; let src: DbHandle; let procs: Processes; let nats: PrivateNats;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
-  let vh: ReturnType<typeof createVhost>;
-  const rabbit = () => amqp.connect({ hostname: RABBIT.host, port: RABBIT.port, username: RABBIT.username, password: RABBIT.password, vhost: vh.vhost });
+  let rmq: PrivateRabbitMq;
+  const rabbit = () => amqp.connect({ hostname: '127.0.0.1', port: rmq.port, username: 'guest', password: 'guest' });
 
   beforeAll(async () => {
     gw = await startTestGateway({}, { worker: false });
@@ -50,7 +50,7 @@ describe('chaos: sinks', () => {
     await src.query('CREATE TABLE probe (n int PRIMARY KEY, _change_selector varchar(8)) ENGINE=InnoDB');
     nats = await startNats();
     receiver = await startReceiver();
-    vh = createVhost();
+    rmq = await startRabbitMq();
     const c = await rabbit();
     const ch = await c.createChannel();
     await ch.assertExchange('chaos', 'topic', { durable: true });
@@ -62,12 +62,12 @@ describe('chaos: sinks', () => {
     await procs?.killAll();
     await nats?.stop();
     await receiver?.close();
-    vh?.remove();
+    await rmq?.stop();
     await gw?.close();
     await src?.close();
   });
 
-  it(`delivers every change once in effect and in key order through ${KILLS + 1} worker SIGKILLs (one mid-batch), a NATS restart, closed RabbitMQ connections and webhook 500s`, async () => {
+  it(`delivers every change once in effect and in key order through ${KILLS + 1} worker SIGKILLs (one mid-batch), a NATS and a RabbitMQ SIGKILL and restart, and webhook 500s`, async () => {
     const t0 = Date.now();
     let worker: TributaryProc = await procs.worker();
     const feedName = uniq('sk_feed');
@@ -78,7 +78,7 @@ describe('chaos: sinks', () => {
     const delivery = { batchSize: 200, lanes: 8, backoffMs: 100, maxBackoffMs: 1000, maxAttempts: 1000 };
     const natsSink = await createSink(gw.url, { name: uniq('sk_nats'), feed: feedName, kind: 'NATS', tables: ['acct'], config: { servers: nats.url, subject: 'chaos', stream: 'CHAOS', ackTimeoutMs: 1000 }, delivery });
     const hookSink = await createSink(gw.url, { name: uniq('sk_hook'), feed: feedName, kind: 'WEBHOOK', tables: [`${src.database}.acct`], config: { url: receiver.url, batchSize: 50 }, delivery });
-    const rabbitSink = await createSink(gw.url, { name: uniq('sk_rmq'), feed: feedName, kind: 'RABBITMQ', tables: ['acct'], config: { host: RABBIT.host, port: RABBIT.port, vhost: vh.vhost, username: RABBIT.username, password: RABBIT.password, exchange: 'chaos' }, delivery });
+    const rabbitSink = await createSink(gw.url, { name: uniq('sk_rmq'), feed: feedName, kind: 'RABBITMQ', tables: ['acct'], config: { host: '127.0.0.1', port: rmq.port, username: 'guest', password: 'guest', exchange: 'chaos' }, delivery });
 
     const finals = new Map<number, number>(Array.from({ length: KEYS }, (_, i) => [i + 1, 0]));
     let writing = true; let updates = 0;
@@ -119,7 +119,10 @@ describe('chaos: sinks', () => {
         // round's worker kill lands mid-batch for it too.
         await waitFor(() => getSink(gw.url, natsSink.id), (x) => /retrying/.test(x.error ?? ''), 30_000, 'NATS sink retrying');
       }
-      if (i === 0) { vh.closeConnections(); faults.push('RabbitMQ connections closed'); }
+      if (i === 0) {
+        await rmq.kill(); faults.push('RabbitMQ SIGKILL');
+        await waitFor(() => getSink(gw.url, rabbitSink.id), (x) => /retrying/.test(x.error ?? ''), 30_000, 'RabbitMQ sink retrying');
+      }
       if (i === Math.min(2, KILLS - 1)) {
         const until = Date.now() + 2000;
         receiver.setAnswer(() => (Date.now() < until ? 500 : 200));
@@ -127,6 +130,7 @@ describe('chaos: sinks', () => {
       }
       await worker.kill('SIGKILL'); faults.push('worker SIGKILL');
       worker = await procs.worker();
+      if (i === 0) { await sleep(1000); await rmq.restart(); faults.push('RabbitMQ restarted'); }
       if (i === 1) { await sleep(1000); await nats.restart(); faults.push('nats restarted'); }
     }
     await sleep(1000);
@@ -176,7 +180,7 @@ describe('chaos: sinks', () => {
     expect({ hookLost: hookCheck.lost, hookDisorder: hookCheck.disorder, hookUnique: h.unique.length }).toEqual({ hookLost: 0, hookDisorder: [], hookUnique: expected });
     expect({ rabbitLost: rabbitCheck.lost, rabbitDisorder: rabbitCheck.disorder, rabbitUnique: r.unique.length }).toEqual({ rabbitLost: 0, rabbitDisorder: [], rabbitUnique: expected });
     for (const s of [natsSink, hookSink, rabbitSink]) expect((await getSink(gw.url, s.id)).failed).toBe(0);
-    report('sink: worker SIGKILL (one mid-batch) + NATS restart + RabbitMQ connections closed + webhook 500', KILLS + 4, natsCheck.lost + hookCheck.lost + rabbitCheck.lost, n.duplicates,
+    report('sink: worker SIGKILL (one mid-batch) + NATS restart + RabbitMQ restart + webhook 500', KILLS + 4, natsCheck.lost + hookCheck.lost + rabbitCheck.lost, n.duplicates,
       `${expected} changes; JetStream stored each once; webhook received ${hookGot.length} (re-sent: ${h.duplicates}, dropped by id); RabbitMQ queue ${rabbitGot.length} (re-sent: ${r.duplicates}, dropped by message-id); ${faults.join(', ')}; ${Math.round((Date.now() - t0) / 1000)} s`);
     await gql(gw.url, `mutation { deleteSink(id: "${natsSink.id}") }`);
     await gql(gw.url, `mutation { deleteSink(id: "${hookSink.id}") }`);

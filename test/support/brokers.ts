@@ -1,17 +1,20 @@
 /**
  * Brokers and a webhook receiver for the sink suites: a private NATS server
  * with JetStream (its own port and store directory, killable and
- * restartable), a private vhost on the machine's RabbitMQ (127.0.0.1:5672,
- * guest/guest), and a local HTTP receiver whose answers a test can steer.
+ * restartable), a private RabbitMQ node (its own port, Erlang node name and
+ * data directory, killable and restartable), a private vhost on the
+ * machine's RabbitMQ (127.0.0.1:5672, guest/guest), and a local HTTP
+ * receiver whose answers a test can steer.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import amqp from 'amqplib';
 import { connect, AckPolicy, DeliverPolicy, type JsMsg } from 'nats';
 import { freePort } from '../../src/devtools/private-servers.ts';
 
@@ -49,6 +52,145 @@ export async function startNats(): Promise<PrivateNats> {
   };
   await start();
   return { port, url: `nats://127.0.0.1:${port}`, kill, restart: start, stop: async () => { await kill(); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+
+export interface PrivateRabbitMq {
+  port: number;
+  /** Erlang node name, `tributary-test-<port>@localhost`. */
+  nodename: string;
+  /** Data, logs, config and the Erlang cookie (HOME) of this node. */
+  dir: string;
+  /** The node's beam.smp process id while it runs. */
+  pid(): number | undefined;
+  /** SIGSTOP the node: connections stay open and publishes go unconfirmed (a hung broker); kill() or stop() ends it. */
+  freeze(): void;
+  /** SIGKILL the node (and its port helpers), as a crash would; resolves once the AMQP port is closed. */
+  kill(): Promise<void>;
+  /** Start again on the same port, node name and data directory (durable queues and persistent messages survive a kill). */
+  restart(): Promise<void>;
+  /** Stop (SIGTERM, then SIGKILL after 15 s) and remove the directory. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
+
+/** Every process below `pid` (beam.smp's erl_child_setup, inet_gethost, the disk monitor's sh). */
+function descendants(pid: number): number[] {
+  const all = [pid];
+  for (let k = 0; k < all.length; k++) {
+    const r = spawnSync('pgrep', ['-P', String(all[k])], { encoding: 'utf8' });
+    for (const line of r.stdout.split('\n')) if (line.trim()) all.push(Number(line.trim()));
+  }
+  return all;
+}
+
+/** The Erlang VM below the rabbitmq-server script (which traps signals and waits for it). */
+function beamOf(pid: number): number | undefined {
+  return descendants(pid).find((p) => { try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'beam.smp'; } catch { return false; } });
+}
+
+async function portClosed(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((r) => { const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); }); s.on('error', () => r(false)); });
+    if (!open) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`port ${port} still open`);
+}
+
+/**
+ * A RabbitMQ node of its own, from the machine's rabbitmq-server (Debian's,
+ * run directly rather than through the su wrapper in /usr/sbin): AMQP on a
+ * free loopback port, distribution on another, no plugins (so no management
+ * listener), guest/guest, and everything it writes (mnesia, logs, config, the
+ * Erlang cookie in HOME) under one temporary directory. The machine's own
+ * node (rabbit@localhost on 5672) is not touched; both register with the
+ * machine's epmd. A boot takes about 5 s.
+ */
+export async function startRabbitMq(): Promise<PrivateRabbitMq> {
+  if (!existsSync(RABBITMQ_SERVER)) throw new Error(`the RabbitMQ restart suites need rabbitmq-server (${RABBITMQ_SERVER}): apt-get install rabbitmq-server`);
+  const port = await freePort();
+  let distPort = await freePort();
+  while (distPort === port) distPort = await freePort();
+  const nodename = `tributary-test-${port}@localhost`;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tributary-rabbitmq-'));
+  mkdirSync(path.join(dir, 'mnesia')); mkdirSync(path.join(dir, 'log'));
+  writeFileSync(path.join(dir, 'enabled_plugins'), '');
+  // Keeps /etc/rabbitmq/rabbitmq-env.conf (NODENAME=rabbit@localhost) out of this node.
+  writeFileSync(path.join(dir, 'rabbitmq-env.conf'), '');
+  writeFileSync(path.join(dir, 'rabbitmq.conf'), [
+    `listeners.tcp.1 = 127.0.0.1:${port}`,
+    // A test machine's /tmp can be short of space; the default 50 MB alarm would block publishers.
+    'disk_free_limit.absolute = 5MB',
+    '',
+  ].join('\n'));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH, LANG: 'C.UTF-8', HOME: dir,
+    RABBITMQ_CONF_ENV_FILE: path.join(dir, 'rabbitmq-env.conf'),
+    RABBITMQ_NODENAME: nodename, RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1', RABBITMQ_NODE_PORT: String(port), RABBITMQ_DIST_PORT: String(distPort),
+    RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'), RABBITMQ_LOG_BASE: path.join(dir, 'log'),
+    RABBITMQ_CONFIG_FILE: path.join(dir, 'rabbitmq.conf'), RABBITMQ_ADVANCED_CONFIG_FILE: path.join(dir, 'advanced.config'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'), RABBITMQ_PLUGINS_EXPAND_DIR: path.join(dir, 'plugins-expand'),
+    RABBITMQ_PID_FILE: path.join(dir, 'rabbitmq.pid'),
+    ERL_EPMD_ADDRESS: '127.0.0.1',
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+  };
+  let child: ChildProcess | undefined;
+  let beam: number | undefined;
+  // A test process that dies without its afterAll must not leave the node behind.
+  const onExit = () => { if (child?.pid) for (const p of descendants(child.pid)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } } };
+  process.once('exit', onExit);
+
+  const start = async () => {
+    const fd = openSync(path.join(dir, 'server.out'), 'a');
+    // child.pid is the rabbitmq-server script; it runs erl (beam.smp) as its child and waits for it.
+    const c = spawn(RABBITMQ_SERVER, [], { env, stdio: ['ignore', fd, fd], detached: true });
+    closeSync(fd);
+    child = c;
+    let exited: number | null = null;
+    c.once('exit', (code) => { exited = code ?? -1; });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (exited !== null) throw new Error(`rabbitmq-server (${nodename}) exited with ${exited} before listening; see ${dir}/server.out`);
+      const ok = await amqp.connect({ hostname: '127.0.0.1', port, username: 'guest', password: 'guest' })
+        .then(async (conn) => { await conn.close(); return true; }, () => false);
+      if (ok) { beam = beamOf(c.pid!); return; }
+      if (Date.now() > deadline) throw new Error(`rabbitmq-server (${nodename}) did not accept AMQP on ${port} within 60 s; see ${dir}/server.out`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const kill = async () => {
+    const c = child; child = undefined; beam = undefined;
+    if (!c?.pid || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = once(c, 'exit');
+    for (const p of descendants(c.pid)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+    await exited;
+    await portClosed(port);
+  };
+  let stopping: Promise<void> | undefined;
+  const stop = () => stopping ??= (async () => {
+    const c = child;
+    if (c?.pid && c.exitCode === null && c.signalCode === null) {
+      const family = descendants(c.pid);
+      const exited = once(c, 'exit');
+      const timer = setTimeout(() => { void kill(); }, 15_000);
+      // The script traps TERM and stops the node cleanly (rabbitmqctl stop); a frozen node is let go on first.
+      try { if (beam) process.kill(beam, 'SIGCONT'); process.kill(c.pid, 'SIGTERM'); } catch { /* gone */ }
+      await exited;
+      clearTimeout(timer);
+      // erl_child_setup and its helpers end with the node; make sure.
+      for (const p of family.slice(1)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+    }
+    child = undefined; beam = undefined;
+    process.removeListener('exit', onExit);
+    rmSync(dir, { recursive: true, force: true });
+  })();
+  const restart = async () => { await kill(); await start(); };
+  try { await start(); } catch (err) { await kill().catch(() => undefined); await stop(); throw err; }
+  const freeze = () => { if (beam) process.kill(beam, 'SIGSTOP'); };
+  return { port, nodename, dir, pid: () => beam, freeze, kill, restart, stop };
 }
 
 export const RABBIT = { host: '127.0.0.1', port: 5672, username: 'guest', password: 'guest' };

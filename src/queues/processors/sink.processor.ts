@@ -74,7 +74,9 @@ function storeHooks(deps: SinkTaskDeps, ctx: TaskContext, row: SinkRow, runId: n
       ctx.logger.warn({ sink: row.name, attempt: i.attempt, delayMs: i.delayMs, err: message }, 'sink delivery failed; retrying');
       if (Date.now() - lastRetryNote < 1000) return;
       lastRetryNote = Date.now();
-      deps.sinks.setError(row.id, runId, `retrying (attempt ${i.attempt}): ${message}`).catch(() => undefined);
+      // The lag keeps growing while a call is stuck (a target that is down), not only at checkpoints.
+      const lagMs = Math.max(0, Date.now() - i.oldestCommitTime);
+      deps.sinks.setError(row.id, runId, `retrying (attempt ${i.attempt}): ${message}`, lagMs).catch(() => undefined);
       publish(row, 'retry', message);
     },
   };

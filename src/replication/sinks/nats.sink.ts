@@ -9,7 +9,8 @@
 import { connect, headers, nanos, type JetStreamClient, type NatsConnection, type NatsError } from 'nats';
 import { z } from 'zod';
 import { hostAllowed, MessageHeader } from './sink-constants.ts';
-import { SinkConfigError, SinkRejectedError, SinkUnavailableError, type Sink, type SinkMessage } from './sink.ts';
+import { SinkKind } from '../../domain/sink-model.ts';
+import { SinkConfigError, SinkRejectedError, SinkUnavailableError, type Sink, type SinkMessage, type SinkModule } from './sink.ts';
 
 const TOKEN_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
@@ -33,6 +34,12 @@ export const natsConfigSchema = z.object({
 export type NatsConfig = z.infer<typeof natsConfigSchema>;
 export const natsSecretsSchema = z.object({ password: z.string().optional(), token: z.string().optional() }).strict();
 export type NatsSecrets = z.infer<typeof natsSecretsSchema>;
+
+export const natsSinkModule: SinkModule<NatsConfig, NatsSecrets> = {
+  kind: SinkKind.Nats, config: natsConfigSchema as unknown as z.ZodType<NatsConfig>, secrets: natsSecretsSchema, secretKeys: ['password', 'token'],
+  settings: 'servers, subject, stream, duplicateWindowMs, ackTimeoutMs, maxBatch, user, password, token',
+  create: (c, s, o) => new NatsSink(c, s, o.allowedHosts),
+};
 
 /** A subject token from a schema or table name (dots and wildcards are not allowed inside tokens). */
 export const subjectToken = (s: string): string => s.replace(/[^A-Za-z0-9_-]/g, '_') || '_';

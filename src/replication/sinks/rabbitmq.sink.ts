@@ -10,7 +10,8 @@
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { z } from 'zod';
 import { hostAllowed, MessageHeader } from './sink-constants.ts';
-import { SinkConfigError, SinkUnavailableError, type Sink, type SinkMessage } from './sink.ts';
+import { SinkKind } from '../../domain/sink-model.ts';
+import { SinkConfigError, SinkUnavailableError, type Sink, type SinkMessage, type SinkModule } from './sink.ts';
 
 export const rabbitConfigSchema = z.object({
   host: z.string().min(1),
@@ -30,6 +31,12 @@ export const rabbitConfigSchema = z.object({
 export type RabbitConfig = z.infer<typeof rabbitConfigSchema>;
 export const rabbitSecretsSchema = z.object({ password: z.string().optional() }).strict();
 export type RabbitSecrets = z.infer<typeof rabbitSecretsSchema>;
+
+export const rabbitMqSinkModule: SinkModule<RabbitConfig, RabbitSecrets> = {
+  kind: SinkKind.RabbitMq, config: rabbitConfigSchema as z.ZodType<RabbitConfig>, secrets: rabbitSecretsSchema, secretKeys: ['password'],
+  settings: 'host, port, vhost, username, password, exchange, routingKey, declareExchange, maxBatch, tls',
+  create: (c, s, o) => new RabbitMqSink(c, s, o.allowedHosts),
+};
 
 const ACCESS_REFUSED = 403;
 

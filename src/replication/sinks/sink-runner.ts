@@ -57,8 +57,12 @@ export interface SinkRunOptions {
   deadLetter(letters: DeadLetter[]): Promise<void>;
   /** Store the checkpoint (and counts). Throwing stops the run. */
   checkpoint(p: SinkProgress): Promise<void>;
-  /** A delivery attempt failed and will be retried after `delayMs`. */
-  onRetry?(info: { error: string; attempt: number; delayMs: number; messages: number }): void;
+  /**
+   * A delivery attempt failed and will be retried after `delayMs`.
+   * `oldestCommitTime` is the commit time of the call's first change: the
+   * sink is at least that far behind while the call is stuck.
+   */
+  onRetry?(info: { error: string; attempt: number; delayMs: number; messages: number; oldestCommitTime: number }): void;
   random?: () => number;
 }
 
@@ -198,7 +202,7 @@ async function attempt(o: SinkRunOptions, items: Item[]): Promise<Attempt> {
       if (o.signal.aborted) throw e;
       if (!e.retriable || n >= o.delivery.maxAttempts) return { ok: false, retriable: e.retriable, error: e.message, attempts: n };
       const delayMs = retryDelay(n, o.delivery, o.random);
-      o.onRetry?.({ error: e.message, attempt: n, delayMs, messages: messages.length });
+      o.onRetry?.({ error: e.message, attempt: n, delayMs, messages: messages.length, oldestCommitTime: items[0]!.event.commitTime });
       await sleep(delayMs, undefined, { signal: o.signal }).catch(() => undefined);
       if (o.signal.aborted) throw e;
     }

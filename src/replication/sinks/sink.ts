@@ -1,10 +1,15 @@
 /**
- * The one interface every sink module implements (webhook, NATS JetStream,
- * RabbitMQ; a Kafka module would be one more file and one registry entry).
- * A sink only delivers: the runner (sink-runner.ts) reads the feed, encodes,
- * orders, retries, dead-letters and checkpoints. Modules know their wire and
- * nothing else.
+ * The contract of a sink kind. A kind is one module (`<kind>.sink.ts`) that
+ * exports a `SinkModule`: its config and secrets schemas and a factory for a
+ * `Sink`, the client that delivers. The runner (sink-runner.ts) reads the
+ * feed, encodes, orders, retries, dead-letters and checkpoints; the module
+ * knows its wire and nothing else. Adding a kind (Kafka, say) is that module,
+ * its line in sink-registry.ts and its value in the domain's SinkKind: the
+ * GraphQL enum, the config documentation, storage and the task follow
+ * (docs/sinks.md, "Adding a sink kind").
  */
+import type { z } from 'zod';
+import type { SinkFormat, SinkKind } from '../../domain/sink-model.ts';
 import { ReplicationError } from '../errors.ts';
 
 /** One change ready for the wire. */
@@ -45,6 +50,25 @@ export interface Sink {
   deliver(messages: SinkMessage[], signal?: AbortSignal): Promise<void>;
   /** Idempotent. */
   close(): Promise<void>;
+}
+
+/** What the sink layer needs to know about one kind: exported by its module, listed in sink-registry.ts. */
+export interface SinkModule<C extends Record<string, unknown> = Record<string, unknown>, S extends Record<string, unknown> = Record<string, unknown>> {
+  readonly kind: SinkKind;
+  /** Public settings (stored and returned as given, after defaults). Reject unknown keys (`.strict()`). */
+  readonly config: z.ZodType<C>;
+  /** Secret settings: stored encrypted with the connection passwords' key, never returned or logged. */
+  readonly secrets: z.ZodType<S>;
+  /** Keys of the input config that are secrets: split off before the config is validated and stored. */
+  readonly secretKeys: readonly string[];
+  /** One line naming the settings, for the GraphQL `config` description: "url, batchSize, ...". */
+  readonly settings: string;
+  /**
+   * A client for one sink run. Must not connect (open() does); throws
+   * SinkConfigError for a config that cannot work (a host outside
+   * SINK_ALLOWED_HOSTS, a format the kind cannot carry).
+   */
+  create(config: C, secrets: S, o: { format: SinkFormat; allowedHosts: readonly string[] }): Sink;
 }
 
 /**

@@ -10,9 +10,9 @@ import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
-import { SinkFormat } from '../../domain/sink-model.ts';
+import { SinkFormat, SinkKind } from '../../domain/sink-model.ts';
 import { hostAllowed, WebhookHeader } from './sink-constants.ts';
-import { SinkConfigError, SinkRejectedError, SinkUnavailableError, type Sink, type SinkMessage } from './sink.ts';
+import { SinkConfigError, SinkRejectedError, SinkUnavailableError, type Sink, type SinkMessage, type SinkModule } from './sink.ts';
 
 export const webhookConfigSchema = z.object({
   url: z.string().url().refine((u) => /^https?:$/.test(new URL(u).protocol), 'url must be http:// or https://'),
@@ -39,6 +39,12 @@ export const webhookSecretsSchema = z.object({
   authorization: z.string().min(1).optional(),
 }).strict();
 export type WebhookSecrets = z.infer<typeof webhookSecretsSchema>;
+
+export const webhookSinkModule: SinkModule<WebhookConfig, WebhookSecrets> = {
+  kind: SinkKind.Webhook, config: webhookConfigSchema as z.ZodType<WebhookConfig>, secrets: webhookSecretsSchema, secretKeys: ['secret', 'authorization'],
+  settings: 'url, batchSize, timeoutMs, headers, tls {ca, rejectUnauthorized}, secret, authorization',
+  create: (c, s, o) => new WebhookSink(c, s, o.format, o.allowedHosts),
+};
 
 /** `Tributary-Signature` value for `body` at `t` (unix seconds). */
 export function webhookSignature(secret: string, t: number, body: Buffer): string {
