@@ -66,17 +66,24 @@ const mariaDest = (db: MariaDb, table: string): Dest => ({
   },
 });
 
-interface Timing { writeMs: number; totalMs: number; cpu: Record<string, number>; load: number }
+interface Timing { writeMs: number; totalMs: number; cpu: Record<string, number>; load: number; peakRssMiB: number }
 
 /** Runs the workload from a client process and waits for the destination; timings in ms, CPU in s. */
 async function timeStream(w: Workload, src: { kind: Engine; port: number; db: string }, dst: Dest, cpuParties: Record<string, () => number>, timeoutMs = 20 * 60_000): Promise<Timing> {
   const sql = statements(src.kind, w);
   const meter = cpuMeter(cpuParties);
+  // Peak RSS of this process (Tributary's capture and apply run in it), sampled every 100 ms.
+  let peakRss = process.memoryUsage().rss;
+  const rssTimer = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 100);
   const t0 = performance.now();
-  const writeMs = await writeFromClient(src.kind, src.port, src.db, sql);
-  const expectRows = 2 * w.base + 1;
-  const done = await waitUntil(() => dst.counts(), (r) => r.marker === 1 && r.n === expectRows && r.u === w.base, timeoutMs, 'destination caught up', 20);
-  return { writeMs, totalMs: done.at - t0, cpu: meter.stop(), load: loadAverage() };
+  try {
+    const writeMs = await writeFromClient(src.kind, src.port, src.db, sql);
+    const expectRows = 2 * w.base + 1;
+    const done = await waitUntil(() => dst.counts(), (r) => r.marker === 1 && r.n === expectRows && r.u === w.base, timeoutMs, 'destination caught up', 20);
+    return { writeMs, totalMs: done.at - t0, cpu: meter.stop(), load: loadAverage(), peakRssMiB: Math.round(peakRss / 2 ** 20) };
+  } finally {
+    clearInterval(rssTimer);
+  }
 }
 
 export async function run(): Promise<BenchResult[]> {
@@ -174,7 +181,7 @@ export async function run(): Promise<BenchResult[]> {
         metrics: {
           rowChanges: w.changes, transactions: Math.ceil(w.changes / txRows), rowsPerTransaction: txRows, lanes,
           tributaryRowsPerSec: round(rate(t.totalMs)), tributarySeconds: s(t.totalMs), writerSeconds: s(t.writeMs),
-          tributaryCatchUpAfterWritesSeconds: s(t.totalMs - t.writeMs), tributaryCpuSeconds: cpuText(t.cpu), loadAverage: t.load,
+          tributaryCatchUpAfterWritesSeconds: s(t.totalMs - t.writeMs), tributaryCpuSeconds: cpuText(t.cpu), tributaryPeakRssMiB: t.peakRssMiB, loadAverage: t.load,
           nativeRowsPerSec: round(rate(native.totalMs)), nativeSeconds: s(native.totalMs), nativeWriterSeconds: s(native.writeMs),
           nativeCatchUpAfterWritesSeconds: s(native.totalMs - native.writeMs), nativeCpuSeconds: cpuText(native.cpu), nativeLoadAverage: native.load,
         },
