@@ -193,11 +193,12 @@ async function streamIntoFeed(
       // Redis is asked only when the count last read plus what was appended since could reach the bound
       // (apply only lowers it): one round trip per transaction less for small transactions (issue 12).
       waitForRoom: hasApply ? async (signal) => {
-        if (inflightRead + appendedSinceRead < job.spec.replChanBufferSize) return;
+        const bound = job.spec.replChanBufferSize;
+        if (inflightRead + appendedSinceRead < bound) return bound - inflightRead - appendedSinceRead;
         for (;;) {
           inflightRead = Number(await deps.redis.get(counterKey) ?? 0);
           appendedSinceRead = 0;
-          if (signal.aborted || inflightRead < job.spec.replChanBufferSize) return;
+          if (signal.aborted || inflightRead < bound) return Math.max(1, bound - inflightRead);
           await sleep(20);
         }
       } : undefined,

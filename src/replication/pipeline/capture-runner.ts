@@ -22,7 +22,8 @@ export interface CaptureRunnerOptions {
   msgsLimit?: number;
   /** Bytes per second (0 = unlimited). */
   bytesLimit?: number;
-  waitForRoom?: (signal: AbortSignal) => Promise<void>;
+  /** Resolves when there is room for another transaction; with a number, how many transactions there is room for. */
+  waitForRoom?: (signal: AbortSignal) => Promise<void | number>;
   onAppended?: (info: { tx: CapturedTransaction; added: number; bytes: number }) => void;
   /** Migration: stop once the stream reached this position (or idled `idleStopMs` after `stopAt` is known). */
   stopAt?: () => SourcePosition | undefined;
@@ -62,14 +63,13 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
     }, 500);
   }
   try {
-    const admit = async (txs: CapturedTransaction[]) => {
-      lastTxAt = Date.now();
+    const rateLimited = (o.msgsLimit ?? 0) > 0 || byteLimited;
+    const limits = async (txs: CapturedTransaction[]) => {
       const n = txs.reduce((k, t) => k + t.events.length, 0);
       await msgs.take(n, inner.signal);
       // Serialising only to count bytes is not free: do it only when a byte limit asks for it.
       const size = byteLimited ? txs.reduce((k, t) => k + t.events.reduce((m, e) => m + JSON.stringify(e.after ?? e.before ?? {}).length, 0), 0) : 0;
       if (byteLimited) await bytes.take(size, inner.signal);
-      if (o.waitForRoom) await o.waitForRoom(inner.signal);
       return size;
     };
     const appended = (tx: CapturedTransaction, added: number, size: number) => {
@@ -80,9 +80,11 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
     };
     const trace = process.env.TRIB_TRACE ? (n: number, t0: number, tx: CapturedTransaction, k: number) => process.stderr.write(`[trace ${(performance.now() / 1000).toFixed(3)}] capture n=${n} txs=${k} append=${(performance.now() - t0).toFixed(1)} sinceCommit=${Date.now() - tx.commitTime}\n`) : undefined;
     const shape = (tx: CapturedTransaction) => (o.transform ? o.transform(tx) : tx);
-    await o.capture.run(async (captured) => {
-      const tx = shape(captured);
-      const size = await admit([tx]);
+    /** One transaction: limits, room, append. */
+    const one = async (tx: CapturedTransaction, roomChecked = false) => {
+      lastTxAt = Date.now();
+      const size = await limits([tx]);
+      if (!roomChecked && o.waitForRoom) await o.waitForRoom(inner.signal);
       const t0 = performance.now();
       const snap = o.snapshotter;
       const added = snap
@@ -90,28 +92,42 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
         : await o.feed.append(tx);
       trace?.(tx.events.length, t0, tx, 1);
       appended(tx, added, o.feed.lastAppendBytes ?? size);
-    }, inner.signal, o.feed.appendMany ? {
-      // Small transactions already received go to the feed together: one round trip for all of them.
+    };
+    /** Several transactions in one append; the caller made sure of the room for all of them. */
+    const many = async (txs: CapturedTransaction[]) => {
+      lastTxAt = Date.now();
+      const t0 = performance.now();
+      const snap = o.snapshotter;
+      const added = snap
+        ? await snap.lock.run(async () => {
+          const kept = txs.map((tx) => snap.filter(tx));
+          const n = await o.feed.appendMany!(kept);
+          for (const k of kept) snap.observe(k);
+          return n;
+        })
+        : await o.feed.appendMany!(txs);
+      trace?.(txs.reduce((k, t) => k + t.events.length, 0), t0, txs.at(-1)!, txs.length);
+      // Each transaction's own count: the feed reports the total, and what it held already (after a
+      // restart) is a prefix of the batch, so the count is the batch's tail.
+      let left = added;
+      const mine = txs.map(() => 0);
+      for (let i = txs.length - 1; i >= 0 && left > 0; i--) { mine[i] = Math.min(left, txs[i]!.events.length); left -= mine[i]!; }
+      txs.forEach((tx, i) => appended(tx, mine[i]!, i === txs.length - 1 ? o.feed.lastAppendBytes ?? 0 : 0));
+    };
+    await o.capture.run(async (captured) => one(shape(captured)), inner.signal, o.feed.appendMany ? {
+      // Small transactions already received go to the feed together: one round trip for all of them, within
+      // the room ReplChanBufferSize leaves; rate limits (MsgsLimit, BytesLimit) take them one at a time.
       onBatch: async (captured) => {
         const txs = captured.map(shape);
-        const size = await admit(txs);
-        const t0 = performance.now();
-        const snap = o.snapshotter;
-        const added = snap
-          ? await snap.lock.run(async () => {
-            const kept = txs.map((tx) => snap.filter(tx));
-            const n = await o.feed.appendMany!(kept);
-            for (const k of kept) snap.observe(k);
-            return n;
-          })
-          : await o.feed.appendMany!(txs);
-        trace?.(txs.reduce((k, t) => k + t.events.length, 0), t0, txs.at(-1)!, txs.length);
-        // Each transaction's own count: the feed reports the total, and what it held already (after a
-        // restart) is a prefix of the batch, so the count is the batch's tail.
-        let left = added;
-        const mine = txs.map(() => 0);
-        for (let i = txs.length - 1; i >= 0 && left > 0; i--) { mine[i] = Math.min(left, txs[i]!.events.length); left -= mine[i]!; }
-        txs.forEach((tx, i) => appended(tx, mine[i]!, i === txs.length - 1 ? o.feed.lastAppendBytes ?? size : 0));
+        for (let i = 0; i < txs.length && !inner.signal.aborted;) {
+          if (rateLimited) { await one(txs[i]!); i++; continue; }
+          const room = o.waitForRoom ? await o.waitForRoom(inner.signal) : undefined;
+          const n = Math.max(1, Math.min(txs.length - i, typeof room === 'number' ? room : Infinity));
+          const part = txs.slice(i, i + n);
+          i += n;
+          if (part.length === 1) await one(part[0]!, true);
+          else await many(part);
+        }
       },
     } : undefined);
   } finally {
