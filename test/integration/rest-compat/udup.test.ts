@@ -118,6 +118,9 @@ describe('Udup REST API v1', () => {
 
   afterAll(async () => {
     await gw?.close();
+    // Other suites' jobs share this MariaDB; one reading every schema may hold a metadata lock on sbtest for a
+    // while: wait for it at most 20 s (the default lock wait is a day, and the hook would time out).
+    await srcAdmin?.query('SET SESSION lock_wait_timeout = 20').catch(() => undefined);
     await srcAdmin?.query('DROP DATABASE IF EXISTS sbtest').catch(() => undefined);
     await srcAdmin?.end().catch(() => undefined);
     await destAdmin?.end().catch(() => undefined);
