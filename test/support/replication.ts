@@ -31,6 +31,12 @@ export async function getJob(url: string, id: string): Promise<any> {
   return r.body.data.job;
 }
 
+/** A job's state, metrics, tasks and last log lines as one string (for assertion messages). */
+export async function describeJob(url: string, id: string): Promise<string> {
+  const r = await gql(url, `query($id: ID!) { job(id: $id) { ${JOB_FIELDS} metrics { backlog lastCommitAt } logs(last: 30) { at level message } } }`, { id });
+  return JSON.stringify(r.body.data?.job ?? r.body.errors, null, 1);
+}
+
 export async function waitJob(url: string, id: string, ok: (j: any) => boolean, timeoutMs = 60_000, label = 'job state'): Promise<any> {
   return waitFor(() => getJob(url, id), ok, timeoutMs, label);
 }
@@ -74,7 +80,7 @@ export function diffRows(src: string[], dst: string[]): string[] {
 }
 
 /** Waits until the canonical forms are equal, then asserts so (with the differences on failure). */
-export async function expectConverged(src: DbHandle, srcTable: string, dst: DbHandle, dstTable: string, timeoutMs = 60_000, read = ITEMS.canonical): Promise<number> {
+export async function expectConverged(src: DbHandle, srcTable: string, dst: DbHandle, dstTable: string, timeoutMs = 60_000, read = ITEMS.canonical, explain?: () => Promise<string>): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let diff: string[] = ['not compared'];
   let rows = 0;
@@ -86,7 +92,9 @@ export async function expectConverged(src: DbHandle, srcTable: string, dst: DbHa
     if (diff.length === 0) break;
     await new Promise((r) => setTimeout(r, 1000));
   }
-  expect(diff, `${srcTable} -> ${dstTable}`).toEqual([]);
+  // What the job says about itself, when it did not converge (CI logs carry nothing else).
+  const why = diff.length && explain ? await explain().catch((e: Error) => `(explain failed: ${e.message})`) : '';
+  expect(diff, `${srcTable} -> ${dstTable}${why ? `\n${why}` : ''}`).toEqual([]);
   return rows;
 }
 

@@ -268,6 +268,13 @@ function exactZongjiLabels(z: ZongJi, db: mysql.Connection, log: Logger): void {
 /** Bounds of a batch of whole transactions handed over at once (BinlogRun.pump). */
 const BATCH_MAX_EVENTS = 1000;
 const BATCH_MAX_TRANSACTIONS = 500;
+/**
+ * Longest a batch waits for more: the binlog carries every database's
+ * transactions, and those this capture filters out keep the queue from ever
+ * emptying on a busy server, so "flush when nothing more is queued" alone
+ * could hold a batch for as long as the rest of the server keeps writing.
+ */
+const BATCH_MAX_WAIT_MS = 20;
 
 /** One run() of a capture: zongji wiring, the transaction assembler and the pump. */
 class BinlogRun {
@@ -484,6 +491,7 @@ class BinlogRun {
     // so small transactions cost one feed round trip per batch instead of one each.
     let batch: CapturedTransaction[] = [];
     let batchEvents = 0;
+    let batchSince = 0;
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return;
       const txs = batch;
@@ -503,6 +511,7 @@ class BinlogRun {
         const quietFor = Date.now() - this.lastDelivered;
         const whole = !tx.partial && raw.indexBase === undefined && tx.events.length > 0;
         if (this.onBatch && whole) {
+          if (batch.length === 0) batchSince = Date.now();
           batch.push(tx);
           batchEvents += tx.events.length;
           if (this.queue.length === 0 || batchEvents >= BATCH_MAX_EVENTS || batch.length >= BATCH_MAX_TRANSACTIONS) await flush();
@@ -515,6 +524,8 @@ class BinlogRun {
           this.delivered++;
           this.deliveredEvents += tx.events.length;
         }
+        // Filtered-out transactions in between: the batch still goes within BATCH_MAX_WAIT_MS.
+        if (batch.length > 0 && (this.queue.length === 0 || Date.now() - batchSince >= BATCH_MAX_WAIT_MS)) await flush();
         if (this.paused && this.queue.length <= this.opts.maxQueuedTransactions / 2 && this.queuedRows <= this.opts.maxQueuedRows / 2) {
           this.paused = false;
           this.zongji?.connection?.resume();
@@ -526,7 +537,10 @@ class BinlogRun {
     } finally {
       this.pumping = false;
     }
-    if (this.finished) this.maybeSettle();
+    if (this.finished) { this.maybeSettle(); return; }
+    // Transactions queued while the last await ran found `pumping` set and returned: this run takes
+    // them (with the socket paused at a full queue, nothing else would ever call pump again).
+    if (this.queue.length > 0) void this.pump();
   }
 
   private finish(err?: ReplicationError): void {

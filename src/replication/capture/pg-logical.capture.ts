@@ -69,6 +69,8 @@ const STATUS_THROTTLE_MS = 100;
 /** Bounds of a batch of whole transactions handed over at once (see flushBatch). */
 const BATCH_MAX_EVENTS = 1000;
 const BATCH_MAX_TRANSACTIONS = 500;
+/** Longest a batch waits for more (the server keeps sending other tables' empty transactions on a busy database). */
+const BATCH_MAX_WAIT_MS = 20;
 /** Idle slots confirm the server's sent position this often (CaptureOptions.heartbeatMs). */
 export const DEFAULT_HEARTBEAT_MS = 10_000;
 /** Decoded messages queued ahead of the handler before the replication socket is paused, and resumed. */
@@ -301,6 +303,7 @@ export class PgLogicalCapture implements CaptureSource {
     // waiting or the batch is full: small transactions then cost one feed round trip per batch, not each.
     let batch: CapturedTransaction[] = [];
     let batchEvents = 0;
+    let batchSince = 0;
     idle = () => queue.length === 0 && !draining && !piecesOpen && !assembler.inTransaction && pendingAcks.length === 0 && handled === confirmed && batch.length === 0;
     const settled = (tx: CapturedTransaction): void => {
       const end = tx.resume.kind === 'postgres' ? lsnToBigInt(tx.resume.lsn) : 0n;
@@ -340,9 +343,10 @@ export class PgLogicalCapture implements CaptureSource {
       }
       if (onBatch && !piecesOpen) {
         // Empty transactions join too: acknowledging one must not pass a transaction still in the batch.
+        if (batch.length === 0) batchSince = Date.now();
         batch.push(tx);
         batchEvents += tx.events.length;
-        if (queue.length > 0 && batchEvents < BATCH_MAX_EVENTS && batch.length < BATCH_MAX_TRANSACTIONS) return;
+        if (queue.length > 0 && batchEvents < BATCH_MAX_EVENTS && batch.length < BATCH_MAX_TRANSACTIONS && Date.now() - batchSince < BATCH_MAX_WAIT_MS) return;
         await flushBatch();
         return;
       }

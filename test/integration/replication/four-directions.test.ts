@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 import { mariaDatabase, pgDatabase, uniq, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, expectConverged, getJob, ITEMS, qname, startWriter, waitJob } from '../../support/replication.ts';
+import { createJob, describeJob, endpoint, expectConverged, getJob, ITEMS, qname, startWriter, waitJob } from '../../support/replication.ts';
 
 const ROWS = 100_000;
 
@@ -60,7 +60,7 @@ describe('four directions: snapshot + concurrent writes + stream converge row by
       // A little more streaming after the writers of the snapshot phase.
       await src.query(`UPDATE items SET note = 'after' WHERE id % 997 = 0`);
       await src.query(`DELETE FROM items WHERE id BETWEEN 500 AND 520`);
-      const rows = await expectConverged(src, 'items', dst, qname(dst, dstSchema, 'items'), 60_000);
+      const rows = await expectConverged(src, 'items', dst, qname(dst, dstSchema, 'items'), 60_000, undefined, () => describeJob(gw.url, job.id));
       const j = await getJob(gw.url, job.id);
       expect(j.status).toBe('RUNNING');
       expect(j.progress.chunksDone).toBe(j.progress.chunksTotal);

@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it, inject } from 'vitest';
 import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, expectConverged, getJob, ITEMS, qname, startWriter } from '../../support/replication.ts';
+import { createJob, describeJob, endpoint, expectConverged, getJob, ITEMS, qname, startWriter } from '../../support/replication.ts';
 import { LEDGER, expectLedgerEqual, snapshotState, startLedgerWriter } from '../../support/incremental.ts';
 import { feedKeys } from '../../../src/replication/feed/feed-keys.ts';
 
@@ -122,8 +122,8 @@ describe('incremental snapshots while streaming (snapshotTables, addTables, remo
       const stats = await writer.stop();
       const ledgerStats = await ledgerWriter.stop();
       const extraStats = await extraWriter.stop();
-      const rows = await expectConverged(src, 'items', dst, dstItems, 60_000);
-      const extraRows = await expectConverged(src, 'extra', dst, qname(dst, dstSchema, 'extra'), 60_000);
+      const rows = await expectConverged(src, 'items', dst, dstItems, 60_000, undefined, () => describeJob(gw.url, job.id));
+      const extraRows = await expectConverged(src, 'extra', dst, qname(dst, dstSchema, 'extra'), 60_000, undefined, () => describeJob(gw.url, job.id));
       const ledgerRows = await expectLedgerEqual(src, 'ledger', dst, qname(dst, dstSchema, 'ledger'), 60_000);
 
       // 4. removeTables: `extra` is no longer captured; its rows stay at the destination.

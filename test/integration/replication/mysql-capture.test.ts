@@ -177,6 +177,77 @@ describe('MysqlBinlogCapture: transactions', () => {
     expect(txs.map((t) => t.events[0]!.after!.id)).toEqual([...Array(n).keys()]);
   });
 
+  it('hands a batch over within a moment while other databases keep the binlog busy (onBatch)', async () => {
+    // Transactions of tables outside the capture are filtered out, yet keep the queue from emptying:
+    // a batch must not wait for a quiet binlog (it did, and a job on a busy server stalled).
+    const other = `${db}_other`;
+    await sql(`CREATE DATABASE \`${other}\``);
+    await sql(`CREATE TABLE \`${other}\`.noise (id INT PRIMARY KEY AUTO_INCREMENT, v INT)`);
+    await sql(`CREATE TABLE \`${db}\`.batched (id INT PRIMARY KEY)`);
+    const prep = newCapture();
+    const { position } = await prep.prepare();
+    await prep.close();
+    await sql(`INSERT INTO \`${db}\`.batched VALUES (1)`);
+    // 20,000 autocommit transactions in another database, each its own binlog transaction.
+    await sql(`CREATE PROCEDURE \`${other}\`.burst(n INT) BEGIN DECLARE i INT DEFAULT 0; WHILE i < n DO INSERT INTO \`${other}\`.noise (v) VALUES (i); SET i = i + 1; END WHILE; END`);
+    await sql(`CALL \`${other}\`.burst(20000)`);
+    await sql(`INSERT INTO \`${db}\`.batched VALUES (2)`);
+    const calls: number[][] = [];
+    const cap = newCapture({ from: position });
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 60_000);
+    const seen = () => calls.flat().length >= 2 && ac.abort();
+    try {
+      await cap.run(async (tx) => { calls.push(tx.events.map((e) => Number(e.after!.id))); seen(); }, ac.signal, {
+        onBatch: async (txs) => { calls.push(txs.flatMap((t) => t.events.map((e) => Number(e.after!.id)))); seen(); },
+      });
+    } finally {
+      clearTimeout(timer);
+      await cap.close();
+      await sql(`DROP DATABASE \`${other}\``);
+    }
+    expect(calls.flat()).toEqual([1, 2]);
+    // Row 1 went out on its own, long before the burst was read through.
+    expect(calls[0]).toEqual([1]);
+  });
+
+  it('delivers a transaction that arrives while the one before it is handed over, with no write after it', async () => {
+    // Ours, then another database's (filtered out, empty): the pump ends its loop on the empty one and
+    // hands ours over; a transaction arriving meanwhile must not wait for some later binlog event.
+    const other = `${db}_other2`;
+    await sql(`CREATE DATABASE \`${other}\``);
+    await sql(`CREATE TABLE \`${other}\`.noise (id INT PRIMARY KEY)`);
+    await sql(`CREATE TABLE \`${db}\`.tail (id INT PRIMARY KEY)`);
+    const prep = newCapture();
+    const { position } = await prep.prepare();
+    await prep.close();
+    await sql(`INSERT INTO \`${db}\`.tail VALUES (1); INSERT INTO \`${other}\`.noise VALUES (1)`);
+    const got: number[] = [];
+    const cap = newCapture({ from: position });
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 15_000);
+    let tookAt = 0;
+    try {
+      const take = async (txs: CapturedTransaction[]) => {
+        for (const t of txs) for (const e of t.events) got.push(Number(e.after!.id));
+        if (got.length === 1) {
+          // While the first is being handed over, the last write of this test arrives.
+          await sql(`INSERT INTO \`${db}\`.tail VALUES (2)`);
+          await new Promise((r) => setTimeout(r, 300));
+          tookAt = Date.now();
+        }
+        if (got.length >= 2) ac.abort();
+      };
+      await cap.run((tx) => take([tx]), ac.signal, { onBatch: take });
+    } finally {
+      clearTimeout(timer);
+      await cap.close();
+      await sql(`DROP DATABASE \`${other}\``);
+    }
+    expect(got).toEqual([1, 2]);
+    expect(Date.now() - tookAt).toBeLessThan(5000);
+  });
+
   it('reports throughput for a bulk transaction and many small ones', async () => {
     await sql(`CREATE TABLE \`${db}\`.bulk (id INT PRIMARY KEY, s VARCHAR(40), d DECIMAL(12,2))`);
     const prep = newCapture();
