@@ -440,9 +440,19 @@ export class App {
   /** Idempotent; every step catches its own failure. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      const step = async (name: string, fn: () => Promise<unknown> | unknown) => {
+      // Every step is bounded: a connection that never answers must not keep the process from exiting.
+      const step = async (name: string, fn: () => Promise<unknown> | unknown, limitMs = 15_000) => {
         const t0 = Date.now();
-        try { await fn(); } catch (err) { this.logger.warn({ err, step: name }, 'shutdown step failed'); }
+        let timer: NodeJS.Timeout | undefined;
+        const limit = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), limitMs); });
+        try {
+          const r = await Promise.race([Promise.resolve().then(fn), limit]);
+          if (r === 'timeout') this.logger.warn({ step: name, limitMs }, 'shutdown step did not finish in time; going on');
+        } catch (err) {
+          this.logger.warn({ err, step: name }, 'shutdown step failed');
+        } finally {
+          clearTimeout(timer);
+        }
         const ms = Date.now() - t0;
         if (ms > 500) this.logger.warn({ step: name, ms }, 'slow shutdown step');
       };
@@ -453,7 +463,7 @@ export class App {
       await step('gateway', () => this.gateway?.close());
       await step('clusters', () => this.clusters?.close());
       this.stopControl.abort();
-      await step('workers', () => this.workerHost?.close());
+      await step('workers', () => this.workerHost?.close(), 60_000);
       await step('heartbeat', () => this.nodes?.close());
       await step('queues', () => this.queues?.close());
       await step('pubsub', () => this.pubsub?.close());

@@ -39,7 +39,21 @@ export interface WorkerHostOptions {
   publishTaskEvent: (event: TaskEvent) => void;
   /** Lock lifetime; a dead worker's task moves on after about this long. Default 10000 ms. */
   lockDurationMs?: number;
+  /**
+   * How long close() waits for aborted tasks to hand themselves back before
+   * it stops the workers anyway (their tasks then move on once their lock
+   * expires, as after a crash). Default 30000 ms.
+   */
+  shutdownGraceMs?: number;
 }
+
+/** `p`, or `undefined` once `ms` passed. */
+function within<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<typeof TIMED_OUT>((resolve) => { timer = setTimeout(() => resolve(TIMED_OUT), ms); timer.unref?.(); });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+const TIMED_OUT = Symbol('timed out');
 
 export class WorkerHost {
   private readonly processors = new Map<string, TaskProcessor>();
@@ -129,11 +143,22 @@ export class WorkerHost {
     throw new WaitingError();
   }
 
-  /** Stop taking tasks, abort running ones (they save their checkpoints and go back to the queue), wait for them. Idempotent. */
+  /**
+   * Stop taking tasks, abort running ones (they save their checkpoints and go
+   * back to the queue), wait for them, at most shutdownGraceMs: a task that
+   * does not return by then is left to BullMQ's stalled-job check, as if this
+   * process had died, and is named in the log. Idempotent.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const c of this.running.keys()) c.abort(WORKER_SHUTDOWN);
-      await Promise.all(this.workers.map((w) => w.close().catch(() => undefined)));
+      const grace = this.opts.shutdownGraceMs ?? 30_000;
+      const closed = await within(Promise.all(this.workers.map((w) => w.close().catch(() => undefined))), grace);
+      if (closed !== TIMED_OUT) return;
+      const left = [...this.running.values()].map((t) => t.taskId);
+      this.opts.logger.warn({ tasks: left, graceMs: grace }, 'worker shutdown: tasks did not return in time; closing anyway (their locks expire and another worker takes them)');
+      await within(Promise.all(this.workers.map((w) => w.close(true).catch(() => undefined))), 5000);
+      await within(Promise.all(this.workers.map((w) => w.disconnect().catch(() => undefined))), 5000);
     })();
     return this.closing;
   }
