@@ -10,6 +10,7 @@ import type { DbConnectionConfig } from '../replication/connection-config.ts';
 import { createSnapshotReader } from '../replication/factory.ts';
 import { silentLogger } from '../replication/logger.ts';
 import { ControlError, ControlProblem, TableControl, parseWhere } from '../replication/transform/table-controls.ts';
+import { compileRowFilter, InvalidRowFilterError } from '../replication/pipeline/row-filter.ts';
 import { hasControls, type ColumnControls, type TableSelection } from '../domain/table-filter.ts';
 import { AppError, ErrorCode } from '../errors.ts';
 
@@ -89,4 +90,32 @@ export function controlsText(selections: TableSelection[]): string {
   return JSON.stringify(selections.filter(hasControls).map((s) => [
     s.schema, s.tables ?? [], s.columns?.exclude ?? [], s.columns?.mask ?? [], s.columns?.hash ?? [], s.where ?? '',
   ]));
+}
+
+/**
+ * The `where` of `snapshotTables` against the source's tables it would copy,
+ * before the request is queued: every such table has a key (a keyless copy is
+ * a whole table: its rows cannot be replaced in part) and the filter can be
+ * judged on its columns. Without a `where`, nothing to check.
+ */
+export async function checkSnapshotWhere(where: string | undefined, choices: { schema: string; tables?: string[] | null }[], captured: (schema: string, table: string) => boolean, source: DbConnectionConfig): Promise<void> {
+  if (!where?.trim()) return;
+  const reader = createSnapshotReader(source, silentLogger);
+  try {
+    const tables = (await reader.listTables({ schemas: choices.map((c) => ({ schema: c.schema, tables: c.tables?.length ? c.tables : undefined })) }))
+      .filter((t) => captured(t.schema, t.table));
+    if (!tables.length) throw controlError('snapshotTables: no captured table at the source matches tables', 'tables', 'UNKNOWN_TABLE');
+    const keyless = tables.filter((t) => t.key.length === 0);
+    if (keyless.length) {
+      throw controlError(`where needs tables with a primary or unique NOT NULL key; keyless: ${keyless.map((t) => `${t.schema}.${t.table}`).join(', ')} (copy them without where)`, 'where', 'KEYLESS_TABLE', { schema: keyless[0]!.schema, table: keyless[0]!.table });
+    }
+    for (const t of tables) {
+      try { compileRowFilter(where, t, source.kind === 'postgres' ? 'postgres' : 'mysql'); } catch (err) {
+        if (err instanceof InvalidRowFilterError) throw controlError(`${err.message} (table ${t.schema}.${t.table})`, 'where', ControlProblem.Where, { schema: t.schema, table: t.table });
+        throw err;
+      }
+    }
+  } finally {
+    await reader.close().catch(() => undefined);
+  }
 }

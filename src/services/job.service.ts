@@ -32,7 +32,7 @@ import { IncrementalRequestStore, newIncrementalRequest } from '../replication/s
 import { incrementalProgress } from '../replication/snapshot/incremental-progress.ts';
 
 export type { TableChoice };
-import { checkControlsAtSource, controlsText, toSelection, type TableSelectionData } from './job-controls.ts';
+import { checkControlsAtSource, checkSnapshotWhere, controlsText, toSelection, type TableSelectionData } from './job-controls.ts';
 
 export interface JobInputData {
   name: string;
@@ -359,6 +359,10 @@ export class JobService {
         if (name !== null && !matchesFilter(row.spec.tables, t.schema, name)) throw badInput(`${t.schema}.${name} is not captured by job ${row.name}: use addTables`, 'tables');
         if (name === null && row.spec.tables.schemas.length > 0 && !row.spec.tables.schemas.some((s) => s.schema === t.schema)) throw badInput(`schema ${t.schema} is not captured by job ${row.name}: use addTables`, 'tables');
       }
+    }
+    // A `where` the copy could not honour is refused now, not by a request that fails later.
+    if (where?.trim() && row.source_connection_id) {
+      await checkSnapshotWhere(where, tables, (schema, table) => matchesFilter(row.spec.tables, schema, table), await this.connections.repo.config(row.source_connection_id));
     }
     return this.queueSnapshot(row, tables, where ?? undefined, 'snapshotTables');
   }

@@ -107,6 +107,13 @@ describe('incremental snapshots while streaming (snapshotTables, addTables, remo
       const done2 = await snapshotState(gw.url, job.id, r2.body.data.snapshotTables.progress.incrementalSnapshot.id);
       expect(done2.status, JSON.stringify(done2)).toBe('done');
       expect(done2.rowsDone).toBeLessThanOrEqual(1500);
+      // A `where` the copy cannot honour is refused by the mutation itself: keyless tables, columns the table lacks.
+      const refused = async (t: unknown, where: string) => (await gql(gw.url, `mutation($id: ID!, $t: [TableSelectionInput!]!, $w: String) { snapshotTables(jobId: $id, tables: $t, where: $w) { id } }`, { id: job.id, t, w: where })).body.errors?.[0];
+      const keyless = await refused([{ schema: srcSchema, tables: ['ledger'] }], 'id <= 10');
+      expect(keyless?.extensions?.code, JSON.stringify(keyless)).toBe('BAD_USER_INPUT');
+      expect(keyless?.message).toMatch(/keyless: .*ledger/);
+      const unknownColumn = await refused([{ schema: srcSchema, tables: ['items'] }], 'no_such_column = 1');
+      expect(unknownColumn?.extensions?.code, JSON.stringify(unknownColumn)).toBe('BAD_USER_INPUT');
 
       // 3. addTables: `extra` joins the capture and is backfilled while a writer writes it.
       const extraWriter = startWriter(src, 'extra', { firstNewId: EXTRA_ROWS + 1, maxId: EXTRA_ROWS, durationMs: 60_000, seed: 99 });
