@@ -431,8 +431,42 @@ function setLabels(v: Value, site: ValueSite): string[] {
  * column is compared as a double, which could match the wrong key.
  */
 export interface RawSql { toSqlString(): string }
+/** A literal mysql2 writes as is (a class, not a closure per value: the apply hot path makes one per integer). */
+class RawLiteral implements RawSql {
+  constructor(private readonly literal: string) {}
+  toSqlString(): string { return this.literal; }
+}
 function raw(literal: string): RawSql {
-  return { toSqlString: () => literal };
+  return new RawLiteral(literal);
+}
+
+/**
+ * What toMysqlParam derives from a column alone, once per column object
+ * (column arrays are shared by every event of a column set): the MariaDB
+ * type, an integer's bounds, a char column's length limit. Derived per value,
+ * it cost more than the values' conversion itself (issue 12 profile).
+ */
+interface MysqlSiteInfo { type: string; lo: number; hi: number; range?: [bigint, bigint]; charLimit?: number }
+const siteInfoCache = new WeakMap<ColumnType, { caps: MysqlCaps; byKey: [MysqlSiteInfo | undefined, MysqlSiteInfo | undefined] }>();
+function siteInfo(col: ColumnType, caps: MysqlCaps, inKey: boolean): MysqlSiteInfo {
+  let entry = siteInfoCache.get(col);
+  if (!entry || entry.caps !== caps) { entry = { caps, byKey: [undefined, undefined] }; siteInfoCache.set(col, entry); }
+  const i = inKey ? 1 : 0;
+  const have = entry.byKey[i];
+  if (have) return have;
+  const type = mysqlColumnType(col, caps, col.kind === 'int' ? false : inKey);
+  const info: MysqlSiteInfo = { type, lo: 0, hi: -1 };
+  if (col.kind === 'int') {
+    const bits = { tinyint: 8, smallint: 16, mediumint: 24, int: 32 }[type.split(' ')[0]!] ?? 64;
+    info.range = type === 'year' ? [0n, 2155n] : intRange(bits, type.endsWith('unsigned'));
+    // Numbers inside both the range and the safe integers need no BigInt.
+    info.lo = Math.max(Number(info.range[0]), Number.MIN_SAFE_INTEGER);
+    info.hi = Math.min(Number(info.range[1]), Number.MAX_SAFE_INTEGER);
+  }
+  const lim = /^(var)?char\((\d+)\)/.exec(type);
+  if (lim) info.charLimit = Number(lim[2]);
+  entry.byKey[i] = info;
+  return info;
 }
 
 /** JSON-safe value -> mysql2 parameter for the column's MariaDB type (mysqlColumnType). */
@@ -441,16 +475,16 @@ export function toMysqlParam(v: Value | undefined, site: ValueSite, caps: MysqlC
   const col = site.column;
   switch (col.kind) {
     case 'int': {
-      const type = mysqlColumnType(col, caps);
-      if (type === 'year') return raw(String(checkInt(v, site, [0n, 2155n], type)));
-      const bits = { tinyint: 8, smallint: 16, mediumint: 24, int: 32 }[type.split(' ')[0]!] ?? 64;
-      return raw(String(checkInt(v, site, intRange(bits, type.endsWith('unsigned')), type)));
+      const info = siteInfo(col, caps, false);
+      // A safe integer in range is written as the number itself (mysql2 writes it as its digits, as raw() did).
+      if (typeof v === 'number' && Number.isSafeInteger(v) && v >= info.lo && v <= info.hi) return v;
+      return raw(String(checkInt(v, site, info.range!, info.type)));
     }
     case 'decimal': {
       if (typeof v === 'string' && /^[+-]?(NaN|Infinity)$/.test(v)) fail(site, v, 'MariaDB decimal has no NaN or Infinity');
       const p = Math.min(65, col.precision || 65);
       const sc = col.precision ? Math.min(30, col.scale ?? 0) : 30;
-      return raw(checkDecimal(v, site, p, sc, `decimal(${p},${sc})`));
+      return raw(checkDecimal(v, site, p, sc, siteInfo(col, caps, false).type));
     }
     case 'float':
       if (v === '-0') return -0;
@@ -464,9 +498,11 @@ export function toMysqlParam(v: Value | undefined, site: ValueSite, caps: MysqlC
       // CHAR(n) pads are no part of the value (PostgreSQL sends bpchar padded; MariaDB strips CHAR on read).
       // A CHAR above 255 becomes varchar here, which would keep the pad: strip it, as CHAR(n <= 255) does.
       if (col.kind === 'text' && col.fixed) s = s.replace(/ +$/, '');
-      const type = mysqlColumnType(col, caps, inKey);
-      const lim = /^(var)?char\((\d+)\)/.exec(type);
-      if (lim && [...s].length > Number(lim[2])) fail(site, v, `longer than ${lim[2]} characters for ${type.split(' ')[0]}`);
+      const info = siteInfo(col, caps, inKey);
+      // Code points: never more than UTF-16 units, so only a long string needs counting.
+      if (info.charLimit !== undefined && s.length > info.charLimit && [...s].length > info.charLimit) {
+        fail(site, v, `longer than ${info.charLimit} characters for ${info.type.split(' ')[0]}`);
+      }
       return s;
     }
     case 'binary': {

@@ -1,5 +1,6 @@
 /** Type and value mapping to PostgreSQL and MariaDB destinations: exact or refused, never altered (docs/types.md). */
 import { describe, expect, it } from 'vitest';
+import mysql from 'mysql2';
 import type { ColumnType } from '../../../../src/replication/change-event.ts';
 import { FatalError, UnmappableValueError } from '../../../../src/replication/errors.ts';
 import {
@@ -10,7 +11,8 @@ import {
 const col = (c: Partial<ColumnType> & Pick<ColumnType, 'kind' | 'sourceType'>): ColumnType => ({ name: 'c', ...c });
 const site = (c: ColumnType) => ({ table: 's.t', column: c });
 const MYSQL8: MysqlCaps = { uuidType: false, textCollation: 'CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin', invalidEnum: false, longUnique: false };
-const rawText = (v: unknown) => (v as RawSql).toSqlString();
+/** The SQL text mysql2 writes for a parameter (what reaches MariaDB): numbers and RawSql unquoted. */
+const rawText = (v: unknown) => mysql.format('?', [v as RawSql]);
 
 describe('column types', () => {
   it('tells a PostgreSQL source column by its type OID', () => {
@@ -128,6 +130,12 @@ describe('values to MariaDB', () => {
     const i = site(col({ kind: 'int', sourceType: 'tinyint', size: 1 }));
     expect(rawText(toMysqlParam(127, i, MARIADB_CAPS))).toBe('127');
     expect(() => toMysqlParam(128, i, MARIADB_CAPS)).toThrow(/out of range for tinyint/);
+    expect(rawText(toMysqlParam(-0, i, MARIADB_CAPS))).toBe('0');
+    expect(() => toMysqlParam(1.5, i, MARIADB_CAPS)).toThrow(/not an integer/);
+    const big = site(col({ kind: 'int', sourceType: 'bigint', size: 8 }));
+    expect(rawText(toMysqlParam('9223372036854775807', big, MARIADB_CAPS))).toBe('9223372036854775807');
+    expect(() => toMysqlParam('9223372036854775808', big, MARIADB_CAPS)).toThrow(/out of range for bigint/);
+    expect(rawText(toMysqlParam(9007199254740993n.toString(), big, MARIADB_CAPS))).toBe('9007199254740993');
     expect(rawText(toMysqlParam('12.50', site(col({ kind: 'decimal', sourceType: 'decimal(4,2)', precision: 4, scale: 2 })), MARIADB_CAPS))).toBe('12.50');
   });
 
