@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import type { ChangeFeed } from '../../replication/feed/change-feed.ts';
 import { feedKeys } from '../../replication/feed/feed-keys.ts';
 import { openFeed } from '../../replication/feed/feed-registry.ts';
+import { watchEcho } from '../../replication/feed/local-echo.ts';
 import { runApply } from '../../replication/pipeline/apply-runner.ts';
 import { JobStatus, JobType, wantsSnapshot } from '../../domain/job-model.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
@@ -74,9 +75,12 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
     if (!run) return { skipped: 'job not running in this run' };
     const job = run.job;
     const dest = await deps.connections.config(job.dest_connection_id!);
-    const feed = openFeed(deps.redis, job.feed_name!, { prefix: deps.feedPrefix });
+    // Pieces the capture in this process appended come from memory (local-echo.ts); TRIB_LOCAL_ECHO=0 turns that off.
+    const echo = process.env.TRIB_LOCAL_ECHO !== '0';
+    const feed = openFeed(deps.redis, job.feed_name!, { prefix: deps.feedPrefix, localEcho: echo });
     const applier = createApplier(dest, { jobId: job.id, rename: job.spec.rename, logger: run.logger, poolSize: Math.max(2, job.spec.parallelWorkers) });
     const counterKey = inflightKey(deps.feedPrefix, job.id);
+    const unwatch = echo ? watchEcho(feed.keys.stream) : () => undefined;
     try {
       // Snapshot rows go straight to the destination; changes wait until they are all there.
       while (wantsSnapshot(job.spec, job.state) && !run.signal.aborted) {
@@ -165,6 +169,7 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
       if (run.signal.aborted) return await run.endAborted();
       return await run.fail(err);
     } finally {
+      unwatch();
       run.finish();
       await applier.close().catch(() => undefined);
       await (feed as unknown as { close?: () => Promise<void> }).close?.();

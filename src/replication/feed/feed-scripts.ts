@@ -57,7 +57,8 @@ end
  * nothing), k = number of column sets, k pairs (column-set id,
  * column-set JSON), m = number of pieces, then m quintuplets in increasing
  * order: first stream id, last stream id, payload (feed-codec.ts), commit
- * time ms, number of changes. Several pieces are several small transactions
+ * time ms, number of changes; then, optionally, the appending process's
+ * local-echo token (local-echo.ts), stored as field `o` of each entry. Several pieces are several small transactions
  * appended together (RedisChangeFeed.appendMany), the resume position that
  * of the last one.
  *
@@ -101,11 +102,16 @@ for j = 0, m - 1 do
 end
 local added = 0
 local count
+local token = ARGV[p + 5 * m]
 for j = 0, m - 1 do
   local b = p + 5 * j
   if cmpid(ARGV[b + 1], last) > 0 then
     if not count then count = getcount(KEYS[1], KEYS[2]) end
-    redis.call('XADD', KEYS[1], ARGV[b + 1], 'b', ARGV[b + 2], 't', ARGV[b + 3], 'n', ARGV[b + 4], 'f', ARGV[b])
+    if token and token ~= '' then
+      redis.call('XADD', KEYS[1], ARGV[b + 1], 'b', ARGV[b + 2], 't', ARGV[b + 3], 'n', ARGV[b + 4], 'f', ARGV[b], 'o', token)
+    else
+      redis.call('XADD', KEYS[1], ARGV[b + 1], 'b', ARGV[b + 2], 't', ARGV[b + 3], 'n', ARGV[b + 4], 'f', ARGV[b])
+    end
     last = ARGV[b + 1]
     added = added + tonumber(ARGV[b + 4])
   end
@@ -124,7 +130,10 @@ return added
  * `limit` changes after `since` (an entry that begins at or below `since`
  * counts as one: its changes up to `since` are skipped by the decoder), with
  * meta.trimmedId and meta.createdAt (the feed's generation), atomically:
- * {trimmedId or false, entries, createdAt or false}.
+ * {trimmedId or false, entries, createdAt or false}. Optional ARGV: a
+ * local-echo token and the lowest and highest entry id the reader holds
+ * (local-echo.ts): entries with that token (field `o`) and an id in that
+ * range come back without their payload, as {n, f, l = '1'}.
  */
 export const READ_LUA = `${CMP_ID}${ENTRY_COUNT}
 local trimmed = redis.call('HGET', KEYS[2], 'trimmedId')
@@ -147,6 +156,16 @@ while total < limit do
   if #batch < step then break end
   start = '(' .. batch[#batch][1]
   if step < 256 then step = step * 2 end
+end
+local token = ARGV[4]
+if token and token ~= '' then
+  local lo, hi = ARGV[5], ARGV[6]
+  for i, entry in ipairs(out) do
+    local f = entry[2]
+    if fieldof(f, 'o') == token and cmpid(entry[1], lo) >= 0 and cmpid(entry[1], hi) <= 0 then
+      out[i] = {entry[1], {'n', fieldof(f, 'n') or '1', 'f', fieldof(f, 'f') or entry[1], 'l', '1'}}
+    end
+  end
 end
 return {trimmed or false, out, redis.call('HGET', KEYS[2], 'createdAt') or false}
 `;

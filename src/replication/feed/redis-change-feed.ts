@@ -30,6 +30,7 @@
  * was trimmed. The check and the XRANGE run in one MULTI, so a concurrent
  * trim cannot slip between them.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Redis } from 'ioredis';
 import type { CapturedTransaction, ChangeEvent, ColumnType, SourcePosition } from '../change-event.ts';
 import { compareSequences, fromStreamId, parseSequence, toStreamId, ZERO_SEQUENCE } from '../sequence.ts';
@@ -40,6 +41,7 @@ import { compareStreamIds, DEFAULT_FEED_PREFIX, feedKeys, type FeedKeys } from '
 import { APPEND_LUA, GAP_LUA, LuaScript, READ_LUA, TRIM_LUA } from './feed-scripts.ts';
 import { decodePiece, encodePiece, parsePiece, pieceColumnSets } from './feed-codec.ts';
 import { TailWatcher } from './tail-watcher.ts';
+import { ECHO_TOKEN, echoOf, type EchoPiece } from './local-echo.ts';
 
 export interface RedisChangeFeedOptions {
   /** Connection for ordinary commands; owned by the caller (close() leaves it open). */
@@ -54,6 +56,12 @@ export interface RedisChangeFeedOptions {
   blockSliceMs?: number;
   /** Clock for age retention (tests). Default Date.now. */
   now?: () => number;
+  /**
+   * This reader takes the pieces this process appended from memory instead
+   * of reading them back (local-echo.ts); only the job's apply sets it,
+   * with watchEcho running.
+   */
+  localEcho?: boolean;
 }
 
 /** Largest `limit` accepted by read(); the changeserver API caps at the same value. */
@@ -90,7 +98,12 @@ export class RedisChangeFeed implements ChangeFeed {
     this.now = opts.now ?? Date.now;
     this.columnSets = new ColumnSetCodec(this.keys.columns);
     this.watcher = new TailWatcher({ redis: this.redis, key: this.keys.stream, sliceMs: opts.blockSliceMs });
+    this.localEcho = opts.localEcho ?? false;
   }
+
+  private readonly localEcho: boolean;
+  /** Pieces this reader took from memory, and fetched again because memory no longer held them (tests, traces). */
+  readonly echoStats = { taken: 0, refetched: 0 };
 
   lastAppendBytes = 0;
   /** The feed's createdAt (its generation) as the last read() saw it, read atomically with the changes. */
@@ -124,6 +137,7 @@ export class RedisChangeFeed implements ChangeFeed {
       for (;;) {
         const sets = new Map<string, string>();
         const args: (string | number | Buffer)[] = [lastPiece && !tx.partial ? resume : '', this.now(), added > 0 ? '1' : '0', opts.generation ?? ''];
+        const echo = opts.generation ? echoOf(this.keys.stream) : undefined;
         if (start < to) {
           const piece = this.pieceArgs(tx, start, to, sets);
           bytes += piece.bytes;
@@ -133,8 +147,14 @@ export class RedisChangeFeed implements ChangeFeed {
         } else {
           args.push(0, 0);
         }
+        if (echo) args.push(ECHO_TOKEN);
         const res = await appendScript.run(this.redis, [this.keys.stream, this.keys.meta, this.keys.columns], args);
-        if (!Array.isArray(res)) { added += res as number; break; }
+        if (!Array.isArray(res)) {
+          // Held only when added in full: then the entry is exactly these events.
+          if (echo && start < to && res === to - start) this.hold(tx, start, to, opts.generation!);
+          added += res as number;
+          break;
+        }
         if (res[0] === 'replaced') throw new FeedReplacedError(this.name, String(res[1]));
         // The feed already holds this piece up to lastId (a crash between pieces): append only what is above it.
         const lastId = String(res[1]);
@@ -178,11 +198,14 @@ export class RedisChangeFeed implements ChangeFeed {
     const args: (string | number | Buffer)[] = [JSON.stringify(txs.at(-1)!.resume), this.now(), '0', opts.generation ?? '', sets.size];
     for (const [id, json] of sets) args.push(id, json);
     args.push(m, ...pieces);
+    const echo = opts.generation ? echoOf(this.keys.stream) : undefined;
+    if (echo) args.push(ECHO_TOKEN);
     const res = await appendScript.run(this.redis, [this.keys.stream, this.keys.meta, this.keys.columns], args);
     if (Array.isArray(res)) {
       if (res[0] === 'replaced') throw new FeedReplacedError(this.name, String(res[1]));
       return this.appendEach(txs, opts);
     }
+    if (echo && res === total) for (const tx of txs) if (tx.events.length > 0) this.hold(tx, 0, tx.events.length, opts.generation!);
     this.lastAppendBytes = bytes;
     return res as number;
   }
@@ -193,6 +216,12 @@ export class RedisChangeFeed implements ChangeFeed {
     for (const tx of txs) { added += await this.append(tx, opts); bytes += this.lastAppendBytes; }
     this.lastAppendBytes = bytes;
     return added;
+  }
+
+  /** Keeps events[start, to) of `tx`, just appended as one entry, for this process's apply (local-echo.ts). */
+  private hold(tx: CapturedTransaction, start: number, to: number, generation: string): void {
+    const events = start === 0 && to === tx.events.length ? tx.events : tx.events.slice(start, to);
+    echoOf(this.keys.stream)?.hold(toStreamId(tx.events[to - 1]!.sequence), { first: toStreamId(tx.events[start]!.sequence), events, generation });
   }
 
   /** The script arguments of events[start, to) of `tx` as one piece; column sets collected into `sets`. */
@@ -217,19 +246,62 @@ export class RedisChangeFeed implements ChangeFeed {
   async read(since: string | null, limit: number): Promise<ChangeEvent[]> {
     checkLimit(limit);
     const sinceId = since === null ? null : toStreamId(checkSince(since));
-    const res = (await readScript.run(this.redis, [this.keys.stream, this.keys.meta], [sinceId === null ? '-' : `(${sinceId}`, limit, sinceId ?? ''])) as [string | null, StreamEntry[], string | null];
+    const args: (string | number)[] = [sinceId === null ? '-' : `(${sinceId}`, limit, sinceId ?? ''];
+    const echo = this.localEcho ? echoOf(this.keys.stream) : undefined;
+    if (echo && sinceId !== null) echo.dropThrough(sinceId);
+    const held = echo?.range();
+    if (held) args.push(ECHO_TOKEN, held[0], held[1]);
+    const res = (await readScript.run(this.redis, [this.keys.stream, this.keys.meta], args)) as [string | null, StreamEntry[], string | null];
     const [trimmedId, entries, createdAt] = res;
     this.lastReadGeneration = createdAt ?? null;
     if (sinceId !== null && trimmedId && compareStreamIds(sinceId, trimmedId) < 0) {
       throw new SnapshotTooOldError(since!, (await this.bounds()).first);
     }
+    if (held) await this.fillEchoed(entries, createdAt);
     const events = await this.decode(entries, sinceId);
     return events.length > limit ? events.slice(0, limit) : events;
+  }
+
+  /**
+   * Entries the read script returned without payload (`l`): the held piece
+   * when its generation is the feed's, else the entry fetched again in full.
+   * The held events go in as `echo` on the entry (decode takes them as they are).
+   */
+  private async fillEchoed(entries: StreamEntry[], createdAt: string | null): Promise<void> {
+    const echo = echoOf(this.keys.stream);
+    for (let i = 0; i < entries.length; i++) {
+      const [id, fields] = entries[i]!;
+      if (fieldOf(fields, 'l') !== '1') continue;
+      const piece = echo?.pieces.get(id);
+      if (piece && createdAt !== null && piece.generation === createdAt) {
+        if (ECHO_VERIFY) await this.verifyEcho(id, piece);
+        echoed.set(fields, piece);
+        this.echoStats.taken++;
+        continue;
+      }
+      const [full] = await this.redis.xrange(this.keys.stream, id, id);
+      if (!full) throw new Error(`feed ${this.name}: entry ${id} vanished between two reads`);
+      entries[i] = full as StreamEntry;
+      this.echoStats.refetched++;
+    }
+  }
+
+  /** TRIB_ECHO_VERIFY=1 (the test suites): a held piece must equal, field by field, what Redis holds for it. */
+  private async verifyEcho(id: string, piece: EchoPiece): Promise<void> {
+    const [full] = await this.redis.xrange(this.keys.stream, id, id);
+    if (!full) throw new Error(`feed ${this.name}: entry ${id} vanished between two reads`);
+    const stored = await this.decode([full as StreamEntry], null);
+    if (!isDeepStrictEqual(stored, piece.events)) {
+      const i = stored.findIndex((e, k) => !isDeepStrictEqual(e, piece.events[k]));
+      throw new Error(`local echo differs from the feed at entry ${id}, event ${i}: held ${JSON.stringify(piece.events[i])} stored ${JSON.stringify(stored[i])}`);
+    }
   }
 
   /** Entries -> events: pieces (field `b`) and single changes (field `e`, feeds written before pieces). */
   private async decode(entries: StreamEntry[], sinceId: string | null): Promise<ChangeEvent[]> {
     const parsed = entries.map(([id, fields]) => {
+      const local = echoed.get(fields);
+      if (local) return { local, first: local.first };
       let e: string | undefined;
       let b: string | undefined;
       let c: string | undefined;
@@ -247,13 +319,21 @@ export class RedisChangeFeed implements ChangeFeed {
     });
     const ids = new Set<string>();
     for (const r of parsed) {
+      if (r.local) continue;
       if (r.piece) for (const id of pieceColumnSets(r.piece)) ids.add(id);
       else if (r.c !== undefined) ids.add(r.c);
     }
     const sets = ids.size > 0 ? await this.columnSets.resolve(this.redis, ids) : new Map<string, ColumnType[]>();
     const out: ChangeEvent[] = [];
     for (const r of parsed) {
-      if (r.piece) {
+      if (r.local) {
+        // Same rule as for a decoded piece: only one that begins at or below `since` holds changes already seen.
+        if (sinceId !== null && compareStreamIds(r.first, sinceId) <= 0) {
+          for (const e of r.local.events) if (compareStreamIds(toStreamId(e.sequence), sinceId) > 0) out.push(e);
+        } else {
+          for (const e of r.local.events) out.push(e);
+        }
+      } else if (r.piece) {
         // Only a piece that begins at or below `since` holds changes the reader has seen.
         const keep = sinceId !== null && compareStreamIds(r.first, sinceId) <= 0
           ? (seq: string) => compareStreamIds(toStreamId(seq), sinceId) > 0
@@ -345,6 +425,11 @@ export class RedisChangeFeed implements ChangeFeed {
     return this.closing;
   }
 }
+
+const ECHO_VERIFY = process.env.TRIB_ECHO_VERIFY === '1';
+
+/** Held pieces matched to the payload-less entries of the read in progress (keyed by the entry's field array). */
+const echoed = new WeakMap<string[], EchoPiece>();
 
 function fieldOf(fields: string[], name: string): string | undefined {
   for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];

@@ -123,7 +123,7 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
     let transactions = 0;
     for (const e of events) if (e.commitSequence !== prevCommit) { transactions++; prevCommit = e.commitSequence; }
     await o.onApplied?.({ count: wanted.length, transactions, lastSequence: tailSeq, lastCommitTime: last.commitTime });
-    TR?.(`apply n=${events.length} wait=${(ta - tw).toFixed(1)} apply=${(performance.now() - ta).toFixed(1)} lagFromCommit=${Date.now() - last.commitTime}`);
+    TR?.(`apply n=${events.length} wait=${(ta - tw).toFixed(1)} apply=${(performance.now() - ta).toFixed(1)} lagFromCommit=${Date.now() - last.commitTime} echo=${JSON.stringify((o.feed as { echoStats?: unknown }).echoStats ?? null)}`);
   }
   return 'aborted';
 }

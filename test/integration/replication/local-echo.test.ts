@@ -1,0 +1,112 @@
+/**
+ * Local echo (src/replication/feed/local-echo.ts): an apply reading the feed
+ * its own process's capture appends takes those pieces from memory, and
+ * Redis leaves their payload out of the read. These cases hold it to reading
+ * exactly what a plain reader reads: entries appended without the token
+ * (another process) always arrive in full, a held piece missing from memory
+ * is fetched again, a held piece of another generation is never used, and a
+ * read starting inside a held piece skips what the reader has seen.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Operation, type CapturedTransaction, type ChangeEvent } from '../../../src/replication/change-event.ts';
+import { RedisChangeFeed } from '../../../src/replication/feed/redis-change-feed.ts';
+import { echoOf, watchEcho } from '../../../src/replication/feed/local-echo.ts';
+import { makeSequence, toStreamId } from '../../../src/replication/sequence.ts';
+
+let redis: Redis;
+const prefix = `le${randomUUID().slice(0, 8)}`;
+const opened: RedisChangeFeed[] = [];
+
+function tx(n: number, count: number): CapturedTransaction {
+  const commitTime = 1_700_000_000_000 + n;
+  const events: ChangeEvent[] = Array.from({ length: count }, (_, i) => ({
+    source: 'postgres', sequence: makeSequence(0, n * 0x100, i), txid: String(1000 + n), commitSequence: String(n * 0x100), index: i,
+    op: Operation.Insert, schema: 'public', table: 'items', key: ['id'], before: null, after: { id: n * 1000 + i, name: `row ${n}/${i}` },
+    columns: [{ name: 'id', kind: 'int', sourceType: 'integer' }, { name: 'name', kind: 'text', sourceType: 'text' }], commitTime,
+  }));
+  return { txid: String(1000 + n), commitSequence: String(n * 0x100), commitTime, resume: { kind: 'postgres', lsn: `0/${(n * 0x100 + 0x80).toString(16)}` }, events };
+}
+
+/** A capture's view (appends with the feed's generation), an apply's (local echo) and a plain reader, on one feed. */
+async function trio() {
+  const name = `echo-${randomUUID()}`;
+  const capture = new RedisChangeFeed({ redis, name, prefix });
+  const apply = new RedisChangeFeed({ redis, name, prefix, localEcho: true });
+  const plain = new RedisChangeFeed({ redis, name, prefix });
+  opened.push(capture, apply, plain);
+  // The first append creates the feed (its generation); a capture task knows it from then on.
+  await capture.append(tx(1, 2));
+  const generation = (await redis.hget(capture.keys.meta, 'createdAt'))!;
+  return { capture, apply, plain, generation, unwatch: watchEcho(capture.keys.stream) };
+}
+
+beforeAll(() => { redis = new Redis(inject('redisUrl')); });
+afterAll(async () => {
+  for (const f of opened) { await f.close(); await f.destroy().catch(() => undefined); }
+  redis.disconnect();
+});
+
+describe('local echo', () => {
+  it('reads held pieces from memory and everything else from Redis, exactly as a plain reader does', async () => {
+    const { capture, apply, plain, generation, unwatch } = await trio();
+    try {
+      await capture.append(tx(2, 3), { generation });
+      // Appended without the watch: as if by another process (no token on the entry).
+      unwatch();
+      await capture.append(tx(3, 2), { generation });
+      const rewatch = watchEcho(capture.keys.stream);
+      try {
+        await capture.appendMany([tx(4, 1), tx(5, 2)], { generation });
+        await capture.append(tx(6, 1500), { generation }); // two pieces
+        const fields = (await redis.xrange(capture.keys.stream, '-', '+')).map(([, f]) => f);
+        expect(fields.filter((f) => f.includes('o')).length).toBe(5); // tx 2, tx 4 and 5, tx 6 in two pieces
+        const expected = await plain.read(null, 10_000);
+        const got = await apply.read(null, 10_000);
+        expect(got).toEqual(expected);
+        expect(got.map((e) => e.sequence)).toEqual(expected.map((e) => e.sequence));
+        // tx 2 was let go with the first watch (below the held range: it comes in full); tx 4, 5 and both pieces of 6 from memory.
+        expect(apply.echoStats.taken).toBe(4);
+        expect(apply.echoStats.refetched).toBe(0);
+        // Inside a held piece: only what comes after `since`.
+        const since = makeSequence(0, 6 * 0x100, 1200);
+        expect(await apply.read(since, 10_000)).toEqual(await plain.read(since, 10_000));
+      } finally {
+        rewatch();
+      }
+    } finally {
+      unwatch();
+    }
+  });
+
+  it('fetches a held piece again when memory lost it, and never uses one of another generation', async () => {
+    const { capture, apply, plain, generation, unwatch } = await trio();
+    try {
+      for (let n = 2; n <= 5; n++) await capture.append(tx(n, 3), { generation });
+      const echo = echoOf(capture.keys.stream)!;
+      // Lost from memory while Redis still marks it as this process's.
+      echo.pieces.delete(toStreamId(makeSequence(0, 3 * 0x100, 2)));
+      // Held under another generation (a feed deleted and created again under the name).
+      echo.pieces.get(toStreamId(makeSequence(0, 4 * 0x100, 2)))!.generation = `${generation}0`;
+      const got = await apply.read(null, 10_000);
+      expect(got).toEqual(await plain.read(null, 10_000));
+      expect(apply.echoStats).toEqual({ taken: 2, refetched: 2 });
+    } finally {
+      unwatch();
+    }
+  });
+
+  it('drops what the reader passed, and holds nothing once the apply stops watching', async () => {
+    const { capture, apply, generation, unwatch } = await trio();
+    for (let n = 2; n <= 4; n++) await capture.append(tx(n, 2), { generation });
+    const echo = echoOf(capture.keys.stream)!;
+    expect(echo.pieces.size).toBe(3);
+    await apply.read(makeSequence(0, 3 * 0x100, 1), 10_000);
+    expect([...echo.pieces.keys()]).toEqual([toStreamId(makeSequence(0, 4 * 0x100, 1))]);
+    unwatch();
+    expect(echoOf(capture.keys.stream)).toBeUndefined();
+    await capture.append(tx(5, 2), { generation });
+    expect((await redis.xrange(capture.keys.stream, '-', '+')).at(-1)![1]).not.toContain('o');
+  });
+});
