@@ -27,7 +27,7 @@ import { openMysql } from '../capture/mysql-connection.ts';
 import { pgClientConfig } from '../capture/pg-connection.ts';
 import * as pgSql from '../apply/pg-sql.ts';
 import * as myDdl from '../apply/mysql-sql.ts';
-import { MARIADB_CAPS, toMysqlParam, toPgParam, type ValueSite } from '../apply/type-map.ts';
+import { MARIADB_CAPS } from '../apply/type-map.ts';
 import { chunkRows } from '../apply/batch-plan.ts';
 
 /** Where a table lives on its connection. */
@@ -161,8 +161,8 @@ async function loadPg(conn: DbConnectionConfig, info: TableInfo, batches: AsyncI
   try { await c.connect(); } catch (err) { throw classify(err); }
   c.on('error', () => undefined);
   const ref = { schema: info.schema, table: info.table };
-  const sites: ValueSite[] = info.columns.map((column) => ({ table: `${info.schema}.${info.table}`, column }));
-  const per = Math.max(1, Math.min(opts.rowsPerStatement ?? 1000, Math.floor(pgSql.PG_MAX_PARAMS / Math.max(1, info.columns.length))));
+  const sites = pgSql.pgSites(ref, info.columns);
+  const per = Math.max(1, opts.rowsPerStatement ?? 1000);
   let n = 0;
   try {
     const partitions = partitionsOf(opts, info);
@@ -174,9 +174,7 @@ async function loadPg(conn: DbConnectionConfig, info: TableInfo, batches: AsyncI
     for await (const batch of batches) {
       aborted(opts.signal);
       for (const part of chunkRows(batch, info.columns.length, per, pgSql.PG_MAX_PARAMS)) {
-        const params: unknown[] = [];
-        for (const row of part) for (const s of sites) params.push(toPgParam(row[s.column.name], s));
-        await c.query(pgSql.insertSql(ref, info.columns, part.length, info.key.length ? info.key : undefined), params);
+        await c.query(pgSql.insertSql(ref, info.columns, part.length, info.key.length ? info.key : undefined), pgSql.pgParams(part, sites));
       }
       n += batch.length;
       await opts.onProgress?.(n);
@@ -194,7 +192,8 @@ async function loadPg(conn: DbConnectionConfig, info: TableInfo, batches: AsyncI
 async function loadMysql(conn: DbConnectionConfig, info: TableInfo, batches: AsyncIterable<Row[]> | Iterable<Row[]>, opts: LoadOptions): Promise<number> {
   const c: mysql.Connection = await openMysql(conn);
   const ref = { schema: info.schema, table: info.table };
-  const sites = info.columns.map((column) => ({ table: `${info.schema}.${info.table}`, column, inKey: info.key.includes(column.name) }));
+  // Key values are checked against the bounded key widths (mysqlColumnType's inKey), whatever key the table has.
+  const sites = myDdl.mysqlSites(ref, info.columns, info.key, true);
   const per = Math.max(1, opts.rowsPerStatement ?? 1000);
   let created = false;
   let n = 0;
@@ -210,11 +209,8 @@ async function loadMysql(conn: DbConnectionConfig, info: TableInfo, batches: Asy
     await c.query('START TRANSACTION');
     for await (const batch of batches) {
       aborted(opts.signal);
-      for (let i = 0; i < batch.length; i += per) {
-        const part = batch.slice(i, i + per);
-        const params: unknown[] = [];
-        for (const row of part) for (const s of sites) params.push(toMysqlParam(row[s.column.name], s, MARIADB_CAPS, s.inKey));
-        await c.query(myDdl.insertSql(ref, info.columns, part.length, info.key.length ? info.key : undefined), params);
+      for (const part of myDdl.statementRows(batch, per)) {
+        await c.query(myDdl.insertSql(ref, info.columns, part.length, info.key.length ? info.key : undefined), myDdl.mysqlParams(part, sites, MARIADB_CAPS));
       }
       n += batch.length;
       await opts.onProgress?.(n);
