@@ -3,10 +3,13 @@
  * that mysql2 escapes client-side; only identifiers and type names (from
  * type-map.ts) are spliced in, quoted.
  */
-import type { ColumnType } from '../change-event.ts';
+import type { ColumnType, Row } from '../change-event.ts';
 import { FatalError } from '../errors.ts';
 import type { TableRef } from './batch-plan.ts';
-import { MYSQL_MAX_KEY_BYTES, mysqlColumnType, mysqlHashedKey, mysqlKeyPartBytes, pgColumnType, type MysqlCaps } from './type-map.ts';
+import type { LedgerSql } from './sql-applier.ts';
+import {
+  MYSQL_MAX_KEY_BYTES, mysqlColumnType, mysqlHashedKey, mysqlKeyPartBytes, pgColumnType, toMysqlParam, type MysqlCaps, type ValueSite,
+} from './type-map.ts';
 
 export const META_DB = 'tributary';
 export const CHECKPOINTS = '`tributary`.`tributary_checkpoints`';
@@ -37,6 +40,21 @@ export const META_DDL = [
      covers text CHARACTER SET ascii NULL,
      PRIMARY KEY (job_id, chunk_id)) ENGINE=InnoDB`,
 ];
+
+/** The applier's bookkeeping statements (sql-applier.ts). DELETE, not TRUNCATE: TRUNCATE would commit the transaction on its own. */
+export const MYSQL_LEDGER: LedgerSql = {
+  readCheckpoint: `SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = ? AND lane = ?`,
+  lockCheckpoint: `SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = ? AND lane = ? FOR UPDATE`,
+  writeCheckpoint: `INSERT INTO ${CHECKPOINTS} (job_id, lane, sequence, updated_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))
+    ON DUPLICATE KEY UPDATE sequence = VALUES(sequence), updated_at = VALUES(updated_at)`,
+  lockLanes: `SELECT 1 FROM ${CHECKPOINTS} WHERE job_id = ? FOR UPDATE`,
+  chunkDone: `SELECT 1 FROM ${CHUNKS} WHERE job_id = ? AND chunk_id = ? AND done_at IS NOT NULL`,
+  markChunk: `INSERT INTO ${CHUNKS} (job_id, chunk_id, done_at, covers) VALUES (?, ?, UTC_TIMESTAMP(6), ?)
+    ON DUPLICATE KEY UPDATE done_at = VALUES(done_at), covers = VALUES(covers)`,
+  readCover: `SELECT covers FROM ${CHUNKS} WHERE job_id = ? AND chunk_id = ?`,
+  forgetChunks: `DELETE FROM ${CHUNKS} WHERE job_id = ?`,
+  emptyTable: (ref) => `DELETE FROM ${qt(ref)}`,
+};
 
 /** Destinations set up before `covers` existed: run ADD_COVERS_SQL when this finds no row. */
 export const HAS_COVERS_SQL = `SELECT 1 FROM information_schema.COLUMNS
@@ -187,4 +205,46 @@ export function setInvalidEnumSql(ref: TableRef, enumCols: string[], match: Colu
 /** One statement with strict mode off (MariaDB's SET STATEMENT); only for invalid-ENUM values, see setInvalidEnumSql. */
 export function relaxedSql(sql: string): string {
   return `SET STATEMENT sql_mode = 'NO_ENGINE_SUBSTITUTION' FOR ${sql}`;
+}
+
+/** A value's place, and whether it is held at a key column's bounded width (mysqlColumnType's `inKey`). */
+export type MysqlSite = ValueSite & { inKey: boolean };
+
+/** Where each value of a table's rows goes; `boundedKey`: the key columns have their key widths (not so under a hashed key, see mysqlHashedKey). */
+export function mysqlSites(ref: TableRef, columns: ColumnType[], key: string[], boundedKey: boolean): MysqlSite[] {
+  const table = `${ref.schema}.${ref.table}`;
+  return columns.map((column) => ({ table, column, inKey: boundedKey && key.includes(column.name) }));
+}
+
+/** Bind parameters of `rows` for insertSql, deleteKeysSql or deleteOneSql: row after row, in the order of `sites`. */
+export function mysqlParams(rows: Row[], sites: MysqlSite[], caps: MysqlCaps): unknown[] {
+  const out: unknown[] = [];
+  for (const row of rows) for (const s of sites) out.push(toMysqlParam(row[s.column.name], s, caps, s.inKey));
+  return out;
+}
+
+/** Rows cut into statements of at most `maxRows` rows and about MAX_STATEMENT_BYTES of SQL. */
+export function statementRows(rows: Row[], maxRows: number): Row[][] {
+  const out: Row[][] = [];
+  let cur: Row[] = [];
+  let bytes = 0;
+  for (const r of rows) {
+    const size = rowBytes(r);
+    if (cur.length && (cur.length >= maxRows || bytes + size > MAX_STATEMENT_BYTES)) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(r);
+    bytes += size;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+/** Escaped size estimate: binary (base64) becomes hex, about 1.5x; text may double with escapes. */
+function rowBytes(r: Row): number {
+  let n = 8;
+  for (const v of Object.values(r)) n += typeof v === 'string' ? v.length * 2 + 4 : 8;
+  return n;
 }

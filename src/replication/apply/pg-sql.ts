@@ -2,9 +2,10 @@
  * SQL text for the PostgreSQL applier. Values always travel as parameters;
  * only identifiers and type names (from type-map.ts) are spliced in, quoted.
  */
-import type { ColumnType } from '../change-event.ts';
+import type { ColumnType, Row } from '../change-event.ts';
 import type { TableRef } from './batch-plan.ts';
-import { pgColumnDef } from './type-map.ts';
+import type { LedgerSql } from './sql-applier.ts';
+import { pgColumnDef, toPgParam, type ValueSite } from './type-map.ts';
 
 /** PostgreSQL's limit on bind parameters in one statement. */
 export const PG_MAX_PARAMS = 65535;
@@ -37,6 +38,21 @@ export const META_DDL = [
      END IF;
    END $$`,
 ];
+
+/** The applier's bookkeeping statements (sql-applier.ts). */
+export const PG_LEDGER: LedgerSql = {
+  readCheckpoint: `SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = $1 AND lane = $2`,
+  lockCheckpoint: `SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = $1 AND lane = $2 FOR UPDATE`,
+  writeCheckpoint: `INSERT INTO ${CHECKPOINTS} (job_id, lane, sequence, updated_at) VALUES ($1, $2, $3, now())
+    ON CONFLICT (job_id, lane) DO UPDATE SET sequence = EXCLUDED.sequence, updated_at = EXCLUDED.updated_at`,
+  lockLanes: `SELECT 1 FROM ${CHECKPOINTS} WHERE job_id = $1 FOR UPDATE`,
+  chunkDone: `SELECT 1 FROM ${CHUNKS} WHERE job_id = $1 AND chunk_id = $2 AND done_at IS NOT NULL`,
+  markChunk: `INSERT INTO ${CHUNKS} (job_id, chunk_id, done_at, covers) VALUES ($1, $2, now(), $3)
+    ON CONFLICT (job_id, chunk_id) DO UPDATE SET done_at = EXCLUDED.done_at, covers = EXCLUDED.covers`,
+  readCover: `SELECT covers FROM ${CHUNKS} WHERE job_id = $1 AND chunk_id = $2`,
+  forgetChunks: `DELETE FROM ${CHUNKS} WHERE job_id = $1`,
+  emptyTable: (ref) => `TRUNCATE ${qt(ref)}`,
+};
 
 /** All DDL of the applier runs under this advisory lock, so concurrent lanes do not race on CREATE ... IF NOT EXISTS. */
 export const DDL_LOCK_SQL = `SELECT pg_advisory_xact_lock(hashtext('tributary.apply.ddl'))`;
@@ -91,12 +107,14 @@ function valuesList(nCols: number, nRows: number, cast?: string[]): string {
 /** Multi-row INSERT; with `key`, an upsert that rewrites the non-key columns present. */
 export function insertSql(ref: TableRef, columns: ColumnType[], nRows: number, key?: string[]): string {
   const names = columns.map((c) => qi(c.name));
-  let sql = `INSERT INTO ${qt(ref)} (${names.join(', ')}) VALUES ${valuesList(columns.length, nRows)}`;
-  if (key?.length) {
-    const sets = columns.filter((c) => !key.includes(c.name)).map((c) => `${qi(c.name)} = EXCLUDED.${qi(c.name)}`);
-    sql += ` ON CONFLICT (${key.map(qi).join(', ')}) DO ${sets.length ? `UPDATE SET ${sets.join(', ')}` : 'NOTHING'}`;
-  }
-  return sql;
+  const sql = `INSERT INTO ${qt(ref)} (${names.join(', ')}) VALUES ${valuesList(columns.length, nRows)}`;
+  return key?.length ? `${sql} ${onConflictSql(columns, key)}` : sql;
+}
+
+/** The upsert clause: rewrite the non-key columns present (nothing to do for a row of key columns only). */
+export function onConflictSql(columns: ColumnType[], key: string[]): string {
+  const sets = columns.filter((c) => !key.includes(c.name)).map((c) => `${qi(c.name)} = EXCLUDED.${qi(c.name)}`);
+  return `ON CONFLICT (${key.map(qi).join(', ')}) DO ${sets.length ? `UPDATE SET ${sets.join(', ')}` : 'NOTHING'}`;
 }
 
 /** DELETE by key; parameters are cast so that numeric keys compare exactly. */
@@ -123,4 +141,17 @@ export function deleteOneSql(ref: TableRef, columns: ColumnType[]): string {
     return `${l} IS NOT DISTINCT FROM ${r}`;
   });
   return `DELETE FROM ${qt(ref)} WHERE ctid = (SELECT ctid FROM ${qt(ref)} WHERE ${conds.join(' AND ') || 'true'} LIMIT 1)`;
+}
+
+/** Where each value of a table's rows goes, for toPgParam's checks and messages. */
+export function pgSites(ref: TableRef, columns: ColumnType[]): ValueSite[] {
+  const table = `${ref.schema}.${ref.table}`;
+  return columns.map((column) => ({ table, column }));
+}
+
+/** Bind parameters of `rows` for insertSql, deleteKeysSql or deleteOneSql: row after row, in the order of `sites`. */
+export function pgParams(rows: Row[], sites: ValueSite[]): unknown[] {
+  const out: unknown[] = [];
+  for (const row of rows) for (const s of sites) out.push(toPgParam(row[s.column.name], s));
+  return out;
 }

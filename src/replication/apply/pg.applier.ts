@@ -1,64 +1,41 @@
 /**
- * Applier for a PostgreSQL destination (`pg`). Every write and the
- * checkpoint that covers it commit in one transaction; PostgreSQL DDL is
- * transactional too, so a batch with DDL is still all-or-nothing.
- *
- * Bookkeeping lives in the destination database, schema `tributary`:
- * `tributary_checkpoints(job_id, lane, sequence, updated_at)` and
- * `tributary_snapshot_chunks(job_id, chunk_id, done_at)`.
+ * Applier for a PostgreSQL destination (`pg`): the dialect of the shared
+ * skeleton (sql-applier.ts). PostgreSQL DDL is transactional, so a batch is
+ * one transaction, DDL and all. Snapshot loads and large upserts travel as
+ * COPY (pg-copy.ts), through per-session staging tables where they upsert.
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { ChangeEvent, ColumnType, Row } from '../change-event.ts';
 import type { DbConnectionConfig } from '../connection-config.ts';
 import { FatalError, ReplicationError, UnsupportedDdlError } from '../errors.ts';
-import { silentLogger, type Logger } from '../logger.ts';
-import { compareSequences } from '../sequence.ts';
 import type { TableInfo } from '../table-info.ts';
 import { toApplyError } from './apply-errors.ts';
-import { LaneCommits, SnapshotCovers, unseenTables, unsee, type Applier, type ApplierOptions } from './applier.ts';
-import { chunkRows, planBatch, type Step, type TableRef } from './batch-plan.ts';
+import { chunkRows, type Step, type TableRef } from './batch-plan.ts';
 import { classifyDdl } from './ddl.ts';
 import { destTable } from './dest-names.ts';
 import {
-  CHECKPOINTS, CHUNKS, DDL_LOCK_SQL, META_DDL, PG_MAX_PARAMS, addColumnSql, createTableSql, deleteKeysSql,
-  deleteOneSql, dropColumnSql, retypeColumnSql, insertSql, labelCheckSql, qi, qt,
+  DDL_LOCK_SQL, META_DDL, PG_LEDGER, PG_MAX_PARAMS, addColumnSql, createTableSql, deleteKeysSql,
+  deleteOneSql, dropColumnSql, retypeColumnSql, insertSql, labelCheckSql, onConflictSql, pgParams, pgSites, qi, qt,
 } from './pg-sql.ts';
-import { assertKeyable, toPgParam, type ValueSite } from './type-map.ts';
+import { SqlApplier, type SqlApplierOptions } from './sql-applier.ts';
+import { assertKeyable } from './type-map.ts';
 import { copyRows, copyText } from './pg-copy.ts';
 
-export interface PgApplierOptions extends ApplierOptions {
-  /** Connections in the pool; one per concurrently applying lane. Default 4. */
-  poolSize?: number;
-  /** Rows per INSERT/DELETE statement (also bounded by 65535 parameters). Default 1000. */
-  rowsPerStatement?: number;
-  /** Default: silent. */
-  logger?: Logger;
-}
+/** `rowsPerStatement` is also bounded by 65535 parameters. */
+export type PgApplierOptions = SqlApplierOptions;
 
 type Client = pg.PoolClient;
 
 /** Upsert steps with at least this many rows are staged through COPY. */
 const STAGE_MIN_ROWS = 200;
 
-export class PgApplier implements Applier {
-  /** Table creations of unseen tables, in order: every batch waits for those started before it. */
-  private tableCreation: Promise<void> = Promise.resolve();
-  /** Tables whose destination this instance made sure of (see unseenTables). */
-  private readonly seenTables = new Set<string>();
+export class PgApplier extends SqlApplier<Client, string[]> {
+  protected readonly ledger = PG_LEDGER;
+  protected readonly transactionalDdl = true;
   private readonly pool: pg.Pool;
-  private readonly rowsPerStatement: number;
-  private readonly logger: Logger;
-  private meta?: Promise<void>;
-  private closing?: Promise<void>;
-  /** Keyless-table snapshot rows held until the chunk's final call (see loadChunk). */
-  private readonly keylessChunks = new Map<string, Row[]>();
   /** Per destination table: has a unique index on exactly the key columns (COPY straight in is safe). */
   private readonly uniqueKeyed = new Map<string, boolean>();
-  /** What each lane committed through this instance (a destination that forgets commits is caught). */
-  private readonly laneCommits = new LaneCommits();
-  /** Keyless tables: the stream changes their snapshot copy holds (skipped). */
-  private readonly covers: SnapshotCovers;
   /**
    * Staging tables each pooled session has (temporary, ON COMMIT DELETE ROWS): name -> used in the open
    * transaction. Created once per session and table shape instead of once per batch (issue 12: the
@@ -66,15 +43,8 @@ export class PgApplier implements Applier {
    */
   private readonly stages = new WeakMap<Client, Map<string, boolean>>();
 
-  constructor(conn: DbConnectionConfig, private readonly opts: PgApplierOptions) {
-    if (conn.kind !== 'postgres') throw new FatalError(`PgApplier needs a postgres connection, got ${conn.kind}`);
-    if (!opts.jobId) throw new FatalError('PgApplier needs a jobId');
-    this.rowsPerStatement = opts.rowsPerStatement ?? 1000;
-    if (!(this.rowsPerStatement >= 1)) throw new FatalError('rowsPerStatement must be >= 1');
-    this.logger = (opts.logger ?? silentLogger).child({ component: 'pg-applier' });
-    this.covers = new SnapshotCovers(async (chunkId) =>
-      (await this.query<{ covers: string | null }>(`SELECT covers FROM ${CHUNKS} WHERE job_id = $1 AND chunk_id = $2`, [this.opts.jobId, chunkId])).rows[0]?.covers ?? null,
-    this.logger);
+  constructor(conn: DbConnectionConfig, opts: PgApplierOptions) {
+    super('postgres', 'PgApplier', conn, opts);
     this.pool = new pg.Pool({
       host: conn.host,
       port: conn.port,
@@ -89,49 +59,79 @@ export class PgApplier implements Applier {
     this.pool.on('error', (err) => this.logger.warn({ err: err.message }, 'idle destination connection failed'));
   }
 
-  async ensureTable(table: TableInfo): Promise<void> {
-    await this.ensureMeta();
-    await this.tx(async (c) => this.ensureTableIn(c, table, table.columns, table.key));
+  // ------------------------------------------------------------ connections and transactions
+
+  protected async select<R>(c: Client | undefined, sql: string, params: unknown[]): Promise<R[]> {
+    if (c) return (await c.query(sql, params)).rows as R[];
+    try {
+      return (await this.pool.query(sql, params)).rows as R[];
+    } catch (err) {
+      throw toApplyError(err);
+    }
   }
 
-  /**
-   * Keyed tables: each call upserts its rows in its own transaction (a re-run
-   * rewrites the same rows), and the final call of a chunk also marks it done.
-   * Keyless tables have a single chunk (snapshot-reader.ts) and nothing to
-   * upsert on, so their rows are held until the final call, which replaces
-   * the whole table and marks the chunk in one transaction: a crash before
-   * that leaves nothing behind, a crash after leaves the chunk done.
-   */
-  async loadChunk(table: TableInfo, rows: Row[], chunkId: string, final: boolean, cover?: string): Promise<void> {
-    if (table.key.length === 0) {
-      const held = this.keylessChunks.get(chunkId) ?? [];
-      for (const r of rows) held.push(r);
-      if (!final) { this.keylessChunks.set(chunkId, held); return; }
-      this.keylessChunks.delete(chunkId);
-      rows = held;
+  protected async run(c: Client, sql: string, params?: unknown[]): Promise<void> {
+    await c.query(sql, params);
+  }
+
+  /** Every transaction on a connection of its own (PostgreSQL never needs a held session: DDL is transactional). */
+  protected tx<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+    return this.retried(() => this.txOnce(fn));
+  }
+
+  protected session<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+    return this.tx(fn);
+  }
+
+  protected conflictCode(err: unknown): string | undefined {
+    const code = ((err as { cause?: { code?: string } }).cause ?? (err as { code?: string })).code;
+    return code === '40P01' || code === '40001' ? code : undefined;
+  }
+
+  private async txOnce<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+    if (this.closing) throw new FatalError('applier is closed');
+    let c: Client;
+    try { c = await this.pool.connect(); } catch (err) { throw toApplyError(err); }
+    let broken = false;
+    const stages = this.stages.get(c);
+    if (stages) for (const name of stages.keys()) stages.set(name, false);
+    try {
+      await c.query('BEGIN');
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (err) {
+      // A staging table created in the rolled-back transaction is gone: create again on next use.
+      this.stages.delete(c);
+      await c.query('ROLLBACK').catch(() => { broken = true; });
+      throw err instanceof ReplicationError ? err : toApplyError(err);
+    } finally {
+      c.release(broken);
     }
-    await this.ensureMeta();
-    const ref = { schema: table.schema, table: table.table };
-    const dest = destTable(ref, this.opts.rename);
-    // Values are converted (and checked) before the transaction: COPY never starts on a bad value.
-    const text = rows.length ? copyText(rows, siteList(ref, table.columns)) : [];
-    await this.tx(async (c) => {
-      const done = await c.query(`SELECT 1 FROM ${CHUNKS} WHERE job_id = $1 AND chunk_id = $2 AND done_at IS NOT NULL`, [this.opts.jobId, chunkId]);
-      if (done.rowCount) return;
-      if (table.key.length === 0) {
-        await c.query(`TRUNCATE ${qt(dest)}`);
-        await copyRows(c, dest, table.columns, text);
-      } else if (text.length) {
-        await this.copyUpsert(c, dest, table.columns, table.key, text);
-      }
-      if (final) {
-        await c.query(
-          `INSERT INTO ${CHUNKS} (job_id, chunk_id, done_at, covers) VALUES ($1, $2, now(), $3)
-           ON CONFLICT (job_id, chunk_id) DO UPDATE SET done_at = EXCLUDED.done_at, covers = EXCLUDED.covers`,
-          [this.opts.jobId, chunkId, table.key.length === 0 ? cover ?? null : null],
-        );
-      }
+  }
+
+  protected endPool(): Promise<void> {
+    return this.pool.end();
+  }
+
+  protected setUpMeta(): Promise<void> {
+    return this.tx(async (c) => {
+      await c.query(DDL_LOCK_SQL);
+      for (const sql of META_DDL) await c.query(sql);
     });
+  }
+
+  // ------------------------------------------------------------ rows
+
+  /** COPY text: values are converted (and checked) before the transaction, so COPY never starts on a bad value. */
+  protected prepareRows(ref: TableRef, columns: ColumnType[], rows: Row[]): string[] {
+    return rows.length ? copyText(rows, pgSites(ref, columns)) : [];
+  }
+
+  protected async loadRows(c: Client, ref: TableRef, table: TableInfo, text: string[]): Promise<void> {
+    const dest = destTable(ref, this.opts.rename);
+    if (table.key.length === 0) await copyRows(c, dest, table.columns, text);
+    else await this.copyUpsert(c, dest, table.columns, table.key, text);
   }
 
   /**
@@ -172,136 +172,13 @@ export class PgApplier implements Applier {
     known.set(name, true);
     await copyRows(c, stage, columns, text);
     const names = columns.map((col) => qi(col.name)).join(', ');
-    const sets = columns.filter((col) => !key.includes(col.name)).map((col) => `${qi(col.name)} = EXCLUDED.${qi(col.name)}`);
-    await c.query(`INSERT INTO ${qt(dest)} (${names}) SELECT ${names} FROM ${stage}
-      ON CONFLICT (${key.map(qi).join(', ')}) DO ${sets.length ? `UPDATE SET ${sets.join(', ')}` : 'NOTHING'}`);
+    await c.query(`INSERT INTO ${qt(dest)} (${names}) SELECT ${names} FROM ${stage} ${onConflictSql(columns, key)}`);
   }
 
-  async isChunkDone(chunkId: string): Promise<boolean> {
-    await this.ensureMeta();
-    const r = await this.query(`SELECT 1 FROM ${CHUNKS} WHERE job_id = $1 AND chunk_id = $2 AND done_at IS NOT NULL`, [this.opts.jobId, chunkId]);
-    return (r.rowCount ?? 0) > 0;
-  }
-
-  async applyBatch(events: ChangeEvent[], lane: number, sequence: string): Promise<void> {
-    await this.ensureMeta();
-    events = await this.covers.filter(events);
-    const fresh = unseenTables(events, this.seenTables);
-    // Lanes run concurrently: a lane that finds a table already seen must still wait until the lane
-    // that saw it first has created it, or its rows reach a table that does not exist yet.
-    const creation = this.tableCreation.then(async () => { for (const t of fresh) await this.ensureTable(t); });
-    this.tableCreation = creation.catch(() => undefined);
-    try {
-      await creation;
-    } catch (err) {
-      unsee(fresh, this.seenTables);
-      throw err;
-    }
-    let written = false;
-    await this.tx(async (c) => {
-      written = false;
-      // The lock also fences off a second worker on the same lane (a stalled job picked up twice).
-      const cur = await c.query<{ sequence: string }>(
-        `SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = $1 AND lane = $2 FOR UPDATE`, [this.opts.jobId, lane]);
-      const cp = cur.rows[0]?.sequence ?? null;
-      this.laneCommits.check(lane, cp);
-      const todo = cp === null ? events : events.filter((e) => compareSequences(e.sequence, cp) > 0);
-      for (const step of planBatch(todo)) await this.runStep(c, step);
-      if (cp === null || compareSequences(sequence, cp) > 0) {
-        await c.query(
-          `INSERT INTO ${CHECKPOINTS} (job_id, lane, sequence, updated_at) VALUES ($1, $2, $3, now())
-           ON CONFLICT (job_id, lane) DO UPDATE SET sequence = EXCLUDED.sequence, updated_at = EXCLUDED.updated_at`,
-          [this.opts.jobId, lane, sequence],
-        );
-        written = true;
-      }
-    });
-    if (written) this.laneCommits.committed(lane, sequence);
-  }
-
-  async resetForResnapshot(tables: TableInfo[], lanes: number, through: string): Promise<void> {
-    await this.ensureMeta();
-    await this.tx(async (c) => {
-      // Lane rows locked first: an apply of the previous run still committing waits, then finds itself behind `through`.
-      await c.query(`SELECT 1 FROM ${CHECKPOINTS} WHERE job_id = $1 FOR UPDATE`, [this.opts.jobId]);
-      for (const t of tables) await c.query(`TRUNCATE ${qt(destTable({ schema: t.schema, table: t.table }, this.opts.rename))}`);
-      await c.query(`DELETE FROM ${CHUNKS} WHERE job_id = $1`, [this.opts.jobId]);
-      for (let lane = 0; lane < lanes; lane++) {
-        await c.query(
-          `INSERT INTO ${CHECKPOINTS} (job_id, lane, sequence, updated_at) VALUES ($1, $2, $3, now())
-           ON CONFLICT (job_id, lane) DO UPDATE SET sequence = EXCLUDED.sequence, updated_at = EXCLUDED.updated_at`,
-          [this.opts.jobId, lane, through],
-        );
-      }
-    });
-  }
-
-  async readCheckpoint(lane: number): Promise<string | null> {
-    await this.ensureMeta();
-    const r = await this.query<{ sequence: string }>(`SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = $1 AND lane = $2`, [this.opts.jobId, lane]);
-    return r.rows[0]?.sequence ?? null;
-  }
-
-  close(): Promise<void> {
-    this.closing ??= this.pool.end().catch((err: Error) => this.logger.warn({ err: err.message }, 'closing the pool failed'));
-    return this.closing;
-  }
-
-  // ------------------------------------------------------------ internals
-
-  private ensureMeta(): Promise<void> {
-    this.meta ??= this.tx(async (c) => {
-      await c.query(DDL_LOCK_SQL);
-      for (const sql of META_DDL) await c.query(sql);
-    }).catch((err) => { this.meta = undefined; throw err; });
-    return this.meta;
-  }
-
-  private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
-    try {
-      return await this.pool.query<R>(sql, params);
-    } catch (err) {
-      throw toApplyError(err);
-    }
-  }
-
-  /** A transaction that lost a deadlock or serialization conflict is rolled back whole, so it runs again. */
-  private async tx<T>(fn: (c: Client) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.txOnce(fn);
-      } catch (err) {
-        const code = ((err as { cause?: { code?: string } }).cause ?? (err as { code?: string })).code;
-        if (attempt >= 5 || (code !== '40P01' && code !== '40001')) throw err;
-        await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 20));
-      }
-    }
-  }
-
-  private async txOnce<T>(fn: (c: Client) => Promise<T>): Promise<T> {
-    if (this.closing) throw new FatalError('applier is closed');
-    let c: Client;
-    try { c = await this.pool.connect(); } catch (err) { throw toApplyError(err); }
-    let broken = false;
-    const stages = this.stages.get(c);
-    if (stages) for (const name of stages.keys()) stages.set(name, false);
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      // A staging table created in the rolled-back transaction is gone: create again on next use.
-      this.stages.delete(c);
-      await c.query('ROLLBACK').catch(() => { broken = true; });
-      throw err instanceof ReplicationError ? err : toApplyError(err);
-    } finally {
-      c.release(broken);
-    }
-  }
+  // ------------------------------------------------------------ DDL and steps
 
   /** CREATE (schema and table) or ADD the missing columns; serialised by an advisory lock. */
-  private async ensureTableIn(c: Client, src: TableRef, columns: ColumnType[], key: string[]): Promise<void> {
+  protected async ensureTableOn(c: Client, src: TableRef, columns: ColumnType[], key: string[]): Promise<void> {
     const ref = destTable(src, this.opts.rename);
     const name = `${src.schema}.${src.table}`;
     for (const k of key) {
@@ -321,10 +198,10 @@ export class PgApplier implements Applier {
     for (const col of columns) if (!existing.has(col.name)) await c.query(addColumnSql(ref, col));
   }
 
-  private async runStep(c: Client, step: Step): Promise<void> {
+  protected async runStep(c: Client, step: Step): Promise<void> {
     if (step.kind === 'ddl') return this.applyDdl(c, step.event);
     const dest = destTable(step.ref, this.opts.rename);
-    const sites = siteList(step.ref, step.columns);
+    const sites = pgSites(step.ref, step.columns);
     switch (step.kind) {
       case 'upsert':
       case 'insert': {
@@ -335,24 +212,24 @@ export class PgApplier implements Applier {
           return;
         }
         for (const part of chunkRows(step.rows, sites.length, this.rowsPerStatement, PG_MAX_PARAMS)) {
-          await c.query(insertSql(dest, step.columns, part.length, key), params(part, sites));
+          await c.query(insertSql(dest, step.columns, part.length, key), pgParams(part, sites));
         }
         return;
       }
       case 'delete':
         for (const part of chunkRows(step.keys, sites.length, this.rowsPerStatement, PG_MAX_PARAMS)) {
-          await c.query(deleteKeysSql(dest, step.columns, part.length), params(part, sites));
+          await c.query(deleteKeysSql(dest, step.columns, part.length), pgParams(part, sites));
         }
         return;
       case 'delete-one': {
-        const r = await c.query(deleteOneSql(dest, step.columns), params([step.row], sites));
+        const r = await c.query(deleteOneSql(dest, step.columns), pgParams([step.row], sites));
         if (r.rowCount === 0) this.logger.warn({ table: `${dest.schema}.${dest.table}` }, 'keyless delete/update matched no row');
         return;
       }
     }
   }
 
-  private async applyDdl(c: Client, e: ChangeEvent): Promise<void> {
+  protected async applyDdl(c: Client, e: ChangeEvent): Promise<void> {
     const stmt = e.ddl ?? '';
     const action = classifyDdl(stmt, { fromPgCapture: e.source === 'postgres' });
     const ref = { schema: e.schema, table: e.table };
@@ -360,7 +237,7 @@ export class PgApplier implements Applier {
       case 'ignore':
         return;
       case 'labels':
-        await this.ensureTableIn(c, ref, e.columns, e.key);
+        await this.ensureTableOn(c, ref, e.columns, e.key);
         for (const col of e.columns) if (col.kind === 'enum' || col.kind === 'set') await replaceLabelCheck(c, destTable(ref, this.opts.rename), col);
         return;
       case 'truncate':
@@ -372,7 +249,7 @@ export class PgApplier implements Applier {
         const dest = destTable(ref, this.opts.rename);
         // Renamed before the new shape is ensured, so the column keeps its values instead of a new empty one.
         if (action.kind === 'columns') for (const [from, to] of action.renames) await renameColumnIfPresent(c, dest, from, to);
-        await this.ensureTableIn(c, ref, e.columns, e.key);
+        await this.ensureTableOn(c, ref, e.columns, e.key);
         if (action.kind === 'columns') {
           for (const d of action.drops) if (!e.columns.some((col) => col.name === d)) await c.query(dropColumnSql(dest, d));
           for (const name of action.retypes) {
@@ -420,15 +297,4 @@ async function hasUniqueKey(c: Client, dest: TableRef, key: string[]): Promise<b
       GROUP BY i.indexrelid`, [qt(dest)]);
   const want = [...key].sort().join('\u0000');
   return r.rows.some((row) => [...row.cols].sort().join('\u0000') === want);
-}
-
-function siteList(ref: TableRef, columns: ColumnType[]): ValueSite[] {
-  const table = `${ref.schema}.${ref.table}`;
-  return columns.map((column) => ({ table, column }));
-}
-
-function params(rows: Row[], sites: ValueSite[]): unknown[] {
-  const out: unknown[] = [];
-  for (const row of rows) for (const s of sites) out.push(toPgParam(row[s.column.name], s));
-  return out;
 }

@@ -27,7 +27,7 @@ import { openMysql } from '../capture/mysql-connection.ts';
 import { pgClientConfig } from '../capture/pg-connection.ts';
 import * as pgSql from '../apply/pg-sql.ts';
 import * as myDdl from '../apply/mysql-sql.ts';
-import { MARIADB_CAPS, toMysqlParam, toPgParam, type ValueSite } from '../apply/type-map.ts';
+import { MARIADB_CAPS } from '../apply/type-map.ts';
 import { chunkRows } from '../apply/batch-plan.ts';
 
 /** Where a table lives on its connection. */
@@ -48,17 +48,22 @@ export async function describeTable(conn: DbConnectionConfig, at: TableAddress, 
 
 /** Exact row count. */
 export async function countRows(conn: DbConnectionConfig, at: TableAddress): Promise<number> {
+  return queryCount(conn, [`SELECT count(*) AS n FROM ${pgSql.qt(at)}`], [`SELECT count(*) AS n FROM ${myDdl.qt(at)}`]);
+}
+
+/** The count `n` that one query returns, on a connection of its own: the PostgreSQL or the MariaDB form, by the connection. */
+async function queryCount(conn: DbConnectionConfig, onPg: [string, unknown[]?], onMysql: [string, unknown[]?]): Promise<number> {
   if (conn.kind === 'postgres') {
     const c = new pg.Client(pgClientConfig(conn));
     await c.connect();
     try {
-      const r = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${pgSql.qt(at)}`);
+      const r = await c.query<{ n: string }>(onPg[0], onPg[1]);
       return Number(r.rows[0]?.n ?? 0);
     } finally { await c.end().catch(() => undefined); }
   }
   const c = await openMysql(conn);
   try {
-    const [rows] = await c.query(`SELECT count(*) AS n FROM ${myDdl.qt(at)}`);
+    const [rows] = await c.query(onMysql[0], onMysql[1]);
     return Number((rows as { n: number | string }[])[0]?.n ?? 0);
   } finally { await c.end().catch(() => undefined); }
 }
@@ -130,21 +135,10 @@ function mysqlCreateStatement(info: TableInfo, partitions: number): string {
 
 /** How many partitions the table is stored in (1 when it is not partitioned). */
 export async function tablePartitions(conn: DbConnectionConfig, at: TableAddress): Promise<number> {
-  if (conn.kind === 'postgres') {
-    const c = new pg.Client(pgClientConfig(conn));
-    await c.connect();
-    try {
-      const r = await c.query<{ n: string }>(
-        `SELECT count(i.inhrelid) AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
-           LEFT JOIN pg_inherits i ON i.inhparent = c.oid WHERE s.nspname = $1 AND c.relname = $2 AND c.relkind = 'p'`, [at.schema, at.table]);
-      return Math.max(1, Number(r.rows[0]?.n ?? 0));
-    } finally { await c.end().catch(() => undefined); }
-  }
-  const c = await openMysql(conn);
-  try {
-    const [rows] = await c.query('SELECT count(*) AS n FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND PARTITION_NAME IS NOT NULL', [at.schema, at.table]);
-    return Math.max(1, Number((rows as { n: number | string }[])[0]?.n ?? 0));
-  } finally { await c.end().catch(() => undefined); }
+  return Math.max(1, await queryCount(conn,
+    [`SELECT count(i.inhrelid) AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+        LEFT JOIN pg_inherits i ON i.inhparent = c.oid WHERE s.nspname = $1 AND c.relname = $2 AND c.relkind = 'p'`, [at.schema, at.table]],
+    ['SELECT count(*) AS n FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND PARTITION_NAME IS NOT NULL', [at.schema, at.table]]));
 }
 
 /** Create the table if missing (or replace it) and load every row, all or nothing. Returns the rows loaded. */
@@ -152,8 +146,16 @@ export async function loadTable(conn: DbConnectionConfig, info: TableInfo, rows:
   return conn.kind === 'postgres' ? loadPg(conn, info, rows, opts) : loadMysql(conn, info, rows, opts);
 }
 
-function aborted(signal?: AbortSignal): void {
-  if (signal?.aborted) throw new FatalError('load canceled');
+/** Every batch through `write` (its INSERT statements, in the caller's transaction), progress told after each; a canceled load stops at the next batch. */
+async function eachBatch(batches: AsyncIterable<Row[]> | Iterable<Row[]>, opts: LoadOptions, write: (batch: Row[]) => Promise<void>): Promise<number> {
+  let n = 0;
+  for await (const batch of batches) {
+    if (opts.signal?.aborted) throw new FatalError('load canceled');
+    await write(batch);
+    n += batch.length;
+    await opts.onProgress?.(n);
+  }
+  return n;
 }
 
 async function loadPg(conn: DbConnectionConfig, info: TableInfo, batches: AsyncIterable<Row[]> | Iterable<Row[]>, opts: LoadOptions): Promise<number> {
@@ -161,9 +163,9 @@ async function loadPg(conn: DbConnectionConfig, info: TableInfo, batches: AsyncI
   try { await c.connect(); } catch (err) { throw classify(err); }
   c.on('error', () => undefined);
   const ref = { schema: info.schema, table: info.table };
-  const sites: ValueSite[] = info.columns.map((column) => ({ table: `${info.schema}.${info.table}`, column }));
-  const per = Math.max(1, Math.min(opts.rowsPerStatement ?? 1000, Math.floor(pgSql.PG_MAX_PARAMS / Math.max(1, info.columns.length))));
-  let n = 0;
+  const sites = pgSql.pgSites(ref, info.columns);
+  const per = Math.max(1, opts.rowsPerStatement ?? 1000);
+  const key = info.key.length ? info.key : undefined;
   try {
     const partitions = partitionsOf(opts, info);
     await c.query('BEGIN');
@@ -171,16 +173,11 @@ async function loadPg(conn: DbConnectionConfig, info: TableInfo, batches: AsyncI
     if (opts.replace) await c.query(`DROP TABLE IF EXISTS ${pgSql.qt(ref)}`);
     const exists = await c.query('SELECT to_regclass($1) AS t', [pgSql.qt(ref)]);
     if (!exists.rows[0]?.t) for (const sql of pgCreateStatements(info, partitions)) await c.query(sql);
-    for await (const batch of batches) {
-      aborted(opts.signal);
+    const n = await eachBatch(batches, opts, async (batch) => {
       for (const part of chunkRows(batch, info.columns.length, per, pgSql.PG_MAX_PARAMS)) {
-        const params: unknown[] = [];
-        for (const row of part) for (const s of sites) params.push(toPgParam(row[s.column.name], s));
-        await c.query(pgSql.insertSql(ref, info.columns, part.length, info.key.length ? info.key : undefined), params);
+        await c.query(pgSql.insertSql(ref, info.columns, part.length, key), pgSql.pgParams(part, sites));
       }
-      n += batch.length;
-      await opts.onProgress?.(n);
-    }
+    });
     await c.query('COMMIT');
     return n;
   } catch (err) {
@@ -194,10 +191,11 @@ async function loadPg(conn: DbConnectionConfig, info: TableInfo, batches: AsyncI
 async function loadMysql(conn: DbConnectionConfig, info: TableInfo, batches: AsyncIterable<Row[]> | Iterable<Row[]>, opts: LoadOptions): Promise<number> {
   const c: mysql.Connection = await openMysql(conn);
   const ref = { schema: info.schema, table: info.table };
-  const sites = info.columns.map((column) => ({ table: `${info.schema}.${info.table}`, column, inKey: info.key.includes(column.name) }));
+  // Key values are checked against the bounded key widths (mysqlColumnType's inKey), whatever key the table has.
+  const sites = myDdl.mysqlSites(ref, info.columns, info.key, true);
   const per = Math.max(1, opts.rowsPerStatement ?? 1000);
+  const key = info.key.length ? info.key : undefined;
   let created = false;
-  let n = 0;
   try {
     const partitions = partitionsOf(opts, info);
     await c.query(myDdl.createDatabaseSql(info.schema));
@@ -208,17 +206,11 @@ async function loadMysql(conn: DbConnectionConfig, info: TableInfo, batches: Asy
       created = true;
     }
     await c.query('START TRANSACTION');
-    for await (const batch of batches) {
-      aborted(opts.signal);
-      for (let i = 0; i < batch.length; i += per) {
-        const part = batch.slice(i, i + per);
-        const params: unknown[] = [];
-        for (const row of part) for (const s of sites) params.push(toMysqlParam(row[s.column.name], s, MARIADB_CAPS, s.inKey));
-        await c.query(myDdl.insertSql(ref, info.columns, part.length, info.key.length ? info.key : undefined), params);
+    const n = await eachBatch(batches, opts, async (batch) => {
+      for (const part of myDdl.statementRows(batch, per)) {
+        await c.query(myDdl.insertSql(ref, info.columns, part.length, key), myDdl.mysqlParams(part, sites, MARIADB_CAPS));
       }
-      n += batch.length;
-      await opts.onProgress?.(n);
-    }
+    });
     await c.query('COMMIT');
     return n;
   } catch (err) {
