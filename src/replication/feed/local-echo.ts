@@ -31,8 +31,12 @@ import { compareStreamIds } from './feed-keys.ts';
 /** This process's mark on the entries it appended while an apply of their feed was watching. */
 export const ECHO_TOKEN = randomBytes(8).toString('hex');
 
-/** Events held per feed at most (about 20-40 MB of typical rows). */
-export const MAX_HELD_EVENTS = 50_000;
+/**
+ * Events held per feed at most: about one apply read. Held events live until the apply passes them,
+ * so in a bulk catch-up they survive young-generation collections; past this much lag the rest
+ * comes from Redis (A/B in docs/benchmarks.md: held without bound, the scavenges ate the saving).
+ */
+export const MAX_HELD_EVENTS = 5_000;
 
 export interface EchoPiece {
   /** Stream id of the piece's first change (the entry's `f`). */
