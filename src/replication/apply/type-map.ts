@@ -272,7 +272,6 @@ export function mysqlHashedKey(keyCols: ColumnType[], caps: MysqlCaps): boolean 
 // ---------------------------------------------------------------- values
 
 const INT_RE = /^-?\d+$/;
-const DEC_RE = /^([+-]?)(\d*)(?:\.(\d*))?$/;
 const DATE_RE = /^(\d{4,})-(\d{2})-(\d{2})$/;
 const DATETIME_RE = /^(\d{4,})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?$/;
 const TSTZ_RE = /^(\d{4,})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?Z$/;
@@ -304,14 +303,43 @@ function checkInt(v: Value, site: ValueSite, range: [bigint, bigint], dest: stri
   return typeof v === 'number' ? v : s;
 }
 
+/**
+ * `^[+-]?\d*(\.\d*)?$` (not both parts empty) in one pass without allocating
+ * (the snapshot and apply check every decimal): the integer digits without
+ * leading zeros and the fraction digits without trailing zeros, as they do
+ * not change the value; undefined when `s` is not a decimal number.
+ */
+export function decimalDigits(s: string): [intDigits: number, fracDigits: number] | undefined {
+  let i = 0;
+  const n = s.length;
+  if (i < n && (s.charCodeAt(i) === 43 || s.charCodeAt(i) === 45)) i++; // + -
+  let intAll = 0; let intLead = 0; let seenNonZero = false;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    intAll++;
+    if (c !== 48) seenNonZero = true; else if (!seenNonZero) intLead++;
+  }
+  let fracAll = 0; let fracLast = 0;
+  if (i < n && s.charCodeAt(i) === 46) { // .
+    for (i++; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 48 || c > 57) return undefined;
+      fracAll++;
+      if (c !== 48) fracLast = fracAll;
+    }
+  }
+  if (i !== n || (intAll === 0 && fracAll === 0)) return undefined;
+  return [intAll - intLead, fracLast];
+}
+
 /** Integer digits and fraction digits (trailing zeros dropped, as they do not change the value). */
 function checkDecimal(v: Value, site: ValueSite, precision: number | undefined, scale: number, dest: string): string {
   const s = String(v);
-  const m = DEC_RE.exec(s);
-  if (!m || (m[2] === '' && (m[3] ?? '') === '')) fail(site, v, `not a decimal number for ${dest}`);
+  const digits = decimalDigits(s);
+  if (!digits) fail(site, v, `not a decimal number for ${dest}`);
   if (precision === undefined) return s;
-  const intDigits = m[2]!.replace(/^0+/, '').length;
-  const fracDigits = (m[3] ?? '').replace(/0+$/, '').length;
+  const [intDigits, fracDigits] = digits;
   if (fracDigits > scale) fail(site, v, `more than ${scale} fraction digits for ${dest}`);
   if (intDigits > precision - scale) fail(site, v, `more than ${precision - scale} integer digits for ${dest}`);
   return s;
@@ -329,15 +357,29 @@ function bitsOf(v: Value, site: ValueSite, size: number | undefined): string {
 }
 
 /** JSON-safe value -> `pg` query parameter for the column's PostgreSQL type (pgColumnDef). */
+/** A PostgreSQL integer column's type and bounds, derived once per column object (per value it cost more than the check). */
+const pgIntCache = new WeakMap<ColumnType, { type: string; range: [bigint, bigint]; lo: number; hi: number }>();
+function pgIntInfo(col: ColumnType): { type: string; range: [bigint, bigint]; lo: number; hi: number } {
+  let info = pgIntCache.get(col);
+  if (!info) {
+    const type = pgColumnType(col);
+    const range: [bigint, bigint] = type === 'smallint' ? intRange(16, false) : type === 'integer' ? intRange(32, false)
+      : type === 'bigint' ? intRange(64, false) : intRange(64, true);
+    info = { type, range, lo: Math.max(Number(range[0]), Number.MIN_SAFE_INTEGER), hi: Math.min(Number(range[1]), Number.MAX_SAFE_INTEGER) };
+    pgIntCache.set(col, info);
+  }
+  return info;
+}
+
 export function toPgParam(v: Value | undefined, site: ValueSite): unknown {
   if (v === null || v === undefined) return null;
   const col = site.column;
   switch (col.kind) {
     case 'int': {
-      const type = pgColumnType(col);
-      const range: [bigint, bigint] = type === 'smallint' ? intRange(16, false) : type === 'integer' ? intRange(32, false)
-        : type === 'bigint' ? intRange(64, false) : intRange(64, true);
-      return checkInt(v, site, range, type);
+      const info = pgIntInfo(col);
+      // A safe integer in range needs no BigInt (checkInt returns numbers as they are).
+      if (typeof v === 'number' && Number.isSafeInteger(v) && v >= info.lo && v <= info.hi) return v;
+      return checkInt(v, site, info.range, info.type);
     }
     case 'decimal':
       if (v === 'NaN' || v === 'Infinity' || v === '-Infinity') return v;

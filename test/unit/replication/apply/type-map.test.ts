@@ -4,7 +4,7 @@ import mysql from 'mysql2';
 import type { ColumnType } from '../../../../src/replication/change-event.ts';
 import { FatalError, UnmappableValueError } from '../../../../src/replication/errors.ts';
 import {
-  MARIADB_CAPS, MYSQL_KEY_TEXT_CHARS, assertKeyable, isPgColumn, mysqlColumnType, pgColumnDef, pgColumnType, toMysqlParam, toPgParam,
+  MARIADB_CAPS, MYSQL_KEY_TEXT_CHARS, assertKeyable, decimalDigits, isPgColumn, mysqlColumnType, pgColumnDef, pgColumnType, toMysqlParam, toPgParam,
   type MysqlCaps, type RawSql,
 } from '../../../../src/replication/apply/type-map.ts';
 
@@ -172,5 +172,24 @@ describe('assertKeyable', () => {
     expect(() => assertKeyable('postgres', col({ name: 'doc', kind: 'json', sourceType: 'json' }), 's.t')).toThrow(/json, which PostgreSQL cannot index/);
     expect(() => assertKeyable('postgres', col({ kind: 'json', sourceType: 'jsonb', pgOid: 3802 }), 's.t')).not.toThrow();
     expect(() => assertKeyable('mysql', col({ kind: 'json', sourceType: 'json' }), 's.t')).not.toThrow();
+  });
+});
+
+describe('decimalDigits', () => {
+  /** The regular expression it replaces, as the reference. */
+  const reference = (s: string): [number, number] | undefined => {
+    const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(s);
+    if (!m || (m[2] === '' && (m[3] ?? '') === '')) return undefined;
+    return [m[2]!.replace(/^0+/, '').length, (m[3] ?? '').replace(/0+$/, '').length];
+  };
+  it('agrees with the regular expression on every short string over its alphabet', () => {
+    const alphabet = ['0', '1', '9', '.', '-', '+', 'e', ' '];
+    const all: string[] = [''];
+    for (let len = 1; len <= 5; len++) {
+      const prev = all.filter((x) => x.length === len - 1);
+      for (const p of prev) for (const c of alphabet) all.push(p + c);
+    }
+    for (const s of all) expect(decimalDigits(s), JSON.stringify(s)).toEqual(reference(s));
+    for (const s of ['00012.3400', '-0.000', '+.5', '5.', '123456789012345678901234567890.000000000000000000001']) expect(decimalDigits(s)).toEqual(reference(s));
   });
 });
