@@ -86,7 +86,7 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
       while (wantsSnapshot(job.spec, job.state) && !run.signal.aborted) {
         const j = await run.check();
         if (!j || j.state.snapshotDone) break;
-        await sleep(500, undefined, { signal: run.signal }).catch(() => undefined);
+        await sleep(200, undefined, { signal: run.signal }).catch(() => undefined);
       }
       if (run.signal.aborted) return await run.endAborted();
 
@@ -145,8 +145,11 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
           shouldFinish: job.type === JobType.Migration ? async () => {
             if (captureDoneSeen) return true;
             captureDoneSeen = (await deps.jobs.get(job.id))?.state.captureDone === true;
-            return false;
+            // Seen done: one more read, at once, decides (nothing is appended after it).
+            return captureDoneSeen ? 'recheck' : false;
           } : undefined,
+          // A migration polls its capture's end on every drained read: short waits end it soon after.
+          blockMs: job.type === JobType.Migration ? 200 : undefined,
         });
       } finally {
         clearInterval(flusher);

@@ -41,8 +41,13 @@ export interface ApplyRunnerOptions {
   onApplied?: (info: { count: number; transactions: number; lastSequence: string; lastCommitTime: number }) => void | Promise<void>;
   /** Called whenever a read found the feed drained: nothing appended is waiting for apply. */
   onDrained?: () => void | Promise<void>;
-  /** Called when the feed is drained; true = finish (migration caught up). */
-  shouldFinish?: () => Promise<boolean>;
+  /**
+   * Called when the feed is drained; true = finish (migration caught up),
+   * 'recheck' = not yet, but read again at once rather than after a blocking wait.
+   */
+  shouldFinish?: () => Promise<boolean | 'recheck'>;
+  /** Longest wait of one blocking read of an empty feed, ms. Default 1000. */
+  blockMs?: number;
 }
 
 export type ApplyOutcome = 'aborted' | 'finished';
@@ -72,8 +77,9 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
   const empty = (): ChangeEvent[][] => Array.from({ length: lanes }, () => []);
   // The next batch is read while the current one is applied (the feed read and
   // decoding overlap the destination's writes); `since` moves only after apply.
-  const read = (from: string | null) => {
-    const p = o.feed.readBlocking(from, batchSize, 1000, o.signal);
+  const blockMs = o.blockMs ?? 1000;
+  const read = (from: string | null, wait = blockMs) => {
+    const p = o.feed.readBlocking(from, batchSize, wait, o.signal);
     p.catch(() => undefined);
     return p;
   };
@@ -95,8 +101,9 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
         }));
       }
       await o.onDrained?.();
-      if (o.shouldFinish && (await o.shouldFinish())) return 'finished';
-      next = read(since);
+      const finish = o.shouldFinish ? await o.shouldFinish() : false;
+      if (finish === true) return 'finished';
+      next = read(since, finish === 'recheck' ? 0 : blockMs);
       continue;
     }
     const last = events.at(-1)!;
