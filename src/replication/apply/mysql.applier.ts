@@ -155,7 +155,7 @@ export class MysqlApplier implements Applier {
         const seg = segments[i]!;
         const segSeq = i === segments.length - 1 ? sequence : seg[seg.length - 1]!.sequence;
         const ddl = seg.length === 1 && seg[0]!.op === 'ddl' ? seg[0]! : undefined;
-        if (ddl && classifyDdl(ddl.ddl ?? '', { fromPgCapture: ddl.source === 'postgres' }).kind !== 'truncate') {
+        if (ddl && classifyDdl(ddl.ddl ?? '', { fromPgCapture: ddl.source === 'postgres', at: { schema: ddl.schema, table: ddl.table } }).kind !== 'truncate') {
           const cp = await this.readCheckpointOn(c, lane);
           this.laneCommits.check(lane, cp);
           if (cp === null || compareSequences(ddl.sequence, cp) > 0) await this.applyDdl(c, ddl);
@@ -320,8 +320,29 @@ export class MysqlApplier implements Applier {
 
   private async applyDdl(c: Conn, e: ChangeEvent): Promise<void> {
     const stmt = e.ddl ?? '';
-    const action = classifyDdl(stmt, { fromPgCapture: e.source === 'postgres' });
+    const action = classifyDdl(stmt, { fromPgCapture: e.source === 'postgres', at: { schema: e.schema, table: e.table } });
     if (action.kind === 'ignore') return;
+    if (action.kind === 'rename-table') {
+      const from = destTable(action.from, this.opts.rename);
+      const to = destTable(action.to, this.opts.rename);
+      await c.query('SELECT GET_LOCK(?, 60)', [DDL_LOCK]);
+      try {
+        const [rows] = await c.query<mysql.RowDataPacket[]>(
+          `SELECT CONCAT(table_schema, '.', table_name) AS t FROM information_schema.tables
+            WHERE (table_schema = ? AND table_name = ?) OR (table_schema = ? AND table_name = ?)`, [from.schema, from.table, to.schema, to.table]);
+        const have = new Set(rows.map((x) => String(x.t)));
+        const hasFrom = have.has(`${from.schema}.${from.table}`);
+        const hasTo = have.has(`${to.schema}.${to.table}`);
+        // Safe to repeat: done already when only the new name is there.
+        if (hasFrom && hasTo) throw new FatalError(`cannot follow ${stmt}: the destination has both ${qt(from)} and ${qt(to)}`);
+        if (!hasFrom) return;
+        await c.query(createDatabaseSql(to.schema));
+        await c.query(`RENAME TABLE ${qt(from)} TO ${qt(to)}`);
+      } finally {
+        await c.query('SELECT RELEASE_LOCK(?)', [DDL_LOCK]);
+      }
+      return;
+    }
     if (action.kind === 'truncate') throw new FatalError('TRUNCATE is applied inside a transaction, not as DDL');
     if (e.columns.length === 0) throw new UnsupportedDdlError(stmt);
     if (action.kind === 'labels') {

@@ -354,11 +354,31 @@ export class PgApplier implements Applier {
 
   private async applyDdl(c: Client, e: ChangeEvent): Promise<void> {
     const stmt = e.ddl ?? '';
-    const action = classifyDdl(stmt, { fromPgCapture: e.source === 'postgres' });
     const ref = { schema: e.schema, table: e.table };
+    const action = classifyDdl(stmt, { fromPgCapture: e.source === 'postgres', at: ref });
     switch (action.kind) {
       case 'ignore':
         return;
+      case 'rename-table': {
+        const from = destTable(action.from, this.opts.rename);
+        const to = destTable(action.to, this.opts.rename);
+        await c.query(DDL_LOCK_SQL);
+        const r = await c.query<{ t: string }>(
+          `SELECT table_schema::text || '.' || table_name::text AS t FROM information_schema.tables
+            WHERE (table_schema = $1 AND table_name = $2) OR (table_schema = $3 AND table_name = $4)`, [from.schema, from.table, to.schema, to.table]);
+        const have = new Set(r.rows.map((x) => x.t));
+        const hasFrom = have.has(`${from.schema}.${from.table}`);
+        const hasTo = have.has(`${to.schema}.${to.table}`);
+        // Safe to repeat: done already when only the new name is there.
+        if (hasFrom && hasTo) throw new FatalError(`cannot follow ${stmt}: the destination has both ${qt(from)} and ${qt(to)}`);
+        if (!hasFrom) return;
+        if (from.schema !== to.schema) {
+          await c.query(`CREATE SCHEMA IF NOT EXISTS ${qi(to.schema)}`);
+          await c.query(`ALTER TABLE ${qt(from)} SET SCHEMA ${qi(to.schema)}`);
+        }
+        if (from.table !== to.table) await c.query(`ALTER TABLE ${qt({ schema: to.schema, table: from.table })} RENAME TO ${qi(to.table)}`);
+        return;
+      }
       case 'labels':
         await this.ensureTableIn(c, ref, e.columns, e.key);
         for (const col of e.columns) if (col.kind === 'enum' || col.kind === 'set') await replaceLabelCheck(c, destTable(ref, this.opts.rename), col);

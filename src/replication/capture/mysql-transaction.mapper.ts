@@ -7,10 +7,11 @@
 import type mysql from 'mysql2/promise';
 import { Operation, type CapturedTransaction, type ChangeEvent, type ColumnType, type Row } from '../change-event.ts';
 import { matchesFilter, SYSTEM_SCHEMAS, type TableFilter } from '../connection-config.ts';
+import { UnsupportedDdlError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { binlogFileNumber, sequencePrefixFromBinlog, withIndex } from '../sequence.ts';
 import type { TableInfo } from '../table-info.ts';
-import { DdlKind, parseDdl, type TableRef } from './mysql-ddl.ts';
+import { columnRenames, DdlKind, parseDdl, type TableRef } from './mysql-ddl.ts';
 import { loadTableInfo } from './mysql-schema.ts';
 import { convertRow } from './mysql-values.ts';
 
@@ -25,7 +26,13 @@ export interface RawGtid {
 
 export type RawItem =
   | { kind: 'WriteRows' | 'UpdateRows' | 'DeleteRows'; schema: string; table: string; rows: unknown[] }
-  | { kind: 'query'; sql: string; schema: string };
+  /**
+   * `namedRows`: the row events around this statement carry the column names
+   * they were written with (binlog_row_metadata=FULL), so a column rename can
+   * be followed; without them rows read after the rename are already named
+   * by the table as it is now.
+   */
+  | { kind: 'query'; sql: string; schema: string; namedRows?: boolean };
 
 /** A transaction as read from the binlog, before value conversion. */
 export interface RawTx {
@@ -49,7 +56,7 @@ export interface RawTx {
 
 type DdlBody = Pick<ChangeEvent, 'op' | 'key' | 'before' | 'after' | 'columns' | 'ddl'>;
 
-interface TableMeta {
+export interface TableMeta {
   info: TableInfo;
   byName: Map<string, ColumnType>;
   /** Types guessed for columns information_schema no longer shows (schema drift). */
@@ -80,10 +87,11 @@ export class TransactionMapper {
 
     for (const item of raw.items) {
       if (item.kind === 'query') {
-        for (const ev of await this.ddlEvents(item.sql, item.schema)) events.push({ ...base(ev.ref.schema, ev.ref.table), ...ev.body });
+        for (const ev of await this.ddlEvents(item.sql, item.schema, item.namedRows ?? false)) events.push({ ...base(ev.ref.schema, ev.ref.table), ...ev.body });
         continue;
       }
-      const meta = await this.meta(item.schema, item.table);
+      const sample = item.rows[0] as Record<string, unknown> | undefined;
+      const meta = rowMeta(await this.meta(item.schema, item.table), item.kind === 'UpdateRows' ? (sample as { after?: Record<string, unknown> } | undefined)?.after : sample);
       // Hot path: one object literal per event (no spreads), columns and key shared by the item's rows.
       const columns = this.columns(meta);
       const key = meta.info.key;
@@ -138,7 +146,7 @@ export class TransactionMapper {
     return !SYSTEM_SCHEMAS.has(ref.schema.toLowerCase()) && matchesFilter(this.opts.tables, ref.schema, ref.table);
   }
 
-  private async ddlEvents(sql: string, schema: string): Promise<{ ref: TableRef; body: DdlBody }[]> {
+  private async ddlEvents(sql: string, schema: string, namedRows: boolean): Promise<{ ref: TableRef; body: DdlBody }[]> {
     const ddl = parseDdl(sql, schema);
     if (!ddl) {
       this.opts.logger.debug({ sql: sql.slice(0, 200) }, 'query event ignored: not table DDL');
@@ -147,7 +155,21 @@ export class TransactionMapper {
     const out: { ref: TableRef; body: DdlBody }[] = [];
     for (const [i, ref] of ddl.tables.entries()) {
       const target = ddl.renamedTo?.[i];
-      if (!this.included(ref) && !(target && this.included(target))) continue;
+      const was = this.included(ref);
+      if (!was && !(target && this.included(target))) continue;
+      if (target && (target.schema !== ref.schema || target.table !== ref.table)) {
+        // Rows must never go missing: a table leaving the selection (or entering it without a snapshot) stops the job.
+        if (!was || !this.included(target)) {
+          const [a, b] = [`\`${ref.schema}\`.\`${ref.table}\``, `\`${target.schema}\`.\`${target.table}\``];
+          throw new UnsupportedDdlError(sql, was
+            ? `renames ${a} to ${b}, which is outside the job's table selection`
+            : `renames ${a}, outside the job's table selection, to ${b} inside it: its rows were never copied`);
+        }
+        if (target.schema !== ref.schema) throw new UnsupportedDdlError(sql, 'moves a table to another database');
+      }
+      if (ddl.kind === DdlKind.AlterTable && !namedRows && columnRenames(sql).length > 0) {
+        throw new UnsupportedDdlError(sql, 'renaming a column needs binlog_row_metadata=FULL on the source (row events then carry the column names they were written with)');
+      }
       this.cache.delete(`${ref.schema}.${ref.table}`);
       if (target) this.cache.delete(`${target.schema}.${target.table}`);
       // The table as it is now: the new name after RENAME, nothing after DROP.
@@ -168,4 +190,28 @@ export class TransactionMapper {
     }
     return meta;
   }
+}
+
+/**
+ * The metadata to type rows with names the table may no longer have: with
+ * binlog_row_metadata=FULL a row event names its columns as they were when it
+ * was written, while information_schema shows the table now. A column the
+ * table no longer has by that name takes the type of the column at its
+ * position, when the names it still has are all at their places (a rename
+ * moves nothing); otherwise types are guessed as before (convertRow).
+ */
+export function rowMeta(meta: TableMeta, sample: Record<string, unknown> | undefined): TableMeta {
+  if (!sample) return meta;
+  const names = Object.keys(sample);
+  if (names.every((n) => meta.byName.has(n))) return meta;
+  const cols = meta.info.columns;
+  if (names.length !== cols.length || !names.every((n, i) => !meta.byName.has(n) || cols[i]!.name === n)) return meta;
+  const was = new Map<string, string>();
+  const columns = names.map((n, i) => {
+    if (cols[i]!.name === n) return cols[i]!;
+    was.set(cols[i]!.name, n);
+    return { ...cols[i]!, name: n };
+  });
+  const info = { ...meta.info, columns, key: meta.info.key.map((k) => was.get(k) ?? k) };
+  return { info, byName: new Map(columns.map((c) => [c.name, c])), unknown: new Map() };
 }
