@@ -296,12 +296,17 @@ export class MysqlApplier implements Applier {
         return;
       }
       const existing = new Set(have.map((r) => String(r.c)));
-      // Renamed before missing columns are added, so the column keeps its values (safe to repeat).
+      // Renamed before missing columns are added, so the column keeps its values (safe to repeat). A `to` there
+      // too that holds nothing was added ahead by an earlier event (see the PostgreSQL applier's renameColumnIfPresent).
       for (const [from, to] of renames) {
-        if (existing.has(from) && !existing.has(to)) {
-          await c.query(`ALTER TABLE ${qt(ref)} RENAME COLUMN ${qi(from)} TO ${qi(to)}`);
-          existing.delete(from); existing.add(to);
+        if (!existing.has(from)) continue;
+        if (existing.has(to)) {
+          const [held] = await c.query<mysql.RowDataPacket[]>(`SELECT 1 FROM ${qt(ref)} WHERE ${qi(to)} IS NOT NULL LIMIT 1`);
+          if (held.length) continue;
+          await c.query(dropColumnSql(ref, to));
         }
+        await c.query(`ALTER TABLE ${qt(ref)} RENAME COLUMN ${qi(from)} TO ${qi(to)}`);
+        existing.delete(from); existing.add(to);
       }
       for (const col of columns) if (!existing.has(col.name)) await c.query(addColumnSql(ref, col, this.caps));
       for (const d of drops) {

@@ -421,14 +421,27 @@ async function replaceLabelCheck(c: Client, dest: TableRef, col: ColumnType): Pr
   await c.query(add);
 }
 
-/** RENAME COLUMN, safe to repeat: only while the destination still has `from` and not yet `to`. */
+/**
+ * RENAME COLUMN, safe to repeat: only while the destination still has `from`.
+ * A `to` there too was added ahead by an earlier DDL event: a MariaDB event's
+ * columns are the table when the event is read, which may be after a later
+ * rename (a -> b, then b -> c: the first event already shows c). Holding
+ * nothing yet (rows name their columns as written, so they went to `from`),
+ * it gives way to `from` and its values.
+ */
 async function renameColumnIfPresent(c: Client, dest: TableRef, from: string, to: string): Promise<void> {
   const r = await c.query<{ n: string }>(
     `SELECT column_name::text AS n FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = ANY($3::text[])`,
     [dest.schema, dest.table, [from, to]],
   );
   const names = new Set(r.rows.map((x) => x.n));
-  if (names.has(from) && !names.has(to)) await c.query(`ALTER TABLE ${qt(dest)} RENAME COLUMN ${qi(from)} TO ${qi(to)}`);
+  if (!names.has(from)) return;
+  if (names.has(to)) {
+    const held = await c.query(`SELECT 1 FROM ${qt(dest)} WHERE ${qi(to)} IS NOT NULL LIMIT 1`);
+    if (held.rowCount) return;
+    await c.query(`ALTER TABLE ${qt(dest)} DROP COLUMN ${qi(to)}`);
+  }
+  await c.query(`ALTER TABLE ${qt(dest)} RENAME COLUMN ${qi(from)} TO ${qi(to)}`);
 }
 
 /** A primary key or unique index on exactly `key`: without one a COPY could duplicate rows instead of failing. */
