@@ -172,3 +172,27 @@ export function columnRenames(sql: string): [string, string][] {
   }
   return out;
 }
+
+/**
+ * An ALTER TABLE that only renames columns, clause by clause: `RENAME COLUMN
+ * a TO b` (no type) or `CHANGE [COLUMN] a b <type ...>` (`type`: the type word
+ * and its parenthesised arguments, lower case). Undefined when any clause does
+ * something else.
+ */
+export function renameOnlyClauses(sql: string): { from: string; to: string; type?: string }[] | undefined {
+  const s = stripComments(sql).replace(/;\s*$/, '');
+  const head = new RegExp(`^ALTER\\s+(?:ONLINE\\s+)?(?:IGNORE\\s+)?TABLE\\s+(?:IF\\s+EXISTS\\s+)?${NAME}`, 'iu').exec(s);
+  if (!head) return undefined;
+  const rename = new RegExp(`^RENAME\\s+COLUMN\\s+(?:IF\\s+EXISTS\\s+)?(${IDENT})\\s+TO\\s+(${IDENT})$`, 'iu');
+  const change = new RegExp(`^CHANGE\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(${IDENT})\\s+(${IDENT})\\s+(\\w+(?:\\s*\\([^)]*\\))?)`, 'iu');
+  const out: { from: string; to: string; type?: string }[] = [];
+  const clauses = splitClauses(s.slice(head[0].length));
+  for (const clause of clauses) {
+    const r = rename.exec(clause);
+    if (r) { out.push({ from: unquote(r[1]!), to: unquote(r[2]!) }); continue; }
+    const c = change.exec(clause);
+    if (!c) return undefined;
+    out.push({ from: unquote(c[1]!), to: unquote(c[2]!), type: c[3]!.replace(/\s+/g, '').toLowerCase() });
+  }
+  return out.length ? out : undefined;
+}

@@ -11,7 +11,7 @@ import { UnsupportedDdlError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { binlogFileNumber, sequencePrefixFromBinlog, withIndex } from '../sequence.ts';
 import type { TableInfo } from '../table-info.ts';
-import { columnRenames, DdlKind, parseDdl, type TableRef } from './mysql-ddl.ts';
+import { columnRenames, DdlKind, parseDdl, renameOnlyClauses, type TableRef } from './mysql-ddl.ts';
 import { loadTableInfo } from './mysql-schema.ts';
 import { convertRow } from './mysql-values.ts';
 
@@ -71,6 +71,14 @@ export interface TransactionMapperOptions {
 
 export class TransactionMapper {
   private readonly cache = new Map<string, TableMeta>();
+  /**
+   * Each table's shape as of the stream position mapped so far, as well as it
+   * is known: the names of its last rows (they carry the names they were
+   * written with), the shape a column rename gives, else the last one read.
+   * Kept across DDL: rows and a column rename read after a later statement
+   * renamed or dropped their table are typed with it instead of guessed.
+   */
+  private readonly shapes = new Map<string, TableInfo>();
 
   constructor(private readonly db: Pick<mysql.Connection, 'query'>, private readonly opts: TransactionMapperOptions) {}
 
@@ -90,8 +98,10 @@ export class TransactionMapper {
         for (const ev of await this.ddlEvents(item.sql, item.schema, item.namedRows ?? false)) events.push({ ...base(ev.ref.schema, ev.ref.table), ...ev.body });
         continue;
       }
-      const sample = item.rows[0] as Record<string, unknown> | undefined;
-      const meta = rowMeta(await this.meta(item.schema, item.table), item.kind === 'UpdateRows' ? (sample as { after?: Record<string, unknown> } | undefined)?.after : sample);
+      const head = item.rows[0] as Record<string, unknown> | undefined;
+      const sample = item.kind === 'UpdateRows' ? (head as { after?: Record<string, unknown> } | undefined)?.after : head;
+      const meta = rowMeta(await this.meta(item.schema, item.table), sample);
+      if (sample && meta.info.columns.length > 0 && Object.keys(sample).every((n) => meta.byName.has(n))) this.shapes.set(`${item.schema}.${item.table}`, meta.info);
       // Hot path: one object literal per event (no spreads), columns and key shared by the item's rows.
       const columns = this.columns(meta);
       const key = meta.info.key;
@@ -170,10 +180,16 @@ export class TransactionMapper {
       if (ddl.kind === DdlKind.AlterTable && !namedRows && columnRenames(sql).length > 0) {
         throw new UnsupportedDdlError(sql, 'renaming a column needs binlog_row_metadata=FULL on the source (row events then carry the column names they were written with)');
       }
-      this.cache.delete(`${ref.schema}.${ref.table}`);
+      const refKey = `${ref.schema}.${ref.table}`;
+      this.cache.delete(refKey);
       if (target) this.cache.delete(`${target.schema}.${target.table}`);
-      // The table as it is now: the new name after RENAME, nothing after DROP.
-      const now = ddl.kind === DdlKind.DropTable ? undefined : await loadTableInfo(this.db, (target ?? ref).schema, (target ?? ref).table);
+      // The table as it is now: the new name after RENAME, nothing after DROP. A statement that only renames
+      // columns gives the exact shape from the one before it: "now" may already be after later statements.
+      const before = this.shapes.get(refKey);
+      const renamed = ddl.kind === DdlKind.AlterTable && !target && before ? renamedShape(before, sql) : undefined;
+      const now = renamed ?? (ddl.kind === DdlKind.DropTable ? undefined : await loadTableInfo(this.db, (target ?? ref).schema, (target ?? ref).table));
+      this.shapes.delete(refKey);
+      if (now) this.shapes.set(`${(target ?? ref).schema}.${(target ?? ref).table}`, now);
       out.push({ ref, body: { op: Operation.Ddl, key: now?.key ?? [], before: null, after: null, columns: now?.columns ?? [], ddl: sql } });
     }
     return out;
@@ -183,8 +199,8 @@ export class TransactionMapper {
     const key = `${schema}.${table}`;
     let meta = this.cache.get(key);
     if (!meta) {
-      // A table dropped since the event was written: values keep guessed types.
-      const info = (await loadTableInfo(this.db, schema, table)) ?? { schema, table, columns: [], key: [], estimatedRows: 0 };
+      // A table renamed or dropped since the event was written: its last shape read, else values keep guessed types.
+      const info = (await loadTableInfo(this.db, schema, table)) ?? this.shapes.get(key) ?? { schema, table, columns: [], key: [], estimatedRows: 0 };
       meta = { info, byName: new Map(info.columns.map((c) => [c.name, c])), unknown: new Map() };
       this.cache.set(key, meta);
     }
@@ -214,4 +230,25 @@ export function rowMeta(meta: TableMeta, sample: Record<string, unknown> | undef
   });
   const info = { ...meta.info, columns, key: meta.info.key.map((k) => was.get(k) ?? k) };
   return { info, byName: new Map(columns.map((c) => [c.name, c])), unknown: new Map() };
+}
+
+/**
+ * `before` after an ALTER TABLE that only renames columns (RENAME COLUMN, or
+ * CHANGE giving the column the type it had), for when the table can no longer
+ * be read under its name (a later statement renamed or dropped it).
+ * Undefined when the statement does anything else.
+ */
+export function renamedShape(before: TableInfo, sql: string): TableInfo | undefined {
+  const clauses = renameOnlyClauses(sql);
+  if (!clauses) return undefined;
+  const columns = before.columns.map((c) => ({ ...c }));
+  let key = [...before.key];
+  for (const { from, to, type } of clauses) {
+    const col = columns.find((c) => c.name === from);
+    if (!col || columns.some((c) => c.name === to && c !== col)) return undefined;
+    if (type !== undefined && type !== col.sourceType.replace(/\s+/g, '').toLowerCase()) return undefined;
+    col.name = to;
+    key = key.map((k) => (k === from ? to : k));
+  }
+  return { ...before, columns, key };
 }

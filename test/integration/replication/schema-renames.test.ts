@@ -122,7 +122,7 @@ describe('renames while streaming', () => {
   }
 
   for (const to of ['postgres', 'mysql'] as const) {
-    it(`mysql -> ${to}: a column renamed twice in a row (read after both), values kept`, async () => {
+    it(`mysql -> ${to}: a column renamed twice, then its table, in one round trip (read after all three), values kept`, async () => {
       const src = await open('mysql', 'rn_chain_src');
       const dst = await open(to, 'rn_chain_dst');
       await src.query('CREATE TABLE t (id int PRIMARY KEY, v varchar(20), n int)');
@@ -132,18 +132,24 @@ describe('renames while streaming', () => {
         name: uniq('rn_chain'), type: 'SYNCHRONOUS', source: endpoint(src), destination: endpoint(dst), tables: [{ schema: src.database }],
         ...(to === 'mysql' ? { rename: { schemas: { [src.database]: dstSchema } } } : {}),
       });
+      const explain = () => describeJob(gw.url, job.id);
       await waitJob(gw.url, job.id, (j) => j.progress.phase === 'streaming', 60_000, 'streaming');
-      // One round trip: the capture maps the first rename when the table already shows the second
-      // (a MariaDB DDL event's columns are the table when it is read).
+      const read = (col: string) => async (db: DbHandle, table: string) => (await db.query<{ r: string }>(db.kind === 'postgres'
+        ? `SELECT concat_ws('|', id, coalesce(${col}, '~'), coalesce(n::text, '~')) AS r FROM ${table} ORDER BY id`
+        : `SELECT CONCAT_WS('|', id, COALESCE(${col}, '~'), COALESCE(n, '~')) AS r FROM ${table} ORDER BY id`)).map((r) => r.r);
+      // A row streamed first: the capture has read the table's shape once.
+      await src.query(`UPDATE t SET n = 10 WHERE id = 1`);
+      await expectConverged(src, 't', dst, qname(dst, dstSchema, 't'), 30_000, read('v'), explain);
+      // One round trip: the capture maps each statement after all of them ran, so the first rename's event
+      // finds the table renamed (its last shape read is used) and a later name already there (a MariaDB DDL
+      // event's columns are the table when it is read).
       await src.query(`ALTER TABLE t RENAME COLUMN v TO w; INSERT INTO t VALUES (3, 'c', 3); UPDATE t SET w = 'a2' WHERE id = 1;
-        ALTER TABLE t CHANGE w x varchar(20); INSERT INTO t VALUES (4, 'd', 4); UPDATE t SET x = 'b2' WHERE id = 2`);
-      const read = async (db: DbHandle, table: string) => (await db.query<{ r: string }>(db.kind === 'postgres'
-        ? `SELECT concat_ws('|', id, coalesce(x, '~'), coalesce(n::text, '~')) AS r FROM ${table} ORDER BY id`
-        : `SELECT CONCAT_WS('|', id, COALESCE(x, '~'), COALESCE(n, '~')) AS r FROM ${table} ORDER BY id`)).map((r) => r.r);
-      await expectConverged(src, 't', dst, qname(dst, dstSchema, 't'), 30_000, read, () => describeJob(gw.url, job.id));
+        ALTER TABLE t CHANGE w x varchar(20); INSERT INTO t VALUES (4, 'd', 4); UPDATE t SET x = 'b2' WHERE id = 2;
+        RENAME TABLE t TO t2; INSERT INTO t2 VALUES (5, 'e', 5); UPDATE t2 SET x = 'c2', n = 30 WHERE id = 3`);
+      await expectConverged(src, 't2', dst, qname(dst, dstSchema, 't2'), 30_000, read('x'), explain);
       const cols = await dst.query<{ c: string }>(to === 'postgres'
         ? 'SELECT column_name::text AS c FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position'
-        : 'SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position', [dstSchema, 't']);
+        : 'SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position', [dstSchema, 't2']);
       expect(cols.map((c) => c.c)).toEqual(['id', 'x', 'n']);
       const j = await getJob(gw.url, job.id);
       expect([j.status, j.error]).toEqual(['RUNNING', null]);

@@ -1,6 +1,6 @@
 /** mysql-ddl.ts: table renames in ALTER TABLE and column renames (RENAME COLUMN, CHANGE to another name). */
 import { describe, expect, it } from 'vitest';
-import { columnRenames, DdlKind, parseDdl } from '../../../../src/replication/capture/mysql-ddl.ts';
+import { columnRenames, DdlKind, parseDdl, renameOnlyClauses } from '../../../../src/replication/capture/mysql-ddl.ts';
 
 describe('parseDdl renames', () => {
   it('RENAME TABLE names every pair, unqualified names in the default schema', () => {
@@ -36,5 +36,20 @@ describe('columnRenames', () => {
     expect(columnRenames('ALTER TABLE t MODIFY a bigint, ADD COLUMN c int')).toEqual([]);
     expect(columnRenames('ALTER TABLE t RENAME TO u')).toEqual([]);
     expect(columnRenames('RENAME TABLE a TO b')).toEqual([]);
+  });
+});
+
+describe('renameOnlyClauses', () => {
+  it('lists the renames of a statement that does nothing else', () => {
+    expect(renameOnlyClauses('ALTER TABLE t RENAME COLUMN a TO b, CHANGE COLUMN `c` `d` VARCHAR( 20 ) NOT NULL;')).toEqual([
+      { from: 'a', to: 'b' }, { from: 'c', to: 'd', type: 'varchar(20)' },
+    ]);
+    expect(renameOnlyClauses('ALTER TABLE t CHANGE note remark text')).toEqual([{ from: 'note', to: 'remark', type: 'text' }]);
+  });
+
+  it('is undefined for anything else', () => {
+    expect(renameOnlyClauses('ALTER TABLE t RENAME COLUMN a TO b, ADD COLUMN c int')).toBeUndefined();
+    expect(renameOnlyClauses('ALTER TABLE t MODIFY a bigint')).toBeUndefined();
+    expect(renameOnlyClauses('RENAME TABLE a TO b')).toBeUndefined();
   });
 });
