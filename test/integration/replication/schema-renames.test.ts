@@ -1,8 +1,9 @@
 /**
  * Renames while a writer keeps writing (issue 15 item 5), four directions:
  * the source renames columns (RENAME COLUMN; on MariaDB also CHANGE to
- * another name with the same type) and then the table (ALTER TABLE ...
- * RENAME TO, MariaDB RENAME TABLE) between the writer's statements. The job
+ * another name with the same type), then the table (ALTER TABLE ... RENAME
+ * TO, MariaDB RENAME TABLE), then drops a column, between the writer's
+ * statements. The job
  * selects the whole schema, so the new table name is still selected: the
  * destination follows each rename in stream order, keeping every value, and
  * ends equal to the source row by row with the job RUNNING. A table renamed
@@ -80,11 +81,14 @@ describe('renames while streaming', () => {
     [schema, table])).length > 0;
 
   for (const [from, to] of [['mysql', 'postgres'], ['postgres', 'mysql'], ['mysql', 'mysql'], ['postgres', 'postgres']] as const) {
-    it(`${from} -> ${to}: RENAME COLUMN${from === 'mysql' ? ', CHANGE to another name' : ''} and RENAME TABLE under a writer, row by row equal`, async () => {
+    it(`${from} -> ${to}: RENAME COLUMN${from === 'mysql' ? ', CHANGE to another name' : ''}, RENAME TABLE and DROP COLUMN under a writer, row by row equal`, async () => {
       const src = await open(from, 'rn_src');
       const dst = await open(to, 'rn_dst');
       await src.query(ITEMS.create(src, 'items'));
       await src.query(ITEMS.fill(src, 300, 'items'));
+      // Dropped while the writer writes (the writer never names it).
+      await src.query(`ALTER TABLE items ADD COLUMN gone varchar(5)`);
+      await src.query(`UPDATE items SET gone = 'g' WHERE id % 3 = 0`);
       const srcSchema = from === 'postgres' ? 'public' : src.database;
       const dstSchema = to === 'mysql' ? dst.database : srcSchema;
       const job = await createJob(gw.url, {
@@ -104,13 +108,14 @@ describe('renames while streaming', () => {
         from === 'mysql' && to === 'mysql'
           ? { at: 300, sql: 'RENAME TABLE items TO goods', names: { table: 'goods' } }
           : { at: 300, sql: 'ALTER TABLE items RENAME TO goods', names: { table: 'goods' } },
+        { at: 375, sql: 'ALTER TABLE goods DROP COLUMN gone', names: {} },
       ], 450, 1000, 400);
 
       const read = canon({ title: 'title', remark: 'remark' });
       const rows = await expectConverged(src, 'goods', dst, qname(dst, dstSchema, 'goods'), 60_000, read, explain);
       expect(rows).toBeGreaterThan(300);
       expect(await tableExists(dst, dstSchema, 'items')).toBe(false);
-      // Values kept through the renames: the destination column types are those of the original columns.
+      // The renamed columns under their new names, the dropped one gone.
       const cols = await dst.query<{ c: string }>(
         to === 'postgres' ? 'SELECT column_name::text AS c FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position'
           : 'SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position', [dstSchema, 'goods']);
