@@ -594,6 +594,19 @@ describe('checkMysqlCapture', () => {
     expect(res.missing).toEqual([]);
     expect(res.ok).toBe(true);
     expect(res.details).toMatchObject({ flavor: 'mariadb', log_bin: 'ON', binlog_format: 'ROW', binlog_row_image: 'FULL', gtid_strict_mode: 'ON' });
+    expect(res.details.binlog_row_metadata_note).toBeUndefined();
+  });
+
+  it('says that column renames need binlog_row_metadata=FULL when it is not (recommended, not required)', async () => {
+    await sql('SET GLOBAL binlog_row_metadata = MINIMAL');
+    try {
+      const res = await checkMysqlCapture(conn);
+      expect(res.ok).toBe(true);
+      expect(res.details.binlog_row_metadata).toBe('MINIMAL');
+      expect(res.details.binlog_row_metadata_note).toMatch(/binlog_row_metadata=FULL is needed to replicate column renames/);
+    } finally {
+      await sql('SET GLOBAL binlog_row_metadata = FULL');
+    }
   });
 
   it('names the missing privileges of a restricted user', async () => {
