@@ -44,8 +44,8 @@ export class UnmappableValueError extends FatalError {
 /** DDL the engine does not replicate: the job fails and quotes the statement. */
 export class UnsupportedDdlError extends FatalError {
   override readonly name: string = 'UnsupportedDdlError';
-  constructor(readonly statement: string) {
-    super(`unsupported DDL on a replicated schema, job stopped to avoid divergence: ${statement}`);
+  constructor(readonly statement: string, reason?: string) {
+    super(`unsupported DDL on a replicated schema, job stopped to avoid divergence${reason ? ` (${reason})` : ''}: ${statement}`);
   }
 }
 

@@ -1,6 +1,6 @@
 import type { ChangeEvent, Row } from '../change-event.ts';
 import { coverable, parseCover, snapshotChunkId, type Cover } from '../snapshot/snapshot-cover.ts';
-import { classifyDdl } from './ddl.ts';
+import { classifyDdl, tableRenameOf } from './ddl.ts';
 import type { Logger } from '../logger.ts';
 import type { RenameMap } from '../connection-config.ts';
 import type { TableInfo } from '../table-info.ts';
@@ -52,10 +52,18 @@ export interface Applier {
  */
 export function unseenTables(events: ChangeEvent[], seen: Set<string>): TableInfo[] {
   const out: TableInfo[] = [];
+  // A table renamed in this batch gets its new name only when the batch reaches the rename: creating it
+  // ahead would leave the rename two tables to choose from. Its rows after the rename go to the renamed table.
+  let renamedHere: Set<string> | undefined;
   for (const e of events) {
-    if (e.op === 'ddl' || e.columns.length === 0) continue;
+    if (e.op === 'ddl') {
+      const r = tableRenameOf(e);
+      if (r) (renamedHere ??= new Set()).add(`${r.to.schema}\u0000${r.to.table}`);
+      continue;
+    }
+    if (e.columns.length === 0) continue;
     const id = `${e.schema}\u0000${e.table}`;
-    if (seen.has(id)) continue;
+    if (seen.has(id) || renamedHere?.has(id)) continue;
     seen.add(id);
     out.push({ schema: e.schema, table: e.table, columns: e.columns, key: e.key, estimatedRows: 0 });
   }

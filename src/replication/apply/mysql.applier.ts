@@ -160,12 +160,17 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
         return;
       }
       const existing = new Set(have.map((r) => String(r.c)));
-      // Renamed before missing columns are added, so the column keeps its values (safe to repeat).
+      // Renamed before missing columns are added, so the column keeps its values (safe to repeat). A `to` there
+      // too that holds nothing was added ahead by an earlier event (see the PostgreSQL applier's renameColumnIfPresent).
       for (const [from, to] of renames) {
-        if (existing.has(from) && !existing.has(to)) {
-          await c.query(`ALTER TABLE ${qt(ref)} RENAME COLUMN ${qi(from)} TO ${qi(to)}`);
-          existing.delete(from); existing.add(to);
+        if (!existing.has(from)) continue;
+        if (existing.has(to)) {
+          const [held] = await c.query<mysql.RowDataPacket[]>(`SELECT 1 FROM ${qt(ref)} WHERE ${qi(to)} IS NOT NULL LIMIT 1`);
+          if (held.length) continue;
+          await c.query(dropColumnSql(ref, to));
         }
+        await c.query(`ALTER TABLE ${qt(ref)} RENAME COLUMN ${qi(from)} TO ${qi(to)}`);
+        existing.delete(from); existing.add(to);
       }
       for (const col of columns) if (!existing.has(col.name)) await c.query(addColumnSql(ref, col, this.caps));
       for (const d of drops) {
@@ -184,8 +189,29 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
 
   protected async applyDdl(c: Conn, e: ChangeEvent): Promise<void> {
     const stmt = e.ddl ?? '';
-    const action = classifyDdl(stmt, { fromPgCapture: e.source === 'postgres' });
+    const action = classifyDdl(stmt, { fromPgCapture: e.source === 'postgres', at: { schema: e.schema, table: e.table } });
     if (action.kind === 'ignore') return;
+    if (action.kind === 'rename-table') {
+      const from = destTable(action.from, this.opts.rename);
+      const to = destTable(action.to, this.opts.rename);
+      await c.query('SELECT GET_LOCK(?, 60)', [DDL_LOCK]);
+      try {
+        const [rows] = await c.query<mysql.RowDataPacket[]>(
+          `SELECT CONCAT(table_schema, '.', table_name) AS t FROM information_schema.tables
+            WHERE (table_schema = ? AND table_name = ?) OR (table_schema = ? AND table_name = ?)`, [from.schema, from.table, to.schema, to.table]);
+        const have = new Set(rows.map((x) => String(x.t)));
+        const hasFrom = have.has(`${from.schema}.${from.table}`);
+        const hasTo = have.has(`${to.schema}.${to.table}`);
+        // Safe to repeat: done already when only the new name is there.
+        if (hasFrom && hasTo) throw new FatalError(`cannot follow ${stmt}: the destination has both ${qt(from)} and ${qt(to)}`);
+        if (!hasFrom) return;
+        await c.query(createDatabaseSql(to.schema));
+        await c.query(`RENAME TABLE ${qt(from)} TO ${qt(to)}`);
+      } finally {
+        await c.query('SELECT RELEASE_LOCK(?)', [DDL_LOCK]);
+      }
+      return;
+    }
     if (action.kind === 'truncate') throw new FatalError('TRUNCATE is applied inside a transaction, not as DDL');
     if (e.columns.length === 0) throw new UnsupportedDdlError(stmt);
     if (action.kind === 'labels') {

@@ -231,11 +231,31 @@ export class PgApplier extends SqlApplier<Client, string[]> {
 
   protected async applyDdl(c: Client, e: ChangeEvent): Promise<void> {
     const stmt = e.ddl ?? '';
-    const action = classifyDdl(stmt, { fromPgCapture: e.source === 'postgres' });
     const ref = { schema: e.schema, table: e.table };
+    const action = classifyDdl(stmt, { fromPgCapture: e.source === 'postgres', at: ref });
     switch (action.kind) {
       case 'ignore':
         return;
+      case 'rename-table': {
+        const from = destTable(action.from, this.opts.rename);
+        const to = destTable(action.to, this.opts.rename);
+        await c.query(DDL_LOCK_SQL);
+        const r = await c.query<{ t: string }>(
+          `SELECT table_schema::text || '.' || table_name::text AS t FROM information_schema.tables
+            WHERE (table_schema = $1 AND table_name = $2) OR (table_schema = $3 AND table_name = $4)`, [from.schema, from.table, to.schema, to.table]);
+        const have = new Set(r.rows.map((x) => x.t));
+        const hasFrom = have.has(`${from.schema}.${from.table}`);
+        const hasTo = have.has(`${to.schema}.${to.table}`);
+        // Safe to repeat: done already when only the new name is there.
+        if (hasFrom && hasTo) throw new FatalError(`cannot follow ${stmt}: the destination has both ${qt(from)} and ${qt(to)}`);
+        if (!hasFrom) return;
+        if (from.schema !== to.schema) {
+          await c.query(`CREATE SCHEMA IF NOT EXISTS ${qi(to.schema)}`);
+          await c.query(`ALTER TABLE ${qt(from)} SET SCHEMA ${qi(to.schema)}`);
+        }
+        if (from.table !== to.table) await c.query(`ALTER TABLE ${qt({ schema: to.schema, table: from.table })} RENAME TO ${qi(to.table)}`);
+        return;
+      }
       case 'labels':
         await this.ensureTableOn(c, ref, e.columns, e.key);
         for (const col of e.columns) if (col.kind === 'enum' || col.kind === 'set') await replaceLabelCheck(c, destTable(ref, this.opts.rename), col);
@@ -278,14 +298,27 @@ async function replaceLabelCheck(c: Client, dest: TableRef, col: ColumnType): Pr
   await c.query(add);
 }
 
-/** RENAME COLUMN, safe to repeat: only while the destination still has `from` and not yet `to`. */
+/**
+ * RENAME COLUMN, safe to repeat: only while the destination still has `from`.
+ * A `to` there too was added ahead by an earlier DDL event: a MariaDB event's
+ * columns are the table when the event is read, which may be after a later
+ * rename (a -> b, then b -> c: the first event already shows c). Holding
+ * nothing yet (rows name their columns as written, so they went to `from`),
+ * it gives way to `from` and its values.
+ */
 async function renameColumnIfPresent(c: Client, dest: TableRef, from: string, to: string): Promise<void> {
   const r = await c.query<{ n: string }>(
     `SELECT column_name::text AS n FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = ANY($3::text[])`,
     [dest.schema, dest.table, [from, to]],
   );
   const names = new Set(r.rows.map((x) => x.n));
-  if (names.has(from) && !names.has(to)) await c.query(`ALTER TABLE ${qt(dest)} RENAME COLUMN ${qi(from)} TO ${qi(to)}`);
+  if (!names.has(from)) return;
+  if (names.has(to)) {
+    const held = await c.query(`SELECT 1 FROM ${qt(dest)} WHERE ${qi(to)} IS NOT NULL LIMIT 1`);
+    if (held.rowCount) return;
+    await c.query(`ALTER TABLE ${qt(dest)} DROP COLUMN ${qi(to)}`);
+  }
+  await c.query(`ALTER TABLE ${qt(dest)} RENAME COLUMN ${qi(from)} TO ${qi(to)}`);
 }
 
 /** A primary key or unique index on exactly `key`: without one a COPY could duplicate rows instead of failing. */

@@ -189,7 +189,7 @@ export abstract class SqlApplier<C, P> implements Applier {
         const seg = segments[i]!;
         const segSeq = i === segments.length - 1 ? sequence : seg[seg.length - 1]!.sequence;
         const ddl = seg.length === 1 && seg[0]!.op === 'ddl' ? seg[0]! : undefined;
-        if (ddl && classifyDdl(ddl.ddl ?? '', { fromPgCapture: ddl.source === 'postgres' }).kind !== 'truncate') {
+        if (ddl && classifyDdl(ddl.ddl ?? '', { fromPgCapture: ddl.source === 'postgres', at: { schema: ddl.schema, table: ddl.table } }).kind !== 'truncate') {
           await this.applyDdlSegment(c, ddl, lane, segSeq);
         } else {
           await this.applySegment(seg, lane, segSeq, c);

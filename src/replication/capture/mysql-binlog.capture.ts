@@ -27,7 +27,7 @@ import type { Logger } from '../logger.ts';
 import type { CaptureOptions, CaptureRunOptions, CaptureSource, PreparedCapture } from './capture-source.ts';
 import { assertBinlogSettings } from './mysql-check.ts';
 import { binlogEnd, gtidAt, mysqlConnectionOptions, openMysql, serverInfo, type ServerInfo } from './mysql-connection.ts';
-import { isCommitMarker, isTransactionControl } from './mysql-ddl.ts';
+import { isCommitMarker, isTransactionControl, parseDdl } from './mysql-ddl.ts';
 import { exactLabels } from './mysql-schema.ts';
 import { parseEnumLabels } from './mysql-values.ts';
 import { TransactionMapper, type RawTx } from './mysql-transaction.mapper.ts';
@@ -104,7 +104,7 @@ export class MysqlBinlogCapture implements CaptureSource {
     const db = await this.conn();
     const rowMetadata = await assertBinlogSettings(db);
     if (rowMetadata !== 'FULL') {
-      this.log.warn({ binlog_row_metadata: rowMetadata || 'unsupported' }, 'binlog_row_metadata is not FULL: replaying the binlog across an ALTER TABLE will stop the capture');
+      this.log.warn({ binlog_row_metadata: rowMetadata || 'unsupported' }, 'binlog_row_metadata is not FULL: replaying the binlog across an ALTER TABLE will stop the capture, and a column rename (RENAME COLUMN, CHANGE to another name) fails the job');
     }
     this.prepared = this.options.from ?? (await this.currentPosition());
     return { position: this.prepared };
@@ -300,6 +300,14 @@ class BinlogRun {
   private readonly log: Logger;
   private readonly opts: ReturnType<MysqlBinlogCapture['settings']>['opts'];
   private readonly tables: TableFilter;
+  /** binlog_row_metadata=FULL on the server when the run started. */
+  private rowMetadataFull = false;
+  private isMariaDb = false;
+  /**
+   * Per `schema.table`, whether its last TABLE_MAP named the columns itself
+   * (zongji then names row columns from the event, not from information_schema).
+   */
+  private readonly namedMaps = new Map<string, boolean>();
 
   constructor(
     private readonly capture: MysqlBinlogCapture,
@@ -337,6 +345,8 @@ class BinlogRun {
   private async boot(): Promise<void> {
     const { db, info, start } = await this.capture.startContext();
     this.mapper = new TransactionMapper(db, { selectorColumn: this.opts.selectorColumn, tables: this.tables, logger: this.log });
+    this.rowMetadataFull = (await assertBinlogSettings(db)) === 'FULL';
+    this.isMariaDb = info.isMariaDb;
     this.file = start.file;
     this.lastEnd = start.pos;
     // MariaDB: seed our own GTID position so every delivered transaction can
@@ -413,7 +423,7 @@ class BinlogRun {
           break;
         }
         const tx = this.current ?? this.open(e, undefined, false);
-        tx.items.push({ kind: 'query', sql: q.query, schema: q.schema });
+        tx.items.push({ kind: 'query', sql: q.query, schema: q.schema, namedRows: this.namedRows(q.query, q.schema) });
         tx.hasQuery = true;
         // Outside BEGIN..COMMIT a statement (DDL) is its own group.
         if (!tx.sawBegin) this.commit(e);
@@ -429,6 +439,13 @@ class BinlogRun {
         if (tx.rows >= CAPTURE_PIECE_EVENTS && !tx.hasQuery) this.cutPiece(tx, e);
         break;
       }
+      case 'TableMap': {
+        const t = e as unknown as { schemaName: string; tableName: string; hasSelfDescribingMetadata?(): boolean; hasAmbiguousTemporalColumns?(): boolean };
+        // zongji's own rule (index.js): MariaDB tables with classic temporal codes take the information_schema path.
+        const named = t.hasSelfDescribingMetadata?.() === true && !(this.isMariaDb && t.hasAmbiguousTemporalColumns?.() === true);
+        this.namedMaps.set(`${t.schemaName}.${t.tableName}`, named);
+        break;
+      }
       case 'Xid': case 'XaPrepare':
         if (this.current) this.commit(e);
         break;
@@ -436,6 +453,13 @@ class BinlogRun {
         break;
     }
     if (e.nextPosition > 0) this.lastEnd = e.nextPosition;
+  }
+
+  /** Whether the rows of the table `sql` alters carry their own column names (see RawItem `namedRows`). */
+  private namedRows(sql: string, schema: string): boolean {
+    if (!this.rowMetadataFull) return false;
+    const ref = parseDdl(sql, schema)?.tables[0];
+    return ref === undefined || this.namedMaps.get(`${ref.schema}.${ref.table}`) !== false;
   }
 
   /** Close the open transaction at commit event `e`; `endPos` overrides where it ends. */

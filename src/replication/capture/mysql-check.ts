@@ -123,6 +123,11 @@ export async function checkMysqlCapture(conn: DbConnectionConfig): Promise<Mysql
 
     const details: Record<string, string> = { version: info.version, flavor: info.isMariaDb ? 'mariadb' : 'mysql' };
     for (const n of names) details[n] = v[n] ?? '';
+    if ((v.binlog_row_metadata ?? '').toUpperCase() !== 'FULL') {
+      // Recommended, not required: without it a column rename fails the job.
+      details.binlog_row_metadata_note = 'binlog_row_metadata=FULL is needed to replicate column renames (RENAME COLUMN, CHANGE to another name) '
+        + 'and to replay the binlog across an ALTER TABLE; without it such a rename fails the job quoting the statement';
+    }
     details.global_privileges = [...grants.global].sort().join(', ');
     if (grants.selectSchemas.size > 0) details.select_schemas = [...grants.selectSchemas].sort().join(', ');
     return { ok: missing.length === 0, missing, details };

@@ -21,8 +21,26 @@ export interface ParsedDdl {
   kind: DdlKind;
   /** Tables the statement acts on, in statement order. */
   tables: TableRef[];
-  /** RENAME TABLE: the new names, parallel to `tables`. */
+  /** RENAME TABLE (and ALTER TABLE ... RENAME TO): the new names, parallel to `tables`. */
   renamedTo?: TableRef[];
+}
+
+/** Split at commas that are outside parentheses and quotes. */
+function splitClauses(s: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quote = '';
+  let cur = '';
+  for (const ch of s) {
+    if (quote) { if (ch === quote) quote = ''; cur += ch; continue; }
+    if (ch === "'" || ch === '"' || ch === '`') quote = ch;
+    else if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    else if (ch === ',' && depth === 0) { out.push(cur.trim()); cur = ''; continue; }
+    cur += ch;
+  }
+  if (cur.trim()) out.push(cur.trim());
+  return out;
 }
 
 /** Statements that are transaction control, never DDL. */
@@ -97,7 +115,14 @@ export function parseDdl(sql: string, defaultSchema: string): ParsedDdl | undefi
     return one(DdlKind.CreateTable, m[1]!, m[2]);
   }
   if ((m = new RegExp(`^ALTER\\s+(?:ONLINE\\s+)?(?:IGNORE\\s+)?TABLE\\s+(?:IF\\s+EXISTS\\s+)?${NAME}`, 'iu').exec(s))) {
-    return one(DdlKind.AlterTable, m[1]!, m[2]);
+    const out = one(DdlKind.AlterTable, m[1]!, m[2]);
+    // `ALTER TABLE a RENAME [TO|AS] b`: an unqualified new name stays in the table's database.
+    const renameRe = new RegExp(`^RENAME\\s+(?:TO\\s+|AS\\s+)?(?!(?:COLUMN|INDEX|KEY)\\s)${NAME}$`, 'iu');
+    for (const clause of splitClauses(s.slice(m[0].length).replace(/;\s*$/, ''))) {
+      const r = renameRe.exec(clause);
+      if (r) out.renamedTo = [ref(r[1]!, r[2], out.tables[0]!.schema)];
+    }
+    return out;
   }
   if ((m = /^DROP\s+TABLES?\s+(?:IF\s+EXISTS\s+)?([\s\S]*)$/i.exec(s))) {
     const tables = nameList(m[1]!, defaultSchema);
@@ -126,4 +151,48 @@ export function parseDdl(sql: string, defaultSchema: string): ParsedDdl | undefi
     return one(DdlKind.DropIndex, m[1]!, m[2]);
   }
   return undefined;
+}
+
+/**
+ * The column renames of an ALTER TABLE statement, [from, to] in order:
+ * `RENAME COLUMN a TO b` and `CHANGE [COLUMN] a b <type>` with another name.
+ */
+export function columnRenames(sql: string): [string, string][] {
+  const s = stripComments(sql).replace(/;\s*$/, '');
+  const head = new RegExp(`^ALTER\\s+(?:ONLINE\\s+)?(?:IGNORE\\s+)?TABLE\\s+(?:IF\\s+EXISTS\\s+)?${NAME}`, 'iu').exec(s);
+  if (!head) return [];
+  const out: [string, string][] = [];
+  const rename = new RegExp(`^RENAME\\s+COLUMN\\s+(?:IF\\s+EXISTS\\s+)?(${IDENT})\\s+TO\\s+(${IDENT})$`, 'iu');
+  const change = new RegExp(`^CHANGE\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(${IDENT})\\s+(${IDENT})\\s+\\S`, 'iu');
+  for (const clause of splitClauses(s.slice(head[0].length))) {
+    const m = rename.exec(clause) ?? change.exec(clause);
+    if (!m) continue;
+    const [from, to] = [unquote(m[1]!), unquote(m[2]!)];
+    if (from !== to) out.push([from, to]);
+  }
+  return out;
+}
+
+/**
+ * An ALTER TABLE that only renames columns, clause by clause: `RENAME COLUMN
+ * a TO b` (no type) or `CHANGE [COLUMN] a b <type ...>` (`type`: the type word
+ * and its parenthesised arguments, lower case). Undefined when any clause does
+ * something else.
+ */
+export function renameOnlyClauses(sql: string): { from: string; to: string; type?: string }[] | undefined {
+  const s = stripComments(sql).replace(/;\s*$/, '');
+  const head = new RegExp(`^ALTER\\s+(?:ONLINE\\s+)?(?:IGNORE\\s+)?TABLE\\s+(?:IF\\s+EXISTS\\s+)?${NAME}`, 'iu').exec(s);
+  if (!head) return undefined;
+  const rename = new RegExp(`^RENAME\\s+COLUMN\\s+(?:IF\\s+EXISTS\\s+)?(${IDENT})\\s+TO\\s+(${IDENT})$`, 'iu');
+  const change = new RegExp(`^CHANGE\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(${IDENT})\\s+(${IDENT})\\s+(\\w+(?:\\s*\\([^)]*\\))?)`, 'iu');
+  const out: { from: string; to: string; type?: string }[] = [];
+  const clauses = splitClauses(s.slice(head[0].length));
+  for (const clause of clauses) {
+    const r = rename.exec(clause);
+    if (r) { out.push({ from: unquote(r[1]!), to: unquote(r[2]!) }); continue; }
+    const c = change.exec(clause);
+    if (!c) return undefined;
+    out.push({ from: unquote(c[1]!), to: unquote(c[2]!), type: c[3]!.replace(/\s+/g, '').toLowerCase() });
+  }
+  return out.length ? out : undefined;
 }

@@ -7,10 +7,11 @@
 import type mysql from 'mysql2/promise';
 import { Operation, type CapturedTransaction, type ChangeEvent, type ColumnType, type Row } from '../change-event.ts';
 import { matchesFilter, SYSTEM_SCHEMAS, type TableFilter } from '../connection-config.ts';
+import { UnsupportedDdlError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { binlogFileNumber, sequencePrefixFromBinlog, withIndex } from '../sequence.ts';
 import type { TableInfo } from '../table-info.ts';
-import { DdlKind, parseDdl, type TableRef } from './mysql-ddl.ts';
+import { columnRenames, DdlKind, parseDdl, renameOnlyClauses, type TableRef } from './mysql-ddl.ts';
 import { loadTableInfo } from './mysql-schema.ts';
 import { convertRow } from './mysql-values.ts';
 
@@ -25,7 +26,13 @@ export interface RawGtid {
 
 export type RawItem =
   | { kind: 'WriteRows' | 'UpdateRows' | 'DeleteRows'; schema: string; table: string; rows: unknown[] }
-  | { kind: 'query'; sql: string; schema: string };
+  /**
+   * `namedRows`: the row events around this statement carry the column names
+   * they were written with (binlog_row_metadata=FULL), so a column rename can
+   * be followed; without them rows read after the rename are already named
+   * by the table as it is now.
+   */
+  | { kind: 'query'; sql: string; schema: string; namedRows?: boolean };
 
 /** A transaction as read from the binlog, before value conversion. */
 export interface RawTx {
@@ -49,7 +56,7 @@ export interface RawTx {
 
 type DdlBody = Pick<ChangeEvent, 'op' | 'key' | 'before' | 'after' | 'columns' | 'ddl'>;
 
-interface TableMeta {
+export interface TableMeta {
   info: TableInfo;
   byName: Map<string, ColumnType>;
   /** Types guessed for columns information_schema no longer shows (schema drift). */
@@ -64,6 +71,14 @@ export interface TransactionMapperOptions {
 
 export class TransactionMapper {
   private readonly cache = new Map<string, TableMeta>();
+  /**
+   * Each table's shape as of the stream position mapped so far, as well as it
+   * is known: the names of its last rows (they carry the names they were
+   * written with), the shape a column rename gives, else the last one read.
+   * Kept across DDL: rows and a column rename read after a later statement
+   * renamed or dropped their table are typed with it instead of guessed.
+   */
+  private readonly shapes = new Map<string, TableInfo>();
 
   constructor(private readonly db: Pick<mysql.Connection, 'query'>, private readonly opts: TransactionMapperOptions) {}
 
@@ -80,10 +95,13 @@ export class TransactionMapper {
 
     for (const item of raw.items) {
       if (item.kind === 'query') {
-        for (const ev of await this.ddlEvents(item.sql, item.schema)) events.push({ ...base(ev.ref.schema, ev.ref.table), ...ev.body });
+        for (const ev of await this.ddlEvents(item.sql, item.schema, item.namedRows ?? false)) events.push({ ...base(ev.ref.schema, ev.ref.table), ...ev.body });
         continue;
       }
-      const meta = await this.meta(item.schema, item.table);
+      const head = item.rows[0] as Record<string, unknown> | undefined;
+      const sample = item.kind === 'UpdateRows' ? (head as { after?: Record<string, unknown> } | undefined)?.after : head;
+      const meta = rowMeta(await this.meta(item.schema, item.table), sample);
+      if (sample && meta.info.columns.length > 0 && Object.keys(sample).every((n) => meta.byName.has(n))) this.shapes.set(`${item.schema}.${item.table}`, meta.info);
       // Hot path: one object literal per event (no spreads), columns and key shared by the item's rows.
       const columns = this.columns(meta);
       const key = meta.info.key;
@@ -138,7 +156,7 @@ export class TransactionMapper {
     return !SYSTEM_SCHEMAS.has(ref.schema.toLowerCase()) && matchesFilter(this.opts.tables, ref.schema, ref.table);
   }
 
-  private async ddlEvents(sql: string, schema: string): Promise<{ ref: TableRef; body: DdlBody }[]> {
+  private async ddlEvents(sql: string, schema: string, namedRows: boolean): Promise<{ ref: TableRef; body: DdlBody }[]> {
     const ddl = parseDdl(sql, schema);
     if (!ddl) {
       this.opts.logger.debug({ sql: sql.slice(0, 200) }, 'query event ignored: not table DDL');
@@ -147,11 +165,31 @@ export class TransactionMapper {
     const out: { ref: TableRef; body: DdlBody }[] = [];
     for (const [i, ref] of ddl.tables.entries()) {
       const target = ddl.renamedTo?.[i];
-      if (!this.included(ref) && !(target && this.included(target))) continue;
-      this.cache.delete(`${ref.schema}.${ref.table}`);
+      const was = this.included(ref);
+      if (!was && !(target && this.included(target))) continue;
+      if (target && (target.schema !== ref.schema || target.table !== ref.table)) {
+        // Rows must never go missing: a table leaving the selection (or entering it without a snapshot) stops the job.
+        if (!was || !this.included(target)) {
+          const [a, b] = [`\`${ref.schema}\`.\`${ref.table}\``, `\`${target.schema}\`.\`${target.table}\``];
+          throw new UnsupportedDdlError(sql, was
+            ? `renames ${a} to ${b}, which is outside the job's table selection`
+            : `renames ${a}, outside the job's table selection, to ${b} inside it: its rows were never copied`);
+        }
+        if (target.schema !== ref.schema) throw new UnsupportedDdlError(sql, 'moves a table to another database');
+      }
+      if (ddl.kind === DdlKind.AlterTable && !namedRows && columnRenames(sql).length > 0) {
+        throw new UnsupportedDdlError(sql, 'renaming a column needs binlog_row_metadata=FULL on the source (row events then carry the column names they were written with)');
+      }
+      const refKey = `${ref.schema}.${ref.table}`;
+      this.cache.delete(refKey);
       if (target) this.cache.delete(`${target.schema}.${target.table}`);
-      // The table as it is now: the new name after RENAME, nothing after DROP.
-      const now = ddl.kind === DdlKind.DropTable ? undefined : await loadTableInfo(this.db, (target ?? ref).schema, (target ?? ref).table);
+      // The table as it is now: the new name after RENAME, nothing after DROP. A statement that only renames
+      // columns gives the exact shape from the one before it: "now" may already be after later statements.
+      const before = this.shapes.get(refKey);
+      const renamed = ddl.kind === DdlKind.AlterTable && !target && before ? renamedShape(before, sql) : undefined;
+      const now = renamed ?? (ddl.kind === DdlKind.DropTable ? undefined : await loadTableInfo(this.db, (target ?? ref).schema, (target ?? ref).table));
+      this.shapes.delete(refKey);
+      if (now) this.shapes.set(`${(target ?? ref).schema}.${(target ?? ref).table}`, now);
       out.push({ ref, body: { op: Operation.Ddl, key: now?.key ?? [], before: null, after: null, columns: now?.columns ?? [], ddl: sql } });
     }
     return out;
@@ -161,11 +199,56 @@ export class TransactionMapper {
     const key = `${schema}.${table}`;
     let meta = this.cache.get(key);
     if (!meta) {
-      // A table dropped since the event was written: values keep guessed types.
-      const info = (await loadTableInfo(this.db, schema, table)) ?? { schema, table, columns: [], key: [], estimatedRows: 0 };
+      // A table renamed or dropped since the event was written: its last shape read, else values keep guessed types.
+      const info = (await loadTableInfo(this.db, schema, table)) ?? this.shapes.get(key) ?? { schema, table, columns: [], key: [], estimatedRows: 0 };
       meta = { info, byName: new Map(info.columns.map((c) => [c.name, c])), unknown: new Map() };
       this.cache.set(key, meta);
     }
     return meta;
   }
+}
+
+/**
+ * The metadata to type rows with names the table may no longer have: with
+ * binlog_row_metadata=FULL a row event names its columns as they were when it
+ * was written, while information_schema shows the table now. A column the
+ * table no longer has by that name takes the type of the column at its
+ * position, when the names it still has are all at their places (a rename
+ * moves nothing); otherwise types are guessed as before (convertRow).
+ */
+export function rowMeta(meta: TableMeta, sample: Record<string, unknown> | undefined): TableMeta {
+  if (!sample) return meta;
+  const names = Object.keys(sample);
+  if (names.every((n) => meta.byName.has(n))) return meta;
+  const cols = meta.info.columns;
+  if (names.length !== cols.length || !names.every((n, i) => !meta.byName.has(n) || cols[i]!.name === n)) return meta;
+  const was = new Map<string, string>();
+  const columns = names.map((n, i) => {
+    if (cols[i]!.name === n) return cols[i]!;
+    was.set(cols[i]!.name, n);
+    return { ...cols[i]!, name: n };
+  });
+  const info = { ...meta.info, columns, key: meta.info.key.map((k) => was.get(k) ?? k) };
+  return { info, byName: new Map(columns.map((c) => [c.name, c])), unknown: new Map() };
+}
+
+/**
+ * `before` after an ALTER TABLE that only renames columns (RENAME COLUMN, or
+ * CHANGE giving the column the type it had), for when the table can no longer
+ * be read under its name (a later statement renamed or dropped it).
+ * Undefined when the statement does anything else.
+ */
+export function renamedShape(before: TableInfo, sql: string): TableInfo | undefined {
+  const clauses = renameOnlyClauses(sql);
+  if (!clauses) return undefined;
+  const columns = before.columns.map((c) => ({ ...c }));
+  let key = [...before.key];
+  for (const { from, to, type } of clauses) {
+    const col = columns.find((c) => c.name === from);
+    if (!col || columns.some((c) => c.name === to && c !== col)) return undefined;
+    if (type !== undefined && type !== col.sourceType.replace(/\s+/g, '').toLowerCase()) return undefined;
+    col.name = to;
+    key = key.map((k) => (k === from ? to : k));
+  }
+  return { ...before, columns, key };
 }

@@ -26,6 +26,7 @@
 import type { Pgoutput } from 'pg-logical-replication';
 import { CAPTURE_PIECE_EVENTS, Operation, type CapturedTransaction, type ChangeEvent, type ColumnType, type Row } from '../change-event.ts';
 import { matchesFilter, type TableFilter } from '../connection-config.ts';
+import { UnsupportedDdlError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { lsnToBigInt, bigIntToLsn, sequencePrefixFromLsn, withIndex } from '../sequence.ts';
 import { loadKey, loadNotNull, loadRelationAttributes, loadTypeInfos, typeInfoFor, type Queryable, type RelationAttributes } from './pg-catalog.ts';
@@ -219,6 +220,7 @@ export class PgTransactionAssembler {
     if (prev && prev.wireSignature === signature) return;
     const state = await this.describe(msg, signature);
     this.relations.set(msg.relationOid, state);
+    this.checkRenameScope(prev, state);
     if (!this.included(state)) return;
     if (state.identity !== 'full' && !this.warnedIdentity.has(state.oid)) {
       this.warnedIdentity.add(state.oid);
@@ -231,6 +233,29 @@ export class PgTransactionAssembler {
     // Enum labels added since the destination was shaped (the relation is described from the catalog as it is now).
     const before = prev ? new Map(prev.columns.map((c) => [c.name, c.values ?? []])) : this.opts.baselineExact ? this.opts.baseline.get(state.oid)?.labels : undefined;
     if (before) this.pushLabelDdl(state, state.columns.filter((c) => c.kind === 'enum' && before.has(c.name)), before);
+  }
+
+  /**
+   * A table renamed (or moved to another schema) so that it leaves the job's
+   * selection, or enters it without ever having been copied: its rows would
+   * silently stop (or start half way), so the job stops quoting the change.
+   * Only names known for this stream count: the first message's when the
+   * baseline is not exact may predate a rename the catalog already shows.
+   */
+  private checkRenameScope(prev: RelationState | undefined, next: RelationState): void {
+    const base = prev ? undefined : this.opts.baselineExact ? this.opts.baseline.get(next.oid) : undefined;
+    const known = prev ?? base;
+    if (!known || (known.schema === next.schema && known.table === next.table)) return;
+    const was = matchesFilter(this.opts.tables, known.schema, known.table);
+    const now = this.included(next);
+    if (was === now) return;
+    const stmt = known.schema !== next.schema
+      ? `ALTER TABLE ${quoteTable(known.schema, known.table)} SET SCHEMA ${quoteIdent(next.schema)}${known.table !== next.table ? `, RENAME TO ${quoteIdent(next.table)}` : ''}`
+      : `ALTER TABLE ${quoteTable(known.schema, known.table)} RENAME TO ${quoteIdent(next.table)}`;
+    const [a, b] = [quoteTable(known.schema, known.table), quoteTable(next.schema, next.table)];
+    throw new UnsupportedDdlError(stmt, was
+      ? `renames ${a} to ${b}, which is outside the job's table selection`
+      : `renames ${a}, outside the job's table selection, to ${b} inside it: its rows were never copied`);
   }
 
   private pushLabelDdl(state: RelationState, columns: ColumnType[], before: Map<string, string[]>): void {

@@ -372,7 +372,7 @@ describe.each(DESTS)('apply into %s', (dest) => {
     expect((await rows(dest, t, ['id', 'v']))).toEqual([{ id: '1', v: 'one' }, { id: '2', v: 'two' }, { id: '3', v: 'three' }]);
   });
 
-  it('DDL: create, add column, drop column, truncate; renames to another name, drop table and key changes are refused', async () => {
+  it('DDL: create, add column, drop column, truncate, column and table renames; drop table, moves to another schema and key changes are refused', async () => {
     const source: SourceKind = dest === 'postgres' ? 'mysql' : 'postgres'; // cross-engine both ways
     const id = source === 'mysql' ? ID_M : ID_P;
     const v = source === 'mysql' ? m({ name: 'v', kind: 'text', sourceType: 'text', family: 'text' }) : p({ name: 'v', kind: 'text', sourceType: 'text', family: 'text' });
@@ -396,13 +396,28 @@ describe.each(DESTS)('apply into %s', (dest) => {
     expect((await rows(dest, t, ['id'])).map((r) => r.id)).toEqual(['1', '2', '3']);
     await a.applyBatch([ddl(source, t, `TRUNCATE ${q}`, [id, w]), ev(source, t, Operation.Insert, [id, w], null, { id: 9, w: null })], 0, nextSeq());
     expect((await rows(dest, t, ['id'])).map((r) => r.id)).toEqual(['9']);
-    for (const stmt of [`ALTER TABLE ${q} RENAME TO t2`, `ALTER TABLE ${q} CHANGE w w2 datetime(6)`, `DROP TABLE ${q}`, `RENAME TABLE ${q} TO x`, `ALTER TABLE ${q} DROP PRIMARY KEY`]) {
+    for (const stmt of [`ALTER TABLE ${q} RENAME TO t2, ADD COLUMN z int`, `ALTER TABLE ${q} SET SCHEMA other`, `DROP TABLE ${q}`, `RENAME TABLE ${q} TO other.x`, `ALTER TABLE ${q} DROP PRIMARY KEY`]) {
       const cp = await a.readCheckpoint(0);
       const err = await a.applyBatch([ddl(source, t, stmt, [id, w])], 0, nextSeq()).catch((x: unknown) => x);
       expect(err, stmt).toBeInstanceOf(UnsupportedDdlError);
       expect((err as Error).message).toContain(stmt);
       expect(await a.readCheckpoint(0)).toBe(cp);
     }
+    // Renames in stream order, one batch: a column (CHANGE to another name / RENAME COLUMN), then the table
+    // (the PostgreSQL capture's event names the new table, the MariaDB one the old), rows under each name between.
+    const w2 = { ...w, name: 'w2' };
+    const renamed = 'ddl_renamed';
+    await a.applyBatch([
+      ev(source, t, Operation.Insert, [id, w], null, { id: 10, w: '2024-01-02 03:04:05.678' }),
+      ddl(source, t, source === 'mysql' ? `ALTER TABLE ${q} CHANGE w w2 datetime(3)` : `ALTER TABLE ${q} RENAME COLUMN w TO w2`, [id, w2]),
+      ev(source, t, Operation.Insert, [id, w2], null, { id: 11, w2: '2024-01-02 03:04:05.679' }),
+      source === 'mysql' ? ddl(source, t, `RENAME TABLE ${q} TO \`${renamed}\``, [id, w2]) : ddl(source, renamed, `ALTER TABLE ${q} RENAME TO ${renamed}`, [id, w2]),
+      ev(source, renamed, Operation.Insert, [id, w2], null, { id: 12, w2: null }),
+    ], 0, nextSeq());
+    expect(await rows(dest, renamed, ['id', 'w2'])).toEqual([
+      { id: '9', w2: null }, { id: '10', w2: '2024-01-02 03:04:05.678' }, { id: '11', w2: '2024-01-02 03:04:05.679' }, { id: '12', w2: null },
+    ]);
+    expect(Object.keys(await types(dest, renamed)).sort()).toEqual(['id', 'w2']);
   });
 
   it('snapshot chunks: idempotent re-run, done marker, keyless chunk replaces the table', async () => {

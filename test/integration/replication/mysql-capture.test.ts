@@ -437,6 +437,47 @@ describe('DDL events', () => {
     expect(ins.columns).toEqual(ddl.columns);
   });
 
+  it('replays rows written before a column rename with their own names and exact types; the rename passes as DDL (FULL)', async () => {
+    await sql(`CREATE TABLE \`${db}\`.ren (id INT PRIMARY KEY, amount DECIMAL(10,3), at DATETIME(6), note VARCHAR(10))`);
+    const prep = newCapture();
+    const { position } = await prep.prepare();
+    await prep.close();
+    await sql(`INSERT INTO \`${db}\`.ren VALUES (1, 12.5, '2024-01-02 03:04:05.678901', 'a')`);
+    await sql(`UPDATE \`${db}\`.ren SET amount = 7 WHERE id = 1`);
+    await sql(`ALTER TABLE \`${db}\`.ren RENAME COLUMN amount TO price, CHANGE note remark VARCHAR(10)`);
+    await sql(`INSERT INTO \`${db}\`.ren VALUES (2, 1.25, NULL, 'b')`);
+    // Read after the rename: information_schema already shows price and remark.
+    const evs = events(await collect({ from: position }, (t) => events(t).some((e) => e.after?.id === 2)));
+    const ren = evs.filter((e) => e.table === 'ren');
+    expect(ren.map((e) => e.op)).toEqual([Operation.Insert, Operation.Update, Operation.Ddl, Operation.Insert]);
+    expect(ren[0]!.after).toEqual({ id: 1, amount: '12.500', at: '2024-01-02 03:04:05.678901', note: 'a' });
+    expect(ren[0]!.columns.map((c) => [c.name, c.sourceType])).toEqual([['id', 'int(11)'], ['amount', 'decimal(10,3)'], ['at', 'datetime(6)'], ['note', 'varchar(10)']]);
+    expect(ren[1]!.before).toMatchObject({ amount: '12.500' });
+    expect(ren[1]!.after).toMatchObject({ amount: '7.000' });
+    expect(ren[2]!.ddl).toMatch(/RENAME COLUMN amount TO price/);
+    expect(ren[3]!.after).toEqual({ id: 2, price: '1.250', at: null, remark: 'b' });
+  });
+
+  it('a column rename without FULL row metadata stops the capture quoting the statement and naming binlog_row_metadata', async () => {
+    await sql(`CREATE TABLE \`${db}\`.ren2 (id INT PRIMARY KEY, a INT)`);
+    await sql('SET GLOBAL binlog_row_metadata = MINIMAL');
+    let err: unknown;
+    const stmt = `ALTER TABLE \`${db}\`.ren2 RENAME COLUMN a TO b`;
+    try {
+      const prep = newCapture();
+      const { position } = await prep.prepare();
+      await prep.close();
+      await sql(`INSERT INTO \`${db}\`.ren2 VALUES (1, 2)`);
+      await sql(stmt);
+      err = await collect({ from: position }, () => false, 10_000).catch((e: unknown) => e);
+    } finally {
+      await sql('SET GLOBAL binlog_row_metadata = FULL');
+    }
+    expect(err).toBeInstanceOf(FatalError);
+    expect((err as Error).message).toContain(stmt);
+    expect((err as Error).message).toMatch(/binlog_row_metadata=FULL/);
+  });
+
   it('stops with a FatalError naming binlog_row_metadata when replaying rows across a later ALTER without FULL metadata', async () => {
     await sql(`CREATE TABLE \`${db}\`.drift (id INT PRIMARY KEY, a INT, b INT)`);
     const prep = newCapture();
@@ -553,6 +594,19 @@ describe('checkMysqlCapture', () => {
     expect(res.missing).toEqual([]);
     expect(res.ok).toBe(true);
     expect(res.details).toMatchObject({ flavor: 'mariadb', log_bin: 'ON', binlog_format: 'ROW', binlog_row_image: 'FULL', gtid_strict_mode: 'ON' });
+    expect(res.details.binlog_row_metadata_note).toBeUndefined();
+  });
+
+  it('says that column renames need binlog_row_metadata=FULL when it is not (recommended, not required)', async () => {
+    await sql('SET GLOBAL binlog_row_metadata = MINIMAL');
+    try {
+      const res = await checkMysqlCapture(conn);
+      expect(res.ok).toBe(true);
+      expect(res.details.binlog_row_metadata).toBe('MINIMAL');
+      expect(res.details.binlog_row_metadata_note).toMatch(/binlog_row_metadata=FULL is needed to replicate column renames/);
+    } finally {
+      await sql('SET GLOBAL binlog_row_metadata = FULL');
+    }
   });
 
   it('names the missing privileges of a restricted user', async () => {
