@@ -9,6 +9,7 @@
  */
 import type { ChangeEvent } from '../change-event.ts';
 import { UnsupportedDdlError } from '../errors.ts';
+import { splitClauses } from '../sql-text.ts';
 
 export interface DdlTableRef { schema: string; table: string }
 
@@ -61,23 +62,6 @@ export function normaliseDdl(statement: string): string {
     .trim();
 }
 
-/** Split at commas that are outside parentheses and quotes. */
-function splitClauses(s: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let quote = '';
-  let cur = '';
-  for (const ch of s) {
-    if (quote) { if (ch === quote) quote = ''; cur += ch; continue; }
-    if (ch === "'" || ch === '"' || ch === '`') quote = ch;
-    else if (ch === '(') depth++;
-    else if (ch === ')') depth--;
-    else if (ch === ',' && depth === 0) { out.push(cur.trim()); cur = ''; continue; }
-    cur += ch;
-  }
-  if (cur.trim()) out.push(cur.trim());
-  return out;
-}
 
 const ADD_NON_COLUMN = /^ADD\s+(CONSTRAINT|PRIMARY|UNIQUE|FOREIGN|CHECK|PARTITION|PERIOD|SYSTEM)\b/i;
 const ADD_INDEX = /^ADD\s+(INDEX|KEY|FULLTEXT|SPATIAL)\b/i;

@@ -4,6 +4,7 @@
  * event with its table and pass the statement on faithfully; the applier
  * decides what to do with it, so a regex-level parse is enough here.
  */
+import { splitClauses } from '../sql-text.ts';
 
 export enum DdlKind {
   CreateTable = 'create_table',
@@ -23,24 +24,6 @@ export interface ParsedDdl {
   tables: TableRef[];
   /** RENAME TABLE (and ALTER TABLE ... RENAME TO): the new names, parallel to `tables`. */
   renamedTo?: TableRef[];
-}
-
-/** Split at commas that are outside parentheses and quotes. */
-function splitClauses(s: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let quote = '';
-  let cur = '';
-  for (const ch of s) {
-    if (quote) { if (ch === quote) quote = ''; cur += ch; continue; }
-    if (ch === "'" || ch === '"' || ch === '`') quote = ch;
-    else if (ch === '(') depth++;
-    else if (ch === ')') depth--;
-    else if (ch === ',' && depth === 0) { out.push(cur.trim()); cur = ''; continue; }
-    cur += ch;
-  }
-  if (cur.trim()) out.push(cur.trim());
-  return out;
 }
 
 /** Statements that are transaction control, never DDL. */
