@@ -7,9 +7,8 @@ import type { ColumnType, Row } from '../change-event.ts';
 import { FatalError } from '../errors.ts';
 import type { TableRef } from './batch-plan.ts';
 import type { LedgerSql } from './sql-applier.ts';
-import {
-  MYSQL_MAX_KEY_BYTES, mysqlColumnType, mysqlHashedKey, mysqlKeyPartBytes, pgColumnType, toMysqlParam, type MysqlCaps, type ValueSite,
-} from './type-map.ts';
+import { MYSQL_MAX_KEY_BYTES, mysqlColumnType, mysqlHashedKey, mysqlKeyPartBytes, pgColumnType, type MysqlCaps } from './type-map.ts';
+import { toMysqlParam, type ValueSite } from './value-params.ts';
 
 export const META_DB = 'tributary';
 export const CHECKPOINTS = '`tributary`.`tributary_checkpoints`';

@@ -25,7 +25,8 @@ import {
   type MysqlSite,
 } from './mysql-sql.ts';
 import { SqlApplier, type SqlApplierOptions } from './sql-applier.ts';
-import { isInvalidEnum, MARIADB_CAPS, mysqlHashedKey, type MysqlCaps, type RawSql } from './type-map.ts';
+import { isInvalidEnum, MARIADB_CAPS, mysqlHashedKey, type MysqlCaps } from './type-map.ts';
+import type { RawSql } from './value-params.ts';
 
 /** `rowsPerStatement` is also bounded to about 4 MiB of SQL. */
 export type MysqlApplierOptions = SqlApplierOptions;

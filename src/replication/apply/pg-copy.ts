@@ -12,7 +12,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { ColumnType, Row } from '../change-event.ts';
 import type { TableRef } from './batch-plan.ts';
 import { qi, qt } from './pg-sql.ts';
-import { toPgParam, type ValueSite } from './type-map.ts';
+import { toPgParam, type ValueSite } from './value-params.ts';
 
 const SPECIAL = /[\\\n\r\t]/;
 const SPECIAL_G = /[\\\n\r\t]/g;

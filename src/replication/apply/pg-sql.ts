@@ -5,7 +5,8 @@
 import type { ColumnType, Row } from '../change-event.ts';
 import type { TableRef } from './batch-plan.ts';
 import type { LedgerSql } from './sql-applier.ts';
-import { pgColumnDef, toPgParam, type ValueSite } from './type-map.ts';
+import { pgColumnDef } from './type-map.ts';
+import { toPgParam, type ValueSite } from './value-params.ts';
 
 /** PostgreSQL's limit on bind parameters in one statement. */
 export const PG_MAX_PARAMS = 65535;

@@ -4,9 +4,9 @@ import mysql from 'mysql2';
 import type { ColumnType } from '../../../../src/replication/change-event.ts';
 import { FatalError, UnmappableValueError } from '../../../../src/replication/errors.ts';
 import {
-  MARIADB_CAPS, MYSQL_KEY_TEXT_CHARS, assertKeyable, decimalDigits, isPgColumn, mysqlColumnType, pgColumnDef, pgColumnType, toMysqlParam, toPgParam,
-  type MysqlCaps, type RawSql,
+  MARIADB_CAPS, MYSQL_KEY_TEXT_CHARS, assertKeyable, isPgColumn, mysqlColumnType, pgColumnDef, pgColumnType, type MysqlCaps,
 } from '../../../../src/replication/apply/type-map.ts';
+import { decimalDigits, toMysqlParam, toPgParam, type RawSql } from '../../../../src/replication/apply/value-params.ts';
 
 const col = (c: Partial<ColumnType> & Pick<ColumnType, 'kind' | 'sourceType'>): ColumnType => ({ name: 'c', ...c });
 const site = (c: ColumnType) => ({ table: 's.t', column: c });
