@@ -44,5 +44,5 @@ EXPOSE 8190
 # compose.yaml and the Kubernetes manifests.
 # A larger young generation: the change path allocates short-lived objects per change, and GC took
 # about a fifth of the worker's CPU with the default (docs/benchmarks.md, "Where the time goes").
-ENTRYPOINT ["node", "--max-semi-space-size=32", "bin/tributary.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=32", "--heap-growing-percent=50", "bin/tributary.js"]
 CMD ["start"]
