@@ -135,10 +135,37 @@ export function compareSequences(a: string, b: string): number {
   return 0;
 }
 
-/** Redis Stream id for a sequence. */
+/** hi below 2^21: hi*2^32+lo stays below 2^53, exact as a double. */
+const HI_EXACT = 0x200000;
+
+/**
+ * Redis Stream id for a sequence. Hot (every appended piece and every held
+ * echo): doubles where they are exact (hi < 2^21, an index of up to 13 hex
+ * digits), BigInt only beyond.
+ */
 export function toStreamId(seq: string): string {
+  const m = SEQ_RE.exec(seq);
+  if (!m) throw new InvalidSequenceError(seq);
+  const hi = parseInt(m[1]!, 16);
+  if (hi < HI_EXACT && m[3]!.length <= 13) return `${hi * 4294967296 + parseInt(m[2]!, 16)}-${parseInt(m[3]!, 16)}`;
   const s = parseSequence(seq);
   return `${commitNumber(s)}-${s.index}`;
+}
+
+/** PostgreSQL LSN text in canonical form (upper-case hex, no leading zeros): bigIntToLsn(lsnToBigInt(lsn)) without BigInt. */
+export function canonicalLsnText(lsn: string): string {
+  const m = LSN_RE.exec(lsn);
+  if (!m) throw new InvalidSequenceError(lsn, 'a PostgreSQL LSN "<hex>/<hex>"');
+  return `${parseInt(m[1]!, 16).toString(16).toUpperCase()}/${parseInt(m[2]!, 16).toString(16).toUpperCase()}`;
+}
+
+/** LSN "X/Y" as one 64-bit number in decimal text: lsnToBigInt(lsn).toString() without BigInt where a double is exact. */
+export function lsnDecimal(lsn: string): string {
+  const m = LSN_RE.exec(lsn);
+  if (!m) throw new InvalidSequenceError(lsn, 'a PostgreSQL LSN "<hex>/<hex>"');
+  const hi = parseInt(m[1]!, 16);
+  if (hi < HI_EXACT) return String(hi * 4294967296 + parseInt(m[2]!, 16));
+  return lsnToBigInt(lsn).toString();
 }
 
 const STREAM_ID_RE = /^(\d{1,20})-(\d{1,20})$/;

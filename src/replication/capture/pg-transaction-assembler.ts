@@ -28,7 +28,7 @@ import { CAPTURE_PIECE_EVENTS, Operation, type CapturedTransaction, type ChangeE
 import { matchesFilter, type TableFilter } from '../connection-config.ts';
 import { UnsupportedDdlError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { lsnToBigInt, bigIntToLsn, sequencePrefixFromLsn, withIndex } from '../sequence.ts';
+import { canonicalLsnText, lsnDecimal, sequencePrefixFromLsn, withIndex } from '../sequence.ts';
 import { loadKey, loadNotNull, loadRelationAttributes, loadTypeInfos, typeInfoFor, type Queryable, type RelationAttributes } from './pg-catalog.ts';
 import { fillGenerated, type GeneratedPlan, type PendingGenerated } from './pg-generated.ts';
 import { quoteIdent, quoteTable } from './pg-connection.ts';
@@ -169,7 +169,7 @@ export class PgTransactionAssembler {
     const events = tx.events;
     tx.events = [];
     return {
-      txid: String(tx.xid), commitSequence: lsnToBigInt(tx.commitLsn).toString(), commitTime: tx.commitTime,
+      txid: String(tx.xid), commitSequence: lsnDecimal(tx.commitLsn), commitTime: tx.commitTime,
       resume: { kind: 'postgres', lsn: '0/0' }, events, partial: true,
     };
   }
@@ -182,7 +182,7 @@ export class PgTransactionAssembler {
     const events = tx?.events ?? [];
     return {
       txid: String(tx?.xid ?? 0),
-      commitSequence: lsnToBigInt(commitLsn).toString(),
+      commitSequence: lsnDecimal(commitLsn),
       commitTime: microsToMs(msg.commitTime),
       resume: { kind: 'postgres', lsn: canonicalLsn(msg.commitEndLsn) },
       events,
@@ -355,7 +355,7 @@ export class PgTransactionAssembler {
       source: 'postgres',
       sequence: '',
       txid: String(tx?.xid ?? 0),
-      commitSequence: tx ? lsnToBigInt(tx.commitLsn).toString() : '0',
+      commitSequence: tx ? lsnDecimal(tx.commitLsn) : '0',
       index: 0,
       op,
       schema: st.schema,
@@ -512,7 +512,7 @@ function pick(tuple: Record<string, unknown>, keys: string[]): Record<string, un
 
 /** "00000016/B374D848" -> "16/B374D848". */
 export function canonicalLsn(lsn: string | null): string {
-  return bigIntToLsn(lsnToBigInt(lsn ?? '0/0'));
+  return canonicalLsnText(lsn ?? '0/0');
 }
 
 function microsToMs(t: bigint | BigInt): number {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   bigIntToLsn, binlogFileNumber, commitNumber, compareSequences, formatSequence, fromStreamId, InvalidSequenceError,
-  lsnToBigInt, makeSequence, parseSequence, sequenceFromBinlog, sequenceFromLsn, toStreamId, ZERO_SEQUENCE,
+  lsnToBigInt, makeSequence, parseSequence, sequenceFromBinlog, sequenceFromLsn, toStreamId, ZERO_SEQUENCE, canonicalLsnText, lsnDecimal,
 } from '../../../src/replication/sequence.ts';
 
 describe('sequence format', () => {
@@ -91,3 +91,28 @@ function compareIds(a: string, b: string): number {
   const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
   return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
 }
+
+describe('fast paths agree with the BigInt forms', () => {
+  it('toStreamId, canonicalLsnText and lsnDecimal match on edge and random values', () => {
+    const hex = (n: bigint) => n.toString(16);
+    const his = [0n, 1n, 0x16n, 0x1fffffn, 0x200000n, 0x200001n, 0xffffffffn];
+    const los = [0n, 1n, 0xb374d848n, 0xffffffffn];
+    const idx = [0n, 1n, 0xfffffffffffffn, 0x10000000000000n, 0xffffffffffffffffn];
+    let seed = 12345;
+    const rnd = (bits: number) => { let v = 0n; for (let i = 0; i < bits; i += 16) { seed = (seed * 1103515245 + 12345) % 2147483648; v = (v << 16n) | BigInt(seed & 0xffff); } return v & ((1n << BigInt(bits)) - 1n); };
+    for (let i = 0; i < 200; i++) { his.push(rnd(i % 2 ? 21 : 32)); los.push(rnd(32)); idx.push(rnd(i % 3 ? 20 : 64)); }
+    for (const hi of his) for (const lo of los.slice(0, 6)) {
+      for (const ix of idx.slice(0, 8)) {
+        const seq = `${hex(hi)}.${hex(lo)}.${hex(ix)}`;
+        expect(toStreamId(seq)).toBe(`${(hi << 32n) + lo}-${ix}`);
+      }
+      const lsn = `${hex(hi).toUpperCase()}/${hex(lo)}`;
+      expect(canonicalLsnText(lsn)).toBe(bigIntToLsn(lsnToBigInt(lsn)));
+      expect(canonicalLsnText(`${hex(hi).padStart(8, '0')}/${hex(lo).padStart(8, '0')}`)).toBe(bigIntToLsn(lsnToBigInt(lsn)));
+      expect(lsnDecimal(lsn)).toBe(lsnToBigInt(lsn).toString());
+    }
+    expect(() => canonicalLsnText('1/2/3')).toThrowError(InvalidSequenceError);
+    expect(() => lsnDecimal('junk')).toThrowError(InvalidSequenceError);
+    expect(() => toStreamId('1.2')).toThrowError(InvalidSequenceError);
+  });
+});
