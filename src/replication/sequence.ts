@@ -111,12 +111,53 @@ export function commitNumber(seq: string | Sequence): bigint {
   return (s.hi << 32n) + s.lo;
 }
 
+/** Digit value of a hex character code, or -1. */
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+const SCAN_A = new Float64Array(3);
+const SCAN_B = new Float64Array(3);
+
+/**
+ * The three parts of a sequence into `out`, without allocating; false when
+ * `s` is not one or a part is longer than 13 hex digits (then the caller
+ * takes the regular expression and BigInt path, which also names the error).
+ */
+function scanSequence(s: string, out: Float64Array): boolean {
+  let i = 0;
+  for (let part = 0; part < 3; part++) {
+    let v = 0;
+    const start = i;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 46) break;
+      const d = hexDigit(c);
+      if (d < 0) return false;
+      v = v * 16 + d;
+    }
+    const n = i - start;
+    if (n === 0 || n > (part < 2 ? 8 : 13)) return false;
+    out[part] = v;
+    if (part < 2) { if (i >= s.length) return false; i++; }
+  }
+  return i === s.length;
+}
+
 /**
  * Orders two sequences: hi, then lo, then index. Hot (every change is
- * compared on append and apply), so parts of up to 13 hex digits compare as
- * doubles, exactly; only a longer index takes a BigInt.
+ * compared on append and apply): parts of up to 13 hex digits are scanned
+ * into doubles without allocating; anything else (a longer index, or an
+ * invalid sequence, which throws) takes the regular expression path.
  */
 export function compareSequences(a: string, b: string): number {
+  if (scanSequence(a, SCAN_A) && scanSequence(b, SCAN_B)) {
+    for (let i = 0; i < 3; i++) if (SCAN_A[i] !== SCAN_B[i]) return SCAN_A[i]! < SCAN_B[i]! ? -1 : 1;
+    return 0;
+  }
   const x = SEQ_RE.exec(a) ?? parseSequence(a) as never;
   const y = SEQ_RE.exec(b) ?? parseSequence(b) as never;
   for (let i = 1; i <= 3; i++) {

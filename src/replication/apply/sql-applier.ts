@@ -249,7 +249,9 @@ export abstract class SqlApplier<C, P> implements Applier {
       written = false;
       const cp = await this.lockCheckpoint(c, lane);
       this.laneCommits.check(lane, cp);
-      const todo = cp === null ? events : events.filter((e) => compareSequences(e.sequence, cp) > 0);
+      // Feed order: when the first event is past the checkpoint, all are (no compare per event).
+      const todo = cp === null || events.length === 0 || compareSequences(events[0]!.sequence, cp) > 0
+        ? events : events.filter((e) => compareSequences(e.sequence, cp) > 0);
       for (const step of planBatch(todo)) await this.runStep(c, step);
       written = await this.writeCheckpoint(c, lane, sequence, cp);
     }, on);

@@ -116,3 +116,19 @@ describe('fast paths agree with the BigInt forms', () => {
     expect(() => toStreamId('1.2')).toThrowError(InvalidSequenceError);
   });
 });
+
+describe('compareSequences without allocating', () => {
+  it('orders like the BigInt comparison, and throws on the same inputs', () => {
+    const big = (s: string) => { const p = parseSequence(s); return [p.hi, p.lo, p.index]; };
+    const ref = (a: string, b: string) => { const x = big(a), y = big(b); for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1; return 0; };
+    const parts = ['0', '1', 'f', 'F', '0f', '00000010', 'ffffffff', 'FFFFFFFF', '7fffffff'];
+    const idx = ['0', '1', 'a', 'A', 'fffffffffffff', '10000000000000', 'ffffffffffffffff', '000000000000000001'.slice(-16)];
+    const seqs: string[] = [];
+    for (const h of parts) for (const l of parts.slice(0, 5)) for (const i of idx) seqs.push(`${h}.${l}.${i}`);
+    for (const a of seqs) for (const b of seqs.slice(0, 60)) expect(compareSequences(a, b), `${a} ${b}`).toBe(ref(a, b));
+    for (const bad of ['', '1.2', '1.2.3.4', '1..2', '.1.2', '1.2.', 'g.1.2', '123456789.1.2', '1.123456789.2', '1.2.12345678901234567', '1.2.3 ']) {
+      expect(() => compareSequences(bad, '1.2.3'), bad).toThrowError(InvalidSequenceError);
+      expect(() => compareSequences('1.2.3', bad), bad).toThrowError(InvalidSequenceError);
+    }
+  });
+});
