@@ -161,6 +161,12 @@ const FRACTION_RE = /\.(\d{1,6})(?=$|[^\d])/;
 
 /** "12:00:00.5" -> "12:00:00.500000": fractions always carry six digits when present. */
 function padFraction(text: string): string {
+  // Hot (every time value of every row): no '.' or already six digits leaves the text as it is, without a replace.
+  const dot = text.indexOf('.');
+  if (dot < 0) return text;
+  let end = dot + 1;
+  while (end < text.length && text.charCodeAt(end) >= 48 && text.charCodeAt(end) <= 57) end++;
+  if (end - dot - 1 === 6) return text;
   return text.replace(FRACTION_RE, (_m, f: string) => '.' + f.padEnd(6, '0'));
 }
 

@@ -29,4 +29,14 @@ describe('pg-values', () => {
     expect(byteaTextToBase64('\\x00ff10')).toBe(Buffer.from([0, 255, 16]).toString('base64'));
     expect(byteaTextToBase64('a\\000\\\\b\\377')).toBe(Buffer.from([0x61, 0, 0x5c, 0x62, 0xff]).toString('base64'));
   });
+
+  it('pads time fractions to six digits and leaves six-digit and fraction-less values as they are', () => {
+    const ref = (t: string) => t.replace(/\.(\d{1,6})(?=$|[^\d])/, (_m, f: string) => '.' + f.padEnd(6, '0'));
+    for (const kind of ['time', 'datetime'] as const) {
+      for (const t of ['12:00:00', '12:00:00.5', '12:00:00.123456', '12:00:00.12345', '2024-01-01 00:00:00.1', '2024-01-01 00:00:00', '2024-01-01 00:00:00.000000', '12:00:00.1234567', '24:00:00']) {
+        const v = pgTextToValue(t, col(kind));
+        if (typeof v === 'string' && v.includes(':')) expect(v, t).toBe(ref(t));
+      }
+    }
+  });
 });
