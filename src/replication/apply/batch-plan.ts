@@ -45,8 +45,15 @@ interface KeyedTable {
   rows: Map<string, Pending>;
 }
 
+/** An injective text of a row's key values (a Map key within one plan); single-column keys without JSON. */
 function keyString(row: Row, key: string[]): string {
-  return JSON.stringify(key.map((k) => row[k] ?? null));
+  if (key.length === 1) {
+    const v = row[key[0]!];
+    if (typeof v === 'number') return `n${v}`;
+    if (typeof v === 'string') return `s${v}`;
+    if (v === null || v === undefined) return 'z';
+  }
+  return `j${JSON.stringify(key.map((k) => row[k] ?? null))}`;
 }
 
 function pick(row: Row, cols: string[]): Row {
@@ -56,7 +63,7 @@ function pick(row: Row, cols: string[]): Row {
 }
 
 function refKey(e: TableRef): string {
-  return JSON.stringify([e.schema, e.table]);
+  return `${e.schema.length}:${e.schema}.${e.table}`;
 }
 
 /** Plan a batch; see the module comment for the guarantees. */
@@ -122,7 +129,13 @@ function addKeyed(t: KeyedTable, e: ChangeEvent): void {
   }
   const prev = t.rows.get(newKey);
   const base = prev && !prev.del ? prev.row : carried;
-  setLast(t, newKey, { del: false, row: { ...base, ...after } });
+  // Images are never modified, so a row with nothing to merge is kept as it came.
+  setLast(t, newKey, { del: false, row: base === carried && !hasKeys(carried) ? after : { ...base, ...after } });
+}
+
+function hasKeys(r: Row): boolean {
+  for (const k in r) return k.length >= 0;
+  return false;
 }
 
 function keyedSteps(t: KeyedTable): Step[] {
