@@ -126,23 +126,26 @@ export class PgTransactionAssembler {
       case 'relation':
         await this.onRelation(msg);
         return undefined;
-      case 'insert':
-        await this.refreshLabels(msg.relation, msg.new);
+      case 'insert': {
+        const relabel = this.refreshLabels(msg.relation, msg.new);
+        if (relabel) await relabel;
         this.onRow(Operation.Insert, msg.relation, null, msg.new, false);
-        return await this.piece();
+        return this.pieceFull() ? await this.piece() : undefined;
+      }
       case 'update': {
-        await this.refreshLabels(msg.relation, msg.new);
+        const relabel = this.refreshLabels(msg.relation, msg.new);
+        if (relabel) await relabel;
         const st = this.relations.get(msg.relation.relationOid);
         if (msg.old) this.onRow(Operation.Update, msg.relation, msg.old, msg.new, false);
         else if (msg.key) this.onRow(Operation.Update, msg.relation, msg.key, msg.new, true);
         // Key unchanged under a key-only identity: the server sends no old tuple; the key is in the new row.
         else if (st && st.identity !== 'nothing') this.onRow(Operation.Update, msg.relation, pick(msg.new, msg.relation.keyColumns), msg.new, true);
         else this.onRow(Operation.Update, msg.relation, null, msg.new, false);
-        return await this.piece();
+        return this.pieceFull() ? await this.piece() : undefined;
       }
       case 'delete':
         this.onRow(Operation.Delete, msg.relation, msg.old ?? msg.key, null, !msg.old);
-        return await this.piece();
+        return this.pieceFull() ? await this.piece() : undefined;
       case 'truncate':
         for (const rel of msg.relations) {
           const st = this.relations.get(rel.relationOid);
@@ -162,6 +165,10 @@ export class PgTransactionAssembler {
    * large transaction is never held whole (CapturedTransaction.partial). Its
    * resume is a placeholder: the capture sets the position before the transaction.
    */
+  private pieceFull(): boolean {
+    return this.tx !== undefined && this.tx.events.length >= CAPTURE_PIECE_EVENTS;
+  }
+
   private async piece(): Promise<CapturedTransaction | undefined> {
     const tx = this.tx;
     if (!tx || tx.events.length < CAPTURE_PIECE_EVENTS) return undefined;
@@ -202,12 +209,18 @@ export class PgTransactionAssembler {
    * type is read again and an `ALTER TYPE ... ADD VALUE` DDL event goes ahead
    * of the row, so the destination widens its labels in stream order.
    */
-  private async refreshLabels(rel: Pgoutput.MessageRelation, tuple: Record<string, unknown> | null): Promise<void> {
+  /** An enum label the relation does not know yet (ALTER TYPE ... ADD VALUE): describe it again. Undefined (no await) when none: hot, every row. */
+  private refreshLabels(rel: Pgoutput.MessageRelation, tuple: Record<string, unknown> | null): Promise<void> | undefined {
     const st = this.relations.get(rel.relationOid);
-    if (!st || !tuple || !this.included(st)) return;
-    const unknown = (c: ColumnType) => c.kind === 'enum' && typeof tuple[c.name] === 'string' && !(c.values ?? []).includes(tuple[c.name] as string);
-    const stale = st.columns.filter(unknown);
-    if (stale.length === 0) return;
+    if (!st || !tuple || !this.included(st)) return undefined;
+    let stale: ColumnType[] | undefined;
+    for (const c of st.columns) {
+      if (c.kind === 'enum' && typeof tuple[c.name] === 'string' && !(c.values ?? []).includes(tuple[c.name] as string)) (stale ??= []).push(c);
+    }
+    return stale ? this.relabel(rel, st, stale) : undefined;
+  }
+
+  private async relabel(rel: Pgoutput.MessageRelation, st: RelationState, stale: ColumnType[]): Promise<void> {
     const next = await this.describe(rel, st.wireSignature);
     this.relations.set(rel.relationOid, next);
     const names = new Set(stale.map((c) => c.name));

@@ -49,15 +49,23 @@ export function encodePiece(events: ChangeEvent[], from: number, to: number, col
   const tables: TableRef[] = [];
   const tableIndex = new Map<string, number>();
   const out: EncodedEvent[] = new Array(to - from);
+  // Events of a table share their column and key arrays: the previous event's table entry is reused without a lookup.
+  let lastColumns: ColumnType[] | undefined; let lastKey: string[] | undefined; let lastSchema = ''; let lastTable = ''; let lastT = -1;
   for (let i = from; i < to; i++) {
     const e = events[i]!;
-    const cs = columnSetId(e.columns);
-    const tk = `${e.schema}\u0000${e.table}\u0000${cs}\u0000${e.key.join('\u0000')}`;
-    let t = tableIndex.get(tk);
-    if (t === undefined) {
-      t = tables.length;
-      tables.push([e.schema, e.table, e.key, cs]);
-      tableIndex.set(tk, t);
+    let t: number | undefined;
+    if (e.columns === lastColumns && e.key === lastKey && e.schema === lastSchema && e.table === lastTable) {
+      t = lastT;
+    } else {
+      const cs = columnSetId(e.columns);
+      const tk = `${e.schema}\u0000${e.table}\u0000${cs}\u0000${e.key.join('\u0000')}`;
+      t = tableIndex.get(tk);
+      if (t === undefined) {
+        t = tables.length;
+        tables.push([e.schema, e.table, e.key, cs]);
+        tableIndex.set(tk, t);
+      }
+      lastColumns = e.columns; lastKey = e.key; lastSchema = e.schema; lastTable = e.table; lastT = t;
     }
     const ev: EncodedEvent = [e.sequence, e.index, e.op, t, e.before, e.after];
     let tx: EncodedEvent[9];
