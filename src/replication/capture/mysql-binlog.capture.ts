@@ -469,6 +469,7 @@ class BinlogRun {
     this.current = undefined;
     tx.commitPos = endPos ?? (e.nextPosition > 0 ? e.nextPosition : this.lastEnd);
     tx.commitTime = e.timestamp;
+    tx.observedAt = Date.now();
     if (tx.gtid?.domainId !== undefined && this.gtidPos) {
       this.gtidPos.add({ domainId: tx.gtid.domainId, serverId: tx.gtid.serverId!, seqNo: tx.gtid.seqNo });
       tx.gtidAfter = this.gtidPos.toString();
@@ -486,7 +487,7 @@ class BinlogRun {
    */
   private cutPiece(tx: OpenTx, e: AnyBinlogEvent): void {
     const piece: RawTx = {
-      file: tx.file, start: tx.start, gtid: tx.gtid, items: tx.items, commitPos: 0, commitTime: e.timestamp,
+      file: tx.file, start: tx.start, gtid: tx.gtid, items: tx.items, commitPos: 0, commitTime: e.timestamp, observedAt: Date.now(),
       rows: tx.rows, partial: true, indexBase: tx.emitted,
     };
     tx.emitted += tx.rows;

@@ -20,6 +20,7 @@ import { cutAtDdl, splitLanes } from '../apply/lanes.ts';
 import type { ChangeFeed } from '../feed/change-feed.ts';
 import { compareSequences } from '../sequence.ts';
 import { Operation } from '../change-event.ts';
+import { lagClockOf } from '../commit-clock.ts';
 
 export interface ApplyRunnerOptions {
   feed: ChangeFeed;
@@ -129,8 +130,9 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
     since = tailSeq;
     let transactions = 0;
     for (const e of events) if (e.commitSequence !== prevCommit) { transactions++; prevCommit = e.commitSequence; }
-    await o.onApplied?.({ count: wanted.length, transactions, lastSequence: tailSeq, lastCommitTime: last.commitTime });
-    TR?.(`apply n=${events.length} wait=${(ta - tw).toFixed(1)} apply=${(performance.now() - ta).toFixed(1)} lagFromCommit=${Date.now() - last.commitTime} echo=${JSON.stringify((o.feed as { echoStats?: unknown }).echoStats ?? null)}`);
+    const lastCommitTime = lagClockOf(last);
+    await o.onApplied?.({ count: wanted.length, transactions, lastSequence: tailSeq, lastCommitTime });
+    TR?.(`apply n=${events.length} wait=${(ta - tw).toFixed(1)} apply=${(performance.now() - ta).toFixed(1)} lagFromCommit=${Date.now() - lastCommitTime} echo=${JSON.stringify((o.feed as { echoStats?: unknown }).echoStats ?? null)}`);
   }
   return 'aborted';
 }
