@@ -68,6 +68,9 @@ function guardedReads(feed: ChangeFeed, generation: { stillOurs(known?: string |
   });
 }
 
+/** How often the apply writes its metrics (rows applied, lag) when they changed. */
+const METRICS_TICK_MS = 250;
+
 export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
   return async (payload, ctx) => {
     const p = payload as JobTaskPayload;
@@ -113,13 +116,35 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
           await run.log('info', msg);
         }
       };
-      const flush = async () => {
-        if (drainedAt > lastAppliedAt && Date.now() - lastAppliedAt > 1000) lagMs = 0;
-        await watchLag().catch(() => undefined);
-        await deps.jobs.mergeMetrics(job.id, { rowsApplied: base + applied, appliedSequence: lastSeq, lagMs });
-        await deps.jobs.updateTask(p.taskId, { position: lastSeq ? { sequence: lastSeq } : undefined, progress: { rowsApplied: base + applied } });
+      // lagMs is the lag of the last applied change, measured when it was applied. The metrics are written
+      // every METRICS_TICK_MS when they changed (and at least every second), so what a reader sees is at most
+      // about a tick older than the last apply; the task's position still every second.
+      let written: { applied: number; lagMs: number | null; at: number } = { applied: -1, lagMs: null, at: 0 };
+      let taskAt = 0; let flushing: Promise<void> | undefined;
+      const flush = async (final = false): Promise<void> => {
+        if (flushing) {
+          if (!final) return;
+          await flushing.catch(() => undefined);
+        }
+        flushing = write(final);
+        try { await flushing; } finally { flushing = undefined; }
       };
-      const flusher = setInterval(() => { flush().catch(() => undefined); }, 1000);
+      const write = async (final: boolean): Promise<void> => {
+        const now = Date.now();
+        // Zeroed only once the last apply's own lag was written: a reader always gets to see it.
+        if (drainedAt > lastAppliedAt && now - lastAppliedAt > 1000 && written.at > lastAppliedAt) lagMs = 0;
+        await watchLag().catch(() => undefined);
+        if (final || written.applied !== applied || written.lagMs !== lagMs || now - written.at >= 1000) {
+          const w = { applied, lagMs };
+          await deps.jobs.mergeMetrics(job.id, { rowsApplied: base + w.applied, appliedSequence: lastSeq, lagMs: w.lagMs });
+          written = { ...w, at: Date.now() };
+        }
+        if (final || now - taskAt >= 1000) {
+          await deps.jobs.updateTask(p.taskId, { position: lastSeq ? { sequence: lastSeq } : undefined, progress: { rowsApplied: base + applied } });
+          taskAt = now;
+        }
+      };
+      const flusher = setInterval(() => { flush().catch(() => undefined); }, METRICS_TICK_MS);
       let outcome;
       try {
         const generation = feedGeneration(deps.redis, deps.feedPrefix, job.feed_name!, run);
@@ -153,7 +178,7 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
         });
       } finally {
         clearInterval(flusher);
-        await flush().catch(() => undefined);
+        await flush(true).catch(() => undefined);
       }
       if (outcome === 'finished') {
         await deps.jobs.updateTask(p.taskId, { status: TaskState.Complete });
