@@ -18,19 +18,29 @@ const estimates = new WeakMap<ChangeEvent, number>();
 
 /**
  * A MariaDB commit's time on this process's clock, from its binlog timestamp
- * `binlogMs` (whole seconds) and `observedMs`, when the capture received the
- * commit event. The commit lies in [binlogMs, binlogMs + 1000) and before it
- * was observed, so the estimate is min(observed, binlogMs + 999): for a live
- * capture (received within the second) the receipt time, late only by the
- * binlog's delivery; for a transaction read late (a backlog, a re-read after
- * a restart) the end of its second, at most 1 s early, never later than the
- * truth. Observed before the binlog's second began means this clock is behind
- * the source's: the receipt time is then the only figure on this clock, and
- * lag from it stays non-negative.
+ * `binlogMs` (whole seconds), `observedMs`, when the capture received the
+ * commit event, and `bracket`, when the binlog clock (capture/binlog-clock.ts)
+ * saw the binlog reach the commit's end: after `after`, before `before`.
+ *
+ * The commit lies in [binlogMs, binlogMs + 1000), before it was observed,
+ * and inside the bracket. When a sample saw the commit before the capture
+ * received it (the capture is behind, or the sample fell between commit and
+ * receipt), the estimate is the middle of what is left of that interval:
+ * within half a sampling interval (25 ms) of the truth. Otherwise it is the
+ * upper bound min(observed, binlogMs + 999): for a live capture the receipt
+ * time, late only by the binlog's delivery; for a transaction read late (a
+ * re-read after a restart) the end of its second, never later than the
+ * truth. Observed before the binlog's second began means this clock is
+ * behind the source's: the receipt time is then the only figure on this
+ * clock, and lag from it stays non-negative.
  */
-export function mariadbCommitEstimate(binlogMs: number, observedMs: number): number {
+export function mariadbCommitEstimate(binlogMs: number, observedMs: number, bracket: { after?: number; before?: number } = {}): number {
   if (observedMs < binlogMs) return observedMs;
-  return Math.min(observedMs, binlogMs + 999);
+  const upper = Math.min(observedMs, binlogMs + 999);
+  if (bracket.before === undefined || bracket.before >= observedMs) return upper;
+  const hi = Math.min(upper, bracket.before);
+  const lo = Math.max(binlogMs, bracket.after ?? binlogMs);
+  return lo <= hi ? Math.round((lo + hi) / 2) : hi;
 }
 
 /** Records `ms` as the lag clock of events[from, to). */

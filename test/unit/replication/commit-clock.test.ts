@@ -20,6 +20,18 @@ describe('commit clock (lag of a MariaDB change)', () => {
     expect(mariadbCommitEstimate(ts, ts - 250)).toBe(ts - 250);
   });
 
+  it('a binlog-clock bracket seen before the receipt (a capture behind): the middle of what is left of it', () => {
+    // Received 700 ms into the second; the binlog reached the commit between +180 and +230.
+    expect(mariadbCommitEstimate(ts, ts + 700, { after: ts + 180, before: ts + 230 })).toBe(ts + 205);
+    // Received seconds late: still the bracket, not the end of the second.
+    expect(mariadbCommitEstimate(ts, ts + 5000, { after: ts + 400, before: ts + 450 })).toBe(ts + 425);
+    // A bracket that starts before the second: cut at its start.
+    expect(mariadbCommitEstimate(ts, ts + 700, { after: ts - 30, before: ts + 20 })).toBe(ts + 10);
+    // No sample had seen it before the receipt (a live capture): the receipt time.
+    expect(mariadbCommitEstimate(ts, ts + 120, { after: ts + 100, before: ts + 140 })).toBe(ts + 120);
+    expect(mariadbCommitEstimate(ts, ts + 120, { after: ts + 100 })).toBe(ts + 120);
+  });
+
   it('events carry the estimate out of band: no change to the event, commitTime without one', () => {
     const a = { commitTime: ts } as ChangeEvent;
     const b = { commitTime: ts } as ChangeEvent;
