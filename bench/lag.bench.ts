@@ -21,6 +21,9 @@
  * each sample against the latency of the newest row the destination held
  * at that moment (the highest id: the writer's ids rise with time).
  * `agreesWithin50Ms` is yes when both percentile differences are within 50 ms.
+ * A row's latency starts when its INSERT runs, lagMs at its commit: the
+ * writer's round trips (statement plus commit, `writerRoundTrip*`) bound
+ * that part of the gap.
  *
  * Run alone: `node bin/run-ts.js bench/lag.bench.ts`.
  */
@@ -89,7 +92,7 @@ export async function run(): Promise<BenchResult[]> {
       const url = kind === 'pg' ? `postgres://postgres@127.0.0.1:${pgA.port}/${src.name}` : `mysql://root@127.0.0.1:${maria.port}/${src.name}`;
       const w = await timeCommand(process.execPath, ['bin/run-ts.js', 'bench/support/steady-writer.ts', kind, url, String(rate), String(seconds)]);
       if (w.code !== 0) throw new Error(`writer failed: ${w.out}`);
-      const written = JSON.parse(w.out.trim().split('\n').at(-1)!) as { sent: number; seconds: number };
+      const written = JSON.parse(w.out.trim().split('\n').at(-1)!) as { sent: number; seconds: number; tripP50Ms: number; tripP99Ms: number };
       const load = loadAverage();
       await waitUntil(() => dst.q<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.lagt`), (r) => r[0]!.n === written.sent, 300_000, 'all rows applied', 100);
       sampling = false;
@@ -114,6 +117,8 @@ export async function run(): Promise<BenchResult[]> {
           jobLagMsP50: pct(jobLag, 0.5), jobLagMsP99: pct(jobLag, 0.99), jobLagSamples: jobLag.length,
           jobLagMinusLatencyP50Ms: +diffP50.toFixed(1), jobLagMinusLatencyP99Ms: +diffP99.toFixed(1),
           pairedAbsDiffP50Ms: +pct(paired, 0.5).toFixed(1), pairedAbsDiffP99Ms: +pct(paired, 0.99).toFixed(1), pairedSamples: paired.length,
+          // Row latency starts at the INSERT, lagMs at its commit: the writer's round trip bounds the gap.
+          writerRoundTripP50Ms: written.tripP50Ms, writerRoundTripP99Ms: written.tripP99Ms,
           agreesWithin50Ms: Math.abs(diffP50) <= 50 && Math.abs(diffP99) <= 50 ? 'yes' : 'no',
           cpuSeconds: Object.entries(cpu).map(([k, v]) => `${k} ${v}`).join(', '), loadAverage: load,
         },
