@@ -116,7 +116,7 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
           await run.log('info', msg);
         }
       };
-      // lagMs is the lag of the last applied change, measured when it was applied. The metrics are written
+      // lagMs is the mean lag of the changes of the last applied batch, measured when it was applied. The metrics are written
       // every METRICS_TICK_MS when they changed (and at least every second), so what a reader sees is at most
       // about a tick older than the last apply; the task's position still every second.
       let written: { applied: number; lagMs: number | null; at: number } = { applied: -1, lagMs: null, at: 0 };
@@ -151,8 +151,10 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
         await generation.stillOurs();
         outcome = await runApply({
           feed: guardedReads(feed, generation, run), applier, lanes: job.spec.parallelWorkers, signal: run.signal,
-          onApplied: async ({ count, transactions, lastSequence, lastCommitTime }) => {
-            applied += count; lastSeq = lastSequence; lagMs = Math.max(0, Date.now() - lastCommitTime); lastAppliedAt = Date.now();
+          // The batch's mean: a batch read from a backlog spans up to seconds of commits (5,000 changes), and its
+          // last change alone would show the lag of its newest row, not of the rows it applied.
+          onApplied: async ({ count, transactions, lastSequence, meanCommitTime }) => {
+            applied += count; lastSeq = lastSequence; lagMs = Math.max(0, Math.round(Date.now() - meanCommitTime)); lastAppliedAt = Date.now();
             deps.metrics?.rowsApplied.inc({ job: job.name }, count);
             // Release ReplChanBufferSize room: capture counted one per appended transaction.
             if (transactions > 0) {
