@@ -7,7 +7,8 @@
  *
  * Four connections; every 5 ms the rows due by then are handed out to idle
  * connections, so a slow commit delays only its own connection. Prints
- * {"sent": n, "seconds": s} when done.
+ * {"sent": n, "seconds": s, "tripP50Ms", "tripP99Ms"} when done (the
+ * INSERTs' round trips: statement plus commit).
  */
 import mysql from 'mysql2/promise';
 import pg from 'pg';
@@ -33,6 +34,8 @@ const conns = await Promise.all(Array.from({ length: CONNECTIONS }, connect));
 const total = Math.round(rate * seconds);
 let next = 1;
 let sent = 0;
+// Each INSERT's round trip (statement and commit, autocommit): the part of a row's latency before its commit.
+const trips: number[] = [];
 const t0 = performance.now();
 await Promise.all(conns.map(async (c) => {
   for (;;) {
@@ -40,11 +43,15 @@ await Promise.all(conns.map(async (c) => {
     const due = Math.floor(((performance.now() - t0) / 1000) * rate);
     if (next > due) { await new Promise((r) => setTimeout(r, 5)); continue; }
     const id = next++;
+    const ts = performance.now();
     await c.exec(id);
+    trips.push(performance.now() - ts);
     sent++;
   }
 }));
 const elapsed = (performance.now() - t0) / 1000;
 for (const c of conns) await c.close();
-process.stdout.write(JSON.stringify({ sent, seconds: +elapsed.toFixed(2) }) + '\n');
+trips.sort((a, b) => a - b);
+const at = (p: number) => +(trips[Math.min(trips.length - 1, Math.floor(p * trips.length))] ?? 0).toFixed(1);
+process.stdout.write(JSON.stringify({ sent, seconds: +elapsed.toFixed(2), tripP50Ms: at(0.5), tripP99Ms: at(0.99) }) + '\n');
 process.exit(0);

@@ -130,6 +130,12 @@ export interface CapturedTransaction {
   txid: string;
   commitSequence: string;
   commitTime: number;
+  /**
+   * For lag only, not part of the feed payload: a commit time more precise
+   * than `commitTime` on this process's clock (MariaDB, whose binlog has
+   * one-second resolution; see commit-clock.ts). Absent: `commitTime` is precise.
+   */
+  commitEstimate?: number;
   /** Position at which a restarted capture continues after this transaction. */
   resume: SourcePosition;
   events: ChangeEvent[];

@@ -68,6 +68,9 @@ function guardedReads(feed: ChangeFeed, generation: { stillOurs(known?: string |
   });
 }
 
+/** How often the apply writes its metrics (rows applied, lag) when they changed. */
+const METRICS_TICK_MS = 250;
+
 export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
   return async (payload, ctx) => {
     const p = payload as JobTaskPayload;
@@ -113,21 +116,45 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
           await run.log('info', msg);
         }
       };
-      const flush = async () => {
-        if (drainedAt > lastAppliedAt && Date.now() - lastAppliedAt > 1000) lagMs = 0;
-        await watchLag().catch(() => undefined);
-        await deps.jobs.mergeMetrics(job.id, { rowsApplied: base + applied, appliedSequence: lastSeq, lagMs });
-        await deps.jobs.updateTask(p.taskId, { position: lastSeq ? { sequence: lastSeq } : undefined, progress: { rowsApplied: base + applied } });
+      // lagMs is the mean lag of the changes of the last applied batch, measured when it was applied. The metrics are written
+      // every METRICS_TICK_MS when they changed (and at least every second), so what a reader sees is at most
+      // about a tick older than the last apply; the task's position still every second.
+      let written: { applied: number; lagMs: number | null; at: number } = { applied: -1, lagMs: null, at: 0 };
+      let taskAt = 0; let flushing: Promise<void> | undefined;
+      const flush = async (final = false): Promise<void> => {
+        if (flushing) {
+          if (!final) return;
+          await flushing.catch(() => undefined);
+        }
+        flushing = write(final);
+        try { await flushing; } finally { flushing = undefined; }
       };
-      const flusher = setInterval(() => { flush().catch(() => undefined); }, 1000);
+      const write = async (final: boolean): Promise<void> => {
+        const now = Date.now();
+        // Zeroed only once the last apply's own lag was written: a reader always gets to see it.
+        if (drainedAt > lastAppliedAt && now - lastAppliedAt > 1000 && written.at > lastAppliedAt) lagMs = 0;
+        await watchLag().catch(() => undefined);
+        if (final || written.applied !== applied || written.lagMs !== lagMs || now - written.at >= 1000) {
+          const w = { applied, lagMs };
+          await deps.jobs.mergeMetrics(job.id, { rowsApplied: base + w.applied, appliedSequence: lastSeq, lagMs: w.lagMs });
+          written = { ...w, at: Date.now() };
+        }
+        if (final || now - taskAt >= 1000) {
+          await deps.jobs.updateTask(p.taskId, { position: lastSeq ? { sequence: lastSeq } : undefined, progress: { rowsApplied: base + applied } });
+          taskAt = now;
+        }
+      };
+      const flusher = setInterval(() => { flush().catch(() => undefined); }, METRICS_TICK_MS);
       let outcome;
       try {
         const generation = feedGeneration(deps.redis, deps.feedPrefix, job.feed_name!, run);
         await generation.stillOurs();
         outcome = await runApply({
           feed: guardedReads(feed, generation, run), applier, lanes: job.spec.parallelWorkers, signal: run.signal,
-          onApplied: async ({ count, transactions, lastSequence, lastCommitTime }) => {
-            applied += count; lastSeq = lastSequence; lagMs = Math.max(0, Date.now() - lastCommitTime); lastAppliedAt = Date.now();
+          // The batch's mean: a batch read from a backlog spans up to seconds of commits (5,000 changes), and its
+          // last change alone would show the lag of its newest row, not of the rows it applied.
+          onApplied: async ({ count, transactions, lastSequence, meanCommitTime }) => {
+            applied += count; lastSeq = lastSequence; lagMs = Math.max(0, Math.round(Date.now() - meanCommitTime)); lastAppliedAt = Date.now();
             deps.metrics?.rowsApplied.inc({ job: job.name }, count);
             // Release ReplChanBufferSize room: capture counted one per appended transaction.
             if (transactions > 0) {
@@ -153,7 +180,7 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
         });
       } finally {
         clearInterval(flusher);
-        await flush().catch(() => undefined);
+        await flush(true).catch(() => undefined);
       }
       if (outcome === 'finished') {
         await deps.jobs.updateTask(p.taskId, { status: TaskState.Complete });

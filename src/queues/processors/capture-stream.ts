@@ -249,7 +249,8 @@ async function streamTransactions(cr: ComponentRun, capture: CaptureSource, src:
       }
       const last = tx.events.at(-1)?.sequence;
       if (last) for (const b of parts.branches) await applyToBranch(b, mine, last);
-      if (!tx.partial) { lastPos = tx.resume; lastCommit = tx.commitTime; parts.lagAtLastMs = Math.max(0, Date.now() - tx.commitTime); dirty = true; }
+      // Lag from the precise commit estimate where the source's stamp is coarse (MariaDB: commit-clock.ts).
+      if (!tx.partial) { lastPos = tx.resume; lastCommit = tx.commitEstimate ?? tx.commitTime; parts.lagAtLastMs = Math.max(0, Date.now() - lastCommit); dirty = true; }
     }, cr.signal);
   } finally {
     clearInterval(flusher);

@@ -31,6 +31,7 @@ import { isCommitMarker, isTransactionControl, parseDdl } from './mysql-ddl.ts';
 import { exactLabels } from './mysql-schema.ts';
 import { parseEnumLabels } from './mysql-values.ts';
 import { TransactionMapper, type RawTx } from './mysql-transaction.mapper.ts';
+import { BinlogClock } from './binlog-clock.ts';
 
 export interface MysqlCaptureOptions extends CaptureOptions {
   /** Committed transactions buffered ahead of the handler before the binlog socket is paused. Default 32. */
@@ -157,6 +158,11 @@ export class MysqlBinlogCapture implements CaptureSource {
   }
 
   /** @internal */
+  /** A connection of its own (the binlog clock's), closed by its user. */
+  openSide(): Promise<mysql.Connection> {
+    return openMysql(this.options.connection);
+  }
+
   newZongji(): ZongJi {
     const z = new ZongJi(mysqlConnectionOptions(this.options.connection));
     this.zongji = z;
@@ -308,6 +314,7 @@ class BinlogRun {
    * (zongji then names row columns from the event, not from information_schema).
    */
   private readonly namedMaps = new Map<string, boolean>();
+  private clock?: BinlogClock;
 
   constructor(
     private readonly capture: MysqlBinlogCapture,
@@ -359,6 +366,9 @@ class BinlogRun {
     if (this.finished) return;
     const z = this.capture.newZongji();
     this.zongji = z;
+    // For lag only: when the binlog reached each commit, whatever this capture's delay (binlog-clock.ts).
+    this.clock = new BinlogClock(() => this.capture.openSide(), this.log);
+    this.clock.start();
     exactZongjiLabels(z, db, this.log);
     z.on('error', (err: Error) => this.finish(zongjiError(err, start)));
     z.on('binlog', (e: AnyBinlogEvent) => {
@@ -469,6 +479,8 @@ class BinlogRun {
     this.current = undefined;
     tx.commitPos = endPos ?? (e.nextPosition > 0 ? e.nextPosition : this.lastEnd);
     tx.commitTime = e.timestamp;
+    tx.observedAt = Date.now();
+    if (this.clock) tx.bracket = this.clock.bracket(this.file, tx.commitPos);
     if (tx.gtid?.domainId !== undefined && this.gtidPos) {
       this.gtidPos.add({ domainId: tx.gtid.domainId, serverId: tx.gtid.serverId!, seqNo: tx.gtid.seqNo });
       tx.gtidAfter = this.gtidPos.toString();
@@ -486,7 +498,7 @@ class BinlogRun {
    */
   private cutPiece(tx: OpenTx, e: AnyBinlogEvent): void {
     const piece: RawTx = {
-      file: tx.file, start: tx.start, gtid: tx.gtid, items: tx.items, commitPos: 0, commitTime: e.timestamp,
+      file: tx.file, start: tx.start, gtid: tx.gtid, items: tx.items, commitPos: 0, commitTime: e.timestamp, observedAt: Date.now(),
       rows: tx.rows, partial: true, indexBase: tx.emitted,
     };
     tx.emitted += tx.rows;
@@ -572,6 +584,7 @@ class BinlogRun {
     this.finished = true;
     this.failure = err;
     this.signal.removeEventListener('abort', this.onAbort);
+    this.clock?.stop();
     if (err) this.log.warn({ err: err.message, retriable: err.retriable }, 'binlog capture failed');
     const z = this.zongji;
     if (z) {

@@ -14,6 +14,8 @@ import type { TableInfo } from '../table-info.ts';
 import { columnRenames, DdlKind, parseDdl, renameOnlyClauses, type TableRef } from './mysql-ddl.ts';
 import { loadTableInfo } from './mysql-schema.ts';
 import { convertRow } from './mysql-values.ts';
+import { mariadbCommitEstimate } from '../commit-clock.ts';
+import type { CommitBracket } from './binlog-clock.ts';
 
 export interface RawGtid {
   /** GTID text as the server writes it ("0-1-42" or "uuid:42"). */
@@ -45,6 +47,10 @@ export interface RawTx {
   commitPos: number;
   /** ms since the epoch (binlog timestamps have second resolution). */
   commitTime: number;
+  /** When the capture received the commit event (or, for a piece, its last row event), ms on this process's clock. */
+  observedAt?: number;
+  /** When the binlog reached the commit's end, as the binlog clock saw it (capture/binlog-clock.ts). */
+  bracket?: CommitBracket;
   rows: number;
   /** GTID state including this transaction, when known. */
   gtidAfter?: string;
@@ -131,6 +137,7 @@ export class TransactionMapper {
     }
     return {
       txid, commitSequence, commitTime: raw.commitTime, events,
+      ...(raw.observedAt !== undefined ? { commitEstimate: mariadbCommitEstimate(raw.commitTime, raw.observedAt, raw.bracket) } : {}),
       // A piece before the end resumes at the transaction's start: a restart reads it again (and the feed skips what it has).
       resume: raw.partial
         ? { kind: 'mysql', file: raw.file, pos: raw.start }

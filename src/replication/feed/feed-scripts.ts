@@ -55,15 +55,19 @@ end
  * same transaction did), expected generation (meta.createdAt the appender
  * knows, '' for any: another one returns {'replaced', createdAt} and writes
  * nothing), k = number of column sets, k pairs (column-set id,
- * column-set JSON), m = number of pieces, then m quintuplets in increasing
+ * column-set JSON), m = number of pieces, then m sextuplets in increasing
  * order: first stream id, last stream id, payload (feed-codec.ts), commit
- * time ms, number of changes; then, optionally, the appending process's
+ * time ms, number of changes, precise commit estimate ms for lag ('' for
+ * none: commit-clock.ts); then, optionally, the appending process's
  * local-echo token (local-echo.ts), stored as field `o` of each entry. Several pieces are several small transactions
  * appended together (RedisChangeFeed.appendMany), the resume position that
  * of the last one.
  *
  * The piece becomes one stream entry whose id is its LAST change's stream id
- * (fields b = payload, t = commit time, n = changes, f = first change's id),
+ * (fields b = payload, t = commit time, n = changes, f = first change's id,
+ * r = the commit estimate lag is measured from, when there is one: outside
+ * the payload, and a re-appended piece is skipped whole, so it never makes
+ * a re-read transaction differ),
  * so "entries with id > since" are exactly the entries holding changes after
  * `since`. It is added when its last id is above meta.lastId (a re-appended
  * transaction, whole or partial, adds only what is missing); a piece that
@@ -97,21 +101,20 @@ p = p + 1
 local empty = m == 0
 -- A piece that straddles lastId: nothing is written, the caller appends the part above it.
 for j = 0, m - 1 do
-  local b = p + 5 * j
+  local b = p + 6 * j
   if cmpid(ARGV[b + 1], last) > 0 and cmpid(ARGV[b], last) <= 0 then return {'straddle', last} end
 end
 local added = 0
 local count
-local token = ARGV[p + 5 * m]
+local token = ARGV[p + 6 * m]
 for j = 0, m - 1 do
-  local b = p + 5 * j
+  local b = p + 6 * j
   if cmpid(ARGV[b + 1], last) > 0 then
     if not count then count = getcount(KEYS[1], KEYS[2]) end
-    if token and token ~= '' then
-      redis.call('XADD', KEYS[1], ARGV[b + 1], 'b', ARGV[b + 2], 't', ARGV[b + 3], 'n', ARGV[b + 4], 'f', ARGV[b], 'o', token)
-    else
-      redis.call('XADD', KEYS[1], ARGV[b + 1], 'b', ARGV[b + 2], 't', ARGV[b + 3], 'n', ARGV[b + 4], 'f', ARGV[b])
-    end
+    local fields = {'b', ARGV[b + 2], 't', ARGV[b + 3], 'n', ARGV[b + 4], 'f', ARGV[b]}
+    if ARGV[b + 5] ~= '' then fields[#fields + 1] = 'r'; fields[#fields + 1] = ARGV[b + 5] end
+    if token and token ~= '' then fields[#fields + 1] = 'o'; fields[#fields + 1] = token end
+    redis.call('XADD', KEYS[1], ARGV[b + 1], unpack(fields))
     last = ARGV[b + 1]
     added = added + tonumber(ARGV[b + 4])
   end

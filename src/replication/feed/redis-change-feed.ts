@@ -42,6 +42,7 @@ import { APPEND_LUA, GAP_LUA, LuaScript, READ_LUA, TRIM_LUA } from './feed-scrip
 import { decodePiece, encodePiece, parsePiece, pieceColumnSets } from './feed-codec.ts';
 import { TailWatcher } from './tail-watcher.ts';
 import { ECHO_TOKEN, echoOf, type EchoPiece } from './local-echo.ts';
+import { markCommitEstimate } from '../commit-clock.ts';
 
 export interface RedisChangeFeedOptions {
   /** Connection for ordinary commands; owned by the caller (close() leaves it open). */
@@ -221,6 +222,7 @@ export class RedisChangeFeed implements ChangeFeed {
   /** Keeps events[start, to) of `tx`, just appended as one entry, for this process's apply (local-echo.ts). */
   private hold(tx: CapturedTransaction, start: number, to: number, generation: string): void {
     const events = start === 0 && to === tx.events.length ? tx.events : tx.events.slice(start, to);
+    if (tx.commitEstimate !== undefined) markCommitEstimate(events, tx.commitEstimate);
     echoOf(this.keys.stream)?.hold(toStreamId(tx.events[to - 1]!.sequence), { first: toStreamId(tx.events[start]!.sequence), events, generation });
   }
 
@@ -233,7 +235,7 @@ export class RedisChangeFeed implements ChangeFeed {
     });
     // As a Buffer: ioredis writes it as is, where a string argument is concatenated into the command text first.
     return {
-      args: [toStreamId(tx.events[start]!.sequence), toStreamId(tx.events[to - 1]!.sequence), Buffer.from(payload), tx.events[start]!.commitTime, to - start],
+      args: [toStreamId(tx.events[start]!.sequence), toStreamId(tx.events[to - 1]!.sequence), Buffer.from(payload), tx.events[start]!.commitTime, to - start, tx.commitEstimate ?? ''],
       bytes: payload.length,
     };
   }
@@ -306,14 +308,16 @@ export class RedisChangeFeed implements ChangeFeed {
       let b: string | undefined;
       let c: string | undefined;
       let f: string | undefined;
+      let r: string | undefined;
       for (let i = 0; i < fields.length; i += 2) {
         const name = fields[i];
         if (name === 'b') b = fields[i + 1];
         else if (name === 'e') e = fields[i + 1];
         else if (name === 'c') c = fields[i + 1];
         else if (name === 'f') f = fields[i + 1];
+        else if (name === 'r') r = fields[i + 1];
       }
-      if (b !== undefined) return { piece: parsePiece(b), first: f ?? id };
+      if (b !== undefined) return { piece: parsePiece(b), first: f ?? id, estimate: r === undefined ? undefined : Number(r) };
       if (e === undefined) throw new Error(`feed ${this.name}: entry ${id} without an "e" or "b" field`);
       return { e, c };
     });
@@ -338,7 +342,9 @@ export class RedisChangeFeed implements ChangeFeed {
         const keep = sinceId !== null && compareStreamIds(r.first, sinceId) <= 0
           ? (seq: string) => compareStreamIds(toStreamId(seq), sinceId) > 0
           : undefined;
+        const from = out.length;
         decodePiece(r.piece, sets, out, keep);
+        if (r.estimate !== undefined) markCommitEstimate(out, r.estimate, from);
       } else {
         const event = JSON.parse(r.e) as ChangeEvent;
         if (r.c !== undefined) event.columns = sets.get(r.c)!;

@@ -20,6 +20,7 @@ import { cutAtDdl, splitLanes } from '../apply/lanes.ts';
 import type { ChangeFeed } from '../feed/change-feed.ts';
 import { compareSequences } from '../sequence.ts';
 import { Operation } from '../change-event.ts';
+import { lagClockOf } from '../commit-clock.ts';
 
 export interface ApplyRunnerOptions {
   feed: ChangeFeed;
@@ -38,7 +39,11 @@ export interface ApplyRunnerOptions {
    * a transaction split over two batches is counted once; callers that count
    * appended transactions can release that many.
    */
-  onApplied?: (info: { count: number; transactions: number; lastSequence: string; lastCommitTime: number }) => void | Promise<void>;
+  /**
+   * After each batch: `lastCommitTime` is the commit time of its last change and `meanCommitTime` the mean over
+   * its changes, both as lag measures them (commit-clock.ts: precise for MariaDB too).
+   */
+  onApplied?: (info: { count: number; transactions: number; lastSequence: string; lastCommitTime: number; meanCommitTime: number }) => void | Promise<void>;
   /** Called whenever a read found the feed drained: nothing appended is waiting for apply. */
   onDrained?: () => void | Promise<void>;
   /**
@@ -129,8 +134,13 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
     since = tailSeq;
     let transactions = 0;
     for (const e of events) if (e.commitSequence !== prevCommit) { transactions++; prevCommit = e.commitSequence; }
-    await o.onApplied?.({ count: wanted.length, transactions, lastSequence: tailSeq, lastCommitTime: last.commitTime });
-    TR?.(`apply n=${events.length} wait=${(ta - tw).toFixed(1)} apply=${(performance.now() - ta).toFixed(1)} lagFromCommit=${Date.now() - last.commitTime} echo=${JSON.stringify((o.feed as { echoStats?: unknown }).echoStats ?? null)}`);
+    const lastCommitTime = lagClockOf(last);
+    // Relative to the last one: exact in doubles for any batch.
+    let behind = 0;
+    for (const e of events) behind += lastCommitTime - lagClockOf(e);
+    const meanCommitTime = lastCommitTime - behind / events.length;
+    await o.onApplied?.({ count: wanted.length, transactions, lastSequence: tailSeq, lastCommitTime, meanCommitTime });
+    TR?.(`apply n=${events.length} wait=${(ta - tw).toFixed(1)} apply=${(performance.now() - ta).toFixed(1)} lagFromCommit=${Date.now() - lastCommitTime} echo=${JSON.stringify((o.feed as { echoStats?: unknown }).echoStats ?? null)}`);
   }
   return 'aborted';
 }

@@ -78,7 +78,7 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
       const target = o.stopAt?.();
       if (!tx.partial && target && comparePositions(tx.resume, target) >= 0) { reached = true; inner.abort(); }
     };
-    const trace = process.env.TRIB_TRACE ? (n: number, t0: number, tx: CapturedTransaction, k: number) => process.stderr.write(`[trace ${(performance.now() / 1000).toFixed(3)}] capture n=${n} txs=${k} append=${(performance.now() - t0).toFixed(1)} sinceCommit=${Date.now() - tx.commitTime}\n`) : undefined;
+    const trace = process.env.TRIB_TRACE ? (n: number, t0: number, tx: CapturedTransaction, k: number) => process.stderr.write(`[trace ${(performance.now() / 1000).toFixed(3)}] capture n=${n} txs=${k} append=${(performance.now() - t0).toFixed(1)} sinceCommit=${Date.now() - (tx.commitEstimate ?? tx.commitTime)}\n`) : undefined;
     const shape = (tx: CapturedTransaction) => (o.transform ? o.transform(tx) : tx);
     /** One transaction: limits, room, append. */
     const one = async (tx: CapturedTransaction, roomChecked = false) => {

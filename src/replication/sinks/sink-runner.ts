@@ -21,6 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { messageId, retryDelay, SinkFailurePolicy, type SinkDelivery, type SinkFormat } from '../../domain/sink-model.ts';
 import { Operation, type ChangeEvent } from '../change-event.ts';
 import type { ChangeFeed } from '../feed/change-feed.ts';
+import { lagClockOf } from '../commit-clock.ts';
 import { CONTENT_TYPE, encodeChange } from './formats/sink-formats.ts';
 import { asSinkError, SinkError, type Sink, type SinkMessage } from './sink.ts';
 
@@ -114,7 +115,7 @@ export async function runSink(o: SinkRunOptions): Promise<void> {
     if (o.signal.aborted) return;
     if (dead.length) await o.deadLetter(dead);
     position = events.at(-1)!.sequence;
-    await o.checkpoint({ position, delivered, deadLettered: dead.length, lastCommitTime: events.at(-1)!.commitTime });
+    await o.checkpoint({ position, delivered, deadLettered: dead.length, lastCommitTime: lagClockOf(events.at(-1)!) });
   }
 }
 
@@ -202,7 +203,7 @@ async function attempt(o: SinkRunOptions, items: Item[]): Promise<Attempt> {
       if (o.signal.aborted) throw e;
       if (!e.retriable || n >= o.delivery.maxAttempts) return { ok: false, retriable: e.retriable, error: e.message, attempts: n };
       const delayMs = retryDelay(n, o.delivery, o.random);
-      o.onRetry?.({ error: e.message, attempt: n, delayMs, messages: messages.length, oldestCommitTime: items[0]!.event.commitTime });
+      o.onRetry?.({ error: e.message, attempt: n, delayMs, messages: messages.length, oldestCommitTime: lagClockOf(items[0]!.event) });
       await sleep(delayMs, undefined, { signal: o.signal }).catch(() => undefined);
       if (o.signal.aborted) throw e;
     }

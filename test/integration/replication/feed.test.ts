@@ -54,6 +54,26 @@ afterAll(async () => {
 });
 
 describe('append and read', () => {
+  it('keeps a commit estimate beside the payload (field r): read events carry it for lag, a re-append changes nothing', async () => {
+    const feed = newFeed();
+    const a = { ...tx(1, 3, { source: 'mysql', commitTime: 1_700_000_000_000 }), commitEstimate: 1_700_000_000_437 };
+    const b = tx(2, 2, { source: 'mysql', commitTime: 1_700_000_001_000 });
+    await feed.appendMany([a, b]);
+    await feed.append({ ...tx(3, 1, { source: 'mysql' }), commitEstimate: 1_700_000_002_010 });
+    const before = await redis.xrange(feed.keys.stream, '-', '+');
+    // Read again after a restart: same payload, a later receipt (another estimate): skipped, nothing rewritten.
+    expect(await feed.append({ ...a, commitEstimate: 1_700_000_000_999 })).toBe(0);
+    expect(await redis.xrange(feed.keys.stream, '-', '+')).toEqual(before);
+    const fields = before.map(([, f]) => Object.fromEntries(f.reduce<string[][]>((o, v, i) => (i % 2 ? o : [...o, [v, f[i + 1]!]]), [])));
+    expect(fields.map((f) => f.r)).toEqual(['1700000000437', undefined, '1700000002010']);
+    const { lagClockOf } = await import('../../../src/replication/commit-clock.ts');
+    const events = await feed.read(null, 100);
+    expect(events.map(lagClockOf)).toEqual([...Array(3).fill(1_700_000_000_437), 1_700_000_001_000, 1_700_000_001_000, 1_700_000_002_010]);
+    expect(events.map((e) => e.commitTime)).toEqual([...Array(3).fill(1_700_000_000_000), 1_700_000_001_000, 1_700_000_001_000, 1_700_000_000_003]);
+    // From the middle of a piece: the rest of it still carries the estimate.
+    expect((await feed.read(events[0]!.sequence, 100)).slice(0, 2).map(lagClockOf)).toEqual([1_700_000_000_437, 1_700_000_000_437]);
+  });
+
   it('keeps commit order across many transactions and reads with exclusive since and limit', async () => {
     const feed = newFeed();
     const all: string[] = [];
