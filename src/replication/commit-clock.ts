@@ -43,12 +43,40 @@ export function mariadbCommitEstimate(binlogMs: number, observedMs: number, brac
   return lo <= hi ? Math.round((lo + hi) / 2) : hi;
 }
 
-/** Records `ms` as the lag clock of events[from, to). */
+/**
+ * Records `ms` as the lag clock of events[from, to), one transaction's (a
+ * feed piece's): on its first and last event only. Every change of a
+ * transaction shares it, and marking each change cost a WeakMap entry per
+ * change (ephemerons the collector has to trace) in a bulk catch-up.
+ */
 export function markCommitEstimate(events: readonly ChangeEvent[], ms: number, from = 0, to = events.length): void {
-  for (let i = from; i < to; i++) estimates.set(events[i]!, ms);
+  if (to <= from) return;
+  estimates.set(events[from]!, ms);
+  if (to - 1 > from) estimates.set(events[to - 1]!, ms);
 }
 
-/** The time lag of `e` is measured from: the precise estimate when one was recorded, else its commit time. */
+/** The time lag of `e` is measured from: the precise estimate when one was recorded (first and last change of a piece), else its commit time. */
 export function lagClockOf(e: ChangeEvent): number {
   return estimates.get(e) ?? e.commitTime;
+}
+
+/**
+ * The mean lag clock of `events` (in feed order), weighting each transaction
+ * by its changes: a transaction's estimate is looked up on the first and last
+ * of its changes here, where pieces are marked.
+ */
+export function meanLagClock(events: readonly ChangeEvent[]): number {
+  if (events.length === 0) return NaN;
+  const ref = lagClockOf(events[events.length - 1]!);
+  let behind = 0;
+  for (let i = 0; i < events.length;) {
+    const seq = events[i]!.commitSequence;
+    let j = i + 1;
+    while (j < events.length && events[j]!.commitSequence === seq) j++;
+    const clock = estimates.get(events[i]!) ?? estimates.get(events[j - 1]!) ?? events[i]!.commitTime;
+    // Relative to the last one: exact in doubles for any batch.
+    behind += (ref - clock) * (j - i);
+    i = j;
+  }
+  return ref - behind / events.length;
 }

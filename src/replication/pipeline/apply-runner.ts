@@ -20,7 +20,7 @@ import { cutAtDdl, splitLanes } from '../apply/lanes.ts';
 import type { ChangeFeed } from '../feed/change-feed.ts';
 import { compareSequences } from '../sequence.ts';
 import { Operation } from '../change-event.ts';
-import { lagClockOf } from '../commit-clock.ts';
+import { lagClockOf, meanLagClock } from '../commit-clock.ts';
 
 export interface ApplyRunnerOptions {
   feed: ChangeFeed;
@@ -135,10 +135,7 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
     let transactions = 0;
     for (const e of events) if (e.commitSequence !== prevCommit) { transactions++; prevCommit = e.commitSequence; }
     const lastCommitTime = lagClockOf(last);
-    // Relative to the last one: exact in doubles for any batch.
-    let behind = 0;
-    for (const e of events) behind += lastCommitTime - lagClockOf(e);
-    const meanCommitTime = lastCommitTime - behind / events.length;
+    const meanCommitTime = meanLagClock(events);
     await o.onApplied?.({ count: wanted.length, transactions, lastSequence: tailSeq, lastCommitTime, meanCommitTime });
     TR?.(`apply n=${events.length} wait=${(ta - tw).toFixed(1)} apply=${(performance.now() - ta).toFixed(1)} lagFromCommit=${Date.now() - lastCommitTime} echo=${JSON.stringify((o.feed as { echoStats?: unknown }).echoStats ?? null)}`);
   }

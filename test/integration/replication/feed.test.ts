@@ -66,12 +66,15 @@ describe('append and read', () => {
     expect(await redis.xrange(feed.keys.stream, '-', '+')).toEqual(before);
     const fields = before.map(([, f]) => Object.fromEntries(f.reduce<string[][]>((o, v, i) => (i % 2 ? o : [...o, [v, f[i + 1]!]]), [])));
     expect(fields.map((f) => f.r)).toEqual(['1700000000437', undefined, '1700000002010']);
-    const { lagClockOf } = await import('../../../src/replication/commit-clock.ts');
+    const { lagClockOf, meanLagClock } = await import('../../../src/replication/commit-clock.ts');
     const events = await feed.read(null, 100);
-    expect(events.map(lagClockOf)).toEqual([...Array(3).fill(1_700_000_000_437), 1_700_000_001_000, 1_700_000_001_000, 1_700_000_002_010]);
+    // Marked on the first and last change of each piece (the middle one falls back to commitTime); the batch mean weighs whole transactions.
+    expect(events.map(lagClockOf)).toEqual([1_700_000_000_437, 1_700_000_000_000, 1_700_000_000_437, 1_700_000_001_000, 1_700_000_001_000, 1_700_000_002_010]);
+    expect(meanLagClock(events)).toBeCloseTo((3 * 1_700_000_000_437 + 2 * 1_700_000_001_000 + 1_700_000_002_010) / 6, 3);
     expect(events.map((e) => e.commitTime)).toEqual([...Array(3).fill(1_700_000_000_000), 1_700_000_001_000, 1_700_000_001_000, 1_700_000_000_003]);
     // From the middle of a piece: the rest of it still carries the estimate.
     expect((await feed.read(events[0]!.sequence, 100)).slice(0, 2).map(lagClockOf)).toEqual([1_700_000_000_437, 1_700_000_000_437]);
+    expect(meanLagClock((await feed.read(events[0]!.sequence, 100)).slice(0, 2))).toBe(1_700_000_000_437);
   });
 
   it('keeps commit order across many transactions and reads with exclusive since and limit', async () => {

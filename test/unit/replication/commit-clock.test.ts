@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lagClockOf, mariadbCommitEstimate, markCommitEstimate } from '../../../src/replication/commit-clock.ts';
+import { lagClockOf, mariadbCommitEstimate, markCommitEstimate, meanLagClock } from '../../../src/replication/commit-clock.ts';
 import type { ChangeEvent } from '../../../src/replication/change-event.ts';
 
 describe('commit clock (lag of a MariaDB change)', () => {
@@ -41,5 +41,21 @@ describe('commit clock (lag of a MariaDB change)', () => {
     expect(lagClockOf(b)).toBe(ts + 12);
     expect(lagClockOf(c)).toBe(ts + 12);
     expect(Object.keys(b)).toEqual(['commitTime']);
+  });
+
+  it('marks the first and last change of a piece; the batch mean weighs each transaction by its changes', () => {
+    const ev = (seq: string) => ({ commitTime: ts, commitSequence: seq }) as ChangeEvent;
+    const t1 = [ev('1'), ev('1'), ev('1'), ev('1')];
+    const t2 = [ev('2'), ev('2')];
+    const t3 = [ev('3'), ev('3')];
+    markCommitEstimate(t1, ts + 100);
+    markCommitEstimate(t2, ts + 400);
+    expect(lagClockOf(t1[0]!)).toBe(ts + 100);
+    expect(lagClockOf(t1[3]!)).toBe(ts + 100);
+    expect(lagClockOf(t1[1]!)).toBe(ts);
+    // t3 has no estimate (a PostgreSQL source: commitTime is precise).
+    expect(meanLagClock([...t1, ...t2, ...t3])).toBeCloseTo((4 * (ts + 100) + 2 * (ts + 400) + 2 * ts) / 8, 6);
+    // A batch that starts inside a transaction still finds its estimate on the transaction's last change.
+    expect(meanLagClock([t1[2]!, t1[3]!, ...t2])).toBeCloseTo(ts + 250, 6);
   });
 });
