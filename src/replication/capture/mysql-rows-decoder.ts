@@ -86,21 +86,29 @@ function utf8Charset(cs: string | null | undefined): boolean {
 }
 
 const DIG2BYTES = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
+const NO_METADATA: Record<string, number> = {};
+
+/** Fractional digits of a temporal column's metadata (zongji reads none for a missing or zero value), null when out of range. */
+function frac(n: unknown): number | null {
+  return n === undefined || n === null || n === 0 ? 0 : typeof n === 'number' && Number.isInteger(n) && n > 0 && n <= 6 ? n : null;
+}
+
+function mk(col: ZjColumn, schema: ZjColumnSchema, op: Op, a = 0, b = 0, c = 0, d = 0, e = 0): ColPlan {
+  return { op, name: col.name, a, b, c, d, e, schema };
+}
 
 function colPlan(col: ZjColumn, schema: ZjColumnSchema | undefined): ColPlan | null {
   if (!schema || typeof schema.COLUMN_TYPE !== 'string') return null;
-  const md = col.metadata ?? {};
-  const p = (op: Op, a = 0, b = 0, c = 0, d = 0, e = 0): ColPlan => ({ op, name: col.name, a, b, c, d, e, schema });
+  const md = col.metadata ?? NO_METADATA;
   const unsigned = schema.UNSIGNED !== undefined ? schema.UNSIGNED : schema.COLUMN_TYPE.indexOf('unsigned') !== -1;
-  const frac = (n: unknown): number | null => (n === undefined || n === null || n === 0 ? 0 : typeof n === 'number' && Number.isInteger(n) && n > 0 && n <= 6 ? n : null);
   switch (col.type) {
-    case T.TINY: return p(unsigned ? Op.TinyU : Op.Tiny);
-    case T.SHORT: return p(unsigned ? Op.ShortU : Op.Short);
-    case T.INT24: return p(unsigned ? Op.Int24U : Op.Int24);
-    case T.LONG: return p(unsigned ? Op.LongU : Op.Long);
-    case T.LONGLONG: return p(unsigned ? Op.LongLongU : Op.LongLong);
-    case T.FLOAT: return p(Op.Float);
-    case T.DOUBLE: return p(Op.Double);
+    case T.TINY: return mk(col, schema, unsigned ? Op.TinyU : Op.Tiny);
+    case T.SHORT: return mk(col, schema, unsigned ? Op.ShortU : Op.Short);
+    case T.INT24: return mk(col, schema, unsigned ? Op.Int24U : Op.Int24);
+    case T.LONG: return mk(col, schema, unsigned ? Op.LongU : Op.Long);
+    case T.LONGLONG: return mk(col, schema, unsigned ? Op.LongLongU : Op.LongLong);
+    case T.FLOAT: return mk(col, schema, Op.Float);
+    case T.DOUBLE: return mk(col, schema, Op.Double);
     case T.NEWDECIMAL: {
       const scale = md.decimals;
       const precision = md.precision;
@@ -111,21 +119,21 @@ function colPlan(col: ZjColumn, schema: ZjColumnSchema | undefined): ColPlan | n
       const compIntegral = integral - uncompIntegral * 9;
       const compFractional = scale! - uncompFractional * 9;
       // a: scale, b: uncompIntegral, c: compIntegral digits, d: uncompFractional, e: compFractional digits
-      return p(Op.Decimal, scale!, uncompIntegral, compIntegral, uncompFractional, compFractional);
+      return mk(col, schema, Op.Decimal, scale!, uncompIntegral, compIntegral, uncompFractional, compFractional);
     }
-    case T.YEAR: return p(Op.Year);
+    case T.YEAR: return mk(col, schema, Op.Year);
     case T.BIT: {
       if (!Number.isInteger(md.bits)) return null;
-      return p(Op.Bit, Math.floor((md.bits! + 7) / 8));
+      return mk(col, schema, Op.Bit, Math.floor((md.bits! + 7) / 8));
     }
     case T.ENUM: {
       if (md.size !== 1 && md.size !== 2) return null;
-      return p(Op.Enum, md.size);
+      return mk(col, schema, Op.Enum, md.size);
     }
-    case T.DATE: return p(Op.Date);
-    case T.TIME2: { const f = frac(md.decimals); return f === null ? null : p(Op.Time2, f); }
-    case T.DATETIME2: { const f = frac(md.decimals); return f === null ? null : p(Op.DateTime2, f); }
-    case T.TIMESTAMP2: { const f = frac(md.decimals); return f === null ? null : p(Op.Timestamp2, f); }
+    case T.DATE: return mk(col, schema, Op.Date);
+    case T.TIME2: { const f = frac(md.decimals); return f === null ? null : mk(col, schema, Op.Time2, f); }
+    case T.DATETIME2: { const f = frac(md.decimals); return f === null ? null : mk(col, schema, Op.DateTime2, f); }
+    case T.TIMESTAMP2: { const f = frac(md.decimals); return f === null ? null : mk(col, schema, Op.Timestamp2, f); }
     case T.VARCHAR: case T.STRING: {
       const two = md.max_length! > 255;
       const def = schema.COLUMN_TYPE;
@@ -135,18 +143,18 @@ function colPlan(col: ZjColumn, schema: ZjColumnSchema | undefined): ColPlan | n
         // zongji: parseInt(def.substr(7, def.length - 2), 10)
         const width = parseInt(def.substr(7, def.length - 2), 10);
         if (!Number.isInteger(width) || width < 0) return null;
-        return p(two ? Op.Bin2 : Op.Bin1, width);
+        return mk(col, schema, two ? Op.Bin2 : Op.Bin1, width);
       }
-      if (prefix === 'varbin') return p(two ? Op.VarBin2 : Op.VarBin1);
+      if (prefix === 'varbin') return mk(col, schema, two ? Op.VarBin2 : Op.VarBin1);
       if (!utf8Charset(col.charset)) return null;
-      return p(two ? Op.Text2 : Op.Text1);
+      return mk(col, schema, two ? Op.Text2 : Op.Text1);
     }
     case T.TINY_BLOB: case T.MEDIUM_BLOB: case T.LONG_BLOB: case T.BLOB: {
       const len = md.length_size;
       if (len !== 1 && len !== 2 && len !== 3 && len !== 4) return null;
-      if (col.charset === null) return p(Op.Blob, len);
+      if (col.charset === null) return mk(col, schema, Op.Blob, len);
       if (!utf8Charset(col.charset)) return null;
-      return p(Op.BlobText, len);
+      return mk(col, schema, Op.BlobText, len);
     }
     default:
       // DECIMAL (old), TIMESTAMP/DATETIME/TIME (classic and 5.3 hires), NEWDATE, JSON, SET,
@@ -178,10 +186,26 @@ export function planFor(map: ZjTableMap): Plan {
 const P2: string[] = Array.from({ length: 100 }, (_, i) => (i < 10 ? '0' : '') + i);
 const ZEROS = '00000000000000000000000000000000';
 
-/** zongji's zeroPad: left-padded with zeros, cut to the last `size` characters. */
-function zeroPad(num: number | string, size: number): string {
-  const s = ZEROS + num;
-  return s.substr(s.length - size);
+/**
+ * zongji's zeroPad (`('0' * 32 + num)`, cut to its last `size` characters),
+ * without building the 32-zero string.
+ */
+export function zeroPad(num: number | string, size: number): string {
+  const s = String(num);
+  const n = s.length;
+  if (n === size) return s;
+  if (n < size) return size - n <= 32 ? ZEROS.substr(0, size - n) + s : (ZEROS + s).substr(32 + n - size);
+  return s.substr(n - size);
+}
+
+/** The text of `/^0+(?=\d)/` removed (parseNewDecimal's leading-zero strip), without a regular expression. */
+export function stripZeros(s: string): string {
+  let run = 0;
+  while (run < s.length && s.charCodeAt(run) === 48) run++;
+  if (run === 0) return s;
+  const next = s.charCodeAt(run);
+  const cut = run < s.length && next >= 48 && next <= 57 ? run : run - 1;
+  return cut > 0 ? s.substr(cut) : s;
 }
 function pad2(n: number): string { return n >= 0 && n < 100 && Number.isInteger(n) ? P2[n]! : zeroPad(n, 2); }
 function pad4(n: number): string { return n >= 1000 && n < 10000 ? String(n) : zeroPad(n, 4); }
@@ -240,7 +264,7 @@ function decimal(buf: Buffer, off: number, c: ColPlan, out: { n: number }): stri
   let intDigits = '';
   if (ci > 0) { intDigits += (decimalGroup(buf, off, 0, ci) ^ mask).toString(10); pos += ci; }
   for (let i = 0; i < uncompIntegral; i++) { intDigits += zeroPad((decimalGroup(buf, off, pos, 4) ^ mask).toString(10), 9); pos += 4; }
-  intDigits = intDigits.replace(/^0+(?=\d)/, '');
+  intDigits = stripZeros(intDigits);
   if (intDigits === '') intDigits = '0';
   let fractionDigits = '';
   for (let k = 0; k < uncompFractional; k++) { fractionDigits += zeroPad((decimalGroup(buf, off, pos, 4) ^ mask).toString(10), 9); pos += 4; }
