@@ -70,8 +70,14 @@ interface ColPlan {
   schema: ZjColumnSchema;
 }
 
-/** A table's decode plan, or null when a column needs zongji's own decoder. */
-type Plan = ColPlan[] | null;
+/**
+ * A table's decode plan, or null when a column needs zongji's own decoder.
+ * `template` has every column as a key set to null, in column order: a row
+ * starts as a copy of it (one allocation of the final shape, where adding
+ * the keys one by one grows the object as it goes).
+ */
+interface TablePlan { cols: ColPlan[]; template: Record<string, unknown> }
+type Plan = TablePlan | null;
 
 const T = {
   DECIMAL: 0, TINY: 1, SHORT: 2, LONG: 3, FLOAT: 4, DOUBLE: 5, NULL: 6, TIMESTAMP: 7, LONGLONG: 8, INT24: 9, DATE: 10,
@@ -170,12 +176,16 @@ export function planFor(map: ZjTableMap): Plan {
   const cols = map.columns;
   let plan = plans.get(cols);
   if (plan === undefined) {
-    plan = [];
+    const list: ColPlan[] = [];
+    const template: Record<string, unknown> = {};
     for (let i = 0; i < cols.length; i++) {
-      const c = colPlan(cols[i]!, map.columnSchemas?.[i]);
-      if (!c) { plan = null; break; }
-      plan.push(c);
+      // zongji's `row[name] = value` sets the prototype for a column named __proto__: left to zongji.
+      const c = cols[i]!.name === '__proto__' ? null : colPlan(cols[i]!, map.columnSchemas?.[i]);
+      if (!c) break;
+      list.push(c);
+      template[c.name] = null;
     }
+    plan = list.length === cols.length ? { cols: list, template } : null;
     plans.set(cols, plan);
   }
   return plan;
@@ -284,6 +294,32 @@ function fraction(buf: Buffer, off: number, fsp: number): number {
 
 let lastDay = NaN;
 let lastDayText = '';
+let lastY = 0; let lastMo = 0; let lastD = 0;
+
+const TEN = [1, 10, 100, 1000, 10000, 100000, 1000000];
+const DT = Buffer.alloc(32);
+/** Writes `n` as `width` digits ending before `end`. */
+function digitsAt(n: number, end: number, width: number): void {
+  for (let i = end - 1; i >= end - width; i--) { DT[i] = 48 + (n % 10); n = Math.floor(n / 10); }
+}
+
+/**
+ * "YYYY-MM-DD hh:mm:ss[.f]" as one flat string (concatenation leaves a tree
+ * of string pieces, which a row waiting in the capture queue carries through
+ * every young-generation collection). The same text as zongji's
+ * zeroPad-based formatting for the ranges it accepts; undefined outside
+ * them (year above 9999, a fraction that is not an integer of `fsp` digits).
+ */
+function flatDateTime(y: number, mo: number, d: number, h: number, mi: number, s: number, fsp: number, frac: number): string | undefined {
+  if (!(y >= 0 && y <= 9999) || !(mo < 100 && d < 100 && h < 100 && mi < 100 && s < 100)) return undefined;
+  if (fsp > 0 && !(Number.isInteger(frac) && frac >= 0 && frac < TEN[fsp]!)) return undefined;
+  digitsAt(y, 4, 4); DT[4] = 45; digitsAt(mo, 7, 2); DT[7] = 45; digitsAt(d, 10, 2); DT[10] = 32;
+  digitsAt(h, 13, 2); DT[13] = 58; digitsAt(mi, 16, 2); DT[16] = 58; digitsAt(s, 19, 2);
+  if (fsp === 0) return DT.toString('latin1', 0, 19);
+  DT[19] = 46;
+  digitsAt(frac, 20 + fsp, fsp);
+  return DT.toString('latin1', 0, 20 + fsp);
+}
 
 /** TIMESTAMP2 text as zongji's getTimeStamp (dateStrings, timezone 'Z'). */
 function timestampText(secs: number, fsp: number, frac: number): string {
@@ -293,10 +329,13 @@ function timestampText(secs: number, fsp: number, frac: number): string {
   const day = Math.floor(secs / 86400);
   if (day !== lastDay) {
     const d = new Date(day * 86400000);
-    lastDayText = pad4(d.getUTCFullYear()) + '-' + pad2(d.getUTCMonth() + 1) + '-' + pad2(d.getUTCDate());
+    lastY = d.getUTCFullYear(); lastMo = d.getUTCMonth() + 1; lastD = d.getUTCDate();
+    lastDayText = pad4(lastY) + '-' + pad2(lastMo) + '-' + pad2(lastD);
     lastDay = day;
   }
   const s = secs - day * 86400;
+  const flat = flatDateTime(lastY, lastMo, lastD, Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60, fsp, frac);
+  if (flat !== undefined) return flat;
   return lastDayText + ' ' + pad2(Math.floor(s / 3600)) + ':' + pad2(Math.floor(s / 60) % 60) + ':' + pad2(s % 60) + fracText;
 }
 
@@ -307,11 +346,12 @@ const scratch = { n: 0 };
  * (`plan` from planFor, `bitmap` the event's columns-present bitmap,
  * `nullBytes` the size of the row's null bitmap).
  */
-export function decodeRow(parser: ZjParser, plan: ColPlan[], bitmap: Buffer, nullBytes: number): Record<string, unknown> {
+export function decodeRow(parser: ZjParser, table: TablePlan, bitmap: Buffer, nullBytes: number): Record<string, unknown> {
   const buf = parser._buffer;
   const nullAt = parser._offset;
   let off = nullAt + nullBytes;
-  const row: Record<string, unknown> = {};
+  const plan = table.cols;
+  const row: Record<string, unknown> = { ...table.template };
   for (let i = 0, nb = 0; i < plan.length; i++) {
     const c = plan[i]!;
     if ((bitmap[i >> 3]! & (1 << (i & 7))) === 0) { row[c.name] = null; continue; }
@@ -368,9 +408,12 @@ export function decodeRow(parser: ZjParser, plan: ColPlan[], bitmap: Buffer, nul
         const low = readIntBE(buf, off + 1, 4);
         off += 5;
         const fsp = c.a;
-        let fracText = '';
-        if (fsp > 0) { fracText = '.' + zeroPad(fraction(buf, off, fsp), fsp); off += (fsp + 1) >> 1; }
+        let frac = 0;
+        if (fsp > 0) { frac = fraction(buf, off, fsp); off += (fsp + 1) >> 1; }
         const yearMonth = (high & 0x7fffc000) >> 14;
+        v = flatDateTime(Math.floor(yearMonth / 13), yearMonth % 13, (low & 0x3e0000) >> 17, (low & 0x1f000) >> 12, (low & 0xfc0) >> 6, low & 0x3f, fsp, frac);
+        if (v !== undefined) break;
+        const fracText = fsp > 0 ? '.' + zeroPad(frac, fsp) : '';
         v = zeroPad(Math.floor(yearMonth / 13), 4) + '-' + pad2(yearMonth % 13) + '-' + pad2((low & 0x3e0000) >> 17) + ' '
           + pad2((low & 0x1f000) >> 12) + ':' + pad2((low & 0xfc0) >> 6) + ':' + pad2(low & 0x3f) + fracText;
         break;

@@ -9,7 +9,7 @@
  * made under binlog_row_metadata FULL and MINIMAL (zongji then names
  * columns from information_schema) and with MINIMAL/NOBLOB row images.
  * Tables with a type the decoder leaves to zongji (SET, geometry, latin1
- * text) must be decoded by zongji.
+ * text, a column named __proto__) must be decoded by zongji.
  * Then the whole capture is compared the same way (fastRowDecoder on/off).
  */
 import mysql from 'mysql2/promise';
@@ -103,6 +103,8 @@ const FAST_COLS: Col[] = [
   ['c_b1', 'bit(1)', () => `b'${ri(0, 1)}'`, [`b'1'`]],
   ['c_b10', 'bit(10)', () => `b'${ri(0, 1023).toString(2)}'`, [`b'1010101010'`]],
   ['c_b64', 'bit(64)', () => `x'${randomHex(8)}'`, [`x'ffffffffffffffff'`]],
+  // An integer-like name: object keys of that kind come first, whatever the column order.
+  ['42', 'int', () => String(ri(-5, 5)), ['7']],
 ];
 /** Each makes its table take zongji's own decoder. */
 const SLOW_COLS: Col[] = [
@@ -110,11 +112,13 @@ const SLOW_COLS: Col[] = [
   ['s_uuid', 'uuid', () => `'${randomHex(4)}-${randomHex(2)}-${randomHex(2)}-${randomHex(2)}-${randomHex(6)}'`, [`'F47AC10B-58CC-4372-A567-0E02B2C3D479'`]],
   ['s_inet6', 'inet6', () => `'2001:db8::${ri(1, 9999)}'`, [`'::ffff:1.2.3.4'`]],
   ['s_geo', 'point', () => `POINT(${ri(-100, 100)}, ${ri(-100, 100)})`, ['POINT(1, 2)']],
+  // zongji's `row[name] = value` makes this one the row's prototype (or drops it).
+  ['__proto__', 'int', () => String(ri(0, 9)), ['1']],
   ['s_lat', 'varchar(10) CHARACTER SET latin1', () => `'${pick(['é', 'abc', '€', ''])}'`, [`'ÿ'`]],
 ];
 
 function createTable(name: string, cols: Col[]): string {
-  return `CREATE TABLE ${name} (id int PRIMARY KEY, ${cols.map(([n, t]) => `${n} ${t}`).join(', ')})`;
+  return `CREATE TABLE ${name} (id int PRIMARY KEY, ${cols.map(([n, t]) => `\`${n}\` ${t}`).join(', ')})`;
 }
 
 /** Rows: one per edge value (the rest of the row random), all NULL, random ones. */
@@ -132,8 +136,8 @@ async function fill(table: string, cols: Col[], randomRows: number, firstId: num
   for (let r = 0; r < 20; r++) multi.push(`(${id++}, ${cols.map((c) => maybeNull(c[2]())).join(', ')})`);
   await q(`INSERT INTO ${table} VALUES ${multi.join(', ')}`);
   const [c1, c2] = [cols[ri(0, cols.length - 1)]!, cols[ri(0, cols.length - 1)]!];
-  await q(`UPDATE ${table} SET ${c1[0]} = ${c1[2]()}, ${c2[0]} = NULL WHERE id % 3 = 0`);
-  await q(`UPDATE ${table} SET ${cols.map((c) => `${c[0]} = ${maybeNull(c[2]())}`).join(', ')} WHERE id % 5 = 1`);
+  await q(`UPDATE ${table} SET \`${c1[0]}\` = ${c1[2]()}, \`${c2[0]}\` = NULL WHERE id % 3 = 0`);
+  await q(`UPDATE ${table} SET ${cols.map((c) => `\`${c[0]}\` = ${maybeNull(c[2]())}`).join(', ')} WHERE id % 5 = 1`);
   await q(`DELETE FROM ${table} WHERE id % 4 = 2`);
   return id;
 }
@@ -224,7 +228,7 @@ describe('fast row decoder vs zongji', () => {
       }
     }
     // UUID and INET6 columns arrive as binary(16) under binlog_row_metadata=FULL: decoded here, as BINARY (zongji does the same).
-    const zongjiTables = new Set(['slow_s_set', 'slow_s_geo', 'slow_s_lat']);
+    const zongjiTables = new Set(['slow_s_set', 'slow_s_geo', 'slow_s_lat', 'slow___proto__']);
     expect(fallbackRows).toBe(count(slow, (t) => zongjiTables.has(t)));
     expect(fastRows).toBe(count(slow, (t) => !zongjiTables.has(t)));
   });
@@ -232,7 +236,9 @@ describe('fast row decoder vs zongji', () => {
   it('gives the same captured transactions with fastRowDecoder on and off', async () => {
     const run = async (fastRowDecoder: boolean): Promise<CapturedTransaction[]> => {
       const cap = new MysqlBinlogCapture({
-        connection: conn, jobId: 'dec-test', tables: { schemas: [{ schema: db }] }, logger: silentLogger,
+        // The __proto__ table stays out: the mapper cannot convert that column on either path (a separate bug).
+        connection: conn, jobId: 'dec-test', logger: silentLogger,
+        tables: { schemas: [{ schema: db, tables: ['fast_all', ...SLOW_COLS.filter((c) => c[0] !== '__proto__').map((c) => `slow_${c[0]}`)] }] },
         from: { kind: 'mysql', file: from.file, pos: from.pos }, fastRowDecoder,
       });
       const txs: CapturedTransaction[] = [];
