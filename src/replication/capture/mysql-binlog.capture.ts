@@ -364,6 +364,7 @@ class BinlogRun {
       if (seed !== undefined) this.gtidPos = MariadbGtidPosition.parse(seed);
     }
     const fastRows = this.capture.settings().fastRows && (await installFastRowDecoder());
+    if (this.capture.settings().fastRows && !fastRows) this.log.info('fast row decoder not available for this zongji version: zongji decodes the rows');
     if (this.finished) return;
     const z = this.capture.newZongji();
     this.zongji = z;

@@ -19,6 +19,7 @@
  * geometry, SET, COMPRESSED columns, UUID/INET/VECTOR, non-UTF-8 charsets,
  * ...), takes zongji's own code, untouched.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -498,14 +499,25 @@ type FetchRow = (this: RowsEventLike, parser: ZjParser) => unknown;
 let installed: Promise<boolean> | undefined;
 
 /**
+ * The zongji versions whose readRow/readMysqlValue this decoder reproduces
+ * (checked by test/integration/replication/mysql-rows-decoder.test.ts). Any
+ * other version keeps zongji's own decoder until the test has been run
+ * against it and the version added here.
+ */
+export const ZONGJI_VERSIONS = new Set(['0.9.0']);
+
+/**
  * Installs the override once per process. Resolves false (zongji keeps
- * decoding everything) when zongji's rows event module is not where this
- * version keeps it or does not look as expected.
+ * decoding everything) for a zongji version not in ZONGJI_VERSIONS, or when
+ * its rows event module is not where this version keeps it or does not look
+ * as expected.
  */
 export function installFastRowDecoder(): Promise<boolean> {
   installed ??= (async () => {
     try {
       const entry = createRequire(import.meta.url).resolve('@vlasky/zongji');
+      const { version } = JSON.parse(readFileSync(path.join(path.dirname(entry), 'package.json'), 'utf8')) as { version?: string };
+      if (!version || !ZONGJI_VERSIONS.has(version)) return false;
       const mod = await import(pathToFileURL(path.join(path.dirname(entry), 'lib', 'rows_event.js')).href) as Record<string, { prototype: { _fetchOneRow?: FetchRow } } | undefined>;
       const { WriteRows, DeleteRows, UpdateRows } = mod;
       const single = WriteRows?.prototype._fetchOneRow;
