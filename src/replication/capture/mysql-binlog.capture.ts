@@ -30,7 +30,7 @@ import { binlogEnd, gtidAt, mysqlConnectionOptions, openMysql, serverInfo, type 
 import { isCommitMarker, isTransactionControl, parseDdl } from './mysql-ddl.ts';
 import { exactLabels } from './mysql-schema.ts';
 import { parseEnumLabels } from './mysql-values.ts';
-import { enableFastRows, installFastRowDecoder } from './mysql-rows-decoder.ts';
+import { enableFastRows, installFastRowDecoder, rowsDecodedHere } from './mysql-rows-decoder.ts';
 import { TransactionMapper, type RawTx } from './mysql-transaction.mapper.ts';
 
 export interface MysqlCaptureOptions extends CaptureOptions {
@@ -444,7 +444,7 @@ class BinlogRun {
         const map = r.tableMap[r.tableId];
         if (!map || SYSTEM_SCHEMAS.has(map.parentSchema.toLowerCase()) || !matchesFilter(this.tables, map.parentSchema, map.tableName)) break;
         const tx = this.current ?? this.open(e, undefined, true);
-        tx.items.push({ kind: r.getTypeName() as 'WriteRows', schema: map.parentSchema, table: map.tableName, rows: r.rows as unknown[] });
+        tx.items.push({ kind: r.getTypeName() as 'WriteRows', schema: map.parentSchema, table: map.tableName, rows: r.rows as unknown[], uniformKeys: rowsDecodedHere(r) });
         tx.rows += r.rows.length;
         if (tx.rows >= CAPTURE_PIECE_EVENTS && !tx.hasQuery) this.cutPiece(tx, e);
         break;

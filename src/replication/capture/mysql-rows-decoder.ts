@@ -478,6 +478,8 @@ export interface FastRowStats {
 }
 export const fastRowStats: FastRowStats = { fast: 0, fallback: 0 };
 
+const DECODED = Symbol('tributary.rowsDecodedHere');
+
 interface RowsEventLike {
   _zongji: Record<symbol, unknown>;
   tableMap: Record<number, ZjTableMap>;
@@ -486,6 +488,16 @@ interface RowsEventLike {
   columns_present_bitmap2?: Buffer;
   __nullBytes?: number;
   __nullBytes2?: number;
+  [DECODED]?: true;
+}
+
+/**
+ * Whether a rows event's rows were decoded here: each of them then has
+ * exactly the table map's column names as own keys, in column order, and
+ * the plain object prototype (a copy of the table's template).
+ */
+export function rowsDecodedHere(event: object): boolean {
+  return (event as RowsEventLike)[DECODED] === true;
 }
 
 function nullBytesOf(bitmap: Buffer): number {
@@ -529,6 +541,7 @@ export function installFastRowDecoder(): Promise<boolean> {
         const plan = map && Array.isArray(map.columns) ? planFor(map) : null;
         if (!plan) { fastRowStats.fallback++; return single.call(this, parser); }
         fastRowStats.fast++;
+        this[DECODED] = true;
         const nb = this.__nullBytes ??= nullBytesOf(this.columns_present_bitmap);
         return decodeRow(parser, plan, this.columns_present_bitmap, nb);
       };
@@ -538,6 +551,7 @@ export function installFastRowDecoder(): Promise<boolean> {
         const plan = map && Array.isArray(map.columns) ? planFor(map) : null;
         if (!plan) { fastRowStats.fallback++; return double.call(this, parser); }
         fastRowStats.fast++;
+        this[DECODED] = true;
         const nb1 = this.__nullBytes ??= nullBytesOf(this.columns_present_bitmap);
         const nb2 = this.__nullBytes2 ??= nullBytesOf(this.columns_present_bitmap2!);
         const before = decodeRow(parser, plan, this.columns_present_bitmap, nb1);
