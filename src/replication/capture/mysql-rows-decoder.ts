@@ -171,12 +171,29 @@ function colPlan(col: ZjColumn, schema: ZjColumnSchema | undefined): ColPlan | n
 }
 
 /** Decode plans by table-map column list (zongji builds a new list whenever it re-reads a table's columns). */
-const plans = new WeakMap<ZjColumn[], Plan>();
+const plans = new WeakMap<ZjColumn[], Plan | typeof SEEN>();
+const SEEN = Symbol('seen once');
+let eager = false;
 
-export function planFor(map: ZjTableMap): Plan {
+/**
+ * Tests: plan a table map at its first row (default: at its second). With
+ * binlog_row_metadata=FULL zongji builds a new column list at every
+ * TABLE_MAP, that is for every statement; a plan costs more than zongji
+ * decoding one row, so a single-row statement keeps zongji's decoder.
+ */
+export function setEagerPlans(on: boolean): void {
+  eager = on;
+}
+
+/** The table's plan; null when zongji must decode it; undefined for the first row of a table map (see setEagerPlans). */
+export function planFor(map: ZjTableMap): Plan | undefined {
   const cols = map.columns;
   let plan = plans.get(cols);
-  if (plan === undefined) {
+  if (plan === undefined && !eager) {
+    plans.set(cols, SEEN);
+    return undefined;
+  }
+  if (plan === undefined || plan === SEEN) {
     const list: ColPlan[] = [];
     const template: Record<string, unknown> = {};
     for (let i = 0; i < cols.length; i++) {
@@ -475,8 +492,10 @@ export interface FastRowStats {
   fast: number;
   /** Row images of marked zongji instances left to zongji (a column type not handled here). */
   fallback: number;
+  /** First rows of a table map, left to zongji (see setEagerPlans). */
+  deferred: number;
 }
-export const fastRowStats: FastRowStats = { fast: 0, fallback: 0 };
+export const fastRowStats: FastRowStats = { fast: 0, fallback: 0, deferred: 0 };
 
 const DECODED = Symbol('tributary.rowsDecodedHere');
 
@@ -484,6 +503,7 @@ interface RowsEventLike {
   _zongji: Record<symbol, unknown>;
   tableMap: Record<number, ZjTableMap>;
   tableId: number;
+  rows: unknown[];
   columns_present_bitmap: Buffer;
   columns_present_bitmap2?: Buffer;
   __nullBytes?: number;
@@ -539,9 +559,11 @@ export function installFastRowDecoder(): Promise<boolean> {
         if (this._zongji?.[FAST] !== true) return single.call(this, parser);
         const map = this.tableMap[this.tableId];
         const plan = map && Array.isArray(map.columns) ? planFor(map) : null;
-        if (!plan) { fastRowStats.fallback++; return single.call(this, parser); }
+        if (plan === undefined) { fastRowStats.deferred++; return single.call(this, parser); }
+        if (plan === null) { fastRowStats.fallback++; return single.call(this, parser); }
         fastRowStats.fast++;
-        this[DECODED] = true;
+        // All rows of the event are decoded here when the first one is (the plan stays for the table map).
+        if (this.rows.length === 0) this[DECODED] = true;
         const nb = this.__nullBytes ??= nullBytesOf(this.columns_present_bitmap);
         return decodeRow(parser, plan, this.columns_present_bitmap, nb);
       };
@@ -549,9 +571,11 @@ export function installFastRowDecoder(): Promise<boolean> {
         if (this._zongji?.[FAST] !== true) return double.call(this, parser);
         const map = this.tableMap[this.tableId];
         const plan = map && Array.isArray(map.columns) ? planFor(map) : null;
-        if (!plan) { fastRowStats.fallback++; return double.call(this, parser); }
+        if (plan === undefined) { fastRowStats.deferred++; return double.call(this, parser); }
+        if (plan === null) { fastRowStats.fallback++; return double.call(this, parser); }
         fastRowStats.fast++;
-        this[DECODED] = true;
+        // All rows of the event are decoded here when the first one is (the plan stays for the table map).
+        if (this.rows.length === 0) this[DECODED] = true;
         const nb1 = this.__nullBytes ??= nullBytesOf(this.columns_present_bitmap);
         const nb2 = this.__nullBytes2 ??= nullBytesOf(this.columns_present_bitmap2!);
         const before = decodeRow(parser, plan, this.columns_present_bitmap, nb1);
