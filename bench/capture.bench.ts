@@ -18,7 +18,9 @@
  * interleaved, and the best time is kept (the cores are shared).
  * BENCH_CHANGES (default 200,000) sets the bulk range's size; the single-row
  * range holds a quarter of it. BENCH_CAPTURE_ONLY=mariadb|postgres runs one
- * engine only (for `node --cpu-prof`).
+ * engine only (for `node --cpu-prof`). BENCH_MARIA_FAST_ROWS=0 reads the
+ * MariaDB ranges with zongji's own row decoder (fastRowDecoder: false), to
+ * compare the two in runs of their own.
  *
  * Run alone: `node bin/run-ts.js bench/capture.bench.ts` (prints JSON), or call run().
  */
@@ -81,7 +83,10 @@ async function mariaRange(maria: PrivateServer, db: MariaDb, from: { file: strin
   let peerNote = '';
   for (let round = 0; round < 2; round++) {
     const from_: SourcePosition = { kind: 'mysql', file: from.file, pos: from.pos };
-    const capture = new MysqlBinlogCapture({ connection: conn, jobId: 'bench', tables: { schemas: [{ schema: db.name }] }, from: from_, logger: silentLogger });
+    const capture = new MysqlBinlogCapture({
+      connection: conn, jobId: 'bench', tables: { schemas: [{ schema: db.name }] }, from: from_, logger: silentLogger,
+      fastRowDecoder: process.env.BENCH_MARIA_FAST_ROWS !== '0',
+    });
     try {
       const r = await timeCapture(capture, expected);
       best.trib = Math.min(best.trib, r.ms); best.txs = r.txs;

@@ -13,7 +13,7 @@ import { binlogFileNumber, sequencePrefixFromBinlog, withIndex } from '../sequen
 import type { TableInfo } from '../table-info.ts';
 import { columnRenames, DdlKind, parseDdl, renameOnlyClauses, type TableRef } from './mysql-ddl.ts';
 import { loadTableInfo } from './mysql-schema.ts';
-import { convertRow } from './mysql-values.ts';
+import { convertRow, toValue } from './mysql-values.ts';
 import { mariadbCommitEstimate } from '../commit-clock.ts';
 import type { CommitBracket } from './binlog-clock.ts';
 
@@ -27,7 +27,12 @@ export interface RawGtid {
 }
 
 export type RawItem =
-  | { kind: 'WriteRows' | 'UpdateRows' | 'DeleteRows'; schema: string; table: string; rows: unknown[] }
+  /**
+   * `uniformKeys`: every row (and before/after image) has exactly the same
+   * own keys as the first, and the plain object prototype (rows from
+   * mysql-rows-decoder.ts); the key checks are then made once per item.
+   */
+  | { kind: 'WriteRows' | 'UpdateRows' | 'DeleteRows'; schema: string; table: string; rows: unknown[]; uniformKeys?: boolean }
   /**
    * `namedRows`: the row events around this statement carry the column names
    * they were written with (binlog_row_metadata=FULL), so a column rename can
@@ -111,6 +116,11 @@ export class TransactionMapper {
       // Hot path: one object literal per event (no spreads), columns and key shared by the item's rows.
       const columns = this.columns(meta);
       const key = meta.info.key;
+      // Rows of one shape whose names the metadata all knows: convertRow's per-row `in` tests and key scan give
+      // the same answer for every row, so they are made once, on the first.
+      const present = item.uniformKeys && sample && Object.keys(sample).every((n) => meta.byName.has(n))
+        ? meta.info.columns.filter((c) => c.name in sample) : undefined;
+      const convert = present ? (raw: Record<string, unknown>): Row => presentRow(raw, present) : (raw: Record<string, unknown>): Row => this.row(raw, meta);
       const { schema, table } = item;
       const op = item.kind === 'UpdateRows' ? Operation.Update : item.kind === 'WriteRows' ? Operation.Insert : Operation.Delete;
       for (const r of item.rows) {
@@ -118,12 +128,12 @@ export class TransactionMapper {
         let after: Row | null = null;
         if (op === Operation.Update) {
           const u = r as { before: Record<string, unknown>; after: Record<string, unknown> };
-          before = this.row(u.before, meta);
-          after = this.row(u.after, meta);
+          before = convert(u.before);
+          after = convert(u.after);
         } else if (op === Operation.Insert) {
-          after = this.row(r as Record<string, unknown>, meta);
+          after = convert(r as Record<string, unknown>);
         } else {
-          before = this.row(r as Record<string, unknown>, meta);
+          before = convert(r as Record<string, unknown>);
         }
         const index = first + events.length;
         const ev: ChangeEvent = {
@@ -213,6 +223,16 @@ export class TransactionMapper {
     }
     return meta;
   }
+}
+
+/** convertRow for a row whose own keys are known to be those of `present` (and others the metadata has). */
+function presentRow(raw: Record<string, unknown>, present: ColumnType[]): Row {
+  const row: Row = {};
+  for (let i = 0; i < present.length; i++) {
+    const col = present[i]!;
+    row[col.name] = toValue(col, raw[col.name]);
+  }
+  return row;
 }
 
 /**

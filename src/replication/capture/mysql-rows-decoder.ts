@@ -1,0 +1,598 @@
+/**
+ * A faster row-image decoder for zongji's WRITE/UPDATE/DELETE_ROWS events
+ * (v1, v2 and MariaDB's compressed variants, which zongji inflates before
+ * reading rows). It yields exactly the row objects zongji's own readRow
+ * yields (same keys in the same order, same values, same JS types) under the
+ * connection options of mysql-connection.ts (dateStrings, timezone 'Z',
+ * decimals and JSON as strings), so everything downstream (the mapper and
+ * mysql-values.ts) is unchanged: it only skips zongji's per-value overhead
+ * (a generic switch reached through `arguments`, a Buffer copy per decimal,
+ * DataViews per float, fraction objects and zeroPad per temporal value).
+ *
+ * Hook: zongji builds rows in the constructor of its rows event classes by
+ * calling `this._fetchOneRow(parser)` once per row. Those classes are not
+ * exported, so the module is loaded by path next to zongji's entry point
+ * (the same module instance zongji uses) and `_fetchOneRow` is overridden
+ * on their prototypes. The override decodes only for zongji instances
+ * marked with enableFastRows(); everything else, and every table with a
+ * column type not handled here (classic and MariaDB 5.3 temporals, JSON,
+ * geometry, SET, COMPRESSED columns, UUID/INET/VECTOR, non-UTF-8 charsets,
+ * ...), takes zongji's own code, untouched.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+/** zongji's column of a table map (TableMapEvent.updateColumnInfo). */
+export interface ZjColumn {
+  name: string;
+  type: number;
+  charset: string | null | undefined;
+  metadata: Record<string, number> | undefined;
+}
+export interface ZjColumnSchema {
+  COLUMN_TYPE: string;
+  UNSIGNED?: boolean;
+  ENUM_VALUES?: string[];
+}
+export interface ZjTableMap {
+  columns: ZjColumn[];
+  columnSchemas: ZjColumnSchema[];
+}
+/** The part of zongji's reader.js Parser used here. */
+export interface ZjParser {
+  _buffer: Buffer;
+  _offset: number;
+}
+
+const enum Op {
+  Tiny, TinyU, Short, ShortU, Int24, Int24U, Long, LongU, LongLong, LongLongU,
+  Float, Double, Decimal, Year, Bit, Enum, Date, Time2, DateTime2, Timestamp2,
+  /** VARCHAR/STRING text in UTF-8 (1- or 2-byte length). */
+  Text1, Text2,
+  /** VARBINARY (1- or 2-byte length): a view of the packet, as zongji's. */
+  VarBin1, VarBin2,
+  /** BINARY(n) (1- or 2-byte length): padded with zero bytes to n. */
+  Bin1, Bin2,
+  /** BLOB/TEXT: length of `len` bytes, then a Buffer (no charset) or UTF-8 text. */
+  Blob, BlobText,
+}
+
+interface ColPlan {
+  op: Op;
+  name: string;
+  /** Op.Decimal: precision/scale layout. Temporal: fractional digits. Blob: length bytes. Bit: bytes. Bin: width. */
+  a: number;
+  b: number;
+  c: number;
+  d: number;
+  e: number;
+  schema: ZjColumnSchema;
+}
+
+/**
+ * A table's decode plan, or null when a column needs zongji's own decoder.
+ * `template` has every column as a key set to null, in column order: a row
+ * starts as a copy of it (one allocation of the final shape, where adding
+ * the keys one by one grows the object as it goes).
+ */
+interface TablePlan { cols: ColPlan[]; template: Record<string, unknown> }
+type Plan = TablePlan | null;
+
+const T = {
+  DECIMAL: 0, TINY: 1, SHORT: 2, LONG: 3, FLOAT: 4, DOUBLE: 5, NULL: 6, TIMESTAMP: 7, LONGLONG: 8, INT24: 9, DATE: 10,
+  TIME: 11, DATETIME: 12, YEAR: 13, NEWDATE: 14, VARCHAR: 15, BIT: 16, TIMESTAMP2: 17, DATETIME2: 18, TIME2: 19,
+  JSON: 245, NEWDECIMAL: 246, ENUM: 247, SET: 248, TINY_BLOB: 249, MEDIUM_BLOB: 250, LONG_BLOB: 251, BLOB: 252,
+  VAR_STRING: 253, STRING: 254, GEOMETRY: 255,
+} as const;
+
+/** Charsets zongji decodes with buffer.toString('utf8') (common.js decodeTextColumn). */
+function utf8Charset(cs: string | null | undefined): boolean {
+  return cs === null || cs === undefined || cs === '' || cs === 'utf8' || cs === 'utf8mb3' || cs === 'utf8mb4';
+}
+
+const DIG2BYTES = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
+const NO_METADATA: Record<string, number> = {};
+
+/** Fractional digits of a temporal column's metadata (zongji reads none for a missing or zero value), null when out of range. */
+function frac(n: unknown): number | null {
+  return n === undefined || n === null || n === 0 ? 0 : typeof n === 'number' && Number.isInteger(n) && n > 0 && n <= 6 ? n : null;
+}
+
+function mk(col: ZjColumn, schema: ZjColumnSchema, op: Op, a = 0, b = 0, c = 0, d = 0, e = 0): ColPlan {
+  return { op, name: col.name, a, b, c, d, e, schema };
+}
+
+function colPlan(col: ZjColumn, schema: ZjColumnSchema | undefined): ColPlan | null {
+  if (!schema || typeof schema.COLUMN_TYPE !== 'string') return null;
+  const md = col.metadata ?? NO_METADATA;
+  const unsigned = schema.UNSIGNED !== undefined ? schema.UNSIGNED : schema.COLUMN_TYPE.indexOf('unsigned') !== -1;
+  switch (col.type) {
+    case T.TINY: return mk(col, schema, unsigned ? Op.TinyU : Op.Tiny);
+    case T.SHORT: return mk(col, schema, unsigned ? Op.ShortU : Op.Short);
+    case T.INT24: return mk(col, schema, unsigned ? Op.Int24U : Op.Int24);
+    case T.LONG: return mk(col, schema, unsigned ? Op.LongU : Op.Long);
+    case T.LONGLONG: return mk(col, schema, unsigned ? Op.LongLongU : Op.LongLong);
+    case T.FLOAT: return mk(col, schema, Op.Float);
+    case T.DOUBLE: return mk(col, schema, Op.Double);
+    case T.NEWDECIMAL: {
+      const scale = md.decimals;
+      const precision = md.precision;
+      if (!Number.isInteger(scale) || !Number.isInteger(precision) || scale! < 0 || precision! < scale! || precision! > 65) return null;
+      const integral = precision! - scale!;
+      const uncompIntegral = Math.floor(integral / 9);
+      const uncompFractional = Math.floor(scale! / 9);
+      const compIntegral = integral - uncompIntegral * 9;
+      const compFractional = scale! - uncompFractional * 9;
+      // a: scale, b: uncompIntegral, c: compIntegral digits, d: uncompFractional, e: compFractional digits
+      return mk(col, schema, Op.Decimal, scale!, uncompIntegral, compIntegral, uncompFractional, compFractional);
+    }
+    case T.YEAR: return mk(col, schema, Op.Year);
+    case T.BIT: {
+      if (!Number.isInteger(md.bits)) return null;
+      return mk(col, schema, Op.Bit, Math.floor((md.bits! + 7) / 8));
+    }
+    case T.ENUM: {
+      if (md.size !== 1 && md.size !== 2) return null;
+      return mk(col, schema, Op.Enum, md.size);
+    }
+    case T.DATE: return mk(col, schema, Op.Date);
+    case T.TIME2: { const f = frac(md.decimals); return f === null ? null : mk(col, schema, Op.Time2, f); }
+    case T.DATETIME2: { const f = frac(md.decimals); return f === null ? null : mk(col, schema, Op.DateTime2, f); }
+    case T.TIMESTAMP2: { const f = frac(md.decimals); return f === null ? null : mk(col, schema, Op.Timestamp2, f); }
+    case T.VARCHAR: case T.STRING: {
+      const two = md.max_length! > 255;
+      const def = schema.COLUMN_TYPE;
+      const prefix = def.substr(0, 6);
+      if (def === 'uuid' || def === 'inet4' || def === 'inet6' || prefix === 'vector') return null;
+      if (prefix === 'binary') {
+        // zongji: parseInt(def.substr(7, def.length - 2), 10)
+        const width = parseInt(def.substr(7, def.length - 2), 10);
+        if (!Number.isInteger(width) || width < 0) return null;
+        return mk(col, schema, two ? Op.Bin2 : Op.Bin1, width);
+      }
+      if (prefix === 'varbin') return mk(col, schema, two ? Op.VarBin2 : Op.VarBin1);
+      if (!utf8Charset(col.charset)) return null;
+      return mk(col, schema, two ? Op.Text2 : Op.Text1);
+    }
+    case T.TINY_BLOB: case T.MEDIUM_BLOB: case T.LONG_BLOB: case T.BLOB: {
+      const len = md.length_size;
+      if (len !== 1 && len !== 2 && len !== 3 && len !== 4) return null;
+      if (col.charset === null) return mk(col, schema, Op.Blob, len);
+      if (!utf8Charset(col.charset)) return null;
+      return mk(col, schema, Op.BlobText, len);
+    }
+    default:
+      // DECIMAL (old), TIMESTAMP/DATETIME/TIME (classic and 5.3 hires), NEWDATE, JSON, SET,
+      // GEOMETRY, VAR_STRING, BLOB/VARCHAR COMPRESSED, NULL, unknown: zongji decodes the table.
+      return null;
+  }
+}
+
+/** Decode plans by table-map column list (zongji builds a new list whenever it re-reads a table's columns). */
+const plans = new WeakMap<ZjColumn[], Plan | typeof SEEN>();
+const SEEN = Symbol('seen once');
+let eager = false;
+
+/**
+ * Tests: plan a table map at its first row (default: at its second). With
+ * binlog_row_metadata=FULL zongji builds a new column list at every
+ * TABLE_MAP, that is for every statement; a plan costs more than zongji
+ * decoding one row, so a single-row statement keeps zongji's decoder.
+ */
+export function setEagerPlans(on: boolean): void {
+  eager = on;
+}
+
+/** The table's plan; null when zongji must decode it; undefined for the first row of a table map (see setEagerPlans). */
+export function planFor(map: ZjTableMap): Plan | undefined {
+  const cols = map.columns;
+  let plan = plans.get(cols);
+  if (plan === undefined && !eager) {
+    plans.set(cols, SEEN);
+    return undefined;
+  }
+  if (plan === undefined || plan === SEEN) {
+    const list: ColPlan[] = [];
+    const template: Record<string, unknown> = {};
+    for (let i = 0; i < cols.length; i++) {
+      // zongji's `row[name] = value` sets the prototype for a column named __proto__: left to zongji.
+      const c = cols[i]!.name === '__proto__' ? null : colPlan(cols[i]!, map.columnSchemas?.[i]);
+      if (!c) break;
+      list.push(c);
+      template[c.name] = null;
+    }
+    plan = list.length === cols.length ? { cols: list, template } : null;
+    plans.set(cols, plan);
+  }
+  return plan;
+}
+
+// ---- value helpers (each the same arithmetic as zongji's common.js / datetime_decode.js) ----
+
+const P2: string[] = Array.from({ length: 100 }, (_, i) => (i < 10 ? '0' : '') + i);
+const ZEROS = '00000000000000000000000000000000';
+
+/**
+ * zongji's zeroPad (`('0' * 32 + num)`, cut to its last `size` characters),
+ * without building the 32-zero string.
+ */
+export function zeroPad(num: number | string, size: number): string {
+  const s = String(num);
+  const n = s.length;
+  if (n === size) return s;
+  if (n < size) return size - n <= 32 ? ZEROS.substr(0, size - n) + s : (ZEROS + s).substr(32 + n - size);
+  return s.substr(n - size);
+}
+
+/** The text of `/^0+(?=\d)/` removed (parseNewDecimal's leading-zero strip), without a regular expression. */
+export function stripZeros(s: string): string {
+  let run = 0;
+  while (run < s.length && s.charCodeAt(run) === 48) run++;
+  if (run === 0) return s;
+  const next = s.charCodeAt(run);
+  const cut = run < s.length && next >= 48 && next <= 57 ? run : run - 1;
+  return cut > 0 ? s.substr(cut) : s;
+}
+function pad2(n: number): string { return n >= 0 && n < 100 && Number.isInteger(n) ? P2[n]! : zeroPad(n, 2); }
+function pad4(n: number): string { return n >= 1000 && n < 10000 ? String(n) : zeroPad(n, 4); }
+
+/** Signed big-endian integer of 1..4 bytes (zongji's readIntBE). */
+function readIntBE(buf: Buffer, off: number, len: number): number {
+  switch (len) {
+    case 1: return (buf[off]! << 24) >> 24;
+    case 2: return ((buf[off]! << 24) >> 16) | buf[off + 1]!;
+    case 3: return ((buf[off]! << 24) >> 8) + ((buf[off + 1]! << 8) | buf[off + 2]!);
+    default: return (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
+  }
+}
+
+const TWO_32 = 4294967296;
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Unsigned BIGINT: a Number up to 2^53 - 1, else exact text (parseUInt64). */
+function uint64(buf: Buffer, off: number): number | string {
+  const low = buf.readUInt32LE(off);
+  const high = buf.readUInt32LE(off + 4);
+  if (high < 0x200000) return high * TWO_32 + low;
+  const v = buf.readBigUInt64LE(off);
+  return v <= MAX_SAFE ? Number(v) : v.toString();
+}
+
+/** Signed BIGINT: a Number within +-(2^53 - 1), else exact text. */
+function int64(buf: Buffer, off: number): number | string {
+  const low = buf.readUInt32LE(off);
+  const high = buf.readUInt32LE(off + 4);
+  if (high < 0x200000) return high * TWO_32 + low;
+  const v = buf.readBigInt64LE(off);
+  return v >= MIN_SAFE && v <= MAX_SAFE ? Number(v) : v.toString();
+}
+
+const FLIPPED = Buffer.alloc(4);
+
+/** A signed big-endian group of a NEWDECIMAL at `off + pos`; the first byte of the value is read with its sign bit flipped. */
+function decimalGroup(buf: Buffer, off: number, pos: number, len: number): number {
+  if (pos !== 0) return len === 4 ? buf.readInt32BE(off + pos) : readIntBE(buf, off + pos, len);
+  for (let i = 0; i < len; i++) FLIPPED[i] = buf[off + i]!;
+  FLIPPED[0] = FLIPPED[0]! ^ 0x80;
+  return readIntBE(FLIPPED, 0, len);
+}
+
+/** NEWDECIMAL as zongji's parseNewDecimal text (decimalNumbers off). Returns the bytes read in `out.n`. */
+function decimal(buf: Buffer, off: number, c: ColPlan, out: { n: number }): string {
+  const scale = c.a; const uncompIntegral = c.b; const compIntegral = c.c; const uncompFractional = c.d; const compFractional = c.e;
+  const ci = DIG2BYTES[compIntegral]!; const cf = DIG2BYTES[compFractional]!;
+  const size = uncompIntegral * 4 + ci + uncompFractional * 4 + cf;
+  out.n = size;
+  const positive = (buf[off]! & 0x80) === 0x80;
+  const mask = positive ? 0 : -1;
+  let pos = 0;
+  let intDigits = '';
+  if (ci > 0) { intDigits += (decimalGroup(buf, off, 0, ci) ^ mask).toString(10); pos += ci; }
+  for (let i = 0; i < uncompIntegral; i++) { intDigits += zeroPad((decimalGroup(buf, off, pos, 4) ^ mask).toString(10), 9); pos += 4; }
+  intDigits = stripZeros(intDigits);
+  if (intDigits === '') intDigits = '0';
+  let fractionDigits = '';
+  for (let k = 0; k < uncompFractional; k++) { fractionDigits += zeroPad((decimalGroup(buf, off, pos, 4) ^ mask).toString(10), 9); pos += 4; }
+  if (cf > 0) fractionDigits += zeroPad((decimalGroup(buf, off, pos, cf) ^ mask).toString(10), compFractional);
+  let str = (positive ? '' : '-') + intDigits;
+  if (scale > 0) str += '.' + fractionDigits;
+  return str;
+}
+
+/** zongji's readTemporalFraction value (digits after the point), or -1 for none; `fsp` > 0. */
+function fraction(buf: Buffer, off: number, fsp: number): number {
+  let f = readIntBE(buf, off, (fsp + 1) >> 1);
+  if (fsp % 2 !== 0) f /= 10;
+  if (f < 0) f *= -1;
+  return f;
+}
+
+let lastDay = NaN;
+let lastDayText = '';
+let lastY = 0; let lastMo = 0; let lastD = 0;
+
+const TEN = [1, 10, 100, 1000, 10000, 100000, 1000000];
+const DT = Buffer.alloc(32);
+/** Writes `n` as `width` digits ending before `end`. */
+function digitsAt(n: number, end: number, width: number): void {
+  for (let i = end - 1; i >= end - width; i--) { DT[i] = 48 + (n % 10); n = Math.floor(n / 10); }
+}
+
+/**
+ * "YYYY-MM-DD hh:mm:ss[.f]" as one flat string (concatenation leaves a tree
+ * of string pieces, which a row waiting in the capture queue carries through
+ * every young-generation collection). The same text as zongji's
+ * zeroPad-based formatting for the ranges it accepts; undefined outside
+ * them (year above 9999, a fraction that is not an integer of `fsp` digits).
+ */
+function flatDateTime(y: number, mo: number, d: number, h: number, mi: number, s: number, fsp: number, frac: number): string | undefined {
+  if (!(y >= 0 && y <= 9999) || !(mo < 100 && d < 100 && h < 100 && mi < 100 && s < 100)) return undefined;
+  if (fsp > 0 && !(Number.isInteger(frac) && frac >= 0 && frac < TEN[fsp]!)) return undefined;
+  digitsAt(y, 4, 4); DT[4] = 45; digitsAt(mo, 7, 2); DT[7] = 45; digitsAt(d, 10, 2); DT[10] = 32;
+  digitsAt(h, 13, 2); DT[13] = 58; digitsAt(mi, 16, 2); DT[16] = 58; digitsAt(s, 19, 2);
+  if (fsp === 0) return DT.toString('latin1', 0, 19);
+  DT[19] = 46;
+  digitsAt(frac, 20 + fsp, fsp);
+  return DT.toString('latin1', 0, 20 + fsp);
+}
+
+/** TIMESTAMP2 text as zongji's getTimeStamp (dateStrings, timezone 'Z'). */
+function timestampText(secs: number, fsp: number, frac: number): string {
+  const fracText = fsp > 0 ? '.' + zeroPad(frac, fsp) : '';
+  if (secs === 0 && (fsp === 0 || frac === 0)) return '0000-00-00 00:00:00' + fracText;
+  // The fraction (< 1 s) never moves the whole second: date parts come from the seconds alone.
+  const day = Math.floor(secs / 86400);
+  if (day !== lastDay) {
+    const d = new Date(day * 86400000);
+    lastY = d.getUTCFullYear(); lastMo = d.getUTCMonth() + 1; lastD = d.getUTCDate();
+    lastDayText = pad4(lastY) + '-' + pad2(lastMo) + '-' + pad2(lastD);
+    lastDay = day;
+  }
+  const s = secs - day * 86400;
+  const flat = flatDateTime(lastY, lastMo, lastD, Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60, fsp, frac);
+  if (flat !== undefined) return flat;
+  return lastDayText + ' ' + pad2(Math.floor(s / 3600)) + ':' + pad2(Math.floor(s / 60) % 60) + ':' + pad2(s % 60) + fracText;
+}
+
+const scratch = { n: 0 };
+
+/**
+ * One row image at the parser's offset, as zongji's readRow returns it
+ * (`plan` from planFor, `bitmap` the event's columns-present bitmap,
+ * `nullBytes` the size of the row's null bitmap).
+ */
+export function decodeRow(parser: ZjParser, table: TablePlan, bitmap: Buffer, nullBytes: number): Record<string, unknown> {
+  const buf = parser._buffer;
+  const nullAt = parser._offset;
+  let off = nullAt + nullBytes;
+  const plan = table.cols;
+  const row: Record<string, unknown> = { ...table.template };
+  for (let i = 0, nb = 0; i < plan.length; i++) {
+    const c = plan[i]!;
+    if ((bitmap[i >> 3]! & (1 << (i & 7))) === 0) { row[c.name] = null; continue; }
+    if ((buf[nullAt + (nb >> 3)]! & (1 << (nb & 7))) !== 0) { row[c.name] = null; nb++; continue; }
+    nb++;
+    let v: unknown;
+    switch (c.op) {
+      case Op.Tiny: v = buf.readInt8(off); off += 1; break;
+      case Op.TinyU: v = buf[off]; off += 1; break;
+      case Op.Short: v = buf.readInt16LE(off); off += 2; break;
+      case Op.ShortU: v = buf.readUInt16LE(off); off += 2; break;
+      case Op.Int24: v = buf.readIntLE(off, 3); off += 3; break;
+      case Op.Int24U: v = buf.readUIntLE(off, 3); off += 3; break;
+      case Op.Long: v = buf.readInt32LE(off); off += 4; break;
+      case Op.LongU: v = buf.readUInt32LE(off); off += 4; break;
+      case Op.LongLong: v = int64(buf, off); off += 8; break;
+      case Op.LongLongU: v = uint64(buf, off); off += 8; break;
+      case Op.Float: v = buf.readFloatLE(off); off += 4; break;
+      case Op.Double: v = buf.readDoubleLE(off); off += 8; break;
+      case Op.Decimal: v = decimal(buf, off, c, scratch); off += scratch.n; break;
+      case Op.Year: v = buf[off]! + 1900; off += 1; break;
+      case Op.Bit: v = buf.slice(off, off + c.a); off += c.a; break;
+      case Op.Enum: {
+        const raw = c.a === 1 ? buf[off]! : buf.readUInt16LE(off);
+        off += c.a;
+        const choices = c.schema.ENUM_VALUES || enumLabels(c.schema.COLUMN_TYPE);
+        v = choices[raw - 1];
+        break;
+      }
+      case Op.Date: {
+        const raw = buf.readUIntLE(off, 3);
+        off += 3;
+        v = zeroPad(raw >> 9, 4) + '-' + pad2((raw >> 5) & 15) + '-' + pad2(raw & 31);
+        break;
+      }
+      case Op.Time2: {
+        let raw = readIntBE(buf, off, 3);
+        off += 3;
+        const fsp = c.a;
+        const frac = fsp > 0 ? fraction(buf, off, fsp) : -1;
+        if (fsp > 0) off += (fsp + 1) >> 1;
+        const negative = (raw & (1 << 23)) === 0;
+        if (negative) raw = raw ^ ((1 << 24) - 1);
+        const hour = (raw & 0x3ff000) >> 12;
+        const minute = (raw & 0xfc0) >> 6;
+        let second = raw & 0x3f;
+        if (negative && (frac === -1 || frac === 0)) second++;
+        v = (negative ? '-' : '') + zeroPad(hour, hour > 99 ? 3 : 2) + ':' + pad2(minute) + ':' + pad2(second)
+          + (fsp > 0 ? '.' + zeroPad(frac, fsp) : '');
+        break;
+      }
+      case Op.DateTime2: {
+        const high = readIntBE(buf, off, 4);
+        const low = readIntBE(buf, off + 1, 4);
+        off += 5;
+        const fsp = c.a;
+        let frac = 0;
+        if (fsp > 0) { frac = fraction(buf, off, fsp); off += (fsp + 1) >> 1; }
+        const yearMonth = (high & 0x7fffc000) >> 14;
+        v = flatDateTime(Math.floor(yearMonth / 13), yearMonth % 13, (low & 0x3e0000) >> 17, (low & 0x1f000) >> 12, (low & 0xfc0) >> 6, low & 0x3f, fsp, frac);
+        if (v !== undefined) break;
+        const fracText = fsp > 0 ? '.' + zeroPad(frac, fsp) : '';
+        v = zeroPad(Math.floor(yearMonth / 13), 4) + '-' + pad2(yearMonth % 13) + '-' + pad2((low & 0x3e0000) >> 17) + ' '
+          + pad2((low & 0x1f000) >> 12) + ':' + pad2((low & 0xfc0) >> 6) + ':' + pad2(low & 0x3f) + fracText;
+        break;
+      }
+      case Op.Timestamp2: {
+        const secs = readIntBE(buf, off, 4);
+        off += 4;
+        const fsp = c.a;
+        let frac = 0;
+        if (fsp > 0) { frac = fraction(buf, off, fsp); off += (fsp + 1) >> 1; }
+        v = timestampText(secs, fsp, frac);
+        break;
+      }
+      case Op.Text1: { const n = buf[off]!; off += 1; v = buf.toString('utf8', off, off + n); off += n; break; }
+      case Op.Text2: { const n = buf.readUInt16LE(off); off += 2; v = buf.toString('utf8', off, off + n); off += n; break; }
+      case Op.VarBin1: { const n = buf[off]!; off += 1; v = buf.slice(off, off + n); off += n; break; }
+      case Op.VarBin2: { const n = buf.readUInt16LE(off); off += 2; v = buf.slice(off, off + n); off += n; break; }
+      case Op.Bin1: case Op.Bin2: {
+        let n: number;
+        if (c.op === Op.Bin1) { n = buf[off]!; off += 1; } else { n = buf.readUInt16LE(off); off += 2; }
+        const b = Buffer.alloc(c.a, 0);
+        buf.copy(b, 0, off, off + n);
+        off += n;
+        v = b;
+        break;
+      }
+      case Op.Blob: case Op.BlobText: {
+        const n = buf.readUIntLE(off, c.a);
+        off += c.a;
+        v = c.op === Op.Blob ? buf.slice(off, off + n) : buf.toString('utf8', off, off + n);
+        off += n;
+        break;
+      }
+    }
+    row[c.name] = v;
+  }
+  parser._offset = off;
+  return row;
+}
+
+/** zongji's parseSetEnumTypeDef(type, 5), for when the labels did not come with the table map. */
+const enumCache = new Map<string, string[]>();
+function enumLabels(type: string): string[] {
+  let labels = enumCache.get(type);
+  if (!labels) {
+    labels = type.substr(5, type.length - 5 - 1).split(',').map((opt) => (opt[0] === '"' || opt[0] === "'" ? opt.substr(1, opt.length - 2) : opt));
+    enumCache.set(type, labels);
+  }
+  return labels;
+}
+
+// ---- the hook ------------------------------------------------------------------
+
+const FAST = Symbol.for('tributary.fastRows');
+
+export interface FastRowStats {
+  /** Row images decoded here. */
+  fast: number;
+  /** Row images of marked zongji instances left to zongji (a column type not handled here). */
+  fallback: number;
+  /** First rows of a table map, left to zongji (see setEagerPlans). */
+  deferred: number;
+}
+export const fastRowStats: FastRowStats = { fast: 0, fallback: 0, deferred: 0 };
+
+const DECODED = Symbol('tributary.rowsDecodedHere');
+
+interface RowsEventLike {
+  _zongji: Record<symbol, unknown>;
+  tableMap: Record<number, ZjTableMap>;
+  tableId: number;
+  rows: unknown[];
+  columns_present_bitmap: Buffer;
+  columns_present_bitmap2?: Buffer;
+  __nullBytes?: number;
+  __nullBytes2?: number;
+  [DECODED]?: true;
+}
+
+/**
+ * Whether a rows event's rows were decoded here: each of them then has
+ * exactly the table map's column names as own keys, in column order, and
+ * the plain object prototype (a copy of the table's template).
+ */
+export function rowsDecodedHere(event: object): boolean {
+  return (event as RowsEventLike)[DECODED] === true;
+}
+
+function nullBytesOf(bitmap: Buffer): number {
+  let bits = 0;
+  for (let i = 0; i < bitmap.length; i++) { let b = bitmap[i]!; while (b) { bits += b & 1; b >>= 1; } }
+  return Math.floor((bits + 7) / 8);
+}
+
+type FetchRow = (this: RowsEventLike, parser: ZjParser) => unknown;
+
+let installed: Promise<boolean> | undefined;
+
+/**
+ * The zongji versions whose readRow/readMysqlValue this decoder reproduces
+ * (checked by test/integration/replication/mysql-rows-decoder.test.ts). Any
+ * other version keeps zongji's own decoder until the test has been run
+ * against it and the version added here.
+ */
+export const ZONGJI_VERSIONS = new Set(['0.9.0']);
+
+/**
+ * Installs the override once per process. Resolves false (zongji keeps
+ * decoding everything) for a zongji version not in ZONGJI_VERSIONS, or when
+ * its rows event module is not where this version keeps it or does not look
+ * as expected.
+ */
+export function installFastRowDecoder(): Promise<boolean> {
+  installed ??= (async () => {
+    try {
+      const entry = createRequire(import.meta.url).resolve('@vlasky/zongji');
+      const { version } = JSON.parse(readFileSync(path.join(path.dirname(entry), 'package.json'), 'utf8')) as { version?: string };
+      if (!version || !ZONGJI_VERSIONS.has(version)) return false;
+      const mod = await import(pathToFileURL(path.join(path.dirname(entry), 'lib', 'rows_event.js')).href) as Record<string, { prototype: { _fetchOneRow?: FetchRow } } | undefined>;
+      const { WriteRows, DeleteRows, UpdateRows } = mod;
+      const single = WriteRows?.prototype._fetchOneRow;
+      const double = UpdateRows?.prototype._fetchOneRow;
+      if (typeof single !== 'function' || typeof double !== 'function' || !DeleteRows || DeleteRows.prototype._fetchOneRow !== single) return false;
+      const fetchOne: FetchRow = function (parser) {
+        if (this._zongji?.[FAST] !== true) return single.call(this, parser);
+        const map = this.tableMap[this.tableId];
+        const plan = map && Array.isArray(map.columns) ? planFor(map) : null;
+        if (plan === undefined) { fastRowStats.deferred++; return single.call(this, parser); }
+        if (plan === null) { fastRowStats.fallback++; return single.call(this, parser); }
+        fastRowStats.fast++;
+        // All rows of the event are decoded here when the first one is (the plan stays for the table map).
+        if (this.rows.length === 0) this[DECODED] = true;
+        const nb = this.__nullBytes ??= nullBytesOf(this.columns_present_bitmap);
+        return decodeRow(parser, plan, this.columns_present_bitmap, nb);
+      };
+      const fetchTwo: FetchRow = function (parser) {
+        if (this._zongji?.[FAST] !== true) return double.call(this, parser);
+        const map = this.tableMap[this.tableId];
+        const plan = map && Array.isArray(map.columns) ? planFor(map) : null;
+        if (plan === undefined) { fastRowStats.deferred++; return double.call(this, parser); }
+        if (plan === null) { fastRowStats.fallback++; return double.call(this, parser); }
+        fastRowStats.fast++;
+        // All rows of the event are decoded here when the first one is (the plan stays for the table map).
+        if (this.rows.length === 0) this[DECODED] = true;
+        const nb1 = this.__nullBytes ??= nullBytesOf(this.columns_present_bitmap);
+        const nb2 = this.__nullBytes2 ??= nullBytesOf(this.columns_present_bitmap2!);
+        const before = decodeRow(parser, plan, this.columns_present_bitmap, nb1);
+        return { before, after: decodeRow(parser, plan, this.columns_present_bitmap2!, nb2) };
+      };
+      WriteRows!.prototype._fetchOneRow = fetchOne;
+      DeleteRows.prototype._fetchOneRow = fetchOne;
+      UpdateRows!.prototype._fetchOneRow = fetchTwo;
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  return installed;
+}
+
+/** Marks a zongji instance: its row events are decoded here (once installFastRowDecoder resolved true). */
+export function enableFastRows(zongji: object, on = true): void {
+  (zongji as Record<symbol, unknown>)[FAST] = on;
+}
