@@ -31,6 +31,7 @@
  */
 import pg from 'pg';
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import { useFastTuples } from './pg-tuple-reader.ts';
 import type { CapturedTransaction, SourcePosition } from '../change-event.ts';
 import { matchesFilter } from '../connection-config.ts';
 import { classify, FatalError, LogLostError, RetriableError } from '../errors.ts';
@@ -83,6 +84,11 @@ const rawText = (text: unknown): unknown => text;
 
 /** pgoutput plugin whose relation columns keep the server's text instead of pg's global type parsers. */
 class RawTextPgoutputPlugin extends PgoutputPlugin {
+  constructor(options: ConstructorParameters<typeof PgoutputPlugin>[0]) {
+    super(options);
+    useFastTuples((this as unknown as { parser: unknown }).parser);
+  }
+
   override parse(buffer: Buffer): Pgoutput.Message {
     const msg = super.parse(buffer);
     // The parser caches this object and reads later tuples through it, so the swap covers every row.
