@@ -6,6 +6,7 @@
  */
 import type { Row } from '../../replication/change-event.ts';
 import type { ChunkBounds, TableInfo } from '../../replication/table-info.ts';
+import { CopyTextFallback, type CopyTextBatch } from '../../replication/snapshot/snapshot-reader.ts';
 import { createApplier, createSnapshotReader } from '../../replication/factory.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
@@ -14,6 +15,37 @@ import { TaskState } from '../../domain/task-model.ts';
 import { jobControls } from './job-controls.ts';
 
 const BATCH_ROWS = 5000;
+
+/**
+ * A chunk's batch loads, one after another with at most one in flight: the
+ * next batch is read (the source's rows parsed here) while the destination
+ * takes the previous one. The final load (it marks the chunk done) runs
+ * after drain(), so it is always the last.
+ */
+class LoadQueue {
+  private inFlight?: Promise<void>;
+
+  /** Waits for the load in flight (its error comes up here), then starts `load`. */
+  async push(load: () => Promise<void>): Promise<void> {
+    await this.inFlight;
+    const p = load();
+    p.catch(() => undefined);
+    this.inFlight = p;
+  }
+
+  async drain(): Promise<void> {
+    const p = this.inFlight;
+    this.inFlight = undefined;
+    await p;
+  }
+
+  /** Waits for the load in flight, whatever its outcome (before the connections close). */
+  async settle(): Promise<void> {
+    const p = this.inFlight;
+    this.inFlight = undefined;
+    await p?.catch(() => undefined);
+  }
+}
 
 export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
   return async (payload, ctx) => {
@@ -26,6 +58,8 @@ export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
     const dest = await deps.connections.config(job.dest_connection_id!);
     const applier = createApplier(dest, { jobId: job.id, rename: job.spec.rename, logger: run.logger, poolSize: 1 });
     const reader = createSnapshotReader(source, run.logger);
+    // Batch loads run one after another, one in flight while the next batch is read.
+    const loads = new LoadQueue();
     try {
       if (await applier.isChunkDone(chunkId)) {
         await deps.jobs.updateTask(p.taskId, { status: TaskState.Complete });
@@ -35,18 +69,55 @@ export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
       const control = (await jobControls(deps, job, source))?.forTable(table);
       const shaped = control ? control.shapeTable(table) : table;
       const controlled = (batch: Row[]): Row[] => (control ? batch.filter((r) => control.passes(r) !== false).map((r) => control.row(r)) : batch);
-      let rows = 0;
-      let pending: Row[] | undefined;
+      let rows: number | undefined;
       // Keyless tables: what the copy holds of the stream, stored with the chunk (apply skips those changes).
       let cover: string | undefined;
-      for await (const batch of reader.readChunk(table, chunk, BATCH_ROWS, { snapshotName, onCover: (c) => { cover = c; } })) {
-        if (run.signal.aborted) break;
-        if (pending) await applier.loadChunk(shaped, pending, chunkId, false);
-        pending = controlled(batch);
-        rows += pending.length;
+
+      // The source writes the destination's bulk text itself where every column allows (no controls, keyed table).
+      const safe = applier.copyTextSafe?.bind(applier);
+      const loadText = applier.loadChunkCopyText?.bind(applier);
+      const textBatches = !control && safe && loadText ? reader.readChunkCopyText?.(table, chunk, BATCH_ROWS, safe) : undefined;
+      if (textBatches && loadText) {
+        try {
+          let pending: CopyTextBatch | undefined;
+          let n = 0;
+          for await (const batch of textBatches) {
+            if (run.signal.aborted) break;
+            if (pending) {
+              const b = pending;
+              await loads.push(() => loadText(shaped, b.text, b.rows, chunkId, false));
+            }
+            pending = batch;
+            n += batch.rows;
+          }
+          await loads.drain();
+          if (run.signal.aborted) return await run.endAborted();
+          await loadText(shaped, pending?.text ?? Buffer.alloc(0), pending?.rows ?? 0, chunkId, true);
+          rows = n;
+        } catch (err) {
+          if (!(err instanceof CopyTextFallback)) throw err;
+          await loads.settle();
+          // Batches loaded so far are upserted again by the row path (a re-run chunk), which also fails on the value if it must.
+          run.logger.info({ chunkId, reason: err.message }, 'snapshot chunk read again by rows');
+        }
       }
-      if (run.signal.aborted) return await run.endAborted();
-      await applier.loadChunk(shaped, pending ?? [], chunkId, true, cover);
+
+      if (rows === undefined) {
+        rows = 0;
+        let pending: Row[] | undefined;
+        for await (const batch of reader.readChunk(table, chunk, BATCH_ROWS, { snapshotName, onCover: (c) => { cover = c; } })) {
+          if (run.signal.aborted) break;
+          if (pending) {
+            const b = pending;
+            await loads.push(() => applier.loadChunk(shaped, b, chunkId, false));
+          }
+          pending = controlled(batch);
+          rows += pending.length;
+        }
+        await loads.drain();
+        if (run.signal.aborted) return await run.endAborted();
+        await applier.loadChunk(shaped, pending ?? [], chunkId, true, cover);
+      }
       if (cover) run.logger.info({ chunkId, cover, rows }, 'keyless chunk loaded with its snapshot cover');
       await deps.jobs.updateTask(p.taskId, { status: TaskState.Complete, progress: { rows } });
       const totals = await deps.jobs.chunkTotals(job.id);
@@ -60,6 +131,7 @@ export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
       return await run.fail(err);
     } finally {
       run.finish();
+      await loads.settle();
       await reader.close().catch(() => undefined);
       await applier.close().catch(() => undefined);
     }
