@@ -16,37 +16,41 @@ import { TaskState } from '../../domain/task-model.ts';
 import { jobControls } from './job-controls.ts';
 
 const BATCH_ROWS = 5000;
+/** Batch loads of one chunk in flight at a time. */
+const LOADS_IN_FLIGHT = 2;
 /** Connections of a shared applier: one per chunk task of the job running in this process at a time (the pool grows on demand). */
 const SHARED_POOL_SIZE = 8;
 
 /**
- * A chunk's batch loads, one after another with at most one in flight: the
- * next batch is read (the source's rows parsed here) while the destination
- * takes the previous one. The final load (it marks the chunk done) runs
- * after drain(), so it is always the last.
+ * A chunk's batch loads, each in its own transaction, up to `depth` in
+ * flight while the next batch is read (the source's rows parsed here while
+ * the destination takes the previous ones). Batches of a chunk are disjoint
+ * key ranges, so their order does not matter; the final load (it marks the
+ * chunk done) runs after drain(), so it is always the last.
  */
 class LoadQueue {
-  private inFlight?: Promise<void>;
+  private readonly inFlight = new Set<Promise<void>>();
+  private failed?: { err: unknown };
 
-  /** Waits for the load in flight (its error comes up here), then starts `load`. */
+  constructor(private readonly depth: number) {}
+
+  /** Waits until fewer than `depth` loads run (a failed one's error comes up here), then starts `load`. */
   async push(load: () => Promise<void>): Promise<void> {
-    await this.inFlight;
-    const p = load();
-    p.catch(() => undefined);
-    this.inFlight = p;
+    while (this.inFlight.size >= this.depth) await Promise.race(this.inFlight);
+    if (this.failed) throw this.failed.err;
+    const p = load().catch((err: unknown) => { this.failed ??= { err }; });
+    const tracked = p.finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
   }
 
   async drain(): Promise<void> {
-    const p = this.inFlight;
-    this.inFlight = undefined;
-    await p;
+    await this.settle();
+    if (this.failed) throw this.failed.err;
   }
 
-  /** Waits for the load in flight, whatever its outcome (before the connections close). */
+  /** Waits for every load in flight, whatever its outcome (before the connections close). */
   async settle(): Promise<void> {
-    const p = this.inFlight;
-    this.inFlight = undefined;
-    await p?.catch(() => undefined);
+    while (this.inFlight.size) await Promise.all(this.inFlight);
   }
 }
 
@@ -107,8 +111,8 @@ export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
       ? shared.acquire(`${job.id}\u0000${p.runId}\u0000${job.dest_connection_id}\u0000${JSON.stringify(job.spec.rename ?? null)}`, () => make(SHARED_POOL_SIZE))
       : { applier: make(1), release: undefined };
     const reader = createSnapshotReader(source, run.logger);
-    // Batch loads run one after another, one in flight while the next batch is read.
-    const loads = new LoadQueue();
+    // Batch loads in their own transactions, up to LOADS_IN_FLIGHT while the next batch is read.
+    const loads = new LoadQueue(LOADS_IN_FLIGHT);
     try {
       if (await applier.isChunkDone(chunkId)) {
         await deps.jobs.updateTask(p.taskId, { status: TaskState.Complete });
