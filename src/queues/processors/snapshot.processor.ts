@@ -6,7 +6,9 @@
  */
 import type { Row } from '../../replication/change-event.ts';
 import type { ChunkBounds, TableInfo } from '../../replication/table-info.ts';
+import { CopyTextFallback, type CopyTextBatch } from '../../replication/snapshot/snapshot-reader.ts';
 import { createApplier, createSnapshotReader } from '../../replication/factory.ts';
+import type { Applier } from '../../replication/apply/applier.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun, type ReplicationDeps } from './task-run.ts';
@@ -14,8 +16,88 @@ import { TaskState } from '../../domain/task-model.ts';
 import { jobControls } from './job-controls.ts';
 
 const BATCH_ROWS = 5000;
+/** Batch loads of one chunk in flight at a time. */
+const LOADS_IN_FLIGHT = 2;
+/** Connections of a shared applier: one per chunk task of the job running in this process at a time (the pool grows on demand). */
+const SHARED_POOL_SIZE = 8;
+
+/**
+ * A chunk's batch loads, each in its own transaction, up to `depth` in
+ * flight while the next batch is read (the source's rows parsed here while
+ * the destination takes the previous ones). Batches of a chunk are disjoint
+ * key ranges, so their order does not matter; the final load (it marks the
+ * chunk done) runs after drain(), so it is always the last.
+ */
+class LoadQueue {
+  private readonly inFlight = new Set<Promise<void>>();
+  private failed?: { err: unknown };
+
+  constructor(private readonly depth: number) {}
+
+  /** Waits until fewer than `depth` loads run (a failed one's error comes up here), then starts `load`. */
+  async push(load: () => Promise<void>): Promise<void> {
+    while (this.inFlight.size >= this.depth) await Promise.race(this.inFlight);
+    if (this.failed) throw this.failed.err;
+    const p = load().catch((err: unknown) => { this.failed ??= { err }; });
+    const tracked = p.finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+  }
+
+  async drain(): Promise<void> {
+    await this.settle();
+    if (this.failed) throw this.failed.err;
+  }
+
+  /** Waits for every load in flight, whatever its outcome (before the connections close). */
+  async settle(): Promise<void> {
+    while (this.inFlight.size) await Promise.all(this.inFlight);
+  }
+}
+
+/** How long an applier no chunk task uses stays open for the next chunk of its job. */
+const SHARED_IDLE_MS = 2000;
+
+/**
+ * Chunk tasks of one job run share a destination applier, and with it its
+ * pooled connections, while chunks keep coming: a fresh PostgreSQL backend
+ * per chunk (catalog caches built again for the first COPY) cost about as
+ * much CPU as COPYing the chunk itself (issue 12). Keyed tables only: a
+ * keyless chunk's applier holds its rows until the final call, and a failed
+ * attempt must not leave them to the next one. Closed once unused for
+ * SHARED_IDLE_MS.
+ */
+class SharedAppliers {
+  private readonly byKey = new Map<string, { applier: Applier; users: number; timer?: ReturnType<typeof setTimeout> }>();
+
+  acquire(key: string, make: () => Applier): { applier: Applier; release(): void } {
+    let entry = this.byKey.get(key);
+    if (!entry) {
+      entry = { applier: make(), users: 0 };
+      this.byKey.set(key, entry);
+    }
+    if (entry.timer) { clearTimeout(entry.timer); entry.timer = undefined; }
+    entry.users++;
+    const e = entry;
+    let released = false;
+    return {
+      applier: e.applier,
+      release: () => {
+        if (released) return;
+        released = true;
+        if (--e.users > 0) return;
+        e.timer = setTimeout(() => {
+          if (e.users > 0 || this.byKey.get(key) !== e) return;
+          this.byKey.delete(key);
+          e.applier.close().catch(() => undefined);
+        }, SHARED_IDLE_MS);
+        e.timer.unref?.();
+      },
+    };
+  }
+}
 
 export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
+  const shared = new SharedAppliers();
   return async (payload, ctx) => {
     const p = payload as JobTaskPayload;
     const run = await TaskRun.begin(p, ctx, deps);
@@ -24,8 +106,13 @@ export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
     const { table, chunk, chunkId, snapshotName } = p.detail as { table: TableInfo; chunk: ChunkBounds; chunkId: string; snapshotName?: string };
     const source = await deps.connections.config(job.source_connection_id!);
     const dest = await deps.connections.config(job.dest_connection_id!);
-    const applier = createApplier(dest, { jobId: job.id, rename: job.spec.rename, logger: run.logger, poolSize: 1 });
+    const make = (poolSize: number): Applier => createApplier(dest, { jobId: job.id, rename: job.spec.rename, logger: run.logger, poolSize });
+    const { applier, release } = table.key.length > 0
+      ? shared.acquire(`${job.id}\u0000${p.runId}\u0000${job.dest_connection_id}\u0000${JSON.stringify(job.spec.rename ?? null)}`, () => make(SHARED_POOL_SIZE))
+      : { applier: make(1), release: undefined };
     const reader = createSnapshotReader(source, run.logger);
+    // Batch loads in their own transactions, up to LOADS_IN_FLIGHT while the next batch is read.
+    const loads = new LoadQueue(LOADS_IN_FLIGHT);
     try {
       if (await applier.isChunkDone(chunkId)) {
         await deps.jobs.updateTask(p.taskId, { status: TaskState.Complete });
@@ -35,18 +122,55 @@ export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
       const control = (await jobControls(deps, job, source))?.forTable(table);
       const shaped = control ? control.shapeTable(table) : table;
       const controlled = (batch: Row[]): Row[] => (control ? batch.filter((r) => control.passes(r) !== false).map((r) => control.row(r)) : batch);
-      let rows = 0;
-      let pending: Row[] | undefined;
+      let rows: number | undefined;
       // Keyless tables: what the copy holds of the stream, stored with the chunk (apply skips those changes).
       let cover: string | undefined;
-      for await (const batch of reader.readChunk(table, chunk, BATCH_ROWS, { snapshotName, onCover: (c) => { cover = c; } })) {
-        if (run.signal.aborted) break;
-        if (pending) await applier.loadChunk(shaped, pending, chunkId, false);
-        pending = controlled(batch);
-        rows += pending.length;
+
+      // The source writes the destination's bulk text itself where every column allows (no controls, keyed table).
+      const safe = applier.copyTextSafe?.bind(applier);
+      const loadText = applier.loadChunkCopyText?.bind(applier);
+      const textBatches = !control && safe && loadText ? reader.readChunkCopyText?.(table, chunk, BATCH_ROWS, safe) : undefined;
+      if (textBatches && loadText) {
+        try {
+          let pending: CopyTextBatch | undefined;
+          let n = 0;
+          for await (const batch of textBatches) {
+            if (run.signal.aborted) break;
+            if (pending) {
+              const b = pending;
+              await loads.push(() => loadText(shaped, b.text, b.rows, chunkId, false));
+            }
+            pending = batch;
+            n += batch.rows;
+          }
+          await loads.drain();
+          if (run.signal.aborted) return await run.endAborted();
+          await loadText(shaped, pending?.text ?? Buffer.alloc(0), pending?.rows ?? 0, chunkId, true);
+          rows = n;
+        } catch (err) {
+          if (!(err instanceof CopyTextFallback)) throw err;
+          await loads.settle();
+          // Batches loaded so far are upserted again by the row path (a re-run chunk), which also fails on the value if it must.
+          run.logger.info({ chunkId, reason: err.message }, 'snapshot chunk read again by rows');
+        }
       }
-      if (run.signal.aborted) return await run.endAborted();
-      await applier.loadChunk(shaped, pending ?? [], chunkId, true, cover);
+
+      if (rows === undefined) {
+        rows = 0;
+        let pending: Row[] | undefined;
+        for await (const batch of reader.readChunk(table, chunk, BATCH_ROWS, { snapshotName, onCover: (c) => { cover = c; } })) {
+          if (run.signal.aborted) break;
+          if (pending) {
+            const b = pending;
+            await loads.push(() => applier.loadChunk(shaped, b, chunkId, false));
+          }
+          pending = controlled(batch);
+          rows += pending.length;
+        }
+        await loads.drain();
+        if (run.signal.aborted) return await run.endAborted();
+        await applier.loadChunk(shaped, pending ?? [], chunkId, true, cover);
+      }
       if (cover) run.logger.info({ chunkId, cover, rows }, 'keyless chunk loaded with its snapshot cover');
       await deps.jobs.updateTask(p.taskId, { status: TaskState.Complete, progress: { rows } });
       const totals = await deps.jobs.chunkTotals(job.id);
@@ -60,8 +184,10 @@ export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
       return await run.fail(err);
     } finally {
       run.finish();
+      await loads.settle();
       await reader.close().catch(() => undefined);
-      await applier.close().catch(() => undefined);
+      if (release) release();
+      else await applier.close().catch(() => undefined);
     }
   };
 }

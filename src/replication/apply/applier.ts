@@ -1,4 +1,4 @@
-import type { ChangeEvent, Row } from '../change-event.ts';
+import type { ChangeEvent, ColumnType, Row } from '../change-event.ts';
 import { coverable, parseCover, snapshotChunkId, type Cover } from '../snapshot/snapshot-cover.ts';
 import { classifyDdl, tableRenameOf } from './ddl.ts';
 import type { Logger } from '../logger.ts';
@@ -27,6 +27,13 @@ export interface Applier {
    * stored with the done marker; applyBatch then skips that table's changes it holds.
    */
   loadChunk(table: TableInfo, rows: Row[], chunkId: string, final: boolean, cover?: string): Promise<void>;
+  /**
+   * Optional: snapshot rows of a keyed table already in the destination's
+   * bulk text form (PostgreSQL: COPY text, `rows` lines), otherwise as
+   * loadChunk. `copyTextSafe` tells which columns may travel so.
+   */
+  loadChunkCopyText?(table: TableInfo, text: Buffer, rows: number, chunkId: string, final: boolean): Promise<void>;
+  copyTextSafe?(column: ColumnType): boolean;
   /** Whether a snapshot chunk already committed. */
   isChunkDone(chunkId: string): Promise<boolean>;
   /** Apply a batch of changes for one lane and store `sequence` as that lane's checkpoint, in one transaction. */

@@ -65,8 +65,11 @@ export function copyText(rows: Row[], sites: ValueSite[]): string[] {
   return parts;
 }
 
+/** COPY text in pieces: strings made here, or bytes a source made (snapshot-reader.ts readChunkCopyText). */
+export type CopyChunk = string | Buffer;
+
 /** COPY `rows` into `target` (a table reference or an already quoted name) on `client`, inside the caller's transaction. */
-export async function copyRows(client: pg.PoolClient, target: TableRef | string, columns: ColumnType[], text: string[]): Promise<void> {
+export async function copyRows(client: pg.PoolClient, target: TableRef | string, columns: ColumnType[], text: CopyChunk[]): Promise<void> {
   if (text.length === 0) return;
   const name = typeof target === 'string' ? target : qt(target);
   const stream = client.query(copyFrom(`COPY ${name} (${columns.map((c) => qi(c.name)).join(', ')}) FROM STDIN`));

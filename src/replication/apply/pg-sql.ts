@@ -40,6 +40,14 @@ export const META_DDL = [
    END $$`,
 ];
 
+/**
+ * True when META_DDL has nothing left to do (the tables there, covers
+ * included): a catalog lookup instead of the DDL under the DDL lock and an
+ * information_schema query, for the appliers every snapshot chunk opens.
+ */
+export const META_READY_SQL = `SELECT to_regclass('${CHECKPOINTS}') IS NOT NULL AND EXISTS (
+    SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('${CHUNKS}') AND attname = 'covers' AND NOT attisdropped) AS ready`;
+
 /** The applier's bookkeeping statements (sql-applier.ts). */
 export const PG_LEDGER: LedgerSql = {
   readCheckpoint: `SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = $1 AND lane = $2`,

@@ -15,12 +15,13 @@ import { chunkRows, type Step, type TableRef } from './batch-plan.ts';
 import { classifyDdl } from './ddl.ts';
 import { destTable } from './dest-names.ts';
 import {
-  DDL_LOCK_SQL, META_DDL, PG_LEDGER, PG_MAX_PARAMS, addColumnSql, createTableSql, deleteKeysSql,
+  DDL_LOCK_SQL, META_DDL, META_READY_SQL, PG_LEDGER, PG_MAX_PARAMS, addColumnSql, createTableSql, deleteKeysSql,
   deleteOneSql, dropColumnSql, retypeColumnSql, insertSql, labelCheckSql, onConflictSql, pgParams, pgSites, qi, qt,
 } from './pg-sql.ts';
 import { SqlApplier, type SqlApplierOptions } from './sql-applier.ts';
 import { assertKeyable } from './type-map.ts';
-import { copyRows, copyText } from './pg-copy.ts';
+import { pgCopyTextSafe } from './value-params.ts';
+import { copyRows, copyText, type CopyChunk } from './pg-copy.ts';
 
 /** `rowsPerStatement` is also bounded by 65535 parameters. */
 export type PgApplierOptions = SqlApplierOptions;
@@ -30,7 +31,7 @@ type Client = pg.PoolClient;
 /** Upsert steps with at least this many rows are staged through COPY. */
 const STAGE_MIN_ROWS = 200;
 
-export class PgApplier extends SqlApplier<Client, string[]> {
+export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
   protected readonly ledger = PG_LEDGER;
   protected readonly transactionalDdl = true;
   private readonly pool: pg.Pool;
@@ -114,8 +115,9 @@ export class PgApplier extends SqlApplier<Client, string[]> {
     return this.pool.end();
   }
 
-  protected setUpMeta(): Promise<void> {
-    return this.tx(async (c) => {
+  protected async setUpMeta(): Promise<void> {
+    if ((await this.select<{ ready: boolean }>(undefined, META_READY_SQL, []))[0]?.ready) return;
+    await this.tx(async (c) => {
       await c.query(DDL_LOCK_SQL);
       for (const sql of META_DDL) await c.query(sql);
     });
@@ -124,11 +126,21 @@ export class PgApplier extends SqlApplier<Client, string[]> {
   // ------------------------------------------------------------ rows
 
   /** COPY text: values are converted (and checked) before the transaction, so COPY never starts on a bad value. */
-  protected prepareRows(ref: TableRef, columns: ColumnType[], rows: Row[]): string[] {
+  protected prepareRows(ref: TableRef, columns: ColumnType[], rows: Row[]): CopyChunk[] {
     return rows.length ? copyText(rows, pgSites(ref, columns)) : [];
   }
 
-  protected async loadRows(c: Client, ref: TableRef, table: TableInfo, text: string[]): Promise<void> {
+  /** Snapshot rows of a keyed table as COPY text the source made (see pgCopyTextSafe): loaded as loadChunk loads its rows. */
+  loadChunkCopyText(table: TableInfo, text: Buffer, rows: number, chunkId: string, final: boolean): Promise<void> {
+    if (table.key.length === 0) throw new FatalError('COPY text is for keyed tables only');
+    return this.loadPrepared(table, rows ? [text] : [], rows, chunkId, final);
+  }
+
+  copyTextSafe(column: ColumnType): boolean {
+    return pgCopyTextSafe(column);
+  }
+
+  protected async loadRows(c: Client, ref: TableRef, table: TableInfo, text: CopyChunk[]): Promise<void> {
     const dest = destTable(ref, this.opts.rename);
     if (table.key.length === 0) await copyRows(c, dest, table.columns, text);
     else await this.copyUpsert(c, dest, table.columns, table.key, text);
@@ -143,7 +155,7 @@ export class PgApplier extends SqlApplier<Client, string[]> {
    * table as an upsert instead, in the same transaction. Either way the
    * result equals the upsert, so a re-run stays idempotent.
    */
-  private async copyUpsert(c: Client, dest: TableRef, columns: ColumnType[], key: string[], text: string[]): Promise<void> {
+  private async copyUpsert(c: Client, dest: TableRef, columns: ColumnType[], key: string[], text: CopyChunk[]): Promise<void> {
     if (this.uniqueKeyed.get(qt(dest)) === undefined) this.uniqueKeyed.set(qt(dest), await hasUniqueKey(c, dest, key));
     if (this.uniqueKeyed.get(qt(dest))) {
       await c.query('SAVEPOINT tributary_copy');
@@ -160,7 +172,7 @@ export class PgApplier extends SqlApplier<Client, string[]> {
   }
 
   /** COPY into a temporary staging table, then one INSERT ... SELECT ... ON CONFLICT DO UPDATE: the upsert without a bind parameter per value. */
-  private async stageUpsert(c: Client, dest: TableRef, columns: ColumnType[], key: string[], text: string[]): Promise<void> {
+  private async stageUpsert(c: Client, dest: TableRef, columns: ColumnType[], key: string[], text: CopyChunk[]): Promise<void> {
     const shape = `${qt(dest)}\u0000${columns.map((col) => `${col.name}:${col.sourceType}:${col.pgType ?? ''}`).join('\u0001')}`;
     const name = `tributary_stage_${createHash('sha1').update(shape).digest('hex').slice(0, 20)}`;
     const stage = `pg_temp.${name}`;

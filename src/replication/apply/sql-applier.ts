@@ -157,6 +157,7 @@ export abstract class SqlApplier<C, P> implements Applier {
     await this.ensureMeta();
     const ref = { schema: table.schema, table: table.table };
     const prepared = this.prepareRows(ref, table.columns, rows);
+    if (!keyless) return this.loadPrepared(table, prepared, rows.length, chunkId, final);
     await this.tx(async (c) => {
       if ((await this.select(c, this.ledger.chunkDone, [this.jobId, chunkId])).length) return;
       if (keyless) {
@@ -166,6 +167,17 @@ export abstract class SqlApplier<C, P> implements Applier {
         await this.loadRows(c, ref, table, prepared);
       }
       if (final) await this.run(c, this.ledger.markChunk, [this.jobId, chunkId, keyless ? cover ?? null : null]);
+    });
+  }
+
+  /** Keyed tables: rows already prepared (`count` of them) upserted in one transaction, which also marks the chunk done when final. */
+  protected async loadPrepared(table: TableInfo, prepared: P, count: number, chunkId: string, final: boolean): Promise<void> {
+    await this.ensureMeta();
+    const ref = { schema: table.schema, table: table.table };
+    await this.tx(async (c) => {
+      if ((await this.select(c, this.ledger.chunkDone, [this.jobId, chunkId])).length) return;
+      if (count) await this.loadRows(c, ref, table, prepared);
+      if (final) await this.run(c, this.ledger.markChunk, [this.jobId, chunkId, null]);
     });
   }
 

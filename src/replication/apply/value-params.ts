@@ -116,6 +116,31 @@ function pgIntInfo(col: ColumnType): { type: string; range: [bigint, bigint]; lo
   return info;
 }
 
+/**
+ * Columns whose COPY text a MariaDB source may produce itself (the snapshot's
+ * server-side COPY text, mysql.snapshot.ts readChunkCopyText): for these
+ * kinds `copyField(toPgParam(toValue(raw)))` is the server's own text of the
+ * value, escaped, whenever toPgParam accepts it, and the values toPgParam
+ * rejects are recognisable there (NUL in text, zero dates) and go back to
+ * the row path, which then fails with its message. Integers only where the
+ * PostgreSQL type holds the whole source range (no range check can fail);
+ * YEAR (0000 vs 0) and every other kind stay on the row path.
+ */
+export function pgCopyTextSafe(col: ColumnType): boolean {
+  switch (col.kind) {
+    case 'int': {
+      if (col.family === 'year' || !(col.size === 1 || col.size === 2 || col.size === 3 || col.size === 4 || col.size === 8)) return false;
+      const [lo, hi] = intRange(col.size * 8, col.unsigned === true);
+      const r = pgIntInfo(col).range;
+      return lo >= r[0] && hi <= r[1];
+    }
+    case 'decimal': case 'text': case 'datetime':
+      return true;
+    default:
+      return false;
+  }
+}
+
 /** JSON-safe value -> `pg` query parameter for the column's PostgreSQL type (pgColumnDef). */
 export function toPgParam(v: Value | undefined, site: ValueSite): unknown {
   if (v === null || v === undefined) return null;

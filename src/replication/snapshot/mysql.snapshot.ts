@@ -18,7 +18,7 @@ import type { ChunkBounds, TableInfo } from '../table-info.ts';
 import { binlogEnd, gtidAt, openMysql, serverInfo } from '../capture/mysql-connection.ts';
 import { listTableInfos, quoteIdent, quoteTable } from '../capture/mysql-schema.ts';
 import { toParam, toValue } from '../capture/mysql-values.ts';
-import type { ReadChunkOptions, SnapshotReader } from './snapshot-reader.ts';
+import { CopyTextFallback, type CopyTextBatch, type ReadChunkOptions, type SnapshotReader } from './snapshot-reader.ts';
 import { binlogCover } from './snapshot-cover.ts';
 
 export interface MysqlSnapshotOptions {
@@ -122,6 +122,54 @@ export class MysqlSnapshotReader implements SnapshotReader {
   }
 
   /**
+   * The chunk as PostgreSQL COPY text built by the server (copyTextSelect):
+   * no row objects, no per-value conversion here, the line's bytes go to the
+   * destination as they arrive. Only integer, decimal, text and datetime
+   * columns (`safe` decides which of those the destination takes as they are).
+   */
+  readChunkCopyText(table: TableInfo, chunk: ChunkBounds, batchRows: number, safe: (c: ColumnType) => boolean): AsyncIterable<CopyTextBatch> | undefined {
+    if (table.key.length === 0 || !table.columns.every((c) => COPY_TEXT_KINDS.has(c.kind) && safe(c))) return undefined;
+    return this.copyTextBatches(table, chunk, Math.max(1, Math.floor(batchRows)));
+  }
+
+  private async *copyTextBatches(table: TableInfo, chunk: ChunkBounds, batchRows: number): AsyncGenerator<CopyTextBatch> {
+    const db = await openMysql(this.options.connection);
+    let finished = false;
+    try {
+      await db.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+      const { sql, params } = chunkQuery(table, chunk, copyTextSelect(table));
+      const core = (db as unknown as { connection: CoreConnection }).connection;
+      // One column per row, taken as the raw bytes of the server's text (utf8mb4, as the destination's client encoding).
+      const stream = core.query({ sql, values: params, rowsAsArray: true, typeCast: (field) => field.buffer() })
+        .stream({ highWaterMark: Math.min(batchRows, 1000) });
+      let lines: Buffer[] = [];
+      let bytes = 0;
+      for await (const raw of stream as AsyncIterable<(Buffer | null)[]>) {
+        const line = raw[0];
+        if (line === null || line === undefined) throw new CopyTextFallback('a zero date or a row longer than max_allowed_packet');
+        if (line.indexOf(0) !== -1) throw new CopyTextFallback('a NUL character in text');
+        lines.push(line);
+        bytes += line.length + 1;
+        if (lines.length >= batchRows) {
+          yield { rows: lines.length, text: joinLines(lines, bytes) };
+          lines = [];
+          bytes = 0;
+        }
+      }
+      if (lines.length > 0) yield { rows: lines.length, text: joinLines(lines, bytes) };
+      await db.query('COMMIT');
+      finished = true;
+    } catch (err) {
+      if (err instanceof CopyTextFallback) throw err;
+      throw classify(err);
+    } finally {
+      // Left mid-stream (fallback, error, the caller stopped): the query still runs, so the connection is dropped.
+      if (!finished) db.destroy();
+      else await db.end().catch(() => db.destroy());
+    }
+  }
+
+  /**
    * MariaDB: the binlog file/pos of a consistent snapshot
    * (binlog_snapshot_file/position) and the GTID state at exactly that point.
    * MySQL lacks those status variables; there the current end is used.
@@ -204,8 +252,49 @@ function selectExpr(c: ColumnType): string {
   return c.kind === 'float' && c.size === 4 ? `(${q} + 0e0) AS ${q}` : q;
 }
 
-function chunkQuery(table: TableInfo, chunk: ChunkBounds): { sql: string; params: unknown[] } {
-  const select = `SELECT ${table.columns.map(selectExpr).join(', ')} FROM ${quoteTable(table.schema, table.table)}`;
+/** Kinds the server can render as PostgreSQL COPY text exactly as the row path would (see pgCopyTextSafe). */
+const COPY_TEXT_KINDS = new Set<ColumnType['kind']>(['int', 'decimal', 'text', 'datetime']);
+
+/** `CHAR(codes USING utf8mb4)`: literal characters without depending on the session's sql_mode (NO_BACKSLASH_ESCAPES). */
+const chars = (...codes: number[]): string => `CHAR(${codes.join(', ')} USING utf8mb4)`;
+
+/**
+ * One PostgreSQL COPY text line per row (text format), as copyText
+ * (apply/pg-copy.ts) writes it: fields joined by a tab, NULL as \N, and in
+ * text \ \n \r \t escaped (in this order, so an escape is never escaped
+ * again). Integers, decimals and datetimes are the server's own text, the
+ * text the row path reads and sends unchanged. A zero date makes the whole
+ * line NULL (PostgreSQL has none: the row path then fails with its message).
+ */
+function copyTextSelect(table: TableInfo): string {
+  const fields = table.columns.map((c) => {
+    let e = quoteIdent(c.name);
+    if (c.kind === 'text') {
+      e = `CONVERT(${e} USING utf8mb4)`;
+      for (const [from, to] of [[92, 92], [10, 110], [13, 114], [9, 116]] as const) e = `REPLACE(${e}, ${chars(from)}, ${chars(92, to)})`;
+    }
+    return `IFNULL(${e}, ${chars(92, 78)})`;
+  });
+  const line = `CONCAT_WS(${chars(9)}, ${fields.join(', ')})`;
+  const zero = table.columns.filter((c) => c.kind === 'datetime').map((c) => {
+    const q = quoteIdent(c.name);
+    return `(${q} IS NOT NULL AND (YEAR(${q}) = 0 OR MONTH(${q}) = 0 OR DAYOFMONTH(${q}) = 0))`;
+  });
+  return zero.length ? `IF(${zero.join(' OR ')}, NULL, ${line}) AS t` : `${line} AS t`;
+}
+
+function joinLines(lines: Buffer[], bytes: number): Buffer {
+  const out = Buffer.allocUnsafe(bytes);
+  let at = 0;
+  for (const l of lines) {
+    at += l.copy(out, at);
+    out[at++] = 10;
+  }
+  return out;
+}
+
+function chunkQuery(table: TableInfo, chunk: ChunkBounds, selectList = table.columns.map(selectExpr).join(', ')): { sql: string; params: unknown[] } {
+  const select = `SELECT ${selectList} FROM ${quoteTable(table.schema, table.table)}`;
   if (table.key.length === 0) return { sql: select, params: [] };
   const keyCols = keyColumns(table);
   const conds: string[] = [];

@@ -1,4 +1,4 @@
-import type { Row, SourcePosition } from '../change-event.ts';
+import type { ColumnType, Row, SourcePosition } from '../change-event.ts';
 import type { TableFilter } from '../connection-config.ts';
 import type { ChunkBounds, TableInfo } from '../table-info.ts';
 
@@ -15,6 +15,20 @@ export interface ReadChunkOptions {
   coverKeyed?: boolean;
 }
 
+/** Rows of a chunk as COPY text (text format, `\n` after every row). */
+export interface CopyTextBatch {
+  rows: number;
+  text: Buffer;
+}
+
+/** A row whose COPY text the source cannot produce exactly (NUL in text, a zero date): read the chunk by rows. */
+export class CopyTextFallback extends Error {
+  constructor(reason: string) {
+    super(`server-side COPY text not possible: ${reason}`);
+    this.name = 'CopyTextFallback';
+  }
+}
+
 /**
  * Reads the initial copy. Chunks are primary-key ranges so any chunk can be
  * (re)read on its own by any worker. Consistency (see docs/consistency.md):
@@ -28,6 +42,14 @@ export interface SnapshotReader {
   planChunks(table: TableInfo, chunkRows: number): Promise<ChunkBounds[]>;
   /** Read one chunk, in batches of up to `batchRows`. */
   readChunk(table: TableInfo, chunk: ChunkBounds, batchRows: number, opts?: ReadChunkOptions): AsyncIterable<Row[]>;
+  /**
+   * Optional: read one chunk as PostgreSQL COPY text made by the source
+   * itself (one line per row, columns in `table.columns` order), for the
+   * columns `safe` accepts; undefined when the table cannot be read so (a
+   * column `safe` rejects, no key). A row the server cannot render exactly
+   * throws CopyTextFallback: the caller reads the chunk again with readChunk.
+   */
+  readChunkCopyText?(table: TableInfo, chunk: ChunkBounds, batchRows: number, safe: (c: ColumnType) => boolean): AsyncIterable<CopyTextBatch> | undefined;
   /** The position a snapshot taken now is consistent with (MariaDB: binlog_snapshot_file/pos or gtid). */
   position(): Promise<SourcePosition>;
   close(): Promise<void>;

@@ -17,6 +17,8 @@ import { checkMysqlCapture, parseGrants } from '../../../src/replication/capture
 import { DdlKind, parseDdl } from '../../../src/replication/capture/mysql-ddl.ts';
 import { repairTime, shortestFloat32 } from '../../../src/replication/capture/mysql-values.ts';
 import { MysqlSnapshotReader } from '../../../src/replication/snapshot/mysql.snapshot.ts';
+import { CopyTextFallback } from '../../../src/replication/snapshot/snapshot-reader.ts';
+import type { ChunkBounds } from '../../../src/replication/table-info.ts';
 import { parseCover } from '../../../src/replication/snapshot/snapshot-cover.ts';
 
 function connFromUrl(url: string): DbConnectionConfig {
@@ -554,6 +556,63 @@ describe('MysqlSnapshotReader', () => {
       for (const ch of binChunks) for await (const batch of reader.readChunk(binkey, ch, 100)) binRows.push(...batch);
       expect(binRows.map((r) => r.v)).toEqual([...Array(50).keys()]);
       expect(binRows[3]!.k).toBe(Buffer.from([3, 0, 252]).toString('base64'));
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('COPY text made by the server equals the row path\'s COPY text byte for byte; zero dates and NUL fall back', async () => {
+    await sql(`CREATE TABLE \`${db}\`.ctext (
+      id int PRIMARY KEY, ti tinyint, tu tinyint unsigned, si smallint, su smallint unsigned, mi mediumint, mu mediumint unsigned,
+      i int, iu int unsigned, bi bigint, d1 decimal(12,2), d2 decimal(65,30), d3 decimal(5,0) unsigned, d4 decimal(4,4),
+      v varchar(50), c char(10), t text, l varchar(20) CHARACTER SET latin1, a text CHARACTER SET ascii,
+      dt0 datetime, dt3 datetime(3), dt6 datetime(6)
+    ) ENGINE=InnoDB`);
+    const strings = ['', 'plain', 'back\\slash', 'tab\there', 'new\nline', 'cr\rhere', '\\N', '\\\\n', 'émoji 😀 ✓', ' trailing  ', "it's \"q\"", '\\\t\n\r mix \\x41'];
+    const rows = strings.map((s, i) => [
+      i + 1, i % 2 ? -128 : 127, i % 2 ? 0 : 255, i % 2 ? -32768 : 32767, 65535, -8388608, 16777215,
+      i % 2 ? -2147483648 : 2147483647, 4294967295, i % 2 ? '-9223372036854775808' : '9223372036854775807',
+      i % 2 ? '-9999999999.99' : '0.05', i % 2 ? '-12345678901234567890123456789012345.123456789012345678901234567890' : '0.000000000000000000000000000001',
+      i * 7, i % 2 ? '-0.9999' : '0.0001',
+      s, s.trimEnd().slice(0, 10), s.repeat(3), i % 3 ? 'café ÿ' : s.replace(/[^\x00-\xff]/g, ''), 'ascii\t\\',
+      '1000-01-01 00:00:00', '2024-02-29 23:59:59.001', i % 2 ? '9999-12-31 23:59:59.999999' : '1970-01-01 00:00:00.000001',
+    ]);
+    rows.push([100, ...Array(21).fill(null)]);
+    await sql(`INSERT INTO \`${db}\`.ctext VALUES ?`, [rows]);
+    const { copyText } = await import('../../../src/replication/apply/pg-copy.ts');
+    const { pgSites } = await import('../../../src/replication/apply/pg-sql.ts');
+    const { pgCopyTextSafe } = await import('../../../src/replication/apply/value-params.ts');
+    const reader = new MysqlSnapshotReader({ connection: conn });
+    try {
+      const [info] = await reader.listTables({ schemas: [{ schema: db, tables: ['ctext'] }] });
+      const chunks = await reader.planChunks(info!, 5);
+      expect(chunks.length).toBeGreaterThan(2);
+      let viaRows = '';
+      let viaServer = Buffer.alloc(0);
+      let lines = 0;
+      for (const ch of chunks) {
+        for await (const batch of reader.readChunk(info!, ch, 3)) viaRows += copyText(batch, pgSites(info!, info!.columns)).join('');
+        for await (const b of reader.readChunkCopyText(info!, ch, 3, pgCopyTextSafe)!) { viaServer = Buffer.concat([viaServer, b.text]); lines += b.rows; }
+      }
+      expect(lines).toBe(rows.length);
+      expect(viaServer.toString('utf8')).toBe(viaRows);
+      expect(viaRows.split('\n').length).toBe(rows.length + 1);
+
+      // Not every type: a table with a float (its text is not the server's) keeps the row path.
+      await sql(`CREATE TABLE \`${db}\`.ctext2 (id int PRIMARY KEY, f double)`);
+      const [info2] = await reader.listTables({ schemas: [{ schema: db, tables: ['ctext2'] }] });
+      expect(reader.readChunkCopyText(info2!, { index: 0 }, 10, pgCopyTextSafe)).toBeUndefined();
+
+      // A zero date (PostgreSQL has none) and a NUL character: the row path must see them and fail with its message.
+      await sql(`CREATE TABLE \`${db}\`.ctext3 (id int PRIMARY KEY, dt datetime, v varchar(10))`);
+      await sql(`SET SESSION sql_mode = ''`);
+      await sql(`INSERT INTO \`${db}\`.ctext3 VALUES (1, '2024-01-01 00:00:00', 'a'), (2, '0000-00-00 00:00:00', 'b'), (3, '2024-01-01', 'x\\0y')`);
+      await sql(`SET SESSION sql_mode = DEFAULT`);
+      const [info3] = await reader.listTables({ schemas: [{ schema: db, tables: ['ctext3'] }] });
+      const drain = async (ch: ChunkBounds) => { for await (const _ of reader.readChunkCopyText(info3!, ch, 10, pgCopyTextSafe)!) { /* read */ } };
+      await expect(drain({ index: 0, upTo: { id: 1 } })).resolves.toBeUndefined();
+      await expect(drain({ index: 1, after: { id: 1 }, upTo: { id: 2 } })).rejects.toBeInstanceOf(CopyTextFallback);
+      await expect(drain({ index: 2, after: { id: 2 } })).rejects.toBeInstanceOf(CopyTextFallback);
     } finally {
       await reader.close();
     }

@@ -6,7 +6,7 @@ import { FatalError, UnmappableValueError } from '../../../../src/replication/er
 import {
   MARIADB_CAPS, MYSQL_KEY_TEXT_CHARS, assertKeyable, isPgColumn, mysqlColumnType, pgColumnDef, pgColumnType, type MysqlCaps,
 } from '../../../../src/replication/apply/type-map.ts';
-import { decimalDigits, toMysqlParam, toPgParam, type RawSql } from '../../../../src/replication/apply/value-params.ts';
+import { decimalDigits, pgCopyTextSafe, toMysqlParam, toPgParam, type RawSql } from '../../../../src/replication/apply/value-params.ts';
 
 const col = (c: Partial<ColumnType> & Pick<ColumnType, 'kind' | 'sourceType'>): ColumnType => ({ name: 'c', ...c });
 const site = (c: ColumnType) => ({ table: 's.t', column: c });
@@ -191,5 +191,21 @@ describe('decimalDigits', () => {
     }
     for (const s of all) expect(decimalDigits(s), JSON.stringify(s)).toEqual(reference(s));
     for (const s of ['00012.3400', '-0.000', '+.5', '5.', '123456789012345678901234567890.000000000000000000001']) expect(decimalDigits(s)).toEqual(reference(s));
+  });
+});
+
+describe('pgCopyTextSafe (the MariaDB server may write these columns\' COPY text)', () => {
+  it('integers whose PostgreSQL type holds the whole source range, decimals, text and datetimes; nothing else', () => {
+    for (const [size, unsigned] of [[1, false], [1, true], [2, false], [2, true], [3, false], [3, true], [4, false], [4, true], [8, false], [8, true]] as const) {
+      expect(pgCopyTextSafe(col({ kind: 'int', sourceType: 'int', size, unsigned: unsigned || undefined })), `${size} ${unsigned}`).toBe(true);
+    }
+    expect(pgCopyTextSafe(col({ kind: 'int', sourceType: 'year', size: 1, family: 'year' }))).toBe(false);
+    expect(pgCopyTextSafe(col({ kind: 'int', sourceType: 'int' }))).toBe(false);
+    expect(pgCopyTextSafe(col({ kind: 'decimal', sourceType: 'decimal(12,2)', precision: 12, scale: 2 }))).toBe(true);
+    expect(pgCopyTextSafe(col({ kind: 'text', sourceType: 'varchar(10)', length: 10 }))).toBe(true);
+    expect(pgCopyTextSafe(col({ kind: 'datetime', sourceType: 'datetime(6)', fsp: 6 }))).toBe(true);
+    for (const kind of ['float', 'binary', 'bit', 'bool', 'date', 'time', 'timestamptz', 'json', 'enum', 'set', 'uuid', 'other'] as const) {
+      expect(pgCopyTextSafe(col({ kind, sourceType: kind })), kind).toBe(false);
+    }
   });
 });
