@@ -18,7 +18,8 @@
  * interleaved, and the best time is kept (the cores are shared).
  * BENCH_CHANGES (default 200,000) sets the bulk range's size; the single-row
  * range holds a quarter of it. BENCH_CAPTURE_ONLY=mariadb|postgres runs one
- * engine only (for `node --cpu-prof`). BENCH_MARIA_FAST_ROWS=0 reads the
+ * engine only (for `node --cpu-prof`). BENCH_MARIA_QUEUED_ROWS sets the
+ * MariaDB capture's maxQueuedRows (A/B runs). BENCH_MARIA_FAST_ROWS=0 reads the
  * MariaDB ranges with zongji's own row decoder (fastRowDecoder: false), to
  * compare the two in runs of their own.
  *
@@ -86,6 +87,7 @@ async function mariaRange(maria: PrivateServer, db: MariaDb, from: { file: strin
     const capture = new MysqlBinlogCapture({
       connection: conn, jobId: 'bench', tables: { schemas: [{ schema: db.name }] }, from: from_, logger: silentLogger,
       fastRowDecoder: process.env.BENCH_MARIA_FAST_ROWS !== '0',
+      ...(process.env.BENCH_MARIA_QUEUED_ROWS ? { maxQueuedRows: Number(process.env.BENCH_MARIA_QUEUED_ROWS) } : {}),
     });
     try {
       const r = await timeCapture(capture, expected);

@@ -36,13 +36,21 @@ export function createRedisPubSub(redis: RedisSettings, prefix: string): RedisPu
   const subscribeClient = createRedisClient(redis, { maxRetriesPerRequest: null });
   publishClient.on('error', () => {});
   subscribeClient.on('error', () => {});
+  // The event target calls publish/subscribe/unsubscribe without handling their promises: a command still
+  // queued when the clients disconnect at shutdown rejects ("Connection is closed") and would crash the process.
+  for (const [client, names] of [[publishClient, ['publish']], [subscribeClient, ['subscribe', 'unsubscribe']]] as const) {
+    for (const name of names) {
+      const raw = (client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!.bind(client);
+      (client as unknown as Record<string, unknown>)[name] = (...a: unknown[]) => { const p = raw(...a); p.catch(() => undefined); return p; };
+    }
+  }
   const eventTarget = createRedisEventTarget({ publishClient, subscribeClient });
   void prefix; // channels are the topic names; deployments sharing one Redis should use separate DB numbers
   const pubSub = createPubSub({ eventTarget }) as unknown as AppPubSub;
   let closing: Promise<void> | undefined;
   return {
     pubSub,
-    publish(topic, payload) { pubSub.publish(topic, payload as never); },
+    publish(topic, payload) { if (!closing) pubSub.publish(topic, payload as never); },
     close() {
       closing ??= (async () => { publishClient.disconnect(); subscribeClient.disconnect(); })();
       return closing;
