@@ -113,6 +113,9 @@ export class WorkerHost {
     if (!processor) throw new Error(`no processor for task kind ${payload.kind}`);
     const controller = new AbortController();
     this.running.set(controller, { taskId: payload.taskId, jobId: 'jobId' in payload ? payload.jobId : undefined });
+    // Fetched just before close() began but started after it aborted the running ones: stopped at once, or a
+    // task that runs until aborted (capture, apply) would hold the shutdown for its whole grace period.
+    if (this.closing) controller.abort(WORKER_SHUTDOWN);
     const logger = this.opts.logger.child({ task: payload.taskId, kind: payload.kind });
     emit({ state: 'active' });
     try {

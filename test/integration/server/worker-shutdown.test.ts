@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { Queue } from 'bullmq';
+import { Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { WorkerHost } from '../../../src/queues/worker-host.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
@@ -62,4 +62,32 @@ describe('worker shutdown', () => {
       await queue.close();
     }
   }, 60_000);
+
+  it('stops a task that starts after close() began (fetched just before it), instead of waiting out the grace period', async () => {
+    const seen: boolean[] = [];
+    const h = new WorkerHost({
+      queues: ['late'], prefix, concurrency: 1, nodeId: 'c', logger: createLogger('silent'), newConnection: conn, publishTaskEvent: () => undefined,
+      lockDurationMs: 2000, shutdownGraceMs: 30_000,
+    }).register('noop', async (_p, ctx) => {
+      // Like a capture or an apply: runs until its signal aborts.
+      seen.push(ctx.signal.aborted);
+      if (!ctx.signal.aborted) await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }));
+      return { stopped: true };
+    });
+    const queue = new Queue('late', { connection: conn(), prefix });
+    try {
+      await queue.add('noop', { kind: 'noop', taskId: 'late1' } as never, { jobId: 'late1' });
+      const job = (await Job.fromId(queue, 'late1'))!;
+      const closing = h.close();
+      // What BullMQ does with a job it fetched before close(): hands it to the processor.
+      const started = (h as unknown as { process(j: Job): Promise<unknown> }).process(job).catch(() => 'handed back');
+      const outcome = await Promise.race([started, new Promise((r) => setTimeout(() => r('still running'), 3000))]);
+      expect(outcome).not.toBe('still running');
+      expect(seen).toEqual([true]);
+      await closing;
+    } finally {
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+    }
+  }, 30_000);
 });
