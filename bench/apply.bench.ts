@@ -51,15 +51,27 @@ function statements(kind: Engine, w: Workload): string[] {
   return out;
 }
 
-interface Dest { kind: Engine; counts(): Promise<{ marker: number; n: number; u: number }> }
+/**
+ * `probe` is three primary-key lookups (the marker, the last inserted row, the last updated one): the
+ * cheap check polled while the run goes on. `counts` scans the table (tens of milliseconds of server
+ * CPU at 200,000 rows), so it runs only once the probe finds all three: polled every 20 ms from the
+ * start, the scans cost the destination more CPU than the apply itself and slowed the slower system
+ * most (docs/benchmarks.md, "fourth round").
+ */
+interface Dest { kind: Engine; probe(base: number): Promise<number>; counts(): Promise<{ marker: number; n: number; u: number }> }
+
+const probeSql = (table: string, base: number) =>
+  `SELECT count(*) AS n FROM ${table} WHERE id IN (-1, ${2 * base}) OR (id = ${base} AND note = 'u')`;
 
 const pgDest = (db: PgDb, table: string): Dest => ({
   kind: 'pg',
+  probe: async (base) => Number((await db.q<{ n: string }>(probeSql(table, base)))[0]!.n),
   counts: async () => (await db.q<{ marker: number; n: number; u: number }>(
     `SELECT count(*) FILTER (WHERE id = -1)::int AS marker, count(*)::int AS n, count(*) FILTER (WHERE note = 'u')::int AS u FROM ${table}`))[0]!,
 });
 const mariaDest = (db: MariaDb, table: string): Dest => ({
   kind: 'maria',
+  probe: async (base) => Number((await db.q<{ n: string }>(probeSql(table, base)))[0]!.n),
   counts: async () => {
     const r = (await db.q<{ marker: string; n: string; u: string }>(`SELECT COALESCE(SUM(id = -1), 0) AS marker, COUNT(*) AS n, COALESCE(SUM(note = 'u'), 0) AS u FROM ${table}`))[0]!;
     return { marker: Number(r.marker), n: Number(r.n), u: Number(r.u) };
@@ -79,6 +91,7 @@ async function timeStream(w: Workload, src: { kind: Engine; port: number; db: st
   try {
     const writeMs = await writeFromClient(src.kind, src.port, src.db, sql);
     const expectRows = 2 * w.base + 1;
+    await waitUntil(() => dst.probe(w.base), (n) => n === 3, timeoutMs, 'destination has the last rows', 5);
     const done = await waitUntil(() => dst.counts(), (r) => r.marker === 1 && r.n === expectRows && r.u === w.base, timeoutMs, 'destination caught up', 20);
     return { writeMs, totalMs: done.at - t0, cpu: meter.stop(), load: loadAverage(), peakRssMiB: Math.round(peakRss / 2 ** 20) };
   } finally {

@@ -27,15 +27,21 @@ export interface TableRef {
 export type Step =
   /** Keyed deletes: `keys` hold the key columns only. */
   | { kind: 'delete'; ref: TableRef; columns: ColumnType[]; key: string[]; keys: Row[] }
-  /** Keyed upserts; every row has exactly `columns` (a subset of the table's). */
-  | { kind: 'upsert'; ref: TableRef; columns: ColumnType[]; key: string[]; rows: Row[] }
+  /**
+   * Keyed upserts; every row has exactly `columns` (a subset of the table's). `fresh`: every row's
+   * first change in the batch was its INSERT, so the source did not have the key before the batch
+   * and the destination should not either (a dialect may try a plain load first, and must fall back
+   * to the upsert when a key is there after all: a replay, a snapshot overlap, rows made by hand).
+   */
+  | { kind: 'upsert'; ref: TableRef; columns: ColumnType[]; key: string[]; rows: Row[]; fresh?: true }
   /** Keyless inserts, in order. */
   | { kind: 'insert'; ref: TableRef; columns: ColumnType[]; rows: Row[] }
   /** Keyless delete of ONE row equal to `row` on every column it has. */
   | { kind: 'delete-one'; ref: TableRef; columns: ColumnType[]; row: Row }
   | { kind: 'ddl'; event: ChangeEvent };
 
-interface Pending { del: boolean; row: Row }
+/** `fresh`: the key's first change in the batch was an INSERT (and no delete of it followed). */
+interface Pending { del: boolean; row: Row; fresh?: boolean }
 
 interface KeyedTable {
   ref: TableRef;
@@ -129,8 +135,17 @@ function addKeyed(t: KeyedTable, e: ChangeEvent): void {
   }
   const prev = t.rows.get(newKey);
   const base = prev && !prev.del ? prev.row : carried;
+  const fresh = prev === undefined ? e.op === Operation.Insert : !prev.del && prev.fresh === true;
   // Images are never modified, so a row with nothing to merge is kept as it came.
-  setLast(t, newKey, { del: false, row: base === carried && !hasKeys(carried) ? after : { ...base, ...after } });
+  setLast(t, newKey, { del: false, row: base === carried && !hasKeys(carried) ? after : { ...base, ...after }, fresh });
+}
+
+/** The same set of own keys (the column signature depends on nothing else). */
+function sameColumns(a: Row, b: Row): boolean {
+  let n = 0;
+  for (const k in a) { if (!(k in b)) return false; n++; }
+  for (const k in b) { void k; n--; }
+  return n === 0;
 }
 
 function hasKeys(r: Row): boolean {
@@ -141,18 +156,27 @@ function hasKeys(r: Row): boolean {
 function keyedSteps(t: KeyedTable): Step[] {
   const keyCols = t.columns.filter((c) => t.key.includes(c.name));
   const keys: Row[] = [];
-  const groups = new Map<string, { columns: ColumnType[]; rows: Row[] }>();
+  const groups = new Map<string, { columns: ColumnType[]; rows: Row[]; fresh: boolean }>();
+  // The column signature of the previous row: consecutive rows of one shape skip building it.
+  let lastRow: Row | undefined; let lastSig = '';
   for (const p of t.rows.values()) {
     if (p.del) { keys.push(p.row); continue; }
-    const cols = t.columns.filter((c) => c.name in p.row);
-    const sig = cols.map((c) => c.name).join('\u0000');
-    let g = groups.get(sig);
-    if (!g) groups.set(sig, (g = { columns: cols, rows: [] }));
+    let sig: string;
+    if (lastRow !== undefined && sameColumns(lastRow, p.row)) sig = lastSig;
+    else { sig = t.columns.filter((c) => c.name in p.row).map((c) => c.name).join('\u0000'); lastRow = p.row; lastSig = sig; }
+    const fresh = p.fresh === true;
+    const gk = fresh ? `f${sig}` : `u${sig}`;
+    let g = groups.get(gk);
+    if (!g) groups.set(gk, (g = { columns: t.columns.filter((c) => c.name in p.row), rows: [], fresh }));
     g.rows.push(p.row);
   }
   const out: Step[] = [];
   if (keys.length) out.push({ kind: 'delete', ref: t.ref, columns: keyCols, key: t.key, keys });
-  for (const g of groups.values()) out.push({ kind: 'upsert', ref: t.ref, columns: g.columns, key: t.key, rows: g.rows });
+  for (const g of groups.values()) {
+    out.push(g.fresh
+      ? { kind: 'upsert', ref: t.ref, columns: g.columns, key: t.key, rows: g.rows, fresh: true }
+      : { kind: 'upsert', ref: t.ref, columns: g.columns, key: t.key, rows: g.rows });
+  }
   return out;
 }
 

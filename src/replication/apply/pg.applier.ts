@@ -219,8 +219,12 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
       case 'insert': {
         const key = step.kind === 'upsert' ? step.key : undefined;
         // Large upserts (streaming batches) go through COPY + staging: far fewer bytes to parse and plan than VALUES lists.
+        // Rows new to the source in this batch (step.fresh) are copied straight into the table, as snapshot chunks are:
+        // no staging table and no ON CONFLICT probe; a key there after all (a replay, rows made by hand) rolls the COPY
+        // back to its savepoint and the rows take the staged upsert (copyUpsert).
         if (key && step.rows.length >= STAGE_MIN_ROWS) {
-          await this.stageUpsert(c, dest, step.columns, key, copyText(step.rows, sites));
+          const text = copyText(step.rows, sites);
+          await (step.kind === 'upsert' && step.fresh ? this.copyUpsert(c, dest, step.columns, key, text) : this.stageUpsert(c, dest, step.columns, key, text));
           return;
         }
         for (const part of chunkRows(step.rows, sites.length, this.rowsPerStatement, PG_MAX_PARAMS)) {
@@ -244,6 +248,8 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
   protected async applyDdl(c: Client, e: ChangeEvent): Promise<void> {
     const stmt = e.ddl ?? '';
     const ref = { schema: e.schema, table: e.table };
+    // What copyUpsert learnt of the tables' unique keys may not hold after DDL: learnt again on next use.
+    this.uniqueKeyed.clear();
     const action = classifyDdl(stmt, { fromPgCapture: e.source === 'postgres', at: ref });
     switch (action.kind) {
       case 'ignore':

@@ -511,6 +511,23 @@ describe.each(DESTS)('apply into %s', (dest) => {
     expect(await rows(dest, t, ['id'])).toEqual([]);
   });
 
+  it('a large batch of inserts over keys the destination already holds ends as the upsert (fresh rows copied, duplicates fall back)', async () => {
+    const a = applier(dest, `job_fresh_${dest}`);
+    const t = 'fresh_dup';
+    await a.ensureTable(kvTable(t));
+    // Rows made at the destination by hand, and a first batch of fresh inserts that COPY takes straight in.
+    await a.applyBatch(Array.from({ length: 300 }, (_, i) => ins(t, i, `first ${i}`, i)), 0, nextSeq());
+    if (dest === 'postgres') await pgDb.query(`INSERT INTO "${SCHEMA}"."${t}" (id, v, n) VALUES (1000, 'by hand', 0)`);
+    else await myDb.query(`INSERT INTO \`${SCHEMA}\`.\`${t}\` (id, v, n) VALUES (1000, 'by hand', 0)`);
+    // Inserts of 900..1199 (1000 is there already): the whole group must still land, 1000 rewritten, nothing doubled.
+    await a.applyBatch(Array.from({ length: 300 }, (_, i) => ins(t, 900 + i, `second ${900 + i}`, 900 + i)), 0, nextSeq());
+    const got = await rows(dest, t, ['id', 'v', 'n']);
+    expect(got).toHaveLength(600);
+    expect(got.find((r) => r.id === '1000')).toEqual({ id: '1000', v: 'second 1000', n: '1000' });
+    expect(got[299]).toEqual({ id: '299', v: 'first 299', n: '299' });
+    expect(await a.readCheckpoint(0)).not.toBeNull();
+  });
+
   it('throughput: one 20k-row batch', async () => {
     const a = applier(dest, `job_bulk_${dest}`);
     const cols = [...KV, m({ name: 'd', kind: 'decimal', sourceType: 'decimal(12,2)', precision: 12, scale: 2 }), m({ name: 'ts', kind: 'datetime', sourceType: 'datetime(6)', fsp: 6 })];

@@ -8,7 +8,18 @@ const ref = { schema: 's', table: 't' };
 describe('planBatch, keyed tables', () => {
   it('collapses a row\'s changes to the last image', () => {
     const steps = planBatch([ins({ id: 1, v: 'a' }), upd({ id: 1, v: 'a' }, { id: 1, v: 'b' }), upd({ id: 1, v: 'b' }, { id: 1, v: 'c' })]);
-    expect(steps).toEqual([{ kind: 'upsert', ref, columns: [intCol('id'), textCol('v')], key: ['id'], rows: [{ id: 1, v: 'c' }] }]);
+    expect(steps).toEqual([{ kind: 'upsert', ref, columns: [intCol('id'), textCol('v')], key: ['id'], rows: [{ id: 1, v: 'c' }], fresh: true }]);
+  });
+
+  it('marks upserts fresh only where every row\'s first change in the batch was its insert', () => {
+    const steps = planBatch([
+      ins({ id: 1, v: 'a' }), upd({ id: 2, v: 'x' }, { id: 2, v: 'y' }), upd({ id: 1, v: 'a' }, { id: 1, v: 'b' }),
+      del({ id: 3, v: 'c' }), ins({ id: 3, v: 'd' }), upd({ id: 4, v: 'e' }, { id: 5, v: 'e' }), ins({ id: 6, v: 'f' }),
+    ]);
+    const upserts = steps.flatMap((s) => (s.kind === 'upsert' ? [{ fresh: s.fresh === true, ids: s.rows.map((r) => r.id) }] : []));
+    // 1 (insert, then update) and 6 are fresh; 2 (update), 3 (deleted, then inserted again) and 5 (a key that moved there) are not.
+    expect(upserts).toEqual([{ fresh: false, ids: [2, 3, 5] }, { fresh: true, ids: [1, 6] }]);
+    expect(steps[0]).toMatchObject({ kind: 'delete', keys: [{ id: 4 }] });
   });
 
   it('turns insert then delete into a delete of the key only', () => {
