@@ -20,6 +20,14 @@
  * (after an idle source it counts the idle time as lag). Below STUCK_MS
  * nothing changes: a batch in normal flow is applied within milliseconds
  * to a few hundred, so the steady-state figure stays the batch mean.
+ *
+ * A destination that is down fails every attempt of the apply (retried every
+ * 2 s), so no batch stays in hand. Each attempt therefore starts from the
+ * figure last published (not null), and when a change waits unapplied (the
+ * first one after the job's appliedSequence) it counts as stuck at once
+ * (behind()): the figure each failed attempt writes is that change's age, a
+ * step per attempt. A healthy attempt reads its first batch within
+ * milliseconds, before its first write, and goes on as above.
  */
 
 /** How long a batch may be in hand, unapplied, before lag is taken from its oldest change. */
@@ -29,11 +37,21 @@ const CAUGHT_UP_MS = 1000;
 
 export class ApplyLag {
   /** Mean lag of the last applied batch when it was applied, ms (0 once caught up); null before the first. */
-  private measured: number | null = null;
+  private measured: number | null;
   private appliedAt = 0;
   private drainedAt = 0;
   /** The batch being applied: the lag clock of its oldest change, and when its apply began. */
   private pending: { oldest: number; since: number } | undefined;
+
+  /** `last`: the figure the previous attempt published (the job's lagMs), shown until this attempt measures its own. */
+  constructor(last: number | null = null) {
+    this.measured = last;
+  }
+
+  /** A change left unapplied by an earlier attempt (its lag clock): stuck from the start, until a batch is read. */
+  behind(oldestCommitTime: number): void {
+    this.pending = { oldest: oldestCommitTime, since: Number.NEGATIVE_INFINITY };
+  }
 
   /** A batch was read; its apply begins. */
   batch(oldestCommitTime: number, now = Date.now()): void {

@@ -19,6 +19,7 @@ import { TaskRun, type ReplicationDeps } from './task-run.ts';
 import { TaskState } from '../../domain/task-model.ts';
 import { inflightKey } from '../../replication/feed/feed-keys.ts';
 import { ApplyLag } from './apply-lag.ts';
+import { lagClockOf } from '../../replication/commit-clock.ts';
 
 /**
  * Which feed a task works on. A job's feed is named after the job, so a job
@@ -98,9 +99,10 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
       let applied = 0; let lastSeq: string | undefined;
       let captureDoneSeen = false;
       // The published lag: the last applied batch's, 0 once caught up, the oldest unapplied change's age while stuck (apply-lag.ts).
-      const lag = new ApplyLag();
+      const lag = new ApplyLag(job.metrics.lagMs ?? null);
       const lagWarnMs = deps.lagWarnMs ?? 30_000;
-      let lagging = false;
+      // Carried over from the previous attempt by its published figure: a retried apply warns once per crossing, not per attempt.
+      let lagging = (job.metrics.lagMs ?? 0) > lagWarnMs;
       const watchLag = async (lagMs: number | null) => {
         if (lagMs === null) return;
         if (!lagging && lagMs > lagWarnMs) {
@@ -144,6 +146,9 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
           taskAt = now;
         }
       };
+      // Changes an earlier attempt left unapplied have waited since their commit (a retry after the destination failed).
+      const waiting = await feed.read(job.metrics.appliedSequence ?? null, 1).catch(() => []);
+      if (waiting[0]) lag.behind(lagClockOf(waiting[0]));
       const flusher = setInterval(() => { flush().catch(() => undefined); }, METRICS_TICK_MS);
       let outcome;
       try {

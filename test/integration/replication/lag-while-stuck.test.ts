@@ -6,10 +6,13 @@
  * Before, lagMs stayed at the last applied batch's small figure (or 0, the
  * feed having been drained) for as long as the apply was blocked.
  *
- * The apply is held by a lock: a separate session keeps the destination
- * table ACCESS EXCLUSIVE in an open transaction, so the apply's write waits.
+ * The apply is held by a lock (a separate session keeps the destination
+ * table ACCESS EXCLUSIVE in an open transaction, so the apply's write waits),
+ * or the destination is down (reached through a TCP proxy that is closed: every
+ * attempt of the apply fails and is retried every 2 s).
  */
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import net from 'node:net';
 import pg from 'pg';
 import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
@@ -17,6 +20,34 @@ import { createJob, endpoint, waitJob } from '../../support/replication.ts';
 
 const METRICS = `query($id: ID!) { job(id: $id) { metrics { lagMs rowsApplied backlog } } }`;
 const LOGS = `query($id: ID!) { job(id: $id) { logs(last: 50) { level message } } }`;
+
+/** A TCP proxy to `target` that can be stopped (connections cut, new ones refused) and started again on the same port. */
+function tcpProxy(target: { host: string; port: number }) {
+  const sockets = new Set<net.Socket>();
+  let server: net.Server | undefined;
+  let port = 0;
+  return {
+    get port() { return port; },
+    start: () => new Promise<void>((resolve, reject) => {
+      const srv = net.createServer((client) => {
+        const upstream = net.connect(target.port, target.host);
+        sockets.add(client); sockets.add(upstream);
+        const end = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
+        for (const s of [client, upstream]) { s.on('error', end); s.on('close', end); }
+        client.pipe(upstream); upstream.pipe(client);
+      });
+      srv.once('error', reject);
+      srv.listen(port, '127.0.0.1', () => { port = (srv.address() as net.AddressInfo).port; server = srv; resolve(); });
+    }),
+    stop: () => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+      if (!server) { resolve(); return; }
+      server.close(() => resolve());
+      server = undefined;
+    }),
+  };
+}
 
 describe('job lagMs while the apply is stuck', () => {
   let gw: TestGateway;
@@ -96,4 +127,44 @@ describe('job lagMs while the apply is stuck', () => {
       await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
     }, 120_000);
   }
+
+  it('destination down (every apply attempt fails): lag grows past 2 s, warns once, then falls back when it is up again', async () => {
+    const src = await pgDatabase(inject('pgUrl'), uniq('ld_src')); handles.push(src);
+    const dst = await pgDatabase(inject('pgUrl'), uniq('ld_dst')); handles.push(dst);
+    await src.query('CREATE TABLE t (id int PRIMARY KEY, v text)');
+    const proxy = tcpProxy({ host: dst.host, port: dst.port });
+    await proxy.start();
+    try {
+      const name = uniq('down');
+      const job = await createJob(gw.url, {
+        name, type: 'SYNCHRONOUS', source: endpoint(src), destination: { ...endpoint(dst), host: '127.0.0.1', port: proxy.port }, tables: [{ schema: 'public', tables: ['t'] }],
+      });
+      await waitJob(gw.url, job.id, (j) => j.progress.phase === 'streaming', 60_000, 'streaming');
+      await src.query(`INSERT INTO t VALUES (0, 'first')`);
+      await waitFor(() => dst.query<{ n: number }>('SELECT count(*)::int AS n FROM public.t'), (r) => r[0]!.n === 1, 30_000, 'first row');
+      await waitFor(() => metrics(job.id), (m) => m.lagMs !== null && m.lagMs < 1000, 15_000, 'small lag');
+      const appliedBefore = Number((await metrics(job.id)).rowsApplied);
+
+      await proxy.stop();
+      const insertAt = Date.now();
+      await src.query(`INSERT INTO t VALUES (1, 'while down')`);
+      const first = await waitFor(() => metrics(job.id), (m) => (m.lagMs ?? 0) > 2000, 20_000, 'lag over 2 s while down');
+      expect(first.lagMs!).toBeLessThanOrEqual(Date.now() - insertAt + 100);
+      // A step per failed attempt (retried every 2 s): it keeps growing.
+      const later = await waitFor(() => metrics(job.id), (m) => (m.lagMs ?? 0) >= first.lagMs! + 1500, 15_000, 'lag still growing while down');
+      expect(later.lagMs!).toBeLessThanOrEqual(Date.now() - insertAt + 100);
+      expect(Number(later.rowsApplied)).toBe(appliedBefore);
+      expect(await gauge(name)).toBeGreaterThan(2);
+      const warnings = (await logs(job.id)).filter((x) => x.level === 'warn' && /behind the source .*LAG_WARN_SECONDS=2/.test(x.message));
+      expect(warnings.length, 'warned once, not once per retried attempt').toBe(1);
+
+      await proxy.start();
+      await waitFor(() => dst.query<{ n: number }>('SELECT count(*)::int AS n FROM public.t'), (r) => r[0]!.n === 2, 30_000, 'row applied once the destination is back');
+      await waitFor(() => metrics(job.id), (m) => m.lagMs === 0 && Number(m.rowsApplied) > appliedBefore, 15_000, 'lag back to 0');
+      await waitFor(() => logs(job.id), (l) => l.some((x) => x.level === 'info' && /apply caught up/.test(x.message)), 15_000, 'caught-up line');
+      await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
+    } finally {
+      await proxy.stop();
+    }
+  }, 120_000);
 });

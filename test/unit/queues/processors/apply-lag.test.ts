@@ -60,4 +60,18 @@ describe('ApplyLag', () => {
     lag.batch(5_000, 5_000);
     expect(lag.figure(5_500, 4_000)).toBe(50);
   });
+
+  it('a new attempt starts from the figure last published, and counts a change left unapplied as stuck at once', () => {
+    const lag = new ApplyLag(3_000);
+    expect(lag.figure(10_000, 0)).toBe(3_000);
+    lag.behind(5_000);
+    expect(lag.stuck(10_000)).toBe(true);
+    expect(lag.figure(10_000, 0)).toBe(5_000);
+    expect(lag.figure(12_000, 10_000)).toBe(7_000);
+    // A healthy attempt reads its batch at once: the batch figure rules again, then its measured lag.
+    lag.batch(5_000, 12_010);
+    expect(lag.figure(12_100, 12_000)).toBe(3_000);
+    lag.applied(5_000, 12_050);
+    expect(lag.figure(12_300, 12_100)).toBe(7_050);
+  });
 });
