@@ -59,7 +59,7 @@ export class Metrics {
         for (const s of await read()) { const v = pick(s); if (v !== null) this.set({ job: s.job }, v); }
       },
     });
-    this.jobLag = perJob('tributary_job_lag_seconds', 'Running jobs: source commit to destination apply, seconds (0 when caught up)', (s) => s.lagSeconds);
+    this.jobLag = perJob('tributary_job_lag_seconds', 'Running jobs: source commit to destination apply, seconds (0 when caught up; while the apply is stuck, the age of the oldest change not yet applied)', (s) => s.lagSeconds);
     this.jobBacklog = perJob('tributary_job_backlog_transactions', 'Running jobs: transactions captured into the feed and not yet applied', (s) => s.backlog);
     this.jobRetainedLog = perJob('tributary_job_retained_log_bytes', 'Running jobs: log the source keeps for the job (PostgreSQL WAL retained by its slot, MariaDB binary log after its position), bytes', (s) => s.retainedLogBytes);
     this.jobLastCommit = perJob('tributary_job_last_captured_commit_timestamp_seconds', 'Running jobs: source commit time of the last captured transaction, Unix seconds', (s) => s.lastCommitSeconds);

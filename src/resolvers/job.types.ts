@@ -175,7 +175,7 @@ export class JobMetrics {
   @Field(() => Number) changesCaptured!: number;
   @Field(() => Number) rowsApplied!: number;
   @Field(() => Number) bytesCaptured!: number;
-  @Field(() => Number, { nullable: true, description: 'Mean lag of the changes of the last applied batch, ms: when the batch was committed at the destination, minus when each change committed at the source (PostgreSQL: the commit timestamp; MariaDB/MySQL, whose binlog has one-second resolution: when the binlog reached the commit, sampled every 50 ms, or the capture\'s receipt of it, within the binlog\'s second). Written every 250 ms while applying; 0 once the feed is drained and nothing was applied for a second.' }) lagMs!: number | null;
+  @Field(() => Number, { nullable: true, description: 'Mean lag of the changes of the last applied batch, ms: when the batch was committed at the destination, minus when each change committed at the source (PostgreSQL: the commit timestamp; MariaDB/MySQL, whose binlog has one-second resolution: when the binlog reached the commit, sampled every 50 ms, or the capture\'s receipt of it, within the binlog\'s second). Written every 250 ms while applying; 0 once the feed is drained and nothing was applied for a second. While the apply makes no progress (a batch unapplied for over a second: destination locked or down), the age of the oldest change not yet applied, growing with the clock until it is applied.' }) lagMs!: number | null;
   @Field(() => String, { nullable: true }) capturedSequence?: string;
   @Field(() => String, { nullable: true }) appliedSequence?: string;
   @Field(() => String, { nullable: true, description: 'Source commit time of the last captured transaction (ISO 8601).' }) lastCommitAt?: string;

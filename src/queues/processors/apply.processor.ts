@@ -18,6 +18,8 @@ import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun, type ReplicationDeps } from './task-run.ts';
 import { TaskState } from '../../domain/task-model.ts';
 import { inflightKey } from '../../replication/feed/feed-keys.ts';
+import { ApplyLag } from './apply-lag.ts';
+import { lagClockOf } from '../../replication/commit-clock.ts';
 
 /**
  * Which feed a task works on. A job's feed is named after the job, so a job
@@ -94,19 +96,20 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
       if (run.signal.aborted) return await run.endAborted();
 
       const base = Number(job.metrics.rowsApplied ?? 0);
-      let applied = 0; let lastSeq: string | undefined; let lagMs: number | null = null;
+      let applied = 0; let lastSeq: string | undefined;
       let captureDoneSeen = false;
-      // Caught up: the feed was found drained and nothing was applied for a second since. Lag is then 0,
-      // not the age of the last change applied (which would grow while the source is idle).
-      let lastAppliedAt = 0; let drainedAt = 0;
+      // The published lag: the last applied batch's, 0 once caught up, the oldest unapplied change's age while stuck (apply-lag.ts).
+      const lag = new ApplyLag(job.metrics.lagMs ?? null);
       const lagWarnMs = deps.lagWarnMs ?? 30_000;
-      let lagging = false;
-      const watchLag = async () => {
+      // Carried over from the previous attempt by its published figure: a retried apply warns once per crossing, not per attempt.
+      let lagging = (job.metrics.lagMs ?? 0) > lagWarnMs;
+      const watchLag = async (lagMs: number | null) => {
         if (lagMs === null) return;
         if (!lagging && lagMs > lagWarnMs) {
           lagging = true;
           const backlog = Number(await deps.redis.get(counterKey).catch(() => 0) ?? 0);
-          const msg = `apply is ${(lagMs / 1000).toFixed(1)} s behind the source (over LAG_WARN_SECONDS=${lagWarnMs / 1000}); ${backlog} transaction(s) captured and not yet applied`;
+          const stuck = lag.stuck() ? '; the apply has made no progress for over a second (destination locked, slow or unreachable?)' : '';
+          const msg = `apply is ${(lagMs / 1000).toFixed(1)} s behind the source (over LAG_WARN_SECONDS=${lagWarnMs / 1000}); ${backlog} transaction(s) captured and not yet applied${stuck}`;
           run.logger.warn({ job: job.name, jobId: job.id, lagMs, backlog }, msg);
           await run.log('warn', msg);
         } else if (lagging && lagMs <= lagWarnMs / 2) {
@@ -116,9 +119,9 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
           await run.log('info', msg);
         }
       };
-      // lagMs is the mean lag of the changes of the last applied batch, measured when it was applied. The metrics are written
-      // every METRICS_TICK_MS when they changed (and at least every second), so what a reader sees is at most
-      // about a tick older than the last apply; the task's position still every second.
+      // The metrics are written every METRICS_TICK_MS when they changed (and at least every second), so what a
+      // reader sees is at most about a tick older than the last apply (or, while stuck, than now); the task's
+      // position every second.
       let written: { applied: number; lagMs: number | null; at: number } = { applied: -1, lagMs: null, at: 0 };
       let taskAt = 0; let flushing: Promise<void> | undefined;
       const flush = async (final = false): Promise<void> => {
@@ -131,9 +134,8 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
       };
       const write = async (final: boolean): Promise<void> => {
         const now = Date.now();
-        // Zeroed only once the last apply's own lag was written: a reader always gets to see it.
-        if (drainedAt > lastAppliedAt && now - lastAppliedAt > 1000 && written.at > lastAppliedAt) lagMs = 0;
-        await watchLag().catch(() => undefined);
+        const lagMs = lag.figure(now, written.at);
+        await watchLag(lagMs).catch(() => undefined);
         if (final || written.applied !== applied || written.lagMs !== lagMs || now - written.at >= 1000) {
           const w = { applied, lagMs };
           await deps.jobs.mergeMetrics(job.id, { rowsApplied: base + w.applied, appliedSequence: lastSeq, lagMs: w.lagMs });
@@ -144,6 +146,9 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
           taskAt = now;
         }
       };
+      // Changes an earlier attempt left unapplied have waited since their commit (a retry after the destination failed).
+      const waiting = await feed.read(job.metrics.appliedSequence ?? null, 1).catch(() => []);
+      if (waiting[0]) lag.behind(lagClockOf(waiting[0]));
       const flusher = setInterval(() => { flush().catch(() => undefined); }, METRICS_TICK_MS);
       let outcome;
       try {
@@ -151,10 +156,12 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
         await generation.stillOurs();
         outcome = await runApply({
           feed: guardedReads(feed, generation, run), applier, lanes: job.spec.parallelWorkers, signal: run.signal,
+          // From here until onApplied the batch is in hand, unapplied: past STUCK_MS lag is its oldest change's age.
+          onBatch: ({ oldestCommitTime }) => lag.batch(oldestCommitTime),
           // The batch's mean: a batch read from a backlog spans up to seconds of commits (5,000 changes), and its
           // last change alone would show the lag of its newest row, not of the rows it applied.
           onApplied: async ({ count, transactions, lastSequence, meanCommitTime }) => {
-            applied += count; lastSeq = lastSequence; lagMs = Math.max(0, Math.round(Date.now() - meanCommitTime)); lastAppliedAt = Date.now();
+            applied += count; lastSeq = lastSequence; lag.applied(meanCommitTime);
             deps.metrics?.rowsApplied.inc({ job: job.name }, count);
             // Release ReplChanBufferSize room: capture counted one per appended transaction.
             if (transactions > 0) {
@@ -165,7 +172,7 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
           // A drained feed means nothing is in flight. Resetting here heals the counter after
           // crashes (an increment or decrement lost between the feed and Redis), which
           // otherwise only grows and finally blocks capture for good.
-          onDrained: async () => { drainedAt = Date.now(); await deps.redis.set(counterKey, 0); },
+          onDrained: async () => { lag.drained(); await deps.redis.set(counterKey, 0); },
           // A migration is over when a read that started after capture was seen done found the feed drained.
           // "Done now" alone is not enough: the capture appends its last transactions and then marks itself
           // done, and the drained read that preceded this check may have missed those appends.

@@ -14,6 +14,8 @@ import type { TaskProcessor } from '../worker-host.ts';
 import { TaskRun, type ReplicationDeps } from './task-run.ts';
 import { TaskState } from '../../domain/task-model.ts';
 import { jobControls } from './job-controls.ts';
+import { SharedAppliers } from './shared-appliers.ts';
+import type { Logger } from '../../replication/logger.ts';
 
 const BATCH_ROWS = 5000;
 /** Batch loads of one chunk in flight at a time. */
@@ -54,50 +56,8 @@ class LoadQueue {
   }
 }
 
-/** How long an applier no chunk task uses stays open for the next chunk of its job. */
-const SHARED_IDLE_MS = 2000;
-
-/**
- * Chunk tasks of one job run share a destination applier, and with it its
- * pooled connections, while chunks keep coming: a fresh PostgreSQL backend
- * per chunk (catalog caches built again for the first COPY) cost about as
- * much CPU as COPYing the chunk itself (issue 12). Keyed tables only: a
- * keyless chunk's applier holds its rows until the final call, and a failed
- * attempt must not leave them to the next one. Closed once unused for
- * SHARED_IDLE_MS.
- */
-class SharedAppliers {
-  private readonly byKey = new Map<string, { applier: Applier; users: number; timer?: ReturnType<typeof setTimeout> }>();
-
-  acquire(key: string, make: () => Applier): { applier: Applier; release(): void } {
-    let entry = this.byKey.get(key);
-    if (!entry) {
-      entry = { applier: make(), users: 0 };
-      this.byKey.set(key, entry);
-    }
-    if (entry.timer) { clearTimeout(entry.timer); entry.timer = undefined; }
-    entry.users++;
-    const e = entry;
-    let released = false;
-    return {
-      applier: e.applier,
-      release: () => {
-        if (released) return;
-        released = true;
-        if (--e.users > 0) return;
-        e.timer = setTimeout(() => {
-          if (e.users > 0 || this.byKey.get(key) !== e) return;
-          this.byKey.delete(key);
-          e.applier.close().catch(() => undefined);
-        }, SHARED_IDLE_MS);
-        e.timer.unref?.();
-      },
-    };
-  }
-}
-
 export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
-  const shared = new SharedAppliers();
+  const shared = new SharedAppliers(deps.logger);
   return async (payload, ctx) => {
     const p = payload as JobTaskPayload;
     const run = await TaskRun.begin(p, ctx, deps);
@@ -106,10 +66,12 @@ export function snapshotChunkProcessor(deps: ReplicationDeps): TaskProcessor {
     const { table, chunk, chunkId, snapshotName } = p.detail as { table: TableInfo; chunk: ChunkBounds; chunkId: string; snapshotName?: string };
     const source = await deps.connections.config(job.source_connection_id!);
     const dest = await deps.connections.config(job.dest_connection_id!);
-    const make = (poolSize: number): Applier => createApplier(dest, { jobId: job.id, rename: job.spec.rename, logger: run.logger, poolSize });
+    const make = (poolSize: number, logger: Logger): Applier => createApplier(dest, { jobId: job.id, rename: job.spec.rename, logger, poolSize });
+    // A shared applier outlives the chunk task that made it: it logs as the job's, not as that task's.
     const { applier, release } = table.key.length > 0
-      ? shared.acquire(`${job.id}\u0000${p.runId}\u0000${job.dest_connection_id}\u0000${JSON.stringify(job.spec.rename ?? null)}`, () => make(SHARED_POOL_SIZE))
-      : { applier: make(1), release: undefined };
+      ? shared.acquire(`${job.id}\u0000${p.runId}\u0000${job.dest_connection_id}\u0000${JSON.stringify(job.spec.rename ?? null)}`,
+        { jobId: job.id, job: job.name, runId: p.runId, kind: p.kind }, (logger) => make(SHARED_POOL_SIZE, logger))
+      : { applier: make(1, run.logger), release: undefined };
     const reader = createSnapshotReader(source, run.logger);
     // Batch loads in their own transactions, up to LOADS_IN_FLIGHT while the next batch is read.
     const loads = new LoadQueue(LOADS_IN_FLIGHT);

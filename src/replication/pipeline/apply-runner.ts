@@ -44,6 +44,12 @@ export interface ApplyRunnerOptions {
    * its changes, both as lag measures them (commit-clock.ts: precise for MariaDB too).
    */
   onApplied?: (info: { count: number; transactions: number; lastSequence: string; lastCommitTime: number; meanCommitTime: number }) => void | Promise<void>;
+  /**
+   * When a batch was read and its apply begins: `oldestCommitTime` is the lag clock of its first change, the
+   * oldest change not yet applied (everything before it is). An apply that makes no progress (a lock held at the
+   * destination, a hung connection) stays between this and onApplied.
+   */
+  onBatch?: (info: { oldestCommitTime: number }) => void;
   /** Called whenever a read found the feed drained: nothing appended is waiting for apply. */
   onDrained?: () => void | Promise<void>;
   /**
@@ -112,6 +118,7 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
       continue;
     }
     const last = events.at(-1)!;
+    o.onBatch?.({ oldestCommitTime: lagClockOf(events[0]!) });
     next = read(last.sequence);
     const wanted = events.filter((e) => !o.filter || o.filter(e)).map((e) => (o.map ? o.map(e) : e));
     for (const segment of cutAtDdl(wanted)) {
