@@ -9,11 +9,11 @@
  * before the writers started reaches the destination through the
  * incremental snapshot alone.
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, type DbHandle } from '../support/databases.ts';
-import { createJob, endpoint, getJob, ITEMS, qname, startWriter } from '../support/replication.ts';
-import { count, expectSameRows, LEDGER, Processes, report, sleep, startLedger, waitFor, type TributaryProc } from './support.ts';
+import { describe, expect, it } from 'vitest';
+import { gql } from '../support/gateway.ts';
+import { uniq } from '../support/databases.ts';
+import { createJob, endpoint, getJob, qname, startWriter } from '../support/replication.ts';
+import { count, expectSameRows, report, sleep, startLedger, type TributaryProc, useChaosSuite, useMariaToPostgres, waitFor } from './support.ts';
 
 const ROWS = count(20_000, 100_000);
 const CHUNK = count(500, 2000);
@@ -25,22 +25,9 @@ async function incremental(url: string, jobId: string): Promise<any> {
 }
 
 describe('chaos: worker SIGKILL during snapshotTables', () => {
-  let gw: TestGateway; let src: DbHandle; let dst: DbHandle; let procs: Processes;
-
-  beforeAll(async () => {
-    gw = await startTestGateway({}, { worker: false });
-    procs = new Processes({ databaseUrl: gw.config.databaseUrl, redisUrl: gw.config.redisUrl, queuePrefix: gw.config.queuePrefix, secretKey: gw.config.secretKey! });
-    src = await mariaDatabase(inject('mariaUrl'), uniq('isk_src'));
-    dst = await pgDatabase(inject('pgUrl'), uniq('isk_dst'));
-    await src.query(ITEMS.create(src));
-    await src.query(ITEMS.fill(src, ROWS));
-    await src.query(LEDGER.create(src));
-  });
-  afterAll(async () => {
-    await procs?.killAll();
-    await gw?.close();
-    await src?.close(); await dst?.close();
-  });
+  const suite = useChaosSuite();
+  const { gw, procs } = suite;
+  const { src, dst } = useMariaToPostgres(suite, 'isk', ROWS);
 
   it('resumes from its last chunk and converges after SIGKILLs mid-copy', async () => {
     const t0 = Date.now();

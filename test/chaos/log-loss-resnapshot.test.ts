@@ -12,32 +12,18 @@
  * (FAIL) is log-loss.test.ts.
  */
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { startMariadb, type PrivateServer } from '../../src/devtools/private-servers.ts';
+import { describe, expect, it, inject } from 'vitest';
 import { openFeed } from '../../src/replication/feed/feed-registry.ts';
 import { SnapshotTooOldError } from '../../src/replication/feed/change-feed.ts';
-import { gql, startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { gql } from '../support/gateway.ts';
 import { mariaDatabase, uniq, type DbHandle } from '../support/databases.ts';
 import { createJob, endpoint, getJob, ITEMS, qname, startWriter } from '../support/replication.ts';
-import { checkFeed, expectSameRows, LEDGER, pgHandle, Processes, report, sleep, startLedger, waitFor } from './support.ts';
+import { checkFeed, expectSameRows, LEDGER, pgHandle, report, sleep, startLedger, useChaosSuite, waitFor } from './support.ts';
 
 const ROWS = 3000;
 
 describe('chaos: binlog purged / slot dropped under a running job with onLogLoss: RESNAPSHOT', () => {
-  let gw: TestGateway; let procs: Processes; let maria: PrivateServer;
-  const handles: DbHandle[] = [];
-
-  beforeAll(async () => {
-    maria = await startMariadb();
-    gw = await startTestGateway({}, { worker: false });
-    procs = new Processes({ databaseUrl: gw.config.databaseUrl, redisUrl: gw.config.redisUrl, queuePrefix: gw.config.queuePrefix, secretKey: gw.config.secretKey! });
-  });
-  afterAll(async () => {
-    await procs?.killAll();
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
-    await maria?.stop();
-  });
+  const { gw, procs, maria, handles } = useChaosSuite({ mariadb: true });
 
   const dstSchema = (dst: DbHandle, schema: string) => (dst.kind === 'mysql' ? dst.database : schema);
   const jobInput = (name: string, src: DbHandle, dst: DbHandle, schema: string) => ({

@@ -10,28 +10,14 @@
  * going on), checked here to converge. `onLogLoss: RESNAPSHOT`:
  * log-loss-resnapshot.test.ts.
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { startMariadb, type PrivateServer } from '../../src/devtools/private-servers.ts';
-import { gql, startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { describe, expect, it, inject } from 'vitest';
+import { gql } from '../support/gateway.ts';
 import { mariaDatabase, uniq, type DbHandle } from '../support/databases.ts';
 import { createJob, endpoint, getJob, ITEMS, qname } from '../support/replication.ts';
-import { checkFeed, expectSameRows, LEDGER, pgHandle, Processes, report, sleep, startLedger, waitFor } from './support.ts';
+import { checkFeed, expectSameRows, LEDGER, pgHandle, report, sleep, startLedger, useChaosSuite, waitFor } from './support.ts';
 
 describe('chaos: binlog purged / slot dropped under a running job', () => {
-  let gw: TestGateway; let procs: Processes; let maria: PrivateServer;
-  const handles: DbHandle[] = [];
-
-  beforeAll(async () => {
-    maria = await startMariadb();
-    gw = await startTestGateway({}, { worker: false });
-    procs = new Processes({ databaseUrl: gw.config.databaseUrl, redisUrl: gw.config.redisUrl, queuePrefix: gw.config.queuePrefix, secretKey: gw.config.secretKey! });
-  });
-  afterAll(async () => {
-    await procs?.killAll();
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
-    await maria?.stop();
-  });
+  const { gw, procs, maria, handles } = useChaosSuite({ mariadb: true });
 
   /** Job streaming with the ledger applied up to `n` rows; returns the job and the ledger's last seq. */
   const jobInput = (name: string, src: DbHandle, dst: DbHandle, schema: string) => ({

@@ -11,13 +11,13 @@ import { createWriteStream, mkdtempSync, readFileSync, existsSync, appendFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { expect } from 'vitest';
-import { freePort, type PrivateServer } from '../../src/devtools/private-servers.ts';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { freePort, startMariadb, type PrivateServer } from '../../src/devtools/private-servers.ts';
 import { openFeed } from '../../src/replication/feed/feed-registry.ts';
 import { compareSequences } from '../../src/replication/sequence.ts';
 import type { ChangeEvent } from '../../src/replication/change-event.ts';
-import { waitFor, type DbHandle } from '../support/databases.ts';
-import { gql } from '../support/gateway.ts';
+import { openDatabase, uniq, waitFor, type DbHandle } from '../support/databases.ts';
+import { forwardTo, gql, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { createJob, endpoint, expectConverged, getJob, ITEMS, qname } from '../support/replication.ts';
 
 export const SCALE = (process.env.CHAOS_SCALE ?? 'ci') === 'full' ? 'full' : 'ci';
@@ -104,6 +104,61 @@ export class Processes {
   async killAll(): Promise<void> {
     await Promise.all(this.all.map((p) => p.kill('SIGKILL').catch(() => undefined)));
   }
+}
+
+export interface ChaosSuite {
+  /** A gateway without workers: the case's workers are `procs` processes, to be SIGKILLed. */
+  gw: TestGateway;
+  procs: Processes;
+  /** The case's own MariaDB (with `mariadb: true`), free to purge or restart. */
+  maria: PrivateServer;
+  /** Closed in `afterAll`, after the processes are killed and the gateway is closed. */
+  handles: DbHandle[];
+}
+
+/**
+ * A chaos describe block's set-up. `beforeAll`: (with `mariadb`) a private
+ * MariaDB, the gateway, a Processes for its workers. `afterAll`: kill the
+ * processes, close the gateway, then the handles, then stop the MariaDB.
+ * The objects returned forward to those the hooks create.
+ */
+export function useChaosSuite(opts: { mariadb?: boolean } = {}): ChaosSuite {
+  let gw: TestGateway | undefined; let procs: Processes | undefined; let maria: PrivateServer | undefined;
+  const handles: DbHandle[] = [];
+  beforeAll(async () => {
+    if (opts.mariadb) maria = await startMariadb();
+    gw = await startTestGateway({}, { worker: false });
+    procs = new Processes({ databaseUrl: gw.config.databaseUrl, redisUrl: gw.config.redisUrl, queuePrefix: gw.config.queuePrefix, secretKey: gw.config.secretKey! });
+  });
+  afterAll(async () => {
+    await procs?.killAll();
+    await gw?.close();
+    for (const h of handles) await h.close().catch(() => undefined);
+    await maria?.stop();
+  });
+  return {
+    gw: forwardTo(() => gw, 'the chaos gateway'),
+    procs: forwardTo(() => procs, 'the chaos processes'),
+    maria: forwardTo(() => maria, 'the chaos MariaDB (useChaosSuite({ mariadb: true }))'),
+    handles,
+  };
+}
+
+/**
+ * A MariaDB source (suite server) holding `rows` items and an empty ledger,
+ * and an empty PostgreSQL destination, opened in a `beforeAll` that runs
+ * after the suite's; closed with the suite's handles.
+ */
+export function useMariaToPostgres(suite: ChaosSuite, prefix: string, rows: number): { src: DbHandle; dst: DbHandle } {
+  let src: DbHandle | undefined; let dst: DbHandle | undefined;
+  beforeAll(async () => {
+    src = await openDatabase('mysql', uniq(`${prefix}_src`)); suite.handles.push(src);
+    dst = await openDatabase('postgres', uniq(`${prefix}_dst`)); suite.handles.push(dst);
+    await src.query(ITEMS.create(src));
+    await src.query(ITEMS.fill(src, rows));
+    await src.query(LEDGER.create(src));
+  });
+  return { src: forwardTo(() => src, 'the source'), dst: forwardTo(() => dst, 'the destination') };
 }
 
 /** Deterministic pseudo-random numbers (a case's kill points are reproducible from its seed). */

@@ -6,33 +6,20 @@
  * docs/consistency.md). Ends with items and the keyless ledger equal row by
  * row at the PostgreSQL destination and the whole feed checked.
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, type DbHandle } from '../support/databases.ts';
-import { createJob, endpoint, getJob, ITEMS, qname, startWriter } from '../support/replication.ts';
-import { checkFeed, count, SCALE, expectSameRows, LEDGER, Processes, report, rng, sleep, startLedger, waitFor, type TributaryProc } from './support.ts';
+import { describe, expect, it } from 'vitest';
+import { gql } from '../support/gateway.ts';
+import { uniq } from '../support/databases.ts';
+import { createJob, endpoint, getJob, qname, startWriter } from '../support/replication.ts';
+import { checkFeed, count, expectSameRows, report, rng, SCALE, sleep, startLedger, type TributaryProc, useChaosSuite, useMariaToPostgres, waitFor } from './support.ts';
 
 const KILLS = count(5, 20);
 // CI: enough rows (40 chunks of 500) that the first kill lands while snapshot chunks are in flight.
 const ROWS = count(20_000, 100_000);
 
 describe('chaos: worker SIGKILL', () => {
-  let gw: TestGateway; let src: DbHandle; let dst: DbHandle; let procs: Processes;
-
-  beforeAll(async () => {
-    gw = await startTestGateway({}, { worker: false });
-    procs = new Processes({ databaseUrl: gw.config.databaseUrl, redisUrl: gw.config.redisUrl, queuePrefix: gw.config.queuePrefix, secretKey: gw.config.secretKey! });
-    src = await mariaDatabase(inject('mariaUrl'), uniq('wk_src'));
-    dst = await pgDatabase(inject('pgUrl'), uniq('wk_dst'));
-    await src.query(ITEMS.create(src));
-    await src.query(ITEMS.fill(src, ROWS));
-    await src.query(LEDGER.create(src));
-  });
-  afterAll(async () => {
-    await procs?.killAll();
-    await gw?.close();
-    await src?.close(); await dst?.close();
-  });
+  const suite = useChaosSuite();
+  const { gw, procs } = suite;
+  const { src, dst } = useMariaToPostgres(suite, 'wk', ROWS);
 
   it(`converges with no loss and no duplicate after ${KILLS} worker SIGKILLs`, async () => {
     const t0 = Date.now();

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
+import { inject } from 'vitest';
 
 export interface DbHandle {
   kind: 'postgres' | 'mysql';
@@ -45,6 +46,11 @@ export async function mariaDatabase(baseUrl: string, name = uniq('db')): Promise
     },
     close: () => pool.end(),
   };
+}
+
+/** A throwaway database named `name` on the suite's private PostgreSQL or MariaDB (from inject). */
+export function openDatabase(kind: DbHandle['kind'], name: string): Promise<DbHandle> {
+  return kind === 'postgres' ? pgDatabase(inject('pgUrl'), name) : mariaDatabase(inject('mariaUrl'), name);
 }
 
 export function connInput(db: DbHandle, opts: { withDatabase?: boolean } = {}) {

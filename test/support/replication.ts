@@ -1,12 +1,45 @@
 /**
- * Helpers for the end-to-end replication suites: create jobs through
- * GraphQL, run bounded concurrent writers against a source, read a table in
- * a canonical text form on either engine, and wait for source and
- * destination to converge.
+ * Helpers for the end-to-end replication suites: the gateway and database
+ * handles a describe block shares, create jobs through GraphQL, run bounded
+ * concurrent writers against a source, read a table in a canonical text form
+ * on either engine, and wait for source and destination to converge.
  */
-import { expect } from 'vitest';
-import { gql } from './gateway.ts';
-import { connInput, waitFor, type DbHandle } from './databases.ts';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { Config } from '../../src/config/config.ts';
+import { forwardTo, gql, startTestGateway, type TestGateway } from './gateway.ts';
+import { connInput, openDatabase, uniq, waitFor, type DbHandle } from './databases.ts';
+
+export interface ReplicationSuite {
+  /** Started in `beforeAll`; read it inside hooks and tests. */
+  gw: TestGateway;
+  /** Closed in `afterAll`, after the gateway; a case may push handles it opened itself. */
+  handles: DbHandle[];
+  /** A database named `name` (as given) on the private server of `kind`, closed with the others. */
+  open(kind: DbHandle['kind'], name: string): Promise<DbHandle>;
+  /** The same, named `uniq(prefix)`. */
+  openUniq(kind: DbHandle['kind'], prefix: string): Promise<DbHandle>;
+}
+
+/**
+ * The set-up of a describe block that runs jobs: one in-process gateway
+ * (`startTestGateway(overrides, opts)`) and the database handles its cases
+ * open; `afterAll` closes the gateway, then every handle.
+ */
+export function useReplicationSuite(overrides: Partial<Config> = {}, opts: Parameters<typeof startTestGateway>[1] = {}): ReplicationSuite {
+  let gw: TestGateway | undefined;
+  const handles: DbHandle[] = [];
+  beforeAll(async () => { gw = await startTestGateway(overrides, opts); });
+  afterAll(async () => {
+    await gw?.close();
+    for (const h of handles) await h.close().catch(() => undefined);
+  });
+  const open = async (kind: DbHandle['kind'], name: string): Promise<DbHandle> => {
+    const h = await openDatabase(kind, name);
+    handles.push(h);
+    return h;
+  };
+  return { gw: forwardTo(() => gw, 'the test gateway'), handles, open, openUniq: (kind, prefix) => open(kind, uniq(prefix)) };
+}
 
 export const KIND = { mysql: 'MYSQL', postgres: 'POSTGRES' } as const;
 

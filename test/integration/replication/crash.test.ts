@@ -7,60 +7,32 @@
  * keyless append-only ledger with exactly one row per source row (a replay
  * past a checkpoint would show there as an extra row).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, expectConverged, getJob, ITEMS, qname, startWriter } from '../../support/replication.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gql, workerProcesses } from '../../support/gateway.ts';
+import { uniq, waitFor, type DbHandle } from '../../support/databases.ts';
+import { createJob, endpoint, expectConverged, getJob, ITEMS, qname, startWriter, useReplicationSuite } from '../../support/replication.ts';
 
 const ROWS = 100_000;
 const KILLS = 5;
 const LOCK_MS = 3000;
 
 describe('workers SIGKILLed at random points', () => {
-  let gw: TestGateway; let src: DbHandle; let dst: DbHandle;
-  const workers: ChildProcess[] = [];
-  const logDir = mkdtempSync(path.join(os.tmpdir(), 'tributary-crash-'));
-  let started = 0;
-
-  /** Starts a worker process; resolves once its BullMQ workers are listening. */
-  async function startWorker(): Promise<ChildProcess> {
-    const n = ++started;
-    const log = path.join(logDir, `worker-${n}.log`);
-    const child = spawn(process.execPath, ['bin/tributary.js', 'worker'], {
-      cwd: process.cwd(),
-      env: {
-        ...process.env,
-        DATABASE_URL: gw.config.databaseUrl, REDIS_URL: gw.config.redisUrl, QUEUE_PREFIX: gw.config.queuePrefix,
-        TRIBUTARY_SECRET_KEY: gw.config.secretKey!, LOG_LEVEL: 'info', WORKER_CONCURRENCY: '8', TASK_LOCK_MS: String(LOCK_MS),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out = createWriteStream(log);
-    child.stdout!.pipe(out); child.stderr!.pipe(out);
-    workers.push(child);
-    await waitFor(async () => readFileSync(log, 'utf8'), (s) => s.includes('workers started'), 60_000, `worker ${n} ready (log ${log})`);
-    return child;
-  }
+  const { gw, openUniq } = useReplicationSuite({}, { worker: false });
+  let src: DbHandle; let dst: DbHandle;
+  const workers = workerProcesses(gw, { lockMs: LOCK_MS, logPrefix: 'tributary-crash-' });
+  const { start: startWorker, logDir } = workers;
 
   beforeAll(async () => {
-    gw = await startTestGateway({}, { worker: false });
-    src = await mariaDatabase(inject('mariaUrl'), uniq('crash_src'));
-    dst = await pgDatabase(inject('pgUrl'), uniq('crash_dst'));
+    src = await openUniq('mysql', 'crash_src');
+    dst = await openUniq('postgres', 'crash_dst');
     await src.query(ITEMS.create(src));
     await src.query(ITEMS.fill(src, ROWS));
     // Keyless and insert-only: every row is unique by seq, so a duplicate apply is an extra row.
     await src.query('CREATE TABLE ledger (seq int NOT NULL, payload varchar(40)) ENGINE=InnoDB');
   });
-  afterAll(async () => {
-    for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
-    await gw?.close();
-    await src?.close(); await dst?.close();
-  });
+  // Runs before the suite's own teardown (vitest's 'stack' order), as the kill ran before the gateway closed.
+  afterAll(() => { workers.killAll(); });
 
   it(`converges without loss or duplicates after ${KILLS} SIGKILLs`, async () => {
     const t0 = Date.now();

@@ -6,10 +6,10 @@
  * (a rename moving the table to another database, out of the selection)
  * fails the job with a message quoting the statement.
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, expectConverged, qname, waitJob } from '../../support/replication.ts';
+import { describe, expect, it } from 'vitest';
+import { gql } from '../../support/gateway.ts';
+import { uniq, waitFor, type DbHandle } from '../../support/databases.ts';
+import { createJob, endpoint, expectConverged, qname, useReplicationSuite, waitJob } from '../../support/replication.ts';
 
 /** Rows as "id|col=value|..." over the columns the destination has, in column order. */
 async function rowsOf(db: DbHandle, table: string): Promise<string[]> {
@@ -25,15 +25,7 @@ async function columnsOf(db: DbHandle, schema: string, table: string): Promise<s
 }
 
 describe('DDL on a replicated schema', () => {
-  let gw: TestGateway;
-  const handles: DbHandle[] = [];
-  const open = async (kind: 'mysql' | 'postgres', p: string) => {
-    const h = kind === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq(p)) : await mariaDatabase(inject('mariaUrl'), uniq(p));
-    handles.push(h);
-    return h;
-  };
-  beforeAll(async () => { gw = await startTestGateway(); });
-  afterAll(async () => { await gw?.close(); for (const h of handles) await h.close().catch(() => undefined); });
+  const { gw, openUniq: open } = useReplicationSuite();
 
   it('MariaDB -> PostgreSQL: CREATE TABLE, ADD/DROP COLUMN applied; ALTER ... RENAME TO followed; RENAME TABLE to another database fails the job quoting it', async () => {
     const src = await open('mysql', 'ddl_m_src');

@@ -5,25 +5,17 @@
  * 90.66666666666669), so a MariaDB source's snapshot wrote different doubles
  * than the source held. Compared with the database clients' own text forms.
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, waitJob } from '../../support/replication.ts';
+import { describe, expect, it } from 'vitest';
+import { uniq, waitFor } from '../../support/databases.ts';
+import { createJob, endpoint, useReplicationSuite, waitJob } from '../../support/replication.ts';
 
 describe('fidelity: MariaDB DOUBLE to either engine, bit for bit', () => {
-  let gw: TestGateway;
-  const handles: DbHandle[] = [];
-  beforeAll(async () => { gw = await startTestGateway(); });
-  afterAll(async () => {
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
-  });
+  const { gw, openUniq } = useReplicationSuite();
 
   for (const to of ['postgres', 'mysql'] as const) {
     it(`snapshot and stream of g/3, 0.1+0.2 and friends (-> ${to})`, async () => {
-      const src = await mariaDatabase(inject('mariaUrl'), uniq('dbl_src')); handles.push(src);
-      const dst = to === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq('dbl_dst')) : await mariaDatabase(inject('mariaUrl'), uniq('dbl_dst'));
-      handles.push(dst);
+      const src = await openUniq('mysql', 'dbl_src');
+      const dst = await openUniq(to, 'dbl_dst');
       await src.query(`CREATE TABLE d (id int PRIMARY KEY, v double)`);
       await src.query(`INSERT INTO d SELECT seq, seq / 3e0 FROM seq_1_to_300`);
       await src.query(`INSERT INTO d VALUES (1001, 0.1e0 + 0.2e0), (1002, 1e0 / 7e0), (1003, 123456.789012345e0), (1004, -2.2250738585072014e-308)`);

@@ -5,10 +5,10 @@
  * exact float text), over rows copied by the snapshot and rows inserted,
  * updated and deleted while streaming. The job must still be RUNNING.
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, waitJob } from '../../support/replication.ts';
+import { describe, expect, it } from 'vitest';
+import { gql } from '../../support/gateway.ts';
+import { uniq, waitFor, type DbHandle } from '../../support/databases.ts';
+import { createJob, endpoint, useReplicationSuite, waitJob } from '../../support/replication.ts';
 
 type Dest = 'mysql' | 'postgres';
 
@@ -30,19 +30,7 @@ interface Case {
 }
 
 describe('fidelity, MariaDB source', () => {
-  let gw: TestGateway;
-  const handles: DbHandle[] = [];
-  beforeAll(async () => { gw = await startTestGateway(); });
-  afterAll(async () => {
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
-  });
-
-  async function open(kind: Dest, name: string): Promise<DbHandle> {
-    const h = kind === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq(name)) : await mariaDatabase(inject('mariaUrl'), uniq(name));
-    handles.push(h);
-    return h;
-  }
+  const { gw, openUniq: open } = useReplicationSuite();
 
   async function setRowMetadata(db: DbHandle, value: string): Promise<void> {
     await db.query(`SET GLOBAL binlog_row_metadata = '${value}'`);

@@ -2,25 +2,18 @@
  * Issue 17, PostgreSQL-source cases: the destination equals the source row by
  * row (compared with plain database clients), in both destination engines.
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, waitJob } from '../../support/replication.ts';
+import { describe, expect, it } from 'vitest';
+import { gql } from '../../support/gateway.ts';
+import { uniq, waitFor, type DbHandle } from '../../support/databases.ts';
+import { createJob, endpoint, useReplicationSuite, waitJob } from '../../support/replication.ts';
 
 describe('fidelity, PostgreSQL source', () => {
-  let gw: TestGateway;
-  const handles: DbHandle[] = [];
-  beforeAll(async () => { gw = await startTestGateway(); });
-  afterAll(async () => {
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
-  });
+  const { gw, openUniq } = useReplicationSuite();
 
   for (const to of ['postgres', 'mysql'] as const) {
     it(`unchanged TOAST values of a table created after the job started stay intact (-> ${to})`, async () => {
-      const src = await pgDatabase(inject('pgUrl'), uniq('toast_src')); handles.push(src);
-      const dst = to === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq('toast_dst')) : await mariaDatabase(inject('mariaUrl'), uniq('toast_dst'));
-      handles.push(dst);
+      const src = await openUniq('postgres', 'toast_src');
+      const dst = await openUniq(to, 'toast_dst');
       await src.query(`CREATE TABLE early (id int PRIMARY KEY, v int)`);
       const job = await createJob(gw.url, {
         name: uniq('toast'), type: 'SYNCHRONOUS', source: endpoint(src), destination: endpoint(dst),
@@ -48,9 +41,8 @@ describe('fidelity, PostgreSQL source', () => {
 
   for (const [to, byName] of [['postgres', false], ['mysql', true], ['postgres', true]] as const) {
     it(`partitioned tables arrive as their root table, snapshot and stream (${byName ? 'parent by name' : 'whole schema'} -> ${to})`, async () => {
-      const src = await pgDatabase(inject('pgUrl'), uniq('part_src')); handles.push(src);
-      const dst = to === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq('part_dst')) : await mariaDatabase(inject('mariaUrl'), uniq('part_dst'));
-      handles.push(dst);
+      const src = await openUniq('postgres', 'part_src');
+      const dst = await openUniq(to, 'part_dst');
       await src.query(`CREATE TABLE meas (id int, region varchar(8), v int, PRIMARY KEY (id, region)) PARTITION BY LIST (region)`);
       await src.query(`CREATE TABLE meas_eu PARTITION OF meas FOR VALUES IN ('eu')`);
       await src.query(`CREATE TABLE meas_us PARTITION OF meas FOR VALUES IN ('us')`);
@@ -80,8 +72,8 @@ describe('fidelity, PostgreSQL source', () => {
   }
 
   it('-0 in real and double precision survives snapshot and stream (-> postgres)', async () => {
-    const src = await pgDatabase(inject('pgUrl'), uniq('negz_src')); handles.push(src);
-    const dst = await pgDatabase(inject('pgUrl'), uniq('negz_dst')); handles.push(dst);
+    const src = await openUniq('postgres', 'negz_src');
+    const dst = await openUniq('postgres', 'negz_dst');
     await src.query(`CREATE TABLE f (id int PRIMARY KEY, r real, d double precision)`);
     await src.query(`INSERT INTO f VALUES (1, '-0', '-0'), (2, 0, 0), (3, '-1.5e-40', '-4.9e-324')`);
     const job = await createJob(gw.url, { name: uniq('negz'), type: 'SYNCHRONOUS', source: endpoint(src), destination: endpoint(dst), tables: [{ schema: 'public', tables: ['f'] }] });
@@ -99,9 +91,8 @@ describe('fidelity, PostgreSQL source', () => {
 
   for (const to of ['postgres', 'mysql'] as const) {
     it(`RENAME COLUMN on the source while streaming keeps every value (-> ${to})`, async () => {
-      const src = await pgDatabase(inject('pgUrl'), uniq('ren_src')); handles.push(src);
-      const dst = to === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq('ren_dst')) : await mariaDatabase(inject('mariaUrl'), uniq('ren_dst'));
-      handles.push(dst);
+      const src = await openUniq('postgres', 'ren_src');
+      const dst = await openUniq(to, 'ren_dst');
       await src.query(`CREATE TABLE r (id int PRIMARY KEY, label text, n int)`);
       await src.query(`INSERT INTO r SELECT g, 'before ' || g, g FROM generate_series(1, 20) g`);
       const job = await createJob(gw.url, {
@@ -127,8 +118,8 @@ describe('fidelity, PostgreSQL source', () => {
   }
 
   it('domains over arrays, composite types and arrays of them (-> postgres): created as types the destination has, values equal as text', async () => {
-    const src = await pgDatabase(inject('pgUrl'), uniq('udt_src')); handles.push(src);
-    const dst = await pgDatabase(inject('pgUrl'), uniq('udt_dst')); handles.push(dst);
+    const src = await openUniq('postgres', 'udt_src');
+    const dst = await openUniq('postgres', 'udt_dst');
     await src.query(`CREATE DOMAIN intlist AS int[] CHECK (cardinality(VALUE) < 10)`);
     await src.query(`CREATE TYPE pair AS (a int, b text)`);
     await src.query(`CREATE TYPE mood AS ENUM ('sad', 'ok')`);
@@ -150,9 +141,8 @@ describe('fidelity, PostgreSQL source', () => {
 
   for (const to of ['postgres', 'mysql'] as const) {
     it(`ALTER TYPE ... ADD VALUE while streaming, then rows with the new label (-> ${to})`, async () => {
-      const src = await pgDatabase(inject('pgUrl'), uniq('lab_src')); handles.push(src);
-      const dst = to === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq('lab_dst')) : await mariaDatabase(inject('mariaUrl'), uniq('lab_dst'));
-      handles.push(dst);
+      const src = await openUniq('postgres', 'lab_src');
+      const dst = await openUniq(to, 'lab_dst');
       await src.query(`CREATE TYPE mood AS ENUM ('sad', 'ok')`);
       await src.query(`CREATE TABLE m (id int PRIMARY KEY, md mood)`);
       await src.query(`INSERT INTO m VALUES (1, 'sad'), (2, 'ok')`);
@@ -187,9 +177,8 @@ describe('fidelity, PostgreSQL source', () => {
 
   for (const to of ['postgres', 'mysql'] as const) {
     it(`generated STORED columns hold the source's values, snapshot and stream (-> ${to})`, async () => {
-      const src = await pgDatabase(inject('pgUrl'), uniq('gen_src')); handles.push(src);
-      const dst = to === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq('gen_dst')) : await mariaDatabase(inject('mariaUrl'), uniq('gen_dst'));
-      handles.push(dst);
+      const src = await openUniq('postgres', 'gen_src');
+      const dst = await openUniq(to, 'gen_dst');
       await src.query(`CREATE TABLE gen (id int PRIMARY KEY, a int, b text, big text,
         total int GENERATED ALWAYS AS (a * 2 + 1) STORED,
         label text GENERATED ALWAYS AS (upper(b) || ':' || coalesce(a::text, '-')) STORED,
@@ -235,9 +224,8 @@ describe('fidelity, PostgreSQL source', () => {
 
   for (const to of ['postgres', 'mysql'] as const) {
     it(`keyless table: an update or delete of one of several identical rows changes exactly one row, NULLs included (-> ${to})`, async () => {
-      const src = await pgDatabase(inject('pgUrl'), uniq('kl_src')); handles.push(src);
-      const dst = to === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq('kl_dst')) : await mariaDatabase(inject('mariaUrl'), uniq('kl_dst'));
-      handles.push(dst);
+      const src = await openUniq('postgres', 'kl_src');
+      const dst = await openUniq(to, 'kl_dst');
       await src.query(`CREATE TABLE kl (a int, b text, c numeric(10,2), r real, d double precision, t timestamptz, j jsonb, v varchar(20))`);
       const same = `(1, 'same', 1.50, 0.1, 0.1, '2024-01-01 10:00:00.123456+00', '{"k": [1, "x"]}', 'v ')`;
       const nulls = `(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`;
@@ -276,9 +264,8 @@ describe('fidelity, PostgreSQL source', () => {
 
   for (const to of ['postgres', 'mysql'] as const) {
     it(`composite key (int, text) with long keys sharing a prefix: updates and deletes hit exactly their row (-> ${to})`, async () => {
-      const src = await pgDatabase(inject('pgUrl'), uniq('ck_src')); handles.push(src);
-      const dst = to === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq('ck_dst')) : await mariaDatabase(inject('mariaUrl'), uniq('ck_dst'));
-      handles.push(dst);
+      const src = await openUniq('postgres', 'ck_src');
+      const dst = await openUniq(to, 'ck_dst');
       await src.query(`CREATE TABLE ck (tenant int, name text, v int, PRIMARY KEY (tenant, name))`);
       // Keys differing only in case, in a trailing space, and long keys (3000+ characters, multibyte too) differing only at the end.
       await src.query(`INSERT INTO ck VALUES (1, 'a', 1), (1, 'A', 2), (1, 'a ', 3), (2, 'a', 4),

@@ -12,10 +12,10 @@
  * fast-check's seed and path: FIDELITY_SEED=<seed> reproduces it.
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, getJob, waitJob } from '../../support/replication.ts';
+import { describe, expect, it } from 'vitest';
+import { gql } from '../../support/gateway.ts';
+import { uniq, type DbHandle } from '../../support/databases.ts';
+import { createJob, endpoint, getJob, useReplicationSuite, waitJob } from '../../support/replication.ts';
 import { MYSQL_COLUMNS, PG_COLUMNS, samePrinted, type ColumnCase, type Engine } from '../../support/fidelity-catalog.ts';
 
 const RUNS = Number(process.env.FIDELITY_RUNS ?? 2);
@@ -46,18 +46,7 @@ function scenario(engine: Engine): fc.Arbitrary<Scenario> {
 const ident = (engine: Engine, name: string) => (engine === 'postgres' ? `"${name}"` : `\`${name}\``);
 
 describe('fidelity, property-based: generated tables through real jobs, four directions', () => {
-  let gw: TestGateway;
-  const handles: DbHandle[] = [];
-  const open = async (kind: Engine, name: string) => {
-    const h = kind === 'postgres' ? await pgDatabase(inject('pgUrl'), name) : await mariaDatabase(inject('mariaUrl'), name);
-    handles.push(h);
-    return h;
-  };
-  beforeAll(async () => { gw = await startTestGateway(); });
-  afterAll(async () => {
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
-  });
+  const { gw, handles, open } = useReplicationSuite();
 
   for (const [from, to] of [['mysql', 'postgres'], ['postgres', 'mysql'], ['mysql', 'mysql'], ['postgres', 'postgres']] as const) {
     it(`${from} -> ${to}: ${RUNS} generated tables equal the source after snapshot and stream`, async () => {

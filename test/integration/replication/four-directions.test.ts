@@ -5,26 +5,15 @@
  * updating and deleting while the snapshot runs and afterwards; source and
  * destination must then be equal row by row.
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, type DbHandle } from '../../support/databases.ts';
-import { createJob, describeJob, endpoint, expectConverged, getJob, ITEMS, qname, startWriter, waitJob } from '../../support/replication.ts';
+import { describe, expect, it } from 'vitest';
+import { gql } from '../../support/gateway.ts';
+import { uniq } from '../../support/databases.ts';
+import { createJob, describeJob, endpoint, expectConverged, getJob, ITEMS, qname, startWriter, useReplicationSuite, waitJob } from '../../support/replication.ts';
 
 const ROWS = 100_000;
 
 describe('four directions: snapshot + concurrent writes + stream converge row by row', () => {
-  let gw: TestGateway;
-  const handles: DbHandle[] = [];
-  const open = async (kind: 'mysql' | 'postgres', name: string) => {
-    const h = kind === 'postgres' ? await pgDatabase(inject('pgUrl'), name) : await mariaDatabase(inject('mariaUrl'), name);
-    handles.push(h);
-    return h;
-  };
-  beforeAll(async () => { gw = await startTestGateway(); });
-  afterAll(async () => {
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
-  });
+  const { gw, open } = useReplicationSuite();
 
   const cases: { name: string; src: 'mysql' | 'postgres'; dst: 'mysql' | 'postgres' }[] = [
     { name: 'MariaDB -> PostgreSQL', src: 'mysql', dst: 'postgres' },

@@ -7,24 +7,18 @@
  * their tables receive afterwards. Retained log is in job.metrics and
  * /metrics, on both source engines.
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, waitJob } from '../../support/replication.ts';
+import { describe, expect, it } from 'vitest';
+import { gql } from '../../support/gateway.ts';
+import { uniq, waitFor, type DbHandle } from '../../support/databases.ts';
+import { createJob, endpoint, useReplicationSuite, waitJob } from '../../support/replication.ts';
 
 const MB = 1024 * 1024;
 
 describe('heartbeats keep idle slots from retaining WAL', () => {
-  let gw: TestGateway;
-  const handles: DbHandle[] = [];
-  beforeAll(async () => { gw = await startTestGateway(); });
-  afterAll(async () => {
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
-  });
+  const { gw, openUniq } = useReplicationSuite();
 
   it('PostgreSQL: bounded with heartbeats, all of it without; no change lost', async () => {
-    const mk = async (p: string) => { const h = await pgDatabase(inject('pgUrl'), uniq(p)); handles.push(h); return h; };
+    const mk = (p: string) => openUniq('postgres', p);
     const [srcA, dstA, srcB, dstB, other] = [await mk('hb_src'), await mk('hb_dst'), await mk('nohb_src'), await mk('nohb_dst'), await mk('hb_other')];
     for (const s of [srcA, srcB]) await s.query('CREATE TABLE t (id int PRIMARY KEY, v text)');
     const jobA = await createJob(gw.url, { name: uniq('hb'), type: 'SYNCHRONOUS', source: endpoint(srcA), destination: endpoint(dstA), tables: [{ schema: 'public', tables: ['t'] }], heartbeatIntervalSeconds: 1 });
@@ -68,8 +62,8 @@ describe('heartbeats keep idle slots from retaining WAL', () => {
   }, 180_000);
 
   it('MariaDB: the binary log after the capture position is in job.metrics', async () => {
-    const src = await mariaDatabase(inject('mariaUrl'), uniq('hb_msrc')); handles.push(src);
-    const dst = await pgDatabase(inject('pgUrl'), uniq('hb_mdst')); handles.push(dst);
+    const src = await openUniq('mysql', 'hb_msrc');
+    const dst = await openUniq('postgres', 'hb_mdst');
     await src.query('CREATE TABLE t (id int PRIMARY KEY, v text)');
     const job = await createJob(gw.url, { name: uniq('hbm'), type: 'SYNCHRONOUS', source: endpoint(src), destination: endpoint(dst), tables: [{ schema: src.database, tables: ['t'] }] });
     await waitJob(gw.url, job.id, (x) => x.progress.phase === 'streaming', 60_000, 'streaming');

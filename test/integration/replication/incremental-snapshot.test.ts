@@ -11,9 +11,9 @@ import { createClient, type Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
-import { createJob, describeJob, endpoint, expectConverged, getJob, ITEMS, qname, startWriter } from '../../support/replication.ts';
+import { gql } from '../../support/gateway.ts';
+import { uniq, waitFor } from '../../support/databases.ts';
+import { createJob, describeJob, endpoint, expectConverged, getJob, ITEMS, qname, startWriter, useReplicationSuite } from '../../support/replication.ts';
 import { LEDGER, expectLedgerEqual, snapshotState, startLedgerWriter } from '../../support/incremental.ts';
 import { feedKeys } from '../../../src/replication/feed/feed-keys.ts';
 
@@ -21,26 +21,14 @@ const ROWS = 5000;
 const EXTRA_ROWS = 3000;
 
 describe('incremental snapshots while streaming (snapshotTables, addTables, removeTables)', () => {
-  let gw: TestGateway;
-  const handles: DbHandle[] = [];
-  const open = async (kind: 'mysql' | 'postgres', name: string) => {
-    const h = kind === 'postgres' ? await pgDatabase(inject('pgUrl'), name) : await mariaDatabase(inject('mariaUrl'), name);
-    handles.push(h);
-    return h;
-  };
+  const { gw, open } = useReplicationSuite();
   /** Writers still running when a case fails are stopped before the next one. */
   const stops: (() => Promise<unknown>)[] = [];
   let client: Client;
-  beforeAll(async () => {
-    gw = await startTestGateway();
-    client = createClient({ url: gw.wsUrl, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
-  });
+  // Hooks run after the suite's gateway starts and (vitest's 'stack' order) before it closes.
+  beforeAll(() => { client = createClient({ url: gw.wsUrl, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 }); });
   afterEach(async () => { for (const stop of stops.splice(0)) await stop().catch(() => undefined); });
-  afterAll(async () => {
-    await client?.dispose();
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
-  });
+  afterAll(async () => { await client?.dispose(); });
 
   const cases: { name: string; src: 'mysql' | 'postgres'; dst: 'mysql' | 'postgres' }[] = [
     { name: 'PostgreSQL -> PostgreSQL', src: 'postgres', dst: 'postgres' },

@@ -12,10 +12,9 @@
  * An insert-only ledger (unique by seq, so a doubled change is an extra row)
  * is written from before the job is created until after the snapshot.
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, expectConverged, ITEMS, qname, waitJob } from '../../support/replication.ts';
+import { describe, expect, it } from 'vitest';
+import { uniq, type DbHandle } from '../../support/databases.ts';
+import { createJob, endpoint, expectConverged, ITEMS, qname, useReplicationSuite, waitJob } from '../../support/replication.ts';
 
 const ROWS = 30_000;
 
@@ -38,18 +37,7 @@ const ledgerRows = async (db: DbHandle, table: string) =>
   (await db.query<{ seq: number; payload: string }>(`SELECT seq, payload FROM ${table} ORDER BY seq`)).map((r) => `${r.seq}|${r.payload}`);
 
 describe('keyless table written during the snapshot: no row twice, none missing', () => {
-  let gw: TestGateway;
-  const handles: DbHandle[] = [];
-  const open = async (kind: 'mysql' | 'postgres', name: string) => {
-    const h = kind === 'postgres' ? await pgDatabase(inject('pgUrl'), name) : await mariaDatabase(inject('mariaUrl'), name);
-    handles.push(h);
-    return h;
-  };
-  beforeAll(async () => { gw = await startTestGateway(); });
-  afterAll(async () => {
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
-  });
+  const { gw, open } = useReplicationSuite();
 
   for (const [src, dst] of [['mysql', 'postgres'], ['postgres', 'mysql']] as const) {
     it(`${src} -> ${dst}`, async () => {

@@ -11,10 +11,9 @@
  * second, the job's lagMs written with the row's rowsApplied (the same
  * metrics flush) is compared with the row's applied_at - sent_at.
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, getJob, waitJob } from '../../support/replication.ts';
+import { describe, expect, it } from 'vitest';
+import { uniq } from '../../support/databases.ts';
+import { createJob, endpoint, getJob, useReplicationSuite, waitJob } from '../../support/replication.ts';
 
 const ROWS = 6;
 
@@ -29,19 +28,12 @@ async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: 
 }
 
 describe('job lagMs agrees with the commit-to-destination latency', () => {
-  let gw: TestGateway;
-  const handles: DbHandle[] = [];
-  beforeAll(async () => { gw = await startTestGateway(); });
-  afterAll(async () => {
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
-  });
+  const { gw, openUniq } = useReplicationSuite();
 
   for (const kind of ['mysql', 'postgres'] as const) {
     it(`${kind === 'mysql' ? 'MariaDB' : 'PostgreSQL'} source: within 50 ms per row (median), never off by a binlog second`, async () => {
-      const src = kind === 'mysql' ? await mariaDatabase(inject('mariaUrl'), uniq('lp_src')) : await pgDatabase(inject('pgUrl'), uniq('lp_src'));
-      handles.push(src);
-      const dst = await pgDatabase(inject('pgUrl'), uniq('lp_dst')); handles.push(dst);
+      const src = await openUniq(kind, 'lp_src');
+      const dst = await openUniq('postgres', 'lp_dst');
       const schema = kind === 'mysql' ? src.database : 'public';
       await src.query(kind === 'mysql'
         ? 'CREATE TABLE lagt (id int PRIMARY KEY, sent_at datetime(6)) ENGINE=InnoDB'

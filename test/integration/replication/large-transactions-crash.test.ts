@@ -6,16 +6,13 @@
  * A keyless ledger makes any change applied twice an extra row.
  * LARGE_TXN_CRASH_ROWS scales it (default 100,000).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, feedLength, getJob, qname } from '../../support/replication.ts';
+import { gql, workerProcesses } from '../../support/gateway.ts';
+import { uniq, waitFor } from '../../support/databases.ts';
+import { createJob, endpoint, feedLength, getJob, qname, useReplicationSuite } from '../../support/replication.ts';
 import { feedKeys } from '../../../src/replication/feed/feed-keys.ts';
 
 const ROWS = Number(process.env.LARGE_TXN_CRASH_ROWS ?? 100_000);
@@ -27,48 +24,23 @@ function peakRssMiB(pid: number): number {
 }
 
 describe(`worker SIGKILLed inside a ${ROWS}-row source transaction`, () => {
-  let gw: TestGateway; let redis: Redis;
-  const workers: ChildProcess[] = [];
-  const handles: DbHandle[] = [];
-  const logDir = mkdtempSync(path.join(os.tmpdir(), 'tributary-largetx-'));
-  let started = 0;
+  const { gw, openUniq } = useReplicationSuite({}, { worker: false });
+  let redis: Redis;
+  const workers = workerProcesses(gw, { lockMs: 3000, logPrefix: 'tributary-largetx-' });
+  const { start: startWorker, logDir } = workers;
 
-  async function startWorker(): Promise<ChildProcess> {
-    const n = ++started;
-    const log = path.join(logDir, `worker-${n}.log`);
-    const child = spawn(process.execPath, ['bin/tributary.js', 'worker'], {
-      cwd: process.cwd(),
-      env: {
-        ...process.env,
-        DATABASE_URL: gw.config.databaseUrl, REDIS_URL: gw.config.redisUrl, QUEUE_PREFIX: gw.config.queuePrefix,
-        TRIBUTARY_SECRET_KEY: gw.config.secretKey!, LOG_LEVEL: 'info', WORKER_CONCURRENCY: '8', TASK_LOCK_MS: '3000',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out = createWriteStream(log);
-    child.stdout!.pipe(out); child.stderr!.pipe(out);
-    workers.push(child);
-    await waitFor(async () => readFileSync(log, 'utf8'), (s) => s.includes('workers started'), 60_000, `worker ${n} ready (log ${log})`);
-    return child;
-  }
-
-  beforeAll(async () => {
-    gw = await startTestGateway({}, { worker: false });
-    redis = new Redis(inject('redisUrl'));
-  });
-  afterAll(async () => {
-    for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+  beforeAll(() => { redis = new Redis(inject('redisUrl')); });
+  // Runs before the suite's own teardown (vitest's 'stack' order): workers and Redis go before the gateway.
+  afterAll(() => {
+    workers.killAll();
     redis?.disconnect();
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
   });
 
   for (const [from, to] of [['mysql', 'postgres'], ['postgres', 'mysql']] as const) {
     it(`${from} -> ${to}`, async () => {
       const t0 = Date.now();
-      const src = from === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq('ltc_src')) : await mariaDatabase(inject('mariaUrl'), uniq('ltc_src'));
-      const dst = to === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq('ltc_dst')) : await mariaDatabase(inject('mariaUrl'), uniq('ltc_dst'));
-      handles.push(src, dst);
+      const src = await openUniq(from, 'ltc_src');
+      const dst = await openUniq(to, 'ltc_dst');
       await src.query(`CREATE TABLE ledger (seq int NOT NULL, payload varchar(40))`);
       const srcSchema = from === 'postgres' ? 'public' : src.database;
       const dstSchema = to === 'mysql' ? dst.database : srcSchema;

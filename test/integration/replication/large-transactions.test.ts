@@ -11,28 +11,17 @@
  * the old failure point) in `npm test`; `npm run test:large-txn` runs
  * 1,000,000 (LARGE_TXN_ROWS).
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, expectConverged, getJob, ITEMS, qname, waitJob } from '../../support/replication.ts';
+import { describe, expect, it } from 'vitest';
+import { gql } from '../../support/gateway.ts';
+import { uniq, waitFor, type DbHandle } from '../../support/databases.ts';
+import { createJob, endpoint, expectConverged, getJob, ITEMS, qname, useReplicationSuite, waitJob } from '../../support/replication.ts';
 
 const ROWS = Number(process.env.LARGE_TXN_ROWS ?? 60_000);
 const DIRECTIONS = (process.env.LARGE_TXN_DIRECTIONS ?? 'mysql:postgres,postgres:mysql').split(',');
 const CONVERGE_MS = Math.max(120_000, ROWS * 0.6);
 
 describe(`large source transactions (${ROWS} rows in one transaction)`, () => {
-  let gw: TestGateway;
-  const handles: DbHandle[] = [];
-  const open = async (kind: 'mysql' | 'postgres', name: string) => {
-    const h = kind === 'postgres' ? await pgDatabase(inject('pgUrl'), name) : await mariaDatabase(inject('mariaUrl'), name);
-    handles.push(h);
-    return h;
-  };
-  beforeAll(async () => { gw = await startTestGateway(); });
-  afterAll(async () => {
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
-  });
+  const { gw, open } = useReplicationSuite();
 
   for (const dir of DIRECTIONS) {
     const [from, to] = dir.split(':') as ['mysql' | 'postgres', 'mysql' | 'postgres'];

@@ -9,10 +9,10 @@
  * (its row events then carry no column names) one fails the job quoting it.
  * Compared row by row with the database clients; the job stays RUNNING.
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, getJob, qname, waitJob } from '../../support/replication.ts';
+import { describe, expect, it } from 'vitest';
+import { gql } from '../../support/gateway.ts';
+import { uniq, waitFor, type DbHandle } from '../../support/databases.ts';
+import { createJob, endpoint, getJob, qname, useReplicationSuite, waitJob } from '../../support/replication.ts';
 
 const read = async (db: DbHandle, table: string, cols: string[]): Promise<string[]> => {
   const expr = db.kind === 'postgres'
@@ -29,17 +29,10 @@ const typeOf = async (db: DbHandle, schema: string, table: string, col: string):
 };
 
 describe('schema evolution while streaming', () => {
-  let gw: TestGateway;
-  const handles: DbHandle[] = [];
-  beforeAll(async () => { gw = await startTestGateway(); });
-  afterAll(async () => {
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
-  });
+  const { gw, openUniq: open } = useReplicationSuite();
 
   for (const [from, to] of [['mysql', 'postgres'], ['postgres', 'mysql'], ['mysql', 'mysql'], ['postgres', 'postgres']] as const) {
     it(`${from} -> ${to}: ${from === 'postgres' ? 'RENAME COLUMN and ' : ''}widening type changes, values kept, wider rows exact`, async () => {
-      const open = async (k: 'mysql' | 'postgres', p: string) => { const h = k === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq(p)) : await mariaDatabase(inject('mariaUrl'), uniq(p)); handles.push(h); return h; };
       const src = await open(from, 'se_src');
       const dst = await open(to, 'se_dst');
       await src.query(`CREATE TABLE t (id int PRIMARY KEY, n int, label varchar(10), amount decimal(8,2), note varchar(20))`);
@@ -84,8 +77,8 @@ describe('schema evolution while streaming', () => {
   }
 
   it('PostgreSQL: a drop and an add of the same type at the same place stay a drop and an add; ADD COLUMN ... DEFAULT fails the job quoting it', async () => {
-    const src = await pgDatabase(inject('pgUrl'), uniq('se_da_src')); handles.push(src);
-    const dst = await pgDatabase(inject('pgUrl'), uniq('se_da_dst')); handles.push(dst);
+    const src = await open('postgres', 'se_da_src');
+    const dst = await open('postgres', 'se_da_dst');
     await src.query('CREATE TABLE t (id int PRIMARY KEY, old_note text)');
     await src.query(`INSERT INTO t VALUES (1, 'kept?'), (2, 'kept?')`);
     const job = await createJob(gw.url, { name: uniq('evolve_da'), type: 'SYNCHRONOUS', source: endpoint(src), destination: endpoint(dst), tables: [{ schema: 'public', tables: ['t'] }] });
@@ -109,8 +102,8 @@ describe('schema evolution while streaming', () => {
   });
 
   it('MariaDB RENAME COLUMN without binlog_row_metadata=FULL fails the job quoting the statement and naming the setting', async () => {
-    const src = await mariaDatabase(inject('mariaUrl'), uniq('se_rn_src')); handles.push(src);
-    const dst = await pgDatabase(inject('pgUrl'), uniq('se_rn_dst')); handles.push(dst);
+    const src = await open('mysql', 'se_rn_src');
+    const dst = await open('postgres', 'se_rn_dst');
     await src.query('CREATE TABLE t (id int PRIMARY KEY, note varchar(20))');
     // The suite's server runs FULL; the capture reads the setting when it starts.
     await src.query(`SET GLOBAL binlog_row_metadata = 'MINIMAL'`);

@@ -9,10 +9,10 @@
  * ends equal to the source row by row with the job RUNNING. A table renamed
  * out of a selection that named it fails the job quoting the statement.
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, type DbHandle } from '../../support/databases.ts';
-import { createJob, describeJob, endpoint, expectConverged, getJob, ITEMS, qname, waitJob } from '../../support/replication.ts';
+import { describe, expect, it } from 'vitest';
+import { gql } from '../../support/gateway.ts';
+import { uniq, type DbHandle } from '../../support/databases.ts';
+import { createJob, describeJob, endpoint, expectConverged, getJob, ITEMS, qname, useReplicationSuite, waitJob } from '../../support/replication.ts';
 
 /** One row per line, the same text on both engines; columns by their current names. */
 const canon = (cols: { title: string; remark: string }) => async (db: DbHandle, table: string): Promise<string[]> => {
@@ -64,18 +64,7 @@ async function writeThroughRenames(db: DbHandle, names: Names, ddls: { at: numbe
 }
 
 describe('renames while streaming', () => {
-  let gw: TestGateway;
-  const handles: DbHandle[] = [];
-  beforeAll(async () => { gw = await startTestGateway(); });
-  afterAll(async () => {
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
-  });
-  const open = async (k: 'mysql' | 'postgres', p: string): Promise<DbHandle> => {
-    const h = k === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq(p)) : await mariaDatabase(inject('mariaUrl'), uniq(p));
-    handles.push(h);
-    return h;
-  };
+  const { gw, openUniq: open } = useReplicationSuite();
   const tableExists = async (db: DbHandle, schema: string, table: string): Promise<boolean> => (await db.query(
     db.kind === 'postgres' ? 'SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2' : 'SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?',
     [schema, table])).length > 0;

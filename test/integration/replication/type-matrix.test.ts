@@ -7,10 +7,10 @@
  * MariaDB zero date into PostgreSQL, NaN into MariaDB) fail the job with an
  * error naming table, column and value.
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, waitFor, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, qname, waitJob } from '../../support/replication.ts';
+import { describe, expect, it } from 'vitest';
+import { gql } from '../../support/gateway.ts';
+import { uniq, waitFor, type DbHandle } from '../../support/databases.ts';
+import { createJob, endpoint, qname, useReplicationSuite, waitJob } from '../../support/replication.ts';
 
 // MariaDB source columns (T01..T29). [column, type, value of row 1]; row 2 is all NULL.
 const M_COLS: [string, string, string][] = [
@@ -122,15 +122,7 @@ const asRows = (cols: [string, string, string][], row1: Record<string, string>) 
 };
 
 describe('type matrix through real jobs (snapshot and streaming rows)', () => {
-  let gw: TestGateway;
-  const handles: DbHandle[] = [];
-  const open = async (kind: 'mysql' | 'postgres', p: string) => {
-    const h = kind === 'postgres' ? await pgDatabase(inject('pgUrl'), uniq(p)) : await mariaDatabase(inject('mariaUrl'), uniq(p));
-    handles.push(h);
-    return h;
-  };
-  beforeAll(async () => { gw = await startTestGateway(); });
-  afterAll(async () => { await gw?.close(); for (const h of handles) await h.close().catch(() => undefined); });
+  const { gw, openUniq: open } = useReplicationSuite();
 
   async function mariaSource(): Promise<DbHandle> {
     const src = await open('mysql', 'tm_msrc');

@@ -5,10 +5,10 @@
  * added behind the job's back at the destination are reported in the ranges
  * that hold them, and the job keeps RUNNING.
  */
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { gql, startTestGateway, type TestGateway } from '../../support/gateway.ts';
-import { mariaDatabase, pgDatabase, uniq, type DbHandle } from '../../support/databases.ts';
-import { createJob, endpoint, expectConverged, ITEMS, qname, waitJob } from '../../support/replication.ts';
+import { describe, expect, it } from 'vitest';
+import { gql } from '../../support/gateway.ts';
+import { uniq, type DbHandle } from '../../support/databases.ts';
+import { createJob, endpoint, expectConverged, ITEMS, qname, useReplicationSuite, waitJob } from '../../support/replication.ts';
 
 const VERIFY = `mutation($id: ID!, $i: VerifyJobInput) { verifyJob(id: $id, input: $i) {
   jobId jobStatus equal lagMs
@@ -30,18 +30,7 @@ const WIDE = {
 };
 
 describe('verifyJob: range checksums on a running job, four directions', () => {
-  let gw: TestGateway;
-  const handles: DbHandle[] = [];
-  const open = async (kind: 'mysql' | 'postgres', name: string) => {
-    const h = kind === 'postgres' ? await pgDatabase(inject('pgUrl'), name) : await mariaDatabase(inject('mariaUrl'), name);
-    handles.push(h);
-    return h;
-  };
-  beforeAll(async () => { gw = await startTestGateway(); });
-  afterAll(async () => {
-    await gw?.close();
-    for (const h of handles) await h.close().catch(() => undefined);
-  });
+  const { gw, open } = useReplicationSuite();
 
   for (const [from, to] of [['mysql', 'postgres'], ['postgres', 'mysql'], ['mysql', 'mysql'], ['postgres', 'postgres']] as const) {
     it(`${from} -> ${to}: equal under writes, then the tampered ranges and nothing else`, async () => {
