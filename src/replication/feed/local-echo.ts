@@ -20,9 +20,11 @@
  *
  * Held events are the capture's own objects, handed to the apply as they
  * are (nothing on the apply path writes to an event). A piece is dropped
- * once the reader has passed it, and the oldest go first past
- * MAX_HELD_EVENTS, so a lagging apply costs bounded memory and reads the rest
- * from Redis.
+ * once the reader has passed it. Past MAX_HELD_EVENTS the oldest pieces keep
+ * only their entry text (the JSON the append wrote, a flat string the garbage
+ * collector never walks), which the apply decodes as it would Redis's reply,
+ * without the reply; past MAX_HELD_TEXT characters of text the oldest go, and
+ * a lagging apply reads the rest from Redis. Memory stays bounded either way.
  */
 import { randomBytes } from 'node:crypto';
 import type { ChangeEvent } from '../change-event.ts';
@@ -38,19 +40,37 @@ export const ECHO_TOKEN = randomBytes(8).toString('hex');
  */
 export const MAX_HELD_EVENTS = 5_000;
 
+/**
+ * Characters of entry text held per feed at most, past the held events (16 Mi characters: 16-32 MiB).
+ * The bulk bench's backlog of 200,000 changes is about 30 Mi characters: the newest half stays.
+ */
+export const MAX_HELD_TEXT = 16 * 2 ** 20;
+
 export interface EchoPiece {
   /** Stream id of the piece's first change (the entry's `f`). */
   first: string;
-  events: ChangeEvent[];
+  /** The changes, while the piece is among the newest MAX_HELD_EVENTS; undefined once only `text` is kept. */
+  events: ChangeEvent[] | undefined;
+  /** The entry's payload as appended (its field `b`). */
+  text: string;
+  /** The entry's commit estimate (its field `r`), if any. */
+  estimate: number | undefined;
+  /** How many changes the piece holds. */
+  count: number;
   /** The feed's createdAt when it was appended. */
   generation: string;
 }
 
 class FeedEcho {
   readers = 0;
+  /** Changes held as objects. */
   held = 0;
-  /** By entry id, in append (= id) order. */
-  readonly pieces = new Map<string, EchoPiece>();
+  /** Characters held as text. */
+  heldText = 0;
+  /** Pieces holding their objects, by entry id in append (= id) order: the newest. */
+  private readonly objects = new Map<string, EchoPiece>();
+  /** Pieces holding text only, by entry id in append order: all older than those in `objects`. */
+  private readonly texts = new Map<string, EchoPiece>();
 
   private newestId: string | undefined;
   private newestGeneration: string | undefined;
@@ -60,31 +80,65 @@ class FeedEcho {
     if (this.newestId !== undefined && (compareStreamIds(id, this.newestId) <= 0 || this.newestGeneration !== piece.generation)) this.clear();
     this.newestId = id;
     this.newestGeneration = piece.generation;
-    this.pieces.set(id, piece);
-    this.held += piece.events.length;
-    for (const [oldId, old] of this.pieces) {
-      if (this.held <= MAX_HELD_EVENTS || oldId === id) break;
-      this.pieces.delete(oldId);
-      this.held -= old.events.length;
+    this.objects.set(id, piece);
+    this.held += piece.count;
+    // Oldest first: objects become text past MAX_HELD_EVENTS (the newest piece keeps them), text goes past MAX_HELD_TEXT.
+    while (this.held > MAX_HELD_EVENTS && this.objects.size > 1) {
+      const [oldId, old] = this.objects.entries().next().value as [string, EchoPiece];
+      this.objects.delete(oldId);
+      this.held -= old.count;
+      old.events = undefined;
+      this.texts.set(oldId, old);
+      this.heldText += old.text.length;
     }
+    while (this.heldText > MAX_HELD_TEXT && this.texts.size > 0) {
+      const [oldId, old] = this.texts.entries().next().value as [string, EchoPiece];
+      this.texts.delete(oldId);
+      this.heldText -= old.text.length;
+    }
+  }
+
+  /** The held piece whose entry id is `id`. */
+  get(id: string): EchoPiece | undefined {
+    return this.objects.get(id) ?? this.texts.get(id);
+  }
+
+  /** Forgets the piece `id` (tests: memory lost it while Redis still marks it as this process's). */
+  lose(id: string): void {
+    const p = this.objects.get(id);
+    if (p) { this.objects.delete(id); this.held -= p.count; return; }
+    const t = this.texts.get(id);
+    if (t) { this.texts.delete(id); this.heldText -= t.text.length; }
+  }
+
+  /** Entry ids held, oldest first. */
+  ids(): string[] {
+    return [...this.texts.keys(), ...this.objects.keys()];
   }
 
   /** Pieces whose last change is at or below `id` are behind the reader. */
   dropThrough(id: string): void {
-    for (const [pid, p] of this.pieces) {
-      if (compareStreamIds(pid, id) > 0) break;
-      this.pieces.delete(pid);
-      this.held -= p.events.length;
+    for (const [pid, p] of this.texts) {
+      if (compareStreamIds(pid, id) > 0) return;
+      this.texts.delete(pid);
+      this.heldText -= p.text.length;
+    }
+    for (const [pid, p] of this.objects) {
+      if (compareStreamIds(pid, id) > 0) return;
+      this.objects.delete(pid);
+      this.held -= p.count;
     }
   }
 
   range(): [string, string] | undefined {
-    const first = this.pieces.keys().next();
+    const first = this.texts.size > 0 ? this.texts.keys().next() : this.objects.keys().next();
     if (first.done) return undefined;
     return [first.value, this.newestId!];
   }
 
-  clear(): void { this.pieces.clear(); this.held = 0; this.newestId = undefined; this.newestGeneration = undefined; }
+  clear(): void {
+    this.objects.clear(); this.texts.clear(); this.held = 0; this.heldText = 0; this.newestId = undefined; this.newestGeneration = undefined;
+  }
 }
 
 const feeds = new Map<string, FeedEcho>();

@@ -139,8 +139,10 @@ export class RedisChangeFeed implements ChangeFeed {
         const sets = new Map<string, string>();
         const args: (string | number | Buffer)[] = [lastPiece && !tx.partial ? resume : '', this.now(), added > 0 ? '1' : '0', opts.generation ?? ''];
         const echo = opts.generation ? echoOf(this.keys.stream) : undefined;
+        let text = '';
         if (start < to) {
           const piece = this.pieceArgs(tx, start, to, sets);
+          text = piece.text;
           bytes += piece.bytes;
           args.push(sets.size);
           for (const [id, json] of sets) args.push(id, json);
@@ -152,7 +154,7 @@ export class RedisChangeFeed implements ChangeFeed {
         const res = await appendScript.run(this.redis, [this.keys.stream, this.keys.meta, this.keys.columns], args);
         if (!Array.isArray(res)) {
           // Held only when added in full: then the entry is exactly these events.
-          if (echo && start < to && res === to - start) this.hold(tx, start, to, opts.generation!);
+          if (echo && start < to && res === to - start) this.hold(tx, start, to, text, opts.generation!);
           added += res as number;
           break;
         }
@@ -187,6 +189,7 @@ export class RedisChangeFeed implements ChangeFeed {
     }
     const sets = new Map<string, string>();
     const pieces: (string | number | Buffer)[] = [];
+    const texts: string[] = [];
     let bytes = 0;
     let m = 0;
     for (const tx of txs) {
@@ -194,6 +197,7 @@ export class RedisChangeFeed implements ChangeFeed {
       const piece = this.pieceArgs(tx, 0, tx.events.length, sets);
       bytes += piece.bytes;
       pieces.push(...piece.args);
+      texts.push(piece.text);
       m++;
     }
     const args: (string | number | Buffer)[] = [JSON.stringify(txs.at(-1)!.resume), this.now(), '0', opts.generation ?? '', sets.size];
@@ -206,7 +210,10 @@ export class RedisChangeFeed implements ChangeFeed {
       if (res[0] === 'replaced') throw new FeedReplacedError(this.name, String(res[1]));
       return this.appendEach(txs, opts);
     }
-    if (echo && res === total) for (const tx of txs) if (tx.events.length > 0) this.hold(tx, 0, tx.events.length, opts.generation!);
+    if (echo && res === total) {
+      let k = 0;
+      for (const tx of txs) if (tx.events.length > 0) this.hold(tx, 0, tx.events.length, texts[k++]!, opts.generation!);
+    }
     this.lastAppendBytes = bytes;
     return res as number;
   }
@@ -220,14 +227,16 @@ export class RedisChangeFeed implements ChangeFeed {
   }
 
   /** Keeps events[start, to) of `tx`, just appended as one entry, for this process's apply (local-echo.ts). */
-  private hold(tx: CapturedTransaction, start: number, to: number, generation: string): void {
+  private hold(tx: CapturedTransaction, start: number, to: number, text: string, generation: string): void {
     const events = start === 0 && to === tx.events.length ? tx.events : tx.events.slice(start, to);
     if (tx.commitEstimate !== undefined) markCommitEstimate(events, tx.commitEstimate);
-    echoOf(this.keys.stream)?.hold(toStreamId(tx.events[to - 1]!.sequence), { first: toStreamId(tx.events[start]!.sequence), events, generation });
+    echoOf(this.keys.stream)?.hold(toStreamId(tx.events[to - 1]!.sequence), {
+      first: toStreamId(tx.events[start]!.sequence), events, text, estimate: tx.commitEstimate, count: to - start, generation,
+    });
   }
 
   /** The script arguments of events[start, to) of `tx` as one piece; column sets collected into `sets`. */
-  private pieceArgs(tx: CapturedTransaction, start: number, to: number, sets: Map<string, string>): { args: (string | number | Buffer)[]; bytes: number } {
+  private pieceArgs(tx: CapturedTransaction, start: number, to: number, sets: Map<string, string>): { args: (string | number | Buffer)[]; bytes: number; text: string } {
     const payload = encodePiece(tx.events, start, to, (columns) => {
       const cs = this.columnSets.encode(columns);
       sets.set(cs.id, cs.json);
@@ -237,6 +246,7 @@ export class RedisChangeFeed implements ChangeFeed {
     return {
       args: [toStreamId(tx.events[start]!.sequence), toStreamId(tx.events[to - 1]!.sequence), Buffer.from(payload), tx.events[start]!.commitTime, to - start, tx.commitEstimate ?? ''],
       bytes: payload.length,
+      text: payload,
     };
   }
 
@@ -274,10 +284,13 @@ export class RedisChangeFeed implements ChangeFeed {
     for (let i = 0; i < entries.length; i++) {
       const [id, fields] = entries[i]!;
       if (fieldOf(fields, 'l') !== '1') continue;
-      const piece = echo?.pieces.get(id);
+      const piece = echo?.get(id);
       if (piece && createdAt !== null && piece.generation === createdAt) {
         if (ECHO_VERIFY) await this.verifyEcho(id, piece);
-        echoed.set(fields, piece);
+        // The events as they are now (a later append may let the piece's objects go before decode runs).
+        if (piece.events) echoed.set(fields, { first: piece.first, events: piece.events });
+        // Held as text only: the entry as Redis would have returned it, decoded as such.
+        else entries[i] = [id, piece.estimate === undefined ? ['b', piece.text, 'f', piece.first] : ['b', piece.text, 'f', piece.first, 'r', String(piece.estimate)]];
         this.echoStats.taken++;
         continue;
       }
@@ -292,10 +305,19 @@ export class RedisChangeFeed implements ChangeFeed {
   private async verifyEcho(id: string, piece: EchoPiece): Promise<void> {
     const [full] = await this.redis.xrange(this.keys.stream, id, id);
     if (!full) throw new Error(`feed ${this.name}: entry ${id} vanished between two reads`);
+    if (!piece.events) {
+      const b = fieldOf(full[1], 'b');
+      const r = fieldOf(full[1], 'r');
+      if (b !== piece.text || r !== (piece.estimate === undefined ? undefined : String(piece.estimate)) || (fieldOf(full[1], 'f') ?? id) !== piece.first) {
+        throw new Error(`local echo differs from the feed at entry ${id}: the held text is not the stored entry`);
+      }
+      return;
+    }
+    const held = piece.events;
     const stored = await this.decode([full as StreamEntry], null);
-    if (!isDeepStrictEqual(stored, piece.events)) {
-      const i = stored.findIndex((e, k) => !isDeepStrictEqual(e, piece.events[k]));
-      throw new Error(`local echo differs from the feed at entry ${id}, event ${i}: held ${JSON.stringify(piece.events[i])} stored ${JSON.stringify(stored[i])}`);
+    if (!isDeepStrictEqual(stored, held)) {
+      const i = stored.findIndex((e, k) => !isDeepStrictEqual(e, held[k]));
+      throw new Error(`local echo differs from the feed at entry ${id}, event ${i}: held ${JSON.stringify(held[i])} stored ${JSON.stringify(stored[i])}`);
     }
   }
 
@@ -435,7 +457,7 @@ export class RedisChangeFeed implements ChangeFeed {
 const ECHO_VERIFY = process.env.TRIB_ECHO_VERIFY === '1';
 
 /** Held pieces matched to the payload-less entries of the read in progress (keyed by the entry's field array). */
-const echoed = new WeakMap<string[], EchoPiece>();
+const echoed = new WeakMap<string[], { first: string; events: ChangeEvent[] }>();
 
 function fieldOf(fields: string[], name: string): string | undefined {
   for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];

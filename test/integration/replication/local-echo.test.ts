@@ -12,18 +12,18 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Operation, type CapturedTransaction, type ChangeEvent } from '../../../src/replication/change-event.ts';
 import { RedisChangeFeed } from '../../../src/replication/feed/redis-change-feed.ts';
-import { echoOf, watchEcho } from '../../../src/replication/feed/local-echo.ts';
+import { echoOf, MAX_HELD_EVENTS, MAX_HELD_TEXT, watchEcho } from '../../../src/replication/feed/local-echo.ts';
 import { makeSequence, toStreamId } from '../../../src/replication/sequence.ts';
 
 let redis: Redis;
 const prefix = `le${randomUUID().slice(0, 8)}`;
 const opened: RedisChangeFeed[] = [];
 
-function tx(n: number, count: number): CapturedTransaction {
+function tx(n: number, count: number, pad = ''): CapturedTransaction {
   const commitTime = 1_700_000_000_000 + n;
   const events: ChangeEvent[] = Array.from({ length: count }, (_, i) => ({
     source: 'postgres', sequence: makeSequence(0, n * 0x100, i), txid: String(1000 + n), commitSequence: String(n * 0x100), index: i,
-    op: Operation.Insert, schema: 'public', table: 'items', key: ['id'], before: null, after: { id: n * 1000 + i, name: `row ${n}/${i}` },
+    op: Operation.Insert, schema: 'public', table: 'items', key: ['id'], before: null, after: { id: n * 1000 + i, name: `row ${n}/${i}${pad}` },
     columns: [{ name: 'id', kind: 'int', sourceType: 'integer' }, { name: 'name', kind: 'text', sourceType: 'text' }], commitTime,
   }));
   return { txid: String(1000 + n), commitSequence: String(n * 0x100), commitTime, resume: { kind: 'postgres', lsn: `0/${(n * 0x100 + 0x80).toString(16)}` }, events };
@@ -86,12 +86,47 @@ describe('local echo', () => {
       for (let n = 2; n <= 5; n++) await capture.append(tx(n, 3), { generation });
       const echo = echoOf(capture.keys.stream)!;
       // Lost from memory while Redis still marks it as this process's.
-      echo.pieces.delete(toStreamId(makeSequence(0, 3 * 0x100, 2)));
+      echo.lose(toStreamId(makeSequence(0, 3 * 0x100, 2)));
       // Held under another generation (a feed deleted and created again under the name).
-      echo.pieces.get(toStreamId(makeSequence(0, 4 * 0x100, 2)))!.generation = `${generation}0`;
+      echo.get(toStreamId(makeSequence(0, 4 * 0x100, 2)))!.generation = `${generation}0`;
       const got = await apply.read(null, 10_000);
       expect(got).toEqual(await plain.read(null, 10_000));
       expect(apply.echoStats).toEqual({ taken: 2, refetched: 2 });
+    } finally {
+      unwatch();
+    }
+  });
+
+  it('past MAX_HELD_EVENTS the oldest pieces keep only their entry text, decoded as Redis\'s reply would be; past MAX_HELD_TEXT they go', async () => {
+    const { capture, apply, plain, generation, unwatch } = await trio();
+    try {
+      // 8 transactions of 1,000 changes, one with a MariaDB-style commit estimate (the entry's field r).
+      for (let n = 2; n <= 9; n++) await capture.append(n === 3 ? { ...tx(n, 1000), commitEstimate: 1_700_000_000_500 } : tx(n, 1000), { generation });
+      const echo = echoOf(capture.keys.stream)!;
+      const held = echo.ids().map((id) => echo.get(id)!);
+      expect(held).toHaveLength(8);
+      expect(held.filter((p) => p.events).reduce((n, p) => n + p.count, 0)).toBeLessThanOrEqual(MAX_HELD_EVENTS);
+      expect(held.filter((p) => !p.events).length).toBeGreaterThanOrEqual(3);
+      const expected = await plain.read(null, 10_000);
+      expect(await apply.read(null, 10_000)).toEqual(expected);
+      expect(apply.echoStats).toEqual({ taken: 8, refetched: 0 });
+      // From inside a text-held piece: only what follows.
+      const since = makeSequence(0, 3 * 0x100, 500);
+      expect(await apply.read(since, 10_000)).toEqual(await plain.read(since, 10_000));
+
+      // Text beyond MAX_HELD_TEXT characters is let go (oldest first): those pieces come from Redis again.
+      const big = 'x'.repeat(1000);
+      const pieces = Math.ceil(MAX_HELD_TEXT / (1000 * 1000)) + 4;
+      for (let n = 10; n < 10 + pieces; n++) await capture.append(tx(n, 1000, big), { generation });
+      expect(echo.heldText).toBeLessThanOrEqual(MAX_HELD_TEXT);
+      const fresh = new RedisChangeFeed({ redis, name: capture.name, prefix, localEcho: true });
+      opened.push(fresh);
+      const since2 = makeSequence(0, 9 * 0x100, 999);
+      const all = await fresh.read(since2, 100_000);
+      expect(all.length).toBe(pieces * 1000);
+      expect(all).toEqual(await plain.read(since2, 100_000));
+      expect(fresh.echoStats.refetched).toBe(0); // let go below the held range: those entries came in full, never marked
+      expect(fresh.echoStats.taken).toBe(echo.ids().length);
     } finally {
       unwatch();
     }
@@ -101,9 +136,9 @@ describe('local echo', () => {
     const { capture, apply, generation, unwatch } = await trio();
     for (let n = 2; n <= 4; n++) await capture.append(tx(n, 2), { generation });
     const echo = echoOf(capture.keys.stream)!;
-    expect(echo.pieces.size).toBe(3);
+    expect(echo.ids()).toHaveLength(3);
     await apply.read(makeSequence(0, 3 * 0x100, 1), 10_000);
-    expect([...echo.pieces.keys()]).toEqual([toStreamId(makeSequence(0, 4 * 0x100, 1))]);
+    expect(echo.ids()).toEqual([toStreamId(makeSequence(0, 4 * 0x100, 1))]);
     unwatch();
     expect(echoOf(capture.keys.stream)).toBeUndefined();
     await capture.append(tx(5, 2), { generation });
