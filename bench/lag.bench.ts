@@ -2,6 +2,7 @@
  * Lag under steady load (issue 12, target 4): a writer in its own process
  * (bench/support/steady-writer.ts) makes BENCH_LAG_RATE (default 5,000)
  * single-row INSERT transactions a second for BENCH_LAG_SECONDS (default 60)
+ * on each source of BENCH_LAG_SOURCES (default pg,maria)
  * on each source engine, while a SYNCHRONOUS job streams them into
  * PostgreSQL.
  *
@@ -54,7 +55,8 @@ export async function run(): Promise<BenchResult[]> {
     const [pgA, pgB, pgMeta, maria, redis] = await Promise.all([startPostgres(), startPostgres(), startPostgres(), startMariadb({ serverId: 1 }), startRedis()]);
     servers.push(pgA, pgB, pgMeta, maria, redis);
     gw = await startGateway(pgMeta, redis, 8);
-    for (const kind of ['pg', 'maria'] as const) {
+    const sources = (process.env.BENCH_LAG_SOURCES ?? 'pg,maria').split(',').filter((k): k is 'pg' | 'maria' => k === 'pg' || k === 'maria');
+    for (const kind of sources) {
       const src = kind === 'pg' ? await createPgDb(pgA, 'lag_src') : await createMariaDb(maria, 'lag_src');
       const exec = (sql: string) => (src as { q(sql: string): Promise<unknown> }).q(sql);
       await exec(kind === 'pg' ? 'CREATE TABLE lagt (id bigint PRIMARY KEY, sent_at timestamp(6))' : 'CREATE TABLE lagt (id bigint PRIMARY KEY, sent_at datetime(6)) ENGINE=InnoDB');
