@@ -63,6 +63,21 @@ export const PG_LEDGER: LedgerSql = {
   emptyTable: (ref) => `TRUNCATE ${qt(ref)}`,
 };
 
+/**
+ * The ledger's lock and write with their values as literals (`lit`: the connection's escapeLiteral), for
+ * the simple-query protocol: sent together with BEGIN and with COMMIT, each saves a round trip per batch.
+ */
+export function lockCheckpointText(jobId: string, lane: number, lit: (s: string) => string): string {
+  if (!Number.isInteger(lane)) throw new Error(`lane ${lane} is not an integer`);
+  return `SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = ${lit(jobId)} AND lane = ${lane} FOR UPDATE`;
+}
+
+export function writeCheckpointText(jobId: string, lane: number, sequence: string, lit: (s: string) => string): string {
+  if (!Number.isInteger(lane)) throw new Error(`lane ${lane} is not an integer`);
+  return `INSERT INTO ${CHECKPOINTS} (job_id, lane, sequence, updated_at) VALUES (${lit(jobId)}, ${lane}, ${lit(sequence)}, now())
+    ON CONFLICT (job_id, lane) DO UPDATE SET sequence = EXCLUDED.sequence, updated_at = EXCLUDED.updated_at`;
+}
+
 /** All DDL of the applier runs under this advisory lock, so concurrent lanes do not race on CREATE ... IF NOT EXISTS. */
 export const DDL_LOCK_SQL = `SELECT pg_advisory_xact_lock(hashtext('tributary.apply.ddl'))`;
 

@@ -16,7 +16,8 @@ import { classifyDdl } from './ddl.ts';
 import { destTable } from './dest-names.ts';
 import {
   DDL_LOCK_SQL, META_DDL, META_READY_SQL, PG_LEDGER, PG_MAX_PARAMS, addColumnSql, createTableSql, deleteKeysSql,
-  deleteOneSql, dropColumnSql, retypeColumnSql, insertSql, labelCheckSql, onConflictSql, pgParams, pgSites, qi, qt,
+  deleteOneSql, dropColumnSql, retypeColumnSql, insertSql, labelCheckSql, lockCheckpointText, onConflictSql, pgParams, pgSites, qi, qt,
+  writeCheckpointText,
 } from './pg-sql.ts';
 import { SqlApplier, type SqlApplierOptions } from './sql-applier.ts';
 import { assertKeyable } from './type-map.ts';
@@ -43,6 +44,8 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
    * CREATE/DROP pair per batch cost the destination catalog work and two round trips).
    */
   private readonly stages = new WeakMap<Client, Map<string, boolean>>();
+  /** A statement (no parameters) to send with the open transaction's COMMIT, per session (lastCheckpointWrite). */
+  private readonly commitWith = new WeakMap<Client, string>();
 
   constructor(conn: DbConnectionConfig, opts: PgApplierOptions) {
     super('postgres', 'PgApplier', conn, opts);
@@ -80,6 +83,22 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
     return this.retried(() => this.txOnce(fn));
   }
 
+  /**
+   * BEGIN and the lane's checkpoint lock in one simple query, and (lastCheckpointWrite) the checkpoint
+   * write with COMMIT: three round trips for a small batch instead of five. Same statements, same order,
+   * same transaction; a failure in either string aborts the transaction and txOnce rolls it back.
+   */
+  protected override laneTx(lane: number, fn: (c: Client, cp: string | null) => Promise<void>): Promise<void> {
+    return this.retried(() => this.txOnce(
+      (c, opened) => fn(c, (opened?.rows[0] as { sequence?: string } | undefined)?.sequence ?? null),
+      (c) => lockCheckpointText(this.jobId, lane, (x) => c.escapeLiteral(x)),
+    ));
+  }
+
+  protected override async lastCheckpointWrite(c: Client, lane: number, sequence: string): Promise<void> {
+    this.commitWith.set(c, writeCheckpointText(this.jobId, lane, sequence, (x) => c.escapeLiteral(x)));
+  }
+
   protected session<T>(fn: (c: Client) => Promise<T>): Promise<T> {
     return this.tx(fn);
   }
@@ -89,19 +108,26 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
     return code === '40P01' || code === '40001' ? code : undefined;
   }
 
-  private async txOnce<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+  /** `withBegin`: a statement (no parameters) sent with BEGIN in one simple query; its result goes to `fn`. */
+  private async txOnce<T>(fn: (c: Client, opened?: pg.QueryResult) => Promise<T>, withBegin?: (c: Client) => string): Promise<T> {
     if (this.closing) throw new FatalError('applier is closed');
     let c: Client;
     try { c = await this.pool.connect(); } catch (err) { throw toApplyError(err); }
     let broken = false;
     const stages = this.stages.get(c);
     if (stages) for (const name of stages.keys()) stages.set(name, false);
+    this.commitWith.delete(c);
     try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
+      let opened: pg.QueryResult | undefined;
+      if (withBegin) opened = (await c.query(`BEGIN; ${withBegin(c)}`) as unknown as pg.QueryResult[])[1];
+      else await c.query('BEGIN');
+      const out = await fn(c, opened);
+      const last = this.commitWith.get(c);
+      this.commitWith.delete(c);
+      await c.query(last === undefined ? 'COMMIT' : `${last}; COMMIT`);
       return out;
     } catch (err) {
+      this.commitWith.delete(c);
       // A staging table created in the rolled-back transaction is gone: create again on next use.
       this.stages.delete(c);
       await c.query('ROLLBACK').catch(() => { broken = true; });

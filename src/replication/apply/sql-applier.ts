@@ -257,17 +257,31 @@ export abstract class SqlApplier<C, P> implements Applier {
   /** Rows (and, with transactional DDL, DDL) of one lane and the lane's checkpoint `sequence`, in one transaction. */
   private async applySegment(events: ChangeEvent[], lane: number, sequence: string, on?: C): Promise<void> {
     let written = false;
-    await this.tx(async (c) => {
+    await this.laneTx(lane, async (c, cp) => {
       written = false;
-      const cp = await this.lockCheckpoint(c, lane);
       this.laneCommits.check(lane, cp);
       // Feed order: when the first event is past the checkpoint, all are (no compare per event).
       const todo = cp === null || events.length === 0 || compareSequences(events[0]!.sequence, cp) > 0
         ? events : events.filter((e) => compareSequences(e.sequence, cp) > 0);
       for (const step of planBatch(todo)) await this.runStep(c, step);
-      written = await this.writeCheckpoint(c, lane, sequence, cp);
+      if (cp !== null && compareSequences(sequence, cp) <= 0) return;
+      await this.lastCheckpointWrite(c, lane, sequence);
+      written = true;
     }, on);
     if (written) this.laneCommits.committed(lane, sequence);
+  }
+
+  /**
+   * `fn` in one transaction that holds the lane's checkpoint row locked (`cp`: the checkpoint read under
+   * that lock). A dialect may open the transaction and take the lock in one round trip.
+   */
+  protected laneTx(lane: number, fn: (c: C, cp: string | null) => Promise<void>, on?: C): Promise<void> {
+    return this.tx(async (c) => fn(c, await this.lockCheckpoint(c, lane)), on);
+  }
+
+  /** The lane's checkpoint moved to `sequence` as the transaction's last statement; a dialect may send it with COMMIT. */
+  protected async lastCheckpointWrite(c: C, lane: number, sequence: string): Promise<void> {
+    await this.run(c, this.ledger.writeCheckpoint, [this.jobId, lane, sequence]);
   }
 
   /** DDL that commits by itself: run unless the checkpoint is past it, then move the checkpoint to `sequence`. */
