@@ -47,6 +47,11 @@ export interface ChangeFeed {
   append(tx: CapturedTransaction, opts?: { generation?: string }): Promise<number>;
   /** Several whole transactions at once (one round trip where the store can); same result as append() on each. */
   appendMany?(txs: CapturedTransaction[], opts?: { generation?: string }): Promise<number>;
+  /**
+   * Resolves when an apply of this feed running in this process is near enough to take the next append
+   * as objects (local-echo.ts, FeedEcho.room); at once when there is none, or it is stuck.
+   */
+  localRoom?(signal: AbortSignal): Promise<void>;
   /** Bytes of change payload the last append() serialised (for metrics), when the store knows it. */
   readonly lastAppendBytes?: number;
   /** Where the capture continues: the resume position of the last whole transaction appended. */

@@ -38,7 +38,16 @@ export const ECHO_TOKEN = randomBytes(8).toString('hex');
  * so in a bulk catch-up they survive young-generation collections; past this much lag the rest
  * comes from Redis (A/B in docs/benchmarks.md: held without bound, the scavenges ate the saving).
  */
-export const MAX_HELD_EVENTS = 5_000;
+export const MAX_HELD_EVENTS = 10_000;
+
+/**
+ * A capture in this process waits while its apply (moving, in this process) has this many changes held
+ * and not yet read: see FeedEcho.room. One apply read ahead of the read the apply prefetches.
+ */
+export const ECHO_ROOM = 10_000;
+
+/** An apply that has not read for this long is not waited for (a destination down, a long batch). */
+export const ECHO_STALL_MS = 1000;
 
 /**
  * Characters of entry text held per feed at most, past the held events (16 Mi characters: 16-32 MiB).
@@ -67,6 +76,11 @@ class FeedEcho {
   held = 0;
   /** Characters held as text. */
   heldText = 0;
+  /** Changes held as text. */
+  heldTextChanges = 0;
+  /** When the apply last read (dropped what it passed), ms. */
+  private lastReadAt = Date.now();
+  private waiters: (() => void)[] = [];
   /** Pieces holding their objects, by entry id in append (= id) order: the newest. */
   private readonly objects = new Map<string, EchoPiece>();
   /** Pieces holding text only, by entry id in append order: all older than those in `objects`. */
@@ -90,12 +104,41 @@ class FeedEcho {
       old.events = undefined;
       this.texts.set(oldId, old);
       this.heldText += old.text.length;
+      this.heldTextChanges += old.count;
     }
     while (this.heldText > MAX_HELD_TEXT && this.texts.size > 0) {
       const [oldId, old] = this.texts.entries().next().value as [string, EchoPiece];
       this.texts.delete(oldId);
       this.heldText -= old.text.length;
+      this.heldTextChanges -= old.count;
     }
+  }
+
+  /**
+   * Resolves once the apply has read enough that at most `limit` changes wait held, or once it has not
+   * read for ECHO_STALL_MS (it is stuck: the capture goes on into Redis, as without an apply here).
+   *
+   * Why: capture and apply share this process's one thread. A capture running far ahead of its apply
+   * does no more work per second, but pushes the apply off the held objects onto text and Redis, which
+   * it must parse again (about a seventh of the process in the apply bench's catch-up). Waiting here
+   * leaves the backlog in the source's log, as native replication does, and ReplChanBufferSize still
+   * bounds the feed's backlog whenever the apply is elsewhere or stuck.
+   */
+  async room(limit: number, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted && this.readers > 0 && this.held + this.heldTextChanges > limit && Date.now() - this.lastReadAt < ECHO_STALL_MS) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, ECHO_STALL_MS);
+        function done() { clearTimeout(timer); resolve(); }
+        this.waiters.push(done);
+      });
+    }
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    if (w.length === 0) return;
+    this.waiters = [];
+    for (const f of w) f();
   }
 
   /** The held piece whose entry id is `id`. */
@@ -108,7 +151,7 @@ class FeedEcho {
     const p = this.objects.get(id);
     if (p) { this.objects.delete(id); this.held -= p.count; return; }
     const t = this.texts.get(id);
-    if (t) { this.texts.delete(id); this.heldText -= t.text.length; }
+    if (t) { this.texts.delete(id); this.heldText -= t.text.length; this.heldTextChanges -= t.count; }
   }
 
   /** Entry ids held, oldest first. */
@@ -118,10 +161,17 @@ class FeedEcho {
 
   /** Pieces whose last change is at or below `id` are behind the reader. */
   dropThrough(id: string): void {
+    this.lastReadAt = Date.now();
+    this.drop(id);
+    this.wake();
+  }
+
+  private drop(id: string): void {
     for (const [pid, p] of this.texts) {
       if (compareStreamIds(pid, id) > 0) return;
       this.texts.delete(pid);
       this.heldText -= p.text.length;
+      this.heldTextChanges -= p.count;
     }
     for (const [pid, p] of this.objects) {
       if (compareStreamIds(pid, id) > 0) return;
@@ -137,7 +187,8 @@ class FeedEcho {
   }
 
   clear(): void {
-    this.objects.clear(); this.texts.clear(); this.held = 0; this.heldText = 0; this.newestId = undefined; this.newestGeneration = undefined;
+    this.objects.clear(); this.texts.clear(); this.held = 0; this.heldText = 0; this.heldTextChanges = 0; this.newestId = undefined; this.newestGeneration = undefined;
+    this.wake();
   }
 }
 

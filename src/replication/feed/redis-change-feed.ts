@@ -41,7 +41,7 @@ import { compareStreamIds, DEFAULT_FEED_PREFIX, feedKeys, type FeedKeys } from '
 import { APPEND_LUA, GAP_LUA, LuaScript, READ_LUA, TRIM_LUA } from './feed-scripts.ts';
 import { decodePiece, encodePiece, parsePiece, pieceColumnSets } from './feed-codec.ts';
 import { TailWatcher } from './tail-watcher.ts';
-import { ECHO_TOKEN, echoOf, type EchoPiece } from './local-echo.ts';
+import { ECHO_ROOM, ECHO_TOKEN, echoOf, type EchoPiece } from './local-echo.ts';
 import { markCommitEstimate } from '../commit-clock.ts';
 
 export interface RedisChangeFeedOptions {
@@ -167,6 +167,11 @@ export class RedisChangeFeed implements ChangeFeed {
     }
     this.lastAppendBytes = bytes;
     return added;
+  }
+
+  localRoom(signal: AbortSignal): Promise<void> {
+    const echo = echoOf(this.keys.stream);
+    return echo ? echo.room(ECHO_ROOM, signal) : Promise.resolve();
   }
 
   /**

@@ -5,7 +5,8 @@
  * the feed's idempotent append drops what it already has.
  *
  * Backpressure: `waitForRoom` is awaited before each append (ReplChanBufferSize:
- * the consumer is too far behind). Rate limits: changes/s and bytes/s.
+ * the consumer is too far behind), then the feed's `localRoom` (an apply in
+ * this process that is moving gets its next changes as objects). Rate limits: changes/s and bytes/s.
  */
 import type { CapturedTransaction, SourcePosition } from '../change-event.ts';
 import type { CaptureSource } from '../capture/capture-source.ts';
@@ -85,6 +86,7 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
       lastTxAt = Date.now();
       const size = await limits([tx]);
       if (!roomChecked && o.waitForRoom) await o.waitForRoom(inner.signal);
+      if (!roomChecked) await o.feed.localRoom?.(inner.signal);
       const t0 = performance.now();
       const snap = o.snapshotter;
       const added = snap
@@ -122,6 +124,7 @@ export async function runCapture(o: CaptureRunnerOptions): Promise<CaptureOutcom
         for (let i = 0; i < txs.length && !inner.signal.aborted;) {
           if (rateLimited) { await one(txs[i]!); i++; continue; }
           const room = o.waitForRoom ? await o.waitForRoom(inner.signal) : undefined;
+          await o.feed.localRoom?.(inner.signal);
           const n = Math.max(1, Math.min(txs.length - i, typeof room === 'number' ? room : Infinity));
           const part = txs.slice(i, i + n);
           i += n;

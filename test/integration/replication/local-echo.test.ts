@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Operation, type CapturedTransaction, type ChangeEvent } from '../../../src/replication/change-event.ts';
 import { RedisChangeFeed } from '../../../src/replication/feed/redis-change-feed.ts';
-import { echoOf, MAX_HELD_EVENTS, MAX_HELD_TEXT, watchEcho } from '../../../src/replication/feed/local-echo.ts';
+import { ECHO_ROOM, ECHO_STALL_MS, echoOf, MAX_HELD_EVENTS, MAX_HELD_TEXT, watchEcho } from '../../../src/replication/feed/local-echo.ts';
 import { makeSequence, toStreamId } from '../../../src/replication/sequence.ts';
 
 let redis: Redis;
@@ -62,7 +62,7 @@ describe('local echo', () => {
         await capture.append(tx(6, 1500), { generation }); // two pieces
         const fields = (await redis.xrange(capture.keys.stream, '-', '+')).map(([, f]) => f);
         expect(fields.filter((f) => f.includes('o')).length).toBe(5); // tx 2, tx 4 and 5, tx 6 in two pieces
-        const expected = await plain.read(null, 10_000);
+        const expected = await plain.read(null, 100_000);
         const got = await apply.read(null, 10_000);
         expect(got).toEqual(expected);
         expect(got.map((e) => e.sequence)).toEqual(expected.map((e) => e.sequence));
@@ -100,16 +100,17 @@ describe('local echo', () => {
   it('past MAX_HELD_EVENTS the oldest pieces keep only their entry text, decoded as Redis\'s reply would be; past MAX_HELD_TEXT they go', async () => {
     const { capture, apply, plain, generation, unwatch } = await trio();
     try {
-      // 8 transactions of 1,000 changes, one with a MariaDB-style commit estimate (the entry's field r).
-      for (let n = 2; n <= 9; n++) await capture.append(n === 3 ? { ...tx(n, 1000), commitEstimate: 1_700_000_000_500 } : tx(n, 1000), { generation });
+      // 13 transactions of 1,000 changes, one with a MariaDB-style commit estimate (the entry's field r).
+      const last = 1 + Math.ceil(MAX_HELD_EVENTS / 1000) + 3;
+      for (let n = 2; n <= last; n++) await capture.append(n === 3 ? { ...tx(n, 1000), commitEstimate: 1_700_000_000_500 } : tx(n, 1000), { generation });
       const echo = echoOf(capture.keys.stream)!;
       const held = echo.ids().map((id) => echo.get(id)!);
-      expect(held).toHaveLength(8);
+      expect(held).toHaveLength(last - 1);
       expect(held.filter((p) => p.events).reduce((n, p) => n + p.count, 0)).toBeLessThanOrEqual(MAX_HELD_EVENTS);
       expect(held.filter((p) => !p.events).length).toBeGreaterThanOrEqual(3);
-      const expected = await plain.read(null, 10_000);
-      expect(await apply.read(null, 10_000)).toEqual(expected);
-      expect(apply.echoStats).toEqual({ taken: 8, refetched: 0 });
+      const expected = await plain.read(null, 100_000);
+      expect(await apply.read(null, 100_000)).toEqual(expected);
+      expect(apply.echoStats).toEqual({ taken: last - 1, refetched: 0 });
       // From inside a text-held piece: only what follows.
       const since = makeSequence(0, 3 * 0x100, 500);
       expect(await apply.read(since, 10_000)).toEqual(await plain.read(since, 10_000));
@@ -117,11 +118,11 @@ describe('local echo', () => {
       // Text beyond MAX_HELD_TEXT characters is let go (oldest first): those pieces come from Redis again.
       const big = 'x'.repeat(1000);
       const pieces = Math.ceil(MAX_HELD_TEXT / (1000 * 1000)) + 4;
-      for (let n = 10; n < 10 + pieces; n++) await capture.append(tx(n, 1000, big), { generation });
+      for (let n = last + 1; n <= last + pieces; n++) await capture.append(tx(n, 1000, big), { generation });
       expect(echo.heldText).toBeLessThanOrEqual(MAX_HELD_TEXT);
       const fresh = new RedisChangeFeed({ redis, name: capture.name, prefix, localEcho: true });
       opened.push(fresh);
-      const since2 = makeSequence(0, 9 * 0x100, 999);
+      const since2 = makeSequence(0, last * 0x100, 999);
       const all = await fresh.read(since2, 100_000);
       expect(all.length).toBe(pieces * 1000);
       expect(all).toEqual(await plain.read(since2, 100_000));
@@ -130,6 +131,40 @@ describe('local echo', () => {
     } finally {
       unwatch();
     }
+  });
+
+  it('a capture waits while its moving apply has ECHO_ROOM changes held unread, and not for a stuck one', async () => {
+    const { capture, apply, generation, unwatch } = await trio();
+    try {
+      const echo = echoOf(capture.keys.stream)!;
+      const count = Math.ceil(ECHO_ROOM / 1000);
+      for (let n = 2; n <= count + 2; n++) await capture.append(tx(n, 1000), { generation });
+      // The apply reads (it is moving), then the capture finds too much held unread.
+      await apply.read(makeSequence(0, 1 * 0x100, 1), 1);
+      const signal = new AbortController().signal;
+      let roomAt = 0;
+      const started = Date.now();
+      const waiting = capture.localRoom(signal).then(() => { roomAt = Date.now(); });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(roomAt).toBe(0);
+      // Reading past the first pieces makes room at once.
+      await apply.read(makeSequence(0, 4 * 0x100, 999), 1);
+      await waiting;
+      expect(roomAt - started).toBeLessThan(ECHO_STALL_MS);
+      // Held unread again, with an apply that stops reading: the capture goes on after ECHO_STALL_MS.
+      for (let n = count + 3; n <= count + 6; n++) await capture.append(tx(n, 1000), { generation });
+      expect(echo.held + echo.heldTextChanges).toBeGreaterThan(ECHO_ROOM);
+      const t0 = Date.now();
+      await capture.localRoom(signal);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(ECHO_STALL_MS - 300);
+      expect(Date.now() - t0).toBeLessThan(ECHO_STALL_MS + 1000);
+    } finally {
+      unwatch();
+    }
+    // No apply watching: no wait.
+    const t1 = Date.now();
+    await capture.localRoom(new AbortController().signal);
+    expect(Date.now() - t1).toBeLessThan(50);
   });
 
   it('drops what the reader passed, and holds nothing once the apply stops watching', async () => {
