@@ -335,9 +335,8 @@ export class PgLogicalCapture implements CaptureSource {
       if (finished) return;
       settled(txs.at(-1)!);
     };
-    const handle = async (msg: Pgoutput.Message): Promise<void> => {
-      const tx = await assembler.accept(msg);
-      if (!tx) return;
+    /** A transaction (or a piece of one) the assembler finished. */
+    const handle = async (tx: CapturedTransaction): Promise<void> => {
       if (tx.partial) {
         await flushBatch();
         if (finished) return;
@@ -369,7 +368,10 @@ export class PgLogicalCapture implements CaptureSource {
       draining = true;
       try {
         while (queue.length > 0 && !finished) {
-          await handle(queue.shift()!);
+          // Most messages are rows that finish nothing: taken without a promise (acceptNow).
+          const r = assembler.acceptNow(queue.shift()!);
+          const tx = r instanceof Promise ? await r : r;
+          if (tx) await handle(tx);
           if (socketPaused && queue.length <= QUEUE_LOW) { socketPaused = false; socket()?.resume?.(); }
           // Nothing more received: what the batch holds goes now (the next transaction may be far off).
           if (queue.length === 0) await flushBatch();

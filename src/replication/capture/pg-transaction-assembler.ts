@@ -52,6 +52,9 @@ interface RelationState {
   attnums: Map<string, number>;
   /** Columns whose existing rows the source fills when they are added (RelationAttributes.filled). */
   filled: Map<string, string>;
+  /** included() as last worked out, and for which filter object (asked once per row: issue 12). */
+  includedFor?: TableFilter | undefined | null;
+  included?: boolean;
 }
 
 /** Columns of a relation as the catalog showed them when the run started (name -> type text). */
@@ -62,6 +65,9 @@ interface OpenTransaction {
   commitLsn: string;
   /** "<hi>.<lo>." of commitLsn, computed once per transaction. */
   seqPrefix?: string;
+  /** The events' txid and commitSequence texts, computed once per transaction. */
+  txidText?: string;
+  commitSequence?: string;
   commitTime: number;
   /** Events of the current piece (see CAPTURE_PIECE_EVENTS). */
   events: ChangeEvent[];
@@ -119,6 +125,53 @@ export class PgTransactionAssembler {
 
   /** Feed one message; returns the finished transaction on Commit (possibly with no events). */
   async accept(msg: Pgoutput.Message): Promise<CapturedTransaction | undefined> {
+    return await this.acceptNow(msg);
+  }
+
+  /**
+   * accept() without a promise where none is needed: a row message that
+   * neither waits for enum labels nor completes a piece is taken at once
+   * (undefined). Anything else returns accept()'s promise. Two promises and
+   * their microtasks per row were a measurable part of the bulk capture
+   * (issue 12).
+   */
+  acceptNow(msg: Pgoutput.Message): CapturedTransaction | undefined | Promise<CapturedTransaction | undefined> {
+    switch (msg.tag) {
+      case 'insert':
+      case 'update': {
+        const relabel = this.refreshLabels(msg.relation, msg.new);
+        if (relabel) return relabel.then(() => this.rowMessage(msg));
+        return this.rowMessage(msg);
+      }
+      case 'delete':
+        return this.rowMessage(msg);
+      default:
+        return this.otherMessage(msg);
+    }
+  }
+
+  private rowMessage(msg: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete): Promise<CapturedTransaction | undefined> | undefined {
+    switch (msg.tag) {
+      case 'insert':
+        this.onRow(Operation.Insert, msg.relation, null, msg.new, false);
+        break;
+      case 'update': {
+        const st = this.relations.get(msg.relation.relationOid);
+        if (msg.old) this.onRow(Operation.Update, msg.relation, msg.old, msg.new, false);
+        else if (msg.key) this.onRow(Operation.Update, msg.relation, msg.key, msg.new, true);
+        // Key unchanged under a key-only identity: the server sends no old tuple; the key is in the new row.
+        else if (st && st.identity !== 'nothing') this.onRow(Operation.Update, msg.relation, pick(msg.new, msg.relation.keyColumns), msg.new, true);
+        else this.onRow(Operation.Update, msg.relation, null, msg.new, false);
+        break;
+      }
+      case 'delete':
+        this.onRow(Operation.Delete, msg.relation, msg.old ?? msg.key, null, !msg.old);
+        break;
+    }
+    return this.pieceFull() ? this.piece() : undefined;
+  }
+
+  private async otherMessage(msg: Pgoutput.Message): Promise<CapturedTransaction | undefined> {
     switch (msg.tag) {
       case 'begin':
         this.tx = { xid: msg.xid >>> 0, commitLsn: canonicalLsn(msg.commitLsn), commitTime: microsToMs(msg.commitTime), events: [], count: 0, generated: [] };
@@ -126,26 +179,6 @@ export class PgTransactionAssembler {
       case 'relation':
         await this.onRelation(msg);
         return undefined;
-      case 'insert': {
-        const relabel = this.refreshLabels(msg.relation, msg.new);
-        if (relabel) await relabel;
-        this.onRow(Operation.Insert, msg.relation, null, msg.new, false);
-        return this.pieceFull() ? await this.piece() : undefined;
-      }
-      case 'update': {
-        const relabel = this.refreshLabels(msg.relation, msg.new);
-        if (relabel) await relabel;
-        const st = this.relations.get(msg.relation.relationOid);
-        if (msg.old) this.onRow(Operation.Update, msg.relation, msg.old, msg.new, false);
-        else if (msg.key) this.onRow(Operation.Update, msg.relation, msg.key, msg.new, true);
-        // Key unchanged under a key-only identity: the server sends no old tuple; the key is in the new row.
-        else if (st && st.identity !== 'nothing') this.onRow(Operation.Update, msg.relation, pick(msg.new, msg.relation.keyColumns), msg.new, true);
-        else this.onRow(Operation.Update, msg.relation, null, msg.new, false);
-        return this.pieceFull() ? await this.piece() : undefined;
-      }
-      case 'delete':
-        this.onRow(Operation.Delete, msg.relation, msg.old ?? msg.key, null, !msg.old);
-        return this.pieceFull() ? await this.piece() : undefined;
       case 'truncate':
         for (const rel of msg.relations) {
           const st = this.relations.get(rel.relationOid);
@@ -367,8 +400,8 @@ export class PgTransactionAssembler {
     return {
       source: 'postgres',
       sequence: '',
-      txid: String(tx?.xid ?? 0),
-      commitSequence: tx ? lsnDecimal(tx.commitLsn) : '0',
+      txid: tx ? (tx.txidText ??= String(tx.xid)) : '0',
+      commitSequence: tx ? (tx.commitSequence ??= lsnDecimal(tx.commitLsn)) : '0',
       index: 0,
       op,
       schema: st.schema,
@@ -409,7 +442,12 @@ export class PgTransactionAssembler {
   }
 
   private included(st: RelationState): boolean {
-    return matchesFilter(this.opts.tables, st.schema, st.table);
+    const filter = this.opts.tables;
+    if (st.includedFor !== filter || st.included === undefined) {
+      st.included = matchesFilter(filter, st.schema, st.table);
+      st.includedFor = filter;
+    }
+    return st.included;
   }
 }
 
