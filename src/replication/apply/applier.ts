@@ -62,13 +62,18 @@ export function unseenTables(events: ChangeEvent[], seen: Set<string>): TableInf
   // A table renamed in this batch gets its new name only when the batch reaches the rename: creating it
   // ahead would leave the rename two tables to choose from. Its rows after the rename go to the renamed table.
   let renamedHere: Set<string> | undefined;
+  // Consecutive events of one table are looked up once (a key string per event was a per-row cost).
+  let lastSchema: string | undefined; let lastTable: string | undefined;
   for (const e of events) {
     if (e.op === 'ddl') {
       const r = tableRenameOf(e);
       if (r) (renamedHere ??= new Set()).add(`${r.to.schema}\u0000${r.to.table}`);
+      lastSchema = undefined;
       continue;
     }
     if (e.columns.length === 0) continue;
+    if (e.table === lastTable && e.schema === lastSchema) continue;
+    lastSchema = e.schema; lastTable = e.table;
     const id = `${e.schema}\u0000${e.table}`;
     if (seen.has(id) || renamedHere?.has(id)) continue;
     seen.add(id);
