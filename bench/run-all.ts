@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, writeFileSync, mkdirSync, existsSync } from 
 import path from 'node:path';
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
+import { machineCalibrationUs } from './support/harness.ts';
 
 interface BenchResult {
   name: string;
@@ -25,12 +26,14 @@ const previous: Record<string, BenchResult & { file: string; at: string }> = exi
 
 for (const file of files) {
   process.stderr.write(`bench: ${file} ...\n`);
+  // Taken before each script, alone: the same work's speed varies from machine to machine (harness.ts).
+  const calibration = machineCalibrationUs();
   const mod = (await import(pathToFileURL(path.join(dir, file)).href)) as { run?: () => Promise<BenchResult | BenchResult[]> };
   if (typeof mod.run !== 'function') { process.stderr.write(`bench: ${file} exports no run(), skipped\n`); continue; }
   try {
     const out = await mod.run();
     for (const r of Array.isArray(out) ? out : [out]) {
-      previous[r.name] = { ...r, file, at: new Date().toISOString() };
+      previous[r.name] = { ...r, metrics: { ...r.metrics, machineCalibrationUs: calibration }, file, at: new Date().toISOString() };
       process.stderr.write(`bench: ${r.name}: ${r.ratio ? `${r.ratio.label} = ${r.ratio.value}` : JSON.stringify(r.metrics)}\n`);
     }
   } catch (err) {

@@ -217,6 +217,33 @@ export function loadAverage(): number {
 }
 
 /**
+ * How fast this machine runs the kind of work Tributary's process does, in
+ * microseconds per unit (lower is faster): 2,000 change-like objects built,
+ * JSON-encoded, turned into a Buffer and back, and parsed; best of 7 rounds.
+ * The 2 shared cores of this machine kind were seen to differ by 1.5-2x from
+ * one session to the next, so rows/s from different sessions compare only
+ * together with this figure (docs/benchmarks.md, How these are measured).
+ */
+export function machineCalibrationUs(): number {
+  const unit = () => {
+    const events = [];
+    for (let i = 0; i < 2000; i++) {
+      events.push({ sequence: `0000000${i}.0000${i}`, op: 'u', before: { id: i }, after: { id: i, name: `item ${i}`, qty: i % 1000, price: `${i}.25`, at: '2024-01-01 00:00:00.000000', note: 'u' } });
+    }
+    const text = JSON.stringify(events);
+    const back = JSON.parse(Buffer.from(text).toString()) as unknown[];
+    return back.length;
+  };
+  let best = Infinity;
+  for (let r = 0; r < 7; r++) {
+    const t0 = performance.now();
+    for (let k = 0; k < 10; k++) unit();
+    best = Math.min(best, (performance.now() - t0) * 100);
+  }
+  return Math.round(best);
+}
+
+/**
  * Runs SQL statements (one autocommit transaction each) from a client in its
  * own process (psql or mariadb), as an application would: the writer shares
  * neither the event loop nor the CPU accounting of the process under test.

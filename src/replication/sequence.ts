@@ -100,9 +100,27 @@ export function withIndex(prefix: string, index: number): string {
   return prefix + index.toString(16);
 }
 
+// The last file's number: a capture asks for the same file once per transaction (issue 12).
+let lastFile: string | undefined;
+let lastFileNumber = 0n;
+
 export function binlogFileNumber(file: string): bigint {
+  if (file === lastFile) return lastFileNumber;
   const m = /\.(\d+)$/.exec(file);
-  return m ? BigInt(m[1]!) : 0n;
+  const n = m ? BigInt(m[1]!) : 0n;
+  lastFile = file; lastFileNumber = n;
+  return n;
+}
+
+/**
+ * A binlog transaction's commit sequence, (file number << 32 | start offset)
+ * in decimal: with a double where that is exact (file numbers below 2^20),
+ * else with BigInt. Same text either way (unit test).
+ */
+export function binlogCommitSequence(file: string, start: number): string {
+  const n = binlogFileNumber(file);
+  if (n < 0x100000n && Number.isInteger(start) && start >= 0 && start < 0x100000000) return (Number(n) * 0x100000000 + start).toString();
+  return ((n << 32n) | BigInt(start)).toString();
 }
 
 /** Commit order as one 64-bit number: hi*2^32+lo. */

@@ -27,6 +27,11 @@ export interface CommitBracket {
   before?: number;
 }
 
+/** The sample was taken before the binlog reached file `n`, offset `pos`. */
+function below(s: Sample, n: bigint, pos: number): boolean {
+  return s.file < n || (s.file === n && s.pos < pos);
+}
+
 export class BinlogClock {
   private readonly samples: Sample[] = [];
   private head = 0;
@@ -73,11 +78,10 @@ export class BinlogClock {
    */
   bracket(file: string, pos: number): CommitBracket {
     const n = binlogFileNumber(file);
-    const below = (s: Sample) => s.file < n || (s.file === n && s.pos < pos);
-    while (this.head + 1 < this.samples.length && below(this.samples[this.head + 1]!)) this.head++;
+    while (this.head + 1 < this.samples.length && below(this.samples[this.head + 1]!, n, pos)) this.head++;
     const first = this.samples[this.head];
     if (!first) return {};
-    if (!below(first)) return { before: first.receivedAt };
+    if (!below(first, n, pos)) return { before: first.receivedAt };
     const next = this.samples[this.head + 1];
     return next ? { after: first.sentAt, before: next.receivedAt } : { after: first.sentAt };
   }

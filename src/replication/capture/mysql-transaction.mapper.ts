@@ -9,7 +9,7 @@ import { Operation, type CapturedTransaction, type ChangeEvent, type ColumnType,
 import { matchesFilter, SYSTEM_SCHEMAS, type TableFilter } from '../connection-config.ts';
 import { UnsupportedDdlError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { binlogFileNumber, sequencePrefixFromBinlog, withIndex } from '../sequence.ts';
+import { binlogCommitSequence, sequencePrefixFromBinlog, withIndex } from '../sequence.ts';
 import type { TableInfo } from '../table-info.ts';
 import { columnRenames, DdlKind, parseDdl, renameOnlyClauses, type TableRef } from './mysql-ddl.ts';
 import { loadTableInfo } from './mysql-schema.ts';
@@ -94,7 +94,7 @@ export class TransactionMapper {
   constructor(private readonly db: Pick<mysql.Connection, 'query'>, private readonly opts: TransactionMapperOptions) {}
 
   async map(raw: RawTx): Promise<CapturedTransaction> {
-    const commitSequence = ((binlogFileNumber(raw.file) << 32n) | BigInt(raw.start)).toString();
+    const commitSequence = binlogCommitSequence(raw.file, raw.start);
     const txid = raw.gtid?.seqNo ?? commitSequence;
     const events: ChangeEvent[] = [];
     const prefix = sequencePrefixFromBinlog(raw.file, raw.start);

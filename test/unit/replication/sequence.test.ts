@@ -1,8 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import {
-  bigIntToLsn, binlogFileNumber, commitNumber, compareSequences, formatSequence, fromStreamId, InvalidSequenceError,
+  bigIntToLsn, binlogCommitSequence, binlogFileNumber, commitNumber, compareSequences, formatSequence, fromStreamId, InvalidSequenceError,
   lsnToBigInt, makeSequence, parseSequence, sequenceFromBinlog, sequenceFromLsn, toStreamId, ZERO_SEQUENCE, canonicalLsnText, lsnDecimal,
 } from '../../../src/replication/sequence.ts';
+
+describe('binlog commit sequences', () => {
+  it('are (file number << 32 | start) in decimal, the double fast path and BigInt alike, whatever file came before', () => {
+    const big = (file: string, start: number) => ((binlogFileNumber(file) << 32n) | BigInt(start)).toString();
+    const cases: [string, number][] = [
+      ['mysql-bin.000001', 4], ['mysql-bin.000001', 0xffffffff], ['mysql-bin.000042', 123456], ['mysql-bin.999999', 0xfffffffe],
+      ['mysql-bin.1048575', 0xffffffff], ['mysql-bin.1048576', 5], ['mysql-bin.4294967295', 0xffffffff], ['no-number', 77], ['mysql-bin.000001', 4],
+    ];
+    for (const [file, start] of cases) expect(binlogCommitSequence(file, start), `${file}@${start}`).toBe(big(file, start));
+    // The one-entry cache of the file number follows the file asked for.
+    expect(binlogFileNumber('a.000007')).toBe(7n);
+    expect(binlogFileNumber('a.000008')).toBe(8n);
+    expect(binlogFileNumber('a.000007')).toBe(7n);
+  });
+});
 
 describe('sequence format', () => {
   it('parses and formats Transicator sequences as lower-case hex', () => {
