@@ -99,28 +99,30 @@ export class TransactionMapper {
     const events: ChangeEvent[] = [];
     const prefix = sequencePrefixFromBinlog(raw.file, raw.start);
     const first = raw.indexBase ?? 0;
-    const base = (schema: string, table: string) => ({
-      source: 'mysql' as const, sequence: withIndex(prefix, first + events.length), txid, commitSequence,
-      index: first + events.length, schema, table, commitTime: raw.commitTime,
-    });
 
     for (const item of raw.items) {
       if (item.kind === 'query') {
-        for (const ev of await this.ddlEvents(item.sql, item.schema, item.namedRows ?? false)) events.push({ ...base(ev.ref.schema, ev.ref.table), ...ev.body });
+        for (const ev of await this.ddlEvents(item.sql, item.schema, item.namedRows ?? false)) {
+          const index = first + events.length;
+          events.push({
+            source: 'mysql', sequence: withIndex(prefix, index), txid, commitSequence, index, schema: ev.ref.schema, table: ev.ref.table, commitTime: raw.commitTime,
+            ...ev.body,
+          });
+        }
         continue;
       }
       const head = item.rows[0] as Record<string, unknown> | undefined;
       const sample = item.kind === 'UpdateRows' ? (head as { after?: Record<string, unknown> } | undefined)?.after : head;
       const meta = rowMeta(await this.meta(item.schema, item.table), sample);
-      if (sample && meta.info.columns.length > 0 && Object.keys(sample).every((n) => meta.byName.has(n))) this.shapes.set(`${item.schema}.${item.table}`, meta.info);
+      // Per item, not per row (and without a closure per transaction: single-row transactions make one item each).
+      const known = sample !== undefined && allKnown(sample, meta.byName);
+      if (known && meta.info.columns.length > 0) this.shapes.set(`${item.schema}.${item.table}`, meta.info);
       // Hot path: one object literal per event (no spreads), columns and key shared by the item's rows.
       const columns = this.columns(meta);
       const key = meta.info.key;
       // Rows of one shape whose names the metadata all knows: convertRow's per-row `in` tests and key scan give
       // the same answer for every row, so they are made once, on the first.
-      const present = item.uniformKeys && sample && Object.keys(sample).every((n) => meta.byName.has(n))
-        ? meta.info.columns.filter((c) => c.name in sample) : undefined;
-      const convert = present ? (raw: Record<string, unknown>): Row => presentRow(raw, present) : (raw: Record<string, unknown>): Row => this.row(raw, meta);
+      const present = item.uniformKeys && known ? presentColumns(meta.info.columns, sample!) : undefined;
       const { schema, table } = item;
       const op = item.kind === 'UpdateRows' ? Operation.Update : item.kind === 'WriteRows' ? Operation.Insert : Operation.Delete;
       for (const r of item.rows) {
@@ -128,12 +130,12 @@ export class TransactionMapper {
         let after: Row | null = null;
         if (op === Operation.Update) {
           const u = r as { before: Record<string, unknown>; after: Record<string, unknown> };
-          before = convert(u.before);
-          after = convert(u.after);
+          before = present ? presentRow(u.before, present) : this.row(u.before, meta);
+          after = present ? presentRow(u.after, present) : this.row(u.after, meta);
         } else if (op === Operation.Insert) {
-          after = convert(r as Record<string, unknown>);
+          after = present ? presentRow(r as Record<string, unknown>, present) : this.row(r as Record<string, unknown>, meta);
         } else {
-          before = convert(r as Record<string, unknown>);
+          before = present ? presentRow(r as Record<string, unknown>, present) : this.row(r as Record<string, unknown>, meta);
         }
         const index = first + events.length;
         const ev: ChangeEvent = {
@@ -278,4 +280,17 @@ export function renamedShape(before: TableInfo, sql: string): TableInfo | undefi
     key = key.map((k) => (k === from ? to : k));
   }
   return { ...before, columns, key };
+}
+
+/** Every name of `row` is a column `byName` knows. */
+function allKnown(row: Record<string, unknown>, byName: Map<string, unknown>): boolean {
+  for (const n in row) if (Object.prototype.hasOwnProperty.call(row, n) && !byName.has(n)) return false;
+  return true;
+}
+
+/** The columns `row` has a value for, in column order. */
+function presentColumns(columns: ColumnType[], row: Record<string, unknown>): ColumnType[] {
+  const out: ColumnType[] = [];
+  for (const c of columns) if (c.name in row) out.push(c);
+  return out;
 }
