@@ -64,18 +64,30 @@ export const PG_LEDGER: LedgerSql = {
 };
 
 /**
+ * A ledger statement with its $n parameters written in as SQL text (`args[n - 1]`, already literals), to go
+ * in one simple query with BEGIN or COMMIT (pg.applier.ts). The templates hold no other `$`.
+ */
+function withLiterals(template: string, args: string[]): string {
+  return template.replace(/\$(\d+)/g, (_, n: string) => {
+    const v = args[Number(n) - 1];
+    if (v === undefined) throw new Error(`no value for $${n}`);
+    return v;
+  });
+}
+
+/**
  * The ledger's lock and write with their values as literals (`lit`: the connection's escapeLiteral), for
  * the simple-query protocol: sent together with BEGIN and with COMMIT, each saves a round trip per batch.
  */
 export function lockCheckpointText(jobId: string, lane: number, lit: (s: string) => string): string {
   if (!Number.isInteger(lane)) throw new Error(`lane ${lane} is not an integer`);
-  return `SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = ${lit(jobId)} AND lane = ${lane} FOR UPDATE`;
+  return withLiterals(PG_LEDGER.lockCheckpoint, [lit(jobId), String(lane)]);
 }
 
+/** PG_LEDGER.writeCheckpoint with its values as literals. */
 export function writeCheckpointText(jobId: string, lane: number, sequence: string, lit: (s: string) => string): string {
   if (!Number.isInteger(lane)) throw new Error(`lane ${lane} is not an integer`);
-  return `INSERT INTO ${CHECKPOINTS} (job_id, lane, sequence, updated_at) VALUES (${lit(jobId)}, ${lane}, ${lit(sequence)}, now())
-    ON CONFLICT (job_id, lane) DO UPDATE SET sequence = EXCLUDED.sequence, updated_at = EXCLUDED.updated_at`;
+  return withLiterals(PG_LEDGER.writeCheckpoint, [lit(jobId), String(lane), lit(sequence)]);
 }
 
 /** All DDL of the applier runs under this advisory lock, so concurrent lanes do not race on CREATE ... IF NOT EXISTS. */
