@@ -34,9 +34,11 @@ import { compareStreamIds } from './feed-keys.ts';
 export const ECHO_TOKEN = randomBytes(8).toString('hex');
 
 /**
- * Events held per feed at most: about one apply read. Held events live until the apply passes them,
- * so in a bulk catch-up they survive young-generation collections; past this much lag the rest
- * comes from Redis (A/B in docs/benchmarks.md: held without bound, the scavenges ate the saving).
+ * Events held per feed at most: two apply reads, as much as ECHO_ROOM lets a capture in this process
+ * run ahead of its moving apply. Held events live until the apply passes them, so they survive
+ * young-generation collections; past this much lag (an apply elsewhere busy, or stuck) the oldest
+ * keep only their text, then come from Redis (A/B in docs/benchmarks.md: held without bound, the
+ * scavenges ate the saving; 20,000 with the room at 20,000 was no faster than 10,000).
  */
 export const MAX_HELD_EVENTS = 10_000;
 
