@@ -110,6 +110,11 @@ export class LaneCommits {
       + 'applying again from the checkpoints it has');
   }
 
+  /** The newest checkpoint this instance committed on the lane, if any. */
+  last(lane: number): string | undefined {
+    return this.lanes.get(lane);
+  }
+
   /** Call once the batch's transaction committed with `sequence` as the lane's checkpoint. */
   committed(lane: number, sequence: string): void {
     const mine = this.lanes.get(lane);

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ColumnType, Row } from '../change-event.ts';
 import type { TableRef } from './batch-plan.ts';
-import { qi, qt } from './pg-sql.ts';
+import { arrayLiteral, qi, qt } from './pg-sql.ts';
 import { toPgParam, type ValueSite } from './value-params.ts';
 
 const SPECIAL = /[\\\n\r\t]/;
@@ -20,10 +20,6 @@ const ESC: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\
 
 function escapeText(s: string): string {
   return SPECIAL.test(s) ? s.replace(SPECIAL_G, (ch) => ESC[ch]!) : s;
-}
-
-function arrayLiteral(items: unknown[]): string {
-  return `{${items.map((x) => (x === null || x === undefined ? 'NULL' : `"${String(x).replace(/[\\"]/g, (ch) => `\\${ch}`)}"`)).join(',')}}`;
 }
 
 /** One parameter value (as toPgParam returns it) in COPY text form. */

@@ -6,6 +6,7 @@ import type { ColumnType, Row } from '../change-event.ts';
 import type { TableRef } from './batch-plan.ts';
 import type { LedgerSql } from './sql-applier.ts';
 import { pgColumnDef } from './type-map.ts';
+import pg from 'pg';
 import { toPgParam, type ValueSite } from './value-params.ts';
 
 /** PostgreSQL's limit on bind parameters in one statement. */
@@ -129,21 +130,25 @@ export function dropColumnSql(ref: TableRef, name: string): string {
   return `ALTER TABLE ${qt(ref)} DROP COLUMN IF EXISTS ${qi(name)}`;
 }
 
-function valuesList(nCols: number, nRows: number, cast?: string[]): string {
+/** `vals`: the values as SQL literals (pgLiterals), row after row, written in place of the $n parameters. */
+function valuesList(nCols: number, nRows: number, cast?: string[], vals?: string[]): string {
   const rows: string[] = [];
   let p = 1;
   for (let r = 0; r < nRows; r++) {
     const ps: string[] = [];
-    for (let c = 0; c < nCols; c++) ps.push(cast ? `$${p++}::${cast[c]}` : `$${p++}`);
+    for (let c = 0; c < nCols; c++, p++) {
+      const v = vals ? vals[p - 1]! : `$${p}`;
+      ps.push(cast ? `${v}::${cast[c]}` : v);
+    }
     rows.push(`(${ps.join(', ')})`);
   }
   return rows.join(', ');
 }
 
-/** Multi-row INSERT; with `key`, an upsert that rewrites the non-key columns present. */
-export function insertSql(ref: TableRef, columns: ColumnType[], nRows: number, key?: string[]): string {
+/** Multi-row INSERT; with `key`, an upsert that rewrites the non-key columns present. `vals`: see valuesList. */
+export function insertSql(ref: TableRef, columns: ColumnType[], nRows: number, key?: string[], vals?: string[]): string {
   const names = columns.map((c) => qi(c.name));
-  const sql = `INSERT INTO ${qt(ref)} (${names.join(', ')}) VALUES ${valuesList(columns.length, nRows)}`;
+  const sql = `INSERT INTO ${qt(ref)} (${names.join(', ')}) VALUES ${valuesList(columns.length, nRows, undefined, vals)}`;
   return key?.length ? `${sql} ${onConflictSql(columns, key)}` : sql;
 }
 
@@ -153,13 +158,13 @@ export function onConflictSql(columns: ColumnType[], key: string[]): string {
   return `ON CONFLICT (${key.map(qi).join(', ')}) DO ${sets.length ? `UPDATE SET ${sets.join(', ')}` : 'NOTHING'}`;
 }
 
-/** DELETE by key; parameters are cast so that numeric keys compare exactly. */
-export function deleteKeysSql(ref: TableRef, keyCols: ColumnType[], nRows: number): string {
+/** DELETE by key; parameters are cast so that numeric keys compare exactly. `vals`: see valuesList. */
+export function deleteKeysSql(ref: TableRef, keyCols: ColumnType[], nRows: number, vals?: string[]): string {
   const types = keyCols.map((c) => pgColumnDef(c).type);
   const lhs = keyCols.length === 1 ? qi(keyCols[0]!.name) : `(${keyCols.map((c) => qi(c.name)).join(', ')})`;
   const list = keyCols.length === 1
-    ? Array.from({ length: nRows }, (_, i) => `$${i + 1}::${types[0]}`).join(', ')
-    : valuesList(keyCols.length, nRows, types);
+    ? Array.from({ length: nRows }, (_, i) => `${vals ? vals[i]! : `$${i + 1}`}::${types[0]}`).join(', ')
+    : valuesList(keyCols.length, nRows, types, vals);
   return `DELETE FROM ${qt(ref)} WHERE ${lhs} IN (${list})`;
 }
 
@@ -177,6 +182,57 @@ export function deleteOneSql(ref: TableRef, columns: ColumnType[]): string {
     return `${l} IS NOT DISTINCT FROM ${r}`;
   });
   return `DELETE FROM ${qt(ref)} WHERE ctid = (SELECT ctid FROM ${qt(ref)} WHERE ${conds.join(' AND ') || 'true'} LIMIT 1)`;
+}
+
+/**
+ * The bind parameters of `rows` (pgParams) as SQL literals, for a statement sent by the simple-query
+ * protocol: the text node-pg would send for each parameter (its prepareValue), quoted by escapeLiteral,
+ * and a Buffer (bytea, which node-pg sends in binary) as its \\x hex text. The server reads a literal of
+ * unknown type in a column's place exactly as an untyped text parameter. Undefined when a value has no
+ * safe literal (a NUL, which would end the query text): the caller binds parameters instead. Throws
+ * what toPgParam throws.
+ */
+export function pgLiterals(rows: Row[], sites: ValueSite[]): string[] | undefined {
+  const out: string[] = [];
+  for (const row of rows) {
+    for (const s of sites) {
+      const v = toPgParam(row[s.column.name], s);
+      if (v === null || v === undefined) { out.push('NULL'); continue; }
+      const text = paramText(v);
+      if (text === undefined || text.includes('\u0000')) return undefined;
+      out.push(pg.escapeLiteral(text));
+    }
+  }
+  return out;
+}
+
+/** A PostgreSQL array literal of text items, as node-pg writes an array parameter. */
+export function arrayLiteral(items: unknown[]): string {
+  return `{${items.map((x) => (x === null || x === undefined ? 'NULL' : `"${String(x).replace(/[\\"]/g, (ch) => `\\${ch}`)}"`)).join(',')}}`;
+}
+
+/** The text node-pg sends for a value toPgParam returns (its prepareValue), or undefined for another kind of value. */
+function paramText(v: unknown): string | undefined {
+  switch (typeof v) {
+    case 'string': return v;
+    case 'number': case 'bigint': case 'boolean': return String(v);
+    default:
+      if (Buffer.isBuffer(v)) return `\\x${v.toString('hex')}`;
+      if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return arrayLiteral(v);
+      return undefined;
+  }
+}
+
+/**
+ * BEGIN's companion when the applier knows what the lane's checkpoint holds (it committed it): the lane's
+ * row locked as lockCheckpoint locks it, and the statement fails (division by zero) unless the checkpoint
+ * is `expected`, so the writes sent after it in the same query run only on the checkpoint they were
+ * planned against.
+ */
+export function guardCheckpointText(jobId: string, lane: number, expected: string): string {
+  if (!Number.isInteger(lane)) throw new Error(`lane ${lane} is not an integer`);
+  return withLiterals(`SELECT 1 / count(*) FILTER (WHERE sequence = $3) AS checkpoint_as_expected FROM (${PG_LEDGER.lockCheckpoint}) AS lane_checkpoint`,
+    [pg.escapeLiteral(jobId), String(lane), pg.escapeLiteral(expected)]);
 }
 
 /** Where each value of a table's rows goes, for toPgParam's checks and messages. */

@@ -62,6 +62,12 @@ export interface LedgerSql {
   emptyTable(ref: TableRef): string;
 }
 
+/** The events past a lane's checkpoint `cp`; feed order: when the first is past it, all are (no compare per event). */
+function pastCheckpoint(events: ChangeEvent[], cp: string | null): ChangeEvent[] {
+  return cp === null || events.length === 0 || compareSequences(events[0]!.sequence, cp) > 0
+    ? events : events.filter((e) => compareSequences(e.sequence, cp) > 0);
+}
+
 /** Attempts of one transaction that lost a deadlock or serialization conflict before the error goes up. */
 const TX_ATTEMPTS = 5;
 
@@ -80,6 +86,8 @@ export abstract class SqlApplier<C, P> implements Applier {
   private readonly keylessChunks = new Map<string, Row[]>();
   /** What each lane committed through this instance (a destination that forgets commits is caught). */
   private readonly laneCommits = new LaneCommits();
+  /** What readCheckpoint found per lane: the checkpoint a batch sent at once expects before this instance committed one. */
+  private readonly checkpointsRead = new Map<number, string>();
   /** Keyless tables: the stream changes their snapshot copy holds (skipped). */
   private readonly covers: SnapshotCovers;
   protected readonly rowsPerStatement: number;
@@ -223,7 +231,9 @@ export abstract class SqlApplier<C, P> implements Applier {
 
   async readCheckpoint(lane: number): Promise<string | null> {
     await this.ensureMeta();
-    return (await this.select<{ sequence: string }>(undefined, this.ledger.readCheckpoint, [this.jobId, lane]))[0]?.sequence ?? null;
+    const cp = (await this.select<{ sequence: string }>(undefined, this.ledger.readCheckpoint, [this.jobId, lane]))[0]?.sequence ?? null;
+    if (cp !== null) this.checkpointsRead.set(lane, cp);
+    return cp;
   }
 
   close(): Promise<void> {
@@ -254,22 +264,42 @@ export abstract class SqlApplier<C, P> implements Applier {
     }
   }
 
-  /** Rows (and, with transactional DDL, DDL) of one lane and the lane's checkpoint `sequence`, in one transaction. */
+  /**
+   * Rows (and, with transactional DDL, DDL) of one lane and the lane's checkpoint `sequence`, in one transaction.
+   * When this instance committed the lane's checkpoint last, the batch is planned against it and the dialect may
+   * send the whole transaction at once (applyAtOnce); the dialect's guard makes that transaction fail, and this
+   * one run instead, when the checkpoint turns out to be something else.
+   */
   private async applySegment(events: ChangeEvent[], lane: number, sequence: string, on?: C): Promise<void> {
+    const expected = this.laneCommits.last(lane) ?? this.checkpointsRead.get(lane);
+    let planned: { cp: string; steps: Step[] } | undefined;
+    if (expected !== undefined && on === undefined && this.applyAtOnce && compareSequences(sequence, expected) > 0) {
+      planned = { cp: expected, steps: planBatch(pastCheckpoint(events, expected)) };
+      if (await this.applyAtOnce(lane, expected, planned.steps, sequence)) {
+        this.laneCommits.committed(lane, sequence);
+        return;
+      }
+    }
     let written = false;
     await this.laneTx(lane, async (c, cp) => {
       written = false;
       this.laneCommits.check(lane, cp);
-      // Feed order: when the first event is past the checkpoint, all are (no compare per event).
-      const todo = cp === null || events.length === 0 || compareSequences(events[0]!.sequence, cp) > 0
-        ? events : events.filter((e) => compareSequences(e.sequence, cp) > 0);
-      for (const step of planBatch(todo)) await this.runStep(c, step);
+      const steps = planned && cp === planned.cp ? planned.steps : planBatch(pastCheckpoint(events, cp));
+      for (const step of steps) await this.runStep(c, step);
       if (cp !== null && compareSequences(sequence, cp) <= 0) return;
       await this.lastCheckpointWrite(c, lane, sequence);
       written = true;
     }, on);
     if (written) this.laneCommits.committed(lane, sequence);
   }
+
+  /**
+   * The lane's whole transaction in one exchange with the destination, when the dialect can: lock the lane's
+   * checkpoint and fail unless it is `expected`, run `steps`, move the checkpoint to `sequence`, commit.
+   * True when committed; false when not sent (a step it cannot send so) or when it failed and was rolled
+   * back, so the caller applies the batch the ordinary way, which reads the checkpoint again.
+   */
+  protected applyAtOnce?(lane: number, expected: string, steps: Step[], sequence: string): Promise<boolean>;
 
   /**
    * `fn` in one transaction that holds the lane's checkpoint row locked (`cp`: the checkpoint read under

@@ -202,6 +202,11 @@ async function types(dest: 'postgres' | 'mysql', table: string): Promise<Record<
 
 const DESTS = ['postgres', 'mysql'] as const;
 
+/** What a PostgreSQL applier sent at once (pg.applier.ts applyAtOnce); zeros for MariaDB, which always binds. */
+function atOnceOf(a: Applier): { committed: number; fellBack: number } {
+  return (a as { atOnce?: { committed: number; fellBack: number } }).atOnce ?? { committed: 0, fellBack: 0 };
+}
+
 // ---------------------------------------------------------------- type matrix
 
 describe.each(DESTS)('type matrix into %s', (dest) => {
@@ -226,6 +231,19 @@ describe.each(DESTS)('type matrix into %s', (dest) => {
         expect(`${c.id} ${got[0]![c.col.name]}`).toBe(`${c.id} ${text}`);
         expect(`${c.id} ${got[1]![c.col.name]}`).toBe(`${c.id} null`);
       }
+      // The applier committed lane 0, so a PostgreSQL destination now takes the batch in one simple query with
+      // literal values (applyAtOnce): the same images, upserted over rows 1 and 2 and inserted as 3 and 4,
+      // must store exactly what the bound parameters stored.
+      const sentBefore = atOnceOf(a).committed;
+      await a.applyBatch([
+        ev(source, table, Operation.Update, columns, full, full),
+        ev(source, table, Operation.Update, columns, nulls, nulls),
+        ev(source, table, Operation.Insert, columns, null, { ...full, id: 3 }),
+        ev(source, table, Operation.Insert, columns, null, { ...nulls, id: 4 }),
+      ], 0, nextSeq());
+      if (dest === 'postgres') expect(atOnceOf(a)).toEqual({ committed: sentBefore + 1, fellBack: 0 });
+      const again = await rows(dest, table, columns);
+      expect(again.map(({ id: _id, ...r }) => r)).toEqual([got[0], got[1], got[0], got[1]].map(({ id: _id, ...r }) => r));
     });
   }
 
@@ -322,6 +340,30 @@ describe.each(DESTS)('apply into %s', (dest) => {
       e(Operation.Update, r('y', null), r('y', 2)),
     ], 0, nextSeq());
     expect(await rows(dest, t, ['v', 'n'], 'v, n')).toEqual([{ v: 'x', n: '1' }, { v: 'y', n: '2' }, { v: 'z', n: '9' }]);
+  });
+
+  it('a lane checkpoint moved by another applier since this one committed: the batch is applied past it, nothing twice', async () => {
+    // Keyless table: an insert applied twice would show as a duplicate row.
+    const cols = [ID_P, p({ name: 'v', kind: 'text', sourceType: 'text' })];
+    const table = 'moved_cp';
+    const a = applier(dest, `job_moved_${RUN}`);
+    const b = applier(dest, `job_moved_${RUN}`);
+    const ins = (id: number) => ev('postgres', table, Operation.Insert, cols, null, { id, v: `v${id}` }, []);
+    const create = ddl('postgres', table, `CREATE TABLE ${table} (...)`, cols, []);
+    const e1 = ins(1);
+    await a.applyBatch([create, e1], 0, e1.sequence);
+    const e2 = ins(2);
+    await b.applyBatch([e2], 0, e2.sequence);
+    const e3 = ins(3);
+    // `a` last committed e1's checkpoint; the lane is at e2 now. Sent at once, its guard fails and it falls back.
+    await a.applyBatch([e2, e3], 0, e3.sequence);
+    expect((await rows(dest, table, ['id', 'v'])).map((r) => r.v)).toEqual(['v1', 'v2', 'v3']);
+    if (dest === 'postgres') expect(atOnceOf(a)).toEqual({ committed: 0, fellBack: 1 });
+    // Then `a` knows the checkpoint again and sends the next batch at once.
+    const e4 = ins(4);
+    await a.applyBatch([e4], 0, e4.sequence);
+    expect((await rows(dest, table, ['id', 'v'])).map((r) => r.v)).toEqual(['v1', 'v2', 'v3', 'v4']);
+    if (dest === 'postgres') expect(atOnceOf(a)).toEqual({ committed: 1, fellBack: 1 });
   });
 
   it('a batch that fails midway leaves neither rows nor checkpoint', async () => {
