@@ -29,6 +29,7 @@
  *
  * Run alone: `node bin/run-ts.js bench/lag.bench.ts`.
  */
+import { appendFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { startMariadb, startPostgres, startRedis, type PrivateServer } from '../src/devtools/private-servers.ts';
 import {
@@ -104,6 +105,14 @@ export async function run(): Promise<BenchResult[]> {
       await sampler;
       const cpu = meter.stop();
       const lat = (await dst.q<{ ms: number }>(`SELECT extract(epoch FROM applied_at - sent_at) * 1000 AS ms FROM ${schema}.lagt`)).map((r) => Number(r.ms)).sort((a, b) => a - b);
+      // Where the tail is: the rows' p99 and max per second of the run (BENCH_LAG_TIMELINE=file writes them).
+      if (process.env.BENCH_LAG_TIMELINE) {
+        const bySecond = await dst.q<{ s: number; n: number; p50: number; p99: number; max: number }>(`
+          WITH r AS (SELECT extract(epoch FROM sent_at - (SELECT min(sent_at) FROM ${schema}.lagt))::int AS s, extract(epoch FROM applied_at - sent_at) * 1000 AS ms FROM ${schema}.lagt)
+          SELECT s, count(*)::int AS n, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1)::float AS p50,
+                 round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1)::float AS p99, round(max(ms)::numeric, 1)::float AS max FROM r GROUP BY s ORDER BY s`);
+        appendFileSync(process.env.BENCH_LAG_TIMELINE, `${kind} at ${new Date().toISOString()}\n` + bySecond.map((b) => `${b.s}\t${b.n}\t${b.p50}\t${b.p99}\t${b.max}`).join('\n') + '\n');
+      }
       const jobLag = [...lagSamples].sort((a, b) => a - b);
       const j = await getJob(gw.url, job.id);
       if (j.status !== 'RUNNING') throw new Error(`job is ${j.status}: ${j.error}`);
