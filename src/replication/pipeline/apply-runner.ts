@@ -144,7 +144,7 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
     const lastCommitTime = lagClockOf(last);
     const meanCommitTime = meanLagClock(events);
     await o.onApplied?.({ count: wanted.length, transactions, lastSequence: tailSeq, lastCommitTime, meanCommitTime });
-    TR?.(`apply n=${events.length} wait=${(ta - tw).toFixed(1)} apply=${(performance.now() - ta).toFixed(1)} lagFromCommit=${Date.now() - lastCommitTime} echo=${JSON.stringify((o.feed as { echoStats?: unknown }).echoStats ?? null)}`);
+    TR?.(`apply n=${events.length} wait=${(ta - tw).toFixed(1)} apply=${(performance.now() - ta).toFixed(1)} lagFromCommit=${Date.now() - lastCommitTime} echo=${JSON.stringify((o.feed as { echoStats?: unknown }).echoStats ?? null)} atOnce=${JSON.stringify((o.applier as { atOnce?: unknown }).atOnce ?? null)}`);
   }
   return 'aborted';
 }
