@@ -39,6 +39,12 @@ export interface Applier {
   /** Apply a batch of changes for one lane and store `sequence` as that lane's checkpoint, in one transaction. */
   applyBatch(events: ChangeEvent[], lane: number, sequence: string): Promise<void>;
   /**
+   * Optional: every lane's part of a DDL-free batch (`parts[lane]`, as splitLanes cut it) in ONE transaction
+   * that moves every lane's checkpoint to `sequence`: the same rows and checkpoints as applyBatch on each
+   * part, with one transaction instead of one per lane (for small batches, where lanes gain nothing).
+   */
+  applyWhole?(parts: ChangeEvent[][], sequence: string): Promise<void>;
+  /**
    * Before a re-snapshot (the source lost the capture's position): in one
    * transaction, empty the destination tables of `tables`, forget this job's
    * snapshot chunks (and their covers), and set lanes 0..lanes-1 to `through`

@@ -46,7 +46,7 @@ export const MYSQL_LEDGER: LedgerSql = {
   lockCheckpoint: `SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = ? AND lane = ? FOR UPDATE`,
   writeCheckpoint: `INSERT INTO ${CHECKPOINTS} (job_id, lane, sequence, updated_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))
     ON DUPLICATE KEY UPDATE sequence = VALUES(sequence), updated_at = VALUES(updated_at)`,
-  lockLanes: `SELECT 1 FROM ${CHECKPOINTS} WHERE job_id = ? FOR UPDATE`,
+  lockLanes: `SELECT lane, sequence FROM ${CHECKPOINTS} WHERE job_id = ? FOR UPDATE`,
   chunkDone: `SELECT 1 FROM ${CHUNKS} WHERE job_id = ? AND chunk_id = ? AND done_at IS NOT NULL`,
   markChunk: `INSERT INTO ${CHUNKS} (job_id, chunk_id, done_at, covers) VALUES (?, ?, UTC_TIMESTAMP(6), ?)
     ON DUPLICATE KEY UPDATE done_at = VALUES(done_at), covers = VALUES(covers)`,

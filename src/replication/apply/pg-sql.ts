@@ -55,7 +55,7 @@ export const PG_LEDGER: LedgerSql = {
   lockCheckpoint: `SELECT sequence FROM ${CHECKPOINTS} WHERE job_id = $1 AND lane = $2 FOR UPDATE`,
   writeCheckpoint: `INSERT INTO ${CHECKPOINTS} (job_id, lane, sequence, updated_at) VALUES ($1, $2, $3, now())
     ON CONFLICT (job_id, lane) DO UPDATE SET sequence = EXCLUDED.sequence, updated_at = EXCLUDED.updated_at`,
-  lockLanes: `SELECT 1 FROM ${CHECKPOINTS} WHERE job_id = $1 FOR UPDATE`,
+  lockLanes: `SELECT lane, sequence FROM ${CHECKPOINTS} WHERE job_id = $1 FOR UPDATE`,
   chunkDone: `SELECT 1 FROM ${CHUNKS} WHERE job_id = $1 AND chunk_id = $2 AND done_at IS NOT NULL`,
   markChunk: `INSERT INTO ${CHUNKS} (job_id, chunk_id, done_at, covers) VALUES ($1, $2, now(), $3)
     ON CONFLICT (job_id, chunk_id) DO UPDATE SET done_at = EXCLUDED.done_at, covers = EXCLUDED.covers`,
@@ -224,15 +224,17 @@ function paramText(v: unknown): string | undefined {
 }
 
 /**
- * BEGIN's companion when the applier knows what the lane's checkpoint holds (it committed it): the lane's
- * row locked as lockCheckpoint locks it, and the statement fails (division by zero) unless the checkpoint
- * is `expected`, so the writes sent after it in the same query run only on the checkpoint they were
- * planned against.
+ * BEGIN's companion when the applier knows what lanes' checkpoints hold (it committed or read them): those
+ * lanes' rows locked (FOR UPDATE, as lockCheckpoint locks one), and the statement fails (division by zero)
+ * unless every one holds its `expected` sequence, so the writes sent after it in the same query run only on
+ * the checkpoints they were planned against.
  */
-export function guardCheckpointText(jobId: string, lane: number, expected: string): string {
-  if (!Number.isInteger(lane)) throw new Error(`lane ${lane} is not an integer`);
-  return withLiterals(`SELECT 1 / count(*) FILTER (WHERE sequence = $3) AS checkpoint_as_expected FROM (${PG_LEDGER.lockCheckpoint}) AS lane_checkpoint`,
-    [pg.escapeLiteral(jobId), String(lane), pg.escapeLiteral(expected)]);
+export function guardCheckpointsText(jobId: string, expected: Map<number, string>): string {
+  const lanes = [...expected.keys()];
+  if (lanes.length === 0 || !lanes.every((l) => Number.isInteger(l))) throw new Error(`lanes ${lanes.join(', ')} are not integers`);
+  const each = [...expected].map(([lane, seq]) => `(lane = ${lane} AND sequence = ${pg.escapeLiteral(seq)})`).join(' OR ');
+  return `SELECT 1 / (count(*) FILTER (WHERE ${each}) = ${lanes.length})::int AS checkpoints_as_expected`
+    + ` FROM (SELECT lane, sequence FROM ${CHECKPOINTS} WHERE job_id = ${pg.escapeLiteral(jobId)} AND lane IN (${lanes.join(', ')}) FOR UPDATE) AS lane_checkpoints`;
 }
 
 /** Where each value of a table's rows goes, for toPgParam's checks and messages. */

@@ -16,7 +16,7 @@ import { classifyDdl } from './ddl.ts';
 import { destTable } from './dest-names.ts';
 import {
   DDL_LOCK_SQL, META_DDL, META_READY_SQL, PG_LEDGER, PG_MAX_PARAMS, addColumnSql, createTableSql, deleteKeysSql,
-  deleteOneSql, dropColumnSql, guardCheckpointText, retypeColumnSql, insertSql, labelCheckSql, lockCheckpointText, onConflictSql, pgLiterals, pgParams, pgSites, qi, qt,
+  deleteOneSql, dropColumnSql, guardCheckpointsText, retypeColumnSql, insertSql, labelCheckSql, lockCheckpointText, onConflictSql, pgLiterals, pgParams, pgSites, qi, qt,
   writeCheckpointText,
 } from './pg-sql.ts';
 import { SqlApplier, type SqlApplierOptions } from './sql-applier.ts';
@@ -112,8 +112,8 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
    * the ordinary path then reads the checkpoint under its lock and applies what is past it, so a commit
    * whose reply was lost is not applied twice.
    */
-  protected override async applyAtOnce(lane: number, expected: string, steps: Step[], sequence: string): Promise<boolean> {
-    const parts = ['BEGIN', guardCheckpointText(this.jobId, lane, expected)];
+  protected override async applyAtOnce(expected: Map<number, string>, steps: Step[], sequence: string): Promise<boolean> {
+    const parts = ['BEGIN', guardCheckpointsText(this.jobId, expected)];
     let bytes = 0;
     try {
       for (const step of steps) {
@@ -125,7 +125,8 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
     } catch {
       return false;
     }
-    parts.push(writeCheckpointText(this.jobId, lane, sequence, pg.escapeLiteral), 'COMMIT');
+    for (const lane of expected.keys()) parts.push(writeCheckpointText(this.jobId, lane, sequence, pg.escapeLiteral));
+    parts.push('COMMIT');
     if (this.closing) throw new FatalError('applier is closed');
     let c: Client;
     try { c = await this.pool.connect(); } catch { return false; }
@@ -137,7 +138,7 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
     } catch (err) {
       await c.query('ROLLBACK').catch(() => { broken = true; });
       this.atOnce.fellBack++;
-      this.logger.debug({ lane, err: (err as Error).message }, 'batch sent at once failed; applying it the ordinary way');
+      this.logger.debug({ lanes: [...expected.keys()], err: (err as Error).message }, 'batch sent at once failed; applying it the ordinary way');
       return false;
     } finally {
       c.release(broken);

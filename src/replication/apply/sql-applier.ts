@@ -48,7 +48,7 @@ export interface LedgerSql {
   lockCheckpoint: string;
   /** (job_id, lane, sequence): upsert with updated_at = now. */
   writeCheckpoint: string;
-  /** (job_id): locks every lane row of the job. */
+  /** (job_id) -> (lane, sequence) of every lane row of the job, locked. */
   lockLanes: string;
   /** (job_id, chunk_id) -> a row when the chunk is done. */
   chunkDone: string;
@@ -271,11 +271,11 @@ export abstract class SqlApplier<C, P> implements Applier {
    * one run instead, when the checkpoint turns out to be something else.
    */
   private async applySegment(events: ChangeEvent[], lane: number, sequence: string, on?: C): Promise<void> {
-    const expected = this.laneCommits.last(lane) ?? this.checkpointsRead.get(lane);
+    const expected = this.knownCheckpoint(lane);
     let planned: { cp: string; steps: Step[] } | undefined;
     if (expected !== undefined && on === undefined && this.applyAtOnce && compareSequences(sequence, expected) > 0) {
       planned = { cp: expected, steps: planBatch(pastCheckpoint(events, expected)) };
-      if (await this.applyAtOnce(lane, expected, planned.steps, sequence)) {
+      if (await this.applyAtOnce(new Map([[lane, expected]]), planned.steps, sequence)) {
         this.laneCommits.committed(lane, sequence);
         return;
       }
@@ -294,12 +294,65 @@ export abstract class SqlApplier<C, P> implements Applier {
   }
 
   /**
-   * The lane's whole transaction in one exchange with the destination, when the dialect can: lock the lane's
-   * checkpoint and fail unless it is `expected`, run `steps`, move the checkpoint to `sequence`, commit.
-   * True when committed; false when not sent (a step it cannot send so) or when it failed and was rolled
-   * back, so the caller applies the batch the ordinary way, which reads the checkpoint again.
+   * A whole transaction in one exchange with the destination, when the dialect can: lock the checkpoints of
+   * the lanes of `expected` and fail unless each holds its expected sequence, run `steps`, move those lanes'
+   * checkpoints to `sequence`, commit. True when committed; false when not sent (a step it cannot send so)
+   * or when it failed and was rolled back, so the caller applies the batch the ordinary way, which reads
+   * the checkpoints again.
    */
-  protected applyAtOnce?(lane: number, expected: string, steps: Step[], sequence: string): Promise<boolean>;
+  protected applyAtOnce?(expected: Map<number, string>, steps: Step[], sequence: string): Promise<boolean>;
+
+  /** What the lane's checkpoint holds as far as this instance knows: what it committed there last, or read at the start. */
+  private knownCheckpoint(lane: number): string | undefined {
+    return this.laneCommits.last(lane) ?? this.checkpointsRead.get(lane);
+  }
+
+  /**
+   * Applier.applyWhole: each lane's part filtered by that lane's checkpoint, planned together (keys are disjoint
+   * between lanes, so one plan is the lanes' plans side by side, with one statement per table instead of one per
+   * lane and table), written with every lane's checkpoint in one transaction. Sent at once (applyAtOnce) when
+   * this instance knows the checkpoints; otherwise, or when that fails, under the lock of every lane's row.
+   */
+  async applyWhole(parts: ChangeEvent[][], sequence: string): Promise<void> {
+    if (parts.length === 1) return this.applyBatch(parts[0]!, 0, sequence);
+    if (parts.some((p) => p.some((e) => e.op === 'ddl'))) throw new FatalError('applyWhole: cut the batch at DDL first (cutAtDdl)');
+    await this.ensureMeta();
+    const kept = await Promise.all(parts.map((p) => this.covers.filter(p)));
+    await this.createUnseen(kept.flat());
+    // Lanes already at or past `sequence` hold everything of theirs here: no guard, no write.
+    const behind = new Map<number, string>();
+    let allKnown = true;
+    kept.forEach((_, lane) => {
+      const cp = this.knownCheckpoint(lane);
+      if (cp === undefined) allKnown = false;
+      else if (compareSequences(sequence, cp) > 0) behind.set(lane, cp);
+    });
+    let planned: Step[] | undefined;
+    if (allKnown && behind.size > 0 && this.applyAtOnce) {
+      planned = planBatch(kept.flatMap((p, lane) => (behind.has(lane) ? pastCheckpoint(p, behind.get(lane)!) : [])));
+      if (await this.applyAtOnce(behind, planned, sequence)) {
+        for (const lane of behind.keys()) this.laneCommits.committed(lane, sequence);
+        return;
+      }
+    }
+    const written: number[] = [];
+    await this.tx(async (c) => {
+      written.length = 0;
+      const rows = await this.select<{ lane: number | string; sequence: string }>(c, this.ledger.lockLanes, [this.jobId]);
+      const cps = kept.map((_, lane) => rows.find((r) => Number(r.lane) === lane)?.sequence ?? null);
+      cps.forEach((cp, lane) => this.laneCommits.check(lane, cp));
+      const asPlanned = planned !== undefined && cps.every((cp, lane) => (behind.has(lane) ? cp === behind.get(lane) : cp !== null && compareSequences(sequence, cp) <= 0));
+      const steps = asPlanned ? planned! : planBatch(kept.flatMap((p, lane) => pastCheckpoint(p, cps[lane] ?? null)));
+      for (const step of steps) await this.runStep(c, step);
+      for (let lane = 0; lane < cps.length; lane++) {
+        const cp = cps[lane]!;
+        if (cp !== null && compareSequences(sequence, cp) <= 0) continue;
+        await this.run(c, this.ledger.writeCheckpoint, [this.jobId, lane, sequence]);
+        written.push(lane);
+      }
+    });
+    for (const lane of written) this.laneCommits.committed(lane, sequence);
+  }
 
   /**
    * `fn` in one transaction that holds the lane's checkpoint row locked (`cp`: the checkpoint read under

@@ -7,12 +7,15 @@
  * a barrier: the batch is cut there and the DDL applied alone, then every
  * lane's checkpoint moves past it.
  *
- * A lane with nothing in a batch moves its checkpoint at most once a second
- * while the feed keeps coming, and at once when the feed is drained: with
- * small transactions most batches touch one lane, and a transaction per idle
- * lane per batch doubled the destination's work (issue 12). A lane behind
- * only makes a restart re-read more; every lane skips what its checkpoint
- * covers, so nothing is applied twice.
+ * A batch of at most WHOLE_MAX_EVENTS changes goes in one destination
+ * transaction for all lanes (Applier.applyWhole: each lane's part filtered by
+ * its own checkpoint, every lane's checkpoint moved with the rows), where the
+ * applier can: lanes side by side gain nothing there, and a transaction per
+ * lane doubled the round trips and the destination's commits (issue 12).
+ * Otherwise a lane with nothing in a batch moves its checkpoint at most once
+ * a second while the feed keeps coming, and at once when the feed is
+ * drained. A lane behind only makes a restart re-read more; every lane skips
+ * what its checkpoint covers, so nothing is applied twice.
  */
 import type { ChangeEvent } from '../change-event.ts';
 import type { Applier } from '../apply/applier.ts';
@@ -63,6 +66,13 @@ export interface ApplyRunnerOptions {
 
 export type ApplyOutcome = 'aborted' | 'finished';
 
+/**
+ * Batches of at most this many changes go to the destination in one transaction for every lane
+ * (Applier.applyWhole) rather than one per lane: at single-row transactions most batches are small, and a
+ * transaction per lane doubled the round trips, the socket writes and the destination's commits (issue 12).
+ */
+const WHOLE_MAX_EVENTS = 1000;
+
 export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
   const lanes = Math.max(1, o.lanes);
   const batchSize = o.batchSize ?? 5000;
@@ -77,8 +87,15 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
   const laneAt: (string | null)[] = [...checkpoints];
   const laneMovedAt: number[] = Array.from({ length: lanes }, () => Date.now());
   const IDLE_LANE_MS = 1000;
-  const applyLanes = async (parts: ChangeEvent[][], seq: string) => {
+  const applyLanes = async (parts: ChangeEvent[][], seq: string, size = 0) => {
     const now = Date.now();
+    // A small batch gains nothing from lanes applied side by side: one transaction for all of them.
+    if (lanes > 1 && size <= WHOLE_MAX_EVENTS && o.applier.applyWhole) {
+      if (parts.every((p, lane) => p.length === 0 && now - laneMovedAt[lane]! < IDLE_LANE_MS)) return;
+      await o.applier.applyWhole(parts, seq);
+      for (let lane = 0; lane < lanes; lane++) { laneAt[lane] = seq; laneMovedAt[lane] = now; }
+      return;
+    }
     await Promise.all(parts.map(async (part, lane) => {
       if (part.length === 0 && now - laneMovedAt[lane]! < IDLE_LANE_MS) return;
       await o.applier.applyBatch(part, lane, seq);
@@ -132,7 +149,7 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
           laneAt[i + 1] = segLast; laneMovedAt[i + 1] = Date.now();
         }));
       } else {
-        await applyLanes(splitLanes(segment, lanes), segLast);
+        await applyLanes(splitLanes(segment, lanes), segLast, segment.length);
       }
     }
     // Events filtered out still move every lane past them.

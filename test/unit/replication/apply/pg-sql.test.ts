@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ColumnType } from '../../../../src/replication/change-event.ts';
-import { deleteKeysSql, guardCheckpointText, insertSql, lockCheckpointText, pgLiterals, PG_LEDGER, writeCheckpointText } from '../../../../src/replication/apply/pg-sql.ts';
+import { deleteKeysSql, guardCheckpointsText, insertSql, lockCheckpointText, pgLiterals, PG_LEDGER, writeCheckpointText } from '../../../../src/replication/apply/pg-sql.ts';
 import type { ValueSite } from '../../../../src/replication/apply/value-params.ts';
 
 /** PostgreSQL's own literal quoting, as pg's escapeLiteral does it for text without backslashes. */
@@ -40,9 +40,11 @@ describe('row values as literals (a batch sent at once, pg.applier.ts applyAtOnc
     expect(() => pgLiterals([{ i: 'x' }], [sites[0]!])).toThrow();
   });
 
-  it('the guard locks the lane row as lockCheckpoint does and divides by zero unless the checkpoint is the expected one', () => {
-    const g = guardCheckpointText("j'1", 2, 'seq');
-    expect(g).toBe(`SELECT 1 / count(*) FILTER (WHERE sequence = 'seq') AS checkpoint_as_expected FROM (${lockCheckpointText("j'1", 2, lit)}) AS lane_checkpoint`);
-    expect(() => guardCheckpointText('j', 0.5, 's')).toThrow(/not an integer/);
+  it('the guard locks the lanes\' rows and divides by zero unless each holds its expected checkpoint', () => {
+    const g = guardCheckpointsText("j'1", new Map([[0, 's0'], [2, "s'2"]]));
+    expect(g).toBe("SELECT 1 / (count(*) FILTER (WHERE (lane = 0 AND sequence = 's0') OR (lane = 2 AND sequence = 's''2')) = 2)::int AS checkpoints_as_expected"
+      + " FROM (SELECT lane, sequence FROM tributary.tributary_checkpoints WHERE job_id = 'j''1' AND lane IN (0, 2) FOR UPDATE) AS lane_checkpoints");
+    expect(() => guardCheckpointsText('j', new Map([[0.5, 's']]))).toThrow(/not integers/);
+    expect(() => guardCheckpointsText('j', new Map())).toThrow();
   });
 });
