@@ -177,19 +177,12 @@ async function streamIntoFeed(
       deps.publish(`feed-appended:${job.feed_name}`, { feed: job.feed_name, last: lastSeq });
     }, 50);
   };
-  // The in-flight counter goes up once per batch handed over (one INCRBY after the batch's onAppended
-  // calls), not once per transaction: at 5,000 single-row transactions/s an INCR each was the capture's
-  // largest cost (a loopback socket write per command; issue 12).
-  let unsentInflight = 0;
-  const countInflight = () => {
-    if (unsentInflight++ > 0) return;
-    queueMicrotask(() => {
-      const n = unsentInflight; unsentInflight = 0;
-      deps.redis.incrby(counterKey, n).catch(() => undefined);
-    });
-  };
+  // The in-flight counter goes up with each append, inside the append script (ChangeFeed countInto): at
+  // 5,000 single-row transactions/s a command of its own per append was a socket write and a wake-up of
+  // Redis each (issue 12). Incremental-snapshot chunks appended through the same feed count too: the
+  // apply counts them down like any transaction.
   const retainer = await keepRetention(run, deps, job, feed, hasApply);
-  const guarded = await guardFeedGeneration(run, deps, job, feed);
+  const guarded = await guardFeedGeneration(run, deps, job, feed, hasApply ? counterKey : undefined);
   // Migrations end with their catch-up; incremental snapshots belong to streaming jobs.
   const snapshots = job.type === JobType.Migration ? undefined : await startIncrementalSnapshots(run, deps, job, guarded, at.from, run.signal);
   const source = await deps.connections.config(job.source_connection_id!);
@@ -218,7 +211,7 @@ async function streamIntoFeed(
           changes += added; bytes += b;
           deps.metrics?.changesCaptured.inc({ job: job.name }, added);
           // ReplChanBufferSize counts transactions: a large one's pieces count once, with its last piece.
-          if (hasApply && !tx.partial) { countInflight(); appendedSinceRead++; }
+          if (hasApply && !tx.partial) appendedSinceRead++;
           lastSeq = tx.events.at(-1)?.sequence ?? lastSeq;
           if (tx.commitTime) lastCommitAt = new Date(tx.commitTime).toISOString();
           announce();
@@ -263,7 +256,7 @@ async function keepRetention(run: TaskRun, deps: ReplicationDeps, job: JobRow, f
  * feedGeneration): a job deleted and created again under the same name has a
  * new feed, which this task's stream must not reach.
  */
-async function guardFeedGeneration(run: TaskRun, deps: ReplicationDeps, job: JobRow, feed: ChangeFeed): Promise<ChangeFeed> {
+async function guardFeedGeneration(run: TaskRun, deps: ReplicationDeps, job: JobRow, feed: ChangeFeed, countInto?: string): Promise<ChangeFeed> {
   // The feed's generation travels with every append and is checked by the append script itself:
   // no round trip of its own per transaction (issue 12), and no window between check and write.
   const meta = feedKeys(deps.feedPrefix, job.feed_name!).meta;
@@ -280,7 +273,7 @@ async function guardFeedGeneration(run: TaskRun, deps: ReplicationDeps, job: Job
         return async (tx: CapturedTransaction | CapturedTransaction[]) => {
           for (;;) {
             try {
-              const opts = born === null ? {} : { generation: born };
+              const opts = { ...(born === null ? {} : { generation: born }), ...(countInto ? { countInto } : {}) };
               const added = Array.isArray(tx) ? await target.appendMany!(tx, opts) : await target.append(tx, opts);
               if (born === null) born = await deps.redis.hget(meta, 'createdAt');
               return added;

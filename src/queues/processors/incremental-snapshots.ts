@@ -6,7 +6,6 @@
 import type { SourcePosition } from '../../replication/change-event.ts';
 import { createApplier, createSnapshotReader } from '../../replication/factory.ts';
 import type { ChangeFeed } from '../../replication/feed/change-feed.ts';
-import { inflightKey } from '../../replication/feed/feed-keys.ts';
 import { AppendLock, IncrementalSnapshotter } from '../../replication/pipeline/incremental-snapshot.ts';
 import { IncrementalRequestStore, IncrementalStatus } from '../../replication/snapshot/incremental-request.ts';
 import { incrementalProgress } from '../../replication/snapshot/incremental-progress.ts';
@@ -47,9 +46,9 @@ export async function startIncrementalSnapshots(
     },
     onAppended: (tx, added) => {
       if (added > 0) {
+        // Counted like a captured transaction (ReplChanBufferSize) by the append itself: the capture task's feed
+        // carries its job's in-flight counter (capture.processor.ts); the apply releases it.
         deps.publish(`feed-appended:${job.feed_name}`, { feed: job.feed_name, last: tx.events.at(-1)?.sequence });
-        // Counted like a captured transaction (ReplChanBufferSize); the apply releases it.
-        if (hasDest) deps.redis.incr(inflightKey(deps.feedPrefix, job.id)).catch(() => undefined);
       }
     },
   });

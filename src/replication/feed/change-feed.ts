@@ -37,16 +37,21 @@ export class SnapshotTooOldError extends Error {
  * events whose sequence is not above the feed's last one are skipped, so a
  * capture that crashes and re-reads produces no duplicate and no gap.
  */
+/** See ChangeFeed.append. */
+export interface AppendOptions { generation?: string; countInto?: string }
+
 export interface ChangeFeed {
   readonly name: string;
   /**
    * `opts.generation`: the feed's createdAt the appender knows; when the feed
    * has another one, nothing is written and FeedReplacedError is thrown (checked
-   * atomically with the append).
+   * atomically with the append). `opts.countInto`: a counter (a Redis key) that
+   * goes up by one for each whole transaction the append added to (a job's
+   * in-flight count, ReplChanBufferSize), with the append where the store can.
    */
-  append(tx: CapturedTransaction, opts?: { generation?: string }): Promise<number>;
+  append(tx: CapturedTransaction, opts?: AppendOptions): Promise<number>;
   /** Several whole transactions at once (one round trip where the store can); same result as append() on each. */
-  appendMany?(txs: CapturedTransaction[], opts?: { generation?: string }): Promise<number>;
+  appendMany?(txs: CapturedTransaction[], opts?: AppendOptions): Promise<number>;
   /**
    * Resolves when an apply of this feed running in this process is near enough to take the next append
    * as objects (local-echo.ts, FeedEcho.room); at once when there is none, or it is stuck.

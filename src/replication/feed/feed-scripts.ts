@@ -59,7 +59,10 @@ end
  * order: first stream id, last stream id, payload (feed-codec.ts), commit
  * time ms, number of changes, precise commit estimate ms for lag ('' for
  * none: commit-clock.ts); then, optionally, the appending process's
- * local-echo token (local-echo.ts), stored as field `o` of each entry. Several pieces are several small transactions
+ * local-echo token (local-echo.ts), stored as field `o` of each entry ('' for none), and, with a fourth
+ * KEY (a job's in-flight counter), how to count into it: 'each' (every piece added is a whole transaction:
+ * INCRBY the pieces added) or 'tx' (the last piece of one whole transaction: INCRBY 1 when the transaction
+ * added anything, this piece or, `force`, an earlier one). Several pieces are several small transactions
  * appended together (RedisChangeFeed.appendMany), the resume position that
  * of the last one.
  *
@@ -93,6 +96,7 @@ if ARGV[4] ~= '' then
   if born and born ~= ARGV[4] then return {'replaced', born} end
 end
 local last = redis.call('HGET', KEYS[2], 'lastId') or '0-0'
+local lastBefore = last
 local k = tonumber(ARGV[5])
 for i = 6, 5 + 2 * k, 2 do redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) end
 local p = 6 + 2 * k
@@ -124,6 +128,16 @@ if ARGV[1] ~= '' and (added > 0 or empty or ARGV[3] == '1') then
   redis.call('HSET', KEYS[2], 'lastId', last, 'resume', ARGV[1], 'wholeId', last)
 end
 if added > 0 or empty then redis.call('HSETNX', KEYS[2], 'createdAt', ARGV[2]) end
+if KEYS[4] then
+  local mode = ARGV[p + 6 * m + 1]
+  local n = 0
+  if mode == 'each' then
+    for j = 0, m - 1 do if cmpid(ARGV[p + 6 * j + 1], lastBefore) > 0 then n = n + 1 end end
+  elseif mode == 'tx' and ARGV[1] ~= '' and (added > 0 or ARGV[3] == '1') then
+    n = 1
+  end
+  if n > 0 then redis.call('INCRBY', KEYS[4], n) end
+end
 return added
 `;
 

@@ -34,7 +34,8 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Redis } from 'ioredis';
 import type { CapturedTransaction, ChangeEvent, ColumnType, SourcePosition } from '../change-event.ts';
 import { compareSequences, fromStreamId, parseSequence, toStreamId, ZERO_SEQUENCE } from '../sequence.ts';
-import { SnapshotTooOldError, type ChangeFeed, type FeedBounds, type RetentionPolicy } from './change-feed.ts';
+import { SnapshotTooOldError, type AppendOptions, type ChangeFeed, type FeedBounds, type RetentionPolicy } from './change-feed.ts';
+import { isCluster } from '../redis-topology.ts';
 import { FeedAppendError, FeedParameterError, FeedReplacedError } from './feed-errors.ts';
 import { ColumnSetCodec } from './column-sets.ts';
 import { compareStreamIds, DEFAULT_FEED_PREFIX, feedKeys, type FeedKeys } from './feed-keys.ts';
@@ -82,6 +83,8 @@ export class RedisChangeFeed implements ChangeFeed {
   readonly name: string;
   readonly prefix: string;
   readonly keys: FeedKeys;
+  /** KEYS of the append script: stream, meta, columns. */
+  private readonly appendKeys: string[];
   private readonly redis: Redis;
   private readonly trimBatch: number;
   private readonly now: () => number;
@@ -94,6 +97,7 @@ export class RedisChangeFeed implements ChangeFeed {
     this.name = opts.name;
     this.prefix = opts.prefix ?? DEFAULT_FEED_PREFIX;
     this.keys = feedKeys(this.prefix, opts.name); // validates the name
+    this.appendKeys = [this.keys.stream, this.keys.meta, this.keys.columns];
     this.trimBatch = opts.trimBatch ?? 1000;
     if (!Number.isInteger(this.trimBatch) || this.trimBatch < 1) throw new FeedParameterError('trimBatch', opts.trimBatch, 'expected a positive integer');
     this.now = opts.now ?? Date.now;
@@ -118,7 +122,7 @@ export class RedisChangeFeed implements ChangeFeed {
    * own sequence, so appliers checkpoint inside it exactly as between
    * transactions. Only the last piece records the resume position.
    */
-  async append(tx: CapturedTransaction, opts: { generation?: string } = {}): Promise<number> {
+  async append(tx: CapturedTransaction, opts: AppendOptions = {}): Promise<number> {
     let prev: string | undefined;
     for (const event of tx.events) {
       // Checked before anything is written: a script error halfway would leave a partial transaction.
@@ -150,12 +154,15 @@ export class RedisChangeFeed implements ChangeFeed {
         } else {
           args.push(0, 0);
         }
-        if (echo) args.push(ECHO_TOKEN);
-        const res = await appendScript.run(this.redis, [this.keys.stream, this.keys.meta, this.keys.columns], args);
+        const counted = lastPiece && !tx.partial ? this.countKeys(opts) : undefined;
+        if (counted) args.push(echo ? ECHO_TOKEN : '', 'tx');
+        else if (echo) args.push(ECHO_TOKEN);
+        const res = await appendScript.run(this.redis, counted ?? this.appendKeys, args);
         if (!Array.isArray(res)) {
           // Held only when added in full: then the entry is exactly these events.
           if (echo && start < to && res === to - start) this.hold(tx, start, to, text, opts.generation!);
           added += res as number;
+          if (lastPiece && !tx.partial && added > 0 && opts.countInto && !counted) this.countApart(opts.countInto, 1);
           break;
         }
         if (res[0] === 'replaced') throw new FeedReplacedError(this.name, String(res[1]));
@@ -180,7 +187,7 @@ export class RedisChangeFeed implements ChangeFeed {
    * of them instead of one each); otherwise, or when the feed already holds
    * part of them, one append() each. Returns the changes added.
    */
-  async appendMany(txs: CapturedTransaction[], opts: { generation?: string } = {}): Promise<number> {
+  async appendMany(txs: CapturedTransaction[], opts: AppendOptions = {}): Promise<number> {
     const total = txs.reduce((n, t) => n + t.events.length, 0);
     if (txs.length < 2 || total > APPEND_PIECE_EVENTS || txs.some((t) => t.partial)) return this.appendEach(txs, opts);
     let prev: string | undefined;
@@ -209,11 +216,19 @@ export class RedisChangeFeed implements ChangeFeed {
     for (const [id, json] of sets) args.push(id, json);
     args.push(m, ...pieces);
     const echo = opts.generation ? echoOf(this.keys.stream) : undefined;
-    if (echo) args.push(ECHO_TOKEN);
-    const res = await appendScript.run(this.redis, [this.keys.stream, this.keys.meta, this.keys.columns], args);
+    const counted = this.countKeys(opts);
+    if (counted) args.push(echo ? ECHO_TOKEN : '', 'each');
+    else if (echo) args.push(ECHO_TOKEN);
+    const res = await appendScript.run(this.redis, counted ?? this.appendKeys, args);
     if (Array.isArray(res)) {
       if (res[0] === 'replaced') throw new FeedReplacedError(this.name, String(res[1]));
       return this.appendEach(txs, opts);
+    }
+    if (opts.countInto && !counted) {
+      // The transactions added are the batch's tail (what the feed held already is a prefix).
+      let left = res as number; let n = 0;
+      for (let i = txs.length - 1; i >= 0 && left > 0; i--) { if (txs[i]!.events.length) { left -= txs[i]!.events.length; n++; } }
+      this.countApart(opts.countInto, n);
     }
     if (echo && res === total) {
       let k = 0;
@@ -223,7 +238,17 @@ export class RedisChangeFeed implements ChangeFeed {
     return res as number;
   }
 
-  private async appendEach(txs: CapturedTransaction[], opts: { generation?: string }): Promise<number> {
+  /** The append script's keys with `opts.countInto` as the fourth, where one script may touch it (not on a Cluster: another slot). */
+  private countKeys(opts: AppendOptions): string[] | undefined {
+    return opts.countInto && !isCluster(this.redis) ? [...this.appendKeys, opts.countInto] : undefined;
+  }
+
+  /** On a Cluster the count goes up by a command of its own after the append (not awaited, as before the script did it). */
+  private countApart(key: string, n: number): void {
+    if (n > 0) this.redis.incrby(key, n).catch(() => undefined);
+  }
+
+  private async appendEach(txs: CapturedTransaction[], opts: AppendOptions): Promise<number> {
     let added = 0;
     let bytes = 0;
     for (const tx of txs) { added += await this.append(tx, opts); bytes += this.lastAppendBytes; }

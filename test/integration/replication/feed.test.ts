@@ -142,6 +142,30 @@ describe('append and read', () => {
     expect(seqs(tail)).toEqual(seqs(huge.events.slice(0, 3)));
   });
 
+  it('countInto: the counter goes up by one per whole transaction added, with the append (not for what the feed held, nor for partial pieces)', async () => {
+    const feed = newFeed();
+    const counter = `${prefix}:job:{${randomUUID()}}:inflight`;
+    const count = async () => Number(await redis.get(counter) ?? 0);
+    const o = { countInto: counter };
+    expect(await feed.append(tx(1, 2), o)).toBe(2);
+    expect(await count()).toBe(1);
+    expect(await feed.append(tx(1, 2), o)).toBe(0);
+    expect(await count()).toBe(1);
+    // Several small transactions in one script call; the first is held already.
+    expect(await feed.appendMany([tx(1, 2), tx(2, 1), tx(3, 3)], o)).toBe(4);
+    expect(await count()).toBe(3);
+    // A large transaction in pieces counts once, with its last piece; a partial piece never.
+    const big = tx(4, 2500);
+    expect(await feed.append({ ...big, events: big.events.slice(0, 1200), partial: true, resume: tx(3, 3).resume }, o)).toBe(1200);
+    expect(await count()).toBe(3);
+    expect(await feed.append(big, o)).toBe(1300);
+    expect(await count()).toBe(4);
+    // A transaction without events adds nothing and counts nothing; without countInto nothing is counted.
+    expect(await feed.append({ ...tx(5, 0) }, o)).toBe(0);
+    expect(await feed.append(tx(6, 1))).toBe(1);
+    expect(await count()).toBe(4);
+  });
+
   it('stores each column set once and restores it per event, across schema changes', async () => {
     const feed = newFeed();
     const t1 = tx(1, 3);

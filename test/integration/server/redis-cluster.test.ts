@@ -18,7 +18,10 @@ import { startRedisCluster, type PrivateRedisCluster } from '../../../src/devtoo
 import { App } from '../../../src/app.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
 import { createRedisClient, keySlot } from '../../../src/store/redis-client.ts';
-import { feedKeys } from '../../../src/replication/feed/feed-keys.ts';
+import { feedKeys, inflightKey } from '../../../src/replication/feed/feed-keys.ts';
+import { RedisChangeFeed } from '../../../src/replication/feed/redis-change-feed.ts';
+import { Operation, type CapturedTransaction } from '../../../src/replication/change-event.ts';
+import { makeSequence } from '../../../src/replication/sequence.ts';
 import { TailWatcher } from '../../../src/replication/feed/tail-watcher.ts';
 import { bullPrefix } from '../../../src/queues/queue-names.ts';
 import { startTestGateway, gql, type TestGateway } from '../../support/gateway.ts';
@@ -71,6 +74,29 @@ describe('Redis Cluster (3 masters)', () => {
     cluster?.disconnect();
     for (const m of masters) m.disconnect();
     await rc?.stop();
+  });
+
+  it('a feed append counts into a job\'s in-flight counter in another slot with a command of its own', async () => {
+    const name = uniq('rccount');
+    const feed = new RedisChangeFeed({ redis: cluster as unknown as Redis, name, prefix: gw.config.queuePrefix });
+    let job = uniq('job');
+    while (owner(inflightKey(gw.config.queuePrefix, job)) === owner(feedKeys(gw.config.queuePrefix, name).stream)) job = uniq('job');
+    const counter = inflightKey(gw.config.queuePrefix, job);
+    const cols = [{ name: 'id', kind: 'int' as const, sourceType: 'integer' }];
+    const t = (n: number): CapturedTransaction => ({
+      txid: String(n), commitSequence: String(n * 0x100), commitTime: Date.now(), resume: { kind: 'postgres', lsn: `0/${(n * 0x100 + 0x80).toString(16)}` },
+      events: [{ source: 'postgres', sequence: makeSequence(0, n * 0x100, 0), txid: String(n), commitSequence: String(n * 0x100), index: 0, op: Operation.Insert,
+        schema: 'public', table: 't', key: ['id'], before: null, after: { id: n }, columns: cols, commitTime: Date.now() }],
+    });
+    try {
+      expect(await feed.append(t(1), { countInto: counter })).toBe(1);
+      expect(await feed.appendMany([t(2), t(3)], { countInto: counter })).toBe(2);
+      await waitFor(async () => Number(await cluster.get(counter) ?? 0), (n) => n === 3, 5000);
+    } finally {
+      await feed.destroy().catch(() => undefined);
+      await feed.close();
+      await cluster.del(counter);
+    }
   });
 
   it('connects through the cluster seeds only', () => {
