@@ -153,6 +153,8 @@ async function migrationTarget(run: TaskRun, deps: ReplicationDeps, job: JobRow,
  * second, feed retention kept, the in-flight counter bounding what apply has
  * not read yet (ReplChanBufferSize), appends only to the feed this task started on.
  */
+const TRACE = !!process.env.TRIB_TRACE;
+
 async function streamIntoFeed(
   run: TaskRun, deps: ReplicationDeps, job: JobRow, capture: CaptureSource, feed: ChangeFeed, at: { from: SourcePosition; target: SourcePosition | undefined },
 ): Promise<CaptureOutcome> {
@@ -199,8 +201,10 @@ async function streamIntoFeed(
       waitForRoom: hasApply ? async (signal) => {
         const bound = job.spec.replChanBufferSize;
         if (inflightRead + appendedSinceRead < bound) return bound - inflightRead - appendedSinceRead;
+        const t0 = TRACE ? performance.now() : 0;
         for (;;) {
           inflightRead = Number(await deps.redis.get(counterKey) ?? 0);
+          if (TRACE) process.stderr.write(`[trace ${(performance.now() / 1000).toFixed(3)}] room inflight=${inflightRead} bound=${bound} waited=${(performance.now() - t0).toFixed(1)}\n`);
           appendedSinceRead = 0;
           if (signal.aborted || inflightRead < bound) return Math.max(1, bound - inflightRead);
           await sleep(20);
