@@ -16,7 +16,7 @@
  * past it; a crash between DDL and checkpoint replays the DDL, which then
  * changes nothing. TRUNCATE is no cut: it runs inside the transaction.
  */
-import type { ChangeEvent, ColumnType, Row } from '../change-event.ts';
+import { Operation, type ChangeEvent, type ColumnType, type Row } from '../change-event.ts';
 import type { DbConnectionConfig } from '../connection-config.ts';
 import { FatalError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
@@ -266,9 +266,9 @@ export abstract class SqlApplier<C, P> implements Applier {
 
   /**
    * Rows (and, with transactional DDL, DDL) of one lane and the lane's checkpoint `sequence`, in one transaction.
-   * When this instance committed the lane's checkpoint last, the batch is planned against it and the dialect may
-   * send the whole transaction at once (applyAtOnce); the dialect's guard makes that transaction fail, and this
-   * one run instead, when the checkpoint turns out to be something else.
+   * When this instance knows the lane's checkpoint (it committed it last, or read it at the start), the batch is
+   * planned against it and the dialect may send the whole transaction at once (applyAtOnce); the dialect's guard
+   * makes that transaction fail, and this one run instead, when the checkpoint turns out to be something else.
    */
   private async applySegment(events: ChangeEvent[], lane: number, sequence: string, on?: C): Promise<void> {
     const expected = this.knownCheckpoint(lane);
@@ -315,7 +315,7 @@ export abstract class SqlApplier<C, P> implements Applier {
    */
   async applyWhole(parts: ChangeEvent[][], sequence: string): Promise<void> {
     if (parts.length === 1) return this.applyBatch(parts[0]!, 0, sequence);
-    if (parts.some((p) => p.some((e) => e.op === 'ddl'))) throw new FatalError('applyWhole: cut the batch at DDL first (cutAtDdl)');
+    if (parts.some((p) => p.some((e) => e.op === Operation.Ddl))) throw new FatalError('applyWhole: cut the batch at DDL first (cutAtDdl)');
     await this.ensureMeta();
     const kept = await Promise.all(parts.map((p) => this.covers.filter(p)));
     await this.createUnseen(kept.flat());
