@@ -285,15 +285,25 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
 
   // ------------------------------------------------------------ DDL and steps
 
+  /**
+   * SqlApplier.tableReady: the table's columns and whether a unique index covers exactly its key, in one read
+   * (what copyUpsert would otherwise look up on the first COPY of the table).
+   */
+  protected override async tableReady(table: TableInfo): Promise<boolean> {
+    checkKey(table, table.columns, table.key);
+    const dest = destTable(table, this.opts.rename);
+    const row = (await this.select<{ cols: string[] | null; unique: boolean }>(undefined, TABLE_READY_SQL, [qt(dest), table.key]))[0];
+    if (!row?.cols) return false;
+    const have = new Set(row.cols);
+    if (!table.columns.every((col) => have.has(col.name))) return false;
+    if (table.key.length) this.uniqueKeyed.set(qt(dest), row.unique);
+    return true;
+  }
+
   /** CREATE (schema and table) or ADD the missing columns; serialised by an advisory lock. */
   protected async ensureTableOn(c: Client, src: TableRef, columns: ColumnType[], key: string[]): Promise<void> {
     const ref = destTable(src, this.opts.rename);
-    const name = `${src.schema}.${src.table}`;
-    for (const k of key) {
-      const col = columns.find((x) => x.name === k);
-      if (!col) throw new FatalError(`key column ${k} of ${name} is not among its columns`);
-      assertKeyable('postgres', col, name);
-    }
+    checkKey(src, columns, key);
     await c.query(DDL_LOCK_SQL);
     await c.query(`CREATE SCHEMA IF NOT EXISTS ${qi(ref.schema)}`);
     const have = await c.query<{ column_name: string }>(
@@ -434,6 +444,27 @@ async function renameColumnIfPresent(c: Client, dest: TableRef, from: string, to
   }
   await c.query(`ALTER TABLE ${qt(dest)} RENAME COLUMN ${qi(from)} TO ${qi(to)}`);
 }
+
+/** The key columns are among the columns, of types a key can have. */
+function checkKey(src: TableRef, columns: ColumnType[], key: string[]): void {
+  const name = `${src.schema}.${src.table}`;
+  for (const k of key) {
+    const col = columns.find((x) => x.name === k);
+    if (!col) throw new FatalError(`key column ${k} of ${name} is not among its columns`);
+    assertKeyable('postgres', col, name);
+  }
+}
+
+/**
+ * $1 a quoted table name, $2 its key columns: the table's live columns (NULL when there is no such table), and
+ * whether a unique index (no predicate, no expression) has exactly the key's columns (hasUniqueKey's test).
+ */
+const TABLE_READY_SQL = `SELECT
+  (SELECT array_agg(a.attname::text) FROM pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped) AS cols,
+  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = r.oid AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+    AND (SELECT array_agg(a.attname::text) FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)) @> $2::text[]
+    AND (SELECT array_agg(a.attname::text) FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)) <@ $2::text[]) AS unique
+  FROM (SELECT to_regclass($1) AS oid) r`;
 
 /** A primary key or unique index on exactly `key`: without one a COPY could duplicate rows instead of failing. */
 async function hasUniqueKey(c: Client, dest: TableRef, key: string[]): Promise<boolean> {

@@ -125,6 +125,12 @@ export abstract class SqlApplier<C, P> implements Applier {
   protected abstract conflictCode(err: unknown): string | undefined;
   /** Creates the bookkeeping tables (and learns what the server can do). */
   protected abstract setUpMeta(): Promise<void>;
+  /**
+   * True when the destination table is there with every column of `table`, so ensureTableOn would do nothing:
+   * one read, with no transaction and no lock (issue 12: the first batch of a stream paid about 100 ms for the
+   * lock, the schema and the information_schema scan before its rows). False sends ensureTable the whole way.
+   */
+  protected tableReady?(table: TableInfo): Promise<boolean>;
   /** CREATE (schema and table) or ADD the missing columns, serialised across lanes and workers by a lock. */
   protected abstract ensureTableOn(c: C, src: TableRef, columns: ColumnType[], key: string[]): Promise<void>;
   /** Snapshot rows in the form loadRows writes; values are converted (and checked) here, before the transaction. */
@@ -141,6 +147,7 @@ export abstract class SqlApplier<C, P> implements Applier {
 
   async ensureTable(table: TableInfo): Promise<void> {
     await this.ensureMeta();
+    if (this.tableReady && await this.tableReady(table)) return;
     const ensure = (c: C): Promise<void> => this.ensureTableOn(c, table, table.columns, table.key);
     await (this.transactionalDdl ? this.tx(ensure) : this.session(ensure));
   }

@@ -633,3 +633,38 @@ describe.each(DESTS)('apply into %s', (dest) => {
     expect((await rows(dest, t, ['id'])).length).toBe(20_000);
   });
 });
+
+describe('a PostgreSQL destination table already there', () => {
+  it('with every column: ensured by one read, without the DDL lock, and its unique key learnt for COPY; missing a column: under the lock, added', async () => {
+    const a = applier('postgres', `job_ready_${RUN}`);
+    await pgDb.query(`CREATE SCHEMA IF NOT EXISTS "${SCHEMA}"`);
+    await pgDb.query(`CREATE TABLE "${SCHEMA}".ready_all (id int PRIMARY KEY, v varchar(20), n int, extra text)`);
+    await pgDb.query(`CREATE TABLE "${SCHEMA}".ready_short (id int PRIMARY KEY, v varchar(20))`);
+    await a.readCheckpoint(0); // the bookkeeping tables, made under the same lock, are there first
+    const locker = new pg.Client({ ...pgConn, database: SCHEMA });
+    await locker.connect();
+    try {
+      await locker.query(`BEGIN; SELECT pg_advisory_xact_lock(hashtext('tributary.apply.ddl'))`);
+      // Nothing to create or add: done while another session holds the DDL lock.
+      await a.ensureTable(kvTable('ready_all'));
+      // A column to add: waits for the lock.
+      let added = false;
+      const adding = a.ensureTable(kvTable('ready_short')).then(() => { added = true; });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(added).toBe(false);
+      await locker.query('COMMIT');
+      await adding;
+      expect(Object.keys(await types('postgres', 'ready_short')).sort()).toEqual(['id', 'n', 'v']);
+    } finally {
+      await locker.end();
+    }
+    // The key's unique index was learnt by the read: 300 fresh inserts go straight in by COPY, and inserts of
+    // the same keys again (rows the destination holds) still end as the upsert.
+    const batch = Array.from({ length: 300 }, (_, i) => ins('ready_all', i, `r${i}`, i));
+    await a.applyBatch(batch, 0, nextSeq());
+    await a.applyBatch(batch.map((e) => ({ ...e, sequence: nextSeq(), after: { ...e.after!, v: 'again' } })), 0, nextSeq());
+    const got = await rows('postgres', 'ready_all', ['id', 'v', 'n', 'extra']);
+    expect(got).toHaveLength(300);
+    expect(got[299]).toEqual({ id: '299', v: 'again', n: '299', extra: null });
+  });
+});
