@@ -32,6 +32,7 @@ import { canonicalLsnText, lsnDecimal, sequencePrefixFromLsn, withIndex } from '
 import { loadKey, loadNotNull, loadRelationAttributes, loadTypeInfos, typeInfoFor, type Queryable, type RelationAttributes } from './pg-catalog.ts';
 import { fillGenerated, type GeneratedPlan, type PendingGenerated } from './pg-generated.ts';
 import { quoteIdent, quoteTable } from './pg-connection.ts';
+import { newTuple } from './pg-tuple-reader.ts';
 import { pgColumnType, pgTextToValue, type PgTypeInfo } from './pg-values.ts';
 
 export const DEFAULT_SELECTOR_COLUMN = '_change_selector';
@@ -556,7 +557,7 @@ function generatedPlan(msg: Pgoutput.MessageRelation, attrs: RelationAttributes,
 
 function pick(tuple: Record<string, unknown>, keys: string[]): Record<string, unknown> | null {
   if (keys.length === 0) return null;
-  const out: Record<string, unknown> = {};
+  const out = newTuple();
   for (const k of keys) out[k] = tuple[k];
   return out;
 }

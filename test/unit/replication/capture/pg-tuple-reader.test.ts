@@ -50,6 +50,15 @@ describe('pgoutput tuples read straight from the buffer', () => {
     }
   });
 
+  it('a tuple inherits nothing: a name it lacks reads undefined, __proto__ and constructor are columns like any other', () => {
+    const { fast } = parsers();
+    fast.parse(relation(8, ['__proto__', 'constructor', 'v']));
+    const t = (fast.parse(Buffer.concat([Buffer.from('I'), i32(8), Buffer.from('N'), tupleData(['p', 'c', null])])) as { new: Record<string, unknown> }).new;
+    expect(Object.keys(t)).toEqual(['__proto__', 'constructor', 'v']);
+    expect([t.__proto__, t.constructor, t.v]).toEqual(['p', 'c', null]);
+    for (const name of ['toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', 'isPrototypeOf']) expect(t[name], name).toBeUndefined();
+  });
+
   it('keeps a leading byte-order mark (the library drops it) and fails on a truncated message as the library does', () => {
     const { slow, fast } = parsers();
     const rel = relation(9, ['id', 'v']);
