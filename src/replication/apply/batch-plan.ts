@@ -48,16 +48,20 @@ interface KeyedTable {
   key: string[];
   columns: ColumnType[];
   /** Net effect per key; Map order = order of each key's last change. */
-  rows: Map<string, Pending>;
+  rows: Map<RowKey, Pending>;
 }
 
-/** An injective text of a row's key values (a Map key within one plan); single-column keys without JSON. */
-function keyString(row: Row, key: string[]): string {
+/**
+ * A Map key for a row's key values, injective within one table (its key has one number of columns): a
+ * single-column key's number or string as it is (no text made per row), null for SQL NULL, else JSON text.
+ * Numbers and strings stay apart, as they did when this was `n${v}` and `s${v}`.
+ */
+type RowKey = string | number | null;
+function keyString(row: Row, key: string[]): RowKey {
   if (key.length === 1) {
     const v = row[key[0]!];
-    if (typeof v === 'number') return `n${v}`;
-    if (typeof v === 'string') return `s${v}`;
-    if (v === null || v === undefined) return 'z';
+    if (typeof v === 'number' || typeof v === 'string') return v;
+    if (v === null || v === undefined) return null;
   }
   return `j${JSON.stringify(key.map((k) => row[k] ?? null))}`;
 }
@@ -86,22 +90,29 @@ export function planBatch(events: ChangeEvent[]): Step[] {
     keyless = [];
   };
 
+  // The previous event's keyed table: a run of one table's events looks it up once.
+  let last: KeyedTable | undefined;
   for (const e of events) {
     if (e.op === Operation.Ddl) {
       flush();
+      last = undefined;
       steps.push({ kind: 'ddl', event: e });
       continue;
     }
-    const ref = { schema: e.schema, table: e.table };
     if (e.key.length === 0) {
-      addKeyless(keyless, ref, e);
+      addKeyless(keyless, { schema: e.schema, table: e.table }, e);
       continue;
     }
-    const id = refKey(ref);
-    let t = keyed.get(id);
-    if (!t) {
-      t = { ref, key: e.key, columns: e.columns, rows: new Map() };
-      keyed.set(id, t);
+    let t = last;
+    if (t === undefined || t.ref.table !== e.table || t.ref.schema !== e.schema) {
+      const ref = { schema: e.schema, table: e.table };
+      const id = refKey(ref);
+      t = keyed.get(id);
+      if (!t) {
+        t = { ref, key: e.key, columns: e.columns, rows: new Map() };
+        keyed.set(id, t);
+      }
+      last = t;
     }
     t.columns = e.columns;
     addKeyed(t, e);
@@ -110,7 +121,7 @@ export function planBatch(events: ChangeEvent[]): Step[] {
   return steps;
 }
 
-function setLast(t: KeyedTable, k: string, p: Pending): void {
+function setLast(t: KeyedTable, k: RowKey, p: Pending): void {
   t.rows.delete(k);
   t.rows.set(k, p);
 }
