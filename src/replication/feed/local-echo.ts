@@ -62,8 +62,10 @@ export interface EchoPiece {
   first: string;
   /** The changes, while the piece is among the newest MAX_HELD_EVENTS; undefined once only `text` is kept. */
   events: ChangeEvent[] | undefined;
-  /** The entry's payload as appended (its field `b`). */
-  text: string;
+  /** The entry's payload as appended (its field `b`): made by `toText` when the piece lets its events go. */
+  text: string | undefined;
+  /** Makes `text` again from the events (the same encoding the append wrote). */
+  toText: (() => string) | undefined;
   /** The entry's commit estimate (its field `r`), if any. */
   estimate: number | undefined;
   /** How many changes the piece holds. */
@@ -103,6 +105,8 @@ class FeedEcho {
       const [oldId, old] = this.objects.entries().next().value as [string, EchoPiece];
       this.objects.delete(oldId);
       this.held -= old.count;
+      old.text ??= old.toText!();
+      old.toText = undefined;
       old.events = undefined;
       this.texts.set(oldId, old);
       this.heldText += old.text.length;
@@ -111,7 +115,7 @@ class FeedEcho {
     while (this.heldText > MAX_HELD_TEXT && this.texts.size > 0) {
       const [oldId, old] = this.texts.entries().next().value as [string, EchoPiece];
       this.texts.delete(oldId);
-      this.heldText -= old.text.length;
+      this.heldText -= old.text!.length;
       this.heldTextChanges -= old.count;
     }
   }
@@ -153,7 +157,7 @@ class FeedEcho {
     const p = this.objects.get(id);
     if (p) { this.objects.delete(id); this.held -= p.count; return; }
     const t = this.texts.get(id);
-    if (t) { this.texts.delete(id); this.heldText -= t.text.length; this.heldTextChanges -= t.count; }
+    if (t) { this.texts.delete(id); this.heldText -= t.text!.length; this.heldTextChanges -= t.count; }
   }
 
   /** Entry ids held, oldest first. */
@@ -172,7 +176,7 @@ class FeedEcho {
     for (const [pid, p] of this.texts) {
       if (compareStreamIds(pid, id) > 0) return;
       this.texts.delete(pid);
-      this.heldText -= p.text.length;
+      this.heldText -= p.text!.length;
       this.heldTextChanges -= p.count;
     }
     for (const [pid, p] of this.objects) {

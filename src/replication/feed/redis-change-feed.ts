@@ -40,10 +40,29 @@ import { FeedAppendError, FeedParameterError, FeedReplacedError } from './feed-e
 import { ColumnSetCodec } from './column-sets.ts';
 import { compareStreamIds, DEFAULT_FEED_PREFIX, feedKeys, type FeedKeys } from './feed-keys.ts';
 import { APPEND_LUA, GAP_LUA, LuaScript, READ_LUA, TRIM_LUA } from './feed-scripts.ts';
-import { decodePiece, encodePiece, parsePiece, pieceColumnSets } from './feed-codec.ts';
+import { decodePiece, encodePiece, encodePieceBytes, parsePiece, pieceColumnSets, type ByteSink } from './feed-codec.ts';
 import { TailWatcher } from './tail-watcher.ts';
 import { ECHO_ROOM, ECHO_TOKEN, echoOf, type EchoPiece } from './local-echo.ts';
 import { markCommitEstimate } from '../commit-clock.ts';
+
+
+/**
+ * Sinks the append writes its pieces into (encodePieceBytes), used again from call to call so that their
+ * pages are there already. A sink is taken per script call and given back once the call settled: until
+ * then ioredis may still hold views of it (a command queued while the connection is down).
+ */
+const SINK_BYTES = 256 * 1024;
+const SINK_MAX_BYTES = 16 * 1024 * 1024;
+const SINKS_KEPT = 4;
+const sinks: Buffer[] = [];
+
+function takeSink(): ByteSink {
+  return { buf: sinks.pop() ?? Buffer.allocUnsafeSlow(SINK_BYTES), len: 0 };
+}
+
+function giveSink(sink: ByteSink): void {
+  if (sink.buf.length <= SINK_MAX_BYTES && sinks.length < SINKS_KEPT) sinks.push(sink.buf);
+}
 
 export interface RedisChangeFeedOptions {
   /** Connection for ordinary commands; owned by the caller (close() leaves it open). */
@@ -143,10 +162,9 @@ export class RedisChangeFeed implements ChangeFeed {
         const sets = new Map<string, string>();
         const args: (string | number | Buffer)[] = [lastPiece && !tx.partial ? resume : '', this.now(), added > 0 ? '1' : '0', opts.generation ?? ''];
         const echo = opts.generation ? echoOf(this.keys.stream) : undefined;
-        let text = '';
+        const sink = takeSink();
         if (start < to) {
-          const piece = this.pieceArgs(tx, start, to, sets);
-          text = piece.text;
+          const piece = this.pieceArgs(tx, start, to, sets, sink);
           bytes += piece.bytes;
           args.push(sets.size);
           for (const [id, json] of sets) args.push(id, json);
@@ -157,10 +175,15 @@ export class RedisChangeFeed implements ChangeFeed {
         const counted = lastPiece && !tx.partial ? this.countKeys(opts) : undefined;
         if (counted) args.push(echo ? ECHO_TOKEN : '', 'tx');
         else if (echo) args.push(ECHO_TOKEN);
-        const res = await appendScript.run(this.redis, counted ?? this.appendKeys, args);
+        let res: unknown;
+        try {
+          res = await appendScript.run(this.redis, counted ?? this.appendKeys, args);
+        } finally {
+          giveSink(sink);
+        }
         if (!Array.isArray(res)) {
           // Held only when added in full: then the entry is exactly these events.
-          if (echo && start < to && res === to - start) this.hold(tx, start, to, text, opts.generation!);
+          if (echo && start < to && res === to - start) this.hold(tx, start, to, opts.generation!);
           added += res as number;
           if (lastPiece && !tx.partial && added > 0 && opts.countInto && !counted) this.countApart(opts.countInto, 1);
           break;
@@ -201,15 +224,14 @@ export class RedisChangeFeed implements ChangeFeed {
     }
     const sets = new Map<string, string>();
     const pieces: (string | number | Buffer)[] = [];
-    const texts: string[] = [];
     let bytes = 0;
     let m = 0;
+    const sink = takeSink();
     for (const tx of txs) {
       if (tx.events.length === 0) continue;
-      const piece = this.pieceArgs(tx, 0, tx.events.length, sets);
+      const piece = this.pieceArgs(tx, 0, tx.events.length, sets, sink);
       bytes += piece.bytes;
       pieces.push(...piece.args);
-      texts.push(piece.text);
       m++;
     }
     const args: (string | number | Buffer)[] = [JSON.stringify(txs.at(-1)!.resume), this.now(), '0', opts.generation ?? '', sets.size];
@@ -219,7 +241,12 @@ export class RedisChangeFeed implements ChangeFeed {
     const counted = this.countKeys(opts);
     if (counted) args.push(echo ? ECHO_TOKEN : '', 'each');
     else if (echo) args.push(ECHO_TOKEN);
-    const res = await appendScript.run(this.redis, counted ?? this.appendKeys, args);
+    let res: unknown;
+    try {
+      res = await appendScript.run(this.redis, counted ?? this.appendKeys, args);
+    } finally {
+      giveSink(sink);
+    }
     if (Array.isArray(res)) {
       if (res[0] === 'replaced') throw new FeedReplacedError(this.name, String(res[1]));
       return this.appendEach(txs, opts);
@@ -231,8 +258,7 @@ export class RedisChangeFeed implements ChangeFeed {
       this.countApart(opts.countInto, n);
     }
     if (echo && res === total) {
-      let k = 0;
-      for (const tx of txs) if (tx.events.length > 0) this.hold(tx, 0, tx.events.length, texts[k++]!, opts.generation!);
+      for (const tx of txs) if (tx.events.length > 0) this.hold(tx, 0, tx.events.length, opts.generation!);
     }
     this.lastAppendBytes = bytes;
     return res as number;
@@ -257,26 +283,30 @@ export class RedisChangeFeed implements ChangeFeed {
   }
 
   /** Keeps events[start, to) of `tx`, just appended as one entry, for this process's apply (local-echo.ts). */
-  private hold(tx: CapturedTransaction, start: number, to: number, text: string, generation: string): void {
+  private hold(tx: CapturedTransaction, start: number, to: number, generation: string): void {
     const events = start === 0 && to === tx.events.length ? tx.events : tx.events.slice(start, to);
     if (tx.commitEstimate !== undefined) markCommitEstimate(events, tx.commitEstimate);
+    // The entry's text is made again only if the piece outlives its objects: the bytes appended were in a reused sink.
+    const toText = (): string => encodePiece(events, 0, events.length, (columns) => this.columnSets.encode(columns).id);
     echoOf(this.keys.stream)?.hold(toStreamId(tx.events[to - 1]!.sequence), {
-      first: toStreamId(tx.events[start]!.sequence), events, text, estimate: tx.commitEstimate, count: to - start, generation,
+      first: toStreamId(tx.events[start]!.sequence), events, text: undefined, toText, estimate: tx.commitEstimate, count: to - start, generation,
     });
   }
 
   /** The script arguments of events[start, to) of `tx` as one piece; column sets collected into `sets`. */
-  private pieceArgs(tx: CapturedTransaction, start: number, to: number, sets: Map<string, string>): { args: (string | number | Buffer)[]; bytes: number; text: string } {
-    const payload = encodePiece(tx.events, start, to, (columns) => {
+  private pieceArgs(tx: CapturedTransaction, start: number, to: number, sets: Map<string, string>, sink: ByteSink): { args: (string | number | Buffer)[]; bytes: number } {
+    const at = sink.len;
+    encodePieceBytes(sink, tx.events, start, to, (columns) => {
       const cs = this.columnSets.encode(columns);
       sets.set(cs.id, cs.json);
       return cs.id;
     });
     // As a Buffer: ioredis writes it as is, where a string argument is concatenated into the command text first.
+    // A view of the sink: ioredis copies it when it writes the command, and the sink is used again only after
+    // the script call settled (a grown sink leaves earlier views on its previous buffer, which is not reused).
     return {
-      args: [toStreamId(tx.events[start]!.sequence), toStreamId(tx.events[to - 1]!.sequence), Buffer.from(payload), tx.events[start]!.commitTime, to - start, tx.commitEstimate ?? ''],
-      bytes: payload.length,
-      text: payload,
+      args: [toStreamId(tx.events[start]!.sequence), toStreamId(tx.events[to - 1]!.sequence), sink.buf.subarray(at, sink.len), tx.events[start]!.commitTime, to - start, tx.commitEstimate ?? ''],
+      bytes: sink.len - at,
     };
   }
 
@@ -320,7 +350,7 @@ export class RedisChangeFeed implements ChangeFeed {
         // The events as they are now (a later append may let the piece's objects go before decode runs).
         if (piece.events) echoed.set(fields, { first: piece.first, events: piece.events });
         // Held as text only: the entry as Redis would have returned it, decoded as such.
-        else entries[i] = [id, piece.estimate === undefined ? ['b', piece.text, 'f', piece.first] : ['b', piece.text, 'f', piece.first, 'r', String(piece.estimate)]];
+        else entries[i] = [id, piece.estimate === undefined ? ['b', piece.text!, 'f', piece.first] : ['b', piece.text!, 'f', piece.first, 'r', String(piece.estimate)]];
         this.echoStats.taken++;
         continue;
       }

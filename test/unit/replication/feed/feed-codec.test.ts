@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Operation, type ChangeEvent, type ColumnType } from '../../../../src/replication/change-event.ts';
-import { decodePiece, encodePiece, parsePiece, pieceColumnSets } from '../../../../src/replication/feed/feed-codec.ts';
+import { decodePiece, encodePiece, encodePieceBytes, parsePiece, pieceColumnSets } from '../../../../src/replication/feed/feed-codec.ts';
 
 const A: ColumnType[] = [{ name: 'id', kind: 'int', sourceType: 'integer' }, { name: 'v', kind: 'text', sourceType: 'text' }];
 const B: ColumnType[] = [{ name: 'k', kind: 'text', sourceType: 'varchar(10)' }];
@@ -45,5 +45,22 @@ describe('feed piece codec', () => {
   it('keeps only the changes a reader has not seen when it starts inside the piece', () => {
     const events = [0, 1, 2, 3].map((i) => ev(i));
     expect(roundtrip(events, (s) => s > '0.100.1').map((e) => e.index)).toEqual([2, 3]);
+  });
+
+  it('writes, as bytes into a sink used again, exactly the UTF-8 of the text (grown from a tiny sink, after earlier pieces)', () => {
+    const odd = ['😀 é ☃', '\ud800 lone', 'x\u0000y', '"\\\n\t', '漢字'.repeat(500)];
+    const events = Array.from({ length: 1500 }, (_, i) => ev(i, i % 7 === 0
+      ? { op: Operation.Update, before: { id: i, v: odd[i % odd.length]! }, after: { id: i, v: odd[(i + 1) % odd.length]! }, scope: i % 2 ? 's' : undefined }
+      : i % 11 === 0 ? { table: 'b', key: [], columns: B, after: { k: odd[i % odd.length]! } } : {}));
+    const sink = { buf: Buffer.allocUnsafe(16).fill(0xee), len: 0 };
+    const want: Buffer[] = [];
+    for (const [from, to] of [[0, 1], [1, 1000], [1000, 1500]] as const) {
+      const at = sink.len;
+      encodePieceBytes(sink, events, from, to, (c) => ids.get(c)!);
+      const text = encodePiece(events, from, to, (c) => ids.get(c)!);
+      expect(sink.buf.subarray(at, sink.len).equals(Buffer.from(text))).toBe(true);
+      want.push(Buffer.from(text));
+    }
+    expect(sink.buf.subarray(0, sink.len).equals(Buffer.concat(want))).toBe(true);
   });
 });
