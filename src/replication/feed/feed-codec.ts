@@ -70,11 +70,27 @@ function put(sink: ByteSink, s: string): void {
  */
 export function encodePieceBytes(sink: ByteSink, events: ChangeEvent[], from: number, to: number, columnSetId: (columns: ColumnType[]) => string): void {
   const piece = pieceOf(events, from, to, columnSetId);
-  put(sink, `{"v":${piece.v},"x":${JSON.stringify(piece.x)},"T":${JSON.stringify(piece.T)},"E":[`);
+  put(sink, `{"v":${piece.v},"x":${JSON.stringify(piece.x)},"T":${JSON.stringify(piece.T)},"E":`);
+  // The changes in runs of STRINGIFY_RUN, each run's JSON array written over the previous run's closing
+  // bracket with its opening bracket turned into a comma: the same text as the whole array's JSON.
   const E = piece.E;
-  for (let i = 0; i < E.length; i++) put(sink, i === 0 ? JSON.stringify(E[i]) : `,${JSON.stringify(E[i])}`);
-  put(sink, ']}');
+  if (E.length === 0) put(sink, '[]');
+  for (let i = 0; i < E.length; i += STRINGIFY_RUN) {
+    const run = JSON.stringify(i === 0 && E.length <= STRINGIFY_RUN ? E : E.slice(i, i + STRINGIFY_RUN));
+    if (i === 0) { put(sink, run); continue; }
+    const at = sink.len - 1;
+    sink.len = at;
+    put(sink, run);
+    sink.buf[at] = 0x2c; // ','
+  }
+  put(sink, '}');
 }
+
+/**
+ * Changes stringified per call in encodePieceBytes: few enough that the text stays under V8's 16 Ki-character
+ * builder part (one flat string, no flattening before it is written), many enough to spare the calls.
+ */
+const STRINGIFY_RUN = 64;
 
 function pieceOf(events: ChangeEvent[], from: number, to: number, columnSetId: (columns: ColumnType[]) => string): Piece {
   const first = events[from]!;

@@ -54,7 +54,7 @@ describe('feed piece codec', () => {
       : i % 11 === 0 ? { table: 'b', key: [], columns: B, after: { k: odd[i % odd.length]! } } : {}));
     const sink = { buf: Buffer.allocUnsafe(16).fill(0xee), len: 0 };
     const want: Buffer[] = [];
-    for (const [from, to] of [[0, 1], [1, 1000], [1000, 1500]] as const) {
+    for (const [from, to] of [[0, 1], [1, 1000], [1000, 1500], [0, 64], [64, 192], [7, 7], [3, 68]] as const) {
       const at = sink.len;
       encodePieceBytes(sink, events, from, to, (c) => ids.get(c)!);
       const text = encodePiece(events, from, to, (c) => ids.get(c)!);
