@@ -52,18 +52,20 @@ interface KeyedTable {
 }
 
 /**
- * A Map key for a row's key values, injective within one table (its key has one number of columns): a
- * single-column key's number or string as it is (no text made per row), null for SQL NULL, else JSON text.
- * Numbers and strings stay apart, as they did when this was `n${v}` and `s${v}`.
+ * A Map key for a row's key values, injective: a single-column key's number or string as it is (no text
+ * made per row), null for SQL NULL; anything else is JSON text after a NUL and "j", and a string that
+ * itself starts with NUL gets NUL and "s" before it, so no two values meet. Numbers and strings stay
+ * apart, as they did when this was `n${v}` and `s${v}`.
  */
 type RowKey = string | number | null;
 function keyString(row: Row, key: string[]): RowKey {
   if (key.length === 1) {
     const v = row[key[0]!];
-    if (typeof v === 'number' || typeof v === 'string') return v;
+    if (typeof v === 'number') return v;
+    if (typeof v === 'string') return v.charCodeAt(0) === 0 ? `\u0000s${v}` : v;
     if (v === null || v === undefined) return null;
   }
-  return `j${JSON.stringify(key.map((k) => row[k] ?? null))}`;
+  return `\u0000j${JSON.stringify(key.map((k) => row[k] ?? null))}`;
 }
 
 function pick(row: Row, cols: string[]): Row {

@@ -22,6 +22,13 @@ describe('planBatch, keyed tables', () => {
     expect(steps[0]).toMatchObject({ kind: 'delete', keys: [{ id: 4 }] });
   });
 
+  it('tells apart key values that only look alike: 5 and "5", NULL, a string starting with NUL, JSON-like text and a non-scalar', () => {
+    const ids: unknown[] = [5, '5', null, '\u0000s5', '\u0000j[true]', 'j[true]', true, [1]];
+    const steps = planBatch([...ids.map((id, i) => ins({ id, v: `a${i}` } as never)), ...ids.map((id, i) => upd({ id, v: `a${i}` } as never, { id, v: `b${i}` } as never))]);
+    const rows = steps.flatMap((st) => (st.kind === 'upsert' ? st.rows : []));
+    expect(rows.map((r) => r.v).sort()).toEqual(ids.map((_, i) => `b${i}`).sort());
+  });
+
   it('turns insert then delete into a delete of the key only', () => {
     const steps = planBatch([ins({ id: 1, v: 'a' }), del({ id: 1, v: 'a' })]);
     expect(steps).toEqual([{ kind: 'delete', ref, columns: [intCol('id')], key: ['id'], keys: [{ id: 1 }] }]);
