@@ -173,14 +173,7 @@ export class RedisChangeFeed implements ChangeFeed {
           args.push(0, 0);
         }
         const counted = lastPiece && !tx.partial ? this.countKeys(opts) : undefined;
-        if (counted) args.push(echo ? ECHO_TOKEN : '', 'tx');
-        else if (echo) args.push(ECHO_TOKEN);
-        let res: unknown;
-        try {
-          res = await appendScript.run(this.redis, counted ?? this.appendKeys, args);
-        } finally {
-          giveSink(sink);
-        }
+        const res = await this.runAppend(sink, counted, echo !== undefined, 'tx', args);
         if (!Array.isArray(res)) {
           // Held only when added in full: then the entry is exactly these events.
           if (echo && start < to && res === to - start) this.hold(tx, start, to, opts.generation!);
@@ -239,14 +232,7 @@ export class RedisChangeFeed implements ChangeFeed {
     args.push(m, ...pieces);
     const echo = opts.generation ? echoOf(this.keys.stream) : undefined;
     const counted = this.countKeys(opts);
-    if (counted) args.push(echo ? ECHO_TOKEN : '', 'each');
-    else if (echo) args.push(ECHO_TOKEN);
-    let res: unknown;
-    try {
-      res = await appendScript.run(this.redis, counted ?? this.appendKeys, args);
-    } finally {
-      giveSink(sink);
-    }
+    const res = await this.runAppend(sink, counted, echo !== undefined, 'each', args);
     if (Array.isArray(res)) {
       if (res[0] === 'replaced') throw new FeedReplacedError(this.name, String(res[1]));
       return this.appendEach(txs, opts);
@@ -262,6 +248,20 @@ export class RedisChangeFeed implements ChangeFeed {
     }
     this.lastAppendBytes = bytes;
     return res as number;
+  }
+
+  /**
+   * The append script with its trailing arguments (the echo token; with `counted` keys, the count mode), its
+   * sink given back once the call settled (until then ioredis may hold views of it).
+   */
+  private async runAppend(sink: ByteSink, counted: string[] | undefined, echo: boolean, mode: 'tx' | 'each', args: (string | number | Buffer)[]): Promise<unknown> {
+    if (counted) args.push(echo ? ECHO_TOKEN : '', mode);
+    else if (echo) args.push(ECHO_TOKEN);
+    try {
+      return await appendScript.run(this.redis, counted ?? this.appendKeys, args);
+    } finally {
+      giveSink(sink);
+    }
   }
 
   /** The append script's keys with `opts.countInto` as the fourth, where one script may touch it (not on a Cluster: another slot). */
