@@ -457,22 +457,17 @@ function checkKey(src: TableRef, columns: ColumnType[], key: string[]): void {
 
 /**
  * $1 a quoted table name, $2 its key columns: the table's live columns (NULL when there is no such table), and
- * whether a unique index (no predicate, no expression) has exactly the key's columns (hasUniqueKey's test).
+ * whether a unique index (no predicate, no expression) has exactly the key's columns (tableReady and hasUniqueKey).
  */
 const TABLE_READY_SQL = `SELECT
   (SELECT array_agg(a.attname::text) FROM pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped) AS cols,
-  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = r.oid AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
-    AND (SELECT array_agg(a.attname::text) FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)) @> $2::text[]
-    AND (SELECT array_agg(a.attname::text) FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)) <@ $2::text[]) AS unique
+  EXISTS (SELECT 1 FROM pg_index i
+    CROSS JOIN LATERAL (SELECT array_agg(a.attname::text) AS names FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)) k
+    WHERE i.indrelid = r.oid AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL AND k.names @> $2::text[] AND k.names <@ $2::text[]) AS unique
   FROM (SELECT to_regclass($1) AS oid) r`;
 
 /** A primary key or unique index on exactly `key`: without one a COPY could duplicate rows instead of failing. */
 async function hasUniqueKey(c: Client, dest: TableRef, key: string[]): Promise<boolean> {
-  const r = await c.query<{ cols: string[] }>(
-    `SELECT array_agg(a.attname::text ORDER BY a.attname) AS cols
-       FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-      WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
-      GROUP BY i.indexrelid`, [qt(dest)]);
-  const want = [...key].sort().join('\u0000');
-  return r.rows.some((row) => [...row.cols].sort().join('\u0000') === want);
+  const r = await c.query<{ unique: boolean }>(TABLE_READY_SQL, [qt(dest), key]);
+  return r.rows[0]?.unique === true;
 }
