@@ -19,7 +19,9 @@
  * (column-sets.ts). Decoding returns the events exactly as appended
  * (roundtrip test in test/unit/replication/feed/feed-codec.test.ts).
  */
+import { putText as put, type ByteSink } from '../byte-sink.ts';
 import type { ChangeEvent, ColumnType, Operation, Row, SourceKind } from '../change-event.ts';
+
 
 export const PIECE_VERSION = 2;
 
@@ -45,19 +47,6 @@ void FIELDS;
 /** Encodes events[from, to) as one piece; `columnSetId` gives a column array's id in the feed's column-set hash. */
 export function encodePiece(events: ChangeEvent[], from: number, to: number, columnSetId: (columns: ColumnType[]) => string): string {
   return JSON.stringify(pieceOf(events, from, to, columnSetId));
-}
-
-/** Room for UTF-8 bytes, grown on demand: PieceBytes writes a piece's text into one (see encodePieceBytes). */
-export interface ByteSink { buf: Buffer; len: number }
-
-function put(sink: ByteSink, s: string): void {
-  // At most 3 bytes per UTF-16 unit (a surrogate pair is 4 bytes for 2 units).
-  if (sink.len + s.length * 3 > sink.buf.length) {
-    const next = Buffer.allocUnsafeSlow(Math.max(sink.buf.length * 2, sink.len + s.length * 3));
-    sink.buf.copy(next, 0, 0, sink.len);
-    sink.buf = next;
-  }
-  sink.len += sink.buf.write(s, sink.len, 'utf8');
 }
 
 /**

@@ -40,29 +40,18 @@ import { FeedAppendError, FeedParameterError, FeedReplacedError } from './feed-e
 import { ColumnSetCodec } from './column-sets.ts';
 import { compareStreamIds, DEFAULT_FEED_PREFIX, feedKeys, type FeedKeys } from './feed-keys.ts';
 import { APPEND_LUA, GAP_LUA, LuaScript, READ_LUA, TRIM_LUA } from './feed-scripts.ts';
-import { decodePiece, encodePiece, encodePieceBytes, parsePiece, pieceColumnSets, type ByteSink } from './feed-codec.ts';
+import { decodePiece, encodePiece, encodePieceBytes, parsePiece, pieceColumnSets } from './feed-codec.ts';
 import { TailWatcher } from './tail-watcher.ts';
 import { ECHO_ROOM, ECHO_TOKEN, echoOf, type EchoPiece } from './local-echo.ts';
 import { markCommitEstimate } from '../commit-clock.ts';
-
+import { SinkPool, type ByteSink } from '../byte-sink.ts';
 
 /**
  * Sinks the append writes its pieces into (encodePieceBytes), used again from call to call so that their
  * pages are there already. A sink is taken per script call and given back once the call settled: until
  * then ioredis may still hold views of it (a command queued while the connection is down).
  */
-const SINK_BYTES = 256 * 1024;
-const SINK_MAX_BYTES = 16 * 1024 * 1024;
-const SINKS_KEPT = 4;
-const sinks: Buffer[] = [];
-
-function takeSink(): ByteSink {
-  return { buf: sinks.pop() ?? Buffer.allocUnsafeSlow(SINK_BYTES), len: 0 };
-}
-
-function giveSink(sink: ByteSink): void {
-  if (sink.buf.length <= SINK_MAX_BYTES && sinks.length < SINKS_KEPT) sinks.push(sink.buf);
-}
+const sinks = new SinkPool(256 * 1024, 16 * 1024 * 1024, 4);
 
 export interface RedisChangeFeedOptions {
   /** Connection for ordinary commands; owned by the caller (close() leaves it open). */
@@ -162,7 +151,7 @@ export class RedisChangeFeed implements ChangeFeed {
         const sets = new Map<string, string>();
         const args: (string | number | Buffer)[] = [lastPiece && !tx.partial ? resume : '', this.now(), added > 0 ? '1' : '0', opts.generation ?? ''];
         const echo = opts.generation ? echoOf(this.keys.stream) : undefined;
-        const sink = takeSink();
+        const sink = sinks.take();
         if (start < to) {
           const piece = this.pieceArgs(tx, start, to, sets, sink);
           bytes += piece.bytes;
@@ -219,7 +208,7 @@ export class RedisChangeFeed implements ChangeFeed {
     const pieces: (string | number | Buffer)[] = [];
     let bytes = 0;
     let m = 0;
-    const sink = takeSink();
+    const sink = sinks.take();
     for (const tx of txs) {
       if (tx.events.length === 0) continue;
       const piece = this.pieceArgs(tx, 0, tx.events.length, sets, sink);
@@ -260,7 +249,7 @@ export class RedisChangeFeed implements ChangeFeed {
     try {
       return await appendScript.run(this.redis, counted ?? this.appendKeys, args);
     } finally {
-      giveSink(sink);
+      sinks.give(sink);
     }
   }
 
