@@ -1,14 +1,25 @@
 /**
- * COPY ... FROM STDIN (text format) for the PostgreSQL applier's snapshot
- * loads. Values are the same ones `toPgParam` gives the parameterised path
- * (checked and converted there), written as the text PostgreSQL's input
- * functions read for a bind parameter, so both paths store the same values:
- * bytea as \x hex, text[] as an array literal, booleans as t/f.
+ * COPY ... FROM STDIN (text format) for the PostgreSQL applier. Values are
+ * the same ones `toPgParam` gives the parameterised path (checked and
+ * converted there), written as the text PostgreSQL's input functions read
+ * for a bind parameter, so both paths store the same values: bytea as \x
+ * hex, text[] as an array literal, booleans as t/f.
+ *
+ * The COPY travels pipelined (copyIn): the simple query holding it, its
+ * data as CopyData messages and CopyDone go out in one socket write, without
+ * waiting for the server's CopyInResponse, and the query may hold statements
+ * before and after the COPY (SAVEPOINT, TRUNCATE of a staging table, the
+ * upsert from it). The protocol allows it: a backend drops CopyData, CopyDone
+ * and CopyFail that arrive outside a COPY (one that failed, or never began).
+ * Why (issue 12 profile): pg-copy-streams waited a round trip for
+ * CopyInResponse, wrote every chunk as two socket writes, and each statement
+ * around the COPY was a round trip of its own: a 1,000-row upsert took six
+ * round trips and about ten writes, now one; and its text was built as
+ * strings V8 must flatten and encode into fresh memory, now it is written
+ * once into a reused buffer (byte-sink.ts).
  */
-import type pg from 'pg';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { from as copyFrom } from 'pg-copy-streams';
+import pg from 'pg';
+import { putByte, putText, reserve, SinkPool, type ByteSink } from '../byte-sink.ts';
 import type { ColumnType, Row } from '../change-event.ts';
 import type { TableRef } from './batch-plan.ts';
 import { arrayLiteral, qi, qt } from './pg-sql.ts';
@@ -37,9 +48,10 @@ export function copyField(v: unknown): string {
 }
 
 /**
- * Rows in COPY text form, a few hundred rows per string. Every value is
- * converted before COPY starts: an unmappable value then fails the load with
- * its own message and the connection never has a COPY to abort.
+ * Rows in COPY text form, a few hundred rows per string (snapshot chunks,
+ * made before their transaction). Every value is converted before COPY
+ * starts: an unmappable value then fails the load with its own message and
+ * the connection never has a COPY to abort.
  */
 export function copyText(rows: Row[], sites: ValueSite[]): string[] {
   const parts: string[] = [];
@@ -64,10 +76,143 @@ export function copyText(rows: Row[], sites: ValueSite[]): string[] {
 /** COPY text in pieces: strings made here, or bytes a source made (snapshot-reader.ts readChunkCopyText). */
 export type CopyChunk = string | Buffer;
 
-/** COPY `rows` into `target` (a table reference or an already quoted name) on `client`, inside the caller's transaction. */
+/** A CopyData message holds about this many bytes of rows at most. */
+const FRAME_BYTES = 64 * 1024;
+const COPY_DATA = 0x64; // 'd'
+const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]); // 'c', length 4
+
+/** Sinks the streaming apply writes its COPY data into (see putCopyRows). */
+export const copySinks = new SinkPool(256 * 1024, 16 * 1024 * 1024, 4);
+
+/**
+ * `rows` as COPY text in CopyData messages, written into `sink` from its current length on (the same text copyText
+ * makes). A value that cannot be converted throws before anything is sent.
+ */
+export function putCopyRows(sink: ByteSink, rows: Row[], sites: ValueSite[]): void {
+  let head = -1;
+  for (let r = 0; r < rows.length; r++) {
+    if (head < 0) {
+      reserve(sink, 5);
+      head = sink.len;
+      sink.buf[head] = COPY_DATA;
+      sink.len += 5;
+    }
+    const row = rows[r]!;
+    for (let c = 0; c < sites.length; c++) {
+      const s = sites[c]!;
+      if (c > 0) putByte(sink, 0x09);
+      putText(sink, copyField(toPgParam(row[s.column.name], s)));
+    }
+    putByte(sink, 0x0a);
+    if (sink.len - head >= FRAME_BYTES || r === rows.length - 1) {
+      sink.buf.writeUInt32BE(sink.len - head - 1, head + 1);
+      head = -1;
+    }
+  }
+}
+
+/** Prepared COPY text (copyText's strings, or a source's bytes) as CopyData messages. */
+export function copyFrames(text: CopyChunk[]): Buffer[] {
+  const out: Buffer[] = [];
+  for (const chunk of text) {
+    const data = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    if (data.length === 0) continue;
+    const head = Buffer.allocUnsafe(5);
+    head[0] = COPY_DATA;
+    head.writeUInt32BE(data.length + 4, 1);
+    out.push(head, data);
+  }
+  return out;
+}
+
+/** The COPY statement of `columns` into `target` (a table reference or an already quoted name). */
+export function copySql(target: TableRef | string, columns: ColumnType[]): string {
+  return `COPY ${typeof target === 'string' ? target : qt(target)} (${columns.map((c) => qi(c.name)).join(', ')}) FROM STDIN`;
+}
+
+/**
+ * Runs `sql`, a simple query holding one COPY ... FROM STDIN among its statements, with `frames` (CopyData messages)
+ * as the COPY's data, inside the caller's transaction. Resolves once the server answered and the socket took every
+ * byte (until then `frames` must not change); rejects with the server's error (the rest of the query is skipped, the
+ * data dropped by the server).
+ */
+export function copyIn(client: pg.PoolClient, sql: string, frames: Buffer[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.query(new PipelinedCopy(sql, frames, (err) => (err ? reject(err) : resolve())));
+  });
+}
+
+/** COPY `text` into `target` on `client` (copyIn). */
 export async function copyRows(client: pg.PoolClient, target: TableRef | string, columns: ColumnType[], text: CopyChunk[]): Promise<void> {
-  if (text.length === 0) return;
-  const name = typeof target === 'string' ? target : qt(target);
-  const stream = client.query(copyFrom(`COPY ${name} (${columns.map((c) => qi(c.name)).join(', ')}) FROM STDIN`));
-  await pipeline(Readable.from(text, { objectMode: false }), stream);
+  const frames = copyFrames(text);
+  if (frames.length) await copyIn(client, copySql(target, columns), frames);
+}
+
+/** A simple query message: 'Q', length, the text, NUL. */
+function queryMessage(sql: string): Buffer {
+  const n = Buffer.byteLength(sql, 'utf8');
+  const msg = Buffer.allocUnsafe(n + 6);
+  msg[0] = 0x51; // 'Q'
+  msg.writeUInt32BE(n + 5, 1);
+  msg.write(sql, 5, 'utf8');
+  msg[n + 5] = 0;
+  return msg;
+}
+
+/**
+ * pg's Submittable for copyIn: the client routes the active query's protocol messages to these handlers. On an error
+ * the client forgets the query (no handleReadyForQuery follows) and sends the next one only after ReadyForQuery.
+ */
+class PipelinedCopy implements pg.Submittable {
+  private error: Error | undefined;
+  private answered = false;
+  private flushed = false;
+  private settled = false;
+
+  constructor(private readonly sql: string, private readonly frames: Buffer[], private readonly done: (err?: Error) => void) {}
+
+  submit(connection: pg.Connection): Error | void {
+    const stream = connection.stream;
+    if (!stream.writable) {
+      this.flushed = true;
+      return new Error('the destination connection is closed');
+    }
+    stream.cork();
+    stream.write(queryMessage(this.sql));
+    for (const f of this.frames) stream.write(f);
+    stream.write(COPY_DONE, (err) => {
+      this.flushed = true;
+      if (err && !this.error) this.error = err;
+      this.finish();
+    });
+    stream.uncork();
+  }
+
+  handleCopyInResponse(): void { /* the data went with the query */ }
+  handleCommandComplete(): void { /* nothing to keep */ }
+  handleRowDescription(): void { /* no statement here returns rows */ }
+  handleDataRow(): void { /* idem */ }
+  handleEmptyQuery(): void { /* idem */ }
+  handlePortalSuspended(): void { /* simple queries have no portals to suspend */ }
+  handleCopyData(): void { /* no COPY TO here */ }
+
+  handleReadyForQuery(): void {
+    this.answered = true;
+    this.finish();
+  }
+
+  handleError(err: Error): void {
+    if (!this.error) this.error = err;
+    this.answered = true;
+    // The server's answer (ErrorResponse) leaves the socket writing; any other error is the socket's end, whose
+    // writes end with an error or not at all.
+    if (!(err instanceof pg.DatabaseError)) this.flushed = true;
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.settled || !this.answered || !this.flushed) return;
+    this.settled = true;
+    this.done(this.error);
+  }
 }

@@ -22,7 +22,7 @@ import {
 import { SqlApplier, type SqlApplierOptions } from './sql-applier.ts';
 import { assertKeyable } from './type-map.ts';
 import { pgCopyTextSafe } from './value-params.ts';
-import { copyRows, copyText, type CopyChunk } from './pg-copy.ts';
+import { copyFrames, copyIn, copyRows, copySinks, copySql, copyText, putCopyRows, type CopyChunk } from './pg-copy.ts';
 
 /** `rowsPerStatement` is also bounded by 65535 parameters. */
 export type PgApplierOptions = SqlApplierOptions;
@@ -50,6 +50,8 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
   readonly atOnce = { committed: 0, fellBack: 0 };
   /** A statement (no parameters) to send with the open transaction's COMMIT, per session (lastCheckpointWrite). */
   private readonly commitWith = new WeakMap<Client, string>();
+  /** Sessions whose open transaction has copyUpsert's savepoint (released when the next one is set). */
+  private readonly savepointOpen = new WeakSet<Client>();
 
   constructor(conn: DbConnectionConfig, opts: PgApplierOptions) {
     super('postgres', 'PgApplier', conn, opts);
@@ -187,6 +189,7 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
     const stages = this.stages.get(c);
     if (stages) for (const name of stages.keys()) stages.set(name, false);
     this.commitWith.delete(c);
+    this.savepointOpen.delete(c);
     try {
       let opened: pg.QueryResult | undefined;
       if (withBegin) opened = (await c.query(`BEGIN; ${withBegin(c)}`) as unknown as pg.QueryResult[])[1];
@@ -239,7 +242,7 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
   protected async loadRows(c: Client, ref: TableRef, table: TableInfo, text: CopyChunk[]): Promise<void> {
     const dest = destTable(ref, this.opts.rename);
     if (table.key.length === 0) await copyRows(c, dest, table.columns, text);
-    else await this.copyUpsert(c, dest, table.columns, table.key, text);
+    else await this.copyUpsert(c, dest, table.columns, table.key, copyFrames(text));
   }
 
   /**
@@ -251,36 +254,42 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
    * table as an upsert instead, in the same transaction. Either way the
    * result equals the upsert, so a re-run stays idempotent.
    */
-  private async copyUpsert(c: Client, dest: TableRef, columns: ColumnType[], key: string[], text: CopyChunk[]): Promise<void> {
+  private async copyUpsert(c: Client, dest: TableRef, columns: ColumnType[], key: string[], frames: Buffer[]): Promise<void> {
+    if (frames.length === 0) return;
     if (this.uniqueKeyed.get(qt(dest)) === undefined) this.uniqueKeyed.set(qt(dest), await hasUniqueKey(c, dest, key));
     if (this.uniqueKeyed.get(qt(dest))) {
-      await c.query('SAVEPOINT tributary_copy');
+      // The savepoint stays until the next one replaces it or the transaction ends: no round trip to release it.
+      const release = this.savepointOpen.has(c) ? 'RELEASE SAVEPOINT tributary_copy; ' : '';
       try {
-        await copyRows(c, dest, columns, text);
-        await c.query('RELEASE SAVEPOINT tributary_copy');
+        await copyIn(c, `${release}SAVEPOINT tributary_copy; ${copySql(dest, columns)}`, frames);
+        this.savepointOpen.add(c);
         return;
       } catch (err) {
         if ((err as { code?: string }).code !== '23505') throw err;
         await c.query('ROLLBACK TO SAVEPOINT tributary_copy');
+        this.savepointOpen.add(c);
       }
     }
-    await this.stageUpsert(c, dest, columns, key, text);
+    await this.stageUpsert(c, dest, columns, key, frames);
   }
 
-  /** COPY into a temporary staging table, then one INSERT ... SELECT ... ON CONFLICT DO UPDATE: the upsert without a bind parameter per value. */
-  private async stageUpsert(c: Client, dest: TableRef, columns: ColumnType[], key: string[], text: CopyChunk[]): Promise<void> {
+  /**
+   * COPY into a temporary staging table, then one INSERT ... SELECT ... ON CONFLICT DO UPDATE: the upsert without a
+   * bind parameter per value. The staging table's creation or emptying, the COPY and the upsert are one simple query.
+   */
+  private async stageUpsert(c: Client, dest: TableRef, columns: ColumnType[], key: string[], frames: Buffer[]): Promise<void> {
+    if (frames.length === 0) return;
     const shape = `${qt(dest)}\u0000${columns.map((col) => `${col.name}:${col.sourceType}:${col.pgType ?? ''}`).join('\u0001')}`;
     const name = `tributary_stage_${createHash('sha1').update(shape).digest('hex').slice(0, 20)}`;
     const stage = `pg_temp.${name}`;
     let known = this.stages.get(c);
     if (!known) { known = new Map(); this.stages.set(c, known); }
     const used = known.get(name);
-    if (used === undefined) await c.query(`CREATE TEMP TABLE IF NOT EXISTS ${name} (LIKE ${qt(dest)}) ON COMMIT DELETE ROWS`);
-    else if (used) await c.query(`TRUNCATE ${stage}`);
+    const prepare = used === undefined ? `CREATE TEMP TABLE IF NOT EXISTS ${name} (LIKE ${qt(dest)}) ON COMMIT DELETE ROWS; `
+      : used ? `TRUNCATE ${stage}; ` : '';
     known.set(name, true);
-    await copyRows(c, stage, columns, text);
     const names = columns.map((col) => qi(col.name)).join(', ');
-    await c.query(`INSERT INTO ${qt(dest)} (${names}) SELECT ${names} FROM ${stage} ${onConflictSql(columns, key)}`);
+    await copyIn(c, `${prepare}${copySql(stage, columns)}; INSERT INTO ${qt(dest)} (${names}) SELECT ${names} FROM ${stage} ${onConflictSql(columns, key)}`, frames);
   }
 
   // ------------------------------------------------------------ DDL and steps
@@ -329,8 +338,15 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
         // no staging table and no ON CONFLICT probe; a key there after all (a replay, rows made by hand) rolls the COPY
         // back to its savepoint and the rows take the staged upsert (copyUpsert).
         if (key && step.rows.length >= STAGE_MIN_ROWS) {
-          const text = copyText(step.rows, sites);
-          await (step.kind === 'upsert' && step.fresh ? this.copyUpsert(c, dest, step.columns, key, text) : this.stageUpsert(c, dest, step.columns, key, text));
+          const sink = copySinks.take();
+          try {
+            putCopyRows(sink, step.rows, sites);
+            const frames = [sink.buf.subarray(0, sink.len)];
+            await (step.kind === 'upsert' && step.fresh ? this.copyUpsert(c, dest, step.columns, key, frames) : this.stageUpsert(c, dest, step.columns, key, frames));
+          } finally {
+            // copyIn settles only once the socket took every byte.
+            copySinks.give(sink);
+          }
           return;
         }
         for (const part of chunkRows(step.rows, sites.length, this.rowsPerStatement, PG_MAX_PARAMS)) {
