@@ -79,7 +79,8 @@ export type CopyChunk = string | Buffer;
 /** A CopyData message holds about this many bytes of rows at most. */
 const FRAME_BYTES = 64 * 1024;
 const COPY_DATA = 0x64; // 'd'
-const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]); // 'c', length 4
+/** The CopyDone message ('c', length 4) that ends a COPY's data. */
+export const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]);
 
 /** Sinks the streaming apply writes its COPY data into (see putCopyRows). */
 export const copySinks = new SinkPool(256 * 1024, 16 * 1024 * 1024, 4);
@@ -131,21 +132,32 @@ export function copySql(target: TableRef | string, columns: ColumnType[]): strin
 }
 
 /**
- * Runs `sql`, a simple query holding one COPY ... FROM STDIN among its statements, with `frames` (CopyData messages)
- * as the COPY's data, inside the caller's transaction. Resolves once the server answered and the socket took every
- * byte (until then `frames` must not change); rejects with the server's error (the rest of the query is skipped, the
- * data dropped by the server).
+ * The data of several COPYs written one after another into `sink` (putCopyRows), each ending where `ends` says:
+ * each COPY's messages followed by its CopyDone.
  */
-export function copyIn(client: pg.PoolClient, sql: string, frames: Buffer[]): Promise<void> {
+export function copyParts(sink: ByteSink, ends: number[]): Buffer[] {
+  const out: Buffer[] = [];
+  let at = 0;
+  for (const end of ends) { out.push(sink.buf.subarray(at, end), COPY_DONE); at = end; }
+  return out;
+}
+
+/**
+ * Runs `sql`, a simple query holding COPY ... FROM STDIN statements among others, with `messages` as the COPYs' data:
+ * each COPY's CopyData messages and its CopyDone, in the order of the COPYs. Inside the caller's transaction.
+ * Resolves once the server answered and the socket took every byte (until then `messages` must not change); rejects
+ * with the server's error (the rest of the query is skipped, the data dropped by the server).
+ */
+export function copyIn(client: pg.PoolClient, sql: string, messages: Buffer[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    client.query(new PipelinedCopy(sql, frames, (err) => (err ? reject(err) : resolve())));
+    client.query(new PipelinedCopy(sql, messages, (err) => (err ? reject(err) : resolve())));
   });
 }
 
 /** COPY `text` into `target` on `client` (copyIn). */
 export async function copyRows(client: pg.PoolClient, target: TableRef | string, columns: ColumnType[], text: CopyChunk[]): Promise<void> {
   const frames = copyFrames(text);
-  if (frames.length) await copyIn(client, copySql(target, columns), frames);
+  if (frames.length) await copyIn(client, copySql(target, columns), [...frames, COPY_DONE]);
 }
 
 /** A simple query message: 'Q', length, the text, NUL. */
@@ -169,7 +181,7 @@ class PipelinedCopy implements pg.Submittable {
   private flushed = false;
   private settled = false;
 
-  constructor(private readonly sql: string, private readonly frames: Buffer[], private readonly done: (err?: Error) => void) {}
+  constructor(private readonly sql: string, private readonly messages: Buffer[], private readonly done: (err?: Error) => void) {}
 
   submit(connection: pg.Connection): Error | void {
     const stream = connection.stream;
@@ -179,8 +191,9 @@ class PipelinedCopy implements pg.Submittable {
     }
     stream.cork();
     stream.write(queryMessage(this.sql));
-    for (const f of this.frames) stream.write(f);
-    stream.write(COPY_DONE, (err) => {
+    const last = this.messages.length - 1;
+    for (let i = 0; i < last; i++) stream.write(this.messages[i]!);
+    stream.write(this.messages[last] ?? Buffer.alloc(0), (err) => {
       this.flushed = true;
       if (err && !this.error) this.error = err;
       this.finish();

@@ -22,7 +22,8 @@ import {
 import { SqlApplier, type SqlApplierOptions } from './sql-applier.ts';
 import { assertKeyable } from './type-map.ts';
 import { pgCopyTextSafe } from './value-params.ts';
-import { copyFrames, copyIn, copyRows, copySinks, copySql, copyText, putCopyRows, type CopyChunk } from './pg-copy.ts';
+import { COPY_DONE, copyFrames, copyIn, copyParts, copyRows, copySinks, copySql, copyText, putCopyRows, type CopyChunk } from './pg-copy.ts';
+import type { ByteSink } from '../byte-sink.ts';
 
 /** `rowsPerStatement` is also bounded by 65535 parameters. */
 export type PgApplierOptions = SqlApplierOptions;
@@ -33,6 +34,8 @@ type Client = pg.PoolClient;
 const STAGE_MIN_ROWS = 200;
 /** A batch sent at once (applyAtOnce) holds at most about this much statement text. */
 const AT_ONCE_MAX_CHARS = 1 << 20;
+/** ... and at most about this much COPY data. */
+const AT_ONCE_MAX_COPY_BYTES = 8 << 20;
 
 export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
   protected readonly ledger = PG_LEDGER;
@@ -106,49 +109,62 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
   }
 
   /**
-   * BEGIN, the guarded checkpoint lock, the steps with their values as literals, the checkpoint write and
-   * COMMIT as one simple query: one round trip and one socket write per lane and batch instead of three
-   * (issue 12: at 5,000 single-row transactions a second, socket writes were the largest share of the
-   * process's time). Only small steps go so; a batch with a COPY-sized upsert, a keyless delete or DDL, or a
-   * value without a literal form, takes the ordinary path. A failure of any kind rolls back and says false:
-   * the ordinary path then reads the checkpoint under its lock and applies what is past it, so a commit
-   * whose reply was lost is not applied twice.
+   * BEGIN, the guarded checkpoint lock, the steps, the checkpoint write and COMMIT as one simple query: one round
+   * trip and one socket write per lane and batch instead of three or more (issue 12: socket writes and round trips
+   * were a large share of the process's time). Small steps carry their values as literals; COPY-sized upserts carry
+   * theirs as COPY data after the query (pg-copy.ts copyIn), fresh rows straight into the table, others through the
+   * session's staging table. A keyless delete, DDL, or a value without a literal form, takes the ordinary path. A
+   * failure of any kind (the guard, a key already there for a fresh COPY) rolls back and says false: the ordinary
+   * path then reads the checkpoint under its lock and applies what is past it, so a commit whose reply was lost is
+   * not applied twice.
    */
   protected override async applyAtOnce(expected: Map<number, string>, steps: Step[], sequence: string): Promise<boolean> {
-    const parts = ['BEGIN', guardCheckpointsText(this.jobId, expected)];
-    let bytes = 0;
-    try {
-      for (const step of steps) {
-        const sqls = this.literalStep(step);
-        if (!sqls) return false;
-        for (const sql of sqls) { parts.push(sql); bytes += sql.length; }
-        if (bytes > AT_ONCE_MAX_CHARS) return false;
-      }
-    } catch {
-      return false;
-    }
-    for (const lane of expected.keys()) parts.push(writeCheckpointText(this.jobId, lane, sequence, pg.escapeLiteral));
-    parts.push('COMMIT');
+    if (steps.some((step) => step.kind === 'ddl' || step.kind === 'delete-one')) return false;
     if (this.closing) throw new FatalError('applier is closed');
     let c: Client;
     try { c = await this.pool.connect(); } catch { return false; }
+    const sink = copySinks.take();
     let broken = false;
     try {
-      await c.query(parts.join(';\n'));
-      this.atOnce.committed++;
-      return true;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => { broken = true; });
-      this.atOnce.fellBack++;
-      this.logger.debug({ lanes: [...expected.keys()], err: (err as Error).message }, 'batch sent at once failed; applying it the ordinary way');
+      const stages = this.stages.get(c);
+      if (stages) for (const name of stages.keys()) stages.set(name, false);
+      const parts = ['BEGIN', guardCheckpointsText(this.jobId, expected)];
+      const copies: number[] = [];
+      let chars = 0;
+      for (const step of steps) {
+        const sqls = await this.atOnceStep(c, step, sink, copies);
+        if (!sqls) return false;
+        for (const sql of sqls) { parts.push(sql); chars += sql.length; }
+        if (chars > AT_ONCE_MAX_CHARS || sink.len > AT_ONCE_MAX_COPY_BYTES) return false;
+      }
+      for (const lane of expected.keys()) parts.push(writeCheckpointText(this.jobId, lane, sequence, pg.escapeLiteral));
+      parts.push('COMMIT');
+      try {
+        if (copies.length === 0) await c.query(parts.join(';\n'));
+        else await copyIn(c, parts.join(';\n'), copyParts(sink, copies));
+        this.atOnce.committed++;
+        return true;
+      } catch (err) {
+        this.stages.delete(c);
+        await c.query('ROLLBACK').catch(() => { broken = true; });
+        this.atOnce.fellBack++;
+        this.logger.debug({ lanes: [...expected.keys()], err: (err as Error).message }, 'batch sent at once failed; applying it the ordinary way');
+        return false;
+      }
+    } catch {
+      // A value that cannot be converted, or the unique-key lookup failing: the ordinary path says why.
       return false;
     } finally {
       c.release(broken);
+      copySinks.give(sink);
     }
   }
 
-  /** A step's statements with literal values, or undefined when it goes the ordinary way only (see applyAtOnce). */
-  private literalStep(step: Step): string[] | undefined {
+  /**
+   * A step's statements for applyAtOnce, or undefined when it goes the ordinary way only. A COPY-sized upsert writes
+   * its rows into `sink` and pushes where they end (a COPY's data is what the sink holds from the previous end on).
+   */
+  private async atOnceStep(c: Client, step: Step, sink: ByteSink, copies: number[]): Promise<string[] | undefined> {
     if (step.kind === 'ddl' || step.kind === 'delete-one') return undefined;
     const dest = destTable(step.ref, this.opts.rename);
     const sites = pgSites(step.ref, step.columns);
@@ -162,7 +178,12 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
       return out;
     }
     const key = step.kind === 'upsert' ? step.key : undefined;
-    if (key && step.rows.length >= STAGE_MIN_ROWS) return undefined;
+    if (key && step.rows.length >= STAGE_MIN_ROWS) {
+      putCopyRows(sink, step.rows, sites);
+      copies.push(sink.len);
+      const direct = step.kind === 'upsert' && step.fresh && await this.isUniqueKeyed(c, dest, key);
+      return [direct ? copySql(dest, step.columns) : this.stageSql(c, dest, step.columns, key)];
+    }
     for (const part of chunkRows(step.rows, sites.length, this.rowsPerStatement, PG_MAX_PARAMS)) {
       const vals = pgLiterals(part, sites);
       if (!vals) return undefined;
@@ -256,12 +277,11 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
    */
   private async copyUpsert(c: Client, dest: TableRef, columns: ColumnType[], key: string[], frames: Buffer[]): Promise<void> {
     if (frames.length === 0) return;
-    if (this.uniqueKeyed.get(qt(dest)) === undefined) this.uniqueKeyed.set(qt(dest), await hasUniqueKey(c, dest, key));
-    if (this.uniqueKeyed.get(qt(dest))) {
+    if (await this.isUniqueKeyed(c, dest, key)) {
       // The savepoint stays until the next one replaces it or the transaction ends: no round trip to release it.
       const release = this.savepointOpen.has(c) ? 'RELEASE SAVEPOINT tributary_copy; ' : '';
       try {
-        await copyIn(c, `${release}SAVEPOINT tributary_copy; ${copySql(dest, columns)}`, frames);
+        await copyIn(c, `${release}SAVEPOINT tributary_copy; ${copySql(dest, columns)}`, [...frames, COPY_DONE]);
         this.savepointOpen.add(c);
         return;
       } catch (err) {
@@ -275,10 +295,15 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
 
   /**
    * COPY into a temporary staging table, then one INSERT ... SELECT ... ON CONFLICT DO UPDATE: the upsert without a
-   * bind parameter per value. The staging table's creation or emptying, the COPY and the upsert are one simple query.
+   * bind parameter per value, in one simple query (stageSql).
    */
   private async stageUpsert(c: Client, dest: TableRef, columns: ColumnType[], key: string[], frames: Buffer[]): Promise<void> {
     if (frames.length === 0) return;
+    await copyIn(c, this.stageSql(c, dest, columns, key), [...frames, COPY_DONE]);
+  }
+
+  /** The staging table's creation or emptying, its COPY (data to follow) and the upsert from it, for session `c`. */
+  private stageSql(c: Client, dest: TableRef, columns: ColumnType[], key: string[]): string {
     const shape = `${qt(dest)}\u0000${columns.map((col) => `${col.name}:${col.sourceType}:${col.pgType ?? ''}`).join('\u0001')}`;
     const name = `tributary_stage_${createHash('sha1').update(shape).digest('hex').slice(0, 20)}`;
     const stage = `pg_temp.${name}`;
@@ -289,7 +314,16 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
       : used ? `TRUNCATE ${stage}; ` : '';
     known.set(name, true);
     const names = columns.map((col) => qi(col.name)).join(', ');
-    await copyIn(c, `${prepare}${copySql(stage, columns)}; INSERT INTO ${qt(dest)} (${names}) SELECT ${names} FROM ${stage} ${onConflictSql(columns, key)}`, frames);
+    return `${prepare}${copySql(stage, columns)}; INSERT INTO ${qt(dest)} (${names}) SELECT ${names} FROM ${stage} ${onConflictSql(columns, key)}`;
+  }
+
+  /** Whether a unique index covers exactly `key` (learnt once per table; DDL forgets it). */
+  private async isUniqueKeyed(c: Client, dest: TableRef, key: string[]): Promise<boolean> {
+    const known = this.uniqueKeyed.get(qt(dest));
+    if (known !== undefined) return known;
+    const unique = await hasUniqueKey(c, dest, key);
+    this.uniqueKeyed.set(qt(dest), unique);
+    return unique;
   }
 
   // ------------------------------------------------------------ DDL and steps

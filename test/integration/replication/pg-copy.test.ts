@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ColumnType, Row } from '../../../src/replication/change-event.ts';
-import { copyFrames, copyIn, copySql, copyText, putCopyRows } from '../../../src/replication/apply/pg-copy.ts';
+import { COPY_DONE, copyFrames, copyIn, copyParts, copySql, copyText, putCopyRows } from '../../../src/replication/apply/pg-copy.ts';
 import { pgSites } from '../../../src/replication/apply/pg-sql.ts';
 
 const SCHEMA = `pgcopy_${randomBytes(3).toString('hex')}`;
@@ -41,7 +41,7 @@ const rowsOf = (from: number, n: number): Row[] =>
 async function framed(rows: Row[]): Promise<Buffer[]> {
   const sink = { buf: Buffer.alloc(16), len: 0 };
   putCopyRows(sink, rows, pgSites(REF, COLUMNS));
-  return [sink.buf.subarray(0, sink.len)];
+  return [sink.buf.subarray(0, sink.len), COPY_DONE];
 }
 
 describe('pipelined COPY', () => {
@@ -84,8 +84,23 @@ describe('pipelined COPY', () => {
     const c = await pool.connect();
     try {
       const text = copyText(rowsOf(10_000, 10), pgSites(REF, COLUMNS));
-      await copyIn(c, copySql(REF, COLUMNS), copyFrames([text[0]!.slice(0, 0), Buffer.from(text[0]!, 'utf8')]));
+      await copyIn(c, copySql(REF, COLUMNS), [...copyFrames([text[0]!.slice(0, 0), Buffer.from(text[0]!, 'utf8')]), COPY_DONE]);
       expect((await c.query(`SELECT count(*)::int AS n FROM ${SCHEMA}.t WHERE id >= 10000`)).rows).toEqual([{ n: 10 }]);
+    } finally {
+      c.release();
+    }
+  });
+
+  it('several COPYs in one query take their data in turn', async () => {
+    const c = await pool.connect();
+    try {
+      const sink = { buf: Buffer.alloc(16), len: 0 };
+      const ends: number[] = [];
+      putCopyRows(sink, rowsOf(20_000, 300), pgSites(REF, COLUMNS)); ends.push(sink.len);
+      putCopyRows(sink, rowsOf(30_000, 5), pgSites(REF, COLUMNS)); ends.push(sink.len);
+      await copyIn(c, `BEGIN; ${copySql(REF, COLUMNS)}; SELECT 1; ${copySql(REF, COLUMNS)}; COMMIT`, copyParts(sink, ends));
+      const r = await c.query(`SELECT min(id), max(id), count(*)::int AS n FROM ${SCHEMA}.t WHERE id >= 20000`);
+      expect(r.rows).toEqual([{ min: 20_000, max: 30_004, n: 305 }]);
     } finally {
       c.release();
     }
