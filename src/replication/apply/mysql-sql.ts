@@ -55,6 +55,14 @@ export const MYSQL_LEDGER: LedgerSql = {
   emptyTable: (ref) => `DELETE FROM ${qt(ref)}`,
 };
 
+/**
+ * applyAtOnce's guard, ? = job, lane, new sequence, expected sequence: the lane's checkpoint moves to the new
+ * sequence when it holds the expected one; otherwise the statement sets NULL, which strict mode refuses (error 1048),
+ * and the query holding it stops there. A lane without a row gets one, as writeCheckpoint would.
+ */
+export const GUARDED_CHECKPOINT_SQL = `INSERT INTO ${CHECKPOINTS} (job_id, lane, sequence, updated_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))
+    ON DUPLICATE KEY UPDATE sequence = IF(sequence = ?, VALUES(sequence), NULL), updated_at = VALUES(updated_at)`;
+
 /** Destinations set up before `covers` existed: run ADD_COVERS_SQL when this finds no row. */
 export const HAS_COVERS_SQL = `SELECT 1 FROM information_schema.COLUMNS
   WHERE TABLE_SCHEMA = 'tributary' AND TABLE_NAME = 'tributary_snapshot_chunks' AND COLUMN_NAME = 'covers'`;

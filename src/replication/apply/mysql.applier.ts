@@ -20,7 +20,7 @@ import type { Step, TableRef } from './batch-plan.ts';
 import { classifyDdl } from './ddl.ts';
 import { destTable } from './dest-names.ts';
 import {
-  ADD_COVERS_SQL, DDL_LOCK, HAS_COVERS_SQL, META_DDL, MYSQL_LEDGER, addColumnSql, createDatabaseSql, createTableSql, deleteKeysSql,
+  ADD_COVERS_SQL, DDL_LOCK, GUARDED_CHECKPOINT_SQL, HAS_COVERS_SQL, MAX_STATEMENT_BYTES, META_DDL, MYSQL_LEDGER, addColumnSql, createDatabaseSql, createTableSql, deleteKeysSql,
   deleteOneSql, dropColumnSql, insertSql, modifyColumnSql, mysqlParams, mysqlSites, qi, qt, relaxedSql, setInvalidEnumSql, statementRows,
   type MysqlSite,
 } from './mysql-sql.ts';
@@ -59,6 +59,8 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
       // No stack captured per query for an error that rarely comes (issue 12 profile: about 2% of the apply's
       // process); errors are turned into the applier's own (toApplyError) with the server's message and code.
       trace: false,
+      // applyAtOnce sends a batch's statements as one query; every value in them is escaped (format).
+      multipleStatements: true,
       ssl: conn.tls?.enabled ? { rejectUnauthorized: conn.tls.rejectUnauthorized ?? true, ca: conn.tls.ca } : undefined,
     });
   }
@@ -93,6 +95,55 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
       }
     });
   }
+
+  /**
+   * START TRANSACTION, the guarded checkpoint writes, the steps with their values as literals, and COMMIT as one
+   * query: one round trip per batch instead of five or more (issue 12). The guard is the checkpoint write itself:
+   * it sets the lane's sequence when it holds the expected one and NULL (an error in strict mode, which ends the
+   * query there) otherwise, so nothing after it runs. A batch with DDL, a keyless delete or an invalid-ENUM row, or
+   * too large for one packet, takes the ordinary path; so does one whose query failed anywhere (rolled back): that
+   * path reads the checkpoint under its lock and applies what is past it, so a commit whose reply was lost is not
+   * applied twice.
+   */
+  protected override async applyAtOnce(expected: Map<number, string>, steps: Step[], sequence: string): Promise<boolean> {
+    if (steps.some((step) => step.kind === 'ddl' || step.kind === 'delete-one')) return false;
+    if (this.caps.invalidEnum && steps.some((step) => (step.kind === 'upsert' || step.kind === 'insert')
+      && step.rows.some((r) => step.columns.some((col) => isInvalidEnum(r[col.name], col))))) return false;
+    let sql: string | undefined;
+    try {
+      return await this.session(async (c) => {
+        const parts = ['START TRANSACTION'];
+        for (const [lane, cp] of expected) parts.push(c.format(GUARDED_CHECKPOINT_SQL, [this.jobId, lane, sequence, cp]));
+        let chars = 0;
+        for (const step of steps) {
+          for (const [text, params] of this.statements(step)) {
+            const one = c.format(text, params);
+            chars += one.length;
+            if (chars > MAX_STATEMENT_BYTES) return false;
+            parts.push(one);
+          }
+        }
+        parts.push('COMMIT');
+        sql = parts.join(';\n');
+        try {
+          await c.query(sql);
+          this.atOnce.committed++;
+          return true;
+        } catch (err) {
+          await c.query('ROLLBACK').catch(() => c.destroy());
+          this.atOnce.fellBack++;
+          this.logger.debug({ lanes: [...expected.keys()], err: (err as Error).message }, 'batch sent at once failed; applying it the ordinary way');
+          return false;
+        }
+      });
+    } catch {
+      // A value that cannot be converted, or no connection: the ordinary path says why.
+      return false;
+    }
+  }
+
+  /** Lane transactions sent at once (applyAtOnce): committed so, and failed there and applied the ordinary way. */
+  readonly atOnce = { committed: 0, fellBack: 0 };
 
   protected conflictCode(err: unknown): string | undefined {
     const code = (err as { code?: string }).code;
@@ -234,31 +285,51 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
       await c.query(this.ledger.emptyTable(destTable({ schema: step.event.schema, table: step.event.table }, this.opts.rename)));
       return;
     }
+    if (step.kind === 'delete-one') {
+      const dest = destTable(step.ref, this.opts.rename);
+      const sites = mysqlSites(step.ref, step.columns, [], true);
+      const [res] = await c.query<mysql.ResultSetHeader>(deleteOneSql(dest, step.columns), mysqlParams([step.row], sites, this.caps));
+      if (res.affectedRows === 0) this.logger.warn({ table: `${dest.schema}.${dest.table}` }, 'keyless delete/update matched no row');
+      return;
+    }
+    for (const [text, params] of this.statements(step)) await c.query(text, params);
+    if (step.kind === 'upsert' || step.kind === 'insert') {
+      const { dest, key, sites } = this.stepSites(step);
+      for (const row of this.invalidEnumRows(step.rows, step.columns)) await this.writeInvalidEnumRow(c, dest, step.columns, key, row, sites);
+    }
+  }
+
+  /** Where a step's values go: its destination table, key and value sites. */
+  private stepSites(step: Exclude<Step, { kind: 'ddl' }>): { dest: TableRef; key: string[]; hashed: boolean; sites: MysqlSite[] } {
     const dest = destTable(step.ref, this.opts.rename);
     const key = step.kind === 'upsert' || step.kind === 'delete' ? step.key : [];
     // A hashed key's columns keep their full width (no 768-character key text): see mysqlHashedKey.
     const hashed = key.length > 0 && mysqlHashedKey(step.columns.filter((c) => key.includes(c.name)), this.caps);
-    const sites = mysqlSites(step.ref, step.columns, key, !hashed);
-    switch (step.kind) {
-      case 'upsert':
-      case 'insert': {
-        const invalid = this.caps.invalidEnum ? step.rows.filter((r) => step.columns.some((col) => isInvalidEnum(r[col.name], col))) : [];
-        const rows = invalid.length ? step.rows.filter((r) => !invalid.includes(r)) : step.rows;
-        for (const part of statementRows(rows, this.rowsPerStatement)) {
-          await c.query(insertSql(dest, step.columns, part.length, step.kind === 'upsert' ? step.key : undefined), mysqlParams(part, sites, this.caps));
-        }
-        for (const row of invalid) await this.writeInvalidEnumRow(c, dest, step.columns, key, row, sites);
-        return;
-      }
-      case 'delete':
-        for (const part of statementRows(step.keys, this.rowsPerStatement)) await c.query(deleteKeysSql(dest, step.columns, part.length, hashed), mysqlParams(part, sites, this.caps));
-        return;
-      case 'delete-one': {
-        const [res] = await c.query<mysql.ResultSetHeader>(deleteOneSql(dest, step.columns), mysqlParams([step.row], sites, this.caps));
-        if (res.affectedRows === 0) this.logger.warn({ table: `${dest.schema}.${dest.table}` }, 'keyless delete/update matched no row');
-        return;
-      }
+    return { dest, key, hashed, sites: mysqlSites(step.ref, step.columns, key, !hashed) };
+  }
+
+  private invalidEnumRows(rows: Row[], columns: ColumnType[]): Row[] {
+    return this.caps.invalidEnum ? rows.filter((r) => columns.some((col) => isInvalidEnum(r[col.name], col))) : [];
+  }
+
+  /**
+   * The statements (text with `?` and its values) of an insert, upsert or delete step, rows holding an invalid ENUM
+   * value left out (runStep writes those one by one: writeInvalidEnumRow).
+   */
+  private statements(step: Step): [string, unknown[]][] {
+    if (step.kind === 'ddl' || step.kind === 'delete-one') throw new FatalError(`no statements for a ${step.kind} step`);
+    const { dest, hashed, sites } = this.stepSites(step);
+    const out: [string, unknown[]][] = [];
+    if (step.kind === 'delete') {
+      for (const part of statementRows(step.keys, this.rowsPerStatement)) out.push([deleteKeysSql(dest, step.columns, part.length, hashed), mysqlParams(part, sites, this.caps)]);
+      return out;
     }
+    const invalid = this.invalidEnumRows(step.rows, step.columns);
+    const rows = invalid.length ? step.rows.filter((r) => !invalid.includes(r)) : step.rows;
+    for (const part of statementRows(rows, this.rowsPerStatement)) {
+      out.push([insertSql(dest, step.columns, part.length, step.kind === 'upsert' ? step.key : undefined), mysqlParams(part, sites, this.caps)]);
+    }
+    return out;
   }
 
   /**

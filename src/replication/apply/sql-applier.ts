@@ -209,8 +209,13 @@ export abstract class SqlApplier<C, P> implements Applier {
       await this.applySegment(events, lane, sequence);
       return;
     }
+    const segments = cutAtDdl(events);
+    // Without DDL the batch is one transaction like any other, which the dialect may send at once (applySegment).
+    if (this.applyAtOnce && segments.length === 1 && !segments[0]!.some((e) => e.op === Operation.Ddl)) {
+      await this.applySegment(segments[0]!, lane, sequence);
+      return;
+    }
     await this.session(async (c) => {
-      const segments = cutAtDdl(events);
       if (segments.length === 0) segments.push([]);
       for (let i = 0; i < segments.length; i++) {
         const seg = segments[i]!;

@@ -202,7 +202,7 @@ async function types(dest: 'postgres' | 'mysql', table: string): Promise<Record<
 
 const DESTS = ['postgres', 'mysql'] as const;
 
-/** What a PostgreSQL applier sent at once (pg.applier.ts applyAtOnce); zeros for MariaDB, which always binds. */
+/** What an applier sent at once (applyAtOnce of pg.applier.ts and mysql.applier.ts). */
 function atOnceOf(a: Applier): { committed: number; fellBack: number } {
   return (a as { atOnce?: { committed: number; fellBack: number } }).atOnce ?? { committed: 0, fellBack: 0 };
 }
@@ -231,8 +231,8 @@ describe.each(DESTS)('type matrix into %s', (dest) => {
         expect(`${c.id} ${got[0]![c.col.name]}`).toBe(`${c.id} ${text}`);
         expect(`${c.id} ${got[1]![c.col.name]}`).toBe(`${c.id} null`);
       }
-      // The applier committed lane 0, so a PostgreSQL destination now takes the batch in one simple query with
-      // literal values (applyAtOnce): the same images, upserted over rows 1 and 2 and inserted as 3 and 4,
+      // The applier committed lane 0, so the destination now takes the batch in one query with literal values
+      // (applyAtOnce): the same images, upserted over rows 1 and 2 and inserted as 3 and 4,
       // must store exactly what the bound parameters stored.
       const sentBefore = atOnceOf(a).committed;
       await a.applyBatch([
@@ -241,7 +241,7 @@ describe.each(DESTS)('type matrix into %s', (dest) => {
         ev(source, table, Operation.Insert, columns, null, { ...full, id: 3 }),
         ev(source, table, Operation.Insert, columns, null, { ...nulls, id: 4 }),
       ], 0, nextSeq());
-      if (dest === 'postgres') expect(atOnceOf(a)).toEqual({ committed: sentBefore + 1, fellBack: 0 });
+      expect(atOnceOf(a)).toEqual({ committed: sentBefore + 1, fellBack: 0 });
       const again = await rows(dest, table, columns);
       expect(again.map(({ id: _id, ...r }) => r)).toEqual([got[0], got[1], got[0], got[1]].map(({ id: _id, ...r }) => r));
     });
@@ -358,12 +358,12 @@ describe.each(DESTS)('apply into %s', (dest) => {
     // `a` last committed e1's checkpoint; the lane is at e2 now. Sent at once, its guard fails and it falls back.
     await a.applyBatch([e2, e3], 0, e3.sequence);
     expect((await rows(dest, table, ['id', 'v'])).map((r) => r.v)).toEqual(['v1', 'v2', 'v3']);
-    if (dest === 'postgres') expect(atOnceOf(a)).toEqual({ committed: 0, fellBack: 1 });
+    expect(atOnceOf(a)).toEqual({ committed: 0, fellBack: 1 });
     // Then `a` knows the checkpoint again and sends the next batch at once.
     const e4 = ins(4);
     await a.applyBatch([e4], 0, e4.sequence);
     expect((await rows(dest, table, ['id', 'v'])).map((r) => r.v)).toEqual(['v1', 'v2', 'v3', 'v4']);
-    if (dest === 'postgres') expect(atOnceOf(a)).toEqual({ committed: 1, fellBack: 1 });
+    expect(atOnceOf(a)).toEqual({ committed: 1, fellBack: 1 });
   });
 
   it('a batch that fails midway leaves neither rows nor checkpoint', async () => {
@@ -559,12 +559,12 @@ describe.each(DESTS)('apply into %s', (dest) => {
       const got = (await rows(dest, n, ['id', 'v'])).map((r) => r.v).sort();
       expect(got, `lane ${lane}`).toEqual([...ids.map((i) => `${n}-${i}`), ...ids.map((i) => `${n}-${100 + i}`)].sort());
     }
-    // PostgreSQL: the first whole batch went the ordinary way (this applier knew lane 0's checkpoint only); the second
+    // The first whole batch went the ordinary way (this applier knew lane 0's checkpoint only); the second
     // was sent at once, found lane 1 moved by the other applier, fell back and applied the rest; the third went at once.
-    if (dest === 'postgres') expect(atOnceOf(a)).toEqual({ committed: sentBefore.committed, fellBack: sentBefore.fellBack + 1 });
+    expect(atOnceOf(a)).toEqual({ committed: sentBefore.committed, fellBack: sentBefore.fellBack + 1 });
     const third = [ins(t, 500, 'c', 1)];
     await a.applyWhole!(splitLanes(third, lanes), third[0]!.sequence);
-    if (dest === 'postgres') expect(atOnceOf(a).committed).toBe(sentBefore.committed + 1);
+    expect(atOnceOf(a).committed).toBe(sentBefore.committed + 1);
     for (let l = 0; l < lanes; l++) expect(await a.readCheckpoint(l)).toBe(third[0]!.sequence);
   });
 
