@@ -160,9 +160,24 @@ function tuples(nCols: number, nRows: number): string {
   return Array.from({ length: nRows }, () => one).join(', ');
 }
 
-/** Multi-row INSERT; with `key`, ON DUPLICATE KEY UPDATE of the non-key columns present. */
-export function insertSql(ref: TableRef, columns: ColumnType[], nRows: number, key?: string[]): string {
-  let sql = `INSERT INTO ${qt(ref)} (${columns.map((c) => qi(c.name)).join(', ')}) VALUES ${tuples(columns.length, nRows)}`;
+/**
+ * `params` (`width` per row) as VALUES tuples, each row's values spliced in by `format` (mysql2's): a short text per
+ * row joined once, where formatting the whole statement builds one text of thousands of parts that must then be
+ * flattened (issue 12 profile: applyAtOnce).
+ */
+export function literalTuples(params: unknown[], width: number, format: (sql: string, values: unknown[]) => string): string {
+  const one = `(${Array.from({ length: width }, () => '?').join(', ')})`;
+  const rows: string[] = [];
+  for (let i = 0; i < params.length; i += width) rows.push(format(one, params.slice(i, i + width)));
+  return rows.join(', ');
+}
+
+/**
+ * Multi-row INSERT; with `key`, ON DUPLICATE KEY UPDATE of the non-key columns present. `values`: the tuples with
+ * their values (literalTuples) instead of `?` placeholders.
+ */
+export function insertSql(ref: TableRef, columns: ColumnType[], nRows: number, key?: string[], values?: string): string {
+  let sql = `INSERT INTO ${qt(ref)} (${columns.map((c) => qi(c.name)).join(', ')}) VALUES ${values ?? tuples(columns.length, nRows)}`;
   if (key?.length) {
     const sets = columns.filter((c) => !key.includes(c.name)).map((c) => `${qi(c.name)} = VALUES(${qi(c.name)})`);
     // A row of key columns only: a no-op assignment keeps it an idempotent upsert (INSERT IGNORE would hide real errors).

@@ -21,7 +21,7 @@ import { classifyDdl } from './ddl.ts';
 import { destTable } from './dest-names.ts';
 import {
   ADD_COVERS_SQL, DDL_LOCK, GUARDED_CHECKPOINT_SQL, HAS_COVERS_SQL, MAX_STATEMENT_BYTES, META_DDL, MYSQL_LEDGER, addColumnSql, createDatabaseSql, createTableSql, deleteKeysSql,
-  deleteOneSql, dropColumnSql, insertSql, modifyColumnSql, mysqlParams, mysqlSites, qi, qt, relaxedSql, setInvalidEnumSql, statementRows,
+  deleteOneSql, dropColumnSql, insertSql, literalTuples, modifyColumnSql, mysqlParams, mysqlSites, qi, qt, relaxedSql, setInvalidEnumSql, statementRows,
   type MysqlSite,
 } from './mysql-sql.ts';
 import { SqlApplier, type SqlApplierOptions } from './sql-applier.ts';
@@ -107,8 +107,7 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
    */
   protected override async applyAtOnce(expected: Map<number, string>, steps: Step[], sequence: string): Promise<boolean> {
     if (steps.some((step) => step.kind === 'ddl' || step.kind === 'delete-one')) return false;
-    if (this.caps.invalidEnum && steps.some((step) => (step.kind === 'upsert' || step.kind === 'insert')
-      && step.rows.some((r) => step.columns.some((col) => isInvalidEnum(r[col.name], col))))) return false;
+    if (steps.some((step) => (step.kind === 'upsert' || step.kind === 'insert') && this.invalidEnumRows(step.rows, step.columns).length)) return false;
     let sql: string | undefined;
     try {
       return await this.session(async (c) => {
@@ -116,8 +115,7 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
         for (const [lane, cp] of expected) parts.push(c.format(GUARDED_CHECKPOINT_SQL, [this.jobId, lane, sequence, cp]));
         let chars = 0;
         for (const step of steps) {
-          for (const [text, params] of this.statements(step)) {
-            const one = c.format(text, params);
+          for (const [one] of this.statements(step, (text, values) => c.format(text, values))) {
             chars += one.length;
             if (chars > MAX_STATEMENT_BYTES) return false;
             parts.push(one);
@@ -309,25 +307,34 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
   }
 
   private invalidEnumRows(rows: Row[], columns: ColumnType[]): Row[] {
-    return this.caps.invalidEnum ? rows.filter((r) => columns.some((col) => isInvalidEnum(r[col.name], col))) : [];
+    if (!this.caps.invalidEnum) return [];
+    const enums = columns.filter((col) => col.kind === 'enum');
+    return enums.length ? rows.filter((r) => enums.some((col) => isInvalidEnum(r[col.name], col))) : [];
   }
 
   /**
    * The statements (text with `?` and its values) of an insert, upsert or delete step, rows holding an invalid ENUM
-   * value left out (runStep writes those one by one: writeInvalidEnumRow).
+   * value left out (runStep writes those one by one: writeInvalidEnumRow). With `format`, the texts hold their
+   * values (and the value lists are empty).
    */
-  private statements(step: Step): [string, unknown[]][] {
+  private statements(step: Step, format?: (sql: string, values: unknown[]) => string): [string, unknown[]][] {
     if (step.kind === 'ddl' || step.kind === 'delete-one') throw new FatalError(`no statements for a ${step.kind} step`);
     const { dest, hashed, sites } = this.stepSites(step);
     const out: [string, unknown[]][] = [];
     if (step.kind === 'delete') {
-      for (const part of statementRows(step.keys, this.rowsPerStatement)) out.push([deleteKeysSql(dest, step.columns, part.length, hashed), mysqlParams(part, sites, this.caps)]);
+      for (const part of statementRows(step.keys, this.rowsPerStatement)) {
+        const sql = deleteKeysSql(dest, step.columns, part.length, hashed);
+        const params = mysqlParams(part, sites, this.caps);
+        out.push(format ? [format(sql, params), []] : [sql, params]);
+      }
       return out;
     }
     const invalid = this.invalidEnumRows(step.rows, step.columns);
     const rows = invalid.length ? step.rows.filter((r) => !invalid.includes(r)) : step.rows;
+    const key = step.kind === 'upsert' ? step.key : undefined;
     for (const part of statementRows(rows, this.rowsPerStatement)) {
-      out.push([insertSql(dest, step.columns, part.length, step.kind === 'upsert' ? step.key : undefined), mysqlParams(part, sites, this.caps)]);
+      const params = mysqlParams(part, sites, this.caps);
+      out.push(format ? [insertSql(dest, step.columns, part.length, key, literalTuples(params, step.columns.length, format)), []] : [insertSql(dest, step.columns, part.length, key), params]);
     }
     return out;
   }
