@@ -44,6 +44,8 @@ const PG_MAX_DATE_YEAR = 5874897;
 export interface ValueSite {
   table: string;
   column: ColumnType;
+  /** toMysqlParam's siteInfo of this site, kept on it (a site serves one statement's rows; see siteInfoAt). */
+  mysqlInfo?: { caps: MysqlCaps; inKey: boolean; info: MysqlSiteInfo };
 }
 
 function fail(site: ValueSite, v: unknown, reason: string): never {
@@ -276,6 +278,14 @@ function raw(literal: string): RawSql {
  */
 interface MysqlSiteInfo { type: string; lo: number; hi: number; range?: [bigint, bigint]; charLimit?: number }
 const siteInfoCache = new WeakMap<ColumnType, { caps: MysqlCaps; byKey: [MysqlSiteInfo | undefined, MysqlSiteInfo | undefined] }>();
+/** siteInfo of the site's column, kept on the site: a field read per value instead of a WeakMap lookup (issue 12 profile). */
+function siteInfoAt(site: ValueSite, caps: MysqlCaps, inKey: boolean): MysqlSiteInfo {
+  const m = site.mysqlInfo;
+  if (m && m.caps === caps && m.inKey === inKey) return m.info;
+  const info = siteInfo(site.column, caps, inKey);
+  site.mysqlInfo = { caps, inKey, info };
+  return info;
+}
 function siteInfo(col: ColumnType, caps: MysqlCaps, inKey: boolean): MysqlSiteInfo {
   let entry = siteInfoCache.get(col);
   if (!entry || entry.caps !== caps) { entry = { caps, byKey: [undefined, undefined] }; siteInfoCache.set(col, entry); }
@@ -303,7 +313,7 @@ export function toMysqlParam(v: Value | undefined, site: ValueSite, caps: MysqlC
   const col = site.column;
   switch (col.kind) {
     case 'int': {
-      const info = siteInfo(col, caps, false);
+      const info = siteInfoAt(site, caps, false);
       // A safe integer in range is written as the number itself (mysql2 writes it as its digits, as raw() did).
       if (typeof v === 'number' && Number.isSafeInteger(v) && v >= info.lo && v <= info.hi) return v;
       return raw(String(checkInt(v, site, info.range!, info.type)));
@@ -312,7 +322,7 @@ export function toMysqlParam(v: Value | undefined, site: ValueSite, caps: MysqlC
       if (typeof v === 'string' && /^[+-]?(NaN|Infinity)$/.test(v)) fail(site, v, 'MariaDB decimal has no NaN or Infinity');
       const p = Math.min(65, col.precision || 65);
       const sc = col.precision ? Math.min(30, col.scale ?? 0) : 30;
-      return raw(checkDecimal(v, site, p, sc, siteInfo(col, caps, false).type));
+      return raw(checkDecimal(v, site, p, sc, siteInfoAt(site, caps, false).type));
     }
     case 'float':
       if (v === '-0') return -0;
@@ -326,7 +336,7 @@ export function toMysqlParam(v: Value | undefined, site: ValueSite, caps: MysqlC
       // CHAR(n) pads are no part of the value (PostgreSQL sends bpchar padded; MariaDB strips CHAR on read).
       // A CHAR above 255 becomes varchar here, which would keep the pad: strip it, as CHAR(n <= 255) does.
       if (col.kind === 'text' && col.fixed) s = s.replace(/ +$/, '');
-      const info = siteInfo(col, caps, inKey);
+      const info = siteInfoAt(site, caps, inKey);
       // Code points: never more than UTF-16 units, so only a long string needs counting.
       if (info.charLimit !== undefined && s.length > info.charLimit && [...s].length > info.charLimit) {
         fail(site, v, `longer than ${info.charLimit} characters for ${info.type.split(' ')[0]}`);
