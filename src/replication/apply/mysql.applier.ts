@@ -108,7 +108,6 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
   protected override async applyAtOnce(expected: Map<number, string>, steps: Step[], sequence: string): Promise<boolean> {
     if (steps.some((step) => step.kind === 'ddl' || step.kind === 'delete-one')) return false;
     if (steps.some((step) => (step.kind === 'upsert' || step.kind === 'insert') && this.invalidEnumRows(step.rows, step.columns).length)) return false;
-    let sql: string | undefined;
     try {
       return await this.session(async (c) => {
         const parts = ['START TRANSACTION'];
@@ -122,9 +121,8 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
           }
         }
         parts.push('COMMIT');
-        sql = parts.join(';\n');
         try {
-          await c.query(sql);
+          await c.query(parts.join(';\n'));
           this.atOnce.committed++;
           return true;
         } catch (err) {
