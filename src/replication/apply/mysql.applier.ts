@@ -114,7 +114,7 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
         for (const [lane, cp] of expected) parts.push(c.format(GUARDED_CHECKPOINT_SQL, [this.jobId, lane, sequence, cp]));
         let chars = 0;
         for (const step of steps) {
-          for (const [one] of this.statements(step, (text, values) => c.format(text, values))) {
+          for (const [one] of this.statements(step, { format: (text, values) => c.format(text, values), escape: (value) => c.escape(value) })) {
             chars += one.length;
             if (chars > MAX_STATEMENT_BYTES) return false;
             parts.push(one);
@@ -312,10 +312,10 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
 
   /**
    * The statements (text with `?` and its values) of an insert, upsert or delete step, rows holding an invalid ENUM
-   * value left out (runStep writes those one by one: writeInvalidEnumRow). With `format`, the texts hold their
+   * value left out (runStep writes those one by one: writeInvalidEnumRow). With `literal`, the texts hold their
    * values (and the value lists are empty).
    */
-  private statements(step: Step, format?: (sql: string, values: unknown[]) => string): [string, unknown[]][] {
+  private statements(step: Step, literal?: { format: (sql: string, values: unknown[]) => string; escape: (value: unknown) => string }): [string, unknown[]][] {
     if (step.kind === 'ddl' || step.kind === 'delete-one') throw new FatalError(`no statements for a ${step.kind} step`);
     const { dest, hashed, sites } = this.stepSites(step);
     const out: [string, unknown[]][] = [];
@@ -323,7 +323,7 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
       for (const part of statementRows(step.keys, this.rowsPerStatement)) {
         const sql = deleteKeysSql(dest, step.columns, part.length, hashed);
         const params = mysqlParams(part, sites, this.caps);
-        out.push(format ? [format(sql, params), []] : [sql, params]);
+        out.push(literal ? [literal.format(sql, params), []] : [sql, params]);
       }
       return out;
     }
@@ -331,8 +331,9 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
     const rows = invalid.length ? step.rows.filter((r) => !invalid.includes(r)) : step.rows;
     const key = step.kind === 'upsert' ? step.key : undefined;
     for (const part of statementRows(rows, this.rowsPerStatement)) {
-      const params = mysqlParams(part, sites, this.caps);
-      out.push(format ? [insertSql(dest, step.columns, part.length, key, literalTuples(params, step.columns.length, format)), []] : [insertSql(dest, step.columns, part.length, key), params]);
+      out.push(literal
+        ? [insertSql(dest, step.columns, part.length, key, literalTuples(part, sites, this.caps, literal.escape)), []]
+        : [insertSql(dest, step.columns, part.length, key), mysqlParams(part, sites, this.caps)]);
     }
     return out;
   }
