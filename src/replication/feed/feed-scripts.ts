@@ -80,7 +80,8 @@ end
  * newest change's id; at the end of a transaction, the resume position, and
  * lastId again as wholeId (the last change of a whole transaction: lastId
  * above it means a transaction's later pieces are still to come).
- * Returns the number of changes added.
+ * Returns the number of changes added; with an echo token, {'added', changes added, lastId before the call}:
+ * the appender's local echo then knows that nothing lies in the stream between that id and its first piece.
  *
  * A large transaction is appended in pieces (RedisChangeFeed.append), each one
  * call: a crash between pieces leaves a prefix of the transaction in the feed
@@ -138,6 +139,7 @@ if KEYS[4] then
   end
   if n > 0 then redis.call('INCRBY', KEYS[4], n) end
 end
+if token and token ~= '' then return {'added', added, lastBefore} end
 return added
 `;
 

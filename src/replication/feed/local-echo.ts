@@ -46,7 +46,7 @@ export const MAX_HELD_EVENTS = 10_000;
  * A capture in this process waits while its apply (moving, in this process) has this many changes held
  * and not yet read: see FeedEcho.room. One apply read ahead of the read the apply prefetches.
  */
-export const ECHO_ROOM = 10_000;
+export const ECHO_ROOM = Number(process.env.TRIB_ECHO_ROOM ?? 10_000);
 
 /** An apply that has not read for this long is not waited for (a destination down, a long batch). */
 export const ECHO_STALL_MS = 1000;
@@ -60,6 +60,11 @@ export const MAX_HELD_TEXT = 16 * 2 ** 20;
 export interface EchoPiece {
   /** Stream id of the piece's first change (the entry's `f`). */
   first: string;
+  /**
+   * The feed's last id when the piece was appended (the append script's lastId): no entry lies between it and
+   * the piece, so a reader at `prev` reads this piece next (FeedEcho.chain).
+   */
+  prev: string;
   /** The changes, while the piece is among the newest MAX_HELD_EVENTS; undefined once only `text` is kept. */
   events: ChangeEvent[] | undefined;
   /** The entry's payload as appended (its field `b`): made by `toText` when the piece lets its events go. */
@@ -184,6 +189,37 @@ class FeedEcho {
       this.objects.delete(pid);
       this.held -= p.count;
     }
+  }
+
+  /**
+   * The held pieces a reader at `since` reads next, in order, as long as each follows the one before it in the
+   * feed (its `prev` is that piece's id) and until they hold `limit` changes; undefined when the oldest held
+   * piece is not the next entry after `since`. Every piece was appended in full by this process's append script,
+   * which adds an entry only above the feed's last id: no other entry can lie between two linked pieces, so
+   * these are exactly the feed's next entries (the caller still checks the feed's generation and trim point).
+   * Call dropThrough(since) first.
+   */
+  chain(since: string, limit: number): [string, EchoPiece][] | undefined {
+    const out: [string, EchoPiece][] = [];
+    let count = 0;
+    let at: string | undefined;
+    for (const map of [this.texts, this.objects]) {
+      for (const [id, p] of map) {
+        if (at === undefined) {
+          // The reader is at or past `prev` and before the piece's end: nothing lies between (a piece is added whole, above the last id).
+          const next = compareStreamIds(p.prev, since) <= 0 && compareStreamIds(since, id) < 0;
+          if (!next) return undefined;
+        } else if (p.prev !== at) {
+          return out;
+        }
+        out.push([id, p]);
+        at = id;
+        // As the read script counts: a piece holding `since` counts as one change.
+        count += compareStreamIds(p.first, since) <= 0 ? 1 : p.count;
+        if (count >= limit) return out;
+      }
+    }
+    return out.length ? out : undefined;
   }
 
   range(): [string, string] | undefined {

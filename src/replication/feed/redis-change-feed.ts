@@ -42,7 +42,7 @@ import { compareStreamIds, DEFAULT_FEED_PREFIX, feedKeys, type FeedKeys } from '
 import { APPEND_LUA, GAP_LUA, LuaScript, READ_LUA, TRIM_LUA } from './feed-scripts.ts';
 import { decodePiece, encodePiece, encodePieceBytes, parsePiece, pieceColumnSets } from './feed-codec.ts';
 import { TailWatcher } from './tail-watcher.ts';
-import { ECHO_ROOM, ECHO_TOKEN, echoOf, type EchoPiece } from './local-echo.ts';
+import { ECHO_ROOM, ECHO_TOKEN, echoOf, type EchoPiece, type FeedEcho } from './local-echo.ts';
 import { markCommitEstimate } from '../commit-clock.ts';
 import { SinkPool, type ByteSink } from '../byte-sink.ts';
 
@@ -116,7 +116,7 @@ export class RedisChangeFeed implements ChangeFeed {
 
   private readonly localEcho: boolean;
   /** Pieces this reader took from memory, and fetched again because memory no longer held them (tests, traces). */
-  readonly echoStats = { taken: 0, refetched: 0 };
+  readonly echoStats = { taken: 0, refetched: 0, chained: 0 };
 
   lastAppendBytes = 0;
   /** The feed's createdAt (its generation) as the last read() saw it, read atomically with the changes. */
@@ -165,8 +165,8 @@ export class RedisChangeFeed implements ChangeFeed {
         const res = await this.runAppend(sink, counted, echo !== undefined, 'tx', args);
         if (!Array.isArray(res)) {
           // Held only when added in full: then the entry is exactly these events.
-          if (echo && start < to && res === to - start) this.hold(tx, start, to, opts.generation!);
-          added += res as number;
+          if (echo && start < to && res.added === to - start && res.prev !== undefined) this.hold(tx, start, to, opts.generation!, res.prev);
+          added += res.added;
           if (lastPiece && !tx.partial && added > 0 && opts.countInto && !counted) this.countApart(opts.countInto, 1);
           break;
         }
@@ -228,29 +228,39 @@ export class RedisChangeFeed implements ChangeFeed {
     }
     if (opts.countInto && !counted) {
       // The transactions added are the batch's tail (what the feed held already is a prefix).
-      let left = res as number; let n = 0;
+      let left = res.added; let n = 0;
       for (let i = txs.length - 1; i >= 0 && left > 0; i--) { if (txs[i]!.events.length) { left -= txs[i]!.events.length; n++; } }
       this.countApart(opts.countInto, n);
     }
-    if (echo && res === total) {
-      for (const tx of txs) if (tx.events.length > 0) this.hold(tx, 0, tx.events.length, opts.generation!);
+    if (echo && res.added === total && res.prev !== undefined) {
+      // All added, each its own entry right after the one before it.
+      let prevId = res.prev;
+      for (const tx of txs) {
+        if (tx.events.length === 0) continue;
+        this.hold(tx, 0, tx.events.length, opts.generation!, prevId);
+        prevId = toStreamId(tx.events.at(-1)!.sequence);
+      }
     }
     this.lastAppendBytes = bytes;
-    return res as number;
+    return res.added;
   }
 
   /**
    * The append script with its trailing arguments (the echo token; with `counted` keys, the count mode), its
    * sink given back once the call settled (until then ioredis may hold views of it).
    */
-  private async runAppend(sink: ByteSink, counted: string[] | undefined, echo: boolean, mode: 'tx' | 'each', args: (string | number | Buffer)[]): Promise<unknown> {
+  private async runAppend(sink: ByteSink, counted: string[] | undefined, echo: boolean, mode: 'tx' | 'each', args: (string | number | Buffer)[]): Promise<AppendResult> {
     if (counted) args.push(echo ? ECHO_TOKEN : '', mode);
     else if (echo) args.push(ECHO_TOKEN);
+    let res: unknown;
     try {
-      return await appendScript.run(this.redis, counted ?? this.appendKeys, args);
+      res = await appendScript.run(this.redis, counted ?? this.appendKeys, args);
     } finally {
       sinks.give(sink);
     }
+    if (!Array.isArray(res)) return { added: Number(res) };
+    if (res[0] === 'added') return { added: Number(res[1]), prev: String(res[2]) };
+    return [String(res[0]), String(res[1])];
   }
 
   /** The append script's keys with `opts.countInto` as the fourth, where one script may touch it (not on a Cluster: another slot). */
@@ -272,13 +282,13 @@ export class RedisChangeFeed implements ChangeFeed {
   }
 
   /** Keeps events[start, to) of `tx`, just appended as one entry, for this process's apply (local-echo.ts). */
-  private hold(tx: CapturedTransaction, start: number, to: number, generation: string): void {
+  private hold(tx: CapturedTransaction, start: number, to: number, generation: string, prev: string): void {
     const events = start === 0 && to === tx.events.length ? tx.events : tx.events.slice(start, to);
     if (tx.commitEstimate !== undefined) markCommitEstimate(events, tx.commitEstimate);
     // The entry's text is made again only if the piece outlives its objects: the bytes appended were in a reused sink.
     const toText = (): string => encodePiece(events, 0, events.length, (columns) => this.columnSets.encode(columns).id);
     echoOf(this.keys.stream)?.hold(toStreamId(tx.events[to - 1]!.sequence), {
-      first: toStreamId(tx.events[start]!.sequence), events, text: undefined, toText, estimate: tx.commitEstimate, count: to - start, generation,
+      first: toStreamId(tx.events[start]!.sequence), prev, events, text: undefined, toText, estimate: tx.commitEstimate, count: to - start, generation,
     });
   }
 
@@ -309,7 +319,11 @@ export class RedisChangeFeed implements ChangeFeed {
     const sinceId = since === null ? null : toStreamId(checkSince(since));
     const args: (string | number)[] = [sinceId === null ? '-' : `(${sinceId}`, limit, sinceId ?? ''];
     const echo = this.localEcho ? echoOf(this.keys.stream) : undefined;
-    if (echo && sinceId !== null) echo.dropThrough(sinceId);
+    if (echo && sinceId !== null) {
+      echo.dropThrough(sinceId);
+      const fromHeld = await this.readHeld(echo, sinceId, limit);
+      if (fromHeld) return fromHeld;
+    }
     const held = echo?.range();
     if (held) args.push(ECHO_TOKEN, held[0], held[1]);
     const res = (await readScript.run(this.redis, [this.keys.stream, this.keys.meta], args)) as [string | null, StreamEntry[], string | null];
@@ -321,6 +335,44 @@ export class RedisChangeFeed implements ChangeFeed {
     if (held) await this.fillEchoed(entries, createdAt);
     const events = await this.decode(entries, sinceId);
     return events.length > limit ? events.slice(0, limit) : events;
+  }
+
+  /**
+   * read() from the held pieces alone when they are the feed's next entries after `sinceId` (FeedEcho.chain):
+   * one HMGET of the generation and trim point instead of the read script, which brings every entry's payload
+   * into Lua only to leave it out (issue 12: half of Redis's CPU in the apply bench). Undefined when the pieces
+   * are not next, or the feed was created again or trimmed past `sinceId` (the read script then says why).
+   */
+  private async readHeld(echo: FeedEcho, sinceId: string, limit: number): Promise<ChangeEvent[] | undefined> {
+    const chain = echo.chain(sinceId, limit);
+    if (!chain) return undefined;
+    const [trimmedId, createdAt] = await this.redis.hmget(this.keys.meta, 'trimmedId', 'createdAt');
+    if (createdAt === null || chain.some(([, p]) => p.generation !== createdAt)) return undefined;
+    if (trimmedId && compareStreamIds(sinceId, trimmedId) < 0) return undefined;
+    // The pieces as they are now: one may have let its objects go for text while the HMGET was out.
+    const entries: StreamEntry[] = chain.map(([id, p]) => {
+      if (p.events) {
+        const fields = ['l', '1'];
+        echoed.set(fields, { first: p.first, events: p.events });
+        return [id, fields];
+      }
+      return [id, p.estimate === undefined ? ['b', p.text!, 'f', p.first] : ['b', p.text!, 'f', p.first, 'r', String(p.estimate)]];
+    });
+    const events = await this.decode(entries, sinceId);
+    this.echoStats.chained += chain.length;
+    if (ECHO_VERIFY) await this.verifyChain(sinceId, events);
+    this.lastReadGeneration = createdAt;
+    return events.length > limit ? events.slice(0, limit) : events;
+  }
+
+  /** TRIB_ECHO_VERIFY=1 (the test suites): what readHeld returns is what the feed holds after `sinceId`, from Redis. */
+  private async verifyChain(sinceId: string, events: ChangeEvent[]): Promise<void> {
+    const res = (await readScript.run(this.redis, [this.keys.stream, this.keys.meta], [`(${sinceId}`, events.length, sinceId])) as [string | null, StreamEntry[], string | null];
+    const stored = (await this.decode(res[1], sinceId)).slice(0, events.length);
+    if (!isDeepStrictEqual(stored, events)) {
+      const i = stored.findIndex((e, k) => !isDeepStrictEqual(e, events[k]));
+      throw new Error(`local echo differs from the feed after ${sinceId} at change ${i}: held ${JSON.stringify(events[i])} stored ${JSON.stringify(stored[i])}`);
+    }
   }
 
   /**
@@ -504,6 +556,9 @@ export class RedisChangeFeed implements ChangeFeed {
 }
 
 const ECHO_VERIFY = process.env.TRIB_ECHO_VERIFY === '1';
+
+/** The append script's answer: the changes added (and, with an echo token, the feed's last id before them), or straddle/replaced. */
+type AppendResult = { added: number; prev?: string } | [string, string];
 
 /** Held pieces matched to the payload-less entries of the read in progress (keyed by the entry's field array). */
 const echoed = new WeakMap<string[], { first: string; events: ChangeEvent[] }>();

@@ -91,7 +91,7 @@ describe('local echo', () => {
       echo.get(toStreamId(makeSequence(0, 4 * 0x100, 2)))!.generation = `${generation}0`;
       const got = await apply.read(null, 10_000);
       expect(got).toEqual(await plain.read(null, 10_000));
-      expect(apply.echoStats).toEqual({ taken: 2, refetched: 2 });
+      expect(apply.echoStats).toEqual({ taken: 2, refetched: 2, chained: 0 });
     } finally {
       unwatch();
     }
@@ -110,7 +110,7 @@ describe('local echo', () => {
       expect(held.filter((p) => !p.events).length).toBeGreaterThanOrEqual(3);
       const expected = await plain.read(null, 100_000);
       expect(await apply.read(null, 100_000)).toEqual(expected);
-      expect(apply.echoStats).toEqual({ taken: last - 1, refetched: 0 });
+      expect(apply.echoStats).toEqual({ taken: last - 1, refetched: 0, chained: 0 });
       // From inside a text-held piece: only what follows.
       const since = makeSequence(0, 3 * 0x100, 500);
       expect(await apply.read(since, 10_000)).toEqual(await plain.read(since, 10_000));
@@ -127,7 +127,46 @@ describe('local echo', () => {
       expect(all.length).toBe(pieces * 1000);
       expect(all).toEqual(await plain.read(since2, 100_000));
       expect(fresh.echoStats.refetched).toBe(0); // let go below the held range: those entries came in full, never marked
-      expect(fresh.echoStats.taken).toBe(echo.ids().length);
+      // Held ones from memory: through the read script (taken), or without it where they follow one another (chained).
+      expect(fresh.echoStats.taken + fresh.echoStats.chained).toBe(echo.ids().length);
+    } finally {
+      unwatch();
+    }
+  });
+
+  it('reads on from memory alone while the held pieces follow each other in the feed, and from Redis where another appender came between', async () => {
+    const { capture, apply, plain, generation, unwatch } = await trio();
+    try {
+      await capture.append(tx(2, 3), { generation });
+      await capture.appendMany([tx(3, 1), tx(4, 2)], { generation });
+      await capture.append(tx(5, 1500), { generation }); // two pieces
+      await capture.append(tx(6, 2)); // without the generation: not held, as if appended by another process
+      await capture.append(tx(7, 4), { generation });
+      const start = makeSequence(0, 2 * 0x100, 2);
+      const expected = await plain.read(start, 100_000);
+      expect(expected.map((e) => e.txid)).toEqual([...Array(1 + 2 + 1500 + 2 + 4)].map((_, i) => String(1000 + (i < 1 ? 3 : i < 3 ? 4 : i < 1503 ? 5 : i < 1505 ? 6 : 7))));
+      const got: ChangeEvent[] = [];
+      const reads: number[] = [];
+      for (let since = start; ;) {
+        const part = await apply.read(since, 1000);
+        if (part.length === 0) break;
+        reads.push(part.length);
+        got.push(...part);
+        since = part.at(-1)!.sequence;
+      }
+      expect(got).toEqual(expected);
+      // tx 3, 4 and the first piece of 5; then inside that piece, on to its second; then tx 6 and 7 by the read script.
+      expect(reads).toEqual([1000, 503, 6]);
+      expect(apply.echoStats).toEqual({ taken: 1, refetched: 0, chained: 5 });
+
+      // A held piece of another generation (the feed created again) is not read from memory.
+      await capture.append(tx(8, 2), { generation });
+      await capture.append(tx(9, 2), { generation });
+      const echo = echoOf(capture.keys.stream)!;
+      echo.get(toStreamId(makeSequence(0, 9 * 0x100, 1)))!.generation = `${generation}0`;
+      const since = makeSequence(0, 7 * 0x100, 3);
+      expect(await apply.read(since, 1000)).toEqual(await plain.read(since, 1000));
+      expect(apply.echoStats).toEqual({ taken: 2, refetched: 1, chained: 5 });
     } finally {
       unwatch();
     }
