@@ -38,15 +38,18 @@ export const ECHO_TOKEN = randomBytes(8).toString('hex');
  * run ahead of its moving apply. Held events live until the apply passes them, so they survive
  * young-generation collections; past this much lag (an apply elsewhere busy, or stuck) the oldest
  * keep only their text, then come from Redis (A/B in docs/benchmarks.md: held without bound, the
- * scavenges ate the saving; 20,000 with the room at 20,000 was no faster than 10,000).
+ * scavenges ate the saving; 20,000 with the room at 20,000 was no faster than 10,000). Two append pieces
+ * (APPEND_PIECE_EVENTS) above ECHO_ROOM: the capture checks the room before a transaction, so a capture at
+ * the room still appends one, and its pieces must not turn the oldest held ones into text that the apply
+ * parses again a moment later (issue 12 profile: encodePiece and parsePiece of held pieces).
  */
-export const MAX_HELD_EVENTS = 10_000;
+export const MAX_HELD_EVENTS = 12_000;
 
 /**
  * A capture in this process waits while its apply (moving, in this process) has this many changes held
  * and not yet read: see FeedEcho.room. One apply read ahead of the read the apply prefetches.
  */
-export const ECHO_ROOM = Number(process.env.TRIB_ECHO_ROOM ?? 10_000);
+export const ECHO_ROOM = 10_000;
 
 /** An apply that has not read for this long is not waited for (a destination down, a long batch). */
 export const ECHO_STALL_MS = 1000;
