@@ -30,7 +30,6 @@
  * was trimmed. The check and the XRANGE run in one MULTI, so a concurrent
  * trim cannot slip between them.
  */
-import { isDeepStrictEqual } from 'node:util';
 import type { Redis } from 'ioredis';
 import type { CapturedTransaction, ChangeEvent, ColumnType, SourcePosition } from '../change-event.ts';
 import { compareSequences, fromStreamId, parseSequence, toStreamId, ZERO_SEQUENCE } from '../sequence.ts';
@@ -42,7 +41,8 @@ import { compareStreamIds, DEFAULT_FEED_PREFIX, feedKeys, type FeedKeys } from '
 import { APPEND_LUA, GAP_LUA, LuaScript, READ_LUA, TRIM_LUA } from './feed-scripts.ts';
 import { decodePiece, encodePiece, encodePieceBytes, parsePiece, pieceColumnSets } from './feed-codec.ts';
 import { TailWatcher } from './tail-watcher.ts';
-import { ECHO_ROOM, ECHO_TOKEN, echoOf, type EchoPiece, type FeedEcho } from './local-echo.ts';
+import { ECHO_ROOM, ECHO_TOKEN, echoOf } from './local-echo.ts';
+import { echoedEvents, EchoReads, fieldOf, type StreamEntry } from './echo-reads.ts';
 import { markCommitEstimate } from '../commit-clock.ts';
 import { SinkPool, type ByteSink } from '../byte-sink.ts';
 
@@ -85,8 +85,6 @@ const trimScript = new LuaScript(TRIM_LUA);
 const readScript = new LuaScript(READ_LUA);
 const gapScript = new LuaScript(GAP_LUA);
 
-type StreamEntry = [id: string, fields: string[]];
-
 export class RedisChangeFeed implements ChangeFeed {
   readonly name: string;
   readonly prefix: string;
@@ -112,11 +110,17 @@ export class RedisChangeFeed implements ChangeFeed {
     this.columnSets = new ColumnSetCodec(this.keys.columns);
     this.watcher = new TailWatcher({ redis: this.redis, key: this.keys.stream, sliceMs: opts.blockSliceMs });
     this.localEcho = opts.localEcho ?? false;
+    this.echoReads = new EchoReads({
+      redis: this.redis, keys: this.keys, name: this.name,
+      decode: (entries, sinceId) => this.decode(entries, sinceId),
+      readStored: async (sinceId, limit) => ((await readScript.run(this.redis, [this.keys.stream, this.keys.meta], [`(${sinceId}`, limit, sinceId])) as [unknown, StreamEntry[], unknown])[1],
+    });
   }
 
   private readonly localEcho: boolean;
+  private readonly echoReads: EchoReads;
   /** Pieces this reader took from memory, and fetched again because memory no longer held them (tests, traces). */
-  readonly echoStats = { taken: 0, refetched: 0, chained: 0 };
+  get echoStats(): EchoReads['stats'] { return this.echoReads.stats; }
 
   lastAppendBytes = 0;
   /** The feed's createdAt (its generation) as the last read() saw it, read atomically with the changes. */
@@ -321,8 +325,11 @@ export class RedisChangeFeed implements ChangeFeed {
     const echo = this.localEcho ? echoOf(this.keys.stream) : undefined;
     if (echo && sinceId !== null) {
       echo.dropThrough(sinceId);
-      const fromHeld = await this.readHeld(echo, sinceId, limit);
-      if (fromHeld) return fromHeld;
+      const fromHeld = await this.echoReads.readHeld(echo, sinceId, limit);
+      if (fromHeld) {
+        this.lastReadGeneration = fromHeld.generation;
+        return fromHeld.events.length > limit ? fromHeld.events.slice(0, limit) : fromHeld.events;
+      }
     }
     const held = echo?.range();
     if (held) args.push(ECHO_TOKEN, held[0], held[1]);
@@ -332,100 +339,15 @@ export class RedisChangeFeed implements ChangeFeed {
     if (sinceId !== null && trimmedId && compareStreamIds(sinceId, trimmedId) < 0) {
       throw new SnapshotTooOldError(since!, (await this.bounds()).first);
     }
-    if (held) await this.fillEchoed(entries, createdAt);
+    if (held) await this.echoReads.fillEchoed(entries, createdAt);
     const events = await this.decode(entries, sinceId);
     return events.length > limit ? events.slice(0, limit) : events;
-  }
-
-  /**
-   * read() from the held pieces alone when they are the feed's next entries after `sinceId` (FeedEcho.chain):
-   * one HMGET of the generation and trim point instead of the read script, which brings every entry's payload
-   * into Lua only to leave it out (issue 12: half of Redis's CPU in the apply bench). Undefined when the pieces
-   * are not next, or the feed was created again or trimmed past `sinceId` (the read script then says why).
-   */
-  private async readHeld(echo: FeedEcho, sinceId: string, limit: number): Promise<ChangeEvent[] | undefined> {
-    const chain = echo.chain(sinceId, limit);
-    if (!chain) return undefined;
-    const [trimmedId, createdAt] = await this.redis.hmget(this.keys.meta, 'trimmedId', 'createdAt');
-    if (createdAt === null || chain.some(([, p]) => p.generation !== createdAt)) return undefined;
-    if (trimmedId && compareStreamIds(sinceId, trimmedId) < 0) return undefined;
-    // The pieces as they are now: one may have let its objects go for text while the HMGET was out.
-    const entries: StreamEntry[] = chain.map(([id, p]) => {
-      if (p.events) {
-        const fields = ['l', '1'];
-        echoed.set(fields, { first: p.first, events: p.events });
-        return [id, fields];
-      }
-      return [id, p.estimate === undefined ? ['b', p.text!, 'f', p.first] : ['b', p.text!, 'f', p.first, 'r', String(p.estimate)]];
-    });
-    const events = await this.decode(entries, sinceId);
-    this.echoStats.chained += chain.length;
-    if (ECHO_VERIFY) await this.verifyChain(sinceId, events);
-    this.lastReadGeneration = createdAt;
-    return events.length > limit ? events.slice(0, limit) : events;
-  }
-
-  /** TRIB_ECHO_VERIFY=1 (the test suites): what readHeld returns is what the feed holds after `sinceId`, from Redis. */
-  private async verifyChain(sinceId: string, events: ChangeEvent[]): Promise<void> {
-    const res = (await readScript.run(this.redis, [this.keys.stream, this.keys.meta], [`(${sinceId}`, events.length, sinceId])) as [string | null, StreamEntry[], string | null];
-    const stored = (await this.decode(res[1], sinceId)).slice(0, events.length);
-    if (!isDeepStrictEqual(stored, events)) {
-      const i = stored.findIndex((e, k) => !isDeepStrictEqual(e, events[k]));
-      throw new Error(`local echo differs from the feed after ${sinceId} at change ${i}: held ${JSON.stringify(events[i])} stored ${JSON.stringify(stored[i])}`);
-    }
-  }
-
-  /**
-   * Entries the read script returned without payload (`l`): the held piece
-   * when its generation is the feed's, else the entry fetched again in full.
-   * The held events go in as `echo` on the entry (decode takes them as they are).
-   */
-  private async fillEchoed(entries: StreamEntry[], createdAt: string | null): Promise<void> {
-    const echo = echoOf(this.keys.stream);
-    for (let i = 0; i < entries.length; i++) {
-      const [id, fields] = entries[i]!;
-      if (fieldOf(fields, 'l') !== '1') continue;
-      const piece = echo?.get(id);
-      if (piece && createdAt !== null && piece.generation === createdAt) {
-        if (ECHO_VERIFY) await this.verifyEcho(id, piece);
-        // The events as they are now (a later append may let the piece's objects go before decode runs).
-        if (piece.events) echoed.set(fields, { first: piece.first, events: piece.events });
-        // Held as text only: the entry as Redis would have returned it, decoded as such.
-        else entries[i] = [id, piece.estimate === undefined ? ['b', piece.text!, 'f', piece.first] : ['b', piece.text!, 'f', piece.first, 'r', String(piece.estimate)]];
-        this.echoStats.taken++;
-        continue;
-      }
-      const [full] = await this.redis.xrange(this.keys.stream, id, id);
-      if (!full) throw new Error(`feed ${this.name}: entry ${id} vanished between two reads`);
-      entries[i] = full as StreamEntry;
-      this.echoStats.refetched++;
-    }
-  }
-
-  /** TRIB_ECHO_VERIFY=1 (the test suites): a held piece must equal, field by field, what Redis holds for it. */
-  private async verifyEcho(id: string, piece: EchoPiece): Promise<void> {
-    const [full] = await this.redis.xrange(this.keys.stream, id, id);
-    if (!full) throw new Error(`feed ${this.name}: entry ${id} vanished between two reads`);
-    if (!piece.events) {
-      const b = fieldOf(full[1], 'b');
-      const r = fieldOf(full[1], 'r');
-      if (b !== piece.text || r !== (piece.estimate === undefined ? undefined : String(piece.estimate)) || (fieldOf(full[1], 'f') ?? id) !== piece.first) {
-        throw new Error(`local echo differs from the feed at entry ${id}: the held text is not the stored entry`);
-      }
-      return;
-    }
-    const held = piece.events;
-    const stored = await this.decode([full as StreamEntry], null);
-    if (!isDeepStrictEqual(stored, held)) {
-      const i = stored.findIndex((e, k) => !isDeepStrictEqual(e, held[k]));
-      throw new Error(`local echo differs from the feed at entry ${id}, event ${i}: held ${JSON.stringify(held[i])} stored ${JSON.stringify(stored[i])}`);
-    }
   }
 
   /** Entries -> events: pieces (field `b`) and single changes (field `e`, feeds written before pieces). */
   private async decode(entries: StreamEntry[], sinceId: string | null): Promise<ChangeEvent[]> {
     const parsed = entries.map(([id, fields]) => {
-      const local = echoed.get(fields);
+      const local = echoedEvents(fields);
       if (local) return { local, first: local.first };
       let e: string | undefined;
       let b: string | undefined;
@@ -555,18 +477,8 @@ export class RedisChangeFeed implements ChangeFeed {
   }
 }
 
-const ECHO_VERIFY = process.env.TRIB_ECHO_VERIFY === '1';
-
 /** The append script's answer: the changes added (and, with an echo token, the feed's last id before them), or straddle/replaced. */
 type AppendResult = { added: number; prev?: string } | [string, string];
-
-/** Held pieces matched to the payload-less entries of the read in progress (keyed by the entry's field array). */
-const echoed = new WeakMap<string[], { first: string; events: ChangeEvent[] }>();
-
-function fieldOf(fields: string[], name: string): string | undefined {
-  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-  return undefined;
-}
 
 function checkLimit(limit: number): void {
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_READ_LIMIT) {
