@@ -28,7 +28,7 @@
 import { pathToFileURL } from 'node:url';
 import { startMariadb, startPostgres, startRedis, type PrivateServer } from '../src/devtools/private-servers.ts';
 import {
-  cpuMeter, createJob, createMariaDb, createPgDb, deleteJob, endpoint, envInt, fillMaria, fillPg, getJob, ITEMS_MARIA, ITEMS_PG, loadAverage,
+  cpuMeter, quietDown, createJob, createMariaDb, createPgDb, deleteJob, endpoint, envInt, fillMaria, fillPg, getJob, ITEMS_MARIA, ITEMS_PG, loadAverage,
   processTreeCpuSeconds, ratio3, round, selfCpuSeconds, sleep, startGateway, waitJob, waitUntil, writeFromClient, type BenchGateway, type BenchResult, type MariaDb, type PgDb,
 } from './support/harness.ts';
 
@@ -84,6 +84,7 @@ interface Timing { writeMs: number; totalMs: number; cpu: Record<string, number>
 /** Runs the workload from a client process and waits for the destination; timings in ms, CPU in s. */
 async function timeStream(w: Workload, src: { kind: Engine; port: number; db: string }, dst: Dest, cpuParties: Record<string, () => number>, timeoutMs = 20 * 60_000): Promise<Timing> {
   const sql = statements(src.kind, w);
+  await quietDown();
   const meter = cpuMeter(cpuParties);
   // Peak RSS of this process (Tributary's capture and apply run in it), sampled every 100 ms.
   let peakRss = process.memoryUsage().rss;

@@ -217,6 +217,18 @@ export function loadAverage(): number {
 }
 
 /**
+ * Waits (at most `maxMs`) until the 1-minute load average is below `below`. Runs of a script follow one
+ * another, so without a pause each one starts at the load the previous runs left, and figures late in a
+ * script came at load above 2 (the 100-row apply runs in docs/benchmarks.md, ninth round). Returns the load
+ * then, which the caller still records with its figures.
+ */
+export async function quietDown(below = 1.5, maxMs = 60_000): Promise<number> {
+  const until = Date.now() + maxMs;
+  while (loadavg()[0]! >= below && Date.now() < until) await new Promise((r) => setTimeout(r, 2000));
+  return loadAverage();
+}
+
+/**
  * How fast this machine runs the kind of work Tributary's process does, in
  * microseconds per unit (lower is faster): 2,000 change-like objects built,
  * JSON-encoded, turned into a Buffer and back, and parsed; best of 7 rounds.
