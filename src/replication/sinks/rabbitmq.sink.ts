@@ -40,6 +40,17 @@ export const rabbitMqSinkModule: SinkModule<RabbitConfig, RabbitSecrets> = {
 
 const ACCESS_REFUSED = 403;
 
+/**
+ * Whether a failed connect will not heal by retrying: the broker closed the
+ * handshake with ACCESS_REFUSED (wrong user, password or vhost rights);
+ * amqplib says so as `Handshake terminated by server: 403 (ACCESS-REFUSED) ...`.
+ * Matched on the reply name, never on a bare 403: a socket error names the
+ * port, and a refused connection to port 40329 is an outage, not a refusal.
+ */
+export function refusedForGood(err: unknown): boolean {
+  return /\bACCESS[-_]REFUSED\b/.test(err instanceof Error ? err.message : String(err));
+}
+
 export class RabbitMqSink implements Sink {
   readonly kind = 'rabbitmq';
   readonly atomicBatches = false;
@@ -67,8 +78,7 @@ export class RabbitMqSink implements Sink {
       conn = await amqp.connect({ protocol: c.tls ? 'amqps' : 'amqp', hostname: c.host, port: c.port, vhost: c.vhost, username: c.username, password: this.secrets.password ?? '', heartbeat: 10 });
     } catch (err) {
       const msg = `cannot connect to RabbitMQ at ${c.host}:${c.port}${c.vhost}: ${(err as Error).message}`;
-      // ACCESS_REFUSED (wrong user, password or vhost rights) will not heal by retrying.
-      if (/ACCESS.REFUSED|403/.test((err as Error).message)) throw new SinkConfigError(msg, { cause: err });
+      if (refusedForGood(err)) throw new SinkConfigError(msg, { cause: err });
       throw new SinkUnavailableError(msg, { cause: err });
     }
     const drop = () => { if (this.conn === conn) { this.conn = undefined; this.ch = undefined; } };
