@@ -29,7 +29,7 @@ import { pathToFileURL } from 'node:url';
 import { startMariadb, startPostgres, startRedis, type PrivateServer } from '../src/devtools/private-servers.ts';
 import {
   cpuMeter, quietDown, createJob, createMariaDb, createPgDb, deleteJob, endpoint, envInt, fillMaria, fillPg, getJob, ITEMS_MARIA, ITEMS_PG, loadAverage,
-  processTreeCpuSeconds, ratio3, round, selfCpuSeconds, sleep, startGateway, waitJob, waitUntil, writeFromClient, type BenchGateway, type BenchResult, type MariaDb, type PgDb,
+  processTreeCpuSeconds, profileWindow, ratio3, round, selfCpuSeconds, sleep, startGateway, waitJob, waitUntil, writeFromClient, type BenchGateway, type BenchResult, type MariaDb, type PgDb,
 } from './support/harness.ts';
 
 export type { BenchResult };
@@ -89,13 +89,16 @@ async function timeStream(w: Workload, src: { kind: Engine; port: number; db: st
   // Peak RSS of this process (Tributary's capture and apply run in it), sampled every 100 ms.
   let peakRss = process.memoryUsage().rss;
   const rssTimer = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 100);
+  const stopProfile = await profileWindow(`apply_${src.kind}_${dst.kind}_${w.txRows}_${Object.keys(cpuParties).join('_')}`);
   const t0 = performance.now();
   try {
     const writeMs = await writeFromClient(src.kind, src.port, src.db, sql);
     const expectRows = 2 * w.base + 1;
     await waitUntil(() => dst.probe(w.base), (n) => n === 3, timeoutMs, 'destination has the last rows', 5);
     const done = await waitUntil(() => dst.counts(), (r) => r.marker === 1 && r.n === expectRows && r.u === w.base, timeoutMs, 'destination caught up', 20);
-    return { writeMs, totalMs: done.at - t0, cpu: meter.stop(), load: loadAverage(), peakRssMiB: Math.round(peakRss / 2 ** 20) };
+    const timing = { writeMs, totalMs: done.at - t0, cpu: meter.stop(), load: loadAverage(), peakRssMiB: Math.round(peakRss / 2 ** 20) };
+    await stopProfile();
+    return timing;
   } finally {
     clearInterval(rssTimer);
   }

@@ -6,9 +6,10 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { App } from '../../src/app.ts';
@@ -208,6 +209,64 @@ export function cpuMeter(parties: Record<string, () => number>) {
     stop(): Record<string, number> {
       return Object.fromEntries(Object.entries(parties).map(([k, f]) => [k, +(f() - start[k]!).toFixed(2)]));
     },
+  };
+}
+
+/**
+ * With BENCH_CPU_PROF=<dir>, a V8 CPU profile of this process (Tributary's capture and apply run in it) over
+ * one timed window, written as <dir>/<label>.cpuprofile for `node bench/support/profile-summary.mjs`. Off by
+ * default: the sampling costs CPU the figures would then include.
+ */
+export async function profileWindow(label: string): Promise<() => Promise<void>> {
+  const gcStop = gcWindow(label);
+  const dir = process.env.BENCH_CPU_PROF;
+  if (!dir) return async () => gcStop();
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  // BENCH_CPU_PROF_HEAP=1: a sampled allocation profile instead (bytes allocated by stack, .heapprofile).
+  const heap = process.env.BENCH_CPU_PROF_HEAP === '1';
+  const name = join(dir, label.replace(/[^A-Za-z0-9_.-]+/g, '_'));
+  if (heap) {
+    await session.post('HeapProfiler.enable');
+    await session.post('HeapProfiler.startSampling', { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  } else {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 500 });
+    await session.post('Profiler.start');
+  }
+  return async () => {
+    mkdirSync(dir, { recursive: true });
+    if (heap) writeFileSync(`${name}.heapprofile`, JSON.stringify((await session.post('HeapProfiler.stopSampling')).profile));
+    else writeFileSync(`${name}.cpuprofile`, JSON.stringify((await session.post('Profiler.stop')).profile));
+    session.disconnect();
+    gcStop();
+  };
+}
+
+/** With BENCH_GC=1, the garbage collections of the window by kind (count, total and longest pause) on stderr. */
+function gcWindow(label: string): () => void {
+  if (process.env.BENCH_GC !== '1') return () => undefined;
+  const kinds: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
+  const seen = new Map<string, { n: number; ms: number; max: number }>();
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const k = kinds[((e as { detail?: { kind?: number } }).detail)?.kind ?? 0] ?? 'other';
+      const s = seen.get(k) ?? { n: 0, ms: 0, max: 0 };
+      s.n++; s.ms += e.duration; s.max = Math.max(s.max, e.duration);
+      seen.set(k, s);
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  const faults0 = process.resourceUsage().minorPageFault;
+  const t0 = Date.now() / 1000;
+  const cpu0 = process.cpuUsage();
+  return () => {
+    obs.disconnect();
+    const cpu = process.cpuUsage(cpu0);
+    seen.set(`cpu ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s, minor faults ${process.resourceUsage().minorPageFault - faults0};`, { n: 0, ms: 0, max: 0 });
+    const parts = [...seen].map(([k, s]) => `${k} ${s.n}x ${s.ms.toFixed(0)} ms (max ${s.max.toFixed(1)})`);
+    process.stderr.write(`gc ${label} (${t0.toFixed(1)}-${(Date.now() / 1000).toFixed(1)}): ${parts.join(', ') || 'none'}\n`);
   };
 }
 
