@@ -30,8 +30,8 @@
  * with a warning; their events carry `beforeKeyOnly: true`.
  */
 import pg from 'pg';
-import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
-import { useFastTuples } from './pg-tuple-reader.ts';
+import type { Pgoutput } from 'pg-logical-replication';
+import { PgReplicationStream, RawTextPgoutputPlugin, type ReplicationHandlers } from './pg-replication-stream.ts';
 import type { CapturedTransaction, SourcePosition } from '../change-event.ts';
 import { matchesFilter } from '../connection-config.ts';
 import { classify, FatalError, LogLostError, RetriableError } from '../errors.ts';
@@ -80,22 +80,6 @@ const QUEUE_LOW = 1000;
 
 interface SlotRow { plugin: string; database: string; confirmed: string | null; restart: string | null }
 
-const rawText = (text: unknown): unknown => text;
-
-/** pgoutput plugin whose relation columns keep the server's text instead of pg's global type parsers. */
-class RawTextPgoutputPlugin extends PgoutputPlugin {
-  constructor(options: ConstructorParameters<typeof PgoutputPlugin>[0]) {
-    super(options);
-    useFastTuples((this as unknown as { parser: unknown }).parser);
-  }
-
-  override parse(buffer: Buffer): Pgoutput.Message {
-    const msg = super.parse(buffer);
-    // The parser caches this object and reads later tuples through it, so the swap covers every row.
-    if (msg.tag === 'relation') for (const c of msg.columns) c.parser = rawText;
-    return msg;
-  }
-}
 
 export class PgLogicalCapture implements CaptureSource {
   readonly slotName: string;
@@ -226,14 +210,16 @@ export class PgLogicalCapture implements CaptureSource {
     startLsn: bigint,
     onBatch?: (txs: CapturedTransaction[]) => Promise<void>,
   ): Promise<void> {
-    const service = new LogicalReplicationService(pgClientConfig(this.opts.connection, { replication: true }), {
+    // Set below, once the queue they feed exists; nothing arrives before subscribe().
+    const handlers: ReplicationHandlers = { message: () => undefined, heartbeat: () => undefined };
+    const service = new PgReplicationStream(pgClientConfig(this.opts.connection, { replication: true }), {
       // Never let the library acknowledge on its own: its timer would confirm what was received, not what was handled.
       acknowledge: { auto: false, timeoutSeconds: 0 },
       // The library's flow control pauses and resumes the socket around every message, which made
       // the stream latency-bound; messages are queued here instead and the socket paused only when
       // the queue is long (see onData below), so memory stays bounded all the same.
       flowControl: { enabled: false },
-    });
+    }, handlers);
     const plugin = new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: [this.publicationName] });
     let confirmed = startLsn;
     // Handled but not yet old enough to confirm (ackDelayMs): [handled at, end LSN], in LSN order.
@@ -382,17 +368,16 @@ export class PgLogicalCapture implements CaptureSource {
         draining = false;
       }
     };
-    service.on('data', (_lsn: string, msg: Pgoutput.Message) => {
+    handlers.message = (msg: Pgoutput.Message) => {
       if (finished) return;
       queue.push(msg);
       if (!socketPaused && queue.length >= QUEUE_HIGH) { socketPaused = true; socket()?.pause?.(); }
       if (!draining) void drain();
-    });
-    service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) => {
-      const sent = lsnToBigInt(lsn);
+    };
+    handlers.heartbeat = (sent: bigint, shouldRespond: boolean) => {
       if (sent > serverSent) serverSent = sent;
       if (shouldRespond) sendStatus();
-    });
+    };
     service.on('error', (err: Error) => finish(err));
     this.logger.info({ from: bigIntToLsn(startLsn) }, 'starting logical replication');
     service.subscribe(plugin, this.slotName, bigIntToLsn(startLsn)).then(

@@ -1,6 +1,7 @@
 /** readTupleFast against pg-logical-replication's own readTuple, over the same pgoutput messages. */
 import { describe, expect, it } from 'vitest';
 import { PgoutputPlugin } from 'pg-logical-replication';
+import { RawTextPgoutputPlugin } from '../../../../src/replication/capture/pg-replication-stream.ts';
 import { useFastTuples } from '../../../../src/replication/capture/pg-tuple-reader.ts';
 
 const cstr = (s: string) => Buffer.concat([Buffer.from(s, 'utf8'), Buffer.from([0])]);
@@ -72,5 +73,43 @@ describe('pgoutput tuples read straight from the buffer', () => {
       expect(() => fast.parse(part), String(cut)).toThrowError(/unexpected end of message/);
       expect(() => slow.parse(part), String(cut)).toThrowError(/unexpected end of message/);
     }
+  });
+});
+
+describe('RawTextPgoutputPlugin.parseAt: a message decoded in place inside its XLogData chunk', () => {
+  const xlog = (m: Buffer) => Buffer.concat([Buffer.from('w'), Buffer.alloc(24, 0x5a), m]);
+  const begin = Buffer.concat([Buffer.from('B'), Buffer.from([0, 0, 0, 1, 0, 0, 0, 2]), Buffer.alloc(8, 1), i32(77)]);
+  const commit = Buffer.concat([Buffer.from('C'), Buffer.from([0]), Buffer.from([0, 0, 0, 1, 0, 0, 0, 2]), Buffer.from([0, 0, 0, 1, 0, 0, 0, 9]), Buffer.alloc(8, 1)]);
+
+  it('equals the library parse of the payload, columns kept as text, for every message kind the capture sees', () => {
+    const slow = new PgoutputPlugin({ protoVersion: 1, publicationNames: ['p'] });
+    const fast = new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: ['p'] });
+    const rel = relation(9, ['id', 'n', 'at']);
+    const relSlow = slow.parse(rel) as { columns: { parser: unknown }[] };
+    const relFast = fast.parseAt(xlog(rel), 25) as { columns: { parser: (x: unknown) => unknown }[] };
+    expect({ ...relFast, columns: relFast.columns.map((c) => ({ ...c, parser: null })) }).toEqual({ ...relSlow, columns: relSlow.columns.map((c) => ({ ...c, parser: null })) });
+    // int4 and timestamp columns come through as the server's text, not pg's parsed values.
+    for (const c of relFast.columns) expect(c.parser('0012')).toBe('0012');
+    for (const m of [
+      begin, commit,
+      Buffer.concat([Buffer.from('I'), i32(9), Buffer.from('N'), tupleData(['1', 'é€😀', null])]),
+      Buffer.concat([Buffer.from('U'), i32(9), Buffer.from('O'), tupleData(['1', 'a', null]), Buffer.from('N'), tupleData(['1', 'b', 'TOAST'])]),
+      Buffer.concat([Buffer.from('D'), i32(9), Buffer.from('K'), tupleData(['1', null, null])]),
+    ]) {
+      // The relation a row message refers to differs in its columns' parsers only (compared above).
+      const bare = (x: object) => ({ ...x, relation: (x as { relation?: { relationOid: number } }).relation?.relationOid });
+      const want = bare(slow.parse(m));
+      expect(bare(fast.parseAt(xlog(m), 25))).toEqual(want);
+      // The same as parse() of the bare payload.
+      expect(bare(fast.parse(m))).toEqual(want);
+    }
+  });
+
+  it('refuses an unknown tag and a truncated tuple with an error (the stream fails, the process does not)', () => {
+    const fast = new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: ['p'] });
+    fast.parseAt(xlog(relation(10, ['id'])), 25);
+    expect(() => fast.parseAt(xlog(Buffer.from('Z')), 25)).toThrow(/unknown pgoutput message Z/);
+    const insert = Buffer.concat([Buffer.from('I'), i32(10), Buffer.from('N'), tupleData(['12345'])]);
+    expect(() => fast.parseAt(xlog(insert).subarray(0, 25 + insert.length - 2), 25)).toThrow(/unexpected end of message/);
   });
 });

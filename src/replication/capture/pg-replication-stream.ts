@@ -1,0 +1,127 @@
+/**
+ * The replication connection of the PostgreSQL capture: pg-logical-replication's
+ * LogicalReplicationService for the connection, START_REPLICATION and standby
+ * status updates, with its per-message path replaced.
+ *
+ * Why (issue 12 profile of the apply bench, PG -> PG): for every row the
+ * library's CopyData handler made the message's WAL position as a hex
+ * string (four strings), a Buffer view of the payload, an event through
+ * eventemitter2 and a promise for an acknowledgement the capture switches
+ * off; a twelfth of all bytes the capture's process allocated, and about 4%
+ * of its CPU. Here a payload is decoded in place from its CopyData chunk
+ * (RawTextPgoutputPlugin.parseAt) and handed to a callback; the keepalive's
+ * position is read as a bigint. Everything else (connecting, the slot's
+ * START_REPLICATION, acknowledge(), stop()) is the library's.
+ */
+import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import { BinaryReader } from 'pg-logical-replication/dist/output-plugins/pgoutput/binary-reader.js';
+import { useFastTuples } from './pg-tuple-reader.ts';
+
+const rawText = (text: unknown): unknown => text;
+
+/** Offset of the pgoutput message in an XLogData CopyData chunk: 'w', WAL start, WAL end, send time. */
+const XLOGDATA_HEADER = 25;
+const XLOGDATA = 0x77; // 'w'
+const KEEPALIVE = 0x6b; // 'k'
+
+type Parser = Record<string, (reader: BinaryReader) => Pgoutput.Message>;
+
+/** The parser method for each pgoutput message tag (the library's PgoutputParser.parse dispatch). */
+const METHODS: Record<number, string> = {
+  0x42: 'msgBegin', 0x4f: 'msgOrigin', 0x59: 'msgType', 0x52: 'msgRelation', 0x49: 'msgInsert',
+  0x55: 'msgUpdate', 0x44: 'msgDelete', 0x54: 'msgTruncate', 0x4d: 'msgMessage', 0x43: 'msgCommit',
+};
+
+/** pgoutput plugin whose relation columns keep the server's text instead of pg's global type parsers. */
+export class RawTextPgoutputPlugin extends PgoutputPlugin {
+  private readonly methods: Parser;
+
+  constructor(options: ConstructorParameters<typeof PgoutputPlugin>[0]) {
+    super(options);
+    const parser = (this as unknown as { parser: Parser }).parser;
+    useFastTuples(parser);
+    this.methods = parser;
+  }
+
+  override parse(buffer: Buffer): Pgoutput.Message {
+    return this.parseAt(buffer, 0);
+  }
+
+  /** The pgoutput message at `offset` of `buffer` (which ends where the message does). */
+  parseAt(buffer: Buffer, offset: number): Pgoutput.Message {
+    const reader = new BinaryReader(buffer);
+    reader._p = offset;
+    const tag = reader.readUint8();
+    const method = METHODS[tag];
+    if (!method) throw Error(`unknown pgoutput message ${String.fromCharCode(tag)}`);
+    const msg = this.methods[method]!.call(this.methods, reader);
+    // The parser caches this object and reads later tuples through it, so the swap covers every row.
+    if (msg.tag === 'relation') for (const c of msg.columns) c.parser = rawText;
+    return msg;
+  }
+}
+
+export interface ReplicationHandlers {
+  /** A decoded pgoutput message, in arrival order, called from the socket's data event. */
+  message(msg: Pgoutput.Message): void;
+  /** A primary keepalive: how far the server has sent, and whether it asks for a status update now. */
+  heartbeat(walEnd: bigint, replyRequested: boolean): void;
+}
+
+/** The library's internals this subclass drives (the same fields its own subscribe() uses). */
+interface ServiceInternals {
+  _stop: boolean;
+  client(): Promise<[unknown, { on(ev: string, fn: (...a: never[]) => void): void; once(ev: string, fn: () => void): void }]>;
+  checkStandbyStatus(enable: boolean): void;
+  stop(): Promise<unknown>;
+  emit(ev: string, ...args: unknown[]): boolean;
+}
+
+function readLsn64(chunk: Buffer, at: number): bigint {
+  return (BigInt(chunk.readUInt32BE(at)) << 32n) | BigInt(chunk.readUInt32BE(at + 4));
+}
+
+export class PgReplicationStream extends LogicalReplicationService {
+  constructor(
+    clientConfig: ConstructorParameters<typeof LogicalReplicationService>[0],
+    config: ConstructorParameters<typeof LogicalReplicationService>[1],
+    private readonly handlers: ReplicationHandlers,
+  ) {
+    super(clientConfig, config);
+  }
+
+  /**
+   * The library's subscribe() with this module's CopyData handler: resolves when the stream ends,
+   * rejects (and emits 'error') when it fails. `plugin` must be a RawTextPgoutputPlugin.
+   */
+  override async subscribe(plugin: PgoutputPlugin, slotName: string, uptoLsn?: string): Promise<this> {
+    const self = this as unknown as ServiceInternals;
+    const parser = plugin as RawTextPgoutputPlugin;
+    try {
+      const [client, connection] = await self.client();
+      connection.once('replicationStart', () => {
+        self._stop = false;
+        self.emit('start');
+        self.checkStandbyStatus(true);
+      });
+      connection.on('copyData', ({ chunk }: { chunk: Buffer }) => {
+        try {
+          const kind = chunk[0];
+          if (kind === XLOGDATA) this.handlers.message(parser.parseAt(chunk, XLOGDATA_HEADER));
+          else if (kind === KEEPALIVE) this.handlers.heartbeat(readLsn64(chunk, 1), chunk[17] === 1);
+        } catch (err) {
+          // A message that does not decode fails the stream (the capture's 'error' listener), not the process.
+          self.emit('error', err);
+        }
+      });
+      await plugin.start(client as never, slotName, uptoLsn ?? '0/00000000').catch((e: unknown) => {
+        if (!self._stop || !/Connection\s+terminated/i.test(String(e))) throw e;
+      });
+      return this;
+    } catch (e) {
+      await self.stop();
+      self.emit('error', e);
+      throw e;
+    }
+  }
+}
