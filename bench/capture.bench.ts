@@ -33,7 +33,7 @@ import { PgLogicalCapture } from '../src/replication/capture/pg-logical.capture.
 import type { DbConnectionConfig } from '../src/replication/connection-config.ts';
 import { silentLogger } from '../src/replication/logger.ts';
 import {
-  createMariaDb, createPgDb, envInt, fillMaria, fillPg, hasCommand, ITEMS_MARIA, ITEMS_PG, pgUrl, ratio3, round, timeCommand,
+  createMariaDb, createPgDb, envInt, fillMaria, fillPg, hasCommand, ITEMS_MARIA, ITEMS_PG, loadAverage, pgUrl, quietDown, ratio3, round, timeCommand,
   type BenchResult, type MariaDb, type PgDb,
 } from './support/harness.ts';
 
@@ -82,6 +82,8 @@ async function mariaRange(maria: PrivateServer, db: MariaDb, from: { file: strin
   const conn: DbConnectionConfig = { kind: 'mysql', host: '127.0.0.1', port: maria.port, user: 'root', password: '', database: db.name };
   const best = { trib: Infinity, peer: Infinity, txs: 0 };
   let peerNote = '';
+  // The run before (the writes, or another bench) is the load: wait for a quiet machine, record the load after.
+  await quietDown();
   for (let round = 0; round < 2; round++) {
     const from_: SourcePosition = { kind: 'mysql', file: from.file, pos: from.pos };
     const capture = new MysqlBinlogCapture({
@@ -103,7 +105,7 @@ async function mariaRange(maria: PrivateServer, db: MariaDb, from: { file: strin
     if (p.code !== 0) peerNote = `mariadb-binlog failed: ${p.out.slice(-300)}`;
     else best.peer = Math.min(best.peer, p.ms);
   }
-  return { tribRate: expected / (best.trib / 1000), peerRate: Number.isFinite(best.peer) ? expected / (best.peer / 1000) : undefined, txs: best.txs, peerNote };
+  return { tribRate: expected / (best.trib / 1000), peerRate: Number.isFinite(best.peer) ? expected / (best.peer / 1000) : undefined, txs: best.txs, peerNote, load: loadAverage() };
 }
 
 async function benchMaria(changes: number) {
@@ -140,6 +142,7 @@ async function pgRange(pgs: PrivateServer, db: PgDb, jobId: string, expected: nu
     await db.q(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [peerSlot]);
     await write();
     const [{ lsn }] = await db.q<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    await quietDown();
     const trib = await timeCapture(capture, expected);
     let peerMs: number | undefined; let peerNote = '';
     if (!hasCommand('pg_recvlogical')) peerNote = 'pg_recvlogical not found';
@@ -151,7 +154,7 @@ async function pgRange(pgs: PrivateServer, db: PgDb, jobId: string, expected: nu
       if (p.code !== 0) peerNote = `pg_recvlogical failed (${p.code}): ${p.out.slice(-300)}`;
       else peerMs = p.ms;
     }
-    return { tribRate: expected / (trib.ms / 1000), peerRate: peerMs ? expected / (peerMs / 1000) : undefined, txs: trib.txs, peerNote };
+    return { tribRate: expected / (trib.ms / 1000), peerRate: peerMs ? expected / (peerMs / 1000) : undefined, txs: trib.txs, peerNote, load: loadAverage() };
   } finally {
     await db.q('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [peerSlot]).catch(() => undefined);
     await capture.drop().catch(() => undefined);
@@ -191,7 +194,7 @@ export async function run(): Promise<BenchResult[]> {
   const changes = envInt('BENCH_CHANGES', 200_000);
   // BENCH_CAPTURE_ONLY=mariadb|postgres: one engine (for profiling with --cpu-prof).
   const only = process.env.BENCH_CAPTURE_ONLY;
-  const empty = { tribRate: 0, peerRate: undefined, txs: 0, peerNote: 'skipped (BENCH_CAPTURE_ONLY)' };
+  const empty = { tribRate: 0, peerRate: undefined, txs: 0, peerNote: 'skipped (BENCH_CAPTURE_ONLY)', load: 0 };
   const skipped = { bulk: empty, single: empty, bulkChanges: 0, singleChanges: 0 };
   const m = only === 'postgres' ? skipped : await benchMaria(changes);
   const p = only === 'mariadb' ? skipped : await benchPg(changes);
@@ -206,6 +209,7 @@ export async function run(): Promise<BenchResult[]> {
         bulkTributaryChangesPerSec: r(m.bulk.tribRate), bulkMariadbBinlogChangesPerSec: r(m.bulk.peerRate), bulkRatio: q(m.bulk.tribRate, m.bulk.peerRate),
         singleRowChanges: m.singleChanges, singleRowTransactions: m.single.txs,
         singleRowTributaryChangesPerSec: r(m.single.tribRate), singleRowMariadbBinlogChangesPerSec: r(m.single.peerRate), singleRowRatio: q(m.single.tribRate, m.single.peerRate),
+        bulkLoadAverage: m.bulk.load, singleRowLoadAverage: m.single.load,
       },
       ...(m.bulk.peerRate ? { ratio: { label: 'bulk changes/s, MysqlBinlogCapture / mariadb-binlog --verbose', value: ratio3(m.bulk.tribRate / m.bulk.peerRate) } } : {}),
       target: '>= 100k changes/s',
@@ -218,6 +222,7 @@ export async function run(): Promise<BenchResult[]> {
         bulkTributaryChangesPerSec: r(p.bulk.tribRate), bulkPgRecvlogicalChangesPerSec: r(p.bulk.peerRate), bulkRatio: q(p.bulk.tribRate, p.bulk.peerRate),
         singleRowChanges: p.singleChanges, singleRowTransactions: p.single.txs,
         singleRowTributaryChangesPerSec: r(p.single.tribRate), singleRowPgRecvlogicalChangesPerSec: r(p.single.peerRate), singleRowRatio: q(p.single.tribRate, p.single.peerRate),
+        bulkLoadAverage: p.bulk.load, singleRowLoadAverage: p.single.load,
       },
       ...(p.bulk.peerRate ? { ratio: { label: 'bulk changes/s, PgLogicalCapture / pg_recvlogical (pgoutput)', value: ratio3(p.bulk.tribRate / p.bulk.peerRate) } } : {}),
       target: '>= 100k changes/s',
