@@ -1,6 +1,7 @@
 /**
  * PostgreSQL capture over logical replication (pgoutput), built on
- * pg-logical-replication for the wire and PgTransactionAssembler for the
+ * pg-logical-replication for the wire (through pg-replication-stream.ts,
+ * which decodes each message in place) and PgTransactionAssembler for the
  * mapping.
  *
  * Lifecycle:
@@ -79,7 +80,6 @@ const QUEUE_HIGH = 5000;
 const QUEUE_LOW = 1000;
 
 interface SlotRow { plugin: string; database: string; confirmed: string | null; restart: string | null }
-
 
 export class PgLogicalCapture implements CaptureSource {
   readonly slotName: string;
@@ -217,7 +217,7 @@ export class PgLogicalCapture implements CaptureSource {
       acknowledge: { auto: false, timeoutSeconds: 0 },
       // The library's flow control pauses and resumes the socket around every message, which made
       // the stream latency-bound; messages are queued here instead and the socket paused only when
-      // the queue is long (see onData below), so memory stays bounded all the same.
+      // the queue is long (see handlers.message below), so memory stays bounded all the same.
       flowControl: { enabled: false },
     }, handlers);
     const plugin = new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: [this.publicationName] });
