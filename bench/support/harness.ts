@@ -215,7 +215,7 @@ export function cpuMeter(parties: Record<string, () => number>) {
 /**
  * With BENCH_CPU_PROF=<dir>, a V8 CPU profile of this process (Tributary's capture and apply run in it) over
  * one timed window, written as <dir>/<label>.cpuprofile for `node bench/support/profile-summary.mjs`. Off by
- * default: the sampling costs CPU the figures would then include.
+ * default: the sampling costs CPU the figures would then include. BENCH_GC=1 (gcWindow) rides on the same window.
  */
 export async function profileWindow(label: string): Promise<() => Promise<void>> {
   const gcStop = gcWindow(label);
@@ -264,9 +264,9 @@ function gcWindow(label: string): () => void {
   return () => {
     obs.disconnect();
     const cpu = process.cpuUsage(cpu0);
-    seen.set(`cpu ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s, minor faults ${process.resourceUsage().minorPageFault - faults0};`, { n: 0, ms: 0, max: 0 });
     const parts = [...seen].map(([k, s]) => `${k} ${s.n}x ${s.ms.toFixed(0)} ms (max ${s.max.toFixed(1)})`);
-    process.stderr.write(`gc ${label} (${t0.toFixed(1)}-${(Date.now() / 1000).toFixed(1)}): ${parts.join(', ') || 'none'}\n`);
+    const totals = `cpu ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s, minor faults ${process.resourceUsage().minorPageFault - faults0}`;
+    process.stderr.write(`gc ${label} (${t0.toFixed(1)}-${(Date.now() / 1000).toFixed(1)}): ${parts.join(', ') || 'none'}; ${totals}\n`);
   };
 }
 
