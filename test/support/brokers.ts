@@ -9,7 +9,7 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -71,6 +71,8 @@ export interface PrivateRabbitMq {
   restart(): Promise<void>;
   /** Stop (SIGTERM, then SIGKILL after 15 s) and remove the directory. Idempotent. */
   stop(): Promise<void>;
+  /** The last lines of the node's own log (for a failing test's message). */
+  logTail(lines?: number): string;
 }
 
 const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
@@ -190,7 +192,13 @@ export async function startRabbitMq(): Promise<PrivateRabbitMq> {
   const restart = async () => { await kill(); await start(); };
   try { await start(); } catch (err) { await kill().catch(() => undefined); await stop(); throw err; }
   const freeze = () => { if (beam) process.kill(beam, 'SIGSTOP'); };
-  return { port, nodename, dir, pid: () => beam, freeze, kill, restart, stop };
+  const logTail = (lines = 40) => {
+    try {
+      const logs = readdirSync(path.join(dir, 'log')).filter((f) => f.endsWith('.log'));
+      return logs.map((f) => `--- ${f}\n${readFileSync(path.join(dir, 'log', f), 'utf8').split('\n').slice(-lines).join('\n')}`).join('\n');
+    } catch (err) { return `(no log: ${(err as Error).message})`; }
+  };
+  return { port, nodename, dir, pid: () => beam, freeze, kill, restart, stop, logTail };
 }
 
 export const RABBIT = { host: '127.0.0.1', port: 5672, username: 'guest', password: 'guest' };

@@ -118,12 +118,18 @@ describe('broker sinks', () => {
 
     it('confirms every change, once in effect by message-id and in key order, through two broker SIGKILLs (one of a hung broker with publishes unconfirmed) and restarts; status and lag recover', async () => {
       const connect = () => amqp.connect({ hostname: '127.0.0.1', port: rmq.port, username: 'guest', password: 'guest' });
-      const setup = await connect();
-      const sch = await setup.createChannel();
-      await sch.assertExchange('trib', 'topic', { durable: true });
-      await sch.assertQueue('all', { durable: true });
-      await sch.bindQueue('all', 'trib', '#');
-      await setup.close();
+      // The reading side declares its exchange, queue and binding on every connect, as consumers do: a
+      // broker SIGKILLed while hung has once (CI, stop 30) come back without routing to the queue (its
+      // durable binding not recovered), which no publisher can repair.
+      const declareQueue = async () => {
+        const setup = await connect();
+        const sch = await setup.createChannel();
+        await sch.assertExchange('trib', 'topic', { durable: true });
+        await sch.assertQueue('all', { durable: true });
+        await sch.bindQueue('all', 'trib', '#');
+        await setup.close();
+      };
+      await declareQueue();
       const feed = new FeedWriter(gw.config.redisUrl, gw.config.queuePrefix, 'rmqk_feed');
       let writing = true;
       let writer: Promise<void> = Promise.resolve();
@@ -137,9 +143,13 @@ describe('broker sinks', () => {
         // Changes keep coming through both outages: 5 per transaction over 40 keys.
         writer = (async () => { let k = 0; while (writing) { await feed.write(Array.from({ length: 5 }, () => (k++ % 40) + 1)); await sleep(20); } })();
         const outages: { retrying: string; lagMs: number; downMs: number }[] = [];
+        // A failure while the broker is in play says what the broker's own log said.
+        const withLog = async <T>(p: Promise<T>): Promise<T> => {
+          try { return await p; } catch (err) { (err as Error).message += `\nnode log:\n${rmq.logTail()}`; throw err; }
+        };
         for (let round = 0; round < 2; round++) {
           const before = (await getSink(gw.url, sink.id)).delivered as number;
-          await waitFor(() => getSink(gw.url, sink.id), (s) => s.delivered > before + 300, 60_000, `delivering before kill ${round + 1}`);
+          await withLog(waitFor(() => getSink(gw.url, sink.id), (s) => s.delivered > before + 300, 60_000, `delivering before kill ${round + 1}`));
           const down = Date.now();
           if (round === 0) {
             // First the broker hangs (SIGSTOP) while changes keep coming, so it dies with publishes
@@ -156,11 +166,12 @@ describe('broker sinks', () => {
           const stuck = await waitFor(() => getSink(gw.url, sink.id), (s) => /retrying/.test(s.error ?? '') && s.lagMs >= 1500, 30_000, 'sink retrying, lag growing');
           expect(stuck.status).toBe('RUNNING');
           await rmq.restart();
+          await withLog(declareQueue());
           outages.push({ retrying: stuck.error, lagMs: stuck.lagMs, downMs: Date.now() - down });
         }
         writing = false;
         await writer;
-        const caughtUp = await waitFor(() => getSink(gw.url, sink.id), (s) => s.position === feed.last, 90_000, 'sink caught up');
+        const caughtUp = await withLog(waitFor(() => getSink(gw.url, sink.id), (s) => s.position === feed.last, 90_000, 'sink caught up'));
         expect({ status: caughtUp.status, error: caughtUp.error, failed: caughtUp.failed, deadLetterCount: caughtUp.deadLetterCount })
           .toEqual({ status: 'RUNNING', error: null, failed: 0, deadLetterCount: 0 });
         // A change written now is delivered promptly: the lag is back to the steady state.
