@@ -108,7 +108,10 @@ export async function run(): Promise<BenchResult[]> {
   const changes = Math.max(2_000, envInt('BENCH_APPLY_ROWS', 200_000));
   const txSizes = (process.env.BENCH_TX_ROWS ?? '1000,100').split(',').map((x) => Number(x)).filter((x) => Number.isInteger(x) && x > 0);
   const lanes = envInt('BENCH_LANES', 2);
-  const only = (process.env.BENCH_APPLY_PATHS ?? 'pg:pg,maria:pg,pg:maria,maria:maria').split(',');
+  const known = ['pg:pg', 'maria:pg', 'pg:maria', 'maria:maria'];
+  const only = (process.env.BENCH_APPLY_PATHS ?? known.join(',')).split(',').map((p) => p.trim()).filter(Boolean);
+  const unknown = only.filter((p) => !known.includes(p));
+  if (unknown.length > 0 || only.length === 0) throw new Error(`BENCH_APPLY_PATHS: ${unknown.join(', ') || '(empty)'} unknown; the paths are ${known.join(', ')}`);
   const servers: PrivateServer[] = [];
   let gw: BenchGateway | undefined;
   try {

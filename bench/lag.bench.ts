@@ -29,15 +29,22 @@
  * writer's round trips (statement plus commit, `writerRoundTrip*`) bound
  * that part of the gap.
  *
+ * Peer (BENCH_LAG_NATIVE=0 leaves it out): just before each Tributary run,
+ * the same writer against the source engine's own replication, timed the
+ * same way: a PostgreSQL subscription, a MariaDB replica
+ * (bench/support/lag-native.ts). Its p50/p99 and Tributary's p99 over it
+ * (`p99OverNativeP99`) are reported beside the target.
+ *
  * Run alone: `node bin/run-ts.js bench/lag.bench.ts`.
  */
 import { appendFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { startMariadb, startPostgres, startRedis, type PrivateServer } from '../src/devtools/private-servers.ts';
 import {
-  cpuMeter, createJob, createMariaDb, createPgDb, deleteJob, endpoint, envInt, getJob, loadAverage, processTreeCpuSeconds, ratio3,
-  selfCpuSeconds, startGateway, timeCommand, waitJob, waitUntil, type BenchGateway, type BenchResult, type PgDb,
+  cpuMeter, createJob, profileWindow, createMariaDb, createPgDb, deleteJob, endpoint, envInt, getJob, loadAverage, processTreeCpuSeconds, ratio3,
+  quietDown, selfCpuSeconds, startGateway, timeCommand, waitJob, waitUntil, type BenchGateway, type BenchResult, type PgDb,
 } from './support/harness.ts';
+import { nativeLag, type NativeLag } from './support/lag-native.ts';
 
 export type { BenchResult };
 
@@ -57,11 +64,22 @@ export async function run(): Promise<BenchResult[]> {
   let gw: BenchGateway | undefined;
   const out: BenchResult[] = [];
   try {
-    const [pgA, pgB, pgMeta, maria, redis] = await Promise.all([startPostgres(), startPostgres(), startPostgres(), startMariadb({ serverId: 1 }), startRedis()]);
-    servers.push(pgA, pgB, pgMeta, maria, redis);
-    gw = await startGateway(pgMeta, redis, 8);
     const sources = (process.env.BENCH_LAG_SOURCES ?? 'pg,maria').split(',').filter((k): k is 'pg' | 'maria' => k === 'pg' || k === 'maria');
+    // BENCH_LAG_NATIVE=0 leaves out the peer runs (the source engine's own replication, bench/support/lag-native.ts).
+    const withNative = process.env.BENCH_LAG_NATIVE !== '0';
+    const [pgA, pgB, pgMeta, maria, redis, replica] = await Promise.all([startPostgres(), startPostgres(), startPostgres(), startMariadb({ serverId: 1 }), startRedis(),
+      withNative && sources.includes('maria') ? startMariadb({ serverId: 2 }) : Promise.resolve(undefined)]);
+    servers.push(pgA, pgB, pgMeta, maria, redis, ...(replica ? [replica] : []));
+    gw = await startGateway(pgMeta, redis, 8);
     for (const kind of sources) {
+      let native: NativeLag | undefined;
+      if (withNative) {
+        await quietDown();
+        process.stderr.write(`lag bench: ${kind} native replication, ${rate} single-row transactions/s for ${seconds} s\n`);
+        native = await nativeLag(kind, kind === 'pg' ? pgA : maria, kind === 'pg' ? pgB : replica!, rate, seconds, WARM_SECONDS);
+      }
+      await quietDown();
+      process.stderr.write(`lag bench: ${kind} Tributary, ${rate} single-row transactions/s for ${seconds} s\n`);
       const src = kind === 'pg' ? await createPgDb(pgA, 'lag_src') : await createMariaDb(maria, 'lag_src');
       const exec = (sql: string) => (src as { q(sql: string): Promise<unknown> }).q(sql);
       await exec(kind === 'pg' ? 'CREATE TABLE lagt (id bigint PRIMARY KEY, sent_at timestamp(6))' : 'CREATE TABLE lagt (id bigint PRIMARY KEY, sent_at datetime(6)) ENGINE=InnoDB');
@@ -100,7 +118,10 @@ export async function run(): Promise<BenchResult[]> {
       })();
       const meter = cpuMeter({ tributary: selfCpuSeconds, source: () => processTreeCpuSeconds(srv.pid()), destination: () => processTreeCpuSeconds(pgB.pid()), redis: () => processTreeCpuSeconds(redis.pid()) });
       const url = kind === 'pg' ? `postgres://postgres@127.0.0.1:${pgA.port}/${src.name}` : `mysql://root@127.0.0.1:${maria.port}/${src.name}`;
+      // BENCH_CPU_PROF / BENCH_GC: a profile of this process (Tributary's capture and apply) while the writer runs.
+      const stopProfile = await profileWindow(`lag_${kind}`);
       const w = await timeCommand(process.execPath, ['bin/run-ts.js', 'bench/support/steady-writer.ts', kind, url, String(rate), String(seconds)]);
+      await stopProfile();
       if (w.code !== 0) throw new Error(`writer failed: ${w.out}`);
       const written = JSON.parse(w.out.trim().split('\n').at(-1)!) as { sent: number; seconds: number; tripP50Ms: number; tripP99Ms: number };
       const load = loadAverage();
@@ -144,12 +165,21 @@ export async function run(): Promise<BenchResult[]> {
           writerRoundTripP50Ms: written.tripP50Ms, writerRoundTripP99Ms: written.tripP99Ms,
           agreesWithin50Ms: Math.abs(diffP50) <= 50 && Math.abs(diffP99) <= 50 ? 'yes' : 'no',
           cpuSeconds: Object.entries(cpu).map(([k, v]) => `${k} ${v}`).join(', '), loadAverage: load,
+          ...(native ? {
+            nativePeer: kind === 'pg' ? 'PostgreSQL logical replication (subscription) into PostgreSQL' : 'a MariaDB replica (one SQL thread)',
+            nativeLatencyP50Ms: +pct(native.latencies, 0.5).toFixed(1), nativeLatencyP99Ms: +pct(native.latencies, 0.99).toFixed(1),
+            nativeLatencyMaxMs: +native.latencies.at(-1)!.toFixed(1),
+            [`nativeLatencyAfterFirst${WARM_SECONDS}sP99Ms`]: +pct(native.warm, 0.99).toFixed(1),
+            p99OverNativeP99: +(p99 / pct(native.latencies, 0.99)).toFixed(2),
+            nativeCpuSeconds: Object.entries(native.cpu).map(([k, v]) => `${k} ${v}`).join(', '), nativeLoadAverage: native.load,
+          } : {}),
         },
         ratio: { label: `target p99 ${TARGET_P99_MS} ms / measured p99 (>= 1 meets it)`, value: ratio3(TARGET_P99_MS / p99) },
         target: `p99 <= ${TARGET_P99_MS} ms; job lagMs within 50 ms of it`,
         notes: [
           kind === 'maria' ? "A MariaDB job's lagMs is measured from a precise commit estimate (binlog end sampled every 50 ms, the capture's receipt of the commit, within the binlog's second), not from the binlog's whole-second stamp (docs/architecture.md, Lag)." : '',
           load > 2 ? `Taken at load average ${load}, above 2: re-run on a quiet machine.` : '',
+          native ? `Peer: the same writer against ${kind === 'pg' ? 'a PostgreSQL subscription' : 'a MariaDB replica'} on this machine just before, timed the same way (bench/support/lag-native.ts): p99 ${pct(native.latencies, 0.99).toFixed(1)} ms at load ${native.load}.` : '',
         ].filter(Boolean).join(' ') || undefined,
       });
     }
