@@ -119,8 +119,8 @@ describe('broker sinks', () => {
     it('confirms every change, once in effect by message-id and in key order, through two broker SIGKILLs (one of a hung broker with publishes unconfirmed) and restarts; status and lag recover', async () => {
       const connect = () => amqp.connect({ hostname: '127.0.0.1', port: rmq.port, username: 'guest', password: 'guest' });
       // The reading side declares its exchange, queue and binding on every connect, as consumers do: a
-      // broker SIGKILLed while hung has once (CI, stop 30) come back without routing to the queue (its
-      // durable binding not recovered), which no publisher can repair.
+      // broker SIGKILLed while hung has once (CI, stop 30) come back without routing to the queue (the
+      // durable queue not running, or its binding not recovered), which no publisher can repair.
       const declareQueue = async () => {
         const setup = await connect();
         setup.on('error', () => undefined);
