@@ -35,6 +35,11 @@
  * (bench/support/lag-native.ts). Its p50/p99 and Tributary's p99 over it
  * (`p99OverNativeP99`) are reported beside the target.
  *
+ * The writer warms up first (BENCH_LAG_WRITER_WARM seconds, default 2, at the
+ * same rate, on a table on the source server that nothing replicates) and the
+ * timed minute, the meters and the profile start after it: a cold writer
+ * process spent up to 1.4 cores on its own start in its first second.
+ *
  * Run alone: `node bin/run-ts.js bench/lag.bench.ts`.
  */
 import { appendFileSync } from 'node:fs';
@@ -42,9 +47,9 @@ import { pathToFileURL } from 'node:url';
 import { startMariadb, startPostgres, startRedis, type PrivateServer } from '../src/devtools/private-servers.ts';
 import {
   cpuMeter, createJob, profileWindow, createMariaDb, createPgDb, deleteJob, endpoint, envInt, getJob, loadAverage, processTreeCpuSeconds, ratio3,
-  quietDown, selfCpuSeconds, startGateway, timeCommand, waitJob, waitUntil, type BenchGateway, type BenchResult, type PgDb,
+  quietDown, selfCpuSeconds, startGateway, waitJob, waitUntil, type BenchGateway, type BenchResult, type PgDb,
 } from './support/harness.ts';
-import { nativeLag, type NativeLag } from './support/lag-native.ts';
+import { nativeLag, runWriter, type NativeLag } from './support/lag-native.ts';
 
 export type { BenchResult };
 
@@ -116,19 +121,20 @@ export async function run(): Promise<BenchResult[]> {
           await new Promise((r) => setTimeout(r, 250));
         }
       })();
-      const meter = cpuMeter({ tributary: selfCpuSeconds, source: () => processTreeCpuSeconds(srv.pid()), destination: () => processTreeCpuSeconds(pgB.pid()), redis: () => processTreeCpuSeconds(redis.pid()) });
       const url = kind === 'pg' ? `postgres://postgres@127.0.0.1:${pgA.port}/${src.name}` : `mysql://root@127.0.0.1:${maria.port}/${src.name}`;
-      // BENCH_CPU_PROF / BENCH_GC: a profile of this process (Tributary's capture and apply) while the writer runs.
-      const stopProfile = await profileWindow(`lag_${kind}`);
-      const w = await timeCommand(process.execPath, ['bin/run-ts.js', 'bench/support/steady-writer.ts', kind, url, String(rate), String(seconds)]);
-      await stopProfile();
-      if (w.code !== 0) throw new Error(`writer failed: ${w.out}`);
-      const written = JSON.parse(w.out.trim().split('\n').at(-1)!) as { sent: number; seconds: number; tripP50Ms: number; tripP99Ms: number };
+      // Meters and (BENCH_CPU_PROF / BENCH_GC) a profile of this process (Tributary's capture and apply) from the timed run's start.
+      let meter: { stop(): Record<string, number> } | undefined;
+      let stopProfile: (() => Promise<void>) | undefined;
+      const written = await runWriter(kind, url, rate, seconds, async () => {
+        meter = cpuMeter({ tributary: selfCpuSeconds, source: () => processTreeCpuSeconds(srv.pid()), destination: () => processTreeCpuSeconds(pgB.pid()), redis: () => processTreeCpuSeconds(redis.pid()) });
+        stopProfile = await profileWindow(`lag_${kind}`);
+      });
+      await stopProfile?.();
       const load = loadAverage();
       await waitUntil(() => dst.q<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.lagt`), (r) => r[0]!.n === written.sent, 300_000, 'all rows applied', 100);
       sampling = false;
       await sampler;
-      const cpu = meter.stop();
+      const cpu = meter!.stop();
       const lat = (await dst.q<{ ms: number }>(`SELECT extract(epoch FROM applied_at - sent_at) * 1000 AS ms FROM ${schema}.lagt`)).map((r) => Number(r.ms)).sort((a, b) => a - b);
       // The same without the rows of the first WARM_SECONDS: the step from idle to full rate meets a process whose
       // code has not run yet (interpreted, not optimised) and the first use of each connection and relation.

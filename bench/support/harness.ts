@@ -38,12 +38,12 @@ export function hasCommand(bin: string): boolean {
 }
 
 /** Runs a command to completion, returning wall time, exit code and the tail of its output. */
-export function timeCommand(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; stdoutToNull?: boolean; timeoutMs?: number } = {}): Promise<{ ms: number; code: number | null; out: string }> {
+export function timeCommand(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; stdoutToNull?: boolean; timeoutMs?: number; onOutput?: (chunk: string) => void } = {}): Promise<{ ms: number; code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['ignore', opts.stdoutToNull ? 'ignore' : 'pipe', 'pipe'] });
     let out = '';
-    const keep = (b: Buffer) => { out = (out + b.toString()).slice(-8000); };
+    const keep = (b: Buffer) => { const text = b.toString(); out = (out + text).slice(-8000); opts.onOutput?.(text); };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;

@@ -27,12 +27,26 @@ export interface NativeLag {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Seconds the writer warms up on a table nothing replicates before its timed run (steady-writer.ts). */
+const WRITER_WARM_SECONDS = Number(process.env.BENCH_LAG_WRITER_WARM ?? 2);
+
+/**
+ * The steady writer (steady-writer.ts) against `url`: warmed up first, then `rate` single-row transactions a
+ * second for `seconds`; `onTimed` runs when the timed run begins (start meters there).
+ */
+export async function runWriter(kind: 'pg' | 'maria', url: string, rate: number, seconds: number, onTimed: () => void | Promise<void>): Promise<{ sent: number; seconds: number; tripP50Ms: number; tripP99Ms: number }> {
+  let timed: Promise<void> | undefined;
+  const w = await timeCommand(process.execPath, ['bin/run-ts.js', 'bench/support/steady-writer.ts', kind, url, String(rate), String(seconds), String(WRITER_WARM_SECONDS)], {
+    onOutput: (text) => { if (!timed && text.includes('writer: warm')) timed = Promise.resolve(onTimed()); },
+  });
+  await timed;
+  if (w.code !== 0 || !timed) throw new Error(`writer failed: ${w.out}`);
+  return JSON.parse(w.out.trim().split('\n').at(-1)!) as { sent: number; seconds: number; tripP50Ms: number; tripP99Ms: number };
+}
+
 export async function nativeLag(kind: 'pg' | 'maria', source: PrivateServer, replica: PrivateServer, rate: number, seconds: number, warmSeconds: number): Promise<NativeLag> {
-  const writer = async (url: string) => {
-    const w = await timeCommand(process.execPath, ['bin/run-ts.js', 'bench/support/steady-writer.ts', kind, url, String(rate), String(seconds)]);
-    if (w.code !== 0) throw new Error(`writer failed: ${w.out}`);
-    return JSON.parse(w.out.trim().split('\n').at(-1)!) as { sent: number };
-  };
+  let m: { stop(): Record<string, number> } | undefined;
+  const writer = (url: string) => runWriter(kind, url, rate, seconds, () => { m = meter(); });
   const meter = () => cpuMeter({ bench: selfCpuSeconds, source: () => processTreeCpuSeconds(source.pid()), destination: () => processTreeCpuSeconds(replica.pid()) });
   if (kind === 'pg') {
     const src = await createPgDb(source, 'lag_native_src');
@@ -45,11 +59,10 @@ export async function nativeLag(kind: 'pg' | 'maria', source: PrivateServer, rep
       await dst.q(`CREATE SUBSCRIPTION lag_native_sub CONNECTION 'host=127.0.0.1 port=${source.port} dbname=${src.name} user=postgres' PUBLICATION lag_native_pub`);
       await waitUntil(() => dst.q<{ n: number }>(`SELECT count(*)::int AS n FROM pg_subscription_rel WHERE srsubstate <> 'r'`), (r) => r[0]!.n === 0, 120_000, 'subscription sync', 100);
       await sleep(3000);
-      const m = meter();
       const { sent } = await writer(`postgres://postgres@127.0.0.1:${source.port}/${src.name}`);
       const load = loadAverage();
       await waitUntil(() => dst.q<{ n: number }>('SELECT count(*)::int AS n FROM lagt'), (r) => r[0]!.n === sent, 300_000, 'native: all rows applied', 100);
-      const cpu = m.stop();
+      const cpu = m!.stop();
       const ms = async (where: string) => (await dst.q<{ ms: number }>(`SELECT extract(epoch FROM applied_at - sent_at) * 1000 AS ms FROM lagt ${where}`)).map((r) => Number(r.ms)).sort((a, b) => a - b);
       const latencies = await ms('');
       const warm = await ms(`WHERE sent_at >= (SELECT min(sent_at) FROM lagt) + interval '${warmSeconds} seconds'`);
@@ -74,11 +87,10 @@ export async function nativeLag(kind: 'pg' | 'maria', source: PrivateServer, rep
     await dst.q(`CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${source.port}, MASTER_USER='root', MASTER_PASSWORD='', MASTER_LOG_FILE='${status!.File}', MASTER_LOG_POS=${status!.Position}, MASTER_USE_GTID=no`);
     await dst.q('START SLAVE');
     await sleep(3000);
-    const m = meter();
     const { sent } = await writer(`mysql://root@127.0.0.1:${source.port}/${src.name}`);
     const load = loadAverage();
     await waitUntil(() => dst.q<{ n: number }>('SELECT count(*) AS n FROM lagt'), (r) => Number(r[0]!.n) === sent, 300_000, 'native: all rows applied', 100);
-    const cpu = m.stop();
+    const cpu = m!.stop();
     const off = Number(tz!.off);
     const ms = async (where: string) => (await dst.q<{ ms: string }>(`SELECT TIMESTAMPDIFF(MICROSECOND, sent_at, applied_at - INTERVAL ${off} SECOND) / 1000 AS ms FROM lagt ${where}`)).map((r) => Number(r.ms)).sort((a, b) => a - b);
     const latencies = await ms('');
