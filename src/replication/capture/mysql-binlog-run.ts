@@ -18,6 +18,7 @@ import { parseEnumLabels } from './mysql-values.ts';
 import { enableFastRows, installFastRowDecoder, rowsDecodedHere } from './mysql-rows-decoder.ts';
 import { TransactionMapper, type RawTx } from './mysql-transaction.mapper.ts';
 import { BinlogClock } from './binlog-clock.ts';
+import { AppendCadence } from './append-cadence.ts';
 import type { ServerInfo } from './mysql-connection.ts';
 
 export interface CaptureStats {
@@ -148,6 +149,8 @@ export class BinlogRun {
   private zongji?: ZongJi;
   private mapper?: TransactionMapper;
   private file = '';
+  /** How often batches of small transactions go to the handler while they keep coming. */
+  private readonly cadence = new AppendCadence();
   private lastEnd = 0;
   private headerLen = 19;
   private gtidPos?: MariadbGtidPosition;
@@ -396,6 +399,7 @@ export class BinlogRun {
       if (batch.length === 0) return;
       const txs = batch;
       batch = []; batchEvents = 0;
+      this.cadence.handedOver();
       if (txs.length === 1) await this.handler(txs[0]!);
       else await this.onBatch!(txs);
       this.lastDelivered = Date.now();
@@ -414,7 +418,7 @@ export class BinlogRun {
           if (batch.length === 0) batchSince = Date.now();
           batch.push(tx);
           batchEvents += tx.events.length;
-          if (this.queue.length === 0 || batchEvents >= BATCH_MAX_EVENTS || batch.length >= BATCH_MAX_TRANSACTIONS) await flush();
+          if (batchEvents >= BATCH_MAX_EVENTS || batch.length >= BATCH_MAX_TRANSACTIONS) await flush();
         } else if (tx.events.length > 0 || tx.partial || raw.indexBase !== undefined || (this.opts.progressIntervalMs > 0 && quietFor >= this.opts.progressIntervalMs)) {
           // The end of a transaction handed over in pieces is delivered even when empty: it records the resume position.
           await flush();
@@ -425,7 +429,16 @@ export class BinlogRun {
           this.deliveredEvents += tx.events.length;
         }
         // Filtered-out transactions in between: the batch still goes within BATCH_MAX_WAIT_MS.
-        if (batch.length > 0 && (this.queue.length === 0 || Date.now() - batchSince >= BATCH_MAX_WAIT_MS)) await flush();
+        if (batch.length > 0 && Date.now() - batchSince >= BATCH_MAX_WAIT_MS) await flush();
+        // Nothing more queued: the batch goes now, or, when the previous one went less than the cadence ago,
+        // once the cadence is up, with what arrived meanwhile (append-cadence.ts).
+        if (batch.length > 0 && this.queue.length === 0) {
+          if (await this.cadence.linger()) {
+            if (this.finished) break;
+            if (this.queue.length > 0) continue;
+          }
+          await flush();
+        }
         if (this.paused && this.queue.length <= this.opts.maxQueuedTransactions / 2 && this.queuedRows <= this.opts.maxQueuedRows / 2) {
           this.paused = false;
           this.zongji?.connection?.resume();

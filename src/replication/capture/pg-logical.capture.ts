@@ -32,6 +32,7 @@
  */
 import pg from 'pg';
 import type { Pgoutput } from 'pg-logical-replication';
+import { AppendCadence } from './append-cadence.ts';
 import { PgReplicationStream, RawTextPgoutputPlugin, type ReplicationHandlers } from './pg-replication-stream.ts';
 import type { CapturedTransaction, SourcePosition } from '../change-event.ts';
 import { matchesFilter } from '../connection-config.ts';
@@ -296,6 +297,7 @@ export class PgLogicalCapture implements CaptureSource {
     let batch: CapturedTransaction[] = [];
     let batchEvents = 0;
     let batchSince = 0;
+    const cadence = new AppendCadence();
     idle = () => queue.length === 0 && !draining && !piecesOpen && !assembler.inTransaction && pendingAcks.length === 0 && handled === confirmed && batch.length === 0;
     const settled = (tx: CapturedTransaction): void => {
       const end = tx.resume.kind === 'postgres' ? lsnToBigInt(tx.resume.lsn) : 0n;
@@ -313,6 +315,7 @@ export class PgLogicalCapture implements CaptureSource {
       if (batch.length === 0) return;
       const txs = batch;
       batch = []; batchEvents = 0;
+      cadence.handedOver();
       const withEvents = txs.filter((t) => t.events.length > 0);
       // Only empty transactions: nothing to hand over, only their position to acknowledge.
       if (withEvents.length === 1 && txs.length === 1) await handler(txs[0]!);
@@ -337,7 +340,8 @@ export class PgLogicalCapture implements CaptureSource {
         if (batch.length === 0) batchSince = Date.now();
         batch.push(tx);
         batchEvents += tx.events.length;
-        if (queue.length > 0 && batchEvents < BATCH_MAX_EVENTS && batch.length < BATCH_MAX_TRANSACTIONS && Date.now() - batchSince < BATCH_MAX_WAIT_MS) return;
+        // Not full: more may follow (drain hands the batch over once nothing more is queued, at the cadence).
+        if (batchEvents < BATCH_MAX_EVENTS && batch.length < BATCH_MAX_TRANSACTIONS && Date.now() - batchSince < BATCH_MAX_WAIT_MS) return;
         await flushBatch();
         return;
       }
@@ -359,8 +363,15 @@ export class PgLogicalCapture implements CaptureSource {
           const tx = r instanceof Promise ? await r : r;
           if (tx) await handle(tx);
           if (socketPaused && queue.length <= QUEUE_LOW) { socketPaused = false; socket()?.resume?.(); }
-          // Nothing more received: what the batch holds goes now (the next transaction may be far off).
-          if (queue.length === 0) await flushBatch();
+          // Nothing more received: what the batch holds goes now (the next transaction may be far off), or, when
+          // the previous batch went less than the cadence ago, once the cadence is up, with what arrived meanwhile.
+          if (queue.length === 0 && batch.length > 0) {
+            if (await cadence.linger()) {
+              if (finished) break;
+              if (queue.length > 0) continue;
+            }
+            await flushBatch();
+          }
         }
       } catch (err) {
         finish(err ?? new RetriableError('handler failed'));
