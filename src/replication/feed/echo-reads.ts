@@ -9,7 +9,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Redis } from 'ioredis';
 import type { ChangeEvent } from '../change-event.ts';
-import { compareStreamIds, type FeedKeys } from './feed-keys.ts';
+import type { FeedKeys } from './feed-keys.ts';
 import { echoOf, type EchoPiece, type FeedEcho } from './local-echo.ts';
 
 export type StreamEntry = [id: string, fields: string[]];
@@ -48,18 +48,25 @@ export class EchoReads {
 
   /**
    * The changes after `sinceId` from the held pieces alone, when they are the feed's next entries
-   * (FeedEcho.chain): one HMGET of the generation and trim point instead of the read script, which brings every
-   * entry's payload into Lua only to leave it out (issue 12: half of Redis's CPU in the apply bench). Undefined
-   * when the pieces are not next, or the feed was created again or trimmed past `sinceId` (the read script then
-   * says why). `generation`: the feed's createdAt as read.
+   * (FeedEcho.chain), without a word to Redis: the read script would bring every entry's payload into Lua only
+   * to leave it out (issue 12: half of Redis's CPU in the apply bench). Undefined when the pieces are not next,
+   * or not all of one generation (the read script then says what the feed holds). `generation`: the feed's
+   * createdAt when the pieces were appended (the append script refuses a piece whose generation is not the
+   * feed's: FeedReplacedError).
+   *
+   * Why no round trip of its own (it was an HMGET of the generation and the trim point per read, issue 12: at
+   * single-row transactions one of the few round trips each batch paid): a chain holds exactly the changes
+   * after `sinceId`, so the reader misses nothing even if retention has trimmed them from Redis since; and a
+   * feed created again under the name takes no more appends from this process's capture (the script answers
+   * "replaced"), so the chain runs dry and the next read goes to the read script, which returns the new
+   * generation, and the apply stops there (apply.processor.ts, guardedReads).
    */
   async readHeld(echo: FeedEcho, sinceId: string, limit: number): Promise<{ events: ChangeEvent[]; generation: string } | undefined> {
     const chain = echo.chain(sinceId, limit);
     if (!chain) return undefined;
-    const [trimmedId, createdAt] = await this.o.redis.hmget(this.o.keys.meta, 'trimmedId', 'createdAt');
-    if (createdAt === null || chain.some(([, p]) => p.generation !== createdAt)) return undefined;
-    if (trimmedId && compareStreamIds(sinceId, trimmedId) < 0) return undefined;
-    // The pieces as they are now: one may have let its objects go for text while the HMGET was out.
+    const createdAt = chain[0]![1].generation;
+    if (chain.some(([, p]) => p.generation !== createdAt)) return undefined;
+    // Each piece as it is now: one that let its objects go for text is decoded from that text.
     const entries: StreamEntry[] = chain.map(([id, p]) => {
       if (p.events) {
         const fields = ['l', '1'];

@@ -99,6 +99,8 @@ class FeedEcho {
   private readonly texts = new Map<string, EchoPiece>();
 
   private newestId: string | undefined;
+  /** When the capture in this process last held a piece, ms. */
+  private lastHeldAt = 0;
   private newestGeneration: string | undefined;
 
   hold(id: string, piece: EchoPiece): void {
@@ -106,6 +108,7 @@ class FeedEcho {
     if (this.newestId !== undefined && (compareStreamIds(id, this.newestId) <= 0 || this.newestGeneration !== piece.generation)) this.clear();
     this.newestId = id;
     this.newestGeneration = piece.generation;
+    this.lastHeldAt = Date.now();
     this.objects.set(id, piece);
     this.held += piece.count;
     // Oldest first: objects become text past MAX_HELD_EVENTS (the newest piece keeps them), text goes past MAX_HELD_TEXT.
@@ -223,6 +226,46 @@ class FeedEcho {
       }
     }
     return out.length ? out : undefined;
+  }
+
+  /** Appends of this process's capture sent and not yet answered (and held). */
+  appending = 0;
+  private settledWaiters: (() => void)[] = [];
+
+  appendStarted(): void {
+    this.appending++;
+  }
+
+  /** The append answered, and its pieces were held if they are to be. */
+  appendSettled(): void {
+    if (--this.appending > 0) return;
+    const w = this.settledWaiters;
+    this.settledWaiters = [];
+    for (const f of w) f();
+  }
+
+  /**
+   * Resolves once no append of this process's is in flight (at most ECHO_STALL_MS). A reader woken by Redis for an
+   * entry this process appended can get there before the append's own answer, which arrives on another connection:
+   * it then waits for that answer and takes the piece from memory instead of reading it back from Redis.
+   */
+  appendsSettled(): Promise<void> {
+    if (this.appending === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ECHO_STALL_MS);
+      function done(): void { clearTimeout(timer); resolve(); }
+      this.settledWaiters.push(done);
+    });
+  }
+
+  /**
+   * True when this process's capture is appending to the feed (it held a piece within ECHO_STALL_MS) and has
+   * appended nothing after `id`: a reader at `id` then has nothing of this process's to read yet, so it can
+   * wait for the next append instead of asking Redis first (RedisChangeFeed.readBlocking). Only a hint: the
+   * wait itself returns at once when the feed holds anything after `id`, whoever appended it.
+   */
+  nothingAfter(id: string): boolean {
+    return this.newestId !== undefined && compareStreamIds(this.newestId, id) <= 0 && Date.now() - this.lastHeldAt < ECHO_STALL_MS;
   }
 
   range(): [string, string] | undefined {

@@ -40,7 +40,7 @@ import { ColumnSetCodec } from './column-sets.ts';
 import { compareStreamIds, DEFAULT_FEED_PREFIX, feedKeys, type FeedKeys } from './feed-keys.ts';
 import { APPEND_LUA, GAP_LUA, LuaScript, READ_LUA, TRIM_LUA } from './feed-scripts.ts';
 import { decodePiece, encodePiece, encodePieceBytes, parsePiece, pieceColumnSets } from './feed-codec.ts';
-import { TailWatcher } from './tail-watcher.ts';
+import { appendedHere, TailWatcher } from './tail-watcher.ts';
 import { ECHO_ROOM, ECHO_TOKEN, echoOf } from './local-echo.ts';
 import { echoedEvents, EchoReads, fieldOf, type StreamEntry } from './echo-reads.ts';
 import { markCommitEstimate } from '../commit-clock.ts';
@@ -166,10 +166,17 @@ export class RedisChangeFeed implements ChangeFeed {
           args.push(0, 0);
         }
         const counted = lastPiece && !tx.partial ? this.countKeys(opts) : undefined;
-        const res = await this.runAppend(sink, counted, echo !== undefined, 'tx', args);
-        if (!Array.isArray(res)) {
+        echo?.appendStarted();
+        let res: AppendResult;
+        try {
+          res = await this.runAppend(sink, counted, echo !== undefined, 'tx', args);
           // Held only when added in full: then the entry is exactly these events.
-          if (echo && start < to && res.added === to - start && res.prev !== undefined) this.hold(tx, start, to, opts.generation!, res.prev);
+          if (!Array.isArray(res) && echo && start < to && res.added === to - start && res.prev !== undefined) this.hold(tx, start, to, opts.generation!, res.prev);
+        } finally {
+          echo?.appendSettled();
+        }
+        if (!Array.isArray(res)) {
+          if (res.added > 0) appendedHere(this.keys.stream, toStreamId(tx.events[to - 1]!.sequence));
           added += res.added;
           if (lastPiece && !tx.partial && added > 0 && opts.countInto && !counted) this.countApart(opts.countInto, 1);
           break;
@@ -225,7 +232,22 @@ export class RedisChangeFeed implements ChangeFeed {
     args.push(m, ...pieces);
     const echo = opts.generation ? echoOf(this.keys.stream) : undefined;
     const counted = this.countKeys(opts);
-    const res = await this.runAppend(sink, counted, echo !== undefined, 'each', args);
+    echo?.appendStarted();
+    let res: AppendResult;
+    try {
+      res = await this.runAppend(sink, counted, echo !== undefined, 'each', args);
+      if (!Array.isArray(res) && echo && res.added === total && res.prev !== undefined) {
+        // All added, each its own entry right after the one before it.
+        let prevId = res.prev;
+        for (const tx of txs) {
+          if (tx.events.length === 0) continue;
+          this.hold(tx, 0, tx.events.length, opts.generation!, prevId);
+          prevId = toStreamId(tx.events.at(-1)!.sequence);
+        }
+      }
+    } finally {
+      echo?.appendSettled();
+    }
     if (Array.isArray(res)) {
       if (res[0] === 'replaced') throw new FeedReplacedError(this.name, String(res[1]));
       return this.appendEach(txs, opts);
@@ -236,14 +258,9 @@ export class RedisChangeFeed implements ChangeFeed {
       for (let i = txs.length - 1; i >= 0 && left > 0; i--) { if (txs[i]!.events.length) { left -= txs[i]!.events.length; n++; } }
       this.countApart(opts.countInto, n);
     }
-    if (echo && res.added === total && res.prev !== undefined) {
-      // All added, each its own entry right after the one before it.
-      let prevId = res.prev;
-      for (const tx of txs) {
-        if (tx.events.length === 0) continue;
-        this.hold(tx, 0, tx.events.length, opts.generation!, prevId);
-        prevId = toStreamId(tx.events.at(-1)!.sequence);
-      }
+    if (res.added > 0) {
+      const last = txs.findLast((t) => t.events.length > 0)!;
+      appendedHere(this.keys.stream, toStreamId(last.events.at(-1)!.sequence));
     }
     this.lastAppendBytes = bytes;
     return res.added;
@@ -325,6 +342,8 @@ export class RedisChangeFeed implements ChangeFeed {
     const echo = this.localEcho ? echoOf(this.keys.stream) : undefined;
     if (echo && sinceId !== null) {
       echo.dropThrough(sinceId);
+      // Woken (by Redis) for an append of this process's whose answer has not come back yet: it is held in a moment.
+      if (echo.appending > 0 && echo.nothingAfter(sinceId)) await echo.appendsSettled();
       const fromHeld = await this.echoReads.readHeld(echo, sinceId, limit);
       if (fromHeld) {
         this.lastReadGeneration = fromHeld.generation;
@@ -407,8 +426,14 @@ export class RedisChangeFeed implements ChangeFeed {
    */
   async readBlocking(since: string | null, limit: number, blockMs: number, signal?: AbortSignal): Promise<ChangeEvent[]> {
     const deadline = Date.now() + Math.max(0, blockMs);
+    // An apply whose capture runs in this process and has appended nothing after `since` (FeedEcho.nothingAfter)
+    // waits for the next append before it reads: the read script would only answer "nothing" (issue 12: one of
+    // the round trips every batch of single-row transactions paid). The wait returns at once when the feed holds
+    // anything after `since`, whoever appended it; a wait that ends without an append still reads.
+    let waitFirst = blockMs > 0 && since !== null && this.localEcho && (echoOf(this.keys.stream)?.nothingAfter(toStreamId(since)) ?? false);
     for (;;) {
-      const events = await this.read(since, limit);
+      const events = waitFirst ? [] : await this.read(since, limit);
+      waitFirst = false;
       const left = deadline - Date.now();
       if (events.length > 0 || left <= 0 || signal?.aborted) return events;
       // since null with nothing read means the stream is empty: any entry will do.

@@ -38,6 +38,20 @@ export interface TailWatcherOptions {
 
 interface Waiter { after: string; done(woke: boolean): void }
 
+/** The watchers of each stream key in this process, for appendedHere. */
+const watchersByKey = new Map<string, Set<TailWatcher>>();
+
+/**
+ * An append by this process put entries up to `lastId` into the stream `key`: its watchers here wake the waiters
+ * below it at once, without waiting for their XREAD's answer (which arrives on another connection, sometimes
+ * after the append's own reply; issue 12: a capture and its apply in one process). The XREAD still wakes
+ * everyone else; a waiter woken twice reads once.
+ */
+export function appendedHere(key: string, lastId: string): void {
+  const watchers = watchersByKey.get(key);
+  if (watchers) for (const w of watchers) w.appended(lastId);
+}
+
 export class TailWatcher {
   private readonly sliceMs: number;
   private readonly waiters = new Set<Waiter>();
@@ -50,6 +64,14 @@ export class TailWatcher {
   constructor(private readonly opts: TailWatcherOptions) {
     this.sliceMs = opts.sliceMs ?? 5000;
     if (!Number.isInteger(this.sliceMs) || this.sliceMs < 1) throw new RangeError(`sliceMs must be a positive integer, got ${opts.sliceMs}`);
+    let set = watchersByKey.get(opts.key);
+    if (!set) { set = new Set(); watchersByKey.set(opts.key, set); }
+    set.add(this);
+  }
+
+  /** Entries up to `lastId` were appended (by this process: appendedHere): the waiters below it wake. */
+  appended(lastId: string): void {
+    for (const w of [...this.waiters]) if (compareStreamIds(w.after, lastId) < 0) w.done(true);
   }
 
   /** Number of readers currently waiting (for metrics and tests). */
@@ -83,6 +105,8 @@ export class TailWatcher {
   /** Idempotent: wakes every waiter with false and drops the blocking connection. */
   async close(): Promise<void> {
     this.closed = true;
+    const set = watchersByKey.get(this.opts.key);
+    if (set?.delete(this) && set.size === 0) watchersByKey.delete(this.opts.key);
     for (const w of [...this.waiters]) w.done(false);
     const conn = this.conn;
     this.conn = undefined;

@@ -14,6 +14,7 @@ import { Operation, type CapturedTransaction, type ChangeEvent } from '../../../
 import { RedisChangeFeed } from '../../../src/replication/feed/redis-change-feed.ts';
 import { ECHO_ROOM, ECHO_STALL_MS, echoOf, MAX_HELD_EVENTS, MAX_HELD_TEXT, watchEcho } from '../../../src/replication/feed/local-echo.ts';
 import { makeSequence, toStreamId } from '../../../src/replication/sequence.ts';
+import { appendedHere, TailWatcher } from '../../../src/replication/feed/tail-watcher.ts';
 
 let redis: Redis;
 const prefix = `le${randomUUID().slice(0, 8)}`;
@@ -217,5 +218,33 @@ describe('local echo', () => {
     expect(echoOf(capture.keys.stream)).toBeUndefined();
     await capture.append(tx(5, 2), { generation });
     expect((await redis.xrange(capture.keys.stream, '-', '+')).at(-1)![1]).not.toContain('o');
+  });
+
+  it('an apply waiting at the end of what its capture here appended is woken by that capture, not by Redis, and reads from memory', async () => {
+    const { capture, apply, plain, generation, unwatch } = await trio();
+    try {
+      await capture.append(tx(2, 2), { generation });
+      const since = makeSequence(0, 2 * 0x100, 1);
+      expect(echoOf(capture.keys.stream)!.nothingAfter(toStreamId(since))).toBe(true);
+      // A watcher woken only by this process: no entry exists above the id it waits from, so no XREAD would return.
+      const watcher = new TailWatcher({ redis, key: `${capture.keys.stream}:nothing-here` });
+      const t0 = Date.now();
+      const woke = watcher.wait('5-0', 5000);
+      appendedHere(`${capture.keys.stream}:nothing-here`, '6-0');
+      expect(await woke).toBe(true);
+      expect(Date.now() - t0).toBeLessThan(1000);
+      await watcher.close();
+      // The apply waits first (nothing of this process's after `since`), the append wakes it, the read is the held piece.
+      const reading = apply.readBlocking(since, 1000, 5000);
+      await new Promise((r) => setTimeout(r, 50));
+      const before = apply.echoStats.chained;
+      await capture.append(tx(3, 2), { generation });
+      const got = await reading;
+      expect(got).toEqual(await plain.read(since, 1000));
+      expect(got.map((e) => e.sequence)).toEqual([makeSequence(0, 3 * 0x100, 0), makeSequence(0, 3 * 0x100, 1)]);
+      expect(apply.echoStats.chained).toBe(before + 1);
+    } finally {
+      unwatch();
+    }
   });
 });
