@@ -20,6 +20,7 @@ import { TaskState } from '../../domain/task-model.ts';
 import { inflightKey } from '../../replication/feed/feed-keys.ts';
 import { ApplyLag } from './apply-lag.ts';
 import { lagClockOf } from '../../replication/commit-clock.ts';
+import { roomReleased } from './room-signal.ts';
 
 /**
  * Which feed a task works on. A job's feed is named after the job, so a job
@@ -168,14 +169,14 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
             // order, so the reset when drained (below) still comes after it.
             if (transactions > 0) {
               deps.redis.decrby(counterKey, transactions)
-                .then((n) => (n < 0 ? deps.redis.set(counterKey, 0) : undefined))
+                .then((n) => { roomReleased(counterKey); return n < 0 ? deps.redis.set(counterKey, 0) : undefined; })
                 .catch((err: unknown) => run.logger.debug({ err: (err as Error).message }, 'releasing ReplChanBufferSize room failed (healed when the feed drains)'));
             }
           },
           // A drained feed means nothing is in flight. Resetting here heals the counter after
           // crashes (an increment or decrement lost between the feed and Redis), which
           // otherwise only grows and finally blocks capture for good.
-          onDrained: async () => { lag.drained(); await deps.redis.set(counterKey, 0); },
+          onDrained: async () => { lag.drained(); await deps.redis.set(counterKey, 0); roomReleased(counterKey); },
           // A migration is over when a read that started after capture was seen done found the feed drained.
           // "Done now" alone is not enough: the capture appends its last transactions and then marks itself
           // done, and the drained read that preceded this check may have missed those appends.

@@ -32,6 +32,7 @@ import type { CapturedTransaction } from '../../replication/change-event.ts';
 import { FeedReplacedError } from '../../replication/feed/feed-errors.ts';
 import { startIncrementalSnapshots } from './incremental-snapshots.ts';
 import { jobControls } from './job-controls.ts';
+import { roomOrTimeout } from './room-signal.ts';
 
 const RETENTION_INTERVAL_MS = 30_000;
 /**
@@ -207,7 +208,8 @@ async function streamIntoFeed(
           if (TRACE) process.stderr.write(`[trace ${(performance.now() / 1000).toFixed(3)}] room inflight=${inflightRead} bound=${bound} waited=${(performance.now() - t0).toFixed(1)}\n`);
           appendedSinceRead = 0;
           if (signal.aborted || inflightRead < bound) return Math.max(1, bound - inflightRead);
-          await sleep(20);
+          // An apply in this process wakes this wait as it releases room (room-signal.ts); one elsewhere, the poll.
+          await roomOrTimeout(counterKey, 20);
         }
       } : undefined,
       onAppended: ({ tx, added, bytes: b }) => {
