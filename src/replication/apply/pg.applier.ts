@@ -65,6 +65,9 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
       password: conn.password,
       database: conn.database ?? 'postgres',
       max: opts.poolSize ?? 4,
+      // pg-pool closes a connection idle for 10 s by default: a stream quiet for that long then paid a new connection
+      // (and the server's new backend) on its next transaction, on the latency of its first rows (issue 12, lag bench).
+      idleTimeoutMillis: 300_000,
       application_name: 'tributary-apply',
       ssl: conn.tls?.enabled ? { rejectUnauthorized: conn.tls.rejectUnauthorized ?? true, ca: conn.tls.ca } : undefined,
     });
