@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { installTableMapReuse } from './mysql-table-maps.ts';
 
 /** zongji's column of a table map (TableMapEvent.updateColumnInfo). */
 export interface ZjColumn {
@@ -179,7 +180,10 @@ let eager = false;
  * Tests: plan a table map at its first row (default: at its second). With
  * binlog_row_metadata=FULL zongji builds a new column list at every
  * TABLE_MAP, that is for every statement; a plan costs more than zongji
- * decoding one row, so a single-row statement keeps zongji's decoder.
+ * decoding one row, so the first rows of a column list stay zongji's. A
+ * TABLE_MAP that repeats an earlier one byte for byte gets that one's
+ * column list again (mysql-table-maps.ts), so from a table's second
+ * statement on its rows are decoded here, single-row statements included.
  */
 export function setEagerPlans(on: boolean): void {
   eager = on;
@@ -584,6 +588,9 @@ export function installFastRowDecoder(): Promise<boolean> {
       WriteRows!.prototype._fetchOneRow = fetchOne;
       DeleteRows.prototype._fetchOneRow = fetchOne;
       UpdateRows!.prototype._fetchOneRow = fetchTwo;
+      // Repeated TABLE_MAP events of the same instances reuse zongji's work, and so the same column list and plan.
+      const events = await import(pathToFileURL(path.join(path.dirname(entry), 'lib', 'binlog_event.js')).href) as { TableMap?: Parameters<typeof installTableMapReuse>[0] };
+      if (events.TableMap) installTableMapReuse(events.TableMap, (z) => (z as Record<symbol, unknown> | undefined)?.[FAST] === true);
       return true;
     } catch {
       return false;

@@ -22,6 +22,7 @@ import { silentLogger } from '../../../src/replication/logger.ts';
 import { MysqlBinlogCapture } from '../../../src/replication/capture/mysql-binlog.capture.ts';
 import { binlogEnd, mysqlConnectionOptions } from '../../../src/replication/capture/mysql-connection.ts';
 import { enableFastRows, fastRowStats, installFastRowDecoder, setEagerPlans } from '../../../src/replication/capture/mysql-rows-decoder.ts';
+import { clearTableMaps, tableMapStats } from '../../../src/replication/capture/mysql-table-maps.ts';
 
 const u = new URL(inject('mariaUrl'));
 const conn: DbConnectionConfig = { kind: 'mysql', host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) };
@@ -264,9 +265,14 @@ describe('fast row decoder vs zongji', () => {
     // Eager: every row decoded here. Default: first rows of each table map by zongji, in the same events.
     for (const eager of [true, false]) {
       const before = { ...fastRowStats };
+      // Repeated TABLE_MAP events (one per single-row statement here) reuse the first one's work (mysql-table-maps.ts).
+      clearTableMaps();
+      const maps = { ...tableMapStats };
       const fast = await run(true, eager);
       expect(fastRowStats.fast).toBeGreaterThan(before.fast);
       if (!eager) expect(fastRowStats.deferred).toBeGreaterThan(before.deferred);
+      expect(tableMapStats.recorded).toBeGreaterThan(maps.recorded);
+      expect(tableMapStats.reused).toBeGreaterThan(maps.reused);
       // The commit estimate is lag metadata taken from this process's clock at receipt (commit-clock.ts), not payload.
       const payload = (list: typeof slow) => list.map(({ commitEstimate: _c, ...t }) => t);
       expect(payload(fast)).toStrictEqual(payload(slow));
