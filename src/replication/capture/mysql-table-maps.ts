@@ -14,12 +14,12 @@
  * A TABLE_MAP is a pure function of its bytes: the body after the common
  * header (table id, flags, schema and table name, column types, per-column
  * metadata, nullability, optional metadata) decides every field zongji
- * derives from it. So the body is the cache key: an event whose body repeats
- * one already seen gets that event's optional-metadata fields, column
+ * derives from it. So an event whose body repeats, byte for byte, the last
+ * one recorded for its table id gets that event's optional-metadata fields, column
  * schemas and column list (the same objects; nothing downstream changes
  * them, and the signedness zongji writes into the schemas was written the
  * first time), and the parse of its optional metadata is skipped. An ALTER
- * TABLE changes the body (new types, metadata or names), so it is a new key.
+ * TABLE changes the body (new types, metadata or names): recorded anew.
  * Only the self-describing path is cached (zongji's own condition: FULL
  * metadata, and on MariaDB no ambiguous classic temporal column); tables
  * zongji describes from information_schema keep its own code, as do zongji
@@ -38,6 +38,8 @@ const OPTIONAL_FIELDS = ['columnNames', 'signedness', 'primaryKey', 'columnVisib
 const MAX_ENTRIES = 512;
 
 interface Entry {
+  /** The event's body (a copy), from the table id to the end. */
+  body: Buffer;
   /** The optional-metadata fields the first event had, as own properties. */
   fields: [string, unknown][];
   /** Bytes of the body zongji read, from its start (the parser's offset after the event). */
@@ -56,7 +58,7 @@ interface TableMapEvent {
   tableMap: Record<number, ZjTableMapState | undefined>;
   [START]?: number;
   [HIT]?: Entry;
-  [PENDING]?: { key: string; consumed: number; fields: [string, unknown][] };
+  [PENDING]?: { body: Buffer; consumed: number; fields: [string, unknown][] };
   [BUILT]?: unknown[];
 }
 
@@ -78,7 +80,8 @@ const HIT = Symbol('tributary.tableMapReused');
 const PENDING = Symbol('tributary.tableMapPending');
 const BUILT = Symbol('tributary.tableMapBuilt');
 
-const cache = new Map<string, Entry>();
+/** The last recorded table map per table id (a table keeps its id from statement to statement until it is reopened). */
+const cache = new Map<number, Entry>();
 
 export interface TableMapStats {
   /** TABLE_MAP events whose work was taken from an identical earlier one. */
@@ -111,9 +114,9 @@ export function installTableMapReuse(TableMap: TableMapClass, enabled: (zongji: 
     const start = this[START];
     if (start === undefined || !enabled(zongji)) { readOptional.call(this, parser, zongji); return; }
     const end = parser._packetEnd - (zongji?.useChecksum ? 4 : 0);
-    const key = parser._buffer.toString('latin1', start, end);
-    const hit = cache.get(key);
-    if (hit) {
+    const body = parser._buffer.subarray(start, end);
+    const hit = cache.get(this.tableId);
+    if (hit && hit.body.equals(body)) {
       for (const [name, value] of hit.fields) (this as unknown as Record<string, unknown>)[name] = value;
       parser._offset = start + hit.consumed;
       this[HIT] = hit;
@@ -122,7 +125,8 @@ export function installTableMapReuse(TableMap: TableMapClass, enabled: (zongji: 
     readOptional.call(this, parser, zongji);
     const fields: [string, unknown][] = [];
     for (const name of OPTIONAL_FIELDS) if (Object.hasOwn(this, name)) fields.push([name, (this as unknown as Record<string, unknown>)[name]]);
-    this[PENDING] = { key, consumed: parser._offset - start, fields };
+    // A copy: the packet's buffer is reused for the packets after it.
+    this[PENDING] = { body: Buffer.from(body), consumed: parser._offset - start, fields };
   };
 
   proto.buildColumnSchemas = function () {
@@ -153,7 +157,7 @@ export function installTableMapReuse(TableMap: TableMapClass, enabled: (zongji: 
     // Recorded only from zongji's self-describing path: the schemas it built from this event are the table's.
     if (pending && built && state && state.columnSchemas === built && Array.isArray(state.columns)) {
       if (cache.size >= MAX_ENTRIES) cache.clear();
-      cache.set(pending.key, { fields: pending.fields, consumed: pending.consumed, columnSchemas: built, columns: state.columns });
+      cache.set(this.tableId, { body: pending.body, fields: pending.fields, consumed: pending.consumed, columnSchemas: built, columns: state.columns });
       tableMapStats.recorded++;
     }
   };
