@@ -18,10 +18,27 @@ export function reserve(sink: ByteSink, n: number): void {
   sink.buf = next;
 }
 
+/** Strings up to this length are copied in JavaScript when they are ASCII (see putText). */
+const SHORT_TEXT = 32;
+
 /** Appends `s` as UTF-8. */
 export function putText(sink: ByteSink, s: string): void {
+  const n = s.length;
   // At most 3 bytes per UTF-16 unit (a surrogate pair is 4 bytes for 2 units).
-  reserve(sink, s.length * 3);
+  reserve(sink, n * 3);
+  // Short ASCII text (most COPY fields: numbers, timestamps, short names) is copied byte by byte: a call into
+  // Buffer#write costs more than the copy itself for these (about 60 ns against 20 per field, issue 12 profile).
+  if (n <= SHORT_TEXT) {
+    const buf = sink.buf;
+    const at = sink.len;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[at + i] = c;
+    }
+    if (i === n) { sink.len = at + n; return; }
+  }
   sink.len += sink.buf.write(s, sink.len, 'utf8');
 }
 
