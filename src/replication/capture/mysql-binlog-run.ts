@@ -15,7 +15,7 @@ import { gtidAt } from './mysql-connection.ts';
 import { isCommitMarker, isTransactionControl, parseDdl } from './mysql-ddl.ts';
 import { exactLabels } from './mysql-schema.ts';
 import { parseEnumLabels } from './mysql-values.ts';
-import { enableFastRows, installFastRowDecoder, rowsDecodedHere } from './mysql-rows-decoder.ts';
+import { enableFastRows, installFastRowDecoder, rowsDecodedHere } from './mysql-zongji-hooks.ts';
 import { TransactionMapper, type RawTx } from './mysql-transaction.mapper.ts';
 import { BinlogClock } from './binlog-clock.ts';
 import { AppendCadence } from './append-cadence.ts';

@@ -25,7 +25,7 @@
  * zongji describes from information_schema keep its own code, as do zongji
  * instances not marked for fast rows.
  *
- * Hooks, on TableMap.prototype of the zongji version mysql-rows-decoder.ts
+ * Hooks, on TableMap.prototype of the zongji version mysql-zongji-hooks.ts
  * checked: `_readTableId` (where the body starts), `_readOptionalMetadata`
  * (the lookup), `buildColumnSchemas` and `updateColumnInfo` (reuse, or
  * record once the first event is complete).

@@ -21,7 +21,8 @@ import type { DbConnectionConfig } from '../../../src/replication/connection-con
 import { silentLogger } from '../../../src/replication/logger.ts';
 import { MysqlBinlogCapture } from '../../../src/replication/capture/mysql-binlog.capture.ts';
 import { binlogEnd, mysqlConnectionOptions } from '../../../src/replication/capture/mysql-connection.ts';
-import { enableFastRows, fastRowStats, installFastRowDecoder, setEagerPlans } from '../../../src/replication/capture/mysql-rows-decoder.ts';
+import { setEagerPlans } from '../../../src/replication/capture/mysql-rows-decoder.ts';
+import { enableFastRows, fastRowStats, installFastRowDecoder } from '../../../src/replication/capture/mysql-zongji-hooks.ts';
 import { clearTableMaps, tableMapStats } from '../../../src/replication/capture/mysql-table-maps.ts';
 
 const u = new URL(inject('mariaUrl'));

@@ -1,0 +1,133 @@
+/**
+ * Where the fast row decoder (mysql-rows-decoder.ts) and the table-map reuse
+ * (mysql-table-maps.ts) hook into zongji.
+ *
+ * zongji builds rows in the constructor of its rows event classes by calling
+ * `this._fetchOneRow(parser)` once per row. Those classes are not exported,
+ * so the module is loaded by path next to zongji's entry point (the same
+ * module instance zongji uses) and `_fetchOneRow` is overridden on their
+ * prototypes. The override decodes only for zongji instances marked with
+ * enableFastRows(); everything else, and every table with a column type the
+ * decoder does not handle, takes zongji's own code, untouched.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { decodeRow, planFor, type ZjParser, type ZjTableMap } from './mysql-rows-decoder.ts';
+import { installTableMapReuse } from './mysql-table-maps.ts';
+
+const FAST = Symbol.for('tributary.fastRows');
+
+export interface FastRowStats {
+  /** Row images decoded here. */
+  fast: number;
+  /** Row images of marked zongji instances left to zongji (a column type not handled here). */
+  fallback: number;
+  /** First rows of a table map, left to zongji (see setEagerPlans). */
+  deferred: number;
+}
+export const fastRowStats: FastRowStats = { fast: 0, fallback: 0, deferred: 0 };
+
+const DECODED = Symbol('tributary.rowsDecodedHere');
+
+interface RowsEventLike {
+  _zongji: Record<symbol, unknown>;
+  tableMap: Record<number, ZjTableMap>;
+  tableId: number;
+  rows: unknown[];
+  columns_present_bitmap: Buffer;
+  columns_present_bitmap2?: Buffer;
+  __nullBytes?: number;
+  __nullBytes2?: number;
+  [DECODED]?: true;
+}
+
+/**
+ * Whether a rows event's rows were decoded here: each of them then has
+ * exactly the table map's column names as own keys, in column order, and
+ * the plain object prototype (a copy of the table's template).
+ */
+export function rowsDecodedHere(event: object): boolean {
+  return (event as RowsEventLike)[DECODED] === true;
+}
+
+function nullBytesOf(bitmap: Buffer): number {
+  let bits = 0;
+  for (let i = 0; i < bitmap.length; i++) { let b = bitmap[i]!; while (b) { bits += b & 1; b >>= 1; } }
+  return Math.floor((bits + 7) / 8);
+}
+
+type FetchRow = (this: RowsEventLike, parser: ZjParser) => unknown;
+
+let installed: Promise<boolean> | undefined;
+
+/**
+ * The zongji versions whose readRow/readMysqlValue this decoder reproduces
+ * (checked by test/integration/replication/mysql-rows-decoder.test.ts). Any
+ * other version keeps zongji's own decoder until the test has been run
+ * against it and the version added here.
+ */
+export const ZONGJI_VERSIONS = new Set(['0.9.0']);
+
+/**
+ * Installs the override once per process. Resolves false (zongji keeps
+ * decoding everything) for a zongji version not in ZONGJI_VERSIONS, or when
+ * its rows event module is not where this version keeps it or does not look
+ * as expected.
+ */
+export function installFastRowDecoder(): Promise<boolean> {
+  installed ??= (async () => {
+    try {
+      const entry = createRequire(import.meta.url).resolve('@vlasky/zongji');
+      const { version } = JSON.parse(readFileSync(path.join(path.dirname(entry), 'package.json'), 'utf8')) as { version?: string };
+      if (!version || !ZONGJI_VERSIONS.has(version)) return false;
+      const mod = await import(pathToFileURL(path.join(path.dirname(entry), 'lib', 'rows_event.js')).href) as Record<string, { prototype: { _fetchOneRow?: FetchRow } } | undefined>;
+      const { WriteRows, DeleteRows, UpdateRows } = mod;
+      const single = WriteRows?.prototype._fetchOneRow;
+      const double = UpdateRows?.prototype._fetchOneRow;
+      if (typeof single !== 'function' || typeof double !== 'function' || !DeleteRows || DeleteRows.prototype._fetchOneRow !== single) return false;
+      const fetchOne: FetchRow = function (parser) {
+        if (this._zongji?.[FAST] !== true) return single.call(this, parser);
+        const map = this.tableMap[this.tableId];
+        const plan = map && Array.isArray(map.columns) ? planFor(map) : null;
+        if (plan === undefined) { fastRowStats.deferred++; return single.call(this, parser); }
+        if (plan === null) { fastRowStats.fallback++; return single.call(this, parser); }
+        fastRowStats.fast++;
+        // All rows of the event are decoded here when the first one is (the plan stays for the table map).
+        if (this.rows.length === 0) this[DECODED] = true;
+        const nb = this.__nullBytes ??= nullBytesOf(this.columns_present_bitmap);
+        return decodeRow(parser, plan, this.columns_present_bitmap, nb);
+      };
+      const fetchTwo: FetchRow = function (parser) {
+        if (this._zongji?.[FAST] !== true) return double.call(this, parser);
+        const map = this.tableMap[this.tableId];
+        const plan = map && Array.isArray(map.columns) ? planFor(map) : null;
+        if (plan === undefined) { fastRowStats.deferred++; return double.call(this, parser); }
+        if (plan === null) { fastRowStats.fallback++; return double.call(this, parser); }
+        fastRowStats.fast++;
+        // All rows of the event are decoded here when the first one is (the plan stays for the table map).
+        if (this.rows.length === 0) this[DECODED] = true;
+        const nb1 = this.__nullBytes ??= nullBytesOf(this.columns_present_bitmap);
+        const nb2 = this.__nullBytes2 ??= nullBytesOf(this.columns_present_bitmap2!);
+        const before = decodeRow(parser, plan, this.columns_present_bitmap, nb1);
+        return { before, after: decodeRow(parser, plan, this.columns_present_bitmap2!, nb2) };
+      };
+      WriteRows!.prototype._fetchOneRow = fetchOne;
+      DeleteRows.prototype._fetchOneRow = fetchOne;
+      UpdateRows!.prototype._fetchOneRow = fetchTwo;
+      // Repeated TABLE_MAP events of the same instances reuse zongji's work, and so the same column list and plan.
+      const events = await import(pathToFileURL(path.join(path.dirname(entry), 'lib', 'binlog_event.js')).href) as { TableMap?: Parameters<typeof installTableMapReuse>[0] };
+      if (events.TableMap) installTableMapReuse(events.TableMap, (z) => (z as Record<symbol, unknown> | undefined)?.[FAST] === true);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  return installed;
+}
+
+/** Marks a zongji instance: its row events are decoded here (once installFastRowDecoder resolved true). */
+export function enableFastRows(zongji: object, on = true): void {
+  (zongji as Record<symbol, unknown>)[FAST] = on;
+}
