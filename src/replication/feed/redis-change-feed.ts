@@ -31,7 +31,7 @@
  * trim cannot slip between them.
  */
 import type { Redis } from 'ioredis';
-import type { CapturedTransaction, ChangeEvent, ColumnType, SourcePosition } from '../change-event.ts';
+import type { CapturedTransaction, ChangeEvent, SourcePosition } from '../change-event.ts';
 import { compareSequences, fromStreamId, parseSequence, toStreamId, ZERO_SEQUENCE } from '../sequence.ts';
 import { SnapshotTooOldError, type AppendOptions, type ChangeFeed, type FeedBounds, type RetentionPolicy } from './change-feed.ts';
 import { isCluster } from '../redis-topology.ts';
@@ -39,11 +39,12 @@ import { FeedAppendError, FeedParameterError, FeedReplacedError } from './feed-e
 import { ColumnSetCodec } from './column-sets.ts';
 import { compareStreamIds, DEFAULT_FEED_PREFIX, feedKeys, type FeedKeys } from './feed-keys.ts';
 import { APPEND_LUA, GAP_LUA, LuaScript, READ_LUA, TRIM_LUA } from './feed-scripts.ts';
-import { decodePiece, encodePiece, encodePieceBytes, parsePiece, pieceColumnSets } from './feed-codec.ts';
+import { encodePiece, encodePieceBytes } from './feed-codec.ts';
 import { appendedHere, TailWatcher } from './tail-watcher.ts';
 import { ECHO_ROOM, ECHO_TOKEN, echoOf } from './local-echo.ts';
-import { echoedEvents, EchoReads, fieldOf, type StreamEntry } from './echo-reads.ts';
+import { EchoReads, fieldOf, type StreamEntry } from './echo-reads.ts';
 import { markCommitEstimate } from '../commit-clock.ts';
+import { decodeEntries } from './feed-entries.ts';
 import { SinkPool, type ByteSink } from '../byte-sink.ts';
 
 /**
@@ -363,59 +364,9 @@ export class RedisChangeFeed implements ChangeFeed {
     return events.length > limit ? events.slice(0, limit) : events;
   }
 
-  /** Entries -> events: pieces (field `b`) and single changes (field `e`, feeds written before pieces). */
-  private async decode(entries: StreamEntry[], sinceId: string | null): Promise<ChangeEvent[]> {
-    const parsed = entries.map(([id, fields]) => {
-      const local = echoedEvents(fields);
-      if (local) return { local, first: local.first };
-      let e: string | undefined;
-      let b: string | undefined;
-      let c: string | undefined;
-      let f: string | undefined;
-      let r: string | undefined;
-      for (let i = 0; i < fields.length; i += 2) {
-        const name = fields[i];
-        if (name === 'b') b = fields[i + 1];
-        else if (name === 'e') e = fields[i + 1];
-        else if (name === 'c') c = fields[i + 1];
-        else if (name === 'f') f = fields[i + 1];
-        else if (name === 'r') r = fields[i + 1];
-      }
-      if (b !== undefined) return { piece: parsePiece(b), first: f ?? id, estimate: r === undefined ? undefined : Number(r) };
-      if (e === undefined) throw new Error(`feed ${this.name}: entry ${id} without an "e" or "b" field`);
-      return { e, c };
-    });
-    const ids = new Set<string>();
-    for (const r of parsed) {
-      if (r.local) continue;
-      if (r.piece) for (const id of pieceColumnSets(r.piece)) ids.add(id);
-      else if (r.c !== undefined) ids.add(r.c);
-    }
-    const sets = ids.size > 0 ? await this.columnSets.resolve(this.redis, ids) : new Map<string, ColumnType[]>();
-    const out: ChangeEvent[] = [];
-    for (const r of parsed) {
-      if (r.local) {
-        // Same rule as for a decoded piece: only one that begins at or below `since` holds changes already seen.
-        if (sinceId !== null && compareStreamIds(r.first, sinceId) <= 0) {
-          for (const e of r.local.events) if (compareStreamIds(toStreamId(e.sequence), sinceId) > 0) out.push(e);
-        } else {
-          for (const e of r.local.events) out.push(e);
-        }
-      } else if (r.piece) {
-        // Only a piece that begins at or below `since` holds changes the reader has seen.
-        const keep = sinceId !== null && compareStreamIds(r.first, sinceId) <= 0
-          ? (seq: string) => compareStreamIds(toStreamId(seq), sinceId) > 0
-          : undefined;
-        const from = out.length;
-        decodePiece(r.piece, sets, out, keep);
-        if (r.estimate !== undefined) markCommitEstimate(out, r.estimate, from);
-      } else {
-        const event = JSON.parse(r.e) as ChangeEvent;
-        if (r.c !== undefined) event.columns = sets.get(r.c)!;
-        out.push(event);
-      }
-    }
-    return out;
+  /** Entries -> events (feed-entries.ts), column sets resolved from this feed's hash. */
+  private decode(entries: StreamEntry[], sinceId: string | null): Promise<ChangeEvent[]> {
+    return decodeEntries(this.name, entries, sinceId, (ids) => this.columnSets.resolve(this.redis, ids));
   }
 
   /**
