@@ -61,6 +61,7 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
       trace: false,
       // applyAtOnce sends a batch's statements as one query; every value in them is escaped (format).
       multipleStatements: true,
+      queryFormat: literalOrFormat,
       ssl: conn.tls?.enabled ? { rejectUnauthorized: conn.tls.rejectUnauthorized ?? true, ca: conn.tls.ca } : undefined,
     });
   }
@@ -359,6 +360,17 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
     const matchParams = match.filter((col) => !enumCols.includes(col.name)).map((col) => params[columns.indexOf(col)]);
     await c.query(setInvalidEnumSql(dest, enumCols, match, key.length > 0), matchParams);
   }
+}
+
+/**
+ * mysql2's query formatting, except that a query without values is sent as it is. mysql2 scans every query's
+ * text for placeholders even when there are no values to put in (and then leaves any `?` as it is); applyAtOnce's
+ * query carries a whole batch as literals (up to MAX_STATEMENT_BYTES), and that scan was about 5% of the
+ * process in the MariaDB -> MariaDB apply profile (issue 12).
+ */
+function literalOrFormat(sql: string, values: unknown, timezone?: string): string {
+  if (values === undefined || values === null || (Array.isArray(values) && values.length === 0)) return sql;
+  return mysql.format(sql, values as never, false, timezone as never);
 }
 
 function capsOf(version: string): MysqlCaps {
