@@ -3,6 +3,7 @@
  * appended, whatever fields they carry, and a read starting inside a piece
  * gets only the changes after it.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Operation, type ChangeEvent, type ColumnType } from '../../../../src/replication/change-event.ts';
 import { decodePiece, encodePiece, encodePieceBytes, parsePiece, pieceColumnSets } from '../../../../src/replication/feed/feed-codec.ts';
@@ -62,5 +63,22 @@ describe('feed piece codec', () => {
       want.push(Buffer.from(text));
     }
     expect(sink.buf.subarray(0, sink.len).equals(Buffer.concat(want))).toBe(true);
+  });
+
+  it('writes the bytes JSON.stringify would for random rows: any key, string, number, boolean, null or missing value', () => {
+    const key = fc.oneof(fc.string(), fc.constantFrom('0', '7', '42', '-1', '01', '__proto__x', 'toJSON', 'a"b', 'é'), fc.string({ unit: 'binary' }));
+    const value = fc.oneof(
+      fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), fc.constantFrom('\ud800', '\udfff x', '\u007f', '\u001f', ''),
+      fc.double(), fc.integer(), fc.constantFrom(-0, NaN, Infinity, -Infinity, 1e21, 5e-324, 2 ** 53 + 2),
+      fc.boolean(), fc.constant(null), fc.constant(undefined),
+    );
+    const row = fc.option(fc.dictionary(key, value, { maxKeys: 8 }), { nil: null });
+    const event = fc.record({ before: row, after: row, extra: fc.option(fc.string(), { nil: undefined }), index: fc.nat() });
+    fc.assert(fc.property(fc.array(event, { minLength: 1, maxLength: 30 }), (list) => {
+      const events = list.map((x, i) => ev(i, { before: x.before as never, after: x.after as never, index: x.index, ...(x.extra !== undefined ? { scope: x.extra } : {}) }));
+      const sink = { buf: Buffer.allocUnsafe(8), len: 0 };
+      encodePieceBytes(sink, events, 0, events.length, (c) => ids.get(c)!);
+      expect(sink.buf.subarray(0, sink.len).toString('latin1')).toBe(Buffer.from(encodePiece(events, 0, events.length, (c) => ids.get(c)!)).toString('latin1'));
+    }), { numRuns: 500 });
   });
 });
