@@ -15,7 +15,7 @@ import { runApply } from '../../replication/pipeline/apply-runner.ts';
 import { JobStatus, JobType, wantsSnapshot } from '../../domain/job-model.ts';
 import type { JobTaskPayload } from '../task-payloads.ts';
 import type { TaskProcessor } from '../worker-host.ts';
-import { TaskRun, type ReplicationDeps } from './task-run.ts';
+import { SNAPSHOT_POLL_MS, TaskRun, type ReplicationDeps } from './task-run.ts';
 import { TaskState } from '../../domain/task-model.ts';
 import { inflightKey } from '../../replication/feed/feed-keys.ts';
 import { ApplyLag } from './apply-lag.ts';
@@ -92,7 +92,7 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
       while (wantsSnapshot(job.spec, job.state) && !run.signal.aborted) {
         const j = await run.check();
         if (!j || j.state.snapshotDone) break;
-        await sleep(200, undefined, { signal: run.signal }).catch(() => undefined);
+        await sleep(SNAPSHOT_POLL_MS, undefined, { signal: run.signal }).catch(() => undefined);
       }
       if (run.signal.aborted) return await run.endAborted();
 
@@ -187,7 +187,7 @@ export function applyProcessor(deps: ReplicationDeps): TaskProcessor {
             return captureDoneSeen ? 'recheck' : false;
           } : undefined,
           // A migration polls its capture's end on every drained read: short waits end it soon after.
-          blockMs: job.type === JobType.Migration ? 200 : undefined,
+          blockMs: job.type === JobType.Migration ? 50 : undefined,
         });
       } finally {
         clearInterval(flusher);

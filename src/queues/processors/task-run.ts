@@ -19,6 +19,9 @@ import type { QueueSet } from '../queue-set.ts';
 import { TaskState } from '../../domain/task-model.ts';
 import { taskFailuresKey } from '../../replication/feed/feed-keys.ts';
 
+/** How often a task waiting for its job's snapshot looks at the job's state. */
+export const SNAPSHOT_POLL_MS = 100;
+
 export interface ReplicationDeps {
   jobs: JobRepo;
   connections: ConnectionRepo;

@@ -618,6 +618,33 @@ describe('MysqlSnapshotReader', () => {
     }
   });
 
+  it('server COPY text under a slow reader: every line once, in key order (the read pauses and resumes); a reader that stops early ends it', async () => {
+    await sql(`CREATE TABLE \`${db}\`.cslow (id int PRIMARY KEY, v varchar(20)) ENGINE=InnoDB`);
+    const n = 5000;
+    await sql(`INSERT INTO \`${db}\`.cslow SELECT seq, concat('v', seq) FROM \`${db}\`.seq_1_to_${n}`);
+    const { pgCopyTextSafe } = await import('../../../src/replication/apply/value-params.ts');
+    const reader = new MysqlSnapshotReader({ connection: conn });
+    try {
+      const [info] = await reader.listTables({ schemas: [{ schema: db, tables: ['cslow'] }] });
+      const text: Buffer[] = [];
+      let batches = 0;
+      // 10-row batches, a pause every 20: the server's rows arrive far ahead of the reader.
+      for await (const b of reader.readChunkCopyText(info!, { index: 0 }, 10, pgCopyTextSafe)!) {
+        text.push(b.text);
+        if (++batches % 20 === 0) await new Promise((r) => setTimeout(r, 5));
+      }
+      const lines = Buffer.concat(text).toString('utf8').split('\n');
+      expect(lines.pop()).toBe('');
+      expect(lines).toEqual(Array.from({ length: n }, (_, i) => `${i + 1}\tv${i + 1}`));
+      // A reader that stops after two batches: the generator ends, the connection is dropped, nothing hangs.
+      let taken = 0;
+      for await (const _ of reader.readChunkCopyText(info!, { index: 0 }, 10, pgCopyTextSafe)!) { if (++taken === 2) break; }
+      expect(taken).toBe(2);
+    } finally {
+      await reader.close();
+    }
+  });
+
   it('a keyless chunk reports the binlog position of its snapshot: it holds exactly the transactions before it', async () => {
     await sql(`CREATE TABLE \`${db}\`.klcover (a INT, b VARCHAR(10))`);
     const reader = new MysqlSnapshotReader({ connection: conn });
