@@ -331,7 +331,7 @@ async function planSnapshot(run: TaskRun, deps: ReplicationDeps, snapshotName: s
     let estimated = 0;
     for (const t of tables) {
       estimated += t.estimatedRows;
-      const chunks = await reader.planChunks(t, job.spec.chunkRows);
+      const chunks = await reader.planChunks(t, job.spec.chunkRows, { evenRanges: true });
       for (const chunk of chunks) {
         const chunkId = snapshotChunkId(t.schema, t.table, chunk.index);
         const task = await deps.jobs.upsertTask({ jobId: job.id, kind: TaskKind.SnapshotChunk, name: `chunk ${chunkId}`, status: TaskState.Queued, queue, placement, detail: { chunkId } });

@@ -51,11 +51,13 @@ export class MysqlSnapshotReader implements SnapshotReader {
     }
   }
 
-  async planChunks(table: TableInfo, chunkRows: number): Promise<ChunkBounds[]> {
+  async planChunks(table: TableInfo, chunkRows: number, opts: { evenRanges?: boolean } = {}): Promise<ChunkBounds[]> {
     if (table.key.length === 0) return [{ index: 0 }];
     if (!(chunkRows >= 1)) throw new FatalError(`chunkRows must be >= 1, got ${chunkRows}`);
     const db = await this.conn();
     const keyCols = keyColumns(table);
+    const spread = opts.evenRanges ? await spreadIntegerChunks(db, table, keyCols, chunkRows).catch((err: unknown) => { throw classify(err); }) : undefined;
+    if (spread) return spread;
     const keyList = keyCols.map((c) => quoteIdent(c.name)).join(', ');
     const chunks: ChunkBounds[] = [];
     let after: Row | undefined;
@@ -229,6 +231,40 @@ export class MysqlSnapshotReader implements SnapshotReader {
     })();
     return this.closing;
   }
+}
+
+/**
+ * Chunks of a table keyed by one integer column whose keys are dense (the table's estimated rows at least half
+ * of its key span, as with an AUTO_INCREMENT key): key ranges of equal width, from MIN and MAX alone. Why (issue
+ * 12, snapshot bench): finding each bound by skipping chunkRows keys read the whole key order once, chunk after
+ * chunk, before the first chunk could start (a tenth of a 1M-row migration). Any partition of the key space is
+ * a correct one (every row falls in exactly one range, the last one open); the estimate only decides the ranges'
+ * width, so a wrong one makes chunks uneven, never wrong. Undefined for other keys, sparse keys or no estimate.
+ */
+async function spreadIntegerChunks(db: mysql.Connection, table: TableInfo, keyCols: ColumnType[], chunkRows: number): Promise<ChunkBounds[] | undefined> {
+  const [col] = keyCols;
+  if (keyCols.length !== 1 || col!.kind !== 'int' || col!.family === 'year' || !(table.estimatedRows > 0)) return undefined;
+  const q = quoteIdent(col!.name);
+  const [rows] = await db.query({ sql: `SELECT CAST(MIN(${q}) AS CHAR) AS lo, CAST(MAX(${q}) AS CHAR) AS hi FROM ${quoteTable(table.schema, table.table)}` });
+  const r = (rows as { lo: string | null; hi: string | null }[])[0];
+  if (!r || r.lo === null || r.hi === null) return [{ index: 0 }];
+  const lo = BigInt(r.lo);
+  const hi = BigInt(r.hi);
+  const span = hi - lo + 1n;
+  const estimated = BigInt(Math.ceil(table.estimatedRows));
+  if (estimated * 2n < span) return undefined;
+  // Width of a range holding about chunkRows keys at this density.
+  const width = (BigInt(Math.floor(chunkRows)) * span + estimated - 1n) / estimated;
+  const bound = (v: bigint): Row => ({ [col!.name]: toValue(col!, v.toString()) });
+  const chunks: ChunkBounds[] = [];
+  let after: Row | undefined;
+  for (let upTo = lo - 1n + width; upTo < hi; upTo += width) {
+    const b = bound(upTo);
+    chunks.push({ index: chunks.length, ...(after ? { after } : {}), upTo: b });
+    after = b;
+  }
+  chunks.push({ index: chunks.length, ...(after ? { after } : {}) });
+  return chunks;
 }
 
 function keyColumns(table: TableInfo): ColumnType[] {

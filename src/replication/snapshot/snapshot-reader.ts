@@ -39,7 +39,12 @@ export class CopyTextFallback extends Error {
 export interface SnapshotReader {
   listTables(filter: TableFilter): Promise<TableInfo[]>;
   /** Split a table into key ranges of about `chunkRows` rows. Tables without a key get one chunk. */
-  planChunks(table: TableInfo, chunkRows: number): Promise<ChunkBounds[]>;
+  /**
+   * `evenRanges`: key ranges may be of equal width rather than of exactly chunkRows rows (a reader may then plan
+   * a dense integer key from its bounds alone, without reading every key first: snapshots; verification wants
+   * exact counts).
+   */
+  planChunks(table: TableInfo, chunkRows: number, opts?: { evenRanges?: boolean }): Promise<ChunkBounds[]>;
   /** Read one chunk, in batches of up to `batchRows`. */
   readChunk(table: TableInfo, chunk: ChunkBounds, batchRows: number, opts?: ReadChunkOptions): AsyncIterable<Row[]>;
   /**

@@ -561,6 +561,54 @@ describe('MysqlSnapshotReader', () => {
     }
   });
 
+  it('chunks a dense integer key by equal key ranges (MIN/MAX and the estimate), a sparse one by counting; every row read once', async () => {
+    await sql(`CREATE TABLE \`${db}\`.idense (id bigint PRIMARY KEY, v int)`);
+    await sql(`CREATE TABLE \`${db}\`.isparse (id int PRIMARY KEY, v int)`);
+    // Dense with gaps, negative keys and keys beyond 2^53 at the top.
+    const dense = Array.from({ length: 1000 }, (_, i) => i - 300).filter((k) => k % 17 !== 0);
+    await sql(`INSERT INTO \`${db}\`.idense VALUES ?`, [dense.map((k) => [k, k])]);
+    await sql(`INSERT INTO \`${db}\`.idense VALUES (9007199254740993, 1), (9007199254740994, 2)`);
+    await sql(`INSERT INTO \`${db}\`.isparse VALUES ?`, [Array.from({ length: 500 }, (_, i) => [i * 1000, i])]);
+    await sql(`ANALYZE TABLE \`${db}\`.idense, \`${db}\`.isparse`);
+    const reader = new MysqlSnapshotReader({ connection: conn });
+    try {
+      const [idense, isparse] = await reader.listTables({ schemas: [{ schema: db, tables: ['idense', 'isparse'] }] });
+      const readAll = async (t: typeof idense, chunks: ChunkBounds[]) => {
+        const out: unknown[] = [];
+        for (const ch of JSON.parse(JSON.stringify(chunks)) as ChunkBounds[]) for await (const b of reader.readChunk(t!, ch, 50)) out.push(...b.map((r) => String(r.id)));
+        return out;
+      };
+      // Dense at first sight? No: the two huge keys make the span 2^53 wide, so it is counted.
+      const counted = await reader.planChunks(idense!, 90, { evenRanges: true });
+      expect(await readAll(idense, counted)).toEqual([...dense.map(String), '9007199254740993', '9007199254740994']);
+      await sql(`DELETE FROM \`${db}\`.idense WHERE id > 1000000`);
+      await sql(`ANALYZE TABLE \`${db}\`.idense`);
+      const [idense2] = await reader.listTables({ schemas: [{ schema: db, tables: ['idense'] }] });
+      // Counted unless asked for even ranges (verification counts).
+      expect((await reader.planChunks(idense2!, 90)).slice(0, -1).map((c) => Number(c.upTo!.id)).slice(0, 3)).toEqual([dense[89], dense[179], dense[269]]);
+      const spread = await reader.planChunks(idense2!, 90, { evenRanges: true });
+      expect(spread.length).toBeGreaterThanOrEqual(9);
+      expect(spread.length).toBeLessThanOrEqual(14);
+      expect(spread[0]!.after).toBeUndefined();
+      expect(spread.at(-1)!.upTo).toBeUndefined();
+      for (let i = 1; i < spread.length; i++) expect(spread[i]!.after).toEqual(spread[i - 1]!.upTo);
+      // Equal widths: the ranges were computed, not counted (counting 90 keys with every 17th missing gives 95 or 96).
+      const bounds = spread.slice(0, -1).map((c) => Number(c.upTo!.id));
+      expect(new Set(bounds.slice(1).map((b, i) => b - bounds[i]!)).size).toBe(1);
+      expect(await readAll(idense2, spread)).toEqual(dense.map(String));
+      // Sparse (500 keys over a span of 500,000): counted, chunks of at most 90 rows.
+      const sparse = await reader.planChunks(isparse!, 90, { evenRanges: true });
+      expect(sparse).toHaveLength(6);
+      expect(await readAll(isparse, sparse)).toEqual(Array.from({ length: 500 }, (_, i) => String(i * 1000)));
+      // An empty table: one open chunk.
+      await sql(`CREATE TABLE \`${db}\`.iempty (id int PRIMARY KEY)`);
+      const [iempty] = await reader.listTables({ schemas: [{ schema: db, tables: ['iempty'] }] });
+      expect(await reader.planChunks({ ...iempty!, estimatedRows: 10 }, 90, { evenRanges: true })).toEqual([{ index: 0 }]);
+    } finally {
+      await reader.close();
+    }
+  });
+
   it('COPY text made by the server equals the row path\'s COPY text byte for byte; zero dates and NUL fall back', async () => {
     await sql(`CREATE TABLE \`${db}\`.ctext (
       id int PRIMARY KEY, ti tinyint, tu tinyint unsigned, si smallint, su smallint unsigned, mi mediumint, mu mediumint unsigned,
