@@ -89,7 +89,19 @@ export function sequenceFromBinlog(file: string, offset: number, index: number):
  * this instead of makeSequence per change.
  */
 export function sequencePrefixFromBinlog(file: string, offset: number): string {
-  return makeSequence(binlogFileNumber(file), offset, 0).slice(0, -1);
+  // Once per captured transaction (issue 12, single-row capture profile): plain numbers where the halves are in
+  // range, the same text as makeSequence's (unit test); makeSequence checks and throws otherwise.
+  const n = binlogFileNumber(file);
+  if (n < 0x100000000n && Number.isInteger(offset) && offset >= 0 && offset < 0x100000000) return `${fileHex(file, n)}.${offset.toString(16)}.`;
+  return makeSequence(n, offset, 0).slice(0, -1);
+}
+
+// The last file's number in hex (see binlogFileNumber).
+let hexFile: string | undefined;
+let hexText = '';
+function fileHex(file: string, n: bigint): string {
+  if (file !== hexFile) { hexFile = file; hexText = n.toString(16); }
+  return hexText;
 }
 
 export function sequencePrefixFromLsn(lsn: string): string {

@@ -113,7 +113,8 @@ export class TransactionMapper {
       }
       const head = item.rows[0] as Record<string, unknown> | undefined;
       const sample = item.kind === 'UpdateRows' ? (head as { after?: Record<string, unknown> } | undefined)?.after : head;
-      const meta = rowMeta(await this.meta(item.schema, item.table), sample);
+      // The table's metadata is nearly always known: no await (a microtask per row event) unless it must be read.
+      const meta = rowMeta(this.cache.get(`${item.schema}.${item.table}`) ?? await this.meta(item.schema, item.table), sample);
       // Per item, not per row (and without a closure per transaction: single-row transactions make one item each).
       const known = sample !== undefined && allKnown(sample, meta.byName);
       if (known && meta.info.columns.length > 0) this.shapes.set(`${item.schema}.${item.table}`, meta.info);

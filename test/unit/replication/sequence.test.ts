@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   bigIntToLsn, binlogCommitSequence, binlogFileNumber, commitNumber, compareSequences, formatSequence, fromStreamId, InvalidSequenceError,
   lsnToBigInt, makeSequence, parseSequence, sequenceFromBinlog, sequenceFromLsn, toStreamId, ZERO_SEQUENCE, canonicalLsnText, lsnDecimal,
+  sequencePrefixFromBinlog,
 } from '../../../src/replication/sequence.ts';
 
 describe('binlog commit sequences', () => {
@@ -12,6 +13,10 @@ describe('binlog commit sequences', () => {
       ['mysql-bin.1048575', 0xffffffff], ['mysql-bin.1048576', 5], ['mysql-bin.4294967295', 0xffffffff], ['no-number', 77], ['mysql-bin.000001', 4],
     ];
     for (const [file, start] of cases) expect(binlogCommitSequence(file, start), `${file}@${start}`).toBe(big(file, start));
+    // Sequence prefixes: the numbers' fast path gives makeSequence's text; out of range still throws.
+    for (const [file, start] of cases) expect(sequencePrefixFromBinlog(file, start), `${file}@${start}`).toBe(makeSequence(binlogFileNumber(file), start, 0).slice(0, -1));
+    expect(() => sequencePrefixFromBinlog('mysql-bin.4294967296', 4)).toThrow(InvalidSequenceError);
+    expect(() => sequencePrefixFromBinlog('mysql-bin.000001', 0x100000000)).toThrow(InvalidSequenceError);
     // The one-entry cache of the file number follows the file asked for.
     expect(binlogFileNumber('a.000007')).toBe(7n);
     expect(binlogFileNumber('a.000008')).toBe(8n);
