@@ -71,6 +71,14 @@ function checkInt(v: Value, site: ValueSite, range: [bigint, bigint], dest: stri
  * not change the value; undefined when `s` is not a decimal number.
  */
 export function decimalDigits(s: string): [intDigits: number, fracDigits: number] | undefined {
+  return scanDecimal(s) ? [scanned.intDigits, scanned.fracDigits] : undefined;
+}
+
+/** What the last scanDecimal that returned true found (no tuple per value: issue 12, 11.7 MiB per apply bench run). */
+const scanned = { intDigits: 0, fracDigits: 0 };
+
+/** decimalDigits into `scanned`: false when `s` is not a decimal number. */
+function scanDecimal(s: string): boolean {
   let i = 0;
   const n = s.length;
   if (i < n && (s.charCodeAt(i) === 43 || s.charCodeAt(i) === 45)) i++; // + -
@@ -85,22 +93,23 @@ export function decimalDigits(s: string): [intDigits: number, fracDigits: number
   if (i < n && s.charCodeAt(i) === 46) { // .
     for (i++; i < n; i++) {
       const c = s.charCodeAt(i);
-      if (c < 48 || c > 57) return undefined;
+      if (c < 48 || c > 57) return false;
       fracAll++;
       if (c !== 48) fracLast = fracAll;
     }
   }
-  if (i !== n || (intAll === 0 && fracAll === 0)) return undefined;
-  return [intAll - intLead, fracLast];
+  if (i !== n || (intAll === 0 && fracAll === 0)) return false;
+  scanned.intDigits = intAll - intLead;
+  scanned.fracDigits = fracLast;
+  return true;
 }
 
 /** Integer digits and fraction digits (trailing zeros dropped, as they do not change the value). */
 function checkDecimal(v: Value, site: ValueSite, precision: number | undefined, scale: number, dest: string): string {
-  const s = String(v);
-  const digits = decimalDigits(s);
-  if (!digits) fail(site, v, `not a decimal number for ${dest}`);
+  const s = typeof v === 'string' ? v : String(v);
+  if (!scanDecimal(s)) fail(site, v, `not a decimal number for ${dest}`);
   if (precision === undefined) return s;
-  const [intDigits, fracDigits] = digits;
+  const { intDigits, fracDigits } = scanned;
   if (fracDigits > scale) fail(site, v, `more than ${scale} fraction digits for ${dest}`);
   if (intDigits > precision - scale) fail(site, v, `more than ${precision - scale} integer digits for ${dest}`);
   return s;

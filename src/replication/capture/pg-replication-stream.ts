@@ -15,9 +15,7 @@
  */
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { BinaryReader } from 'pg-logical-replication/dist/output-plugins/pgoutput/binary-reader.js';
-import { useFastTuples } from './pg-tuple-reader.ts';
-
-const rawText = (text: unknown): unknown => text;
+import { rawTextParser as rawText, useFastTuples, type DirectRelation, type RowMessage } from './pg-tuple-reader.ts';
 
 /** Offset of the pgoutput message in an XLogData CopyData chunk: 'w', WAL start, WAL end, send time. */
 const XLOGDATA_HEADER = 25;
@@ -57,6 +55,9 @@ export class RawTextPgoutputPlugin extends PgoutputPlugin {
     const msg = this.methods[method]!.call(this.methods, reader);
     // The parser caches this object and reads later tuples through it, so the swap covers every row.
     if (msg.tag === 'relation') for (const c of msg.columns) c.parser = rawText;
+    // Whether this row message's tuples are already the change's rows (pg-tuple-reader.ts DirectRelation): the
+    // relation can be bound or unbound by the time the assembler takes the message.
+    else if ((msg.tag === 'insert' || msg.tag === 'update' || msg.tag === 'delete') && (msg.relation as DirectRelation).rowsDirect === true) (msg as RowMessage).rowsDirect = true;
     return msg;
   }
 }

@@ -32,7 +32,7 @@ import { canonicalLsnText, lsnDecimal, sequencePrefixFromLsn, withIndex } from '
 import { loadKey, loadNotNull, loadRelationAttributes, loadTypeInfos, typeInfoFor, type Queryable, type RelationAttributes } from './pg-catalog.ts';
 import { fillGenerated, type GeneratedPlan, type PendingGenerated } from './pg-generated.ts';
 import { quoteIdent, quoteTable } from './pg-connection.ts';
-import { newTuple } from './pg-tuple-reader.ts';
+import { newTuple, rawTextParser, type DirectRelation, type RowMessage } from './pg-tuple-reader.ts';
 import { pgColumnType, pgTextToValue, type PgTypeInfo } from './pg-values.ts';
 
 export const DEFAULT_SELECTOR_COLUMN = '_change_selector';
@@ -151,22 +151,23 @@ export class PgTransactionAssembler {
     }
   }
 
-  private rowMessage(msg: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete): Promise<CapturedTransaction | undefined> | undefined {
+  private rowMessage(msg: RowMessage): Promise<CapturedTransaction | undefined> | undefined {
+    const direct = msg.rowsDirect === true;
     switch (msg.tag) {
       case 'insert':
-        this.onRow(Operation.Insert, msg.relation, null, msg.new, false);
+        this.onRow(Operation.Insert, msg.relation, null, msg.new, false, direct);
         break;
       case 'update': {
         const st = this.relations.get(msg.relation.relationOid);
-        if (msg.old) this.onRow(Operation.Update, msg.relation, msg.old, msg.new, false);
-        else if (msg.key) this.onRow(Operation.Update, msg.relation, msg.key, msg.new, true);
+        if (msg.old) this.onRow(Operation.Update, msg.relation, msg.old, msg.new, false, direct);
+        else if (msg.key) this.onRow(Operation.Update, msg.relation, msg.key, msg.new, true, direct);
         // Key unchanged under a key-only identity: the server sends no old tuple; the key is in the new row.
-        else if (st && st.identity !== 'nothing') this.onRow(Operation.Update, msg.relation, pick(msg.new, msg.relation.keyColumns), msg.new, true);
-        else this.onRow(Operation.Update, msg.relation, null, msg.new, false);
+        else if (st && st.identity !== 'nothing') this.onRow(Operation.Update, msg.relation, pick(msg.new, msg.relation.keyColumns), msg.new, true, direct);
+        else this.onRow(Operation.Update, msg.relation, null, msg.new, false, direct);
         break;
       }
       case 'delete':
-        this.onRow(Operation.Delete, msg.relation, msg.old ?? msg.key, null, !msg.old);
+        this.onRow(Operation.Delete, msg.relation, msg.old ?? msg.key, null, !msg.old, direct);
         break;
     }
     return this.pieceFull() ? this.piece() : undefined;
@@ -257,6 +258,7 @@ export class PgTransactionAssembler {
   private async relabel(rel: Pgoutput.MessageRelation, st: RelationState, stale: ColumnType[]): Promise<void> {
     const next = await this.describe(rel, st.wireSignature);
     this.relations.set(rel.relationOid, next);
+    this.bindRows(rel, next);
     const names = new Set(stale.map((c) => c.name));
     this.pushLabelDdl(next, next.columns.filter((c) => names.has(c.name)), new Map(stale.map((c) => [c.name, c.values ?? []])));
   }
@@ -264,9 +266,10 @@ export class PgTransactionAssembler {
   private async onRelation(msg: Pgoutput.MessageRelation): Promise<void> {
     const signature = msg.columns.map((c) => `${c.name}:${c.typeOid}:${c.typeMod}`).join(',') + `|${msg.schema}.${msg.name}|${msg.replicaIdentity}`;
     const prev = this.relations.get(msg.relationOid);
-    if (prev && prev.wireSignature === signature) return;
+    if (prev && prev.wireSignature === signature) { this.bindRows(msg, prev); return; }
     const state = await this.describe(msg, signature);
     this.relations.set(msg.relationOid, state);
+    this.bindRows(msg, state);
     this.checkRenameScope(prev, state);
     if (!this.included(state)) return;
     if (state.identity !== 'full' && !this.warnedIdentity.has(state.oid)) {
@@ -375,11 +378,33 @@ export class PgTransactionAssembler {
     };
   }
 
-  private onRow(op: Operation, rel: Pgoutput.MessageRelation, before: Record<string, unknown> | null, after: Record<string, unknown> | null, keyOnly: boolean): void {
+  /**
+   * Makes the parser read `rel`'s tuples as `st`'s rows (pg-tuple-reader.ts DirectRelation) where a row is the
+   * tuple with each value converted: the wire sends exactly the table's columns in their order (no generated
+   * column the assembler adds), none named `__proto__` (a plain object cannot hold it as data). Otherwise, and
+   * for a table the capture leaves out, the tuples keep the server's text and toRow converts them.
+   */
+  private bindRows(rel: Pgoutput.MessageRelation, st: RelationState): void {
+    const cols = st.columns;
+    const direct = this.included(st) && !st.generated && cols.length === rel.columns.length
+      && rel.columns.every((c, i) => c.name === cols[i]!.name && c.name !== '__proto__');
+    for (let i = 0; i < rel.columns.length; i++) rel.columns[i]!.parser = direct ? valueParser(cols[i]!) : rawTextParser;
+    (rel as DirectRelation).rowsDirect = direct;
+  }
+
+  private onRow(op: Operation, rel: Pgoutput.MessageRelation, before: Record<string, unknown> | null, after: Record<string, unknown> | null, keyOnly: boolean, direct: boolean): void {
     const st = this.relations.get(rel.relationOid);
     if (!st || !this.included(st)) return;
-    const beforeRow = before ? this.toRow(st, before, keyOnly ? new Set(rel.keyColumns.length ? rel.keyColumns : st.key) : undefined) : null;
-    const afterRow = after ? this.toRow(st, after) : null;
+    let beforeRow: Row | null;
+    let afterRow: Row | null;
+    if (direct) {
+      // Read as rows already (bindRows); a key-only image keeps its key columns.
+      beforeRow = !before ? null : keyOnly ? this.toRow(st, before, new Set(rel.keyColumns.length ? rel.keyColumns : st.key), false) : before as Row;
+      afterRow = after as Row | null;
+    } else {
+      beforeRow = before ? this.toRow(st, before, keyOnly ? new Set(rel.keyColumns.length ? rel.keyColumns : st.key) : undefined) : null;
+      afterRow = after ? this.toRow(st, after) : null;
+    }
     if (after && afterRow && st.generated?.columns.length && this.tx) this.tx.generated.push({ plan: st.generated, after, before, row: afterRow });
     const scopeValue = (afterRow ?? beforeRow)?.[this.selector];
     const ev = this.baseEvent(st, op);
@@ -431,13 +456,13 @@ export class PgTransactionAssembler {
    * columns of a key-only image) are left out rather than set to null, so
    * "unknown" never reads as SQL NULL.
    */
-  private toRow(st: RelationState, tuple: Record<string, unknown>, only?: Set<string>): Row {
+  private toRow(st: RelationState, tuple: Record<string, unknown>, only?: Set<string>, convert = true): Row {
     const row: Row = {};
     for (const c of st.columns) {
       if (only && !only.has(c.name)) continue;
       const v = tuple[c.name];
       if (v === undefined) continue;
-      row[c.name] = pgTextToValue(v as string | null, c);
+      row[c.name] = convert ? pgTextToValue(v as string | null, c) : v as Row[string];
     }
     return row;
   }
@@ -553,6 +578,11 @@ function generatedPlan(msg: Pgoutput.MessageRelation, attrs: RelationAttributes,
   }));
   const names = new Set(inputs.map((c) => c.name));
   return { columns: genCols.filter((g) => g.def.refs.every((r) => names.has(r))), inputs };
+}
+
+/** The column parser that makes a column's value from its text (bindRows): toRow's conversion. */
+function valueParser(col: ColumnType): (text: unknown) => unknown {
+  return (text) => pgTextToValue(text as string | null, col);
 }
 
 function pick(tuple: Record<string, unknown>, keys: string[]): Record<string, unknown> | null {

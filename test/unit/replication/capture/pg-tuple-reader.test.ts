@@ -3,23 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { PgoutputPlugin } from 'pg-logical-replication';
 import { RawTextPgoutputPlugin } from '../../../../src/replication/capture/pg-replication-stream.ts';
 import { useFastTuples } from '../../../../src/replication/capture/pg-tuple-reader.ts';
-
-const cstr = (s: string) => Buffer.concat([Buffer.from(s, 'utf8'), Buffer.from([0])]);
-const i32 = (n: number) => { const b = Buffer.alloc(4); b.writeInt32BE(n); return b; };
-const i16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b; };
-
-type Val = string | null | 'TOAST';
-const tupleData = (vals: Val[]) => Buffer.concat([i16(vals.length), ...vals.map((v) => {
-  if (v === null) return Buffer.from('n');
-  if (v === 'TOAST') return Buffer.from('u');
-  const body = Buffer.from(v, 'utf8');
-  return Buffer.concat([Buffer.from('t'), i32(body.length), body]);
-})]);
-
-function relation(oid: number, cols: string[]): Buffer {
-  return Buffer.concat([Buffer.from('R'), i32(oid), cstr('public'), cstr('t'), Buffer.from('f'), i16(cols.length),
-    ...cols.map((c, i) => Buffer.concat([Buffer.from([i === 0 ? 1 : 0]), cstr(c), i32(25), i32(-1)]))]);
-}
+import { i32, relation, tupleData, type Val } from './pgoutput-bytes.ts';
 
 function parsers() {
   const slow = new PgoutputPlugin({ protoVersion: 1, publicationNames: ['p'] });
