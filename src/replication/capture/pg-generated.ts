@@ -16,9 +16,10 @@
  * "unknown", never NULL, as for the TOASTed value itself.
  */
 import type { ColumnType, Row } from '../change-event.ts';
-import type { GeneratedColumn, Queryable } from './pg-catalog.ts';
+import type { Pgoutput } from 'pg-logical-replication';
+import { typeInfoFor, type GeneratedColumn, type Queryable, type RelationAttributes } from './pg-catalog.ts';
 import { quoteIdent, RAW_TEXT_TYPES } from './pg-connection.ts';
-import { pgTextToValue } from './pg-values.ts';
+import { pgTextToValue, type PgTypeInfo } from './pg-values.ts';
 
 /** How to compute a relation's missing generated columns. */
 export interface GeneratedPlan {
@@ -90,4 +91,27 @@ async function evaluate(q: Queryable, plan: GeneratedPlan, rows: PendingGenerate
       p.row[g.column.name] = pgTextToValue(r[k + 1] as string | null, g.column);
     });
   }
+}
+
+/**
+ * How to compute the generated columns from a row of this relation message.
+ * The catalog is read now: a column renamed since the message has its new
+ * name there (and in the expression), so when the wire names are not all
+ * known, wire columns are matched to the catalog's plain columns by position,
+ * as a rename keeps it. A generated column whose inputs cannot be matched
+ * (the relation also lost or gained a column since) is left out of the
+ * images: unknown, never a wrong value.
+ */
+export function generatedPlan(msg: Pgoutput.MessageRelation, attrs: RelationAttributes, genCols: GeneratedPlan['columns'], infos: Map<string, PgTypeInfo>): GeneratedPlan {
+  const generatedNames = new Set(attrs.generated.map((g) => g.name));
+  const plainNow = [...attrs.attnums.keys()].filter((n) => !generatedNames.has(n));
+  const known = msg.columns.every((c) => attrs.attnums.has(c.name));
+  const byPosition = !known && plainNow.length === msg.columns.length;
+  const inputs = msg.columns.map((c, i) => ({
+    name: known ? c.name : byPosition ? plainNow[i]! : `?unmatched ${c.name}`,
+    wire: c.name,
+    type: typeInfoFor(infos, c.typeOid, c.typeMod).formatted,
+  }));
+  const names = new Set(inputs.map((c) => c.name));
+  return { columns: genCols.filter((g) => g.def.refs.every((r) => names.has(r))), inputs };
 }

@@ -30,8 +30,9 @@ import { UnsupportedDdlError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { canonicalLsnText, lsnDecimal, sequencePrefixFromLsn, withIndex } from '../sequence.ts';
 import { loadKey, loadNotNull, loadRelationAttributes, loadTypeInfos, typeInfoFor, type Queryable, type RelationAttributes } from './pg-catalog.ts';
-import { fillGenerated, type GeneratedPlan, type PendingGenerated } from './pg-generated.ts';
+import { fillGenerated, generatedPlan, type GeneratedPlan, type PendingGenerated } from './pg-generated.ts';
 import { quoteIdent, quoteTable } from './pg-connection.ts';
+import { columnClauses } from './pg-relation-ddl.ts';
 import { newTuple, rawTextParser, type DirectRelation, type RowMessage } from './pg-tuple-reader.ts';
 import { pgColumnType, pgTextToValue, type PgTypeInfo } from './pg-values.ts';
 
@@ -475,109 +476,6 @@ export class PgTransactionAssembler {
     }
     return st.included;
   }
-}
-
-/**
- * The column clauses of the one ALTER TABLE that turns `known` into `next`.
- *
- * Columns are matched by attribute number where the catalog knew it on both
- * sides: PostgreSQL keeps a column's number through RENAME and ALTER TYPE and
- * gives an added column a new one, so a rename, a type change (or both at
- * once) and a drop plus an add are told apart exactly. Where a number is
- * unknown (the catalog read at decode time no longer has that name), a column
- * gone and a new one at the same position with the same type is taken as a
- * rename; with another type the statement says it cannot tell, and the
- * applier refuses it (the job fails quoting it) rather than guess.
- *
- * A column added with a value for the rows it already has (a DEFAULT, an
- * identity, a generated expression) carries that clause: PostgreSQL logs no
- * row change for the fill, so the applier refuses it too, instead of leaving
- * NULLs at the destination.
- */
-function columnClauses(known: { types: Map<string, string>; attnums?: Map<string, number> }, next: RelationState): string[] {
-  const nextNames = new Set(next.columns.map((c) => c.name));
-  const knownNames = [...known.types.keys()];
-  const gone = knownNames.filter((n) => !nextNames.has(n));
-  const added = next.columns.filter((c) => !known.types.has(c.name));
-  const renamedFrom = new Map<string, string>();
-  const unsure: string[] = [];
-  const byAttnum = new Map<number, string>();
-  for (const c of added) { const n = next.attnums.get(c.name); if (n !== undefined) byAttnum.set(n, c.name); }
-  for (const name of gone) {
-    const n = known.attnums?.get(name);
-    const to = n === undefined ? undefined : byAttnum.get(n);
-    if (to !== undefined) { renamedFrom.set(to, name); byAttnum.delete(n!); }
-  }
-  // A gone column whose number the catalog no longer had (renamed again before it was read) still lies between
-  // its neighbours' numbers; a column added since has a number above every one then in use. So a new name whose
-  // number falls below a later neighbour's is that old column, renamed (matched in order where several are).
-  const numbers = knownNames.map((n) => known.attnums?.get(n));
-  const runs = new Map<string, { names: string[]; lower: number; upper: number }>();
-  knownNames.forEach((name, i) => {
-    if (numbers[i] !== undefined || nextNames.has(name)) return;
-    const lower = Math.max(0, ...numbers.slice(0, i).filter((x): x is number => x !== undefined));
-    const upper = numbers.slice(i + 1).find((x): x is number => x !== undefined);
-    if (upper === undefined) return;
-    const run = runs.get(`${lower}:${upper}`) ?? { names: [], lower, upper };
-    run.names.push(name);
-    runs.set(`${lower}:${upper}`, run);
-  });
-  for (const run of runs.values()) {
-    const inside = [...byAttnum.keys()].filter((a) => a > run.lower && a < run.upper).sort((a, b) => a - b);
-    if (inside.length !== run.names.length) continue;
-    inside.forEach((a, k) => { renamedFrom.set(byAttnum.get(a)!, run.names[k]!); byAttnum.delete(a); });
-  }
-  const matched = new Set(renamedFrom.values());
-  gone.forEach((name) => {
-    if (matched.has(name)) return;
-    const i = knownNames.indexOf(name);
-    const now = next.columns[i];
-    if (!now || known.types.has(now.name) || renamedFrom.has(now.name)) return;
-    // Both numbers known and different: a drop and an add, exactly.
-    if (known.attnums?.get(name) !== undefined && next.attnums.get(now.name) !== undefined) return;
-    if (known.types.get(name) === now.sourceType) renamedFrom.set(now.name, name);
-    else unsure.push(`REPLACE COLUMN ${quoteIdent(name)} ${known.types.get(name)} WITH ${quoteIdent(now.name)} ${now.sourceType} (a rename with a type change, or a drop and an add: cannot tell which)`);
-  });
-  if (unsure.length) return unsure;
-  // Every column change of one relation message goes out as ONE statement: the event's columns are the shape
-  // after all of them, so an applier that took them one statement at a time would add a column that a later
-  // rename in the same message still has to create from its old name (and lose that column's values).
-  const clauses: string[] = [];
-  for (const [to, from] of renamedFrom) clauses.push(`RENAME COLUMN ${quoteIdent(from)} TO ${quoteIdent(to)}`);
-  const renamed = new Set(renamedFrom.values());
-  for (const name of gone) if (!renamed.has(name)) clauses.push(`DROP COLUMN ${quoteIdent(name)}`);
-  for (const c of next.columns) {
-    const from = renamedFrom.get(c.name);
-    const was = known.types.get(from ?? c.name);
-    if (was === undefined) {
-      const fill = next.filled.get(c.name);
-      clauses.push(`ADD COLUMN ${quoteIdent(c.name)} ${c.sourceType}${fill ? ` ${fill}` : ''}`);
-    } else if (was !== c.sourceType) clauses.push(`ALTER COLUMN ${quoteIdent(c.name)} TYPE ${c.sourceType}`);
-  }
-  return clauses;
-}
-
-/**
- * How to compute the generated columns from a row of this relation message.
- * The catalog is read now: a column renamed since the message has its new
- * name there (and in the expression), so when the wire names are not all
- * known, wire columns are matched to the catalog's plain columns by position,
- * as a rename keeps it. A generated column whose inputs cannot be matched
- * (the relation also lost or gained a column since) is left out of the
- * images: unknown, never a wrong value.
- */
-function generatedPlan(msg: Pgoutput.MessageRelation, attrs: RelationAttributes, genCols: GeneratedPlan['columns'], infos: Map<string, PgTypeInfo>): GeneratedPlan {
-  const generatedNames = new Set(attrs.generated.map((g) => g.name));
-  const plainNow = [...attrs.attnums.keys()].filter((n) => !generatedNames.has(n));
-  const known = msg.columns.every((c) => attrs.attnums.has(c.name));
-  const byPosition = !known && plainNow.length === msg.columns.length;
-  const inputs = msg.columns.map((c, i) => ({
-    name: known ? c.name : byPosition ? plainNow[i]! : `?unmatched ${c.name}`,
-    wire: c.name,
-    type: typeInfoFor(infos, c.typeOid, c.typeMod).formatted,
-  }));
-  const names = new Set(inputs.map((c) => c.name));
-  return { columns: genCols.filter((g) => g.def.refs.every((r) => names.has(r))), inputs };
 }
 
 /** The column parser that makes a column's value from its text (bindRows): toRow's conversion. */
