@@ -150,7 +150,10 @@ function addKeyed(t: KeyedTable, e: ChangeEvent): void {
   const base = prev && !prev.del ? prev.row : carried;
   const fresh = prev === undefined ? e.op === Operation.Insert : !prev.del && prev.fresh === true;
   // Images are never modified, so a row with nothing to merge is kept as it came.
-  setLast(t, newKey, { del: false, row: base === carried && !hasKeys(carried) ? after : { ...base, ...after }, fresh });
+  const next: Pending = { del: false, row: base === carried && !hasKeys(carried) ? after : { ...base, ...after }, fresh };
+  // A key the batch has not had (most changes) is added at the end as it is; one it has moves there.
+  if (prev === undefined) t.rows.set(newKey, next);
+  else setLast(t, newKey, next);
 }
 
 /** The same set of own keys (the column signature depends on nothing else). */
@@ -166,21 +169,31 @@ function hasKeys(r: Row): boolean {
   return false;
 }
 
+/** Upsert rows of one column signature, all fresh or all not (keyedSteps). */
+interface Group { columns: ColumnType[]; rows: Row[]; fresh: boolean }
+
 function keyedSteps(t: KeyedTable): Step[] {
   const keyCols = t.columns.filter((c) => t.key.includes(c.name));
   const keys: Row[] = [];
-  const groups = new Map<string, { columns: ColumnType[]; rows: Row[]; fresh: boolean }>();
-  // The column signature of the previous row: consecutive rows of one shape skip building it.
+  const groups = new Map<string, Group>();
+  // The column signature of the previous row, and its groups: consecutive rows of one shape skip building the
+  // signature and looking their group up (a group key made per row was most of this function, issue 12 profile).
   let lastRow: Row | undefined; let lastSig = '';
+  let lastFresh: Group | undefined; let lastUpdate: Group | undefined;
   for (const p of t.rows.values()) {
     if (p.del) { keys.push(p.row); continue; }
-    let sig: string;
-    if (lastRow !== undefined && sameColumns(lastRow, p.row)) sig = lastSig;
-    else { sig = t.columns.filter((c) => c.name in p.row).map((c) => c.name).join('\u0000'); lastRow = p.row; lastSig = sig; }
+    if (lastRow === undefined || !sameColumns(lastRow, p.row)) {
+      lastSig = t.columns.filter((c) => c.name in p.row).map((c) => c.name).join('\u0000');
+      lastRow = p.row; lastFresh = undefined; lastUpdate = undefined;
+    }
     const fresh = p.fresh === true;
-    const gk = fresh ? `f${sig}` : `u${sig}`;
-    let g = groups.get(gk);
-    if (!g) groups.set(gk, (g = { columns: t.columns.filter((c) => c.name in p.row), rows: [], fresh }));
+    let g = fresh ? lastFresh : lastUpdate;
+    if (!g) {
+      const gk = fresh ? `f${lastSig}` : `u${lastSig}`;
+      g = groups.get(gk);
+      if (!g) groups.set(gk, (g = { columns: t.columns.filter((c) => c.name in p.row), rows: [], fresh }));
+      if (fresh) lastFresh = g; else lastUpdate = g;
+    }
     g.rows.push(p.row);
   }
   const out: Step[] = [];

@@ -90,6 +90,10 @@ export function splitLanes(events: ChangeEvent[], lanes: number): ChangeEvent[][
 
 /** Cut an ordered batch into runs without DDL and single-DDL runs, in order. */
 export function cutAtDdl(events: ChangeEvent[]): ChangeEvent[][] {
+  // Almost every batch has no DDL: it is its own only run (the caller's array, not a copy of it).
+  let ddl = false;
+  for (let i = 0; i < events.length; i++) if (events[i]!.op === Operation.Ddl) { ddl = true; break; }
+  if (!ddl) return events.length ? [events] : [];
   const out: ChangeEvent[][] = [];
   let cur: ChangeEvent[] = [];
   for (const e of events) {

@@ -137,7 +137,7 @@ export async function runApply(o: ApplyRunnerOptions): Promise<ApplyOutcome> {
     const last = events.at(-1)!;
     o.onBatch?.({ oldestCommitTime: lagClockOf(events[0]!) });
     next = read(last.sequence);
-    const wanted = events.filter((e) => !o.filter || o.filter(e)).map((e) => (o.map ? o.map(e) : e));
+    const wanted = !o.filter && !o.map ? events : events.filter((e) => !o.filter || o.filter(e)).map((e) => (o.map ? o.map(e) : e));
     for (const segment of cutAtDdl(wanted)) {
       const segLast = segment.at(-1)!.sequence;
       if (segment[0]!.op === Operation.Ddl) {
