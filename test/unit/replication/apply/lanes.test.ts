@@ -99,12 +99,14 @@ describe('lane assignment is stable across versions', () => {
   };
 
   it('laneOf equals the reference hash for every key shape', () => {
-    const values: Value[] = [0, 1, -1, 42, 2 ** 53, 1.5, '', 'a', 'é', '\u0001', 'x'.repeat(300), null, true, '9007199254740993'];
+    const values: Value[] = [0, -0, 1, -1, 9, 10, -10, 42, 100, 2147483648, -2147483648, 2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 53, 1.5, -1e-7, 1e21,
+      '', 'a', 'é', '\u0001', 'x'.repeat(300), null, true, '9007199254740993', '-0'];
     for (const lanes of [2, 3, 4, 8, 16]) {
       for (const a of values) for (const b of values) {
         for (const e of [
           ins({ id: a, v: 'x' }), del({ id: a }), upd({ id: b }, { id: a }),
           ins({ id: a, k2: b, v: 1 }, { key: ['id', 'k2'] }), ins({ v: a }, { key: [] }), ins({ id: a }, { table: 'other' }),
+          ins({ id: a }, { schema: 'other' }), ins({ id: b }, { schema: 'other', table: 'other' }),
         ]) expect(laneOf(e, lanes), `${String(a)} ${String(b)} ${lanes}`).toBe(reference(e, lanes));
       }
     }
