@@ -6,9 +6,9 @@ export const textCol = (name: string): ColumnType => ({ name, kind: 'text', sour
 
 const base = { source: 'postgres' as const, sequence: '0.0.0', txid: '1', commitSequence: '1', index: 0, commitTime: 0 };
 
-export function ev(op: Operation, before: Row | null, after: Row | null, o: { table?: string; key?: string[]; columns?: ColumnType[]; ddl?: string } = {}): ChangeEvent {
+export function ev(op: Operation, before: Row | null, after: Row | null, o: { schema?: string; table?: string; key?: string[]; columns?: ColumnType[]; ddl?: string } = {}): ChangeEvent {
   return {
-    ...base, op, schema: 's', table: o.table ?? 't', key: o.key ?? ['id'], before, after,
+    ...base, op, schema: o.schema ?? 's', table: o.table ?? 't', key: o.key ?? ['id'], before, after,
     columns: o.columns ?? [intCol('id'), textCol('v')], ...(o.ddl ? { ddl: o.ddl } : {}),
   };
 }
