@@ -206,6 +206,32 @@ export function compareSequences(a: string, b: string): number {
   return 0;
 }
 
+const SCAN_PREV = new Float64Array(3);
+
+/**
+ * The index of the first of `items`' sequences that does not follow the one before it (compareSequences <= 0),
+ * or -1 when each follows the last: each sequence scanned once, not twice as comparing neighbours would (issue 12:
+ * the feed checks every appended change).
+ */
+export function firstOutOfOrder<T>(items: readonly T[], sequenceOf: (item: T) => string, from = 0, prev?: string): number {
+  let have = prev !== undefined && scanSequence(prev, SCAN_PREV);
+  let prevText = prev;
+  for (let i = from; i < items.length; i++) {
+    const seq = sequenceOf(items[i]!);
+    if (have && scanSequence(seq, SCAN_B)) {
+      let c = 0;
+      for (let k = 0; k < 3 && c === 0; k++) if (SCAN_PREV[k] !== SCAN_B[k]) c = SCAN_PREV[k]! < SCAN_B[k]! ? -1 : 1;
+      if (c >= 0) return i;
+      SCAN_PREV.set(SCAN_B);
+    } else {
+      if (prevText !== undefined && compareSequences(prevText, seq) >= 0) return i;
+      have = scanSequence(seq, SCAN_PREV);
+    }
+    prevText = seq;
+  }
+  return -1;
+}
+
 /** hi below 2^21: hi*2^32+lo stays below 2^53, exact as a double. */
 const HI_EXACT = 0x200000;
 

@@ -32,7 +32,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { CapturedTransaction, ChangeEvent, SourcePosition } from '../change-event.ts';
-import { compareSequences, fromStreamId, parseSequence, toStreamId, ZERO_SEQUENCE } from '../sequence.ts';
+import { firstOutOfOrder, fromStreamId, parseSequence, toStreamId, ZERO_SEQUENCE } from '../sequence.ts';
 import { SnapshotTooOldError, type AppendOptions, type ChangeFeed, type FeedBounds, type RetentionPolicy } from './change-feed.ts';
 import { isCluster } from '../redis-topology.ts';
 import { FeedAppendError, FeedParameterError, FeedReplacedError } from './feed-errors.ts';
@@ -136,14 +136,8 @@ export class RedisChangeFeed implements ChangeFeed {
    * transactions. Only the last piece records the resume position.
    */
   async append(tx: CapturedTransaction, opts: AppendOptions = {}): Promise<number> {
-    let prev: string | undefined;
-    for (const event of tx.events) {
-      // Checked before anything is written: a script error halfway would leave a partial transaction.
-      if (prev !== undefined && compareSequences(prev, event.sequence) >= 0) {
-        throw new FeedAppendError(`transaction ${tx.txid}: sequence ${event.sequence} does not follow ${prev}`);
-      }
-      prev = event.sequence;
-    }
+    // Checked before anything is written: a script error halfway would leave a partial transaction.
+    checkOrder(tx);
     const resume = JSON.stringify(tx.resume);
     let added = 0;
     let bytes = 0;
@@ -209,12 +203,8 @@ export class RedisChangeFeed implements ChangeFeed {
     if (txs.length < 2 || total > APPEND_PIECE_EVENTS || txs.some((t) => t.partial)) return this.appendEach(txs, opts);
     let prev: string | undefined;
     for (const tx of txs) {
-      for (const event of tx.events) {
-        if (prev !== undefined && compareSequences(prev, event.sequence) >= 0) {
-          throw new FeedAppendError(`transaction ${tx.txid}: sequence ${event.sequence} does not follow ${prev}`);
-        }
-        prev = event.sequence;
-      }
+      checkOrder(tx, prev);
+      if (tx.events.length) prev = tx.events[tx.events.length - 1]!.sequence;
     }
     const sets = new Map<string, string>();
     const pieces: (string | number | Buffer)[] = [];
@@ -452,6 +442,17 @@ export class RedisChangeFeed implements ChangeFeed {
     return this.closing;
   }
 }
+
+/** Throws unless each of `tx`'s changes follows the one before it (the first one `prev`, when given). */
+function checkOrder(tx: CapturedTransaction, prev?: string): void {
+  const at = firstOutOfOrder(tx.events, sequenceOfEvent, 0, prev);
+  if (at >= 0) {
+    const before = at > 0 ? tx.events[at - 1]!.sequence : prev;
+    throw new FeedAppendError(`transaction ${tx.txid}: sequence ${tx.events[at]!.sequence} does not follow ${before}`);
+  }
+}
+
+const sequenceOfEvent = (e: ChangeEvent): string => e.sequence;
 
 /** The append script's answer: the changes added (and, with an echo token, the feed's last id before them), or straddle/replaced. */
 type AppendResult = { added: number; prev?: string } | [string, string];

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   bigIntToLsn, binlogCommitSequence, binlogFileNumber, commitNumber, compareSequences, formatSequence, fromStreamId, InvalidSequenceError,
   lsnToBigInt, makeSequence, parseSequence, sequenceFromBinlog, sequenceFromLsn, toStreamId, ZERO_SEQUENCE, canonicalLsnText, lsnDecimal,
-  sequencePrefixFromBinlog,
+  sequencePrefixFromBinlog, firstOutOfOrder,
 } from '../../../src/replication/sequence.ts';
 
 describe('binlog commit sequences', () => {
@@ -149,6 +149,37 @@ describe('compareSequences without allocating', () => {
     for (const bad of ['', '1.2', '1.2.3.4', '1..2', '.1.2', '1.2.', 'g.1.2', '123456789.1.2', '1.123456789.2', '1.2.12345678901234567', '1.2.3 ']) {
       expect(() => compareSequences(bad, '1.2.3'), bad).toThrowError(InvalidSequenceError);
       expect(() => compareSequences('1.2.3', bad), bad).toThrowError(InvalidSequenceError);
+    }
+  });
+});
+
+describe('firstOutOfOrder', () => {
+  const ref = (seqs: string[], prev?: string) => {
+    for (let i = 0; i < seqs.length; i++) {
+      const before = i > 0 ? seqs[i - 1] : prev;
+      if (before !== undefined && compareSequences(before, seqs[i]!) >= 0) return i;
+    }
+    return -1;
+  };
+  const outcome = (f: () => number) => { try { return f(); } catch (e) { return String(e); } };
+
+  it('finds the first sequence that does not follow the one before it, as neighbour comparisons do', () => {
+    const pool = ['1.2.3', '1.2.4', '1.2.a', '1.3.0', '2.0.0', '1.2.3', '0.0.0', '1.2.ffffffffffffffff', '1.2.fffffffffffffff', 'f.f.f', '1.2.fffffffffffff', '1.2.10000000000000'];
+    let seed = 3;
+    const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+    for (let k = 0; k < 3000; k++) {
+      const seqs = Array.from({ length: 1 + rnd(6) }, () => pool[rnd(pool.length)]!);
+      // Mostly increasing runs: sorted copies of the random lists, sometimes with a neighbour repeated.
+      if (k % 2 === 0) seqs.sort(compareSequences);
+      const prev = k % 3 === 0 ? pool[rnd(pool.length)] : undefined;
+      expect(firstOutOfOrder(seqs, (s) => s, 0, prev), `${prev} ${seqs.join(' ')}`).toBe(ref(seqs, prev));
+    }
+  });
+
+  it('throws on an invalid sequence as compareSequences does', () => {
+    for (const seqs of [['1.2.3', 'x'], ['x', '1.2.3'], ['1.2.3', '1.2.12345678901234567']]) {
+      expect(outcome(() => firstOutOfOrder(seqs, (s) => s))).toBe(outcome(() => ref(seqs)));
+      expect(outcome(() => firstOutOfOrder(seqs, (s) => s))).toMatch(/InvalidSequence|sequence/i);
     }
   });
 });
