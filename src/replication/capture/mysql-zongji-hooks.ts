@@ -60,6 +60,22 @@ function nullBytesOf(bitmap: Buffer): number {
 
 type FetchRow = (this: RowsEventLike, parser: ZjParser) => unknown;
 
+/**
+ * The plan that decodes `ev`'s rows here (counted in fastRowStats), or null where zongji's own reader takes
+ * them: fast rows not enabled for its instance, its table map without columns, or no plan for them yet.
+ */
+function fastPlan(ev: RowsEventLike): NonNullable<ReturnType<typeof planFor>> | null {
+  if (ev._zongji?.[FAST] !== true) return null;
+  const map = ev.tableMap[ev.tableId];
+  const plan = map && Array.isArray(map.columns) ? planFor(map) : null;
+  if (plan === undefined) { fastRowStats.deferred++; return null; }
+  if (plan === null) { fastRowStats.fallback++; return null; }
+  fastRowStats.fast++;
+  // All rows of the event are decoded here when the first one is (the plan stays for the table map).
+  if (ev.rows.length === 0) ev[DECODED] = true;
+  return plan;
+}
+
 let installed: Promise<boolean> | undefined;
 
 /**
@@ -88,26 +104,14 @@ export function installFastRowDecoder(): Promise<boolean> {
       const double = UpdateRows?.prototype._fetchOneRow;
       if (typeof single !== 'function' || typeof double !== 'function' || !DeleteRows || DeleteRows.prototype._fetchOneRow !== single) return false;
       const fetchOne: FetchRow = function (parser) {
-        if (this._zongji?.[FAST] !== true) return single.call(this, parser);
-        const map = this.tableMap[this.tableId];
-        const plan = map && Array.isArray(map.columns) ? planFor(map) : null;
-        if (plan === undefined) { fastRowStats.deferred++; return single.call(this, parser); }
-        if (plan === null) { fastRowStats.fallback++; return single.call(this, parser); }
-        fastRowStats.fast++;
-        // All rows of the event are decoded here when the first one is (the plan stays for the table map).
-        if (this.rows.length === 0) this[DECODED] = true;
+        const plan = fastPlan(this);
+        if (!plan) return single.call(this, parser);
         const nb = this.__nullBytes ??= nullBytesOf(this.columns_present_bitmap);
         return decodeRow(parser, plan, this.columns_present_bitmap, nb);
       };
       const fetchTwo: FetchRow = function (parser) {
-        if (this._zongji?.[FAST] !== true) return double.call(this, parser);
-        const map = this.tableMap[this.tableId];
-        const plan = map && Array.isArray(map.columns) ? planFor(map) : null;
-        if (plan === undefined) { fastRowStats.deferred++; return double.call(this, parser); }
-        if (plan === null) { fastRowStats.fallback++; return double.call(this, parser); }
-        fastRowStats.fast++;
-        // All rows of the event are decoded here when the first one is (the plan stays for the table map).
-        if (this.rows.length === 0) this[DECODED] = true;
+        const plan = fastPlan(this);
+        if (!plan) return double.call(this, parser);
         const nb1 = this.__nullBytes ??= nullBytesOf(this.columns_present_bitmap);
         const nb2 = this.__nullBytes2 ??= nullBytesOf(this.columns_present_bitmap2!);
         const before = decodeRow(parser, plan, this.columns_present_bitmap, nb1);
