@@ -148,6 +148,23 @@ export interface CapturedTransaction {
    * transaction (docs/consistency.md, "Large transactions").
    */
   partial?: boolean;
+  /**
+   * Not part of the feed payload: the PostgreSQL capture's bytes of events' rows, by position in `events`
+   * (pg-wire-rows.ts); the feed writes them instead of the rows' JSON where they are still of that event.
+   */
+  wire?: (WireRows | undefined)[];
+}
+
+/**
+ * A change's row images as pgoutput TupleData bytes (pg-wire-rows.ts), each as buffer, start and end; a
+ * null buffer: that image is not kept as bytes (absent, key-only, or not text and null columns only).
+ * `ev`, `before` and `after` are the change and its row objects made from the same tuples: the feed writes
+ * the bytes only for that change and those rows (anything that replaced them gets JSON).
+ */
+export interface WireRows {
+  ev: ChangeEvent | null;
+  before: Row | null; bb: Buffer | null; bs: number; be: number;
+  after: Row | null; ab: Buffer | null; as: number; ae: number;
 }
 
 /** Events per piece a capture hands over before the transaction's commit (see CapturedTransaction.partial). */

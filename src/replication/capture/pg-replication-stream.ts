@@ -15,6 +15,7 @@
  */
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { BinaryReader } from 'pg-logical-replication/dist/output-plugins/pgoutput/binary-reader.js';
+import { beginWireMessage, takeWire } from '../pg-wire-rows.ts';
 import { rawTextParser as rawText, useFastTuples, type DirectRelation, type RowMessage } from './pg-tuple-reader.ts';
 
 /** Offset of the pgoutput message in an XLogData CopyData chunk: 'w', WAL start, WAL end, send time. */
@@ -52,12 +53,19 @@ export class RawTextPgoutputPlugin extends PgoutputPlugin {
     const tag = reader.readUint8();
     const method = METHODS[tag];
     if (!method) throw Error(`unknown pgoutput message ${String.fromCharCode(tag)}`);
+    beginWireMessage();
     const msg = this.methods[method]!.call(this.methods, reader);
     // The parser caches this object and reads later tuples through it, so the swap covers every row.
     if (msg.tag === 'relation') for (const c of msg.columns) c.parser = rawText;
     // Whether this row message's tuples are already the change's rows (pg-tuple-reader.ts DirectRelation): the
-    // relation can be bound or unbound by the time the assembler takes the message.
-    else if ((msg.tag === 'insert' || msg.tag === 'update' || msg.tag === 'delete') && (msg.relation as DirectRelation).rowsDirect === true) (msg as RowMessage).rowsDirect = true;
+    // relation can be bound or unbound by the time the assembler takes the message. Their bytes, copied as they
+    // were read, go with the message (pg-wire-rows.ts): the buffer they were read from is not the message's for long.
+    else if ((msg.tag === 'insert' || msg.tag === 'update' || msg.tag === 'delete') && (msg.relation as DirectRelation).rowsDirect === true) {
+      const row = msg as RowMessage;
+      row.rowsDirect = true;
+      const old = msg.tag !== 'insert' && (msg.old !== null || msg.key !== null);
+      row.wire = takeWire(msg.tag !== 'delete', old, msg.tag !== 'insert' && msg.old !== null);
+    }
     return msg;
   }
 }

@@ -28,6 +28,7 @@ import { CAPTURE_PIECE_EVENTS, Operation, type CapturedTransaction, type ChangeE
 import { matchesFilter, type TableFilter } from '../connection-config.ts';
 import { UnsupportedDdlError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { WireRows } from '../pg-wire-rows.ts';
 import { canonicalLsnText, lsnDecimal, sequencePrefixFromLsn, withIndex } from '../sequence.ts';
 import { loadKey, loadNotNull, loadRelationAttributes, loadTypeInfos, typeInfoFor, type Queryable, type RelationAttributes } from './pg-catalog.ts';
 import { fillGenerated, generatedPlan, type GeneratedPlan, type PendingGenerated } from './pg-generated.ts';
@@ -75,6 +76,8 @@ interface OpenTransaction {
   events: ChangeEvent[];
   /** Events handed over so far, in earlier pieces and this one: the next event's index. */
   count: number;
+  /** The pgoutput bytes of events' rows, by position in `events` (CapturedTransaction.wire). */
+  wire?: (WireRows | undefined)[];
   /** After images of this piece still missing their generated columns. */
   generated: PendingGenerated[];
 }
@@ -156,19 +159,19 @@ export class PgTransactionAssembler {
     const direct = msg.rowsDirect === true;
     switch (msg.tag) {
       case 'insert':
-        this.onRow(Operation.Insert, msg.relation, null, msg.new, false, direct);
+        this.onRow(Operation.Insert, msg.relation, null, msg.new, false, direct, msg.wire);
         break;
       case 'update': {
         const st = this.relations.get(msg.relation.relationOid);
-        if (msg.old) this.onRow(Operation.Update, msg.relation, msg.old, msg.new, false, direct);
-        else if (msg.key) this.onRow(Operation.Update, msg.relation, msg.key, msg.new, true, direct);
+        if (msg.old) this.onRow(Operation.Update, msg.relation, msg.old, msg.new, false, direct, msg.wire);
+        else if (msg.key) this.onRow(Operation.Update, msg.relation, msg.key, msg.new, true, direct, msg.wire);
         // Key unchanged under a key-only identity: the server sends no old tuple; the key is in the new row.
-        else if (st && st.identity !== 'nothing') this.onRow(Operation.Update, msg.relation, pick(msg.new, msg.relation.keyColumns), msg.new, true, direct);
-        else this.onRow(Operation.Update, msg.relation, null, msg.new, false, direct);
+        else if (st && st.identity !== 'nothing') this.onRow(Operation.Update, msg.relation, pick(msg.new, msg.relation.keyColumns), msg.new, true, direct, msg.wire);
+        else this.onRow(Operation.Update, msg.relation, null, msg.new, false, direct, msg.wire);
         break;
       }
       case 'delete':
-        this.onRow(Operation.Delete, msg.relation, msg.old ?? msg.key, null, !msg.old, direct);
+        this.onRow(Operation.Delete, msg.relation, msg.old ?? msg.key, null, !msg.old, direct, msg.wire);
         break;
     }
     return this.pieceFull() ? this.piece() : undefined;
@@ -210,10 +213,12 @@ export class PgTransactionAssembler {
     if (!tx || tx.events.length < CAPTURE_PIECE_EVENTS) return undefined;
     await this.completeGenerated(tx);
     const events = tx.events;
+    const wire = tx.wire;
     tx.events = [];
+    tx.wire = undefined;
     return {
       txid: String(tx.xid), commitSequence: lsnDecimal(tx.commitLsn), commitTime: tx.commitTime,
-      resume: { kind: 'postgres', lsn: '0/0' }, events, partial: true,
+      resume: { kind: 'postgres', lsn: '0/0' }, events, partial: true, ...(wire ? { wire } : {}),
     };
   }
 
@@ -229,6 +234,7 @@ export class PgTransactionAssembler {
       commitTime: microsToMs(msg.commitTime),
       resume: { kind: 'postgres', lsn: canonicalLsn(msg.commitEndLsn) },
       events,
+      ...(tx?.wire ? { wire: tx.wire } : {}),
     };
   }
 
@@ -393,7 +399,7 @@ export class PgTransactionAssembler {
     (rel as DirectRelation).rowsDirect = direct;
   }
 
-  private onRow(op: Operation, rel: Pgoutput.MessageRelation, before: Record<string, unknown> | null, after: Record<string, unknown> | null, keyOnly: boolean, direct: boolean): void {
+  private onRow(op: Operation, rel: Pgoutput.MessageRelation, before: Record<string, unknown> | null, after: Record<string, unknown> | null, keyOnly: boolean, direct: boolean, wire?: WireRows): void {
     const st = this.relations.get(rel.relationOid);
     if (!st || !this.included(st)) return;
     let beforeRow: Row | null;
@@ -413,7 +419,13 @@ export class PgTransactionAssembler {
     ev.after = afterRow;
     if (keyOnly && beforeRow) ev.beforeKeyOnly = true;
     if (scopeValue !== undefined && scopeValue !== null) ev.scope = String(scopeValue);
-    this.push(ev);
+    // The rows' bytes (a direct relation's rows are the tuples themselves; a key-only image is not kept).
+    if (direct && wire) {
+      wire.ev = ev;
+      if (wire.bb !== null && !keyOnly) wire.before = beforeRow; else wire.bb = null;
+      if (wire.ab !== null) wire.after = afterRow;
+    }
+    this.push(ev, direct ? wire : undefined);
   }
 
   private pushDdl(st: RelationState, ddl: string): void {
@@ -441,10 +453,11 @@ export class PgTransactionAssembler {
     };
   }
 
-  private push(ev: ChangeEvent): void {
+  private push(ev: ChangeEvent, wire?: WireRows): void {
     // Relation messages may arrive outside a transaction (none in proto v1, but be safe): nothing to attach to.
     const tx = this.tx;
     if (!tx) return;
+    if (wire) (tx.wire ??= [])[tx.events.length] = wire;
     ev.index = tx.count++;
     tx.seqPrefix ??= sequencePrefixFromLsn(tx.commitLsn);
     ev.sequence = withIndex(tx.seqPrefix, ev.index);

@@ -12,6 +12,7 @@
  */
 
 import type { Pgoutput } from 'pg-logical-replication';
+import { markTuple, type WireRows } from '../pg-wire-rows.ts';
 
 /**
  * Buffer#utf8Slice where Node has it (every version this runs on): the same
@@ -38,7 +39,7 @@ type Column = { name: string; parser: (raw: unknown) => unknown };
 export interface DirectRelation { rowsDirect?: boolean }
 
 /** A row message as the capture's parser returns it: `rowsDirect` when its tuples were read as rows. */
-export type RowMessage = (Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete) & { rowsDirect?: boolean };
+export type RowMessage = (Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete) & { rowsDirect?: boolean; wire?: WireRows };
 
 const RAW = (text: unknown): unknown => text;
 
@@ -67,6 +68,9 @@ function endOfMessage(): never {
 export function readTupleFast(reader: Reader, relation: { columns: Column[] }, unchangedToastFallback?: Record<string, unknown> | null): Record<string, unknown> {
   const b = reader._b;
   let p = reader._p;
+  const start = p;
+  // Text and null columns only: a direct relation's tuple is then kept as bytes for the feed (pg-wire-rows.ts).
+  let plain = true;
   if (b.length < p + 2) endOfMessage();
   const nfields = (b[p]! << 8) | b[p + 1]!;
   p += 2;
@@ -91,11 +95,13 @@ export function readTupleFast(reader: Reader, relation: { columns: Column[] }, u
         tuple[name] = null;
         break;
       case 0x75: { // 'u' unchanged toast datum
+        plain = false;
         const v = unchangedToastFallback?.[name];
         if (!direct || v !== undefined) tuple[name] = v;
         break;
       }
       case 0x62: { // 'b' binary
+        plain = false;
         if (b.length < p + 4) endOfMessage();
         const size = (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
         p += 4;
@@ -110,6 +116,7 @@ export function readTupleFast(reader: Reader, relation: { columns: Column[] }, u
     }
   }
   reader._p = p;
+  if (direct) markTuple(b, start, p, plain);
   return tuple;
 }
 

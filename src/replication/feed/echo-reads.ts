@@ -12,20 +12,46 @@ import type { ChangeEvent } from '../change-event.ts';
 import type { FeedKeys } from './feed-keys.ts';
 import { echoOf, type EchoPiece, type FeedEcho } from './local-echo.ts';
 
-export type StreamEntry = [id: string, fields: string[]];
+/**
+ * A stream entry as a read returns it: field names and values as text, but a piece (`b`) as Redis's bytes
+ * when it was read as bytes (binary pieces, feed-codec-wire.ts, are not text). See entriesOf.
+ */
+export type StreamEntry = [id: string, fields: (string | Buffer)[]];
+
+/**
+ * Entries of a reply read as bytes (XRANGE, the read script): ids, field names and values as text but for the
+ * pieces, which stay bytes. A reply read as text would have turned a binary piece's bytes into replacement
+ * characters.
+ */
+export function entriesOf(reply: unknown): StreamEntry[] {
+  const out: StreamEntry[] = [];
+  for (const [id, fields] of reply as [Buffer, Buffer[]][]) {
+    const f: (string | Buffer)[] = new Array(fields.length);
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const name = fields[i]!.toString('latin1');
+      f[i] = name;
+      f[i + 1] = name === 'b' ? fields[i + 1]! : fields[i + 1]!.toString('utf8');
+    }
+    out.push([id.toString('latin1'), f]);
+  }
+  return out;
+}
 
 const ECHO_VERIFY = process.env.TRIB_ECHO_VERIFY === '1';
 
 /** Held pieces matched to the payload-less entries of the read in progress (keyed by the entry's field array). */
-const echoed = new WeakMap<string[], { first: string; events: ChangeEvent[] }>();
+const echoed = new WeakMap<(string | Buffer)[], { first: string; events: ChangeEvent[] }>();
 
 /** The held events standing for an entry's fields, if the entry is one of this process's pieces. */
-export function echoedEvents(fields: string[]): { first: string; events: ChangeEvent[] } | undefined {
+export function echoedEvents(fields: (string | Buffer)[]): { first: string; events: ChangeEvent[] } | undefined {
   return echoed.get(fields);
 }
 
-export function fieldOf(fields: string[], name: string): string | undefined {
-  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+/** A field's value as text (a piece read as bytes is decoded as UTF-8: use it for text fields). */
+export function fieldOf(fields: (string | Buffer)[], name: string): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === name) { const v = fields[i + 1]!; return typeof v === 'string' ? v : v.toString('utf8'); }
+  }
   return undefined;
 }
 
@@ -69,7 +95,7 @@ export class EchoReads {
     // Each piece as it is now: one that let its objects go for text is decoded from that text.
     const entries: StreamEntry[] = chain.map(([id, p]) => {
       if (p.events) {
-        const fields = ['l', '1'];
+        const fields: (string | Buffer)[] = ['l', '1'];
         echoed.set(fields, { first: p.first, events: p.events });
         return [id, fields];
       }
@@ -101,9 +127,9 @@ export class EchoReads {
         this.stats.taken++;
         continue;
       }
-      const [full] = await this.o.redis.xrange(this.o.keys.stream, id, id);
+      const [full] = entriesOf(await this.o.redis.xrangeBuffer(this.o.keys.stream, id, id));
       if (!full) throw new Error(`feed ${this.o.name}: entry ${id} vanished between two reads`);
-      entries[i] = full as StreamEntry;
+      entries[i] = full;
       this.stats.refetched++;
     }
   }
@@ -119,18 +145,19 @@ export class EchoReads {
 
   /** TRIB_ECHO_VERIFY=1: a held piece must equal, field by field, what Redis holds for it. */
   private async verifyEcho(id: string, piece: EchoPiece): Promise<void> {
-    const [full] = await this.o.redis.xrange(this.o.keys.stream, id, id);
+    const [full] = entriesOf(await this.o.redis.xrangeBuffer(this.o.keys.stream, id, id));
     if (!full) throw new Error(`feed ${this.o.name}: entry ${id} vanished between two reads`);
     if (!piece.events) {
-      const b = fieldOf(full[1], 'b');
+      // The held text is the piece's JSON; Redis may hold it as a binary piece (feed-codec-wire.ts): the same changes.
       const r = fieldOf(full[1], 'r');
-      if (b !== piece.text || r !== (piece.estimate === undefined ? undefined : String(piece.estimate)) || (fieldOf(full[1], 'f') ?? id) !== piece.first) {
+      const same = isDeepStrictEqual(await this.o.decode([[id, storedFields(piece)]], null), await this.o.decode([full], null));
+      if (!same || r !== (piece.estimate === undefined ? undefined : String(piece.estimate)) || (fieldOf(full[1], 'f') ?? id) !== piece.first) {
         throw new Error(`local echo differs from the feed at entry ${id}: the held text is not the stored entry`);
       }
       return;
     }
     const held = piece.events;
-    const stored = await this.o.decode([full as StreamEntry], null);
+    const stored = await this.o.decode([full], null);
     if (!isDeepStrictEqual(stored, held)) {
       const i = stored.findIndex((e, k) => !isDeepStrictEqual(e, held[k]));
       throw new Error(`local echo differs from the feed at entry ${id}, event ${i}: held ${JSON.stringify(held[i])} stored ${JSON.stringify(stored[i])}`);
@@ -139,6 +166,6 @@ export class EchoReads {
 }
 
 /** A piece held as text only: its entry's fields as Redis would return them. */
-function storedFields(p: EchoPiece): string[] {
+function storedFields(p: EchoPiece): (string | Buffer)[] {
   return p.estimate === undefined ? ['b', p.text!, 'f', p.first] : ['b', p.text!, 'f', p.first, 'r', String(p.estimate)];
 }

@@ -18,20 +18,26 @@
  * object at position 9. Columns stay in the feed's column-set hash
  * (column-sets.ts). Decoding returns the events exactly as appended
  * (roundtrip test in test/unit/replication/feed/feed-codec.test.ts).
+ *
+ * A piece with rows the PostgreSQL capture kept as their pgoutput bytes is
+ * written in binary instead (version 3, feed-codec-wire.ts); parsePiece and
+ * decodePiece read both.
  */
 import { putText as put, type ByteSink } from '../byte-sink.ts';
-import type { ChangeEvent, ColumnType, Operation, Row, SourceKind } from '../change-event.ts';
-
+import type { ChangeEvent, ColumnType, Operation, Row } from '../change-event.ts';
+import type { WireRows } from '../pg-wire-rows.ts';
+import { decodeWirePiece, encodeWirePiece, parseWirePiece, PIECE_V3_TAG, type WirePiece } from './feed-codec-wire.ts';
+import { PieceTables, resolveTables, txFieldsOf, txOverride, type TableRef, type TxFields, type TxOverride } from './feed-tables.ts';
 
 export const PIECE_VERSION = 2;
 
-type TxFields = [txid: string, commitSequence: string, commitTime: number, source: SourceKind];
-type TableRef = [schema: string, table: string, key: string[], columnSet: string];
 type EncodedEvent = [
   sequence: string, index: number, op: Operation, table: number, before: Row | null, after: Row | null,
-  scope?: string | 0, ddl?: string | 0, beforeKeyOnly?: true | 0, tx?: Partial<Pick<ChangeEvent, 'txid' | 'commitSequence' | 'commitTime' | 'source'>>,
+  scope?: string | 0, ddl?: string | 0, beforeKeyOnly?: true | 0, tx?: TxOverride,
 ];
-interface Piece { v: number; x: TxFields; T: TableRef[]; E: EncodedEvent[] }
+interface JsonPiece { v: number; x: TxFields; T: TableRef[]; E: EncodedEvent[] }
+/** A piece as read: JSON (version 2) or binary (version 3, feed-codec-wire.ts). */
+export type Piece = JsonPiece | WirePiece;
 
 /**
  * Every field of ChangeEvent and where the codec keeps it: adding a field to
@@ -57,7 +63,11 @@ export function encodePiece(events: ChangeEvent[], from: number, to: number, col
  * kind the page faults of the two cost about 1 ms per piece, a tenth of the capture's process in the
  * apply bench (issue 12 profile). A sink that is used again has its pages already.
  */
-export function encodePieceBytes(sink: ByteSink, events: ChangeEvent[], from: number, to: number, columnSetId: (columns: ColumnType[]) => string): void {
+export function encodePieceBytes(
+  sink: ByteSink, events: ChangeEvent[], from: number, to: number, columnSetId: (columns: ColumnType[]) => string, wire?: (WireRows | undefined)[],
+): void {
+  // Rows the PostgreSQL capture kept as bytes go in a binary piece (feed-codec-wire.ts); it declines a piece without any.
+  if (wire !== undefined && encodeWirePiece(sink, events, from, to, columnSetId, wire)) return;
   const piece = pieceOf(events, from, to, columnSetId);
   put(sink, `{"v":${piece.v},"x":${JSON.stringify(piece.x)},"T":${JSON.stringify(piece.T)},"E":`);
   // The changes in runs of STRINGIFY_RUN, each run's JSON array written over the previous run's closing
@@ -81,43 +91,21 @@ export function encodePieceBytes(sink: ByteSink, events: ChangeEvent[], from: nu
  */
 const STRINGIFY_RUN = 64;
 
-function pieceOf(events: ChangeEvent[], from: number, to: number, columnSetId: (columns: ColumnType[]) => string): Piece {
-  const first = events[from]!;
-  const x: TxFields = [first.txid, first.commitSequence, first.commitTime, first.source];
-  const tables: TableRef[] = [];
-  const tableIndex = new Map<string, number>();
+function pieceOf(events: ChangeEvent[], from: number, to: number, columnSetId: (columns: ColumnType[]) => string): JsonPiece {
+  const x = txFieldsOf(events[from]!);
+  const tables = new PieceTables(columnSetId);
   const out: EncodedEvent[] = new Array(to - from);
-  // Events of a table share their column and key arrays: the previous event's table entry is reused without a lookup.
-  let lastColumns: ColumnType[] | undefined; let lastKey: string[] | undefined; let lastSchema = ''; let lastTable = ''; let lastT = -1;
   for (let i = from; i < to; i++) {
     const e = events[i]!;
-    let t: number | undefined;
-    if (e.columns === lastColumns && e.key === lastKey && e.schema === lastSchema && e.table === lastTable) {
-      t = lastT;
-    } else {
-      const cs = columnSetId(e.columns);
-      const tk = `${e.schema}\u0000${e.table}\u0000${cs}\u0000${e.key.join('\u0000')}`;
-      t = tableIndex.get(tk);
-      if (t === undefined) {
-        t = tables.length;
-        tables.push([e.schema, e.table, e.key, cs]);
-        tableIndex.set(tk, t);
-      }
-      lastColumns = e.columns; lastKey = e.key; lastSchema = e.schema; lastTable = e.table; lastT = t;
-    }
-    const ev: EncodedEvent = [e.sequence, e.index, e.op, t, e.before, e.after];
-    let tx: EncodedEvent[9];
-    if (e.txid !== x[0]) (tx ??= {}).txid = e.txid;
-    if (e.commitSequence !== x[1]) (tx ??= {}).commitSequence = e.commitSequence;
-    if (e.commitTime !== x[2]) (tx ??= {}).commitTime = e.commitTime;
-    if (e.source !== x[3]) (tx ??= {}).source = e.source;
+    const ev: EncodedEvent = [e.sequence, e.index, e.op, tables.of(e), e.before, e.after];
+    const tx = txOverride(e, x);
     if (e.scope !== undefined || e.ddl !== undefined || e.beforeKeyOnly !== undefined || tx) {
       ev.push(e.scope ?? 0, e.ddl ?? 0, e.beforeKeyOnly ? true : 0);
       if (tx) ev.push(tx);
     }
     out[i - from] = ev;
   }
-  return { v: PIECE_VERSION, x, T: tables, E: out };
+  return { v: PIECE_VERSION, x, T: tables.list, E: out };
 }
 
 /** Column-set ids a piece refers to (resolve them before decodePiece). */
@@ -125,9 +113,11 @@ export function pieceColumnSets(piece: Piece): string[] {
   return piece.T.map((t) => t[3]);
 }
 
-export function parsePiece(json: string): Piece {
-  const piece = JSON.parse(json) as Piece;
-  if (piece.v !== PIECE_VERSION) throw new Error(`feed entry of version ${String(piece.v)}; this version reads ${PIECE_VERSION}`);
+/** A piece as Redis holds it: JSON text (as a string or its bytes) or a binary piece. */
+export function parsePiece(stored: string | Buffer): Piece {
+  if (typeof stored !== 'string' && stored[0] === PIECE_V3_TAG) return parseWirePiece(stored);
+  const piece = JSON.parse(typeof stored === 'string' ? stored : stored.toString('utf8')) as JsonPiece;
+  if (piece.v !== PIECE_VERSION) throw new Error(`feed entry of version ${String(piece.v)}; this version reads ${PIECE_VERSION} and binary pieces`);
   return piece;
 }
 
@@ -136,13 +126,10 @@ export function parsePiece(json: string): Piece {
  * starting inside the piece), pushed onto `out`.
  */
 export function decodePiece(piece: Piece, columns: Map<string, ColumnType[]>, out: ChangeEvent[], keep?: (sequence: string) => boolean): void {
+  if (piece.v === 3) { decodeWirePiece(piece as WirePiece, columns, out, keep); return; }
   const [txid, commitSequence, commitTime, source] = piece.x;
-  const tables = piece.T.map(([schema, table, key, cs]) => {
-    const cols = columns.get(cs);
-    if (!cols) throw new Error(`column set ${cs} missing`);
-    return { schema, table, key, cols };
-  });
-  for (const ev of piece.E) {
+  const tables = resolveTables(piece.T, columns);
+  for (const ev of (piece as JsonPiece).E) {
     if (keep && !keep(ev[0])) continue;
     const t = tables[ev[3]]!;
     const tx = ev[9];

@@ -16,17 +16,18 @@ export async function decodeEntries(feed: string, entries: StreamEntry[], sinceI
     const local = echoedEvents(fields);
     if (local) return { local, first: local.first };
     let e: string | undefined;
-    let b: string | undefined;
+    let b: string | Buffer | undefined;
     let c: string | undefined;
     let f: string | undefined;
     let r: string | undefined;
+    // Only a piece (`b`) may be bytes (echo-reads.ts entriesOf); the other fields are text.
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i];
       if (name === 'b') b = fields[i + 1];
-      else if (name === 'e') e = fields[i + 1];
-      else if (name === 'c') c = fields[i + 1];
-      else if (name === 'f') f = fields[i + 1];
-      else if (name === 'r') r = fields[i + 1];
+      else if (name === 'e') e = String(fields[i + 1]);
+      else if (name === 'c') c = String(fields[i + 1]);
+      else if (name === 'f') f = String(fields[i + 1]);
+      else if (name === 'r') r = String(fields[i + 1]);
     }
     if (b !== undefined) return { piece: parsePiece(b), first: f ?? id, estimate: r === undefined ? undefined : Number(r) };
     if (e === undefined) throw new Error(`feed ${feed}: entry ${id} without an "e" or "b" field`);

@@ -289,4 +289,14 @@ export class LuaScript {
       return redis.eval(this.source, keys.length, ...keys, ...args);
     }
   }
+
+  /** run() with the reply's strings as Buffers (a binary feed piece is not text). */
+  async runBuffer(redis: Redis, keys: string[], args: (string | number | Buffer)[]): Promise<unknown> {
+    try {
+      return await redis.callBuffer('evalsha', [this.sha, keys.length, ...keys, ...args]);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return redis.callBuffer('eval', [this.source, keys.length, ...keys, ...args]);
+    }
+  }
 }

@@ -42,7 +42,7 @@ import { APPEND_LUA, GAP_LUA, LuaScript, READ_LUA, TRIM_LUA } from './feed-scrip
 import { encodePiece, encodePieceBytes } from './feed-codec.ts';
 import { appendedHere, TailWatcher } from './tail-watcher.ts';
 import { ECHO_ROOM, ECHO_TOKEN, echoOf } from './local-echo.ts';
-import { EchoReads, fieldOf, type StreamEntry } from './echo-reads.ts';
+import { EchoReads, entriesOf, fieldOf, type StreamEntry } from './echo-reads.ts';
 import { markCommitEstimate } from '../commit-clock.ts';
 import { decodeEntries } from './feed-entries.ts';
 import { SinkPool, type ByteSink } from '../byte-sink.ts';
@@ -114,7 +114,7 @@ export class RedisChangeFeed implements ChangeFeed {
     this.echoReads = new EchoReads({
       redis: this.redis, keys: this.keys, name: this.name,
       decode: (entries, sinceId) => this.decode(entries, sinceId),
-      readStored: async (sinceId, limit) => ((await readScript.run(this.redis, [this.keys.stream, this.keys.meta], [`(${sinceId}`, limit, sinceId])) as [unknown, StreamEntry[], unknown])[1],
+      readStored: async (sinceId, limit) => entriesOf(((await readScript.runBuffer(this.redis, [this.keys.stream, this.keys.meta], [`(${sinceId}`, limit, sinceId])) as unknown[])[1]),
     });
   }
 
@@ -311,7 +311,7 @@ export class RedisChangeFeed implements ChangeFeed {
       const cs = this.columnSets.encode(columns);
       sets.set(cs.id, cs.json);
       return cs.id;
-    });
+    }, tx.wire);
     // As a Buffer: ioredis writes it as is, where a string argument is concatenated into the command text first.
     // A view of the sink: ioredis copies it when it writes the command, and the sink is used again only after
     // the script call settled (a grown sink leaves earlier views on its previous buffer, which is not reused).
@@ -343,8 +343,11 @@ export class RedisChangeFeed implements ChangeFeed {
     }
     const held = echo?.range();
     if (held) args.push(ECHO_TOKEN, held[0], held[1]);
-    const res = (await readScript.run(this.redis, [this.keys.stream, this.keys.meta], args)) as [string | null, StreamEntry[], string | null];
-    const [trimmedId, entries, createdAt] = res;
+    // As bytes: a binary piece is not text (echo-reads.ts entriesOf).
+    const res = (await readScript.runBuffer(this.redis, [this.keys.stream, this.keys.meta], args)) as [Buffer | null, unknown, Buffer | null];
+    const trimmedId = res[0] ? res[0].toString('latin1') : null;
+    const entries = entriesOf(res[1]);
+    const createdAt = res[2] ? res[2].toString('latin1') : null;
     this.lastReadGeneration = createdAt ?? null;
     if (sinceId !== null && trimmedId && compareStreamIds(sinceId, trimmedId) < 0) {
       throw new SnapshotTooOldError(since!, (await this.bounds()).first);

@@ -1,0 +1,120 @@
+/**
+ * PostgreSQL rows kept as their pgoutput bytes for the feed (issue 12).
+ *
+ * Why: the PostgreSQL capture reads each row from the server's text
+ * (pg-tuple-reader.ts), and the feed's append then wrote that row again as
+ * JSON (feed-codec.ts): in the PG -> PG apply bench JSON.stringify was an
+ * eighth of the process's CPU and, with the texts it made, a third of the
+ * bytes it allocated (so of the scavenges). The bytes the row came from are
+ * already a compact record of it: a row of a relation whose tuples are read
+ * as its final rows (DirectRelation: every column converted by its column
+ * type alone, pgTextToValue) is rebuilt exactly from them and its column
+ * set. So the capture copies each such tuple (text and null columns only;
+ * an unchanged TOAST datum or a binary one keeps the JSON way) into an
+ * arena as it reads it, and the feed writes the copy into a binary piece
+ * (feed-codec.ts, version 3) instead of the row's JSON; a reader makes the
+ * row again with wireRow, the capture's own conversion.
+ *
+ * The copy is needed: pg-protocol reuses its read buffer, so a view of a
+ * CopyData message does not outlive the message's handler.
+ */
+import { pgTextToValue } from './capture/pg-values.ts';
+import type { ColumnType, Row, WireRows } from './change-event.ts';
+
+export type { WireRows };
+
+/** Bytes per arena; a tuple larger than this gets an arena of its own size. */
+const ARENA_BYTES = 256 * 1024;
+/** Tuples up to this many bytes are copied in JavaScript (a call into Buffer#copy costs more for them). */
+const SHORT_COPY = 48;
+
+let arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+let arenaLen = 0;
+
+// The tuples the message being parsed has read so far (at most two: an old or key image, then the new one).
+let marks = 0;
+let m0b: Buffer | null = null; let m0s = 0; let m0e = 0;
+let m1b: Buffer | null = null; let m1s = 0; let m1e = 0;
+
+/** Called before a pgoutput message is parsed: its tuples are marked afresh. */
+export function beginWireMessage(): void {
+  marks = 0;
+}
+
+/**
+ * A tuple of a direct relation just read from src[start, end): copied when `plain` (text and null columns
+ * only), else marked as not kept, so that the message's tuples keep their order.
+ */
+export function markTuple(src: Buffer, start: number, end: number, plain: boolean): void {
+  let b: Buffer | null = null;
+  let s = 0;
+  let e = 0;
+  if (plain) {
+    const n = end - start;
+    if (arenaLen + n > arena.length) {
+      arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, n));
+      arenaLen = 0;
+    }
+    b = arena;
+    s = arenaLen;
+    e = s + n;
+    if (n <= SHORT_COPY) for (let i = 0; i < n; i++) b[s + i] = src[start + i]!;
+    else src.copy(b, s, start, end);
+    arenaLen = e;
+  }
+  if (marks === 0) { m0b = b; m0s = s; m0e = e; } else { m1b = b; m1s = s; m1e = e; }
+  marks++;
+}
+
+/**
+ * The row images of the message just parsed, as marked: `old` says whether it carried an old or key image
+ * before its new one, `oldFull` whether that was the whole old row (REPLICA IDENTITY FULL: 'O'), not a key
+ * ('K'), which the change's `before` keeps only in part.
+ */
+export function takeWire(hasNew: boolean, old: boolean, oldFull: boolean): WireRows | undefined {
+  if (marks === 0) return undefined;
+  const w: WireRows = { ev: null, before: null, bb: null, bs: 0, be: 0, after: null, ab: null, as: 0, ae: 0 };
+  if (old) {
+    if (oldFull) { w.bb = m0b; w.bs = m0s; w.be = m0e; }
+    if (hasNew && marks > 1) { w.ab = m1b; w.as = m1s; w.ae = m1e; }
+  } else if (hasNew) {
+    w.ab = m0b; w.as = m0s; w.ae = m0e;
+  }
+  m0b = null; m1b = null;
+  marks = 0;
+  return w.bb === null && w.ab === null ? undefined : w;
+}
+
+/** The row the capture made from TupleData bytes buf[start, end) of a relation with these columns. */
+export function wireRow(buf: Buffer, start: number, end: number, cols: ColumnType[]): Row {
+  let p = start;
+  if (end - p < 2) corrupt();
+  const n = (buf[p]! << 8) | buf[p + 1]!;
+  p += 2;
+  if (n !== cols.length) corrupt();
+  const row: Row = {};
+  for (let i = 0; i < n; i++) {
+    const col = cols[i]!;
+    if (col.name === '__proto__') corrupt();
+    if (p >= end) corrupt();
+    const kind = buf[p++]!;
+    if (kind === 0x6e) { // 'n'
+      row[col.name] = null;
+    } else if (kind === 0x74) { // 't'
+      if (end - p < 4) corrupt();
+      const size = buf.readUInt32BE(p);
+      p += 4;
+      if (end - p < size) corrupt();
+      row[col.name] = pgTextToValue(buf.toString('utf8', p, p + size), col);
+      p += size;
+    } else {
+      corrupt();
+    }
+  }
+  if (p !== end) corrupt();
+  return row;
+}
+
+function corrupt(): never {
+  throw new Error('feed piece: a row\'s tuple bytes do not match its columns');
+}
