@@ -33,6 +33,7 @@
 import pg from 'pg';
 import type { Pgoutput } from 'pg-logical-replication';
 import { AppendCadence } from './append-cadence.ts';
+import { Fifo } from './fifo.ts';
 import { PgReplicationStream, RawTextPgoutputPlugin, type ReplicationHandlers } from './pg-replication-stream.ts';
 import type { CapturedTransaction, SourcePosition } from '../change-event.ts';
 import { matchesFilter } from '../connection-config.ts';
@@ -286,7 +287,7 @@ export class PgLogicalCapture implements CaptureSource {
     }
 
     // Messages in arrival order, handled one at a time; the socket pauses above QUEUE_HIGH and resumes at QUEUE_LOW.
-    const queue: Pgoutput.Message[] = [];
+    const queue = new Fifo<Pgoutput.Message>();
     let draining = false;
     let socketPaused = false;
     const socket = (): { pause?: () => void; resume?: () => void } | undefined =>

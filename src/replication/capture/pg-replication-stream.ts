@@ -80,7 +80,7 @@ export interface ReplicationHandlers {
 /** The library's internals this subclass drives (the same fields its own subscribe() uses). */
 interface ServiceInternals {
   _stop: boolean;
-  client(): Promise<[unknown, { on(ev: string, fn: (...a: never[]) => void): void; once(ev: string, fn: () => void): void }]>;
+  client(): Promise<[unknown, { on(ev: string, fn: (...a: never[]) => void): void; once(ev: string, fn: () => void): void; removeAllListeners(ev: string): void }]>;
   checkStandbyStatus(enable: boolean): void;
   stop(): Promise<unknown>;
   emit(ev: string, ...args: unknown[]): boolean;
@@ -113,6 +113,9 @@ export class PgReplicationStream extends LogicalReplicationService {
         self.emit('start');
         self.checkStandbyStatus(true);
       });
+      // pg's own CopyData listener only hands each message to the START_REPLICATION query, which drops it: with
+      // two listeners every message's emit also copied the listener array (issue 12 allocation profile).
+      connection.removeAllListeners('copyData');
       connection.on('copyData', ({ chunk }: { chunk: Buffer }) => {
         try {
           const kind = chunk[0];
