@@ -21,6 +21,8 @@
 import pg from 'pg';
 import { putByte, putText, reserve, SinkPool, type ByteSink } from '../byte-sink.ts';
 import type { ColumnType, Row } from '../change-event.ts';
+import { wireOf } from '../pg-wire-rows.ts';
+import { putTupleLine, tupleFits } from './pg-wire-copy.ts';
 import type { TableRef } from './batch-plan.ts';
 import { arrayLiteral, qi, qt } from './pg-sql.ts';
 import { toPgParam, type ValueSite } from './value-params.ts';
@@ -85,12 +87,25 @@ export const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]);
 /** Sinks the streaming apply writes its COPY data into (see putCopyRows). */
 export const copySinks = new SinkPool(256 * 1024, 16 * 1024 * 1024, 4);
 
+/** Rows written by putCopyRows, from their source's bytes (wire) and from their values: for tests and benches. */
+export const copyRowStats = { wire: 0, values: 0 };
+
 /**
  * `rows` as COPY text in CopyData messages, written into `sink` from its current length on (the same text copyText
  * makes). A value that cannot be converted throws before anything is sent.
+ *
+ * `wireSafe` (per site): the destination column takes the PostgreSQL source's text of its value as that value (see
+ * pg-wire-copy.ts DestTypes.wireSafe). A row the capture read from pgoutput bytes it kept (pg-wire-rows.ts wireOf), whose
+ * tuple has exactly the sites' columns in order, every one of them wire-safe, is then written from those bytes,
+ * escaped for COPY: the server's own text of each value, as pg_dump would carry it, without making the value's text
+ * again from its JavaScript value (issue 12: toPgParam, its conversions and the text they made were about a tenth
+ * of the PG -> PG apply's process).
  */
-export function putCopyRows(sink: ByteSink, rows: Row[], sites: ValueSite[]): void {
+export function putCopyRows(sink: ByteSink, rows: Row[], sites: ValueSite[], wireSafe?: boolean[]): void {
   let head = -1;
+  // The relation columns of the last kept row, and whether its tuples fit the sites (asked once per relation).
+  let wireCols: ColumnType[] | undefined;
+  let wireFits = false;
   for (let r = 0; r < rows.length; r++) {
     if (head < 0) {
       reserve(sink, 5);
@@ -99,23 +114,38 @@ export function putCopyRows(sink: ByteSink, rows: Row[], sites: ValueSite[]): vo
       sink.len += 5;
     }
     const row = rows[r]!;
-    for (let c = 0; c < sites.length; c++) {
-      const s = sites[c]!;
-      if (c > 0) putByte(sink, 0x09);
-      const v = row[s.column.name];
-      const kind = s.column.kind;
-      if (kind === 'text' && typeof v === 'string' && v.length <= SHORT_FIELD && putShortText(sink, v)) continue;
-      const p = toPgParam(v, s);
-      if (typeof p === 'string') { if (p.length > SHORT_FIELD || !putShortText(sink, p)) putText(sink, escapeText(p)); }
-      else if (typeof p === 'number' && kind === 'int') putInteger(sink, p);
-      else putText(sink, copyField(p));
+    const w = wireSafe === undefined ? undefined : wireOf(row);
+    if (w !== undefined) {
+      const cols = w.ev!.columns;
+      if (cols !== wireCols) { wireCols = cols; wireFits = tupleFits(cols, sites, wireSafe!); }
     }
-    putByte(sink, 0x0a);
+    if (w !== undefined && wireFits && putTupleLine(sink, w.ab!, w.as, w.ae, sites.length)) {
+      copyRowStats.wire++;
+    } else {
+      putValueLine(sink, row, sites);
+      copyRowStats.values++;
+    }
     if (sink.len - head >= FRAME_BYTES || r === rows.length - 1) {
       sink.buf.writeUInt32BE(sink.len - head - 1, head + 1);
       head = -1;
     }
   }
+}
+
+/** A row's COPY line from its values. */
+function putValueLine(sink: ByteSink, row: Row, sites: ValueSite[]): void {
+  for (let c = 0; c < sites.length; c++) {
+    const s = sites[c]!;
+    if (c > 0) putByte(sink, 0x09);
+    const v = row[s.column.name];
+    const kind = s.column.kind;
+    if (kind === 'text' && typeof v === 'string' && v.length <= SHORT_FIELD && putShortText(sink, v)) continue;
+    const p = toPgParam(v, s);
+    if (typeof p === 'string') { if (p.length > SHORT_FIELD || !putShortText(sink, p)) putText(sink, escapeText(p)); }
+    else if (typeof p === 'number' && kind === 'int') putInteger(sink, p);
+    else putText(sink, copyField(p));
+  }
+  putByte(sink, 0x0a);
 }
 
 /** Text values up to this length are escaped and written in one pass (putShortText). */

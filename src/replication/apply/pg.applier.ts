@@ -24,6 +24,7 @@ import { assertKeyable } from './type-map.ts';
 import { pgCopyTextSafe } from './value-params.ts';
 import { COPY_DONE, copyFrames, copyIn, copyParts, copyRows, copySinks, copySql, copyText, putCopyRows, type CopyChunk } from './pg-copy.ts';
 import type { ByteSink } from '../byte-sink.ts';
+import { DestTypes } from './pg-wire-copy.ts';
 
 /** `rowsPerStatement` is also bounded by 65535 parameters. */
 export type PgApplierOptions = SqlApplierOptions;
@@ -53,6 +54,8 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
   readonly atOnce = { committed: 0, fellBack: 0 };
   /** A statement (no parameters) to send with the open transaction's COMMIT, per session (lastCheckpointWrite). */
   private readonly commitWith = new WeakMap<Client, string>();
+  /** Per destination table: which columns take a PostgreSQL source's text as it is (pg-wire-copy.ts). */
+  private readonly destTypes = new DestTypes();
   /** Sessions whose open transaction has copyUpsert's savepoint (released when the next one is set). */
   private readonly savepointOpen = new WeakSet<Client>();
 
@@ -182,7 +185,7 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
     }
     const key = step.kind === 'upsert' ? step.key : undefined;
     if (key && step.rows.length >= STAGE_MIN_ROWS) {
-      putCopyRows(sink, step.rows, sites);
+      putCopyRows(sink, step.rows, sites, await this.destTypes.wireSafe(c, dest, step.columns, step.rows));
       copies.push(sink.len);
       const direct = step.kind === 'upsert' && step.fresh && await this.isUniqueKeyed(c, dest, key);
       return [direct ? copySql(dest, step.columns) : this.stageSql(c, dest, step.columns, key)];
@@ -377,7 +380,7 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
         if (key && step.rows.length >= STAGE_MIN_ROWS) {
           const sink = copySinks.take();
           try {
-            putCopyRows(sink, step.rows, sites);
+            putCopyRows(sink, step.rows, sites, await this.destTypes.wireSafe(c, dest, step.columns, step.rows));
             const frames = [sink.buf.subarray(0, sink.len)];
             await (step.kind === 'upsert' && step.fresh ? this.copyUpsert(c, dest, step.columns, key, frames) : this.stageUpsert(c, dest, step.columns, key, frames));
           } finally {
@@ -409,6 +412,7 @@ export class PgApplier extends SqlApplier<Client, CopyChunk[]> {
     const ref = { schema: e.schema, table: e.table };
     // What copyUpsert learnt of the tables' unique keys may not hold after DDL: learnt again on next use.
     this.uniqueKeyed.clear();
+    this.destTypes.clear();
     const action = classifyDdl(stmt, { fromPgCapture: e.source === 'postgres', at: ref });
     switch (action.kind) {
       case 'ignore':

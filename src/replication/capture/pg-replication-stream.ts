@@ -35,11 +35,15 @@ const METHODS: Record<number, string> = {
 export class RawTextPgoutputPlugin extends PgoutputPlugin {
   private readonly methods: Parser;
 
+  /** The parser's relation cache (relation oid -> the last Relation message). */
+  private readonly relations: Map<number, Pgoutput.MessageRelation>;
+
   constructor(options: ConstructorParameters<typeof PgoutputPlugin>[0]) {
     super(options);
-    const parser = (this as unknown as { parser: Parser }).parser;
+    const parser = (this as unknown as { parser: Parser & { _relationCache: Map<number, Pgoutput.MessageRelation> } }).parser;
     useFastTuples(parser);
     this.methods = parser;
+    this.relations = parser._relationCache;
   }
 
   override parse(buffer: Buffer): Pgoutput.Message {
@@ -54,9 +58,11 @@ export class RawTextPgoutputPlugin extends PgoutputPlugin {
     const method = METHODS[tag];
     if (!method) throw Error(`unknown pgoutput message ${String.fromCharCode(tag)}`);
     beginWireMessage();
+    // A Relation message replaces the parser's cached relation, which the assembler bound (DirectRelation).
+    const prev = tag === 0x52 ? this.relations.get(buffer.readInt32BE(offset + 1)) : undefined;
     const msg = this.methods[method]!.call(this.methods, reader);
     // The parser caches this object and reads later tuples through it, so the swap covers every row.
-    if (msg.tag === 'relation') for (const c of msg.columns) c.parser = rawText;
+    if (msg.tag === 'relation') keepBinding(prev, msg);
     // Whether this row message's tuples are already the change's rows (pg-tuple-reader.ts DirectRelation): the
     // relation can be bound or unbound by the time the assembler takes the message. Their bytes, copied as they
     // were read, go with the message (pg-wire-rows.ts): the buffer they were read from is not the message's for long.
@@ -68,6 +74,25 @@ export class RawTextPgoutputPlugin extends PgoutputPlugin {
     }
     return msg;
   }
+}
+
+/**
+ * A Relation message's columns keep the server's text (the assembler binds them when it takes the message), unless
+ * it repeats the relation it replaces, which the assembler had bound to read rows directly: then it keeps that
+ * binding at once. The assembler binds an unchanged relation again the same way (PgTransactionAssembler.onRelation:
+ * same wire signature, same state), but rows parsed before it takes the message would have been read as text,
+ * without their bytes (issue 12: the server sends the relation again after any invalidation of it, an autoanalyze
+ * among them, and up to QUEUE_HIGH rows were parsed ahead each time).
+ */
+function keepBinding(prev: Pgoutput.MessageRelation | undefined, msg: Pgoutput.MessageRelation): void {
+  const same = prev !== undefined && (prev as DirectRelation).rowsDirect === true && prev.schema === msg.schema && prev.name === msg.name
+    && prev.replicaIdentity === msg.replicaIdentity && prev.columns.length === msg.columns.length
+    && prev.columns.every((c, i) => {
+      const m = msg.columns[i]!;
+      return c.name === m.name && c.typeOid === m.typeOid && c.typeMod === m.typeMod && c.flags === m.flags;
+    });
+  for (let i = 0; i < msg.columns.length; i++) msg.columns[i]!.parser = same ? prev!.columns[i]!.parser : rawText;
+  if (same) (msg as DirectRelation).rowsDirect = true;
 }
 
 export interface ReplicationHandlers {

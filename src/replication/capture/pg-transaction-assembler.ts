@@ -28,7 +28,7 @@ import { CAPTURE_PIECE_EVENTS, Operation, type CapturedTransaction, type ChangeE
 import { matchesFilter, type TableFilter } from '../connection-config.ts';
 import { UnsupportedDdlError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { WireRows } from '../pg-wire-rows.ts';
+import { keepAfterWire, type WireRows } from '../pg-wire-rows.ts';
 import { canonicalLsnText, lsnDecimal, sequencePrefixFromLsn, withIndex } from '../sequence.ts';
 import { loadKey, loadNotNull, loadRelationAttributes, loadTypeInfos, typeInfoFor, type Queryable, type RelationAttributes } from './pg-catalog.ts';
 import { fillGenerated, generatedPlan, type GeneratedPlan, type PendingGenerated } from './pg-generated.ts';
@@ -423,7 +423,7 @@ export class PgTransactionAssembler {
     if (direct && wire) {
       wire.ev = ev;
       if (wire.bb !== null && !keyOnly) wire.before = beforeRow; else wire.bb = null;
-      if (wire.ab !== null) wire.after = afterRow;
+      if (wire.ab !== null) { wire.after = afterRow; keepAfterWire(wire); }
     }
     this.push(ev, direct ? wire : undefined);
   }
