@@ -137,6 +137,25 @@ describe('PostgreSQL tuples read as rows', () => {
     }
   });
 
+  it('stay direct when their relation is sent again unchanged and parsed ahead of the assembler; a changed one is not', async () => {
+    const plugin = new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: ['p'] });
+    const a = new PgTransactionAssembler({ catalog, tables: { schemas: [] }, logger: silentLogger, baseline: new Map(), baselineExact: false });
+    const rel = (identity: string) => relation(16384, COLS, { oids: OIDS, name: 'items', identity });
+    const ins = (id: string) => Buffer.concat([Buffer.from('I'), i32(16384), Buffer.from('N'), tupleData(COLS.map((_, i) => (i === 0 ? id : null)))]);
+    const begin = Buffer.concat([Buffer.from('B'), Buffer.alloc(8, 0), Buffer.alloc(8, 0), i32(1)]);
+    // The assembler takes the first relation and a row: the relation is bound.
+    for (const m of [begin, rel('f'), ins('1')]) await a.accept(plugin.parse(m));
+    // The server sends it again (an invalidation): rows parsed before the assembler takes it stay direct, with bytes.
+    const ahead = [rel('f'), ins('2'), rel('d'), ins('3')].map((m) => plugin.parse(m) as Pgoutput.Message & { rowsDirect?: boolean; wire?: unknown });
+    expect(ahead[1]!.rowsDirect).toBe(true);
+    expect(ahead[1]!.wire).toBeDefined();
+    // A relation that changed (its replica identity here) waits for the assembler to describe it.
+    expect(ahead[3]!.rowsDirect).toBeUndefined();
+    for (const m of ahead) await a.accept(m);
+    const tx = await a.accept(plugin.parse(Buffer.concat([Buffer.from('C'), Buffer.from([0]), Buffer.alloc(8, 0), Buffer.from([0, 0, 0, 0, 0, 0, 0, 9]), Buffer.alloc(8, 1)])));
+    expect(tx!.events.filter((e) => e.op !== 'ddl').map((e) => e.after?.id)).toEqual([1, 2, 3]);
+  });
+
   it('are plain objects: a column named constructor is data, inherited members stay inherited', async () => {
     const { txs } = await capture(messages(3), 'direct');
     const rows = txs.flatMap((t) => t.events.map((e) => e.after)).filter((r) => r !== null);
