@@ -55,7 +55,7 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
     const feed = openFeed(deps.redis, job.feed_name!, { prefix: deps.feedPrefix });
     let capture: CaptureSource | undefined;
     try {
-      const opened = await createJobCapture(run, job, source, feed);
+      const opened = await createJobCapture(run, deps, job, source, feed);
       capture = opened.capture;
       const { prepared, startPosition } = await prepareJobCapture(run, deps, job, opened.capture, opened.from);
       const state = await awaitSnapshot(run, deps, job, opened.capture, prepared.snapshotName);
@@ -86,7 +86,7 @@ export function captureProcessor(deps: ReplicationDeps): TaskProcessor {
  * run's recorded start, else the configured one (not after a log loss: a run
  * started over begins at the source's current position).
  */
-async function createJobCapture(run: TaskRun, job: JobRow, source: DbConnectionConfig, feed: ChangeFeed): Promise<{ capture: CaptureSource; resume: SourcePosition | null; from: SourcePosition | undefined }> {
+async function createJobCapture(run: TaskRun, deps: ReplicationDeps, job: JobRow, source: DbConnectionConfig, feed: ChangeFeed): Promise<{ capture: CaptureSource; resume: SourcePosition | null; from: SourcePosition | undefined }> {
   const resume = await feed.resumePosition();
   const configured = job.spec.startPosition && !job.state.resnapshot ? parseStartPosition(source.kind, job.spec.startPosition) : undefined;
   const from = resume ?? (job.state.startPosition as SourcePosition | undefined) ?? configured;
@@ -96,6 +96,8 @@ async function createJobCapture(run: TaskRun, job: JobRow, source: DbConnectionC
     resuming: resume !== null || job.state.startPosition !== undefined,
     ackDelayMs: FEED_DURABLE_MS,
     heartbeatMs: (job.spec.heartbeatIntervalSeconds ?? DEFAULT_HEARTBEAT_SECONDS) * 1000,
+    // Rows keep their binlog images for a MariaDB destination's row events (mysql-row-images.ts).
+    rowImages: source.kind === 'mysql' && job.dest_connection_id ? (await deps.connections.config(job.dest_connection_id)).kind === 'mysql' : false,
   });
   return { capture, resume, from };
 }

@@ -24,12 +24,18 @@ import {
   deleteOneSql, dropColumnSql, insertSql, literalTuples, modifyColumnSql, mysqlParams, mysqlSites, qi, qt, relaxedSql, setInvalidEnumSql, statementRows,
   type MysqlSite,
 } from './mysql-sql.ts';
+import { BinlogRows } from './mysql-binlog-rows.ts';
 import { SqlApplier, type SqlApplierOptions } from './sql-applier.ts';
 import { isInvalidEnum, MARIADB_CAPS, mysqlHashedKey, type MysqlCaps } from './type-map.ts';
 import type { RawSql } from './value-params.ts';
 
-/** `rowsPerStatement` is also bounded to about 4 MiB of SQL. */
-export type MysqlApplierOptions = SqlApplierOptions;
+/**
+ * `rowsPerStatement` is also bounded to about 4 MiB of SQL. `rowEvents` (default true): a MariaDB source's rows go
+ * into a MariaDB destination as row events where they can (mysql-binlog-rows.ts); false: always as SQL.
+ */
+export interface MysqlApplierOptions extends SqlApplierOptions {
+  rowEvents?: boolean;
+}
 
 type Conn = mysql.PoolConnection;
 
@@ -42,9 +48,12 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
   private caps: MysqlCaps = MARIADB_CAPS;
   /** Core connections whose session variables are set. */
   private readonly prepared = new WeakSet<object>();
+  /** Upserts as row events (mysql-binlog-rows.ts); off until setUpMeta has seen a MariaDB destination. */
+  private binlogRows = new BinlogRows(false);
 
-  constructor(conn: DbConnectionConfig, opts: MysqlApplierOptions) {
-    super('mysql', 'MysqlApplier', conn, opts);
+  constructor(conn: DbConnectionConfig, private readonly mysqlOpts: MysqlApplierOptions) {
+    super('mysql', 'MysqlApplier', conn, mysqlOpts);
+    const opts = mysqlOpts;
     this.pool = mysql.createPool({
       host: conn.host,
       port: conn.port,
@@ -113,14 +122,33 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
       return await this.session(async (c) => {
         const parts = ['START TRANSACTION'];
         for (const [lane, cp] of expected) parts.push(c.format(GUARDED_CHECKPOINT_SQL, [this.jobId, lane, sequence, cp]));
+        const literal = { format: (text: string, values: unknown[]) => c.format(text, values), escape: (value: unknown) => c.escape(value) };
+        const upserts = steps.filter((step): step is Extract<Step, { kind: 'upsert' }> => step.kind === 'upsert');
+        const select = async (sql: string, params: unknown[]) => (await c.query<mysql.RowDataPacket[]>(sql, params))[0] as Record<string, unknown>[];
+        if (upserts.length) await this.binlogRows.prepare(select, upserts.map((step) => ({ dest: destTable(step.ref, this.opts.rename), rows: step.rows })));
+        const binlogTables: TableRef[] = [];
         let chars = 0;
         for (const step of steps) {
-          for (const [one] of this.statements(step, { format: (text, values) => c.format(text, values), escape: (value) => c.escape(value) })) {
+          let rest: Step = step;
+          if (step.kind === 'upsert') {
+            const dest = destTable(step.ref, this.opts.rename);
+            const split = this.binlogRows.split(dest, step.columns, step.key, step.rows);
+            if (split.statement !== undefined) {
+              if (binlogTables.length === 0) parts.push(this.binlogRows.formatDescription);
+              binlogTables.push(dest);
+              chars += split.statement.length;
+              parts.push(split.statement);
+              rest = { ...step, rows: split.rest };
+            }
+          }
+          if ((rest.kind === 'upsert' || rest.kind === 'insert') && rest.rows.length === 0) continue;
+          for (const [one] of this.statements(rest, literal)) {
             chars += one.length;
             if (chars > MAX_STATEMENT_BYTES) return false;
             parts.push(one);
           }
         }
+        if (chars > MAX_STATEMENT_BYTES) return false;
         parts.push('COMMIT');
         try {
           await c.query(parts.join(';\n'));
@@ -129,6 +157,7 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
         } catch (err) {
           await c.query('ROLLBACK').catch(() => c.destroy());
           this.atOnce.fellBack++;
+          if (binlogTables.length) this.logger.info({ tables: binlogTables.map((t) => `${t.schema}.${t.table}`) }, this.binlogRows.failed(err, binlogTables));
           this.logger.debug({ lanes: [...expected.keys()], err: (err as Error).message }, 'batch sent at once failed; applying it the ordinary way');
           return false;
         }
@@ -141,6 +170,11 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
 
   /** Lane transactions sent at once (applyAtOnce): committed so, and failed there and applied the ordinary way. */
   readonly atOnce = { committed: 0, fellBack: 0 };
+
+  /** Rows sent as row events, and batches with row events the server failed (mysql-binlog-rows.ts). */
+  get rowEvents(): { rows: number; statements: number; failed: number; disabled?: string } {
+    return { ...this.binlogRows.stats, ...(this.binlogRows.disabled ? { disabled: this.binlogRows.disabled } : {}) };
+  }
 
   protected conflictCode(err: unknown): string | undefined {
     const code = (err as { code?: string }).code;
@@ -175,7 +209,10 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
   protected setUpMeta(): Promise<void> {
     return this.session(async (c) => {
       const [rows] = await c.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v');
-      this.caps = capsOf(String(rows[0]?.v ?? ''));
+      const version = String(rows[0]?.v ?? '');
+      this.caps = capsOf(version);
+      this.binlogRows = new BinlogRows(this.mysqlOpts.rowEvents !== false && /mariadb/i.test(version));
+      await this.binlogRows.setUp(async (sql, params) => (await c.query<mysql.RowDataPacket[]>(sql, params))[0] as Record<string, unknown>[]);
       for (const sql of META_DDL) await c.query(sql);
       const [has] = await c.query<mysql.RowDataPacket[]>(HAS_COVERS_SQL);
       if (!has.length) await c.query(ADD_COVERS_SQL);
@@ -199,6 +236,7 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
   /** CREATE (database and table) or ADD the missing columns, under a named lock. DDL commits implicitly. */
   protected async ensureTableOn(c: Conn, src: TableRef, columns: ColumnType[], key: string[], drops: string[] = [], renames: [string, string][] = [], retypes: string[] = []): Promise<void> {
     const ref = destTable(src, this.opts.rename);
+    this.binlogRows.forgetShapes();
     for (const k of key) {
       if (!columns.some((x) => x.name === k)) throw new FatalError(`key column ${k} of ${src.schema}.${src.table} is not among its columns`);
     }
@@ -240,6 +278,7 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
   }
 
   protected async applyDdl(c: Conn, e: ChangeEvent): Promise<void> {
+    this.binlogRows.forgetShapes();
     const stmt = e.ddl ?? '';
     const action = classifyDdl(stmt, { fromPgCapture: e.source === 'postgres', at: { schema: e.schema, table: e.table } });
     if (action.kind === 'ignore') return;

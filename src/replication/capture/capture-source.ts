@@ -34,6 +34,11 @@ export interface CaptureOptions {
   serverId?: number;
   /** Column whose value becomes an event's scope. Default `_change_selector`. */
   selectorColumn?: string;
+  /**
+   * MariaDB: rows keep their binlog row images (mysql-row-images.ts) for a MariaDB destination, which applies
+   * them as row events. Default false.
+   */
+  rowImages?: boolean;
   logger: Logger;
 }
 

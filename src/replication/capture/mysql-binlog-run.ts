@@ -15,7 +15,7 @@ import { gtidAt } from './mysql-connection.ts';
 import { isCommitMarker, isTransactionControl, parseDdl } from './mysql-ddl.ts';
 import { exactLabels } from './mysql-schema.ts';
 import { parseEnumLabels } from './mysql-values.ts';
-import { enableFastRows, installFastRowDecoder, rowsDecodedHere } from './mysql-zongji-hooks.ts';
+import { enableFastRows, installFastRowDecoder, rowsDecodedHere, rowsImageOf } from './mysql-zongji-hooks.ts';
 import { TransactionMapper, type RawTx } from './mysql-transaction.mapper.ts';
 import { BinlogClock } from './binlog-clock.ts';
 import { AppendCadence } from './append-cadence.ts';
@@ -37,6 +37,8 @@ export interface RunSettings {
   log: Logger;
   tables: TableFilter;
   fastRows: boolean;
+  /** Rows keep their binlog images (mysql-row-images.ts). */
+  rowImages: boolean;
 }
 
 /** What a run needs of its capture (MysqlBinlogCapture). */
@@ -232,7 +234,7 @@ export class BinlogRun {
     if (this.finished) return;
     const z = this.capture.newZongji();
     this.zongji = z;
-    if (fastRows) enableFastRows(z);
+    if (fastRows) enableFastRows(z, true, this.capture.settings().rowImages);
     // For lag only: when the binlog reached each commit, whatever this capture's delay (binlog-clock.ts).
     this.clock = new BinlogClock(() => this.capture.openSide(), this.log);
     this.clock.start();
@@ -311,7 +313,7 @@ export class BinlogRun {
         const map = r.tableMap[r.tableId];
         if (!map || SYSTEM_SCHEMAS.has(map.parentSchema.toLowerCase()) || !matchesFilter(this.tables, map.parentSchema, map.tableName)) break;
         const tx = this.current ?? this.open(e, undefined, true);
-        tx.items.push({ kind: r.getTypeName() as 'WriteRows', schema: map.parentSchema, table: map.tableName, rows: r.rows as unknown[], uniformKeys: rowsDecodedHere(r) });
+        tx.items.push({ kind: r.getTypeName() as 'WriteRows', schema: map.parentSchema, table: map.tableName, rows: r.rows as unknown[], uniformKeys: rowsDecodedHere(r), images: rowsImageOf(r) });
         tx.rows += r.rows.length;
         if (tx.rows >= CAPTURE_PIECE_EVENTS && !tx.hasQuery) this.cutPiece(tx, e);
         break;

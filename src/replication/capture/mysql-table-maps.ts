@@ -30,6 +30,7 @@
  * (the lookup), `buildColumnSchemas` and `updateColumnInfo` (reuse, or
  * record once the first event is complete).
  */
+import { tableMapRestAt, type TableMapImage } from '../mysql-row-images.ts';
 
 /** What zongji's _readOptionalMetadata sets on a TableMap event. */
 const OPTIONAL_FIELDS = ['columnNames', 'signedness', 'primaryKey', 'columnVisibility', 'geometryTypes', '_columnCharsetIds', '_enumSetValues'] as const;
@@ -46,9 +47,11 @@ interface Entry {
   consumed: number;
   columnSchemas: unknown[];
   columns: unknown[];
+  /** The event as bytes, for the MariaDB apply's row events (mysql-row-images.ts); made on first use. */
+  image?: TableMapImage | null;
 }
 
-interface ZjTableMapState { columnSchemas?: unknown[]; columns?: unknown[] }
+interface ZjTableMapState { columnSchemas?: unknown[]; columns?: unknown[]; [MAP_IMAGE]?: TableMapImage | null }
 
 interface TableMapEvent {
   tableId: number;
@@ -79,6 +82,8 @@ const START = Symbol('tributary.tableMapBodyStart');
 const HIT = Symbol('tributary.tableMapReused');
 const PENDING = Symbol('tributary.tableMapPending');
 const BUILT = Symbol('tributary.tableMapBuilt');
+/** On zongji's table-map state of a table id: the TABLE_MAP event's image (tableMapImageOf). */
+const MAP_IMAGE = Symbol('tributary.tableMapImage');
 
 /** The last recorded table map per table id (a table keeps its id from statement to statement until it is reopened). */
 const cache = new Map<number, Entry>();
@@ -148,6 +153,7 @@ export function installTableMapReuse(TableMap: TableMapClass, enabled: (zongji: 
         if (m && m.type) { this.columnTypes[i] = m.type as number; delete m.type; }
       }
       state.columns = hit.columns;
+      state[MAP_IMAGE] = hit.image ??= mapImage(hit.body, hit.columns);
       tableMapStats.reused++;
       return;
     }
@@ -157,11 +163,35 @@ export function installTableMapReuse(TableMap: TableMapClass, enabled: (zongji: 
     // Recorded only from zongji's self-describing path: the schemas it built from this event are the table's.
     if (pending && built && state && state.columnSchemas === built && Array.isArray(state.columns)) {
       if (cache.size >= MAX_ENTRIES) cache.clear();
-      cache.set(this.tableId, { body: pending.body, fields: pending.fields, consumed: pending.consumed, columnSchemas: built, columns: state.columns });
+      const entry: Entry = { body: pending.body, fields: pending.fields, consumed: pending.consumed, columnSchemas: built, columns: state.columns };
+      cache.set(this.tableId, entry);
+      state[MAP_IMAGE] = entry.image = mapImage(entry.body, entry.columns);
       tableMapStats.recorded++;
+    } else if (state) {
+      state[MAP_IMAGE] = null;
     }
   };
   return true;
+}
+
+/**
+ * The TABLE_MAP image of a table id's state, when its event was read on the self-describing path (FULL metadata:
+ * column names and charsets known from the event itself); null otherwise.
+ */
+export function tableMapImageOf(state: object | undefined): TableMapImage | null {
+  return (state as ZjTableMapState | undefined)?.[MAP_IMAGE] ?? null;
+}
+
+function mapImage(body: Buffer, columns: unknown[]): TableMapImage | null {
+  const cols = columns as { name?: unknown; charset?: unknown }[];
+  if (!cols.every((c) => typeof c?.name === 'string')) return null;
+  try {
+    const restAt = tableMapRestAt(body);
+    if (restAt >= body.length) return null;
+    return { body, restAt, names: cols.map((c) => c.name as string), charsets: cols.map((c) => (typeof c.charset === 'string' ? c.charset : null)) };
+  } catch {
+    return null;
+  }
 }
 
 /** Tests: forget every recorded table map. */

@@ -14,6 +14,7 @@ import type { TableInfo } from '../table-info.ts';
 import { columnRenames, DdlKind, parseDdl, renameOnlyClauses, type TableRef } from './mysql-ddl.ts';
 import { loadTableInfo } from './mysql-schema.ts';
 import { convertRow, toValue } from './mysql-values.ts';
+import { keepRowImage, type RowsImage } from '../mysql-row-images.ts';
 import { mariadbCommitEstimate } from '../commit-clock.ts';
 import type { CommitBracket } from './binlog-clock.ts';
 
@@ -32,7 +33,7 @@ export type RawItem =
    * own keys as the first, and the plain object prototype (rows from
    * mysql-rows-decoder.ts); the key checks are then made once per item.
    */
-  | { kind: 'WriteRows' | 'UpdateRows' | 'DeleteRows'; schema: string; table: string; rows: unknown[]; uniformKeys?: boolean }
+  | { kind: 'WriteRows' | 'UpdateRows' | 'DeleteRows'; schema: string; table: string; rows: unknown[]; uniformKeys?: boolean; images?: RowsImage }
   /**
    * `namedRows`: the row events around this statement carry the column names
    * they were written with (binlog_row_metadata=FULL), so a column rename can
@@ -126,7 +127,10 @@ export class TransactionMapper {
       const present = item.uniformKeys && known ? presentColumns(meta.info.columns, sample!) : undefined;
       const { schema, table } = item;
       const op = item.kind === 'UpdateRows' ? Operation.Update : item.kind === 'WriteRows' ? Operation.Insert : Operation.Delete;
-      for (const r of item.rows) {
+      // Row images (mysql-row-images.ts) for the rows of one shape the metadata names in the table map's order.
+      const images = op !== Operation.Delete && item.images && sample !== undefined && sameNames(present ?? Object.keys(sample), item.images.map.names) ? item.images : undefined;
+      for (let i = 0; i < item.rows.length; i++) {
+        const r = item.rows[i];
         let before: Row | null = null;
         let after: Row | null = null;
         if (op === Operation.Update) {
@@ -138,6 +142,7 @@ export class TransactionMapper {
         } else {
           before = present ? presentRow(r as Record<string, unknown>, present) : this.row(r as Record<string, unknown>, meta);
         }
+        if (images !== undefined) keepRowImage(after!, images, i);
         const index = first + events.length;
         const ev: ChangeEvent = {
           source: 'mysql', sequence: withIndex(prefix, index), txid, commitSequence, index, schema, table,
@@ -281,6 +286,16 @@ export function renamedShape(before: TableInfo, sql: string): TableInfo | undefi
     key = key.map((k) => (k === from ? to : k));
   }
   return { ...before, columns, key };
+}
+
+/** `present` names exactly `names`, in order. */
+function sameNames(present: (ColumnType | string)[], names: string[]): boolean {
+  if (present.length !== names.length) return false;
+  for (let i = 0; i < names.length; i++) {
+    const p = present[i]!;
+    if ((typeof p === 'string' ? p : p.name) !== names[i]) return false;
+  }
+  return true;
 }
 
 /** Every name of `row` is a column `byName` knows. */

@@ -15,9 +15,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { decodeRow, planFor, type ZjParser, type ZjTableMap } from './mysql-rows-decoder.ts';
-import { installTableMapReuse } from './mysql-table-maps.ts';
+import { installTableMapReuse, tableMapImageOf } from './mysql-table-maps.ts';
+import { allColumns, type RowsImage } from '../mysql-row-images.ts';
 
 const FAST = Symbol.for('tributary.fastRows');
+/** On a zongji instance: its rows keep their images (rowsImageOf). */
+const KEEP_IMAGES = Symbol('tributary.keepRowImages');
 
 export interface FastRowStats {
   /** Row images decoded here. */
@@ -30,6 +33,7 @@ export interface FastRowStats {
 export const fastRowStats: FastRowStats = { fast: 0, fallback: 0, deferred: 0 };
 
 const DECODED = Symbol('tributary.rowsDecodedHere');
+const IMAGES = Symbol('tributary.rowsImage');
 
 interface RowsEventLike {
   _zongji: Record<symbol, unknown>;
@@ -40,7 +44,9 @@ interface RowsEventLike {
   columns_present_bitmap2?: Buffer;
   __nullBytes?: number;
   __nullBytes2?: number;
+  numberOfColumns?: number;
   [DECODED]?: true;
+  [IMAGES]?: RowsImage | null;
 }
 
 /**
@@ -52,13 +58,32 @@ export function rowsDecodedHere(event: object): boolean {
   return (event as RowsEventLike)[DECODED] === true;
 }
 
+/**
+ * The row images of a rows event decoded here (mysql-row-images.ts): present when its table map was read from its
+ * own FULL metadata and every column is in each image (binlog_row_image=FULL).
+ */
+export function rowsImageOf(event: object): RowsImage | undefined {
+  return (event as RowsEventLike)[IMAGES] ?? undefined;
+}
+
+/** Opens the event's image at its first row: the bytes from there to the event's end (checksum left out), copied. */
+function openImage(ev: RowsEventLike, parser: ZjParser & { _packetEnd: number }, pairs: boolean): RowsImage | null {
+  if (ev._zongji?.[KEEP_IMAGES] !== true) return null;
+  const map = tableMapImageOf(ev.tableMap[ev.tableId]);
+  const n = ev.numberOfColumns ?? -1;
+  if (!map || n !== map.names.length || !allColumns(ev.columns_present_bitmap, n) || (pairs && !allColumns(ev.columns_present_bitmap2!, n))) return null;
+  const bytes = Buffer.allocUnsafe(parser._packetEnd - parser._offset);
+  parser._buffer.copy(bytes, 0, parser._offset, parser._packetEnd);
+  return { map, bytes, pairs, spans: [] };
+}
+
 function nullBytesOf(bitmap: Buffer): number {
   let bits = 0;
   for (let i = 0; i < bitmap.length; i++) { let b = bitmap[i]!; while (b) { bits += b & 1; b >>= 1; } }
   return Math.floor((bits + 7) / 8);
 }
 
-type FetchRow = (this: RowsEventLike, parser: ZjParser) => unknown;
+type FetchRow = (this: RowsEventLike, parser: ZjParser & { _packetEnd: number }) => unknown;
 
 /**
  * The plan that decodes `ev`'s rows here (counted in fastRowStats), or null where zongji's own reader takes
@@ -103,19 +128,53 @@ export function installFastRowDecoder(): Promise<boolean> {
       const single = WriteRows?.prototype._fetchOneRow;
       const double = UpdateRows?.prototype._fetchOneRow;
       if (typeof single !== 'function' || typeof double !== 'function' || !DeleteRows || DeleteRows.prototype._fetchOneRow !== single) return false;
+      // Row images (mysql-row-images.ts) are kept whichever decoder reads the rows: a span is where the parser was.
       const fetchOne: FetchRow = function (parser) {
         const plan = fastPlan(this);
-        if (!plan) return single.call(this, parser);
-        const nb = this.__nullBytes ??= nullBytesOf(this.columns_present_bitmap);
-        return decodeRow(parser, plan, this.columns_present_bitmap, nb);
+        let img = this[IMAGES];
+        if (img === undefined) img = this[IMAGES] = openImage(this, parser, false);
+        const base = img === null ? 0 : parser._packetEnd - img.bytes.length;
+        if (img !== null) img.spans.push(parser._offset - base);
+        let row: unknown;
+        if (plan) {
+          const nb = this.__nullBytes ??= nullBytesOf(this.columns_present_bitmap);
+          row = decodeRow(parser, plan, this.columns_present_bitmap, nb);
+        } else {
+          row = single.call(this, parser);
+        }
+        if (img !== null) img.spans.push(parser._offset - base);
+        return row;
       };
       const fetchTwo: FetchRow = function (parser) {
         const plan = fastPlan(this);
-        if (!plan) return double.call(this, parser);
+        let img = this[IMAGES];
+        if (img === undefined) img = this[IMAGES] = openImage(this, parser, true);
+        if (!plan) {
+          if (img === null) return double.call(this, parser);
+          // zongji reads both images in one call; its one-image reader, given each bitmap in turn, reads them apart.
+          const base = parser._packetEnd - img.bytes.length;
+          img.spans.push(parser._offset - base);
+          const before = single.call(this, parser);
+          img.spans.push(parser._offset - base);
+          const first = this.columns_present_bitmap;
+          this.columns_present_bitmap = this.columns_present_bitmap2!;
+          try {
+            const after = single.call(this, parser);
+            img.spans.push(parser._offset - base);
+            return { before, after };
+          } finally {
+            this.columns_present_bitmap = first;
+          }
+        }
         const nb1 = this.__nullBytes ??= nullBytesOf(this.columns_present_bitmap);
         const nb2 = this.__nullBytes2 ??= nullBytesOf(this.columns_present_bitmap2!);
+        const base = img === null ? 0 : parser._packetEnd - img.bytes.length;
+        if (img !== null) img.spans.push(parser._offset - base);
         const before = decodeRow(parser, plan, this.columns_present_bitmap, nb1);
-        return { before, after: decodeRow(parser, plan, this.columns_present_bitmap2!, nb2) };
+        if (img !== null) img.spans.push(parser._offset - base);
+        const after = decodeRow(parser, plan, this.columns_present_bitmap2!, nb2);
+        if (img !== null) img.spans.push(parser._offset - base);
+        return { before, after };
       };
       WriteRows!.prototype._fetchOneRow = fetchOne;
       DeleteRows.prototype._fetchOneRow = fetchOne;
@@ -132,6 +191,7 @@ export function installFastRowDecoder(): Promise<boolean> {
 }
 
 /** Marks a zongji instance: its row events are decoded here (once installFastRowDecoder resolved true). */
-export function enableFastRows(zongji: object, on = true): void {
+export function enableFastRows(zongji: object, on = true, images = false): void {
   (zongji as Record<symbol, unknown>)[FAST] = on;
+  (zongji as Record<symbol, unknown>)[KEEP_IMAGES] = on && images;
 }
