@@ -36,7 +36,7 @@ const DECODED = Symbol('tributary.rowsDecodedHere');
 const IMAGES = Symbol('tributary.rowsImage');
 
 interface RowsEventLike {
-  _zongji: Record<symbol, unknown>;
+  _zongji: Record<symbol, unknown> & { isMariaDb?: boolean };
   tableMap: Record<number, ZjTableMap>;
   tableId: number;
   rows: unknown[];
@@ -68,7 +68,8 @@ export function rowsImageOf(event: object): RowsImage | undefined {
 
 /** Opens the event's image at its first row: the bytes from there to the event's end (checksum left out), copied. */
 function openImage(ev: RowsEventLike, parser: ZjParser & { _packetEnd: number }, pairs: boolean): RowsImage | null {
-  if (ev._zongji?.[KEEP_IMAGES] !== true) return null;
+  // MariaDB's own images only: the destination reads them as MariaDB wrote them (MySQL's JSON, for one, is binary).
+  if (ev._zongji?.[KEEP_IMAGES] !== true || ev._zongji.isMariaDb !== true) return null;
   const map = tableMapImageOf(ev.tableMap[ev.tableId]);
   const n = ev.numberOfColumns ?? -1;
   if (!map || n !== map.names.length || !allColumns(ev.columns_present_bitmap, n) || (pairs && !allColumns(ev.columns_present_bitmap2!, n))) return null;
