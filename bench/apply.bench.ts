@@ -208,7 +208,10 @@ async function runSize(w: Workload, lanes: number, only: string[], sv: Servers, 
       tributary: selfCpuSeconds, source: cpuOf(srvSrc), destination: cpuOf(srvDst), redis: cpuOf(redis), metadata: cpuOf(pgMeta),
     });
     // MariaDB -> MariaDB: rows the apply sent as row events (the rest as SQL), and batches the server refused so.
-    if (from === 'maria' && to === 'maria') t.rowEvents = { rows: binlogRowStats.rows - events0.rows, failed: binlogRowStats.failed - events0.failed };
+    if (from === 'maria' && to === 'maria') {
+      t.rowEvents = { rows: binlogRowStats.rows - events0.rows, failed: binlogRowStats.failed - events0.failed };
+      if (t.rowEvents.failed > 0) say(`row events refused ${t.rowEvents.failed} time(s); last: ${binlogRowStats.lastError}`);
+    }
     const j = await getJob(gw.url, job.id);
     if (j.status !== 'RUNNING') throw new Error(`job ${tag} is ${j.status}: ${j.error}`);
     await deleteJob(gw.url, job.id);

@@ -71,8 +71,9 @@ export interface BinlogRowsStats {
   /** Rows sent as row events, and the BINLOG statements that carried them. */
   rows: number;
   statements: number;
-  /** Batches with row events the server failed (applied as SQL instead). */
+  /** Batches with row events the server failed (applied as SQL instead), and the last error. */
   failed: number;
+  lastError?: string;
 }
 
 /** This process's appliers together (tests, benches). */
@@ -168,14 +169,22 @@ export class BinlogRows {
     return { statement: binlogStatement(events), rest };
   }
 
-  /** A batch with row events failed: its tables take the SQL way for a while, or all of them for good when the user may not replay row events. */
-  failed(err: unknown, tables: TableRef[]): string {
+  /**
+   * A batch with row events failed. Not theirs to answer for: the checkpoint guard (1048), a deadlock or a lock
+   * wait (undefined is returned). A user who may not replay row events, or a server that will not log them
+   * (binlog_format=STATEMENT): row events are off from then on. Anything else (a row the destination lacks or
+   * already has, a type it will not convert): the batch's tables take the SQL way for a minute.
+   */
+  failed(err: unknown, tables: TableRef[]): string | undefined {
+    const errno = (err as { errno?: number }).errno;
+    if (errno === 1048 || errno === 1213 || errno === 1205) return undefined;
     this.stats.failed++;
     binlogRowStats.failed++;
-    const errno = (err as { errno?: number }).errno;
-    // 1227 ER_SPECIFIC_ACCESS_DENIED_ERROR, 1044/1142 access denied, 1370: no such privilege.
-    if (errno === 1227 || errno === 1044 || errno === 1142 || errno === 1370) {
-      this.off = `the destination user may not replay row events (${(err as Error).message})`;
+    binlogRowStats.lastError = `${errno ?? '?'} ${(err as Error).message}`.slice(0, 300);
+    // 1227 ER_SPECIFIC_ACCESS_DENIED_ERROR, 1044/1142 access denied, 1370 no such privilege, 1664/1666 row injection
+    // impossible with this binlog format, 1609 no format description (should not happen: one starts every query).
+    if (errno === 1227 || errno === 1044 || errno === 1142 || errno === 1370 || errno === 1664 || errno === 1666 || errno === 1609) {
+      this.off = `row events are off: ${(err as Error).message}`;
       return this.off;
     }
     const now = Date.now();

@@ -157,7 +157,8 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
         } catch (err) {
           await c.query('ROLLBACK').catch(() => c.destroy());
           this.atOnce.fellBack++;
-          if (binlogTables.length) this.logger.info({ tables: binlogTables.map((t) => `${t.schema}.${t.table}`) }, this.binlogRows.failed(err, binlogTables));
+          const why = binlogTables.length ? this.binlogRows.failed(err, binlogTables) : undefined;
+          if (why) this.logger.info({ tables: binlogTables.map((t) => `${t.schema}.${t.table}`) }, why);
           this.logger.debug({ lanes: [...expected.keys()], err: (err as Error).message }, 'batch sent at once failed; applying it the ordinary way');
           return false;
         }
@@ -172,7 +173,7 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
   readonly atOnce = { committed: 0, fellBack: 0 };
 
   /** Rows sent as row events, and batches with row events the server failed (mysql-binlog-rows.ts). */
-  get rowEvents(): { rows: number; statements: number; failed: number; disabled?: string } {
+  get rowEvents(): { rows: number; statements: number; failed: number; lastError?: string; disabled?: string } {
     return { ...this.binlogRows.stats, ...(this.binlogRows.disabled ? { disabled: this.binlogRows.disabled } : {}) };
   }
 
