@@ -68,7 +68,7 @@ interface DestShape {
 }
 
 export interface BinlogRowsStats {
-  /** Rows sent as row events, and the BINLOG statements that carried them. */
+  /** Rows sent as row events and committed, and the BINLOG statements that carried them. */
   rows: number;
   statements: number;
   /** Batches with row events the server failed (applied as SQL instead), and the last error. */
@@ -89,6 +89,8 @@ export class BinlogRows {
   private fde: string | undefined;
   private serverId = 0;
   private tableId = 0;
+  /** Rows and statements of the batch being sent (counted once it commits). */
+  private pending = { rows: 0, statements: 0 };
 
   /** `mariadb`: the destination is MariaDB (MySQL's row events differ). */
   constructor(mariadb: boolean) {
@@ -162,11 +164,18 @@ export class BinlogRows {
     rowsEvents(events, inserts, WRITE_ROWS_EVENT_V1, map.names.length, this.tableId, this.serverId, updates.length === 0);
     rowsEvents(events, updates, UPDATE_ROWS_EVENT_V1, map.names.length, this.tableId, this.serverId, true);
     if (this.tableId >= 0xffffff) this.tableId = 0;
-    this.stats.rows += inserts.length + updates.length;
-    this.stats.statements++;
-    binlogRowStats.rows += inserts.length + updates.length;
-    binlogRowStats.statements++;
+    this.pending.rows += inserts.length + updates.length;
+    this.pending.statements++;
     return { statement: binlogStatement(events), rest };
+  }
+
+  /** The batch just sent committed. */
+  committed(): void {
+    const { rows, statements } = this.pending;
+    if (statements === 0) return;
+    this.stats.rows += rows; this.stats.statements += statements;
+    binlogRowStats.rows += rows; binlogRowStats.statements += statements;
+    this.pending = { rows: 0, statements: 0 };
   }
 
   /**
@@ -176,6 +185,7 @@ export class BinlogRows {
    * already has, a type it will not convert): the batch's tables take the SQL way for a minute.
    */
   failed(err: unknown, tables: TableRef[]): string | undefined {
+    this.pending = { rows: 0, statements: 0 };
     const errno = (err as { errno?: number }).errno;
     if (errno === 1048 || errno === 1213 || errno === 1205) return undefined;
     this.stats.failed++;

@@ -153,6 +153,7 @@ export class MysqlApplier extends SqlApplier<Conn, Row[]> {
         try {
           await c.query(parts.join(';\n'));
           this.atOnce.committed++;
+          this.binlogRows.committed();
           return true;
         } catch (err) {
           await c.query('ROLLBACK').catch(() => c.destroy());

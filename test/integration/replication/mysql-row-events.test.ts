@@ -102,4 +102,44 @@ describe('MariaDB -> MariaDB rows applied as row events', () => {
       await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
     }
   }, 180_000);
+
+  it('a destination user who may not replay row events gets SQL, after one refusal', async () => {
+    const src = await openUniq('mysql', 'rev_src');
+    const dst = await openUniq('mysql', 'rev_dst');
+    for (const db of [src, dst]) await db.query(`CREATE TABLE p (id int PRIMARY KEY, v varchar(20), n int)`);
+    const user = `norep_${dst.database.slice(-6)}`;
+    await dst.query(`CREATE USER '${user}'@'%' IDENTIFIED BY 'pw'`);
+    await dst.query(`GRANT ALL ON \`${dst.database}\`.* TO '${user}'@'%'`);
+    await dst.query(`GRANT ALL ON \`tributary\`.* TO '${user}'@'%'`);
+    const job = await createJob(gw.url, {
+      name: 'row-events-denied', type: 'SYNCHRONOUS', source: endpoint(src), destination: { ...endpoint(dst), user, password: 'pw' },
+      tables: [{ schema: src.database, tables: ['p'] }], rename: { schemas: { [src.database]: dst.database } },
+    });
+    try {
+      await waitJob(gw.url, job.id, (j) => j.progress.phase === 'streaming' || j.status !== 'RUNNING', 60_000, 'streaming');
+      const before = { ...binlogRowStats };
+      const read = (db: DbHandle) => db.query<{ r: string }>(`SELECT CONCAT_WS('|', id, v, n) AS r FROM p ORDER BY id`);
+      const bursts = [
+        `INSERT INTO p SELECT seq, CONCAT('v', seq), seq FROM seq_1_to_500`, `UPDATE p SET n = n + 1`, `INSERT INTO p SELECT seq, 'w', seq FROM seq_501_to_900`,
+        `UPDATE p SET v = 'x' WHERE id % 2 = 0`, `INSERT INTO p SELECT seq, 'y', seq FROM seq_901_to_1500`,
+      ];
+      for (const [i, sql] of bursts.entries()) {
+        await src.query(sql);
+        const want = (await read(src)).map((x) => x.r);
+        const got = await waitFor(async () => (await read(dst)).map((x) => x.r), (r) => r.join('\n') === want.join('\n'), 60_000, `burst ${i} applied`)
+          .catch(async () => (await read(dst)).map((x) => x.r));
+        expect(got.filter((r, k) => r !== want[k]).slice(0, 5)).toEqual([]);
+        expect(got.length).toBe(want.length);
+      }
+      // Refused once, for the privilege (the first batch whose rows had images), then SQL only: no row committed as
+      // a row event, no second refusal.
+      expect(binlogRowStats.failed - before.failed).toBe(1);
+      expect(binlogRowStats.lastError).toMatch(/^1227 /);
+      expect(binlogRowStats.rows - before.rows).toBe(0);
+      expect((await getJob(gw.url, job.id)).status).toBe('RUNNING');
+    } finally {
+      await gql(gw.url, `mutation { deleteJob(id: "${job.id}") }`);
+      await dst.query(`DROP USER IF EXISTS '${user}'@'%'`);
+    }
+  }, 120_000);
 });
