@@ -48,6 +48,8 @@ export interface RowImage {
   end: number;
   /** The row object it belongs to (a row made from it, by a merge or a transform, does not have it). */
   row: Row;
+  /** The change's before image as a row (updates): its key says which row the destination's Update_rows finds. */
+  before: Row | null;
 }
 
 /** Offset right after the schema and table names of a TABLE_MAP body (table id 6, flags 2, then two length-prefixed, NUL-ended names). */
@@ -71,17 +73,17 @@ const DESCRIPTOR: PropertyDescriptor = { value: undefined, enumerable: false, wr
  * Attaches the i-th change of `block` to `after`, its after image as the mapper made it: a non-enumerable symbol
  * property, so that no copy, spread, JSON text or comparison of the row sees it.
  */
-export function keepRowImage(after: Row, block: RowsImage, i: number): void {
+export function keepRowImage(after: Row, block: RowsImage, i: number, before: Row | null = null): void {
   const s = block.spans;
   let image: RowImage;
   if (block.pairs) {
     const k = i * 3;
     if (k + 2 >= s.length) return;
-    image = { block, start: s[k]!, mid: s[k + 1]!, end: s[k + 2]!, row: after };
+    image = { block, start: s[k]!, mid: s[k + 1]!, end: s[k + 2]!, row: after, before };
   } else {
     const k = i * 2;
     if (k + 1 >= s.length) return;
-    image = { block, start: s[k]!, mid: s[k]!, end: s[k + 1]!, row: after };
+    image = { block, start: s[k]!, mid: s[k]!, end: s[k + 1]!, row: after, before: null };
   }
   DESCRIPTOR.value = image;
   Object.defineProperty(after, ROW_IMAGE, DESCRIPTOR);

@@ -89,8 +89,6 @@ export class BinlogRows {
   private fde: string | undefined;
   private serverId = 0;
   private tableId = 0;
-  /** Rows and statements of the batch being sent (counted once it commits). */
-  private pending = { rows: 0, statements: 0 };
 
   /** `mariadb`: the destination is MariaDB (MySQL's row events differ). */
   constructor(mariadb: boolean) {
@@ -137,7 +135,7 @@ export class BinlogRows {
    * Splits an upsert step's rows: those that go as row events (one BINLOG statement, or none), and the rest (SQL).
    * `columns` and `key` are the step's.
    */
-  split(dest: TableRef, columns: ColumnType[], key: string[], rows: Row[]): { statement?: string; rest: Row[] } {
+  split(dest: TableRef, columns: ColumnType[], key: string[], rows: Row[]): { statement?: string; rest: Row[]; sent?: number } {
     if (this.off || this.fde === undefined || rows.length === 0) return { rest: rows };
     const k = destKey(dest);
     const failed = this.failedAt.get(k);
@@ -157,25 +155,23 @@ export class BinlogRows {
         if (map !== undefined || !fits(shape, m, columns, key)) { rest.push(row); continue; }
         map = m;
       }
-      (img.mid === img.start ? inserts : updates).push(img);
+      if (img.mid === img.start) inserts.push(img);
+      // An update that moved its row to another key: the plan deletes the old key first, where Update_rows would look.
+      else if (img.before === null || !sameKey(img.before, row, key)) rest.push(row);
+      else updates.push(img);
     }
-    if (map === undefined) return { rest: rows };
+    if (map === undefined || inserts.length + updates.length === 0) return { rest: rows };
     const events = [tableMap(map, dest, ++this.tableId, this.serverId)];
     rowsEvents(events, inserts, WRITE_ROWS_EVENT_V1, map.names.length, this.tableId, this.serverId, updates.length === 0);
     rowsEvents(events, updates, UPDATE_ROWS_EVENT_V1, map.names.length, this.tableId, this.serverId, true);
     if (this.tableId >= 0xffffff) this.tableId = 0;
-    this.pending.rows += inserts.length + updates.length;
-    this.pending.statements++;
-    return { statement: binlogStatement(events), rest };
+    return { statement: binlogStatement(events), rest, sent: inserts.length + updates.length };
   }
 
-  /** The batch just sent committed. */
-  committed(): void {
-    const { rows, statements } = this.pending;
-    if (statements === 0) return;
+  /** A batch with these rows and statements of row events committed. */
+  committed(rows: number, statements: number): void {
     this.stats.rows += rows; this.stats.statements += statements;
     binlogRowStats.rows += rows; binlogRowStats.statements += statements;
-    this.pending = { rows: 0, statements: 0 };
   }
 
   /**
@@ -185,7 +181,6 @@ export class BinlogRows {
    * already has, a type it will not convert): the batch's tables take the SQL way for a minute.
    */
   failed(err: unknown, tables: TableRef[]): string | undefined {
-    this.pending = { rows: 0, statements: 0 };
     const errno = (err as { errno?: number }).errno;
     if (errno === 1048 || errno === 1213 || errno === 1205) return undefined;
     this.stats.failed++;
@@ -201,6 +196,15 @@ export class BinlogRows {
     for (const t of tables) this.failedAt.set(destKey(t), now);
     return `row events failed (${(err as Error).message}); these tables take the SQL way for a minute`;
   }
+}
+
+function sameKey(a: Row, b: Row, key: string[]): boolean {
+  for (const k of key) {
+    const x = a[k];
+    const y = b[k];
+    if (x !== y && !(x !== null && y !== null && typeof x === 'object' && typeof y === 'object' && JSON.stringify(x) === JSON.stringify(y))) return false;
+  }
+  return true;
 }
 
 function destKey(ref: TableRef): string {

@@ -142,7 +142,7 @@ export class TransactionMapper {
         } else {
           before = present ? presentRow(r as Record<string, unknown>, present) : this.row(r as Record<string, unknown>, meta);
         }
-        if (images !== undefined) keepRowImage(after!, images, i);
+        if (images !== undefined) keepRowImage(after!, images, i, before);
         const index = first + events.length;
         const ev: ChangeEvent = {
           source: 'mysql', sequence: withIndex(prefix, index), txid, commitSequence, index, schema, table,

@@ -79,10 +79,13 @@ describe('row events for a MariaDB destination', () => {
     const inserts: RowsImage = { map, bytes: Buffer.from([0xa1, 0xa2, 0xa3]), pairs: false, spans: [0, 1, 1, 3] };
     const updates: RowsImage = { map, bytes: Buffer.from([0xb1, 0xb2, 0xb3, 0xb4]), pairs: true, spans: [0, 1, 4] };
     const r1 = { id: 1, v: 'a' }; const r2 = { id: 2, v: 'b' }; const r3 = { id: 3, v: 'c' }; const plain = { id: 4, v: 'd' };
-    keepRowImage(r1, inserts, 0); keepRowImage(r2, inserts, 1); keepRowImage(r3, updates, 0);
+    keepRowImage(r1, inserts, 0); keepRowImage(r2, inserts, 1); keepRowImage(r3, updates, 0, { id: 3, v: 'was c' });
+    // An update that moved its row to another key goes as SQL (the plan deletes the old key first).
+    const moved = { id: 5, v: 'e' };
+    keepRowImage(moved, updates, 0, { id: 50, v: 'e' });
     await rows.prepare(select, [{ dest, rows: [r1] }]);
-    const out = rows.split(dest, [col('id', 'int(11)'), col('v', 'varchar(10)')], ['id'], [r1, plain, r2, r3]);
-    expect(out.rest).toEqual([plain]);
+    const out = rows.split(dest, [col('id', 'int(11)'), col('v', 'varchar(10)')], ['id'], [r1, plain, r2, r3, moved]);
+    expect(out.rest).toEqual([plain, moved]);
     const [tm, write, update] = events(out.statement!);
     expect(tm!.type).toBe(19);
     // The destination's names, the source's column descriptions after them.
@@ -90,6 +93,8 @@ describe('row events for a MariaDB destination', () => {
     expect(tm!.post.subarray(8 + 9)).toEqual(rest);
     expect([write!.type, write!.flags, [...write!.post.subarray(6 + 2)]]).toEqual([23, 0, [2, 0b11, 0xa1, 0xa2, 0xa3]]);
     expect([update!.type, update!.flags, [...update!.post.subarray(6 + 2)]]).toEqual([24, 1, [2, 0b11, 0b11, 0xb1, 0xb2, 0xb3, 0xb4]]);
+    // Only rows that go as SQL: no statement (a table map without rows events would leave the table open).
+    expect(rows.split(dest, [col('id', 'int(11)'), col('v', 'varchar(10)')], ['id'], [moved, plain])).toEqual({ rest: [moved, plain] });
     // Another type at the destination: nothing as row events.
     const other = new BinlogRows(true);
     await other.setUp(select);
