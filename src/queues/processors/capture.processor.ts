@@ -97,9 +97,19 @@ async function createJobCapture(run: TaskRun, deps: ReplicationDeps, job: JobRow
     ackDelayMs: FEED_DURABLE_MS,
     heartbeatMs: (job.spec.heartbeatIntervalSeconds ?? DEFAULT_HEARTBEAT_SECONDS) * 1000,
     // Rows keep their binlog images for a MariaDB destination's row events (mysql-row-images.ts).
-    rowImages: source.kind === 'mysql' && job.dest_connection_id ? (await deps.connections.config(job.dest_connection_id)).kind === 'mysql' : false,
+    rowImages: await destinationIsMysql(deps, job, source),
   });
   return { capture, resume, from };
+}
+
+/** A MariaDB/MySQL source feeding a MariaDB/MySQL destination (a destination that cannot be read: no; the apply says why). */
+async function destinationIsMysql(deps: ReplicationDeps, job: JobRow, source: DbConnectionConfig): Promise<boolean> {
+  if (source.kind !== 'mysql' || !job.dest_connection_id) return false;
+  try {
+    return (await deps.connections.config(job.dest_connection_id)).kind === 'mysql';
+  } catch {
+    return false;
+  }
 }
 
 /** Prepare the source (slot, publication, binlog checks) and record where this run's stream starts. */
