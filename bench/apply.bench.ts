@@ -27,6 +27,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { binlogRowStats } from '../src/replication/apply/mysql-binlog-rows.ts';
+import { feedImageStats } from '../src/replication/feed/feed-codec-wire.ts';
 import { startMariadb, startPostgres, startRedis, type PrivateServer } from '../src/devtools/private-servers.ts';
 import {
   cpuMeter, quietDown, createJob, createMariaDb, createPgDb, deleteJob, endpoint, envInt, fillMaria, fillPg, getJob, ITEMS_MARIA, ITEMS_PG, loadAverage,
@@ -80,7 +81,12 @@ const mariaDest = (db: MariaDb, table: string): Dest => ({
   },
 });
 
-interface Timing { writeMs: number; totalMs: number; cpu: Record<string, number>; load: number; peakRssMiB: number; rowEvents?: { rows: number; failed: number } }
+interface Timing {
+  writeMs: number; totalMs: number; cpu: Record<string, number>; load: number; peakRssMiB: number;
+  rowEvents?: { rows: number; failed: number };
+  /** MariaDB source: row images the feed kept as binlog bytes, and rows it wrote as JSON. */
+  feedImages?: { images: number; json: number };
+}
 
 /** Runs the workload from a client process and waits for the destination; timings in ms, CPU in s. */
 async function timeStream(w: Workload, src: { kind: Engine; port: number; db: string }, dst: Dest, cpuParties: Record<string, () => number>, timeoutMs = 20 * 60_000): Promise<Timing> {
@@ -204,9 +210,11 @@ async function runSize(w: Workload, lanes: number, only: string[], sv: Servers, 
     // Let the capture and apply tasks start streaming (they poll for the end of the snapshot every 500 ms).
     await sleep(3000);
     const events0 = { ...binlogRowStats };
+    const images0 = { ...feedImageStats };
     const t = await timeStream(w, { kind: from, port: srvSrc.port, db: src.name }, dest, {
       tributary: selfCpuSeconds, source: cpuOf(srvSrc), destination: cpuOf(srvDst), redis: cpuOf(redis), metadata: cpuOf(pgMeta),
     });
+    if (from === 'maria') t.feedImages = { images: feedImageStats.images - images0.images, json: feedImageStats.declined - images0.declined };
     // MariaDB -> MariaDB: rows the apply sent as row events (the rest as SQL), and batches the server refused so.
     if (from === 'maria' && to === 'maria') {
       t.rowEvents = { rows: binlogRowStats.rows - events0.rows, failed: binlogRowStats.failed - events0.failed };
@@ -252,6 +260,7 @@ async function runSize(w: Workload, lanes: number, only: string[], sv: Servers, 
         ceilingRatioIfTributaryProcessCostNothing: ratio3(native.totalMs / floorMs),
         ...(budgetUs === undefined ? {} : { tributaryProcessCpuBudgetUsPerChangeForTarget: round(budgetUs) }),
         ...(t.rowEvents ? { rowsSentAsRowEvents: t.rowEvents.rows, rowEventBatchesRefused: t.rowEvents.failed } : {}),
+        ...(t.feedImages ? { feedRowImagesAsBinlogBytes: t.feedImages.images, feedChangesAsJson: t.feedImages.json } : {}),
       },
       ratio: { label: `Tributary ${names[from]}->${names[to]} rows/s / ${peer} rows/s`, value: ratio3(rate(t.totalMs) / rate(native.totalMs)) },
       target: to === 'pg' && from === 'pg' ? '>= 0.7x and >= 50k rows/s' : to === 'maria' && from === 'maria' ? '>= 0.5x' : '>= 50k rows/s',

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // Where a V8 CPU profile's time went (a window written by BENCH_CPU_PROF, or `node --cpu-prof`):
 // self time by function and by file or package, and the share of (garbage collector), (program) and (idle).
-// usage: node bench/support/profile-summary.mjs FILE.cpuprofile [top=30]
+// usage: node bench/support/profile-summary.mjs FILE.cpuprofile [top=30] [--inclusive]
+// --inclusive adds total time by function: the samples with that function anywhere on their stack.
 import { readFileSync } from 'node:fs';
 
-const [file, topArg] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const inclusive = args.includes('--inclusive');
+const [file, topArg] = args.filter((a) => a !== '--inclusive');
 if (!file) { console.error('usage: profile-summary.mjs FILE.cpuprofile [top]'); process.exit(2); }
 const top = Number(topArg ?? 30);
 const prof = JSON.parse(readFileSync(file, 'utf8'));
@@ -41,6 +44,23 @@ console.log('\nby file or package (self, % of busy)');
 for (const [k, us] of [...place].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${ms(us)} ms ${pct(us)}  ${k}`);
 console.log('\nby function (self, % of busy)');
 for (const [k, us] of [...fn].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${ms(us)} ms ${pct(us)}  ${k}`);
+if (inclusive) inclusiveSummary();
+
+/** Time by function with its callees: each sample counts once for every distinct function on its stack. */
+function inclusiveSummary() {
+  const parent = new Map();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const label = (cf) => `${cf.functionName || '(anonymous)'}  ${where(cf)}${cf.url ? `:${cf.lineNumber + 1}` : ''}`;
+  const incl = new Map();
+  for (const [id, us] of selfUs) {
+    if (byId.get(id).callFrame.functionName === '(idle)') continue;
+    const seen = new Set();
+    for (let at = id; at !== undefined; at = parent.get(at)) seen.add(label(byId.get(at).callFrame));
+    for (const k of seen) incl.set(k, (incl.get(k) ?? 0) + us);
+  }
+  console.log('\nby function, with callees (% of busy)');
+  for (const [k, us] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${ms(us)} ms ${pct(us)}  ${k}`);
+}
 
 /** A sampled allocation profile (.heapprofile): bytes allocated by function (self) and by file or package. */
 function heapSummary(head) {

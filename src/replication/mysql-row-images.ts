@@ -1,6 +1,6 @@
 /**
  * MariaDB rows kept as their binlog row-image bytes, for the MariaDB apply
- * (issue 12; apply/mysql-binlog-rows.ts).
+ * (issue 12; apply/mysql-binlog-rows.ts) and the feed (feed/feed-codec-wire.ts).
  *
  * Why: a MariaDB -> MariaDB job wrote every change again as SQL text
  * (INSERT ... ON DUPLICATE KEY UPDATE with literal values), which the
@@ -15,9 +15,17 @@
  * them back as row events (a `BINLOG` statement) where the destination
  * table is the source table's twin.
  *
+ * The feed writes the same bytes instead of each row's JSON (JSON was a
+ * twelfth of the MariaDB -> MariaDB process and a fifth of what it
+ * allocated): every rows event's images are kept, a delete's on its before
+ * row (marked `deleted`, never an upsert's), and the mapper gives a change's
+ * images the columns its rows were converted by when they are exactly the
+ * plan's decoding of them (`cols`).
+ *
  * The copy is needed: mysql2 reuses its packet buffer for the next packet.
  */
-import type { Row } from './change-event.ts';
+import type { TablePlan } from './capture/mysql-rows-decoder.ts';
+import type { ColumnType, Row } from './change-event.ts';
 
 /** A TABLE_MAP event as the source wrote it, and what its columns are. */
 export interface TableMapImage {
@@ -38,6 +46,8 @@ export interface RowsImage {
   pairs: boolean;
   /** Offsets into `bytes`: start and end of each row (single images), or start, middle and end (pairs). */
   spans: number[];
+  /** The plan every row of the event was decoded with (capture/mysql-rows-decoder.ts), when they all were. */
+  plan?: TablePlan;
 }
 
 /** One change's images: bytes[start, mid) its before image (none for an insert: mid = start), bytes[mid, end) its after image. */
@@ -50,6 +60,14 @@ export interface RowImage {
   row: Row;
   /** The change's before image as a row (updates): its key says which row the destination's Update_rows finds. */
   before: Row | null;
+  /**
+   * The change's columns when its rows are exactly what the block's plan decodes from these images, converted by
+   * these columns (capture/mysql-values.ts presentRow): the feed then keeps the images instead of the rows' JSON
+   * (feed/feed-codec-wire.ts). Null: the feed writes JSON.
+   */
+  cols: ColumnType[] | null;
+  /** A delete's image, kept on its before row for the feed only: never an upsert's. */
+  deleted: boolean;
 }
 
 /** Offset right after the schema and table names of a TABLE_MAP body (table id 6, flags 2, then two length-prefixed, NUL-ended names). */
@@ -70,20 +88,20 @@ const ROW_IMAGE = Symbol('tributary.binlogRowImage');
 const DESCRIPTOR: PropertyDescriptor = { value: undefined, enumerable: false, writable: false, configurable: false };
 
 /**
- * Attaches the i-th change of `block` to `after`, its after image as the mapper made it: a non-enumerable symbol
- * property, so that no copy, spread, JSON text or comparison of the row sees it.
+ * Attaches the i-th change of `block` to `after`, its after image as the mapper made it (a delete's before image,
+ * with `deleted`): a non-enumerable symbol property, so that no copy, spread, JSON text or comparison of the row sees it.
  */
-export function keepRowImage(after: Row, block: RowsImage, i: number, before: Row | null = null): void {
+export function keepRowImage(after: Row, block: RowsImage, i: number, before: Row | null = null, cols: ColumnType[] | null = null, deleted = false): void {
   const s = block.spans;
   let image: RowImage;
   if (block.pairs) {
     const k = i * 3;
     if (k + 2 >= s.length) return;
-    image = { block, start: s[k]!, mid: s[k + 1]!, end: s[k + 2]!, row: after, before };
+    image = { block, start: s[k]!, mid: s[k + 1]!, end: s[k + 2]!, row: after, before, cols, deleted: false };
   } else {
     const k = i * 2;
     if (k + 1 >= s.length) return;
-    image = { block, start: s[k]!, mid: s[k]!, end: s[k + 1]!, row: after, before: null };
+    image = { block, start: s[k]!, mid: s[k]!, end: s[k + 1]!, row: after, before: null, cols, deleted };
   }
   DESCRIPTOR.value = image;
   Object.defineProperty(after, ROW_IMAGE, DESCRIPTOR);

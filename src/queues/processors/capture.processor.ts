@@ -96,20 +96,8 @@ async function createJobCapture(run: TaskRun, deps: ReplicationDeps, job: JobRow
     resuming: resume !== null || job.state.startPosition !== undefined,
     ackDelayMs: FEED_DURABLE_MS,
     heartbeatMs: (job.spec.heartbeatIntervalSeconds ?? DEFAULT_HEARTBEAT_SECONDS) * 1000,
-    // Rows keep their binlog images for a MariaDB destination's row events (mysql-row-images.ts).
-    rowImages: await destinationIsMysql(deps, job, source),
   });
   return { capture, resume, from };
-}
-
-/** A MariaDB/MySQL source feeding a MariaDB/MySQL destination (a destination that cannot be read: no; the apply says why). */
-async function destinationIsMysql(deps: ReplicationDeps, job: JobRow, source: DbConnectionConfig): Promise<boolean> {
-  if (source.kind !== 'mysql' || !job.dest_connection_id) return false;
-  try {
-    return (await deps.connections.config(job.dest_connection_id)).kind === 'mysql';
-  } catch {
-    return false;
-  }
 }
 
 /** Prepare the source (slot, publication, binlog checks) and record where this run's stream starts. */

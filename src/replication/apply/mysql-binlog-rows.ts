@@ -148,7 +148,7 @@ export class BinlogRows {
     let map: TableMapImage | undefined;
     for (const row of rows) {
       const img = rowImageOf(row);
-      if (img === undefined) { rest.push(row); continue; }
+      if (img === undefined || img.deleted) { rest.push(row); continue; }
       const m = img.block.map;
       if (m !== map) {
         // One table map per statement: rows of another (an ALTER TABLE between them) take the SQL way.

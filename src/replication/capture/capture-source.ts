@@ -35,8 +35,8 @@ export interface CaptureOptions {
   /** Column whose value becomes an event's scope. Default `_change_selector`. */
   selectorColumn?: string;
   /**
-   * MariaDB: rows keep their binlog row images (mysql-row-images.ts) for a MariaDB destination, which applies
-   * them as row events. Default false.
+   * MariaDB: rows keep their binlog row images (mysql-row-images.ts): the feed writes them instead of the rows'
+   * JSON, and a MariaDB destination applies them as row events. Default true.
    */
   rowImages?: boolean;
   logger: Logger;

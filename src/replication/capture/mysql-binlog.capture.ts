@@ -164,7 +164,7 @@ export class MysqlBinlogCapture implements CaptureSource, BinlogRunHost {
 
   /** @internal */
   settings(): RunSettings {
-    return { opts: this.opts, log: this.log, tables: this.options.tables, fastRows: this.options.fastRowDecoder ?? true, rowImages: this.options.rowImages ?? false };
+    return { opts: this.opts, log: this.log, tables: this.options.tables, fastRows: this.options.fastRowDecoder ?? true, rowImages: this.options.rowImages ?? true };
   }
 
   close(): Promise<void> {

@@ -203,6 +203,59 @@ export function planFor(map: ZjTableMap): Plan | undefined {
   return plan;
 }
 
+/**
+ * A plan as text, for the feed (feed-codec-wire.ts keeps rows decoded here as their row-image bytes and names the
+ * plan that reads them again): [[name, op, a, b, c, d, e, enum labels | 0], ...]. Made once per plan.
+ */
+const planTexts = new WeakMap<TablePlan, string>();
+export function planText(plan: TablePlan): string {
+  let t = planTexts.get(plan);
+  if (t === undefined) {
+    t = JSON.stringify(plan.cols.map((c) => [c.name, c.op, c.a, c.b, c.c, c.d, c.e,
+      c.op === Op.Enum ? c.schema.ENUM_VALUES ?? enumLabels(c.schema.COLUMN_TYPE) : 0]));
+    planTexts.set(plan, t);
+  }
+  return t;
+}
+
+/** Ops a plan's text may name (every Op). */
+const MAX_OP = Op.BlobText;
+
+/** The plan `planText` wrote; throws on anything it would not have written. */
+export function planFromText(text: string): TablePlan {
+  const raw = JSON.parse(text) as unknown;
+  if (!Array.isArray(raw) || raw.length === 0) throw new Error('row plan: not a column list');
+  const cols: ColPlan[] = [];
+  const template: Record<string, unknown> = {};
+  for (const c of raw as unknown[]) {
+    if (!Array.isArray(c) || c.length !== 8) throw new Error('row plan: bad column');
+    const [name, op, a, b, cc, d, e, labels] = c as [unknown, unknown, unknown, unknown, unknown, unknown, unknown, unknown];
+    const ints = [op, a, b, cc, d, e].every((n) => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 0xffff);
+    if (typeof name !== 'string' || name === '__proto__' || Object.hasOwn(template, name) || !ints || (op as number) > MAX_OP) throw new Error('row plan: bad column');
+    const enumValues = op === Op.Enum ? labels : undefined;
+    if (enumValues !== undefined && !(Array.isArray(enumValues) && enumValues.every((l) => typeof l === 'string'))) throw new Error('row plan: bad enum labels');
+    cols.push({ op: op as Op, name, a: a as number, b: b as number, c: cc as number, d: d as number, e: e as number,
+      schema: { COLUMN_TYPE: '', ...(enumValues ? { ENUM_VALUES: enumValues as string[] } : {}) } });
+    template[name] = null;
+  }
+  return { cols, template };
+}
+
+/** A row image decoded from buf[start, end) with `plan`, every column present (binlog_row_image=FULL); throws when the bytes are not one such image. */
+export function decodeImage(buf: Buffer, start: number, end: number, plan: TablePlan): Record<string, unknown> {
+  const n = plan.cols.length;
+  const nullBytes = (n + 7) >> 3;
+  const parser: ZjParser = { _buffer: buf.subarray(start, end), _offset: 0 };
+  const row = decodeRow(parser, plan, allPresent(nullBytes), nullBytes);
+  if (parser._offset !== end - start) throw new Error('row image: its length does not match its plan');
+  return row;
+}
+
+const presentBitmaps: Buffer[] = [];
+function allPresent(bytes: number): Buffer {
+  return presentBitmaps[bytes] ??= Buffer.alloc(bytes, 0xff);
+}
+
 // ---- value helpers (each the same arithmetic as zongji's common.js / datetime_decode.js) ----
 
 const P2: string[] = Array.from({ length: 100 }, (_, i) => (i < 10 ? '0' : '') + i);

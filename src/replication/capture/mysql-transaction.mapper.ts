@@ -13,7 +13,7 @@ import { binlogCommitSequence, sequencePrefixFromBinlog, withIndex } from '../se
 import type { TableInfo } from '../table-info.ts';
 import { columnRenames, DdlKind, parseDdl, renameOnlyClauses, type TableRef } from './mysql-ddl.ts';
 import { loadTableInfo } from './mysql-schema.ts';
-import { convertRow, toValue } from './mysql-values.ts';
+import { convertRow, presentRow } from './mysql-values.ts';
 import { keepRowImage, type RowsImage } from '../mysql-row-images.ts';
 import { mariadbCommitEstimate } from '../commit-clock.ts';
 import type { CommitBracket } from './binlog-clock.ts';
@@ -128,7 +128,9 @@ export class TransactionMapper {
       const { schema, table } = item;
       const op = item.kind === 'UpdateRows' ? Operation.Update : item.kind === 'WriteRows' ? Operation.Insert : Operation.Delete;
       // Row images (mysql-row-images.ts) for the rows of one shape the metadata names in the table map's order.
-      const images = op !== Operation.Delete && item.images && sample !== undefined && sameNames(present ?? Object.keys(sample), item.images.map.names) ? item.images : undefined;
+      const images = item.images && sample !== undefined && sameNames(present ?? Object.keys(sample), item.images.map.names) ? item.images : undefined;
+      // The feed keeps the images of rows that are exactly the plan's decoding of them under every column (feed-codec-wire.ts).
+      const feedCols = images?.plan !== undefined && present !== undefined && present.length === columns.length ? columns : null;
       for (let i = 0; i < item.rows.length; i++) {
         const r = item.rows[i];
         let before: Row | null = null;
@@ -142,7 +144,10 @@ export class TransactionMapper {
         } else {
           before = present ? presentRow(r as Record<string, unknown>, present) : this.row(r as Record<string, unknown>, meta);
         }
-        if (images !== undefined) keepRowImage(after!, images, i, before);
+        if (images !== undefined) {
+          if (op !== Operation.Delete) keepRowImage(after!, images, i, before, feedCols);
+          else if (feedCols !== null) keepRowImage(before!, images, i, null, feedCols, true);
+        }
         const index = first + events.length;
         const ev: ChangeEvent = {
           source: 'mysql', sequence: withIndex(prefix, index), txid, commitSequence, index, schema, table,
@@ -231,16 +236,6 @@ export class TransactionMapper {
     }
     return meta;
   }
-}
-
-/** convertRow for a row whose own keys are known to be those of `present` (and others the metadata has). */
-function presentRow(raw: Record<string, unknown>, present: ColumnType[]): Row {
-  const row: Row = {};
-  for (let i = 0; i < present.length; i++) {
-    const col = present[i]!;
-    row[col.name] = toValue(col, raw[col.name]);
-  }
-  return row;
 }
 
 /**

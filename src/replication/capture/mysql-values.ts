@@ -192,6 +192,19 @@ function textOf(raw: unknown): string {
 }
 
 /** A driver value (zongji or mysql2, options of mysql-connection.ts) as Tributary's JSON-safe value. */
+/**
+ * A decoded row's values converted by `present`, the columns its own keys are known to be (convertRow without the
+ * checks): the mapper's rows of one shape, and the feed's rows read again from their row images (feed-codec-wire.ts).
+ */
+export function presentRow(raw: Record<string, unknown>, present: ColumnType[]): Row {
+  const row: Row = {};
+  for (let i = 0; i < present.length; i++) {
+    const col = present[i]!;
+    row[col.name] = toValue(col, raw[col.name]);
+  }
+  return row;
+}
+
 export function toValue(col: ColumnType, raw: unknown): Value {
   if (raw === null) return null;
   if (raw === undefined) {

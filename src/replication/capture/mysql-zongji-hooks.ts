@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { decodeRow, planFor, type ZjParser, type ZjTableMap } from './mysql-rows-decoder.ts';
+import { decodeRow, planFor, type TablePlan, type ZjParser, type ZjTableMap } from './mysql-rows-decoder.ts';
 import { installTableMapReuse, tableMapImageOf } from './mysql-table-maps.ts';
 import { allColumns, type RowsImage } from '../mysql-row-images.ts';
 
@@ -84,6 +84,12 @@ function nullBytesOf(bitmap: Buffer): number {
   return Math.floor((bits + 7) / 8);
 }
 
+/** The block's plan stays only while every row of its event is decoded with the same one (the first may be zongji's). */
+function notePlan(img: RowsImage, first: boolean, plan: TablePlan | null): void {
+  if (first) img.plan = plan ?? undefined;
+  else if (img.plan !== plan) img.plan = undefined;
+}
+
 type FetchRow = (this: RowsEventLike, parser: ZjParser & { _packetEnd: number }) => unknown;
 
 /**
@@ -135,7 +141,10 @@ export function installFastRowDecoder(): Promise<boolean> {
         let img = this[IMAGES];
         if (img === undefined) img = this[IMAGES] = openImage(this, parser, false);
         const base = img === null ? 0 : parser._packetEnd - img.bytes.length;
-        if (img !== null) img.spans.push(parser._offset - base);
+        if (img !== null) {
+          img.spans.push(parser._offset - base);
+          notePlan(img, this.rows.length === 0, plan);
+        }
         let row: unknown;
         if (plan) {
           const nb = this.__nullBytes ??= nullBytesOf(this.columns_present_bitmap);
@@ -152,6 +161,7 @@ export function installFastRowDecoder(): Promise<boolean> {
         if (img === undefined) img = this[IMAGES] = openImage(this, parser, true);
         if (!plan) {
           if (img === null) return double.call(this, parser);
+          img.plan = undefined;
           // zongji reads both images in one call; its one-image reader, given each bitmap in turn, reads them apart.
           const base = parser._packetEnd - img.bytes.length;
           img.spans.push(parser._offset - base);
@@ -170,7 +180,10 @@ export function installFastRowDecoder(): Promise<boolean> {
         const nb1 = this.__nullBytes ??= nullBytesOf(this.columns_present_bitmap);
         const nb2 = this.__nullBytes2 ??= nullBytesOf(this.columns_present_bitmap2!);
         const base = img === null ? 0 : parser._packetEnd - img.bytes.length;
-        if (img !== null) img.spans.push(parser._offset - base);
+        if (img !== null) {
+          img.spans.push(parser._offset - base);
+          notePlan(img, this.rows.length === 0, plan);
+        }
         const before = decodeRow(parser, plan, this.columns_present_bitmap, nb1);
         if (img !== null) img.spans.push(parser._offset - base);
         const after = decodeRow(parser, plan, this.columns_present_bitmap2!, nb2);

@@ -19,9 +19,9 @@
  * (column-sets.ts). Decoding returns the events exactly as appended
  * (roundtrip test in test/unit/replication/feed/feed-codec.test.ts).
  *
- * A piece with rows the PostgreSQL capture kept as their pgoutput bytes is
- * written in binary instead (version 3, feed-codec-wire.ts); parsePiece and
- * decodePiece read both.
+ * A piece with rows the PostgreSQL capture kept as their pgoutput bytes, or
+ * the MariaDB capture as their binlog row images, is written in binary
+ * instead (version 3, feed-codec-wire.ts); parsePiece and decodePiece read both.
  */
 import { putText as put, type ByteSink } from '../byte-sink.ts';
 import type { ChangeEvent, ColumnType, Operation, Row } from '../change-event.ts';
@@ -66,8 +66,8 @@ export function encodePiece(events: ChangeEvent[], from: number, to: number, col
 export function encodePieceBytes(
   sink: ByteSink, events: ChangeEvent[], from: number, to: number, columnSetId: (columns: ColumnType[]) => string, wire?: (WireRows | undefined)[],
 ): void {
-  // Rows the PostgreSQL capture kept as bytes go in a binary piece (feed-codec-wire.ts); it declines a piece without any.
-  if (wire !== undefined && encodeWirePiece(sink, events, from, to, columnSetId, wire)) return;
+  // Rows the captures kept as bytes go in a binary piece (feed-codec-wire.ts); it declines a piece without any.
+  if ((wire !== undefined || events[from]?.source === 'mysql') && encodeWirePiece(sink, events, from, to, columnSetId, wire)) return;
   const piece = pieceOf(events, from, to, columnSetId);
   put(sink, `{"v":${piece.v},"x":${JSON.stringify(piece.x)},"T":${JSON.stringify(piece.T)},"E":`);
   // The changes in runs of STRINGIFY_RUN, each run's JSON array written over the previous run's closing
