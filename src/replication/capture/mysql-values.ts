@@ -191,7 +191,6 @@ function textOf(raw: unknown): string {
   return String(raw);
 }
 
-/** A driver value (zongji or mysql2, options of mysql-connection.ts) as Tributary's JSON-safe value. */
 /**
  * A decoded row's values converted by `present`, the columns its own keys are known to be (convertRow without the
  * checks): the mapper's rows of one shape, and the feed's rows read again from their row images (feed-codec-wire.ts).
@@ -205,6 +204,7 @@ export function presentRow(raw: Record<string, unknown>, present: ColumnType[]):
   return row;
 }
 
+/** A driver value (zongji or mysql2, options of mysql-connection.ts) as Tributary's JSON-safe value. */
 export function toValue(col: ColumnType, raw: unknown): Value {
   if (raw === null) return null;
   if (raw === undefined) {
