@@ -21,7 +21,8 @@
  * engine only (for `node --cpu-prof`). BENCH_MARIA_QUEUED_ROWS sets the
  * MariaDB capture's maxQueuedRows (A/B runs). BENCH_MARIA_FAST_ROWS=0 reads the
  * MariaDB ranges with zongji's own row decoder (fastRowDecoder: false), to
- * compare the two in runs of their own.
+ * compare the two in runs of their own. BENCH_MARIA_ROW_IMAGES=0 reads them
+ * without keeping row images (rowImages: false; the feed then writes JSON).
  *
  * Run alone: `node bin/run-ts.js bench/capture.bench.ts` (prints JSON), or call run().
  */
@@ -96,6 +97,7 @@ async function mariaRange(maria: PrivateServer, db: MariaDb, from: { file: strin
       connection: conn, jobId: 'bench', tables: { schemas: [{ schema: db.name }] }, from: from_, logger: silentLogger,
       fastRowDecoder: process.env.BENCH_MARIA_FAST_ROWS !== '0',
       ...(process.env.BENCH_MARIA_QUEUED_ROWS ? { maxQueuedRows: Number(process.env.BENCH_MARIA_QUEUED_ROWS) } : {}),
+      ...(process.env.BENCH_MARIA_ROW_IMAGES === '0' ? { rowImages: false } : {}),
     });
     try {
       const r = await timeCapture(capture, expected);
