@@ -13,7 +13,7 @@ import { binlogCommitSequence, sequencePrefixFromBinlog, withIndex } from '../se
 import type { TableInfo } from '../table-info.ts';
 import { columnRenames, DdlKind, parseDdl, renameOnlyClauses, type TableRef } from './mysql-ddl.ts';
 import { loadTableInfo } from './mysql-schema.ts';
-import { convertRow, presentOrSame, sameValueTypes } from './mysql-values.ts';
+import { convertRow, presentRow } from './mysql-values.ts';
 import { keepRowImage, type RowsImage } from '../mysql-row-images.ts';
 import { mariadbCommitEstimate } from '../commit-clock.ts';
 import type { CommitBracket } from './binlog-clock.ts';
@@ -131,20 +131,18 @@ export class TransactionMapper {
       const images = item.images && sample !== undefined && sameNames(present ?? Object.keys(sample), item.images.map.names) ? item.images : undefined;
       // The feed keeps the images of rows that are exactly the plan's decoding of them under every column (feed-codec-wire.ts).
       const feedCols = images?.plan !== undefined && present !== undefined && present.length === columns.length ? columns : null;
-      // Rows whose decoded values are already their final ones are kept as they are (presentOrSame).
-      const same = present !== undefined ? sameValueTypes(present, sample!) : null;
       for (let i = 0; i < item.rows.length; i++) {
         const r = item.rows[i];
         let before: Row | null = null;
         let after: Row | null = null;
         if (op === Operation.Update) {
           const u = r as { before: Record<string, unknown>; after: Record<string, unknown> };
-          before = present ? presentOrSame(u.before, present, same) : this.row(u.before, meta);
-          after = present ? presentOrSame(u.after, present, same) : this.row(u.after, meta);
+          before = present ? presentRow(u.before, present) : this.row(u.before, meta);
+          after = present ? presentRow(u.after, present) : this.row(u.after, meta);
         } else if (op === Operation.Insert) {
-          after = present ? presentOrSame(r as Record<string, unknown>, present, same) : this.row(r as Record<string, unknown>, meta);
+          after = present ? presentRow(r as Record<string, unknown>, present) : this.row(r as Record<string, unknown>, meta);
         } else {
-          before = present ? presentOrSame(r as Record<string, unknown>, present, same) : this.row(r as Record<string, unknown>, meta);
+          before = present ? presentRow(r as Record<string, unknown>, present) : this.row(r as Record<string, unknown>, meta);
         }
         if (images !== undefined) {
           if (op !== Operation.Delete) keepRowImage(after!, images, i, before, feedCols);

@@ -204,41 +204,6 @@ export function presentRow(raw: Record<string, unknown>, present: ColumnType[]):
   return row;
 }
 
-/**
- * The JavaScript type (1: number, 2: string) under which toValue gives back each `present` column's decoded value
- * unchanged, when it does so for all of them and `sample`'s own names are exactly theirs, in their order; else null.
- * A row of such a shape whose values have those types (or are null) is its own present row (presentOrSame).
- */
-export function sameValueTypes(present: ColumnType[], sample: Record<string, unknown>): number[] | null {
-  const types: number[] = [];
-  let i = 0;
-  for (const name in sample) {
-    const col = present[i];
-    if (col === undefined || name !== col.name || !Object.prototype.hasOwnProperty.call(sample, name)) return null;
-    switch (col.kind) {
-      case 'int': if (col.family === 'year') return null; types.push(1); break;
-      case 'decimal': case 'datetime': case 'date': case 'text': case 'enum': case 'set': case 'json': types.push(2); break;
-      default: return null;
-    }
-    i++;
-  }
-  return i === present.length ? types : null;
-}
-
-/**
- * presentRow(raw, present), without a copy when it would be one (issue 12: the copy was a twelfth of the bytes the
- * MariaDB -> MariaDB apply bench allocated): `types` is sameValueTypes(present, a row of raw's shape).
- */
-export function presentOrSame(raw: Record<string, unknown>, present: ColumnType[], types: number[] | null): Row {
-  if (types === null) return presentRow(raw, present);
-  for (let i = 0; i < present.length; i++) {
-    const v = raw[present[i]!.name];
-    if (v === null) continue;
-    if (types[i] === 1 ? typeof v !== 'number' : typeof v !== 'string') return presentRow(raw, present);
-  }
-  return raw as Row;
-}
-
 /** A driver value (zongji or mysql2, options of mysql-connection.ts) as Tributary's JSON-safe value. */
 export function toValue(col: ColumnType, raw: unknown): Value {
   if (raw === null) return null;

@@ -2,8 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ColumnType } from '../../../../src/replication/change-event.ts';
 import {
-  columnTypeFromSchema, convertRow, guessColumnType, parseEnumLabels, presentOrSame, presentRow, repairTime, sameValueTypes, shortestFloat32,
-  toParam, toValue,
+  columnTypeFromSchema, convertRow, guessColumnType, parseEnumLabels, repairTime, shortestFloat32, toParam, toValue,
   type InformationSchemaColumn,
 } from '../../../../src/replication/capture/mysql-values.ts';
 
@@ -123,44 +122,5 @@ describe('toParam', () => {
     expect(toParam(col({ kind: 'bool' }), true)).toBe(1);
     expect(toParam(col({ kind: 'int' }), null)).toBeNull();
     expect(toParam(col({ kind: 'text' }), 'a')).toBe('a');
-  });
-});
-
-describe('presentOrSame', () => {
-  const cols: ColumnType[] = [
-    col({ name: 'id', kind: 'int', size: 4 }), col({ name: 'name', kind: 'text' }), col({ name: 'price', kind: 'decimal' }),
-    col({ name: 'at', kind: 'datetime', fsp: 6 }), col({ name: 'day', kind: 'date' }), col({ name: 'e', kind: 'enum' }),
-  ];
-  const raw = (): Record<string, unknown> => ({ id: 7, name: 'a\tb', price: '12.50', at: '2026-12-07 10:00:00.000001', day: '2026-12-07', e: 'x' });
-
-  it('keeps a row whose decoded values are already its present values, and equals presentRow', () => {
-    const types = sameValueTypes(cols, raw());
-    expect(types).toEqual([1, 2, 2, 2, 2, 2]);
-    const r = raw();
-    expect(presentOrSame(r, cols, types)).toBe(r);
-    expect(presentOrSame(r, cols, types)).toEqual(presentRow(raw(), cols));
-    const withNulls = { ...raw(), name: null, price: null };
-    expect(presentOrSame(withNulls, cols, types)).toBe(withNulls);
-  });
-
-  it('copies through presentRow when a value is of another type', () => {
-    const types = sameValueTypes(cols, raw());
-    for (const odd of [{ name: Buffer.from('b') }, { e: undefined }, { id: '9007199254740993' }, { at: new Date(0) }]) {
-      const r = { ...raw(), ...odd };
-      const out = presentOrSame(r, cols, types);
-      expect(out).not.toBe(r);
-      expect(out).toEqual(presentRow(r, cols));
-    }
-  });
-
-  it('has no types for a shape that is not exactly the columns in order, or a column whose value toValue changes', () => {
-    const { id, ...rest } = raw();
-    expect(sameValueTypes(cols, { ...rest, id })).toBeNull();
-    expect(sameValueTypes(cols, { ...raw(), extra: 1 })).toBeNull();
-    expect(sameValueTypes(cols, rest)).toBeNull();
-    expect(sameValueTypes([col({ name: 'y', kind: 'int', family: 'year' })], { y: 1900 })).toBeNull();
-    expect(sameValueTypes([col({ name: 'f', kind: 'float', size: 4 })], { f: 1.5 })).toBeNull();
-    expect(sameValueTypes([col({ name: 't', kind: 'time' })], { t: '10:00:00' })).toBeNull();
-    expect(presentOrSame(raw(), cols, null)).toEqual(presentRow(raw(), cols));
   });
 });
