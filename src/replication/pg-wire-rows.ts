@@ -9,27 +9,25 @@
  * already a compact record of it: a row of a relation whose tuples are read
  * as its final rows (DirectRelation: every column converted by its column
  * type alone, pgTextToValue) is rebuilt exactly from them and its column
- * set. So the capture copies each such tuple (text and null columns only;
- * an unchanged TOAST datum or a binary one keeps the JSON way) into an
- * arena as it reads it, and the feed writes the copy into a binary piece
+ * set. So the capture keeps each such tuple's bytes (text and null columns
+ * only; an unchanged TOAST datum or a binary one keeps the JSON way) as it
+ * reads it, and the feed writes them into a binary piece
  * (feed-codec.ts, version 3) instead of the row's JSON; a reader makes the
  * row again with wireRow, the capture's own conversion.
  *
- * The copy is needed: pg-protocol reuses its read buffer, so a view of a
- * CopyData message does not outlive the message's handler.
+ * No copy is made: the capture's replication socket is framed by
+ * copy-framing.ts, which hands each message over inside the socket's own
+ * chunk (or, for a message split across two, a buffer of its own), and Node
+ * never reuses a chunk it has emitted. A kept tuple is a view (buffer, start,
+ * end) of it, and the chunk lives as long as a row still holds it. (Until
+ * 2026-12-07 pg-protocol framed the socket, reusing its read buffer, so each
+ * tuple was copied into an arena: a Buffer#copy per tuple, 4% of the PG -> PG
+ * apply bench's process.)
  */
 import { pgTextToValue } from './capture/pg-values.ts';
 import type { ColumnType, Row, WireRows } from './change-event.ts';
 
 export type { WireRows };
-
-/** Bytes per arena; a tuple larger than this gets an arena of its own size. */
-const ARENA_BYTES = 256 * 1024;
-/** Tuples up to this many bytes are copied in JavaScript (a call into Buffer#copy costs more for them). */
-const SHORT_COPY = 48;
-
-let arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
-let arenaLen = 0;
 
 // The tuples the message being parsed has read so far (at most two: an old or key image, then the new one).
 let marks = 0;
@@ -42,27 +40,13 @@ export function beginWireMessage(): void {
 }
 
 /**
- * A tuple of a direct relation just read from src[start, end): copied when `plain` (text and null columns
- * only), else marked as not kept, so that the message's tuples keep their order.
+ * A tuple of a direct relation just read from src[start, end): kept (as that view) when `plain` (text and null
+ * columns only), else marked as not kept, so that the message's tuples keep their order. `src` must not be
+ * written again while a row holds it (see above).
  */
 export function markTuple(src: Buffer, start: number, end: number, plain: boolean): void {
-  let b: Buffer | null = null;
-  let s = 0;
-  let e = 0;
-  if (plain) {
-    const n = end - start;
-    if (arenaLen + n > arena.length) {
-      arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, n));
-      arenaLen = 0;
-    }
-    b = arena;
-    s = arenaLen;
-    e = s + n;
-    if (n <= SHORT_COPY) for (let i = 0; i < n; i++) b[s + i] = src[start + i]!;
-    else src.copy(b, s, start, end);
-    arenaLen = e;
-  }
-  if (marks === 0) { m0b = b; m0s = s; m0e = e; } else { m1b = b; m1s = s; m1e = e; }
+  const b = plain ? src : null;
+  if (marks === 0) { m0b = b; m0s = start; m0e = end; } else { m1b = b; m1s = start; m1e = end; }
   marks++;
 }
 

@@ -16,6 +16,7 @@
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { BinaryReader } from 'pg-logical-replication/dist/output-plugins/pgoutput/binary-reader.js';
 import { beginWireMessage, takeWire } from '../pg-wire-rows.ts';
+import { takeCopyData, type FramedStream } from './copy-framing.ts';
 import { rawTextParser as rawText, useFastTuples, type DirectRelation, type RowMessage } from './pg-tuple-reader.ts';
 
 /** Offset of the pgoutput message in an XLogData CopyData chunk: 'w', WAL start, WAL end, send time. */
@@ -50,10 +51,12 @@ export class RawTextPgoutputPlugin extends PgoutputPlugin {
     return this.parseAt(buffer, 0);
   }
 
-  /** The pgoutput message at `offset` of `buffer` (which ends where the message does). */
-  parseAt(buffer: Buffer, offset: number): Pgoutput.Message {
+  /** The pgoutput message at `offset` of `buffer`, which ends at `end` (by default where the buffer does). */
+  parseAt(buffer: Buffer, offset: number, end: number = buffer.length): Pgoutput.Message {
     const reader = new BinaryReader(buffer);
     reader._p = offset;
+    // The tuple reader's bound (pg-tuple-reader.ts): the message's end, not the chunk's.
+    (reader as unknown as { _e: number })._e = end;
     const tag = reader.readUint8();
     const method = METHODS[tag];
     if (!method) throw Error(`unknown pgoutput message ${String.fromCharCode(tag)}`);
@@ -64,8 +67,8 @@ export class RawTextPgoutputPlugin extends PgoutputPlugin {
     // The parser caches this object and reads later tuples through it, so the swap covers every row.
     if (msg.tag === 'relation') keepBinding(prev, msg);
     // Whether this row message's tuples are already the change's rows (pg-tuple-reader.ts DirectRelation): the
-    // relation can be bound or unbound by the time the assembler takes the message. Their bytes, copied as they
-    // were read, go with the message (pg-wire-rows.ts): the buffer they were read from is not the message's for long.
+    // relation can be bound or unbound by the time the assembler takes the message. Their bytes, marked as they
+    // were read (views of the socket's chunk, copy-framing.ts), go with the message (pg-wire-rows.ts).
     else if ((msg.tag === 'insert' || msg.tag === 'update' || msg.tag === 'delete') && (msg.relation as DirectRelation).rowsDirect === true) {
       const row = msg as RowMessage;
       row.rowsDirect = true;
@@ -105,7 +108,7 @@ export interface ReplicationHandlers {
 /** The library's internals this subclass drives (the same fields its own subscribe() uses). */
 interface ServiceInternals {
   _stop: boolean;
-  client(): Promise<[unknown, { on(ev: string, fn: (...a: never[]) => void): void; once(ev: string, fn: () => void): void; removeAllListeners(ev: string): void }]>;
+  client(): Promise<[unknown, { stream: FramedStream; once(ev: string, fn: () => void): void; removeAllListeners(ev: string): void }]>;
   checkStandbyStatus(enable: boolean): void;
   stop(): Promise<unknown>;
   emit(ev: string, ...args: unknown[]): boolean;
@@ -138,14 +141,13 @@ export class PgReplicationStream extends LogicalReplicationService {
         self.emit('start');
         self.checkStandbyStatus(true);
       });
-      // pg's own CopyData listener only hands each message to the START_REPLICATION query, which drops it: with
-      // two listeners every message's emit also copied the listener array (issue 12 allocation profile).
+      // CopyData messages are framed here, straight from the socket's chunks (copy-framing.ts); pg never sees them.
       connection.removeAllListeners('copyData');
-      connection.on('copyData', ({ chunk }: { chunk: Buffer }) => {
+      takeCopyData(connection.stream, (buf, start, end) => {
         try {
-          const kind = chunk[0];
-          if (kind === XLOGDATA) this.handlers.message(parser.parseAt(chunk, XLOGDATA_HEADER));
-          else if (kind === KEEPALIVE) this.handlers.heartbeat(readLsn64(chunk, 1), chunk[17] === 1);
+          const kind = buf[start];
+          if (kind === XLOGDATA) this.handlers.message(parser.parseAt(buf, start + XLOGDATA_HEADER, end));
+          else if (kind === KEEPALIVE) this.handlers.heartbeat(readLsn64(buf, start + 1), buf[start + 17] === 1);
         } catch (err) {
           // A message that does not decode fails the stream (the capture's 'error' listener), not the process.
           self.emit('error', err);

@@ -24,8 +24,11 @@ const utf8: (b: Buffer, start: number, end: number) => string =
     ? (b, start, end) => (b as unknown as { utf8Slice(s: number, e: number): string }).utf8Slice(start, end)
     : (b, start, end) => b.toString('utf8', start, end);
 
-/** The part of the library's BinaryReader a tuple read uses: the message and the read offset. */
-interface Reader { _b: Buffer; _p: number }
+/**
+ * The part of the library's BinaryReader a tuple read uses: the buffer, the read offset, and where the message
+ * ends when that is before the buffer's end (RawTextPgoutputPlugin.parseAt: a message inside its socket chunk).
+ */
+interface Reader { _b: Buffer; _p: number; _e?: number }
 
 type Column = { name: string; parser: (raw: unknown) => unknown };
 
@@ -69,9 +72,10 @@ export function readTupleFast(reader: Reader, relation: { columns: Column[] }, u
   const b = reader._b;
   let p = reader._p;
   const start = p;
+  const lim = reader._e ?? b.length;
   // Text and null columns only: a direct relation's tuple is then kept as bytes for the feed (pg-wire-rows.ts).
   let plain = true;
-  if (b.length < p + 2) endOfMessage();
+  if (lim < p + 2) endOfMessage();
   const nfields = (b[p]! << 8) | b[p + 1]!;
   p += 2;
   const columns = relation.columns;
@@ -79,14 +83,14 @@ export function readTupleFast(reader: Reader, relation: { columns: Column[] }, u
   const tuple: Record<string, unknown> = direct ? {} : new Tuple();
   for (let i = 0; i < nfields; i++) {
     const { name, parser } = columns[i]!;
-    if (b.length < p + 1) endOfMessage();
+    if (lim < p + 1) endOfMessage();
     const kind = b[p++]!;
     switch (kind) {
       case 0x74: { // 't' text
-        if (b.length < p + 4) endOfMessage();
+        if (lim < p + 4) endOfMessage();
         const size = (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
         p += 4;
-        if (size < 0 || b.length < p + size) endOfMessage();
+        if (size < 0 || lim < p + size) endOfMessage();
         tuple[name] = parser(utf8(b, p, p + size));
         p += size;
         break;
@@ -102,10 +106,10 @@ export function readTupleFast(reader: Reader, relation: { columns: Column[] }, u
       }
       case 0x62: { // 'b' binary
         plain = false;
-        if (b.length < p + 4) endOfMessage();
+        if (lim < p + 4) endOfMessage();
         const size = (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
         p += 4;
-        if (size < 0 || b.length < p + size) endOfMessage();
+        if (size < 0 || lim < p + size) endOfMessage();
         tuple[name] = b.subarray(p, p + size);
         p += size;
         break;

@@ -95,5 +95,9 @@ describe('RawTextPgoutputPlugin.parseAt: a message decoded in place inside its X
     expect(() => fast.parseAt(xlog(Buffer.from('Z')), 25)).toThrow(/unknown pgoutput message Z/);
     const insert = Buffer.concat([Buffer.from('I'), i32(10), Buffer.from('N'), tupleData(['12345'])]);
     expect(() => fast.parseAt(xlog(insert).subarray(0, 25 + insert.length - 2), 25)).toThrow(/unexpected end of message/);
+    // Inside a chunk that goes on (copy-framing.ts), the message's own end bounds the tuple, not the chunk's.
+    const inChunk = Buffer.concat([xlog(insert), Buffer.alloc(64, 0x74)]);
+    expect(() => fast.parseAt(inChunk, 25, 25 + insert.length - 2)).toThrow(/unexpected end of message/);
+    expect((fast.parseAt(inChunk, 25, 25 + insert.length) as { new: unknown }).new).toEqual({ id: '12345' });
   });
 });
