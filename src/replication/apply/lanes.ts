@@ -49,7 +49,8 @@ function laneFor(e: ChangeEvent, keyed: boolean, row: Row | null | undefined, la
 
 /** Same key values (as hashed) in both images. */
 function sameKey(a: Row, b: Row | null, key: string[]): boolean {
-  for (const k of key) if (valueText(a[k]) !== valueText(b?.[k])) return false;
+  // The same value is the same text (most updates keep their key): only different values are compared as text.
+  for (const k of key) { const x = a[k]; const y = b?.[k]; if (x !== y && valueText(x) !== valueText(y)) return false; }
   return true;
 }
 

@@ -166,9 +166,14 @@ function padFraction(text: string): string {
   if (dot < 0) return text;
   let end = dot + 1;
   while (end < text.length && text.charCodeAt(end) >= 48 && text.charCodeAt(end) <= 57) end++;
-  if (end - dot - 1 === 6) return text;
+  const digits = end - dot - 1;
+  if (digits === 6) return text;
+  // One to five digits: padded in place (what FRACTION_RE's replace did, without its match and callback).
+  if (digits >= 1 && digits < 6) return text.slice(0, end) + ZEROS[6 - digits] + text.slice(end);
   return text.replace(FRACTION_RE, (_m, f: string) => '.' + f.padEnd(6, '0'));
 }
+
+const ZEROS = ['', '0', '00', '000', '0000', '00000'];
 
 const TSTZ_RE = /^(\d{4,})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?:([+-])(\d{2})(?::?(\d{2}))?(?::?(\d{2}))?|Z)?$/;
 

@@ -33,7 +33,8 @@ describe('pg-values', () => {
   it('pads time fractions to six digits and leaves six-digit and fraction-less values as they are', () => {
     const ref = (t: string) => t.replace(/\.(\d{1,6})(?=$|[^\d])/, (_m, f: string) => '.' + f.padEnd(6, '0'));
     for (const kind of ['time', 'datetime'] as const) {
-      for (const t of ['12:00:00', '12:00:00.5', '12:00:00.123456', '12:00:00.12345', '2024-01-01 00:00:00.1', '2024-01-01 00:00:00', '2024-01-01 00:00:00.000000', '12:00:00.1234567', '24:00:00']) {
+      for (const t of ['12:00:00', '12:00:00.5', '12:00:00.123456', '12:00:00.12345', '2024-01-01 00:00:00.1', '2024-01-01 00:00:00', '2024-01-01 00:00:00.000000', '12:00:00.1234567', '24:00:00',
+        '12:00:00.12+05', '12:00:00.1-03:30', '2024-01-01 00:00:00.12345 BC', '12:00:00.', '12:00:00.1234567.5', '1.2.3']) {
         const v = pgTextToValue(t, col(kind));
         if (typeof v === 'string' && v.includes(':')) expect(v, t).toBe(ref(t));
       }
