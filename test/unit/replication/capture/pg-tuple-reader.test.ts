@@ -35,6 +35,23 @@ describe('pgoutput tuples read straight from the buffer', () => {
     }
   });
 
+  it("shares an update's unchanged values between its old and new tuple, and decodes the changed ones", () => {
+    const { slow, fast } = parsers();
+    const cols = ['id', 'a', 'b', 'long'];
+    const rel = relation(6, cols);
+    slow.parse(rel); fast.parse(rel);
+    const long = 'y'.repeat(200);
+    const old = ['1', 'same', 'before', long];
+    const next = ['1', 'same', 'after!', long.slice(0, 199) + 'z'];
+    const m = Buffer.concat([Buffer.from('U'), i32(6), Buffer.from('O'), tupleData(old), Buffer.from('N'), tupleData(next)]);
+    const got = fast.parse(m) as { old: Record<string, unknown>; new: Record<string, unknown> };
+    expect(got).toEqual(slow.parse(m));
+    expect(got.new).toEqual({ id: '1', a: 'same', b: 'after!', long: long.slice(0, 199) + 'z' });
+    // A tuple read after another message's does not take that message's values.
+    const ins = Buffer.concat([Buffer.from('I'), i32(6), Buffer.from('N'), tupleData(['2', 'same', 'x', long])]);
+    expect((fast.parse(ins) as { new: Record<string, unknown> }).new).toEqual({ id: '2', a: 'same', b: 'x', long });
+  });
+
   it('a tuple inherits nothing: a name it lacks reads undefined, __proto__ and constructor are columns like any other', () => {
     const { fast } = parsers();
     fast.parse(relation(8, ['__proto__', 'constructor', 'v']));
