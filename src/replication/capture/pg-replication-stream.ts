@@ -17,7 +17,7 @@ import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-log
 import { BinaryReader } from 'pg-logical-replication/dist/output-plugins/pgoutput/binary-reader.js';
 import { beginWireMessage, takeWire } from '../pg-wire-rows.ts';
 import { takeCopyData, type FramedStream } from './copy-framing.ts';
-import { rawTextParser as rawText, useFastTuples, type DirectRelation, type RowMessage } from './pg-tuple-reader.ts';
+import { rawTextParser as rawText, useFastTuples, useFullRowMessages, type DirectRelation, type RowMessage } from './pg-tuple-reader.ts';
 
 /** Offset of the pgoutput message in an XLogData CopyData chunk: 'w', WAL start, WAL end, send time. */
 const XLOGDATA_HEADER = 25;
@@ -25,6 +25,11 @@ const XLOGDATA = 0x77; // 'w'
 const KEEPALIVE = 0x6b; // 'k'
 
 type Parser = Record<string, (reader: BinaryReader) => Pgoutput.Message>;
+
+const NO_BYTES = Buffer.alloc(0);
+
+/** The library reader's state (pg-tuple-reader.ts reads it the same way). */
+interface ReaderState { _b: Buffer; _p: number; _e: number }
 
 /** The parser method for each pgoutput message tag (the library's PgoutputParser.parse dispatch). */
 const METHODS: Record<number, string> = {
@@ -43,6 +48,7 @@ export class RawTextPgoutputPlugin extends PgoutputPlugin {
     super(options);
     const parser = (this as unknown as { parser: Parser & { _relationCache: Map<number, Pgoutput.MessageRelation> } }).parser;
     useFastTuples(parser);
+    useFullRowMessages(parser);
     this.methods = parser;
     this.relations = parser._relationCache;
   }
@@ -51,12 +57,29 @@ export class RawTextPgoutputPlugin extends PgoutputPlugin {
     return this.parseAt(buffer, 0);
   }
 
+  /**
+   * The one reader every message is parsed with: a parse is synchronous and nothing keeps the reader, so it is
+   * pointed at each message in turn rather than made for it (issue 12: an object per change).
+   */
+  private readonly reader = new BinaryReader(NO_BYTES);
+
   /** The pgoutput message at `offset` of `buffer`, which ends at `end` (by default where the buffer does). */
   parseAt(buffer: Buffer, offset: number, end: number = buffer.length): Pgoutput.Message {
-    const reader = new BinaryReader(buffer);
-    reader._p = offset;
+    const reader = this.reader;
+    const at = reader as unknown as ReaderState;
+    at._b = buffer;
+    at._p = offset;
     // The tuple reader's bound (pg-tuple-reader.ts): the message's end, not the chunk's.
-    (reader as unknown as { _e: number })._e = end;
+    at._e = end;
+    try {
+      return this.parseWith(reader, buffer, offset);
+    } finally {
+      // The chunk is not kept by the reader past its message.
+      at._b = NO_BYTES;
+    }
+  }
+
+  private parseWith(reader: BinaryReader, buffer: Buffer, offset: number): Pgoutput.Message {
     const tag = reader.readUint8();
     const method = METHODS[tag];
     if (!method) throw Error(`unknown pgoutput message ${String.fromCharCode(tag)}`);

@@ -162,6 +162,77 @@ export function readTupleFast(reader: Reader, relation: { columns: Column[] }, u
   return tuple;
 }
 
+/** The library parser's members the row message readers below use. */
+interface RowParser {
+  _relationCache: Map<number, Pgoutput.MessageRelation>;
+  readTuple(reader: Reader, relation: Pgoutput.MessageRelation, unchangedToastFallback?: Record<string, unknown> | null): Record<string, unknown>;
+  readKeyTuple(reader: Reader, relation: Pgoutput.MessageRelation): Record<string, unknown>;
+}
+
+function readUint8(reader: Reader): number {
+  if (reader._p >= (reader._e ?? reader._b.length)) endOfMessage();
+  return reader._b[reader._p++]!;
+}
+
+function readInt32(reader: Reader): number {
+  const b = reader._b;
+  const p = reader._p;
+  if (p + 4 > (reader._e ?? b.length)) endOfMessage();
+  reader._p = p + 4;
+  return (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
+}
+
+function relationOf(parser: RowParser, reader: Reader): Pgoutput.MessageRelation {
+  const relation = parser._relationCache.get(readInt32(reader));
+  if (!relation) throw Error('missing relation');
+  return relation;
+}
+
+/**
+ * Makes `parser` read Insert, Update and Delete messages as the library's msgInsert, msgUpdate and msgDelete do,
+ * into objects that have `rowsDirect` and `wire` (RowMessage) from the start. Why (issue 12): the two fields added
+ * to every row message after it was made gave each its own property store, an allocation per change.
+ */
+export function useFullRowMessages(parser: unknown): void {
+  const p = parser as RowParser & Record<string, unknown>;
+  p.msgInsert = (reader: Reader): RowMessage => {
+    const relation = relationOf(p, reader);
+    readUint8(reader); // 'N'
+    return { tag: 'insert', relation, new: p.readTuple(reader, relation), rowsDirect: undefined, wire: undefined };
+  };
+  p.msgUpdate = (reader: Reader): RowMessage => {
+    const relation = relationOf(p, reader);
+    let key: Record<string, unknown> | null = null;
+    let old: Record<string, unknown> | null = null;
+    let neu: Record<string, unknown>;
+    const sub = readUint8(reader);
+    if (sub === 0x4b) { // 'K'
+      key = p.readKeyTuple(reader, relation);
+      readUint8(reader); // 'N'
+      neu = p.readTuple(reader, relation);
+    } else if (sub === 0x4f) { // 'O'
+      old = p.readTuple(reader, relation);
+      readUint8(reader); // 'N'
+      neu = p.readTuple(reader, relation, old);
+    } else if (sub === 0x4e) { // 'N'
+      neu = p.readTuple(reader, relation);
+    } else {
+      throw Error(`unknown submessage key ${String.fromCharCode(sub)}`);
+    }
+    return { tag: 'update', relation, key, old, new: neu, rowsDirect: undefined, wire: undefined };
+  };
+  p.msgDelete = (reader: Reader): RowMessage => {
+    const relation = relationOf(p, reader);
+    let key: Record<string, unknown> | null = null;
+    let old: Record<string, unknown> | null = null;
+    const sub = readUint8(reader);
+    if (sub === 0x4b) key = p.readKeyTuple(reader, relation); // 'K'
+    else if (sub === 0x4f) old = p.readTuple(reader, relation); // 'O'
+    else throw Error(`unknown submessage key ${String.fromCharCode(sub)}`);
+    return { tag: 'delete', relation, key, old, rowsDirect: undefined, wire: undefined };
+  };
+}
+
 /** Makes `parser` (a PgoutputPlugin's PgoutputParser) read tuples with readTupleFast; its key tuples go through it too. */
 export function useFastTuples(parser: unknown): void {
   (parser as { readTuple: typeof readTupleFast }).readTuple = readTupleFast;

@@ -96,6 +96,10 @@ describe('RawTextPgoutputPlugin.parseAt: a message decoded in place inside its X
       Buffer.concat([Buffer.from('I'), i32(9), Buffer.from('N'), tupleData(['1', 'é€😀', null])]),
       Buffer.concat([Buffer.from('U'), i32(9), Buffer.from('O'), tupleData(['1', 'a', null]), Buffer.from('N'), tupleData(['1', 'b', 'TOAST'])]),
       Buffer.concat([Buffer.from('D'), i32(9), Buffer.from('K'), tupleData(['1', null, null])]),
+      // Every sub-message of the row messages the capture reads itself (useFullRowMessages).
+      Buffer.concat([Buffer.from('U'), i32(9), Buffer.from('K'), tupleData(['1', null, null]), Buffer.from('N'), tupleData(['2', 'c', null])]),
+      Buffer.concat([Buffer.from('U'), i32(9), Buffer.from('N'), tupleData(['3', null, 'd'])]),
+      Buffer.concat([Buffer.from('D'), i32(9), Buffer.from('O'), tupleData(['3', null, 'd'])]),
     ]) {
       // The relation a row message refers to differs in its columns' parsers only (compared above).
       const bare = (x: object) => ({ ...x, relation: (x as { relation?: { relationOid: number } }).relation?.relationOid });
@@ -116,5 +120,12 @@ describe('RawTextPgoutputPlugin.parseAt: a message decoded in place inside its X
     const inChunk = Buffer.concat([xlog(insert), Buffer.alloc(64, 0x74)]);
     expect(() => fast.parseAt(inChunk, 25, 25 + insert.length - 2)).toThrow(/unexpected end of message/);
     expect((fast.parseAt(inChunk, 25, 25 + insert.length) as { new: unknown }).new).toEqual({ id: '12345' });
+    // A row message cut inside its relation id or before its sub-message, and an unknown sub-message.
+    for (const cut of [3, 5]) expect(() => fast.parseAt(inChunk, 25, 25 + cut)).toThrow(/unexpected end of message/);
+    const bad = Buffer.concat([Buffer.from('U'), i32(10), Buffer.from('X'), tupleData(['1'])]);
+    expect(() => fast.parseAt(xlog(bad), 25)).toThrow(/unknown submessage key X/);
+    expect(() => fast.parseAt(xlog(Buffer.concat([Buffer.from('D'), i32(11), Buffer.from('O')])), 25)).toThrow(/missing relation/);
+    // The reader keeps no chunk once its message is parsed.
+    expect((fast as unknown as { reader: { _b: Buffer } }).reader._b.length).toBe(0);
   });
 });
