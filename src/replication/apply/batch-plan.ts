@@ -47,8 +47,106 @@ interface KeyedTable {
   ref: TableRef;
   key: string[];
   columns: ColumnType[];
-  /** Net effect per key; Map order = order of each key's last change. */
-  rows: Map<RowKey, Pending>;
+  /** Net effect per key, in the order of each key's last change. */
+  rows: KeyedRows;
+}
+
+/** Runs KeyedRows keeps before it needs a Map, and the widest gap a run steps over. */
+const MAX_RUNS = 16;
+const MAX_GAP = 64;
+
+/**
+ * The batch's net effect per key, in the order of each key's last change: what a Map with delete-then-set does,
+ * without the Map while it can. Why (issue 12 allocation profile): the Map, grown entry by entry to every lane's
+ * batch of thousands of keys, was 5% of all bytes the PG -> PG apply bench allocated, yet most batches never
+ * see a key twice: keys mostly arrive in runs (new rows, range updates), each lane taking every other key or so.
+ * While every key is a number, each key seen lies in one of a few ranges [lo, hi] (a run, gaps of at most
+ * MAX_GAP included); a number outside all of them cannot have been seen, so it is appended without a lookup and
+ * widens the current run when it is within MAX_GAP of its end, or starts a run. Any other key (a string, a
+ * composite, NULL, NaN, a number inside a range, a run past MAX_RUNS) builds the Map of every key's place once,
+ * and the rest of the batch uses it.
+ */
+export class KeyedRows {
+  /** Entries in order; a key's older entry is null once it moved to the end. */
+  private readonly list: (Pending | null)[] = [];
+  private readonly keys: RowKey[] = [];
+  /** Each key's place in `list`, once needed (see the class comment); null before. */
+  private index: Map<RowKey, number> | null;
+  private readonly lo: number[] = [];
+  private readonly hi: number[] = [];
+  /** The run the last key went to. */
+  private cur = -1;
+
+  /** `exact`: a Map from the start (tests compare both ways). */
+  constructor(exact = false) {
+    this.index = exact ? new Map() : null;
+  }
+
+  get(k: RowKey): Pending | undefined {
+    if (this.index === null) {
+      if (this.outside(k)) return undefined;
+      this.buildIndex();
+    }
+    const i = this.index!.get(k);
+    return i === undefined ? undefined : this.list[i]!;
+  }
+
+  /** `p` as k's entry, last in order (an earlier entry of k is dropped). */
+  setLast(k: RowKey, p: Pending): void {
+    if (this.index === null) {
+      if (this.outside(k)) { this.append(k, p); return; }
+      this.buildIndex();
+    }
+    const i = this.index!.get(k);
+    if (i !== undefined) this.list[i] = null;
+    this.append(k, p);
+  }
+
+  forEach(fn: (p: Pending) => void): void {
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i];
+      if (p) fn(p);
+    }
+  }
+
+  /** A key that cannot have been seen: a number (not NaN) outside every range, with a run to take it. */
+  private outside(k: RowKey): boolean {
+    if (typeof k !== 'number' || k !== k) return false;
+    const lo = this.lo;
+    const hi = this.hi;
+    for (let r = 0; r < lo.length; r++) if (k >= lo[r]! && k <= hi[r]!) return false;
+    return lo.length < MAX_RUNS || this.near(k);
+  }
+
+  /** k (outside every range) is within MAX_GAP of the current run's end or start. */
+  private near(k: number): boolean {
+    const r = this.cur;
+    return r >= 0 && (k - this.hi[r]! <= MAX_GAP && k > this.hi[r]! || this.lo[r]! - k <= MAX_GAP && k < this.lo[r]!);
+  }
+
+  private append(k: RowKey, p: Pending): void {
+    const at = this.list.length;
+    this.list.push(p);
+    this.keys.push(k);
+    if (this.index !== null) { this.index.set(k, at); return; }
+    // Only keys outside() come here before the index exists: the current run takes k, or a new one does.
+    const n = k as number;
+    if (this.near(n)) {
+      if (n > this.hi[this.cur]!) this.hi[this.cur] = n;
+      else this.lo[this.cur] = n;
+    } else {
+      this.cur = this.lo.length;
+      this.lo.push(n);
+      this.hi.push(n);
+    }
+  }
+
+  private buildIndex(): void {
+    const index = new Map<RowKey, number>();
+    for (let i = 0; i < this.keys.length; i++) index.set(this.keys[i]!, i);
+    this.index = index;
+  }
 }
 
 /**
@@ -79,7 +177,7 @@ function refKey(e: TableRef): string {
 }
 
 /** Plan a batch; see the module comment for the guarantees. */
-export function planBatch(events: ChangeEvent[]): Step[] {
+export function planBatch(events: ChangeEvent[], exactKeys = false): Step[] {
   const steps: Step[] = [];
   // Keyed and keyless tables in first-appearance order, flushed at each barrier.
   let keyed = new Map<string, KeyedTable>();
@@ -111,7 +209,7 @@ export function planBatch(events: ChangeEvent[]): Step[] {
       const id = refKey(ref);
       t = keyed.get(id);
       if (!t) {
-        t = { ref, key: e.key, columns: e.columns, rows: new Map() };
+        t = { ref, key: e.key, columns: e.columns, rows: new KeyedRows(exactKeys) };
         keyed.set(id, t);
       }
       last = t;
@@ -123,9 +221,11 @@ export function planBatch(events: ChangeEvent[]): Step[] {
   return steps;
 }
 
+/** No columns: what an update that keeps its key carries over (shared, never handed on: see addKeyed). */
+const NOTHING: Row = Object.freeze({}) as Row;
+
 function setLast(t: KeyedTable, k: RowKey, p: Pending): void {
-  t.rows.delete(k);
-  t.rows.set(k, p);
+  t.rows.setLast(k, p);
 }
 
 function addKeyed(t: KeyedTable, e: ChangeEvent): void {
@@ -136,7 +236,7 @@ function addKeyed(t: KeyedTable, e: ChangeEvent): void {
   }
   const after = e.after ?? {};
   const newKey = keyString(after, t.key);
-  let carried: Row = {};
+  let carried: Row = NOTHING;
   if (e.op === Operation.Update && e.before) {
     const oldKey = keyString(e.before, t.key);
     if (oldKey !== newKey) {
@@ -152,16 +252,19 @@ function addKeyed(t: KeyedTable, e: ChangeEvent): void {
   // Images are never modified, so a row with nothing to merge is kept as it came.
   const next: Pending = { del: false, row: base === carried && !hasKeys(carried) ? after : { ...base, ...after }, fresh };
   // A key the batch has not had (most changes) is added at the end as it is; one it has moves there.
-  if (prev === undefined) t.rows.set(newKey, next);
-  else setLast(t, newKey, next);
+  setLast(t, newKey, next);
 }
 
-/** The same set of own keys (the column signature depends on nothing else). */
-function sameColumns(a: Row, b: Row): boolean {
-  let n = 0;
-  for (const k in a) { if (!(k in b)) return false; n++; }
-  for (const k in b) { void k; n--; }
-  return n === 0;
+/**
+ * The same of `columns` present in both rows: the column signature keyedSteps groups by depends on nothing else.
+ * (Not a for-in over the rows' own keys: that made an array of keys per row, issue 12 allocation profile.)
+ */
+function samePresence(columns: ColumnType[], a: Row, b: Row): boolean {
+  for (let i = 0; i < columns.length; i++) {
+    const name = columns[i]!.name;
+    if ((name in a) !== (name in b)) return false;
+  }
+  return true;
 }
 
 function hasKeys(r: Row): boolean {
@@ -180,9 +283,10 @@ function keyedSteps(t: KeyedTable): Step[] {
   // signature and looking their group up (a group key made per row was most of this function, issue 12 profile).
   let lastRow: Row | undefined; let lastSig = '';
   let lastFresh: Group | undefined; let lastUpdate: Group | undefined;
-  for (const p of t.rows.values()) {
-    if (p.del) { keys.push(p.row); continue; }
-    if (lastRow === undefined || !sameColumns(lastRow, p.row)) {
+  // forEach, not for-of: no iterator result object per row (issue 12 allocation profile).
+  t.rows.forEach((p) => {
+    if (p.del) { keys.push(p.row); return; }
+    if (lastRow === undefined || !samePresence(t.columns, lastRow, p.row)) {
       lastSig = t.columns.filter((c) => c.name in p.row).map((c) => c.name).join('\u0000');
       lastRow = p.row; lastFresh = undefined; lastUpdate = undefined;
     }
@@ -195,7 +299,7 @@ function keyedSteps(t: KeyedTable): Step[] {
       if (fresh) lastFresh = g; else lastUpdate = g;
     }
     g.rows.push(p.row);
-  }
+  });
   const out: Step[] = [];
   if (keys.length) out.push({ kind: 'delete', ref: t.ref, columns: keyCols, key: t.key, keys });
   for (const g of groups.values()) {

@@ -1,6 +1,6 @@
 /** Batch planning: net effect per key, deletes before upserts, keyless order, DDL barriers, partial images. */
 import { describe, expect, it } from 'vitest';
-import { chunkRows, planBatch } from '../../../../src/replication/apply/batch-plan.ts';
+import { chunkRows, KeyedRows, planBatch } from '../../../../src/replication/apply/batch-plan.ts';
 import { ddl, del, ins, intCol, textCol, upd } from '../support-events.ts';
 
 const ref = { schema: 's', table: 't' };
@@ -96,5 +96,70 @@ describe('chunkRows', () => {
     expect(chunkRows(rows, 3, 100, 10).map((c) => c.length)).toEqual([3, 3, 3, 1]);
     expect(chunkRows(rows, 100, 100, 10).map((c) => c.length)).toEqual(Array(10).fill(1));
     expect(chunkRows([], 1, 10, 10)).toEqual([]);
+  });
+});
+
+describe('planBatch, keys without a Map (KeyedRows)', () => {
+  /** A random batch over one table: ascending runs of new keys, range updates, repeats, key changes, deletes, odd keys. */
+  function randomBatch(seed: number) {
+    let s = seed;
+    const rnd = (n: number) => { s = (s * 1103515245 + 12345) % 2147483648; return s % n; };
+    const odd: unknown[] = [Number.NaN, -0, 0, 2.5, '7', 'x', null, 1e15];
+    const events = [];
+    let next = 1 + rnd(1000);
+    const seen: unknown[] = [];
+    const n = 1 + rnd(400);
+    for (let i = 0; i < n; i++) {
+      // Odd seeds only: keys seen before and odd keys (even seeds stay in ascending runs, the Map never made).
+      const r = rnd(seed % 2 === 0 ? 12 : 20);
+      let id: unknown;
+      if (r < 10) id = next++; // ascending run
+      else if (r < 12) { next = rnd(2000); id = next++; } // a run starting elsewhere
+      else if (r < 17 && seen.length) id = seen[rnd(seen.length)]; // a key seen before
+      else id = odd[rnd(odd.length)];
+      seen.push(id);
+      const k = rnd(10);
+      if (k < 5) events.push(ins({ id, v: `i${i}` } as never));
+      else if (k < 7) events.push(upd({ id, v: 'x' } as never, { id, v: `u${i}` } as never));
+      else if (k < 8 && seed % 2 === 1) events.push(upd({ id, v: 'x' } as never, { id: seen[rnd(seen.length)], v: `m${i}` } as never));
+      else if (k < 9) events.push(upd({ id, v: 'x' } as never, { id } as never)); // a partial image
+      else events.push(del({ id, v: 'x' } as never));
+    }
+    return events;
+  }
+
+  it('plans every batch as the Map did, over 800 random batches with runs, repeats, key changes and odd keys', () => {
+    for (let seed = 1; seed <= 800; seed++) {
+      const events = randomBatch(seed);
+      expect(planBatch(events)).toEqual(planBatch(events, true));
+    }
+  });
+
+  it('finds a key again inside a run, below it, and after many runs', () => {
+    const runs = Array.from({ length: 40 }, (_, r) => Array.from({ length: 3 }, (_, i) => ins({ id: 1000 - r * 10 + i, v: 'a' } as never))).flat();
+    const events = [...runs, upd({ id: 991, v: 'a' } as never, { id: 991, v: 'b' } as never), del({ id: 602, v: 'a' } as never)];
+    const steps = planBatch(events);
+    expect(steps).toEqual(planBatch(events, true));
+    const upserts = steps.filter((st) => st.kind === 'upsert').flatMap((st) => (st as unknown as { rows: { id: number; v: string }[] }).rows);
+    expect(upserts.filter((r) => r.id === 991)).toEqual([{ id: 991, v: 'b' }]);
+    expect(upserts.some((r) => r.id === 602)).toBe(false);
+  });
+
+  it('needs no Map for interleaved runs with gaps (a lane of new rows and range updates), and makes one for a key seen', () => {
+    const k = new KeyedRows();
+    const hasIndex = () => (k as unknown as { index: unknown }).index !== null;
+    const p = (n: number) => ({ del: false, row: { id: n } });
+    for (let t = 0; t < 5; t++) {
+      for (let id = 100_001 + t * 1000; id <= 101_000 + t * 1000; id += 1 + (id % 3)) k.setLast(id, p(id)); // inserts, every other key or so
+      for (let id = 1 + t * 1000; id <= 1000 + t * 1000; id += 2) { expect(k.get(id)).toBeUndefined(); k.setLast(id, p(id)); } // updates
+    }
+    expect(hasIndex()).toBe(false);
+    expect(k.get(2001)).toEqual(p(2001));
+    expect(hasIndex()).toBe(true);
+    k.setLast(2001, p(-1));
+    const order: unknown[] = [];
+    k.forEach((x) => order.push(x.row.id));
+    expect(order.at(-1)).toBe(-1);
+    expect(order.filter((x) => x === 2001)).toEqual([]);
   });
 });
