@@ -23,7 +23,8 @@
  * server, Redis, metadata server), since on 2 shared cores the CPU a system
  * needs per change is what decides its throughput, whatever the load.
  *
- * Run alone: `node bin/run-ts.js bench/apply.bench.ts` (prints JSON), or call run().
+ * Run alone: `node bin/run-ts.js bench/apply.bench.ts` (prints JSON), or call run(). BENCH_APPLY_PATHS,
+ * BENCH_TX_ROWS, BENCH_LANES and BENCH_WARMUP_ROWS (an untimed pre-roll, see WARM_FROM) narrow or vary it.
  */
 import { pathToFileURL } from 'node:url';
 import { binlogRowStats } from '../src/replication/apply/mysql-binlog-rows.ts';
@@ -81,8 +82,37 @@ const mariaDest = (db: MariaDb, table: string): Dest => ({
   },
 });
 
+/**
+ * BENCH_WARMUP_ROWS (default 0, off): before the timed run, each system (native peers too) first applies this
+ * many changes of the same shape (new rows with ids from WARM_FROM, then an update of each), untimed, and the
+ * timed run starts once they are at the destination. For measuring a warmed process: a fresh job's first
+ * changes run while V8 still compiles the capture's and apply's code (docs/benchmarks.md, twenty-first round).
+ * The figures the targets are read from are taken without it.
+ */
+const WARM_FROM = 50_000_000;
+
+/** The pre-roll (see WARM_FROM), applied before the timed run; the rows it leaves at the destination. */
+async function warmUp(w: Workload, src: { kind: Engine; port: number; db: string }, dst: Dest, timeoutMs: number): Promise<number> {
+  const warm = Math.max(0, envInt('BENCH_WARMUP_ROWS', 0));
+  const rows = Math.floor(warm / 2);
+  if (rows === 0) return 0;
+  const fill = src.kind === 'pg' ? fillPg : fillMaria;
+  const ws: string[] = [];
+  for (let f = 0; f < rows; f += w.txRows) {
+    const a = WARM_FROM + f;
+    const b = WARM_FROM + Math.min(rows, f + w.txRows) - 1;
+    ws.push(fill(a, b));
+    ws.push(`UPDATE items SET qty = qty + 1, note = 'w' WHERE id BETWEEN ${a} AND ${b}`);
+  }
+  await writeFromClient(src.kind, src.port, src.db, ws);
+  await waitUntil(() => dst.counts(), (r) => r.n === w.base + rows, timeoutMs, 'warm-up applied', 20);
+  return rows;
+}
+
 interface Timing {
   writeMs: number; totalMs: number; cpu: Record<string, number>; load: number; peakRssMiB: number;
+  /** Rows of the untimed pre-roll (BENCH_WARMUP_ROWS), 0 without one. */
+  warmRows: number;
   rowEvents?: { rows: number; failed: number };
   /** MariaDB source: row images the feed kept as binlog bytes, and rows it wrote as JSON. */
   feedImages?: { images: number; json: number };
@@ -91,6 +121,7 @@ interface Timing {
 /** Runs the workload from a client process and waits for the destination; timings in ms, CPU in s. */
 async function timeStream(w: Workload, src: { kind: Engine; port: number; db: string }, dst: Dest, cpuParties: Record<string, () => number>, timeoutMs = 20 * 60_000): Promise<Timing> {
   const sql = statements(src.kind, w);
+  const warmRows = await warmUp(w, src, dst, timeoutMs);
   await quietDown();
   const meter = cpuMeter(cpuParties);
   // Peak RSS of this process (Tributary's capture and apply run in it), sampled every 100 ms. memoryUsage.rss()
@@ -101,10 +132,10 @@ async function timeStream(w: Workload, src: { kind: Engine; port: number; db: st
   const t0 = performance.now();
   try {
     const writeMs = await writeFromClient(src.kind, src.port, src.db, sql);
-    const expectRows = 2 * w.base + 1;
+    const expectRows = 2 * w.base + 1 + warmRows;
     await waitUntil(() => dst.probe(w.base), (n) => n === 3, timeoutMs, 'destination has the last rows', 5);
     const done = await waitUntil(() => dst.counts(), (r) => r.marker === 1 && r.n === expectRows && r.u === w.base, timeoutMs, 'destination caught up', 20);
-    const timing = { writeMs, totalMs: done.at - t0, cpu: meter.stop(), load: loadAverage(), peakRssMiB: Math.round(peakRss / 2 ** 20) };
+    const timing = { writeMs, totalMs: done.at - t0, cpu: meter.stop(), load: loadAverage(), peakRssMiB: Math.round(peakRss / 2 ** 20), warmRows };
     await stopProfile();
     return timing;
   } finally {
@@ -250,6 +281,7 @@ async function runSize(w: Workload, lanes: number, only: string[], sv: Servers, 
       name: `apply ${names[from]} -> ${names[to]}${txRows === 1000 ? '' : `, ${txRows}-row transactions`} (synchronous job vs ${peer})`,
       metrics: {
         rowChanges: w.changes, transactions: Math.ceil(w.changes / txRows), rowsPerTransaction: txRows, lanes,
+        ...(t.warmRows > 0 ? { untimedWarmUpChangesBefore: 2 * t.warmRows } : {}),
         tributaryRowsPerSec: round(rate(t.totalMs)), tributarySeconds: s(t.totalMs), writerSeconds: s(t.writeMs),
         tributaryCatchUpAfterWritesSeconds: s(t.totalMs - t.writeMs), tributaryCpuSeconds: cpuText(t.cpu), tributaryPeakRssMiB: t.peakRssMiB, loadAverage: t.load,
         nativeRowsPerSec: round(rate(native.totalMs)), nativeSeconds: s(native.totalMs), nativeWriterSeconds: s(native.writeMs),
