@@ -14,6 +14,7 @@
  * SET, COMPRESSED columns, UUID/INET/VECTOR, non-UTF-8 charsets, ...) keeps
  * zongji's own decoder (planFor says null).
  */
+import type { ColumnType } from '../change-event.ts';
 
 /** zongji's column of a table map (TableMapEvent.updateColumnInfo). */
 export interface ZjColumn {
@@ -64,11 +65,26 @@ interface ColPlan {
 
 /**
  * A table's decode plan, or null when a column needs zongji's own decoder.
- * `template` has every column as a key set to null, in column order: a row
- * starts as a copy of it (one allocation of the final shape, where adding
- * the keys one by one grows the object as it goes).
+ * `newRow` makes a row with every column as a key set to null, in column
+ * order: one allocation of the final shape, where adding the keys one by one
+ * grows the object as it goes.
  */
-export interface TablePlan { cols: ColPlan[]; template: Record<string, unknown> }
+export interface TablePlan { cols: ColPlan[]; newRow: () => Record<string, unknown> }
+
+/**
+ * A maker of plain objects (Object.prototype) with `names` set to null, in order: a constructor of its own per
+ * plan, so that its rows share hidden classes and keep room for one more property. Not a copy of a template object
+ * (`{ ...template }`): V8 gives such clones hidden classes off its transition tree, and a row image attached to a
+ * clone later (mysql-row-images.ts keepRowImage, a defineProperty) then cost a new hidden class per row: three
+ * times the time and 109 MiB more per 300,000 rows in a micro-benchmark (issue 12).
+ */
+function rowMaker(names: string[]): () => Record<string, unknown> {
+  const Row = function (this: Record<string, unknown>) {
+    for (let i = 0; i < names.length; i++) this[names[i]!] = null;
+  } as unknown as { new (): Record<string, unknown>; prototype: object };
+  Row.prototype = Object.prototype;
+  return () => new Row();
+}
 export type Plan = TablePlan | null;
 
 const T = {
@@ -189,15 +205,13 @@ export function planFor(map: ZjTableMap): Plan | undefined {
   }
   if (plan === undefined || plan === SEEN) {
     const list: ColPlan[] = [];
-    const template: Record<string, unknown> = {};
     for (let i = 0; i < cols.length; i++) {
       // zongji's `row[name] = value` sets the prototype for a column named __proto__: left to zongji.
       const c = cols[i]!.name === '__proto__' ? null : colPlan(cols[i]!, map.columnSchemas?.[i]);
       if (!c) break;
       list.push(c);
-      template[c.name] = null;
     }
-    plan = list.length === cols.length ? { cols: list, template } : null;
+    plan = list.length === cols.length ? { cols: list, newRow: rowMaker(list.map((c) => c.name)) } : null;
     plans.set(cols, plan);
   }
   return plan;
@@ -226,19 +240,19 @@ export function planFromText(text: string): TablePlan {
   const raw = JSON.parse(text) as unknown;
   if (!Array.isArray(raw) || raw.length === 0) throw new Error('row plan: not a column list');
   const cols: ColPlan[] = [];
-  const template: Record<string, unknown> = {};
+  const template = new Set<string>();
   for (const c of raw as unknown[]) {
     if (!Array.isArray(c) || c.length !== 8) throw new Error('row plan: bad column');
     const [name, op, a, b, cc, d, e, labels] = c as [unknown, unknown, unknown, unknown, unknown, unknown, unknown, unknown];
     const ints = [op, a, b, cc, d, e].every((n) => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 0xffff);
-    if (typeof name !== 'string' || name === '__proto__' || Object.hasOwn(template, name) || !ints || (op as number) > MAX_OP) throw new Error('row plan: bad column');
+    if (typeof name !== 'string' || name === '__proto__' || template.has(name) || !ints || (op as number) > MAX_OP) throw new Error('row plan: bad column');
     const enumValues = op === Op.Enum ? labels : undefined;
     if (enumValues !== undefined && !(Array.isArray(enumValues) && enumValues.every((l) => typeof l === 'string'))) throw new Error('row plan: bad enum labels');
     cols.push({ op: op as Op, name, a: a as number, b: b as number, c: cc as number, d: d as number, e: e as number,
       schema: { COLUMN_TYPE: '', ...(enumValues ? { ENUM_VALUES: enumValues as string[] } : {}) } });
-    template[name] = null;
+    template.add(name);
   }
-  return { cols, template };
+  return { cols, newRow: rowMaker(cols.map((c) => c.name)) };
 }
 
 /** A row image decoded from buf[start, end) with `plan`, every column present (binlog_row_image=FULL); throws when the bytes are not one such image. */
@@ -474,7 +488,7 @@ export function decodeRow(parser: ZjParser, table: TablePlan, bitmap: Buffer, nu
   const nullAt = parser._offset;
   let off = nullAt + nullBytes;
   const plan = table.cols;
-  const row: Record<string, unknown> = { ...table.template };
+  const row = table.newRow();
   for (let i = 0, nb = 0; i < plan.length; i++) {
     const c = plan[i]!;
     if ((bitmap[i >> 3]! & (1 << (i & 7))) === 0) { row[c.name] = null; continue; }
@@ -575,6 +589,41 @@ export function decodeRow(parser: ZjParser, table: TablePlan, bitmap: Buffer, nu
   }
   parser._offset = off;
   return row;
+}
+
+/**
+ * Whether every value `plan` decodes is already the one mysql-values.ts toValue makes of it under `present` (the
+ * columns the rows are typed by, in the plan's order): integers other than YEAR (a Number, or the exact text of a
+ * BIGINT beyond 2^53, which intValue keeps), DOUBLE, NEWDECIMAL text, DATE and DATETIME text, UTF-8 text; NULL
+ * everywhere. The mapper then takes the decoded rows as the change's rows instead of copying each into a new
+ * object value by value (issue 12: that copy was a twentieth of the MariaDB -> MariaDB apply bench's process and
+ * an object per row image). Remembered per plan for the last column list asked about.
+ */
+export function decodedIsFinal(plan: TablePlan, present: readonly ColumnType[]): boolean {
+  const cols = plan.cols;
+  if (present.length !== cols.length) return false;
+  const last = finalChecked.get(plan);
+  if (last !== undefined && last.present.length === present.length && last.present.every((c, i) => c === present[i])) return last.final;
+  let final = true;
+  for (let i = 0; i < cols.length && final; i++) final = cols[i]!.name === present[i]!.name && finalPair(cols[i]!.op, present[i]!);
+  finalChecked.set(plan, { present: [...present], final });
+  return final;
+}
+
+const finalChecked = new WeakMap<TablePlan, { present: ColumnType[]; final: boolean }>();
+
+function finalPair(op: Op, col: ColumnType): boolean {
+  switch (op) {
+    case Op.Tiny: case Op.TinyU: case Op.Short: case Op.ShortU: case Op.Int24: case Op.Int24U:
+    case Op.Long: case Op.LongU: case Op.LongLong: case Op.LongLongU:
+      return col.kind === 'int' && col.family !== 'year';
+    case Op.Double: return col.kind === 'float' && col.size === 8;
+    case Op.Decimal: return col.kind === 'decimal';
+    case Op.Date: return col.kind === 'date';
+    case Op.DateTime2: return col.kind === 'datetime';
+    case Op.Text1: case Op.Text2: case Op.BlobText: return col.kind === 'text';
+    default: return false;
+  }
 }
 
 /** zongji's parseSetEnumTypeDef(type, 5), for when the labels did not come with the table map. */

@@ -15,6 +15,7 @@ import { columnRenames, DdlKind, parseDdl, renameOnlyClauses, type TableRef } fr
 import { loadTableInfo } from './mysql-schema.ts';
 import { convertRow, presentRow } from './mysql-values.ts';
 import { keepRowImage, type RowsImage } from '../mysql-row-images.ts';
+import { decodedIsFinal } from './mysql-rows-decoder.ts';
 import { mariadbCommitEstimate } from '../commit-clock.ts';
 import type { CommitBracket } from './binlog-clock.ts';
 
@@ -81,6 +82,9 @@ export interface TransactionMapperOptions {
   logger: Logger;
 }
 
+/** Rows taken as the decoder made them (decodedIsFinal), in this process (tests). */
+export const mapperStats = { decodedAsFinal: 0 };
+
 export class TransactionMapper {
   private readonly cache = new Map<string, TableMeta>();
   /**
@@ -131,18 +135,21 @@ export class TransactionMapper {
       const images = item.images && sample !== undefined && sameNames(present ?? Object.keys(sample), item.images.map.names) ? item.images : undefined;
       // The feed keeps the images of rows that are exactly the plan's decoding of them under every column (feed-codec-wire.ts).
       const feedCols = images?.plan !== undefined && present !== undefined && present.length === columns.length ? columns : null;
+      // Rows the plan decoded into their final values (decodedIsFinal): each is the change's row as it is.
+      const final = images?.plan !== undefined && present !== undefined && decodedIsFinal(images.plan, present);
+      if (final) mapperStats.decodedAsFinal += item.rows.length;
       for (let i = 0; i < item.rows.length; i++) {
         const r = item.rows[i];
         let before: Row | null = null;
         let after: Row | null = null;
         if (op === Operation.Update) {
           const u = r as { before: Record<string, unknown>; after: Record<string, unknown> };
-          before = present ? presentRow(u.before, present) : this.row(u.before, meta);
-          after = present ? presentRow(u.after, present) : this.row(u.after, meta);
+          before = final ? u.before as Row : present ? presentRow(u.before, present) : this.row(u.before, meta);
+          after = final ? u.after as Row : present ? presentRow(u.after, present) : this.row(u.after, meta);
         } else if (op === Operation.Insert) {
-          after = present ? presentRow(r as Record<string, unknown>, present) : this.row(r as Record<string, unknown>, meta);
+          after = final ? r as Row : present ? presentRow(r as Record<string, unknown>, present) : this.row(r as Record<string, unknown>, meta);
         } else {
-          before = present ? presentRow(r as Record<string, unknown>, present) : this.row(r as Record<string, unknown>, meta);
+          before = final ? r as Row : present ? presentRow(r as Record<string, unknown>, present) : this.row(r as Record<string, unknown>, meta);
         }
         if (images !== undefined) {
           if (op !== Operation.Delete) keepRowImage(after!, images, i, before, feedCols);

@@ -52,7 +52,7 @@ interface RowsEventLike {
 /**
  * Whether a rows event's rows were decoded here: each of them then has
  * exactly the table map's column names as own keys, in column order, and
- * the plain object prototype (a copy of the table's template).
+ * the plain object prototype (the plan's newRow).
  */
 export function rowsDecodedHere(event: object): boolean {
   return (event as RowsEventLike)[DECODED] === true;

@@ -24,6 +24,7 @@ import { binlogEnd, mysqlConnectionOptions } from '../../../src/replication/capt
 import { setEagerPlans } from '../../../src/replication/capture/mysql-rows-decoder.ts';
 import { enableFastRows, fastRowStats, installFastRowDecoder } from '../../../src/replication/capture/mysql-zongji-hooks.ts';
 import { clearTableMaps, tableMapStats } from '../../../src/replication/capture/mysql-table-maps.ts';
+import { mapperStats } from '../../../src/replication/capture/mysql-transaction.mapper.ts';
 
 const u = new URL(inject('mariaUrl'));
 const conn: DbConnectionConfig = { kind: 'mysql', host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) };
@@ -108,6 +109,8 @@ const FAST_COLS: Col[] = [
   // An integer-like name: object keys of that kind come first, whatever the column order.
   ['42', 'int', () => String(ri(-5, 5)), ['7']],
 ];
+/** Columns whose decoded values are their final ones (decodedIsFinal): the mapper takes such rows as they are. */
+const FINAL_COLS: Col[] = FAST_COLS.filter(([, t]) => !/^(float|time|timestamp|year|json|binary|varbinary|tinyblob|blob|enum|bit)\b/.test(t));
 /** Each makes its table take zongji's own decoder. */
 const SLOW_COLS: Col[] = [
   ['s_set', `set('a','c d','e')`, () => pick([`'a'`, `'a,c d'`, `''`, `'e'`]), [`'a,c d,e'`]],
@@ -187,10 +190,12 @@ describe('fast row decoder vs zongji', () => {
   beforeAll(async () => {
     console.log(`DECODER_SEED=${seed}`);
     await q(createTable('fast_all', FAST_COLS));
+    await q(createTable('fast_final', FINAL_COLS));
     for (const c of SLOW_COLS) await q(createTable(`slow_${c[0]}`, [FAST_COLS[0]!, c, FAST_COLS[10]!]));
     // Classic (pre-5.6) temporal codes cannot be created on a current server; zongji keeps those tables by plan (colPlan).
     from = (await binlogEnd(admin))!;
     let id = await fill('fast_all', FAST_COLS, 150, 1);
+    await fill('fast_final', FINAL_COLS, 60, 1);
     for (const c of SLOW_COLS) await fill(`slow_${c[0]}`, [FAST_COLS[0]!, c, FAST_COLS[10]!], 20, 1);
     // Column names from information_schema (zongji's other table-map path), then partial row images.
     const [[{ Value: metadata }]] = await admin.query('SHOW GLOBAL VARIABLES LIKE "binlog_row_metadata"') as unknown as [[{ Value: string }]];
@@ -243,7 +248,7 @@ describe('fast row decoder vs zongji', () => {
       const cap = new MysqlBinlogCapture({
         // The __proto__ table stays out: the mapper cannot convert that column on either path (a separate bug).
         connection: conn, jobId: 'dec-test', logger: silentLogger,
-        tables: { schemas: [{ schema: db, tables: ['fast_all', ...SLOW_COLS.filter((c) => c[0] !== '__proto__').map((c) => `slow_${c[0]}`)] }] },
+        tables: { schemas: [{ schema: db, tables: ['fast_all', 'fast_final', ...SLOW_COLS.filter((c) => c[0] !== '__proto__').map((c) => `slow_${c[0]}`)] }] },
         from: { kind: 'mysql', file: from.file, pos: from.pos }, fastRowDecoder,
       });
       const txs: CapturedTransaction[] = [];
@@ -269,7 +274,10 @@ describe('fast row decoder vs zongji', () => {
       // Repeated TABLE_MAP events (one per single-row statement here) reuse the first one's work (mysql-table-maps.ts).
       clearTableMaps();
       const maps = { ...tableMapStats };
+      const asFinal = mapperStats.decodedAsFinal;
       const fast = await run(true, eager);
+      // fast_final's rows (and only rows of tables whose every column decodes to its final value) are taken as decoded.
+      expect(mapperStats.decodedAsFinal).toBeGreaterThan(asFinal + 60);
       expect(fastRowStats.fast).toBeGreaterThan(before.fast);
       if (!eager) expect(fastRowStats.deferred).toBeGreaterThan(before.deferred);
       expect(tableMapStats.recorded).toBeGreaterThan(maps.recorded);
