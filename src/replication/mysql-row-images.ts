@@ -26,6 +26,7 @@
  */
 import type { TablePlan } from './capture/mysql-rows-decoder.ts';
 import type { ColumnType, Row } from './change-event.ts';
+import { hiddenSlot } from './hidden-slot.ts';
 
 /** A TABLE_MAP event as the source wrote it, and what its columns are. */
 export interface TableMapImage {
@@ -84,12 +85,11 @@ export function allColumns(bitmap: Buffer, n: number): boolean {
   return true;
 }
 
-const ROW_IMAGE = Symbol('tributary.binlogRowImage');
-const DESCRIPTOR: PropertyDescriptor = { value: undefined, enumerable: false, writable: false, configurable: false };
+const ROW_IMAGE = hiddenSlot<RowImage>();
 
 /**
  * Attaches the i-th change of `block` to `after`, its after image as the mapper made it (a delete's before image,
- * with `deleted`): a non-enumerable symbol property, so that no copy, spread, JSON text or comparison of the row sees it.
+ * with `deleted`): a hidden slot (hidden-slot.ts), so that no copy, spread, JSON text or comparison of the row sees it.
  */
 export function keepRowImage(after: Row, block: RowsImage, i: number, before: Row | null = null, cols: ColumnType[] | null = null, deleted = false): void {
   const s = block.spans;
@@ -103,13 +103,11 @@ export function keepRowImage(after: Row, block: RowsImage, i: number, before: Ro
     if (k + 1 >= s.length) return;
     image = { block, start: s[k]!, mid: s[k]!, end: s[k + 1]!, row: after, before: null, cols, deleted };
   }
-  DESCRIPTOR.value = image;
-  Object.defineProperty(after, ROW_IMAGE, DESCRIPTOR);
-  DESCRIPTOR.value = undefined;
+  ROW_IMAGE.set(after, image);
 }
 
 /** The kept images of `row` when it is still the after image they were kept for. */
 export function rowImageOf(row: Row): RowImage | undefined {
-  const img = (row as { [ROW_IMAGE]?: RowImage })[ROW_IMAGE];
+  const img = ROW_IMAGE.get(row);
   return img !== undefined && img.row === row ? img : undefined;
 }

@@ -26,6 +26,7 @@
  */
 import { pgTextToValue } from './capture/pg-values.ts';
 import type { ColumnType, Row, WireRows } from './change-event.ts';
+import { hiddenSlot } from './hidden-slot.ts';
 
 export type { WireRows };
 
@@ -105,24 +106,21 @@ function corrupt(): never {
 
 /**
  * The row objects the capture made from kept tuples carry them, for the PostgreSQL apply (apply/pg-copy.ts): a
- * non-enumerable symbol property, so that no copy, spread, JSON text or comparison of the row sees it, and a row
+ * hidden slot (hidden-slot.ts), so that no copy, spread, JSON text or comparison of the row sees it, and a row
  * made from it (a merge, a transform) does not have it. The apply writes a row's COPY line from these bytes when
  * the row is still the one they were read as (wireOf) and the destination's columns take the source's text.
  */
-const WIRE_ROW = Symbol('tributary.wireRow');
-const WIRE_DESCRIPTOR: PropertyDescriptor = { value: undefined, enumerable: false, writable: false, configurable: false };
+const WIRE_ROW = hiddenSlot<WireRows>();
 
 /** Attaches `w` to its after image (the capture's assembler, once the row is the change's). */
 export function keepAfterWire(w: WireRows): void {
   const row = w.after;
   if (row === null || w.ab === null) return;
-  WIRE_DESCRIPTOR.value = w;
-  Object.defineProperty(row, WIRE_ROW, WIRE_DESCRIPTOR);
-  WIRE_DESCRIPTOR.value = undefined;
+  WIRE_ROW.set(row, w);
 }
 
 /** The kept bytes of `row` when it is an after image as the capture made it from them (keepAfterWire). */
 export function wireOf(row: Row): WireRows | undefined {
-  const w = (row as { [WIRE_ROW]?: WireRows })[WIRE_ROW];
+  const w = WIRE_ROW.get(row);
   return w !== undefined && w.after === row && w.ab !== null && w.ev !== null ? w : undefined;
 }
