@@ -27,6 +27,11 @@ export interface HiddenSlot<T> {
   get(o: object): T | undefined;
   /** Sets it (a second set replaces the first). */
   set(o: object, value: T): void;
+  /**
+   * Gives a new object the slot, empty, from its constructor: objects of one constructor whose slot is set later
+   * then have room for it in the object itself (V8 sizes them by what their first instances had when made).
+   */
+  reserve(o: object): void;
 }
 
 /** A new slot: each has a private name of its own. */
@@ -43,6 +48,9 @@ export function hiddenSlot<T>(): HiddenSlot<T> {
     static set(o: object, value: T): void {
       if (#value in o) (o as Slot).#value = value;
       else new Slot(o, value);
+    }
+    static reserve(o: object): void {
+      if (!(#value in o)) new Slot(o, undefined as T);
     }
   }
   return Slot;

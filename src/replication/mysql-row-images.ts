@@ -106,6 +106,11 @@ export function keepRowImage(after: Row, block: RowsImage, i: number, before: Ro
   ROW_IMAGE.set(after, image);
 }
 
+/** Called by the row decoder's constructors (capture/mysql-rows-decoder.ts): room for an image in every row it makes. */
+export function roomForRowImage(row: object): void {
+  ROW_IMAGE.reserve(row);
+}
+
 /** The kept images of `row` when it is still the after image they were kept for. */
 export function rowImageOf(row: Row): RowImage | undefined {
   const img = ROW_IMAGE.get(row);

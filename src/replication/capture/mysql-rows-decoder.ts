@@ -15,6 +15,7 @@
  * zongji's own decoder (planFor says null).
  */
 import type { ColumnType } from '../change-event.ts';
+import { roomForRowImage } from '../mysql-row-images.ts';
 
 /** zongji's column of a table map (TableMapEvent.updateColumnInfo). */
 export interface ZjColumn {
@@ -75,12 +76,14 @@ export interface TablePlan { cols: ColPlan[]; newRow: () => Record<string, unkno
  * A maker of plain objects (Object.prototype) with `names` set to null, in order: a constructor of its own per
  * plan, so that its rows share hidden classes and keep room for one more property. Not a copy of a template object
  * (`{ ...template }`): V8 gives such clones hidden classes off its transition tree, and a row image attached to a
- * clone later (mysql-row-images.ts keepRowImage, a defineProperty) then cost a new hidden class per row: three
- * times the time and 109 MiB more per 300,000 rows in a micro-benchmark (issue 12).
+ * clone later (mysql-row-images.ts keepRowImage, then a defineProperty) cost a new hidden class per row: three
+ * times the time and 109 MiB more per 300,000 rows in a micro-benchmark (issue 12). Each row has the (empty) slot
+ * of its image from the start, so that setting it later allocates nothing.
  */
 function rowMaker(names: string[]): () => Record<string, unknown> {
   const Row = function (this: Record<string, unknown>) {
     for (let i = 0; i < names.length; i++) this[names[i]!] = null;
+    roomForRowImage(this);
   } as unknown as { new (): Record<string, unknown>; prototype: object };
   Row.prototype = Object.prototype;
   return () => new Row();
