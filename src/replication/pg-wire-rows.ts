@@ -112,6 +112,20 @@ function corrupt(): never {
  */
 const WIRE_ROW = hiddenSlot<WireRows>();
 
+/**
+ * A maker of empty plain objects (Object.prototype) for the rows of one relation, each with the (empty) slot of its
+ * kept bytes: a constructor of its own, so that V8 sizes its objects by what its first ones held (their columns and
+ * the slot) and keeps every property in the object itself. Why (issue 12): an object literal `{}` has room for four
+ * properties; a row of more columns grew a separate property store as it was read, an allocation per row.
+ */
+export function wireRowMaker(): () => Record<string, unknown> {
+  const WireRow = function (this: object) {
+    WIRE_ROW.reserve(this);
+  } as unknown as { new (): Record<string, unknown>; prototype: object };
+  WireRow.prototype = Object.prototype;
+  return () => new WireRow();
+}
+
 /** Attaches `w` to its after image (the capture's assembler, once the row is the change's). */
 export function keepAfterWire(w: WireRows): void {
   const row = w.after;

@@ -12,7 +12,7 @@
  */
 
 import type { Pgoutput } from 'pg-logical-replication';
-import { markTuple, type WireRows } from '../pg-wire-rows.ts';
+import { markTuple, wireRowMaker, type WireRows } from '../pg-wire-rows.ts';
 
 /**
  * Buffer#utf8Slice where Node has it (every version this runs on): the same
@@ -39,7 +39,11 @@ type Column = { name: string; parser: (raw: unknown) => unknown };
  * undefined. Why (issue 12): a tuple object and then a row object per image, and the row's every property
  * read from the one and written into the other, were about 3% of the PG -> PG apply bench's process.
  */
-export interface DirectRelation { rowsDirect?: boolean }
+export interface DirectRelation {
+  rowsDirect?: boolean;
+  /** Makes its rows (wireRowMaker), one maker per relation message, made at its first row. */
+  newRow?: () => Record<string, unknown>;
+}
 
 /** A row message as the capture's parser returns it: `rowsDirect` when its tuples were read as rows. */
 export type RowMessage = (Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete) & { rowsDirect?: boolean; wire?: WireRows };
@@ -100,7 +104,7 @@ export function readTupleFast(reader: Reader, relation: { columns: Column[] }, u
   p += 2;
   const columns = relation.columns;
   const direct = (relation as DirectRelation).rowsDirect === true;
-  const tuple: Record<string, unknown> = direct ? {} : new Tuple();
+  const tuple: Record<string, unknown> = direct ? ((relation as DirectRelation).newRow ??= wireRowMaker())() : new Tuple();
   // The old tuple of this update (the library passes it as the fallback for unchanged TOAST), just read from b.
   const old = unchangedToastFallback != null && unchangedToastFallback === lastTuple && lastBuf === b ? unchangedToastFallback : null;
   if (nfields > lastAt.length) {
