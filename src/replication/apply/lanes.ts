@@ -30,18 +30,55 @@ function valueText(v: unknown): string {
   return v === null || v === undefined ? '\u0000null' : String(v);
 }
 
+/** FNV-1a continued from `h` over the text of a safe integer (String(n): '-' and its digits; -0 is "0"), without making it. */
+function fnv1aInteger(n: number, h: number): number {
+  if (n < 0) { h ^= 0x2d; h = Math.imul(h, 0x01000193) >>> 0; n = -n; }
+  // Powers of ten up to 10^15 and their quotients by ten are exact doubles, as is n - d * div below 2^53.
+  let div = 1;
+  while (div * 10 <= n) div *= 10;
+  for (;;) {
+    const d = Math.floor(n / div);
+    h ^= 0x30 + d;
+    h = Math.imul(h, 0x01000193) >>> 0;
+    if (div === 1) return h;
+    n -= d * div;
+    div /= 10;
+  }
+}
+
+/** FNV-1a continued from `h` over valueText(v). */
+function fnv1aValue(v: unknown, h: number): number {
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return fnv1aInteger(v, h);
+  return fnv1a(valueText(v), h);
+}
+
+// The hash of the last "schema.table" (hot: a batch's events are mostly of one table).
+let lastSchema = '';
+let lastTable = '';
+let lastTableHash = fnv1a('.');
+
+function tableHash(schema: string, table: string): number {
+  if (schema !== lastSchema || table !== lastTable) {
+    lastTableHash = fnv1a(table, fnv1a('.', fnv1a(schema)));
+    lastSchema = schema;
+    lastTable = table;
+  }
+  return lastTableHash;
+}
+
 /**
  * The lane of `schema.table` plus, for keyed rows, the key values: the FNV-1a
  * hash of "schema.table\u0002v1\u0001v2..." (or "schema.table" alone),
- * computed piece by piece instead of building that text (hot: every event).
+ * computed piece by piece instead of building that text (hot: every event),
+ * an integer key without its text.
  */
 function laneFor(e: ChangeEvent, keyed: boolean, row: Row | null | undefined, lanes: number): number {
-  let h = fnv1a(e.table, fnv1a('.', fnv1a(e.schema)));
+  let h = tableHash(e.schema, e.table);
   if (keyed) {
     h = fnv1a('\u0002', h);
     for (let i = 0; i < e.key.length; i++) {
       if (i > 0) h = fnv1a('\u0001', h);
-      h = fnv1a(valueText(row?.[e.key[i]!]), h);
+      h = fnv1aValue(row?.[e.key[i]!], h);
     }
   }
   return h % lanes;

@@ -100,7 +100,7 @@ describe('lane assignment is stable across versions', () => {
 
   it('laneOf equals the reference hash for every key shape', () => {
     const values: Value[] = [0, -0, 1, -1, 9, 10, -10, 42, 100, 2147483648, -2147483648, 2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 53, 1.5, -1e-7, 1e21,
-      '', 'a', 'é', '\u0001', 'x'.repeat(300), null, true, '9007199254740993', '-0'];
+      '', 'a', 'é', '\u0001', 'x'.repeat(300), null, true, '9007199254740993', '-0', 999999999999999, 1000000000000000, -1000000000000001, 123456789012345, 7e15, 0.1, NaN, 5e-324];
     for (const lanes of [2, 3, 4, 8, 16]) {
       for (const a of values) for (const b of values) {
         for (const e of [
@@ -109,6 +109,17 @@ describe('lane assignment is stable across versions', () => {
           ins({ id: a }, { schema: 'other' }), ins({ id: b }, { schema: 'other', table: 'other' }),
         ]) expect(laneOf(e, lanes), `${String(a)} ${String(b)} ${lanes}`).toBe(reference(e, lanes));
       }
+    }
+  });
+
+  it('hashes integers of every length and sign (without their text) as their text', () => {
+    const ints = [0, -0, 1, -1, 2 ** 53 - 1, -(2 ** 53 - 1)];
+    for (let digits = 1; digits <= 16; digits++) for (let i = 0; i < 300; i++) {
+      const n = Math.floor(Math.random() * 10 ** digits);
+      ints.push(Math.min(n, 2 ** 53 - 1), -Math.min(n, 2 ** 53 - 1), 10 ** (digits - 1), 10 ** (digits - 1) - 1);
+    }
+    for (const n of ints) for (const e of [ins({ id: n }), ins({ id: 7, k2: n }, { key: ['id', 'k2'] })]) {
+      expect(laneOf(e, 1 << 30), String(n)).toBe(reference(e, 1 << 30));
     }
   });
 });
