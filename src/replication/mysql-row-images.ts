@@ -26,7 +26,7 @@
  */
 import type { TablePlan } from './capture/mysql-rows-decoder.ts';
 import type { ColumnType, Row } from './change-event.ts';
-import { hiddenSlot } from './hidden-slot.ts';
+import { ROW_IMAGE_SLOT } from './row-image-slot.ts';
 
 /** A TABLE_MAP event as the source wrote it, and what its columns are. */
 export interface TableMapImage {
@@ -85,7 +85,6 @@ export function allColumns(bitmap: Buffer, n: number): boolean {
   return true;
 }
 
-const ROW_IMAGE = hiddenSlot<RowImage>();
 
 /**
  * Attaches the i-th change of `block` to `after`, its after image as the mapper made it (a delete's before image,
@@ -103,16 +102,11 @@ export function keepRowImage(after: Row, block: RowsImage, i: number, before: Ro
     if (k + 1 >= s.length) return;
     image = { block, start: s[k]!, mid: s[k]!, end: s[k + 1]!, row: after, before: null, cols, deleted };
   }
-  ROW_IMAGE.set(after, image);
-}
-
-/** Called by the row decoder's constructors (capture/mysql-rows-decoder.ts): room for an image in every row it makes. */
-export function roomForRowImage(row: object): void {
-  ROW_IMAGE.reserve(row);
+  ROW_IMAGE_SLOT.set(after, image);
 }
 
 /** The kept images of `row` when it is still the after image they were kept for. */
 export function rowImageOf(row: Row): RowImage | undefined {
-  const img = ROW_IMAGE.get(row);
+  const img = ROW_IMAGE_SLOT.get(row) as RowImage | undefined;
   return img !== undefined && img.row === row ? img : undefined;
 }

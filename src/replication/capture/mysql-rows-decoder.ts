@@ -15,7 +15,7 @@
  * zongji's own decoder (planFor says null).
  */
 import type { ColumnType } from '../change-event.ts';
-import { roomForRowImage } from '../mysql-row-images.ts';
+import { ROW_IMAGE_SLOT } from '../row-image-slot.ts';
 
 /** zongji's column of a table map (TableMapEvent.updateColumnInfo). */
 export interface ZjColumn {
@@ -83,7 +83,7 @@ export interface TablePlan { cols: ColPlan[]; newRow: () => Record<string, unkno
 function rowMaker(names: string[]): () => Record<string, unknown> {
   const Row = function (this: Record<string, unknown>) {
     for (let i = 0; i < names.length; i++) this[names[i]!] = null;
-    roomForRowImage(this);
+    ROW_IMAGE_SLOT.reserve(this);
   } as unknown as { new (): Record<string, unknown>; prototype: object };
   Row.prototype = Object.prototype;
   return () => new Row();
